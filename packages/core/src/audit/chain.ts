@@ -1,0 +1,237 @@
+import { CompactSign, compactVerify, importJWK, type JWK } from 'jose';
+import { canonicalJson, type JsonObject } from '../json.ts';
+import type { Hasher } from '../ports.ts';
+
+export type AuditKind =
+  | 'agent.created'
+  | 'agent.updated'
+  | 'task.started'
+  | 'task.start_denied'
+  | 'task.renewed'
+  | 'task.completed'
+  | 'task.revoked'
+  | 'task.expired'
+  | 'decision'
+  | 'signal'
+  | 'action'
+  | 'outcome'
+  | 'key.rotated'
+  | 'operator.key_created'
+  | 'operator.key_revoked';
+
+/** A record before it is placed in the chain. */
+export interface AuditDraft {
+  readonly kind: AuditKind;
+  /** milliseconds since the epoch */
+  readonly ts: number;
+  readonly callId?: string | undefined;
+  readonly taskId?: string | undefined;
+  readonly agentId?: string | undefined;
+  readonly txn?: string | undefined;
+  readonly data: JsonObject;
+}
+
+/** A record in the chain: `hash` covers every other field, including `prevHash`. */
+export interface AuditRecord extends AuditDraft {
+  readonly seq: number;
+  readonly prevHash: string;
+  readonly hash: string;
+}
+
+/** A signed statement "the log had `seq` records and its head hash was `headHash`". */
+export interface Checkpoint {
+  readonly seq: number;
+  readonly headHash: string;
+  readonly ts: number;
+  readonly kid: string;
+  /** compact JWS (EdDSA) over the canonical JSON of {seq, headHash, ts} */
+  readonly signature: string;
+}
+
+export const GENESIS_HASH = '0'.repeat(64);
+
+export function recordHash(r: Omit<AuditRecord, 'hash'>, hasher: Hasher): string {
+  return hasher.sha256Hex(
+    canonicalJson({
+      seq: r.seq,
+      ts: r.ts,
+      kind: r.kind,
+      callId: r.callId,
+      taskId: r.taskId,
+      agentId: r.agentId,
+      txn: r.txn,
+      data: r.data,
+      prevHash: r.prevHash,
+    }),
+  );
+}
+
+/**
+ * Places drafts after `head` in the chain. Stores call this inside the transaction that holds
+ * the head, so concurrent appenders (several nodes) can never fork the chain.
+ */
+export function linkRecords(head: { seq: number; hash: string } | undefined, drafts: readonly AuditDraft[], hasher: Hasher): AuditRecord[] {
+  let seq = head?.seq ?? 0;
+  let prevHash = head?.hash ?? GENESIS_HASH;
+  const out: AuditRecord[] = [];
+  for (const d of drafts) {
+    seq += 1;
+    const base = {
+      kind: d.kind,
+      ts: d.ts,
+      callId: d.callId,
+      taskId: d.taskId,
+      agentId: d.agentId,
+      txn: d.txn,
+      data: d.data,
+      seq,
+      prevHash,
+    };
+    const hash = recordHash(base, hasher);
+    out.push({ ...base, hash });
+    prevHash = hash;
+  }
+  return out;
+}
+
+export async function signCheckpoint(
+  head: { seq: number; hash: string },
+  ts: number,
+  key: { kid: string; privateJwk: JsonObject },
+): Promise<Checkpoint> {
+  const payload = canonicalJson({ seq: head.seq, headHash: head.hash, ts });
+  const priv = await importJWK(key.privateJwk as JWK, 'EdDSA');
+  const signature = await new CompactSign(new TextEncoder().encode(payload))
+    .setProtectedHeader({ alg: 'EdDSA', kid: key.kid, typ: 'mandate-checkpoint' })
+    .sign(priv);
+  return { seq: head.seq, headHash: head.hash, ts, kid: key.kid, signature };
+}
+
+export async function verifyCheckpointSignature(cp: Checkpoint, publicKeys: ReadonlyMap<string, JsonObject>): Promise<boolean> {
+  const jwk = publicKeys.get(cp.kid);
+  if (jwk === undefined) return false;
+  try {
+    const key = await importJWK(jwk as JWK, 'EdDSA');
+    const { payload, protectedHeader } = await compactVerify(cp.signature, key, { algorithms: ['EdDSA'] });
+    if (protectedHeader.kid !== cp.kid) return false;
+    const expected = canonicalJson({ seq: cp.seq, headHash: cp.headHash, ts: cp.ts });
+    return new TextDecoder().decode(payload) === expected;
+  } catch {
+    return false;
+  }
+}
+
+export type ChainProblem =
+  | 'SEQ_GAP'
+  | 'PREV_HASH_MISMATCH'
+  | 'HASH_MISMATCH'
+  | 'CHECKPOINT_SIGNATURE_INVALID'
+  | 'CHECKPOINT_MISMATCH'
+  | 'TRUNCATED';
+
+export interface ChainVerdict {
+  readonly ok: boolean;
+  readonly records: number;
+  readonly checkpointsVerified: number;
+  readonly headHash: string;
+  /** the first broken link, when not ok */
+  readonly problem?: { code: ChainProblem; seq: number; message: string };
+}
+
+/**
+ * Walks the chain record by record (feed them in ascending order) and then checks the signed
+ * checkpoints: an edit breaks a hash, a deletion or reorder breaks seq/prevHash, and a cut
+ * tail leaves a checkpoint pointing past the end.
+ */
+export class ChainVerifier {
+  private expectedSeq = 1;
+  private prevHash = GENESIS_HASH;
+  private problem: ChainVerdict['problem'];
+  private readonly hashesAt = new Map<number, string>();
+
+  private readonly hasher: Hasher;
+  private readonly checkpointSeqs: ReadonlySet<number>;
+
+  constructor(hasher: Hasher, checkpointSeqs: ReadonlySet<number>) {
+    this.hasher = hasher;
+    this.checkpointSeqs = checkpointSeqs;
+  }
+
+  /** returns false once a problem was found (stop feeding) */
+  feed(r: AuditRecord): boolean {
+    if (this.problem) return false;
+    if (r.seq !== this.expectedSeq) {
+      this.problem = {
+        code: 'SEQ_GAP',
+        seq: this.expectedSeq,
+        message: `expected record ${this.expectedSeq}, found ${r.seq}: a record was deleted or reordered`,
+      };
+      return false;
+    }
+    if (r.prevHash !== this.prevHash) {
+      this.problem = { code: 'PREV_HASH_MISMATCH', seq: r.seq, message: `record ${r.seq} does not link to record ${r.seq - 1}` };
+      return false;
+    }
+    const h = recordHash(r, this.hasher);
+    if (h !== r.hash) {
+      this.problem = { code: 'HASH_MISMATCH', seq: r.seq, message: `record ${r.seq} was modified: its content does not match its hash` };
+      return false;
+    }
+    if (this.checkpointSeqs.has(r.seq)) this.hashesAt.set(r.seq, r.hash);
+    this.prevHash = r.hash;
+    this.expectedSeq += 1;
+    return true;
+  }
+
+  async finish(checkpoints: readonly Checkpoint[], publicKeys: ReadonlyMap<string, JsonObject>): Promise<ChainVerdict> {
+    const records = this.expectedSeq - 1;
+    const base = { records, headHash: this.prevHash };
+    if (this.problem) return { ok: false, checkpointsVerified: 0, ...base, problem: this.problem };
+    let verified = 0;
+    for (const cp of [...checkpoints].sort((a, b) => a.seq - b.seq)) {
+      if (!(await verifyCheckpointSignature(cp, publicKeys))) {
+        return { ok: false, checkpointsVerified: verified, ...base, problem: { code: 'CHECKPOINT_SIGNATURE_INVALID', seq: cp.seq, message: `checkpoint at record ${cp.seq} has an invalid signature` } };
+      }
+      if (cp.seq > records) {
+        return {
+          ok: false,
+          checkpointsVerified: verified,
+          ...base,
+          problem: { code: 'TRUNCATED', seq: records + 1, message: `a signed checkpoint covers ${cp.seq} records but the log ends at ${records}: the tail was cut` },
+        };
+      }
+      if (this.hashesAt.get(cp.seq) !== cp.headHash) {
+        return { ok: false, checkpointsVerified: verified, ...base, problem: { code: 'CHECKPOINT_MISMATCH', seq: cp.seq, message: `record ${cp.seq} differs from the signed checkpoint` } };
+      }
+      verified += 1;
+    }
+    return { ok: true, checkpointsVerified: verified, ...base };
+  }
+}
+
+/** Verifies a whole log held by a reader, page by page. */
+export async function verifyAuditLog(
+  reader: { readRange(fromSeq: number, limit: number): Promise<AuditRecord[]> },
+  checkpoints: readonly Checkpoint[],
+  publicKeys: ReadonlyMap<string, JsonObject>,
+  hasher: Hasher,
+  pageSize = 1000,
+): Promise<ChainVerdict> {
+  const verifier = new ChainVerifier(hasher, new Set(checkpoints.map((c) => c.seq)));
+  let from = 1;
+  for (;;) {
+    const page = await reader.readRange(from, pageSize);
+    if (page.length === 0) break;
+    let ok = true;
+    for (const r of page) {
+      if (!verifier.feed(r)) {
+        ok = false;
+        break;
+      }
+    }
+    if (!ok) break;
+    from = (page[page.length - 1] as AuditRecord).seq + 1;
+    if (page.length < pageSize) break;
+  }
+  return verifier.finish(checkpoints, publicKeys);
+}

@@ -1,0 +1,264 @@
+import type { AuditDraft } from './audit/chain.ts';
+import { redactArgs } from './audit/redact.ts';
+import { describeError, isMandateError } from './errors.ts';
+import { canonicalJson, checkJsonBounds, isJsonObject, type JsonLimits, type JsonObject } from './json.ts';
+import { checkCall, toolBudget } from './mandate/check.ts';
+import type { CallRequest, Decision, Effect, FinalAction, Task } from './model.ts';
+import { NO_PROVENANCE, callRequest, type ArgProvenance } from './policy/context.ts';
+import type { PolicySet } from './policy/engine.ts';
+import type { AgentReader, AuditAppender, BudgetLedger, Clock, Hasher, IdGenerator, RevocationStore, TaskReader, TaskWriter } from './ports.ts';
+import type { ReasonCode } from './reasons.ts';
+import type { TaskTokenClaims, TaskTokens } from './tokens/task-token.ts';
+
+export interface DecisionLimits {
+  readonly args: JsonLimits;
+}
+
+export interface DecisionEngineDeps {
+  readonly clock: Clock;
+  readonly ids: IdGenerator;
+  readonly hasher: Hasher;
+  readonly tokens: TaskTokens;
+  readonly agents: AgentReader;
+  readonly tasks: TaskReader & TaskWriter;
+  readonly revocations: RevocationStore;
+  readonly budgets: BudgetLedger;
+  readonly audit: AuditAppender;
+  /** the policy set in force now (swapped atomically on reload) */
+  readonly policies: () => PolicySet;
+  /** the environment this deployment guards (prod, staging…) */
+  readonly environment: string;
+  readonly limits: DecisionLimits;
+}
+
+const TOOL_NAME = /^[A-Za-z0-9._:/@-]{1,200}$/;
+const CALL_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+const STATE_REASON: Record<Exclude<Task['state'], 'active'>, ReasonCode> = {
+  completed: 'TASK_COMPLETED',
+  expired: 'TASK_EXPIRED',
+  suspended: 'TASK_SUSPENDED',
+  revoked: 'TASK_REVOKED',
+  killed: 'TASK_KILLED',
+};
+
+const MANDATE_POLICY_ID: Partial<Record<ReasonCode, string>> = {
+  TOOL_NOT_IN_MANDATE: 'mandate.tools',
+  ARG_CONSTRAINT_FAILED: 'mandate.tools',
+  RESOURCE_NOT_IN_MANDATE: 'mandate.resources',
+  DATA_CLASS_NOT_DECLARED: 'mandate.data_classes',
+  OUTSIDE_TIME_WINDOW: 'mandate.time_window',
+  BUDGET_EXHAUSTED: 'mandate.budgets',
+  TOOL_BUDGET_EXHAUSTED: 'mandate.budgets',
+};
+
+/** Thrown inside the pipeline to end it with a deny; never escapes `decide`. */
+class Deny {
+  readonly reasons: ReasonCode[];
+  readonly details: string[];
+  readonly policyIds: string[];
+
+  constructor(reasons: ReasonCode[], details: string[], policyIds: string[] = []) {
+    this.reasons = reasons;
+    this.details = details;
+    this.policyIds = policyIds;
+  }
+}
+
+interface Ctx {
+  callId: string;
+  claims?: TaskTokenClaims;
+  task?: Task;
+  tool: string;
+  resource: string | undefined;
+  args: JsonObject;
+  errors: { policyId: string; message: string }[];
+  policyVersion: string;
+}
+
+/**
+ * decide(call): the one place a tool call is decided, for every enforcement point. Deny is a
+ * result, not an exception: any error on the way becomes a deny that names it. An allow is
+ * returned only after its audit records are durably committed.
+ */
+export class DecisionEngine {
+  private readonly d: DecisionEngineDeps;
+
+  constructor(deps: DecisionEngineDeps) {
+    this.d = deps;
+  }
+
+  async decide(req: CallRequest, provenance: ArgProvenance = NO_PROVENANCE): Promise<Decision> {
+    const policies = this.d.policies();
+    const ctx: Ctx = {
+      callId: typeof req.callId === 'string' && CALL_ID.test(req.callId) ? req.callId : this.d.ids.next('call'),
+      tool: typeof req.tool === 'string' ? req.tool : '',
+      resource: typeof req.resource === 'string' ? req.resource : undefined,
+      args: {},
+      errors: [],
+      policyVersion: policies.version,
+    };
+    try {
+      return await this.pipeline(req, ctx, policies, provenance);
+    } catch (e) {
+      const deny =
+        e instanceof Deny
+          ? e
+          : isMandateError(e) && e.code !== 'INTERNAL_ERROR'
+            ? new Deny([e.code as ReasonCode], [e.message])
+            : new Deny(['INTERNAL_ERROR'], [describeError(e)]);
+      return this.finish(ctx, 'deny', deny.reasons, deny.policyIds, deny.details);
+    }
+  }
+
+  private async pipeline(req: CallRequest, ctx: Ctx, policies: PolicySet, provenance: ArgProvenance): Promise<Decision> {
+    // 1. shape and bounds, before anything else touches the input
+    if (req.callId !== undefined && (typeof req.callId !== 'string' || !CALL_ID.test(req.callId))) {
+      throw new Deny(['MALFORMED_REQUEST'], [`call_id must match ${CALL_ID.source}`]);
+    }
+    if (!TOOL_NAME.test(ctx.tool)) throw new Deny(['MALFORMED_REQUEST'], [`tool must match ${TOOL_NAME.source}`]);
+    if (req.resource !== undefined && (typeof req.resource !== 'string' || req.resource.length === 0 || req.resource.length > 1024)) {
+      throw new Deny(['MALFORMED_REQUEST'], ['resource must be a string of 1 to 1024 characters']);
+    }
+    if (!isJsonObject(req.args)) throw new Deny(['MALFORMED_REQUEST'], ['args must be a JSON object']);
+    checkJsonBounds(req.args, this.d.limits.args, 'args');
+    ctx.args = req.args;
+
+    // 2. authenticate: the task token (signature cached by exact text, state checked fresh)
+    const claims = await this.d.tokens.verify(req.taskToken);
+    ctx.claims = claims;
+    if (req.taskId !== undefined && req.taskId !== claims.task_id) {
+      throw new Deny(['TOKEN_TASK_MISMATCH'], ['the token was issued for another task']);
+    }
+    if (await this.store(() => this.d.revocations.isTokenRevoked(claims.jti))) throw new Deny(['TOKEN_REVOKED'], ['task token revoked']);
+
+    // 3. load current state
+    const task = await this.store(() => this.d.tasks.getTask(claims.task_id));
+    if (!task) throw new Deny(['TASK_NOT_FOUND'], ['task not found']);
+    if (task.agentId !== claims.sub) throw new Deny(['AGENT_MISMATCH'], ['token subject is not the task agent']);
+    ctx.task = task;
+    if (task.mandateHash !== claims.mandate_hash) throw new Deny(['MANDATE_HASH_MISMATCH'], ['token is bound to another mandate']);
+    const now = this.d.clock.now();
+    if (task.state !== 'active') throw new Deny([STATE_REASON[task.state]], [`task is ${task.state}`]);
+    if (now >= task.expiresAt) {
+      await this.store(() => this.d.tasks.transitionTask(task.id, ['active'], 'expired', now, 'ttl elapsed'));
+      throw new Deny(['TASK_EXPIRED'], ['task expired']);
+    }
+    const agent = await this.store(() => this.d.agents.getAgent(task.agentId));
+    if (!agent) throw new Deny(['AGENT_UNKNOWN'], ['agent is not registered']);
+    if (agent.status !== 'active') throw new Deny(['AGENT_DISABLED'], ['agent is disabled']);
+
+    // 4. the mandate's own constraints
+    const toolInfo = policies.catalog.lookup(ctx.tool);
+    const usage = await this.store(() => this.d.budgets.usage(task.id, ctx.tool));
+    const verdict = checkCall(task.mandate, { tool: ctx.tool, resource: ctx.resource, args: ctx.args, now, toolInfo, usage });
+    if (!verdict.ok) {
+      throw new Deny(verdict.reasons, verdict.details, [...new Set(verdict.reasons.map((r) => MANDATE_POLICY_ID[r] ?? 'mandate'))]);
+    }
+
+    // 5. organisation policy (Cedar)
+    const result = policies.evaluateCall(
+      callRequest({
+        agent,
+        task,
+        tool: toolInfo,
+        args: ctx.args,
+        target: ctx.resource,
+        callId: ctx.callId,
+        environment: this.d.environment,
+        now,
+        usage,
+        delegationChain: [],
+        provenance,
+      }),
+    );
+    ctx.errors = result.errors;
+    if (result.decision === 'deny') {
+      const detail = result.reason === 'NO_PERMITTING_POLICY' ? 'no policy permits this call' : result.reason === 'POLICY_FORBID' ? 'forbidden by policy' : 'a policy failed to evaluate';
+      throw new Deny([result.reason as ReasonCode], [detail], result.policyIds);
+    }
+
+    // 6. step-up: from a @step_up policy or the mandate's own approval rules
+    if (result.decision === 'step_up' || verdict.approval) {
+      const ids = result.decision === 'step_up' ? result.policyIds : ['mandate.approvals'];
+      return this.finish(ctx, 'approval_required', ['APPROVAL_REQUIRED'], ids, ['this call needs an approval']);
+    }
+
+    // 7. count the call against its budgets, atomically
+    const consumed = await this.store(() =>
+      this.d.budgets.consume(task.id, ctx.tool, { calls: task.mandate.budgets?.calls, toolCalls: toolBudget(task.mandate, ctx.tool) }),
+    );
+    if (!consumed.ok) {
+      const reason: ReasonCode = consumed.exhausted === 'tool' ? 'TOOL_BUDGET_EXHAUSTED' : 'BUDGET_EXHAUSTED';
+      throw new Deny([reason], ['budget used up'], ['mandate.budgets']);
+    }
+    return this.finish(ctx, 'allow', [], result.policyIds, []);
+  }
+
+  private async store<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      throw new Deny(['STORE_UNAVAILABLE'], [describeError(e)]);
+    }
+  }
+
+  /** Audits the decision (when the caller authenticated) and returns it; an allow needs the commit. */
+  private async finish(ctx: Ctx, effect: Effect, reasons: ReasonCode[], policyIds: string[], details: string[]): Promise<Decision> {
+    const final: FinalAction = effect === 'allow' ? 'allowed' : effect === 'deny' ? 'blocked' : 'held';
+    const decision = {
+      callId: ctx.callId,
+      effect,
+      reasons,
+      policyIds,
+      policyVersion: ctx.policyVersion,
+      final,
+      taskId: ctx.claims?.task_id,
+      agentId: ctx.claims?.sub,
+      details,
+      errors: ctx.errors,
+      auditSeq: undefined as number | undefined,
+    };
+    // An unauthenticated request has no principal to attribute; it is logged by the edge, not chained.
+    if (!ctx.claims) return decision;
+    let drafts: AuditDraft[];
+    try {
+      drafts = this.auditDrafts(ctx, ctx.claims, decision);
+    } catch (e) {
+      return { ...decision, effect: 'deny', final: 'blocked', reasons: [...reasons, 'INTERNAL_ERROR'], details: [...details, describeError(e)] };
+    }
+    try {
+      const records = await this.d.audit.append(drafts);
+      decision.auditSeq = records[0]?.seq;
+      return decision;
+    } catch (e) {
+      // no committed record, no allow
+      return { ...decision, effect: 'deny', final: 'blocked', reasons: effect === 'deny' ? [...reasons, 'AUDIT_UNAVAILABLE'] : ['AUDIT_UNAVAILABLE'], details: [...details, describeError(e)] };
+    }
+  }
+
+  private auditDrafts(ctx: Ctx, claims: TaskTokenClaims, decision: Omit<Decision, 'auditSeq'>): AuditDraft[] {
+    const ts = this.d.clock.now();
+    const common = { ts, callId: ctx.callId, taskId: claims.task_id, agentId: claims.sub, txn: claims.txn };
+    return [
+      {
+        kind: 'decision',
+        ...common,
+        data: {
+          tool: ctx.tool,
+          resource: ctx.resource ?? null,
+          args: redactArgs(ctx.args),
+          args_hash: 'sha256:' + this.d.hasher.sha256Hex(canonicalJson(ctx.args)),
+          effect: decision.effect,
+          reasons: [...decision.reasons],
+          policy_ids: [...decision.policyIds],
+          policy_version: decision.policyVersion,
+          details: [...decision.details],
+          errors: decision.errors.map((e) => ({ policy_id: e.policyId, message: e.message })),
+        },
+      },
+      { kind: 'action', ...common, data: { final: decision.final, effect: decision.effect } },
+    ];
+  }
+}
+

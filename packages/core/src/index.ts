@@ -1,0 +1,93 @@
+// Public surface of @mandate/core. Explicit named exports only.
+export { REASON_CODES, isReasonCode, type ReasonCode } from './reasons.ts';
+export { MandateError, isMandateError, describeError, type ErrorCode } from './errors.ts';
+export {
+  canonicalJson,
+  checkJsonBounds,
+  isJsonObject,
+  DEFAULT_ARG_LIMITS,
+  type JsonLimits,
+  type JsonObject,
+  type JsonValue,
+  type JsonPrimitive,
+} from './json.ts';
+export { parseDuration, durationSchema, formatDuration } from './duration.ts';
+export { globMatch, globCovers } from './glob.ts';
+export { parseSpiffeId, parseWorkloadSpiffeId, isValidTrustDomain, type SpiffeId } from './spiffe.ts';
+export type {
+  Agent,
+  AgentStatus,
+  Task,
+  TaskState,
+  Effect,
+  FinalAction,
+  CallRequest,
+  Decision,
+  ToolInfo,
+  BudgetLimits,
+  BudgetUsage,
+  SigningKey,
+  OperatorKey,
+  OperatorRole,
+} from './model.ts';
+export { TERMINAL_TASK_STATES } from './model.ts';
+export type {
+  Clock,
+  IdGenerator,
+  Hasher,
+  AgentReader,
+  AgentWriter,
+  TaskReader,
+  TaskWriter,
+  RevocationStore,
+  BudgetLedger,
+  AuditAppender,
+  AuditReader,
+  CheckpointStore,
+  KeyStore,
+  OperatorKeyStore,
+  Store,
+} from './ports.ts';
+export {
+  mandateSchema,
+  ceilingSchema,
+  constraintSchema,
+  type Mandate,
+  type MandateInput,
+  type Ceiling,
+  type CeilingInput,
+  type Constraint,
+  type ToolGrant,
+  type ApprovalRule,
+  type TimeWindow,
+} from './mandate/schema.ts';
+export { parseMandate, parseCeiling, mandateHash } from './mandate/parse.ts';
+export { evaluateConstraint, normalisePath, extractHost, readArg } from './mandate/constraints.ts';
+export { checkCall, withinTimeWindow, approvalRuleFor, toolBudget, type CallFacts, type MandateVerdict } from './mandate/check.ts';
+export { ceilingViolations } from './mandate/ceiling.ts';
+export { CEDAR_SCHEMA } from './policy/schema.ts';
+export { PolicySet, splitPolicies, validatePolicies, type PolicySource, type LoadedPolicy, type PolicyProblem, type PolicyResult, type CedarRequest } from './policy/engine.ts';
+export { ToolCatalog, toolCatalogSchema, unknownTool, type ToolCatalogInput } from './policy/catalog.ts';
+export { callRequest, startTaskRequest, argumentTags, NO_PROVENANCE, type ArgProvenance, type CallContextInput } from './policy/context.ts';
+export {
+  GENESIS_HASH,
+  linkRecords,
+  recordHash,
+  signCheckpoint,
+  verifyCheckpointSignature,
+  verifyAuditLog,
+  ChainVerifier,
+  type AuditDraft,
+  type AuditRecord,
+  type AuditKind,
+  type Checkpoint,
+  type ChainVerdict,
+  type ChainProblem,
+} from './audit/chain.ts';
+export { GroupCommit } from './audit/group-commit.ts';
+export { redactArgs } from './audit/redact.ts';
+export { KeyRing } from './tokens/keyring.ts';
+export { TaskTokens, TASK_TOKEN_TYPE, mapJoseError, type TaskTokenClaims, type TaskTokenOptions } from './tokens/task-token.ts';
+export { DecisionEngine, type DecisionEngineDeps, type DecisionLimits } from './decide.ts';
+export { TaskService, type TaskServiceDeps, type TaskLimits, type IssuedTask, type Actor, type WorkloadAuthenticator } from './tasks.ts';
+export { CachedTasks, CachedAgents } from './state/cache.ts';

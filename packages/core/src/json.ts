@@ -1,0 +1,119 @@
+import { MandateError } from './errors.ts';
+
+export type JsonPrimitive = string | number | boolean | null;
+export type JsonValue = JsonPrimitive | JsonValue[] | { [key: string]: JsonValue };
+export type JsonObject = { [key: string]: JsonValue };
+
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/**
+ * Canonical JSON (RFC 8785 style): object keys sorted by UTF-16 code units, no whitespace,
+ * numbers and strings serialised as ECMAScript does. Rejects values JSON cannot represent
+ * (non-finite numbers, undefined, functions, cycles) instead of silently dropping them,
+ * because two different inputs must never share a hash.
+ */
+export function canonicalJson(value: unknown): string {
+  const seen = new Set<object>();
+  const write = (v: unknown): string => {
+    if (v === null) return 'null';
+    switch (typeof v) {
+      case 'string':
+        return JSON.stringify(v);
+      case 'boolean':
+        return v ? 'true' : 'false';
+      case 'number':
+        if (!Number.isFinite(v)) throw new MandateError('MALFORMED_REQUEST', 'non-finite number in JSON value');
+        return JSON.stringify(v);
+      case 'object': {
+        if (seen.has(v)) throw new MandateError('MALFORMED_REQUEST', 'cyclic JSON value');
+        seen.add(v);
+        let out: string;
+        if (Array.isArray(v)) {
+          out = '[' + v.map(write).join(',') + ']';
+        } else {
+          const obj = v as Record<string, unknown>;
+          const keys = Object.keys(obj).sort();
+          const parts: string[] = [];
+          for (const k of keys) {
+            const item = obj[k];
+            if (item === undefined) continue; // optional fields that are absent
+            parts.push(JSON.stringify(k) + ':' + write(item));
+          }
+          out = '{' + parts.join(',') + '}';
+        }
+        seen.delete(v);
+        return out;
+      }
+      default:
+        throw new MandateError('MALFORMED_REQUEST', `value of type ${typeof v} is not JSON`);
+    }
+  };
+  return write(value);
+}
+
+export interface JsonLimits {
+  /** deepest nesting of arrays/objects (the top level is depth 1) */
+  readonly maxDepth: number;
+  /** most keys in one object, most items in one array */
+  readonly maxEntries: number;
+  /** longest string, in UTF-16 code units */
+  readonly maxStringLength: number;
+  /** most nodes in the whole value */
+  readonly maxNodes: number;
+}
+
+export const DEFAULT_ARG_LIMITS: JsonLimits = {
+  maxDepth: 8,
+  maxEntries: 256,
+  maxStringLength: 65_536,
+  maxNodes: 4_096,
+};
+
+/**
+ * Checks that an already-parsed JSON value stays inside the limits and carries no
+ * prototype-pollution keys. Throws LIMIT_EXCEEDED / MALFORMED_REQUEST naming the value and the limit.
+ */
+export function checkJsonBounds(value: unknown, limits: JsonLimits, label: string): void {
+  let nodes = 0;
+  const walk = (v: unknown, depth: number, path: string): void => {
+    nodes += 1;
+    if (nodes > limits.maxNodes) {
+      throw new MandateError('LIMIT_EXCEEDED', `${label} has more than ${limits.maxNodes} values`);
+    }
+    if (typeof v === 'string') {
+      if (v.length > limits.maxStringLength) {
+        throw new MandateError('LIMIT_EXCEEDED', `${path} is longer than ${limits.maxStringLength} characters`);
+      }
+      return;
+    }
+    if (typeof v === 'number') {
+      if (!Number.isFinite(v)) throw new MandateError('MALFORMED_REQUEST', `${path} is not a finite number`);
+      return;
+    }
+    if (v === null || typeof v === 'boolean') return;
+    if (typeof v !== 'object') throw new MandateError('MALFORMED_REQUEST', `${path} is not a JSON value`);
+    if (depth > limits.maxDepth) {
+      throw new MandateError('LIMIT_EXCEEDED', `${path} is nested deeper than ${limits.maxDepth} levels`);
+    }
+    if (Array.isArray(v)) {
+      if (v.length > limits.maxEntries) {
+        throw new MandateError('LIMIT_EXCEEDED', `${path} has more than ${limits.maxEntries} items`);
+      }
+      v.forEach((item, i) => walk(item, depth + 1, `${path}[${i}]`));
+      return;
+    }
+    const keys = Object.keys(v);
+    if (keys.length > limits.maxEntries) {
+      throw new MandateError('LIMIT_EXCEEDED', `${path} has more than ${limits.maxEntries} keys`);
+    }
+    for (const k of keys) {
+      if (FORBIDDEN_KEYS.has(k)) throw new MandateError('MALFORMED_REQUEST', `${path} has a forbidden key "${k}"`);
+      walk((v as Record<string, unknown>)[k], depth + 1, `${path}.${k}`);
+    }
+  };
+  walk(value, 1, label);
+}
+
+export function isJsonObject(value: unknown): value is JsonObject {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

@@ -1,0 +1,138 @@
+import type { JsonValue } from '../json.ts';
+import type { Constraint } from './schema.ts';
+
+export interface ConstraintResult {
+  readonly ok: boolean;
+  readonly why?: string;
+}
+
+const OK: ConstraintResult = { ok: true };
+const regexCache = new Map<string, RegExp>();
+const REGEX_CACHE_LIMIT = 1024;
+
+/** Compiles a mandate regex with full-match semantics; throws SyntaxError when invalid. */
+export function compileConstraintRegex(source: string): RegExp {
+  let re = regexCache.get(source);
+  if (re === undefined) {
+    re = new RegExp(`^(?:${source})$`, 'u');
+    if (regexCache.size >= REGEX_CACHE_LIMIT) regexCache.clear();
+    regexCache.set(source, re);
+  }
+  return re;
+}
+
+/**
+ * Normalises an absolute POSIX path: collapses repeated slashes, resolves "." and "..".
+ * Returns undefined for anything that is not a plain absolute path (relative, NUL, backslash,
+ * or ".." climbing above the root), so such values can never satisfy a prefix.
+ */
+export function normalisePath(value: string): string | undefined {
+  if (!value.startsWith('/') || value.includes('\0') || value.includes('\\')) return undefined;
+  const out: string[] = [];
+  for (const seg of value.split('/')) {
+    if (seg === '' || seg === '.') continue;
+    if (seg === '..') {
+      if (out.length === 0) return undefined;
+      out.pop();
+      continue;
+    }
+    out.push(seg);
+  }
+  return '/' + out.join('/');
+}
+
+function pathWithin(value: string, prefix: string): boolean {
+  const v = normalisePath(value);
+  const p = normalisePath(prefix);
+  if (v === undefined || p === undefined) return false;
+  if (p === '/') return true;
+  return v === p || v.startsWith(p + '/');
+}
+
+const EMAIL = /^[^\s@/:]+@([^\s@/:]+)$/;
+const HOST = /^[a-z0-9.-]+$/;
+
+/**
+ * Extracts the host a value points at: a URL's hostname (no userinfo allowed: it is the
+ * classic `https://good.com@evil.com` trick), an e-mail address's domain, or a bare hostname.
+ */
+export function extractHost(value: string): string | undefined {
+  let host: string;
+  if (value.includes('://')) {
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      return undefined;
+    }
+    if (url.username !== '' || url.password !== '') return undefined;
+    host = url.hostname;
+  } else {
+    const m = EMAIL.exec(value);
+    host = m ? (m[1] as string) : value;
+    try {
+      // IDNA-normalise bare names and e-mail domains the same way URLs are.
+      host = new URL(`http://${host}`).hostname;
+    } catch {
+      return undefined;
+    }
+  }
+  host = host.toLowerCase().replace(/\.$/, '');
+  if (host.startsWith('[')) return host; // IPv6 literal
+  return HOST.test(host) ? host : undefined;
+}
+
+function domainAllowed(host: string, allowed: readonly string[]): boolean {
+  for (const raw of allowed) {
+    const d = raw.toLowerCase().replace(/\.$/, '');
+    if (d.startsWith('*.')) {
+      const base = d.slice(2);
+      if (host.endsWith('.' + base)) return true;
+    } else if (host === d) {
+      return true;
+    }
+  }
+  return false;
+}
+
+function scalarEquals(a: JsonValue | undefined, b: JsonValue): boolean {
+  return a === b;
+}
+
+/** Evaluates one argument constraint against the argument's value (undefined when absent). */
+export function evaluateConstraint(c: Constraint, value: JsonValue | undefined): ConstraintResult {
+  if (value === undefined) return { ok: false, why: 'argument missing' };
+  if ('equals' in c) return scalarEquals(value, c.equals) ? OK : { ok: false, why: 'not equal to the allowed value' };
+  if ('one_of' in c) return c.one_of.some((x) => scalarEquals(value, x)) ? OK : { ok: false, why: 'not one of the allowed values' };
+  if ('regex' in c) {
+    if (typeof value !== 'string') return { ok: false, why: 'not a string' };
+    return compileConstraintRegex(c.regex).test(value) ? OK : { ok: false, why: 'does not match the pattern' };
+  }
+  if ('range' in c) {
+    if (typeof value !== 'number' || !Number.isFinite(value)) return { ok: false, why: 'not a number' };
+    if (c.range.min !== undefined && value < c.range.min) return { ok: false, why: `below ${c.range.min}` };
+    if (c.range.max !== undefined && value > c.range.max) return { ok: false, why: `above ${c.range.max}` };
+    return OK;
+  }
+  if ('prefix' in c) {
+    if (typeof value !== 'string') return { ok: false, why: 'not a string' };
+    if (c.prefix.startsWith('/')) return pathWithin(value, c.prefix) ? OK : { ok: false, why: 'path outside the allowed prefix' };
+    return value.startsWith(c.prefix) ? OK : { ok: false, why: 'outside the allowed prefix' };
+  }
+  // domains
+  if (typeof value !== 'string') return { ok: false, why: 'not a string' };
+  const host = extractHost(value);
+  if (host === undefined) return { ok: false, why: 'no host could be read from the value' };
+  return domainAllowed(host, c.domains) ? OK : { ok: false, why: 'domain not in the allow-list' };
+}
+
+/** Reads `a.b.c` out of an arguments object; only own properties, never the prototype chain. */
+export function readArg(args: { [k: string]: JsonValue }, path: string): JsonValue | undefined {
+  let cur: JsonValue | undefined = args;
+  for (const part of path.split('.')) {
+    if (cur === null || typeof cur !== 'object' || Array.isArray(cur)) return undefined;
+    if (!Object.hasOwn(cur, part)) return undefined;
+    cur = (cur as { [k: string]: JsonValue })[part];
+  }
+  return cur;
+}

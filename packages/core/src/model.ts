@@ -1,0 +1,116 @@
+import type { JsonObject } from './json.ts';
+import type { Ceiling, Mandate } from './mandate/schema.ts';
+import type { ReasonCode } from './reasons.ts';
+
+export type AgentStatus = 'active' | 'disabled';
+
+/** A registered non-human identity. */
+export interface Agent {
+  /** SPIFFE ID */
+  readonly id: string;
+  readonly owner: string;
+  readonly type: string;
+  readonly status: AgentStatus;
+  readonly ceiling: Ceiling;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
+
+export type TaskState = 'active' | 'completed' | 'expired' | 'suspended' | 'revoked' | 'killed';
+export const TERMINAL_TASK_STATES: ReadonlySet<TaskState> = new Set(['completed', 'expired', 'revoked', 'killed']);
+
+/** One execution under one mandate. */
+export interface Task {
+  readonly id: string;
+  readonly agentId: string;
+  readonly mandate: Mandate;
+  readonly mandateHash: string;
+  readonly state: TaskState;
+  /** transaction id carried into audit records (transaction-token style) */
+  readonly txn: string;
+  readonly parentId: string | undefined;
+  readonly depth: number;
+  readonly createdAt: number;
+  /** current end of life; renewal moves it, never past maxExpiresAt */
+  readonly expiresAt: number;
+  /** hard end of life fixed at start */
+  readonly maxExpiresAt: number;
+  readonly endedAt: number | undefined;
+  readonly endReason: string | undefined;
+}
+
+export type Effect = 'allow' | 'deny' | 'approval_required';
+/** What the system did (or, for a PDP answer, tells the caller to do). */
+export type FinalAction = 'allowed' | 'blocked' | 'held';
+
+/** One request to use a tool, inside a task. */
+export interface CallRequest {
+  readonly taskToken: string;
+  readonly tool: string;
+  readonly resource?: string | undefined;
+  readonly args: JsonObject;
+  /** caller-chosen id for idempotent correlation; generated when absent */
+  readonly callId?: string | undefined;
+  /** when the caller names the task, it must be the token's task */
+  readonly taskId?: string | undefined;
+}
+
+export interface Decision {
+  readonly callId: string;
+  readonly effect: Effect;
+  readonly reasons: readonly ReasonCode[];
+  readonly policyIds: readonly string[];
+  readonly policyVersion: string;
+  readonly final: FinalAction;
+  readonly taskId: string | undefined;
+  readonly agentId: string | undefined;
+  /** human-readable detail for each reason (never secrets) */
+  readonly details: readonly string[];
+  /** evaluation errors Cedar reported, by policy id */
+  readonly errors: readonly { policyId: string; message: string }[];
+  readonly auditSeq: number | undefined;
+}
+
+/** Classification of a tool, from the organisation's tool catalogue. */
+export interface ToolInfo {
+  readonly name: string;
+  /** read | write | external_sink | exec | unknown (free-form for organisations) */
+  readonly category: string;
+  readonly risk: string;
+  readonly dataClasses: readonly string[];
+  /** whether the tool's output may carry instructions from outside (untrusted) */
+  readonly outputTrust: 'trusted' | 'untrusted';
+}
+
+export interface BudgetLimits {
+  readonly calls?: number | undefined;
+  readonly toolCalls?: number | undefined;
+}
+
+export interface BudgetUsage {
+  readonly calls: number;
+  readonly toolCalls: number;
+}
+
+export interface SigningKey {
+  readonly kid: string;
+  readonly purpose: 'task-token' | 'audit-checkpoint' | 'dev-issuer';
+  readonly alg: 'EdDSA' | 'ES256';
+  readonly publicJwk: JsonObject;
+  readonly privateJwk: JsonObject;
+  readonly status: 'active' | 'retired';
+  readonly createdAt: number;
+  readonly retiredAt: number | undefined;
+}
+
+export type OperatorRole = 'viewer' | 'approver' | 'admin';
+
+export interface OperatorKey {
+  readonly id: string;
+  readonly name: string;
+  readonly role: OperatorRole;
+  /** SHA-256 of the secret; the secret itself is never stored */
+  readonly secretHash: string;
+  readonly createdAt: number;
+  readonly revokedAt: number | undefined;
+}

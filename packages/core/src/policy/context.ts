@@ -1,0 +1,121 @@
+import { canonicalJson, type JsonObject, type JsonValue } from '../json.ts';
+import type { Mandate } from '../mandate/schema.ts';
+import type { Agent, BudgetUsage, Task, ToolInfo } from '../model.ts';
+import type { CedarRequest } from './engine.ts';
+
+export interface ArgProvenance {
+  readonly untrusted: readonly string[];
+  readonly trusted: readonly string[];
+  readonly purpose: readonly string[];
+}
+
+export const NO_PROVENANCE: ArgProvenance = { untrusted: [], trusted: [], purpose: [] };
+
+function timeContext(now: number): JsonObject {
+  const d = new Date(now);
+  return { epoch: Math.floor(now / 1000), hour: d.getUTCHours(), minute: d.getUTCMinutes(), weekday: d.getUTCDay() };
+}
+
+function trustDomainOf(spiffeId: string): string {
+  const rest = spiffeId.slice('spiffe://'.length);
+  const slash = rest.indexOf('/');
+  return slash === -1 ? rest : rest.slice(0, slash);
+}
+
+export function agentEntity(agent: Agent): CedarRequest['entities'][number] {
+  return {
+    uid: { type: 'Mandate::Agent', id: agent.id },
+    attrs: { owner: agent.owner, agent_type: agent.type, trust_domain: trustDomainOf(agent.id) },
+    parents: [],
+  };
+}
+
+/** Top-level arguments become the tool entity's tags: strings as they are, the rest as canonical JSON. */
+export function argumentTags(args: JsonObject): Record<string, string> {
+  const tags: Record<string, string> = {};
+  for (const [k, v] of Object.entries(args)) tags[k] = typeof v === 'string' ? v : canonicalJson(v);
+  return tags;
+}
+
+export interface CallContextInput {
+  readonly agent: Agent;
+  readonly task: Task;
+  readonly tool: ToolInfo;
+  readonly args: JsonObject;
+  readonly target: string | undefined;
+  readonly callId: string;
+  readonly environment: string;
+  readonly now: number;
+  readonly usage: BudgetUsage;
+  readonly delegationChain: readonly string[];
+  readonly provenance: ArgProvenance;
+}
+
+export function callRequest(i: CallContextInput): CedarRequest {
+  const principal = { type: 'Mandate::Agent', id: i.agent.id };
+  const resource = { type: 'Mandate::Tool', id: i.tool.name };
+  const context: Record<string, JsonValue> = {
+    call_id: i.callId,
+    target: i.target ?? '',
+    has_target: i.target !== undefined,
+    environment: i.environment,
+    time: timeContext(i.now),
+    task: {
+      id: i.task.id,
+      purpose: i.task.mandate.purpose,
+      environment: i.task.mandate.environment,
+      data_classes: [...i.task.mandate.data_classes],
+      depth: i.task.depth,
+      calls: i.usage.calls,
+      tool_calls: i.usage.toolCalls,
+    },
+    delegation_chain: [...i.delegationChain],
+    provenance: { untrusted_args: [...i.provenance.untrusted], trusted_args: [...i.provenance.trusted], purpose_args: [...i.provenance.purpose] },
+  };
+  return {
+    principal,
+    resource,
+    context,
+    entities: [
+      agentEntity(i.agent),
+      {
+        uid: resource,
+        attrs: {
+          name: i.tool.name,
+          category: i.tool.category,
+          risk: i.tool.risk,
+          data_classes: [...i.tool.dataClasses],
+          output_trust: i.tool.outputTrust,
+        },
+        parents: [],
+        tags: argumentTags(i.args),
+      },
+    ],
+  };
+}
+
+export function startTaskRequest(agent: Agent, taskId: string, m: Mandate, depth: number, environment: string, now: number): CedarRequest {
+  const resource = { type: 'Mandate::TaskRequest', id: taskId };
+  return {
+    principal: { type: 'Mandate::Agent', id: agent.id },
+    resource,
+    context: { environment, time: timeContext(now) },
+    entities: [
+      agentEntity(agent),
+      {
+        uid: resource,
+        attrs: {
+          purpose: m.purpose,
+          environment: m.environment,
+          data_classes: [...m.data_classes],
+          tools: m.tools.map((t) => t.name),
+          ttl_seconds: Math.floor((m.ttl ?? 0) / 1000),
+          calls_budget: m.budgets?.calls ?? -1,
+          delegation_allowed: m.delegation?.allowed ?? false,
+          depth,
+        },
+        parents: [],
+      },
+    ],
+  };
+}

@@ -1,0 +1,126 @@
+/**
+ * Ports: what the core needs from the outside world. Store adapters implement the capability
+ * interfaces (each checked with `satisfies`), and one conformance suite covers them all.
+ * Every method is async so that a networked store fits the same shape as an embedded one.
+ */
+import type { AuditDraft, AuditRecord, Checkpoint } from './audit/chain.ts';
+import type { Agent, AgentStatus, BudgetLimits, BudgetUsage, OperatorKey, SigningKey, Task, TaskState } from './model.ts';
+import type { Ceiling } from './mandate/schema.ts';
+
+export interface Clock {
+  /** milliseconds since the epoch */
+  now(): number;
+}
+
+export interface IdGenerator {
+  /** a new unique, unguessable id with the given prefix */
+  next(prefix: string): string;
+}
+
+export interface Hasher {
+  /** lowercase hex SHA-256 of the UTF-8 bytes of `data` */
+  sha256Hex(data: string): string;
+}
+
+export interface AgentReader {
+  getAgent(id: string): Promise<Agent | undefined>;
+  listAgents(opts: { limit: number; after?: string | undefined }): Promise<Agent[]>;
+}
+
+export interface AgentWriter {
+  /** throws MandateError CONFLICT when the id exists */
+  createAgent(agent: Agent): Promise<void>;
+  /** throws NOT_FOUND when the id does not exist; returns the updated agent */
+  updateAgent(
+    id: string,
+    patch: { status?: AgentStatus; owner?: string; type?: string; ceiling?: Ceiling },
+    at: number,
+  ): Promise<Agent>;
+}
+
+export interface TaskReader {
+  getTask(id: string): Promise<Task | undefined>;
+  listTasks(opts: { limit: number; agentId?: string | undefined; state?: TaskState | undefined; after?: string | undefined }): Promise<Task[]>;
+}
+
+export interface TaskWriter {
+  createTask(task: Task): Promise<void>;
+  /**
+   * Compare-and-set state transition: moves the task to `to` only when its current state is
+   * one of `from`. Returns the task after the call and whether this call changed it.
+   */
+  transitionTask(
+    id: string,
+    from: readonly TaskState[],
+    to: TaskState,
+    at: number,
+    reason: string,
+  ): Promise<{ changed: boolean; task: Task | undefined }>;
+  /** moves expiresAt forward (never backward, never past maxExpiresAt) of an active task */
+  extendTask(id: string, expiresAt: number): Promise<Task | undefined>;
+}
+
+export interface RevocationStore {
+  /** revokes one credential by its `jti` until `expiresAt` (after which it is dead anyway) */
+  revokeToken(jti: string, taskId: string, expiresAt: number, reason: string, at: number): Promise<void>;
+  isTokenRevoked(jti: string): Promise<boolean>;
+}
+
+export interface BudgetLedger {
+  /**
+   * Atomically counts one call against the task's total and per-tool budgets. Counts nothing
+   * and returns ok=false when either limit is already reached.
+   */
+  consume(taskId: string, tool: string, limits: BudgetLimits): Promise<{ ok: boolean; usage: BudgetUsage; exhausted?: 'calls' | 'tool' }>;
+  usage(taskId: string, tool: string): Promise<BudgetUsage>;
+}
+
+export interface AuditAppender {
+  /**
+   * Appends records to the hash chain, in order, and resolves only when they are durably
+   * committed. Rejects when they are not; the caller must then treat the call as denied.
+   */
+  append(drafts: readonly AuditDraft[]): Promise<AuditRecord[]>;
+}
+
+export interface AuditReader {
+  /** last record, or undefined for an empty log */
+  head(): Promise<AuditRecord | undefined>;
+  /** records with seq >= fromSeq, ascending, at most `limit` */
+  readRange(fromSeq: number, limit: number): Promise<AuditRecord[]>;
+  /** records of one task (or one call), ascending */
+  readByTask(taskId: string, limit: number): Promise<AuditRecord[]>;
+}
+
+export interface CheckpointStore {
+  addCheckpoint(cp: Checkpoint): Promise<void>;
+  listCheckpoints(): Promise<Checkpoint[]>;
+}
+
+export interface KeyStore {
+  listKeys(purpose: SigningKey['purpose']): Promise<SigningKey[]>;
+  addKey(key: SigningKey): Promise<void>;
+  retireKey(kid: string, at: number): Promise<void>;
+}
+
+export interface OperatorKeyStore {
+  createOperatorKey(key: OperatorKey): Promise<void>;
+  findOperatorKeyByHash(secretHash: string): Promise<OperatorKey | undefined>;
+  listOperatorKeys(): Promise<OperatorKey[]>;
+  revokeOperatorKey(id: string, at: number): Promise<boolean>;
+}
+
+/** Everything a full store adapter provides. */
+export interface Store {
+  readonly agents: AgentReader & AgentWriter;
+  readonly tasks: TaskReader & TaskWriter;
+  readonly revocations: RevocationStore;
+  readonly budgets: BudgetLedger;
+  readonly audit: AuditAppender & AuditReader;
+  readonly checkpoints: CheckpointStore;
+  readonly keys: KeyStore;
+  readonly operators: OperatorKeyStore;
+  /** true when the store answers */
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}

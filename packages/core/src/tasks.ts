@@ -1,0 +1,226 @@
+import type { AuditDraft } from './audit/chain.ts';
+import { MandateError } from './errors.ts';
+import type { JsonObject } from './json.ts';
+import { ceilingViolations } from './mandate/ceiling.ts';
+import { mandateHash, parseMandate } from './mandate/parse.ts';
+import type { Mandate } from './mandate/schema.ts';
+import type { Agent, Task, TaskState } from './model.ts';
+import { startTaskRequest } from './policy/context.ts';
+import type { PolicySet } from './policy/engine.ts';
+import type { AgentReader, AuditAppender, Clock, Hasher, IdGenerator, RevocationStore, TaskReader, TaskWriter } from './ports.ts';
+import type { ReasonCode } from './reasons.ts';
+import type { TaskTokenClaims, TaskTokens } from './tokens/task-token.ts';
+
+export interface WorkloadAuthenticator {
+  verify(token: string): Promise<{ agentId: string }>;
+}
+
+export interface TaskLimits {
+  /** ttl when the mandate declares none */
+  readonly defaultTtlMs: number;
+  /** the longest ttl a mandate may declare */
+  readonly maxTtlMs: number;
+  /** hard end of every task, renewals included */
+  readonly maxLifetimeMs: number;
+  /** longest life of one task token (renewal mints the next) */
+  readonly tokenTtlMs: number;
+}
+
+export interface TaskServiceDeps {
+  readonly clock: Clock;
+  readonly ids: IdGenerator;
+  readonly hasher: Hasher;
+  readonly tokens: TaskTokens;
+  readonly workload: WorkloadAuthenticator;
+  readonly agents: AgentReader;
+  readonly tasks: TaskReader & TaskWriter;
+  readonly revocations: RevocationStore;
+  readonly audit: AuditAppender;
+  readonly policies: () => PolicySet;
+  readonly environment: string;
+  readonly limits: TaskLimits;
+}
+
+export interface IssuedTask {
+  readonly task: Task;
+  readonly token: string;
+  readonly claims: TaskTokenClaims;
+}
+
+export type Actor = { readonly kind: 'agent'; readonly agentId: string } | { readonly kind: 'operator'; readonly operatorId: string };
+
+const ENDABLE: readonly TaskState[] = ['active', 'suspended'];
+
+/** Task lifecycle: start (mint), renew, complete, revoke. Every step is audited before it returns. */
+export class TaskService {
+  private readonly d: TaskServiceDeps;
+
+  constructor(deps: TaskServiceDeps) {
+    this.d = deps;
+  }
+
+  /**
+   * Starts a task: the workload token proves the agent, the mandate is checked against the
+   * deployment's limits, the agent's ceiling and the organisation's start_task policies.
+   */
+  async start(workloadToken: string, mandateInput: unknown): Promise<IssuedTask> {
+    const identity = await this.d.workload.verify(workloadToken);
+    const agent = await this.d.agents.getAgent(identity.agentId);
+    if (!agent) throw new MandateError('AGENT_UNKNOWN', `agent ${identity.agentId} is not registered`);
+    if (agent.status !== 'active') throw new MandateError('AGENT_DISABLED', 'agent is disabled');
+    const now = this.d.clock.now();
+    const taskId = this.d.ids.next('task');
+
+    let mandate: Mandate;
+    try {
+      mandate = this.normalise(parseMandate(mandateInput));
+      this.checkAdmissible(agent, mandate);
+    } catch (e) {
+      if (e instanceof MandateError) await this.auditDenied(agent, taskId, now, e);
+      throw e;
+    }
+    const policy = this.d.policies().evaluateStartTask(startTaskRequest(agent, taskId, mandate, 0, this.d.environment, now));
+    if (policy.decision !== 'allow') {
+      const code: ReasonCode = policy.reason === 'APPROVAL_REQUIRED' ? 'POLICY_FORBID' : (policy.reason as ReasonCode);
+      const err = new MandateError(code, policy.reason === 'NO_PERMITTING_POLICY' ? 'no policy permits this task' : 'a policy refuses this task', {
+        policy_ids: policy.policyIds,
+        errors: policy.errors,
+      });
+      await this.auditDenied(agent, taskId, now, err);
+      throw err;
+    }
+
+    const ttl = mandate.ttl ?? this.d.limits.defaultTtlMs;
+    const task: Task = {
+      id: taskId,
+      agentId: agent.id,
+      mandate,
+      mandateHash: mandateHash(mandate, this.d.hasher),
+      state: 'active',
+      txn: this.d.ids.next('txn'),
+      parentId: undefined,
+      depth: 0,
+      createdAt: now,
+      expiresAt: now + ttl,
+      maxExpiresAt: now + this.d.limits.maxLifetimeMs,
+      endedAt: undefined,
+      endReason: undefined,
+    };
+    await this.d.tasks.createTask(task);
+    await this.d.audit.append([
+      this.draft('task.started', task, now, {
+        purpose: mandate.purpose,
+        mandate: mandate as unknown as JsonObject,
+        mandate_hash: task.mandateHash,
+        expires_at: task.expiresAt,
+        policy_ids: policy.policyIds,
+        policy_version: this.d.policies().version,
+      }),
+    ]);
+    const { token, claims } = await this.d.tokens.mint({
+      agentId: agent.id,
+      taskId: task.id,
+      mandateHash: task.mandateHash,
+      txn: task.txn,
+      expiresAt: Math.min(now + this.d.limits.tokenTtlMs, task.expiresAt),
+    });
+    return { task, token, claims };
+  }
+
+  /** A fresh token for a live task; the task's life moves forward within its hard maximum. */
+  async renew(taskToken: string): Promise<IssuedTask> {
+    const claims = await this.d.tokens.verify(taskToken);
+    if (await this.d.revocations.isTokenRevoked(claims.jti)) throw new MandateError('TOKEN_REVOKED', 'task token revoked');
+    const task = await this.liveTask(claims.task_id);
+    if (task.agentId !== claims.sub) throw new MandateError('AGENT_MISMATCH', 'token subject is not the task agent');
+    const agent = await this.d.agents.getAgent(task.agentId);
+    if (!agent || agent.status !== 'active') throw new MandateError('AGENT_DISABLED', 'agent is disabled');
+    const now = this.d.clock.now();
+    if (now >= task.maxExpiresAt) throw new MandateError('TASK_MAX_LIFETIME_REACHED', 'task reached its maximum lifetime');
+    const ttl = task.mandate.ttl ?? this.d.limits.defaultTtlMs;
+    const extended = (await this.d.tasks.extendTask(task.id, Math.min(now + ttl, task.maxExpiresAt))) ?? task;
+    const { token, claims: next } = await this.d.tokens.mint({
+      agentId: task.agentId,
+      taskId: task.id,
+      mandateHash: task.mandateHash,
+      txn: task.txn,
+      expiresAt: Math.min(now + this.d.limits.tokenTtlMs, extended.expiresAt),
+    });
+    // one live token per task: the previous one stops working now
+    await this.d.revocations.revokeToken(claims.jti, task.id, claims.exp * 1000, 'renewed', now);
+    await this.d.audit.append([this.draft('task.renewed', extended, now, { expires_at: extended.expiresAt, previous_jti: claims.jti, jti: next.jti })]);
+    return { task: extended, token, claims: next };
+  }
+
+  /** Ends a task because its work is done; its tokens stop working at once. */
+  async complete(taskId: string, actor: Actor): Promise<Task> {
+    return this.end(taskId, 'completed', actor, 'completed');
+  }
+
+  async revoke(taskId: string, actor: Actor, reason: string): Promise<Task> {
+    return this.end(taskId, 'revoked', actor, reason);
+  }
+
+  /** The agent behind a task token, for endpoints an agent may call on its own task. */
+  async authenticateTaskToken(taskToken: string): Promise<TaskTokenClaims> {
+    const claims = await this.d.tokens.verify(taskToken);
+    if (await this.d.revocations.isTokenRevoked(claims.jti)) throw new MandateError('TOKEN_REVOKED', 'task token revoked');
+    return claims;
+  }
+
+  private async end(taskId: string, to: TaskState, actor: Actor, reason: string): Promise<Task> {
+    const now = this.d.clock.now();
+    const current = await this.d.tasks.getTask(taskId);
+    if (!current) throw new MandateError('NOT_FOUND', 'task not found');
+    if (actor.kind === 'agent' && actor.agentId !== current.agentId) throw new MandateError('FORBIDDEN', 'an agent may only end its own task');
+    const { changed, task } = await this.d.tasks.transitionTask(taskId, ENDABLE, to, now, reason);
+    if (!task) throw new MandateError('NOT_FOUND', 'task not found');
+    if (!changed) throw new MandateError('CONFLICT', `task is already ${task.state}`);
+    const by = actor.kind === 'agent' ? { agent: actor.agentId } : { operator: actor.operatorId };
+    await this.d.audit.append([this.draft(to === 'completed' ? 'task.completed' : 'task.revoked', task, now, { reason, by })]);
+    return task;
+  }
+
+  private async liveTask(taskId: string): Promise<Task> {
+    const task = await this.d.tasks.getTask(taskId);
+    if (!task) throw new MandateError('TASK_NOT_FOUND', 'task not found');
+    const now = this.d.clock.now();
+    if (task.state === 'active' && now >= task.expiresAt) {
+      await this.d.tasks.transitionTask(task.id, ['active'], 'expired', now, 'ttl elapsed');
+      throw new MandateError('TASK_EXPIRED', 'task expired');
+    }
+    const codes: Record<Exclude<TaskState, 'active'>, ReasonCode> = {
+      completed: 'TASK_COMPLETED',
+      expired: 'TASK_EXPIRED',
+      suspended: 'TASK_SUSPENDED',
+      revoked: 'TASK_REVOKED',
+      killed: 'TASK_KILLED',
+    };
+    if (task.state !== 'active') throw new MandateError(codes[task.state], `task is ${task.state}`);
+    return task;
+  }
+
+  private normalise(m: Mandate): Mandate {
+    const ttl = m.ttl ?? this.d.limits.defaultTtlMs;
+    if (ttl <= 0 || ttl > this.d.limits.maxTtlMs || ttl > this.d.limits.maxLifetimeMs) {
+      throw new MandateError('MANDATE_INVALID', `ttl must be between 1s and ${Math.min(this.d.limits.maxTtlMs, this.d.limits.maxLifetimeMs) / 1000}s`);
+    }
+    return { ...m, ttl };
+  }
+
+  private checkAdmissible(agent: Agent, m: Mandate): void {
+    if (m.environment !== this.d.environment) {
+      throw new MandateError('ENVIRONMENT_MISMATCH', `mandate is for "${m.environment}" but this Mandate guards "${this.d.environment}"`);
+    }
+    const over = ceilingViolations(m, agent.ceiling);
+    if (over.length > 0) throw new MandateError('MANDATE_EXCEEDS_CEILING', over.join('; '), { violations: over });
+  }
+
+  private async auditDenied(agent: Agent, taskId: string, now: number, e: MandateError): Promise<void> {
+    await this.d.audit.append([{ kind: 'task.start_denied', ts: now, taskId, agentId: agent.id, data: { code: e.code, message: e.message } }]);
+  }
+
+  private draft(kind: AuditDraft['kind'], task: Task, ts: number, data: JsonObject): AuditDraft {
+    return { kind, ts, taskId: task.id, agentId: task.agentId, txn: task.txn, data };
+  }
+}

@@ -1,0 +1,148 @@
+import { decodeProtectedHeader, errors as joseErrors, jwtVerify, SignJWT, type JWTPayload } from 'jose';
+import { MandateError } from '../errors.ts';
+import type { Clock, IdGenerator } from '../ports.ts';
+import type { KeyRing } from './keyring.ts';
+
+export const TASK_TOKEN_TYPE = 'mandate-task+jwt';
+const MAX_TOKEN_LENGTH = 8192;
+
+export interface TaskTokenClaims {
+  readonly iss: string;
+  /** the agent's SPIFFE ID */
+  readonly sub: string;
+  readonly aud: string;
+  readonly jti: string;
+  readonly iat: number;
+  readonly exp: number;
+  readonly task_id: string;
+  readonly mandate_hash: string;
+  readonly txn: string;
+}
+
+export interface TaskTokenOptions {
+  readonly issuer: string;
+  readonly audience: string;
+  readonly clock: Clock;
+  readonly ids: IdGenerator;
+  /** how many verified tokens to remember (verification is the costly step) */
+  readonly cacheSize?: number;
+}
+
+/**
+ * Mints and verifies task tokens: EdDSA JWTs bound to one agent, one task and one mandate hash.
+ * Verified tokens are cached by their exact text until they expire, so the hot path does one
+ * map lookup instead of a signature check; revocation and task state are checked per call
+ * elsewhere, never cached here.
+ */
+export class TaskTokens {
+  private readonly cache = new Map<string, TaskTokenClaims>();
+  private readonly cacheSize: number;
+
+  private readonly ring: KeyRing;
+  private readonly opts: TaskTokenOptions;
+
+  constructor(ring: KeyRing, opts: TaskTokenOptions) {
+    this.ring = ring;
+    this.opts = opts;
+    this.cacheSize = opts.cacheSize ?? 50_000;
+  }
+
+  async mint(input: { agentId: string; taskId: string; mandateHash: string; txn: string; expiresAt: number }): Promise<{ token: string; claims: TaskTokenClaims }> {
+    const key = this.ring.active();
+    const now = this.opts.clock.now();
+    const claims: TaskTokenClaims = {
+      iss: this.opts.issuer,
+      sub: input.agentId,
+      aud: this.opts.audience,
+      jti: this.opts.ids.next('jti'),
+      iat: Math.floor(now / 1000),
+      exp: Math.floor(input.expiresAt / 1000),
+      task_id: input.taskId,
+      mandate_hash: input.mandateHash,
+      txn: input.txn,
+    };
+    const token = await new SignJWT({ ...claims })
+      .setProtectedHeader({ alg: 'EdDSA', kid: key.kid, typ: TASK_TOKEN_TYPE })
+      .sign(key.privateKey);
+    return { token, claims };
+  }
+
+  async verify(token: string): Promise<TaskTokenClaims> {
+    if (typeof token !== 'string' || token.length === 0) throw new MandateError('TOKEN_MISSING', 'no task token');
+    if (token.length > MAX_TOKEN_LENGTH) throw new MandateError('TOKEN_MALFORMED', `task token longer than ${MAX_TOKEN_LENGTH} characters`);
+    const nowSec = Math.floor(this.opts.clock.now() / 1000);
+    const cached = this.cache.get(token);
+    if (cached) {
+      if (cached.exp <= nowSec) {
+        this.cache.delete(token);
+        throw new MandateError('TOKEN_EXPIRED', 'task token expired');
+      }
+      return cached;
+    }
+    const claims = await this.verifySignature(token);
+    if (this.cache.size >= this.cacheSize) this.evict(nowSec);
+    this.cache.set(token, claims);
+    return claims;
+  }
+
+  private evict(nowSec: number): void {
+    for (const [t, c] of this.cache) if (c.exp <= nowSec) this.cache.delete(t);
+    // still full: drop the oldest entries (Map keeps insertion order)
+    const excess = this.cache.size - Math.floor(this.cacheSize * 0.9);
+    if (excess > 0) {
+      let n = 0;
+      for (const t of this.cache.keys()) {
+        if (n++ >= excess) break;
+        this.cache.delete(t);
+      }
+    }
+  }
+
+  private async verifySignature(token: string): Promise<TaskTokenClaims> {
+    let header;
+    try {
+      header = decodeProtectedHeader(token);
+    } catch {
+      throw new MandateError('TOKEN_MALFORMED', 'task token is not a JWT');
+    }
+    if (header.alg !== 'EdDSA') throw new MandateError('TOKEN_ALG_NOT_ALLOWED', `task tokens are EdDSA, not ${String(header.alg)}`);
+    if (header.typ !== TASK_TOKEN_TYPE) throw new MandateError('TOKEN_MALFORMED', `task token typ must be ${TASK_TOKEN_TYPE}`);
+    if (typeof header.kid !== 'string') throw new MandateError('TOKEN_KID_MISSING', 'task token has no kid');
+    const key = this.ring.verificationKey(header.kid);
+    if (!key) throw new MandateError('TOKEN_KEY_UNKNOWN', 'task token signed by an unknown key');
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, key, {
+        algorithms: ['EdDSA'],
+        issuer: this.opts.issuer,
+        audience: this.opts.audience,
+        typ: TASK_TOKEN_TYPE,
+        currentDate: new Date(this.opts.clock.now()),
+        requiredClaims: ['exp', 'iat', 'jti', 'sub'],
+        clockTolerance: 0,
+      }));
+    } catch (e) {
+      throw mapJoseError(e);
+    }
+    const c = payload as Partial<TaskTokenClaims>;
+    if (typeof c.task_id !== 'string' || typeof c.mandate_hash !== 'string' || typeof c.txn !== 'string' || typeof c.aud !== 'string') {
+      throw new MandateError('TOKEN_CLAIMS_INVALID', 'task token lacks task claims');
+    }
+    return c as TaskTokenClaims;
+  }
+}
+
+export function mapJoseError(e: unknown): MandateError {
+  if (e instanceof MandateError) return e;
+  if (e instanceof joseErrors.JWTExpired) return new MandateError('TOKEN_EXPIRED', 'token expired');
+  if (e instanceof joseErrors.JWTClaimValidationFailed) {
+    if (e.claim === 'aud') return new MandateError('TOKEN_AUDIENCE_MISMATCH', 'token audience mismatch');
+    if (e.claim === 'iss') return new MandateError('TOKEN_ISSUER_MISMATCH', 'token issuer mismatch');
+    if (e.claim === 'nbf' || e.claim === 'iat') return new MandateError('TOKEN_NOT_YET_VALID', 'token not yet valid');
+    return new MandateError('TOKEN_CLAIMS_INVALID', `token claim "${e.claim}" invalid`);
+  }
+  if (e instanceof joseErrors.JWSSignatureVerificationFailed) return new MandateError('TOKEN_SIGNATURE_INVALID', 'token signature invalid');
+  if (e instanceof joseErrors.JOSEAlgNotAllowed) return new MandateError('TOKEN_ALG_NOT_ALLOWED', 'token algorithm not allowed');
+  if (e instanceof joseErrors.JWTInvalid || e instanceof joseErrors.JWSInvalid) return new MandateError('TOKEN_MALFORMED', 'token malformed');
+  return new MandateError('TOKEN_SIGNATURE_INVALID', 'token could not be verified');
+}

@@ -1,0 +1,43 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_ARG_LIMITS, canonicalJson, checkJsonBounds } from '../src/index.ts';
+
+describe('canonicalJson', () => {
+  it('sorts keys and drops whitespace', () => {
+    expect(canonicalJson({ b: 1, a: [true, null, 'x'], c: { z: 1, y: 2 } })).toBe('{"a":[true,null,"x"],"b":1,"c":{"y":2,"z":1}}');
+  });
+  it('refuses values JSON cannot represent instead of dropping them', () => {
+    expect(() => canonicalJson({ a: Number.NaN })).toThrow();
+    expect(() => canonicalJson({ a: Infinity })).toThrow();
+    expect(() => canonicalJson({ a: () => 1 })).toThrow();
+    const cyclic: Record<string, unknown> = {};
+    cyclic['self'] = cyclic;
+    expect(() => canonicalJson(cyclic)).toThrow();
+  });
+  it('gives equal output for objects that differ only in key order', () => {
+    fc.assert(
+      fc.property(fc.dictionary(fc.string(), fc.jsonValue()), (obj) => {
+        const reversed = Object.fromEntries(Object.entries(obj).reverse());
+        expect(canonicalJson(reversed)).toBe(canonicalJson(obj));
+        expect(JSON.parse(canonicalJson(obj))).toEqual(JSON.parse(JSON.stringify(obj)));
+      }),
+    );
+  });
+});
+
+describe('checkJsonBounds', () => {
+  it('rejects nesting deeper than the limit, naming the limit', () => {
+    let deep: unknown = 'x';
+    for (let i = 0; i < 20; i++) deep = { d: deep };
+    expect(() => checkJsonBounds(deep, DEFAULT_ARG_LIMITS, 'args')).toThrow(/deeper than 8/);
+  });
+  it('rejects prototype-pollution keys', () => {
+    const evil = JSON.parse('{"__proto__": {"admin": true}}') as unknown;
+    expect(() => checkJsonBounds(evil, DEFAULT_ARG_LIMITS, 'args')).toThrow(/forbidden key/);
+    expect(() => checkJsonBounds({ constructor: { prototype: 1 } }, DEFAULT_ARG_LIMITS, 'args')).toThrow(/forbidden key/);
+  });
+  it('rejects oversized strings and lists', () => {
+    expect(() => checkJsonBounds({ s: 'x'.repeat(70_000) }, DEFAULT_ARG_LIMITS, 'args')).toThrow(/longer than/);
+    expect(() => checkJsonBounds({ l: new Array(300).fill(1) }, DEFAULT_ARG_LIMITS, 'args')).toThrow(/more than 256/);
+  });
+});
