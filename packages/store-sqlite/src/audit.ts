@@ -1,0 +1,107 @@
+import {
+  canonicalJson,
+  describeError,
+  GroupCommit,
+  linkRecords,
+  MandateError,
+  type AuditAppender,
+  type AuditDraft,
+  type AuditKind,
+  type AuditReader,
+  type AuditRecord,
+  type Hasher,
+} from '@mandate/core';
+import { checkLimit, json, nullable, num, optStr, str, type Row, type Sql } from './sql.ts';
+
+function toRecord(r: Row): AuditRecord {
+  return {
+    seq: num(r, 'seq'),
+    ts: num(r, 'ts'),
+    kind: str(r, 'kind') as AuditKind,
+    callId: optStr(r, 'call_id'),
+    taskId: optStr(r, 'task_id'),
+    agentId: optStr(r, 'agent_id'),
+    txn: optStr(r, 'txn'),
+    data: json(r, 'data'),
+    prevHash: str(r, 'prev_hash'),
+    hash: str(r, 'hash'),
+  };
+}
+
+const INSERT = `INSERT INTO audit_log (seq, ts, kind, call_id, task_id, agent_id, txn, data, prev_hash, hash)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+
+/**
+ * The audit log: append-only through this API (there is no update or delete). Appends are
+ * group-committed; each batch reads the head and links the records inside the transaction that
+ * inserts them, so another connection appending to the same file cannot fork the chain.
+ */
+export function sqliteAudit(sql: Sql, hasher: Hasher, schedule: (fn: () => void) => void) {
+  const inFlight = new Set<Promise<unknown>>();
+  let closed = false;
+
+  const writeBatch = (drafts: readonly AuditDraft[]): AuditRecord[] => {
+    try {
+      return sql.tx(() => {
+        const headRow = sql.get('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1');
+        const head = headRow === undefined ? undefined : { seq: num(headRow, 'seq'), hash: str(headRow, 'hash') };
+        const records = linkRecords(head, drafts, hasher);
+        for (const r of records) {
+          sql.run(
+            INSERT,
+            r.seq, r.ts, r.kind, nullable(r.callId), nullable(r.taskId), nullable(r.agentId), nullable(r.txn),
+            canonicalJson(r.data), r.prevHash, r.hash,
+          );
+        }
+        return records;
+      });
+    } catch (error) {
+      throw new MandateError('AUDIT_UNAVAILABLE', `audit records were not committed: ${describeError(error)}`);
+    }
+  };
+
+  const group = new GroupCommit(writeBatch, schedule);
+
+  const audit = {
+    async append(drafts) {
+      if (closed) throw new MandateError('AUDIT_UNAVAILABLE', 'the store is closed');
+      // Checked per caller before joining a group: a draft that cannot be stored would
+      // otherwise fail every append committed with it.
+      for (const d of drafts) {
+        if (!Number.isSafeInteger(d.ts)) throw new TypeError(`audit ts must be integer milliseconds, got ${String(d.ts)}`);
+        canonicalJson(d.data);
+      }
+      const p = group.append(drafts);
+      inFlight.add(p);
+      try {
+        return await p;
+      } finally {
+        inFlight.delete(p);
+      }
+    },
+
+    async head() {
+      const r = sql.get('SELECT * FROM audit_log ORDER BY seq DESC LIMIT 1');
+      return r === undefined ? undefined : toRecord(r);
+    },
+
+    async readRange(fromSeq, limit) {
+      return sql.all('SELECT * FROM audit_log WHERE seq >= ? ORDER BY seq LIMIT ?', fromSeq, checkLimit(limit)).map(toRecord);
+    },
+
+    async readByTask(taskId, limit) {
+      return sql
+        .all('SELECT * FROM audit_log WHERE task_id = ? OR call_id = ? ORDER BY seq LIMIT ?', taskId, taskId, checkLimit(limit))
+        .map(toRecord);
+    },
+  } satisfies AuditAppender & AuditReader;
+
+  return {
+    audit,
+    /** refuses new appends and waits until every accepted one has committed or failed */
+    async drain(): Promise<void> {
+      closed = true;
+      while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+    },
+  };
+}

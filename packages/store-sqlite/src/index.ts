@@ -1,0 +1,101 @@
+/**
+ * The embedded default store: one SQLite file (WAL) through node:sqlite. Every capability is a
+ * small object checked against its port; this file only opens, migrates and wires them.
+ */
+import { DatabaseSync } from 'node:sqlite';
+import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
+import type { Hasher, Store } from '@mandate/core';
+import { sqliteAgents } from './agents.ts';
+import { sqliteAudit } from './audit.ts';
+import { sqliteBudgets } from './budgets.ts';
+import { sqliteCheckpoints } from './checkpoints.ts';
+import { sqliteKeys } from './keys.ts';
+import { migrate } from './migrations.ts';
+import { sqliteOperators } from './operators.ts';
+import { sqliteRevocations } from './revocations.ts';
+import { sqliteTasks } from './tasks.ts';
+import { Sql } from './sql.ts';
+
+export { MIGRATIONS, type Migration } from './migrations.ts';
+
+export interface SqliteStoreOptions {
+  /** a file path, or ':memory:' for a private in-memory database */
+  readonly path: string;
+  readonly hasher: Hasher;
+  /** runs a group commit after the current turn; default setImmediate */
+  readonly schedule?: ((fn: () => void) => void) | undefined;
+  /**
+   * 'full' (default) fsyncs the WAL on every commit: an acknowledged audit record survives a
+   * power cut. 'normal' may lose the last commits on power loss (not on a process crash).
+   */
+  readonly durability?: 'full' | 'normal' | undefined;
+  /** how long a writer waits for another connection's lock, in ms; default 5000 */
+  readonly busyTimeoutMs?: number | undefined;
+}
+
+export interface SqliteStore extends Store {
+  readonly path: string;
+  /**
+   * TEST ONLY: the raw connection, for tests that tamper with the log or break the file on
+   * purpose. Production code must go through the capability objects.
+   */
+  unsafeDatabase(): DatabaseSync;
+}
+
+/** The database holds signing keys and operator secrets' hashes: only its owner may read it. */
+function createPrivateFile(path: string): void {
+  if (path === ':memory:' || path.startsWith('file:') || existsSync(path)) return;
+  // created empty with 0600 before SQLite opens it, so it is never readable by others, even briefly
+  closeSync(openSync(path, 'wx', 0o600));
+  chmodSync(path, 0o600); // in case the umask or the file system altered the mode
+}
+
+export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
+  createPrivateFile(opts.path);
+  const db = new DatabaseSync(opts.path);
+  const sql = new Sql(db);
+  try {
+    db.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs ?? 5000))}`);
+    db.exec('PRAGMA journal_mode = WAL');
+    db.exec(`PRAGMA synchronous = ${opts.durability === 'normal' ? 'NORMAL' : 'FULL'}`);
+    db.exec('PRAGMA foreign_keys = ON');
+    migrate(sql);
+  } catch (error) {
+    sql.close();
+    throw error;
+  }
+
+  const schedule = opts.schedule ?? ((fn: () => void) => void setImmediate(fn));
+  const { audit, drain } = sqliteAudit(sql, opts.hasher, schedule);
+  let closing: Promise<void> | undefined;
+
+  return {
+    path: opts.path,
+    agents: sqliteAgents(sql),
+    tasks: sqliteTasks(sql),
+    revocations: sqliteRevocations(sql),
+    budgets: sqliteBudgets(sql),
+    audit,
+    checkpoints: sqliteCheckpoints(sql),
+    keys: sqliteKeys(sql),
+    operators: sqliteOperators(sql),
+
+    async ping() {
+      try {
+        return sql.get('SELECT 1 AS one') !== undefined;
+      } catch {
+        return false;
+      }
+    },
+
+    close() {
+      // idempotent; appends already accepted commit first, so closing never drops a record
+      closing ??= drain().then(() => sql.close());
+      return closing;
+    },
+
+    unsafeDatabase() {
+      return db;
+    },
+  } satisfies SqliteStore;
+}

@@ -1,0 +1,45 @@
+import { MandateError, type SigningKey, type KeyStore } from '@mandate/core';
+import { json, mapConstraint, nullable, num, optNum, str, toJson, type Row, type Sql } from './sql.ts';
+
+function toKey(r: Row): SigningKey {
+  return {
+    kid: str(r, 'kid'),
+    purpose: str(r, 'purpose') as SigningKey['purpose'],
+    alg: str(r, 'alg') as SigningKey['alg'],
+    publicJwk: json(r, 'public_jwk'),
+    privateJwk: json(r, 'private_jwk'),
+    status: str(r, 'status') as SigningKey['status'],
+    createdAt: num(r, 'created_at'),
+    retiredAt: optNum(r, 'retired_at'),
+  };
+}
+
+export function sqliteKeys(sql: Sql) {
+  return {
+    async listKeys(purpose) {
+      return sql.all('SELECT * FROM signing_keys WHERE purpose = ? ORDER BY created_at, kid', purpose).map(toKey);
+    },
+
+    async addKey(k) {
+      try {
+        sql.run(
+          `INSERT INTO signing_keys (kid, purpose, alg, public_jwk, private_jwk, status, created_at, retired_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+          k.kid, k.purpose, k.alg, toJson(k.publicJwk), toJson(k.privateJwk), k.status, k.createdAt, nullable(k.retiredAt),
+        );
+      } catch (error) {
+        mapConstraint(error, `signing key ${k.kid}`);
+      }
+    },
+
+    async retireKey(kid, at) {
+      sql.tx(() => {
+        if (sql.get('SELECT 1 AS found FROM signing_keys WHERE kid = ?', kid) === undefined) {
+          throw new MandateError('NOT_FOUND', `signing key ${kid} does not exist`);
+        }
+        // retiring twice keeps the first retirement time
+        sql.run(`UPDATE signing_keys SET status = 'retired', retired_at = ? WHERE kid = ? AND status <> 'retired'`, at, kid);
+      });
+    },
+  } satisfies KeyStore;
+}

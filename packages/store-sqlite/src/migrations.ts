@@ -1,0 +1,152 @@
+/**
+ * Numbered schema steps. A step is never edited once released: a change is a new step. All
+ * pending steps run in one transaction at open, so a crash mid-upgrade leaves the old schema.
+ */
+import { MandateError } from '@mandate/core';
+import { num, type Sql } from './sql.ts';
+
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly sql: string;
+}
+
+// STRICT tables make SQLite refuse a value of the wrong type instead of storing it silently.
+// Timestamps are INTEGER milliseconds since the epoch; JSON columns hold canonical JSON text.
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial schema',
+    sql: `
+      CREATE TABLE agents (
+        id TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        type TEXT NOT NULL,
+        status TEXT NOT NULL,
+        ceiling TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      ) STRICT;
+
+      CREATE TABLE tasks (
+        id TEXT PRIMARY KEY,
+        agent_id TEXT NOT NULL REFERENCES agents (id),
+        mandate TEXT NOT NULL,
+        mandate_hash TEXT NOT NULL,
+        state TEXT NOT NULL,
+        txn TEXT NOT NULL,
+        parent_id TEXT REFERENCES tasks (id),
+        depth INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        max_expires_at INTEGER NOT NULL,
+        ended_at INTEGER,
+        end_reason TEXT
+      ) STRICT;
+      CREATE INDEX tasks_by_created ON tasks (created_at, id);
+      CREATE INDEX tasks_by_agent ON tasks (agent_id, created_at, id);
+      CREATE INDEX tasks_by_state ON tasks (state, created_at, id);
+      CREATE INDEX tasks_by_parent ON tasks (parent_id);
+
+      CREATE TABLE revoked_tokens (
+        jti TEXT PRIMARY KEY,
+        task_id TEXT NOT NULL,
+        expires_at INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        revoked_at INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX revoked_tokens_by_expiry ON revoked_tokens (expires_at);
+      CREATE INDEX revoked_tokens_by_task ON revoked_tokens (task_id);
+
+      CREATE TABLE budget_calls (
+        task_id TEXT PRIMARY KEY,
+        calls INTEGER NOT NULL
+      ) STRICT;
+      CREATE TABLE budget_tool_calls (
+        task_id TEXT NOT NULL,
+        tool TEXT NOT NULL,
+        calls INTEGER NOT NULL,
+        PRIMARY KEY (task_id, tool)
+      ) STRICT, WITHOUT ROWID;
+
+      CREATE TABLE audit_log (
+        seq INTEGER PRIMARY KEY,
+        ts INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        call_id TEXT,
+        task_id TEXT,
+        agent_id TEXT,
+        txn TEXT,
+        data TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+      ) STRICT;
+      CREATE INDEX audit_log_by_task ON audit_log (task_id, seq);
+      CREATE INDEX audit_log_by_call ON audit_log (call_id, seq);
+
+      -- no uniqueness on seq: re-signing the same head (say, with a new key) is legitimate
+      CREATE TABLE checkpoints (
+        id INTEGER PRIMARY KEY,
+        seq INTEGER NOT NULL,
+        head_hash TEXT NOT NULL,
+        ts INTEGER NOT NULL,
+        kid TEXT NOT NULL,
+        signature TEXT NOT NULL
+      ) STRICT;
+      CREATE INDEX checkpoints_by_seq ON checkpoints (seq, id);
+
+      CREATE TABLE signing_keys (
+        kid TEXT PRIMARY KEY,
+        purpose TEXT NOT NULL,
+        alg TEXT NOT NULL,
+        public_jwk TEXT NOT NULL,
+        private_jwk TEXT NOT NULL,
+        status TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        retired_at INTEGER
+      ) STRICT;
+      CREATE INDEX signing_keys_by_purpose ON signing_keys (purpose, created_at, kid);
+
+      CREATE TABLE operator_keys (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        role TEXT NOT NULL,
+        secret_hash TEXT NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL,
+        revoked_at INTEGER
+      ) STRICT;
+    `,
+  },
+];
+
+/**
+ * Brings the schema up to date and returns the versions applied now (empty when it already
+ * was). Refuses a database whose schema is newer than this build knows: running old code on
+ * it could misread or corrupt records.
+ */
+export function migrate(sql: Sql, migrations: readonly Migration[] = MIGRATIONS, now: () => number = Date.now): number[] {
+  return sql.tx(() => {
+    sql.db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+      version INTEGER PRIMARY KEY,
+      name TEXT NOT NULL,
+      applied_at INTEGER NOT NULL
+    ) STRICT`);
+    const applied = new Set(sql.all('SELECT version FROM schema_migrations').map((r) => num(r, 'version')));
+    const known = new Set(migrations.map((m) => m.version));
+    const unknown = [...applied].filter((v) => !known.has(v));
+    if (unknown.length > 0) {
+      throw new MandateError(
+        'CONFIG_INVALID',
+        `the database has schema version(s) ${unknown.join(', ')} that this build does not know: it was written by a newer Mandate`,
+      );
+    }
+    const done: number[] = [];
+    for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
+      if (applied.has(m.version)) continue;
+      sql.db.exec(m.sql);
+      sql.run('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)', m.version, m.name, now());
+      done.push(m.version);
+    }
+    return done;
+  });
+}

@@ -1,0 +1,208 @@
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { verifyAuditLog, type AuditDraft } from '@mandate/core';
+import { agent, draft, operatorKey, seedTask, signingKey, T0, task, testHasher } from '../../store-testkit/src/index.ts';
+import { MIGRATIONS, openSqliteStore, type SqliteStore, type SqliteStoreOptions } from '../src/index.ts';
+
+let dir: string;
+let path: string;
+const opened: SqliteStore[] = [];
+
+function open(opts: Partial<SqliteStoreOptions> = {}): SqliteStore {
+  const s = openSqliteStore({ path, hasher: testHasher, ...opts });
+  opened.push(s);
+  return s;
+}
+
+function pragma(s: SqliteStore, name: string): unknown {
+  const row = s.unsafeDatabase().prepare(`PRAGMA ${name}`).get();
+  return row === undefined ? undefined : Object.values(row)[0];
+}
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'mandate-sqlite-'));
+  path = join(dir, 'mandate.db');
+});
+
+afterEach(async () => {
+  for (const s of opened.splice(0)) await s.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('sqlite store: the file', () => {
+  it('creates a new database file, and its write-ahead log, readable only by its owner', async () => {
+    await open().audit.append([draft(1)]);
+    expect((await stat(path)).mode & 0o777).toBe(0o600);
+    expect((await stat(`${path}-wal`)).mode & 0o777).toBe(0o600);
+  });
+
+  it('uses WAL, synchronous FULL, foreign keys and a busy timeout by default', () => {
+    const s = open();
+    expect(pragma(s, 'journal_mode')).toBe('wal');
+    expect(pragma(s, 'synchronous')).toBe(2);
+    expect(pragma(s, 'foreign_keys')).toBe(1);
+    expect(pragma(s, 'busy_timeout')).toBe(5000);
+  });
+
+  it('uses synchronous NORMAL when durability is normal', () => {
+    expect(pragma(open({ durability: 'normal' }), 'synchronous')).toBe(1);
+  });
+
+  it('keeps every kind of record across close and reopen', async () => {
+    const first = open();
+    const t = await seedTask(first, 'task-1');
+    await first.revocations.revokeToken('jti-1', 'task-1', T0 + 60_000, 'completed', T0);
+    await first.budgets.consume('task-1', 'fs.read_file', {});
+    const records = await first.audit.append([draft(1), draft(2)]);
+    await first.checkpoints.addCheckpoint({ seq: 2, headHash: records[1]?.hash ?? '', ts: T0, kid: 'k', signature: 'sig' });
+    await first.keys.addKey(signingKey('k1'));
+    await first.operators.createOperatorKey(operatorKey('op-1'));
+    await first.close();
+
+    const second = open();
+    expect(await second.agents.getAgent(t.agentId)).toEqual(agent(t.agentId));
+    expect(await second.tasks.getTask('task-1')).toEqual(t);
+    expect(await second.revocations.isTokenRevoked('jti-1')).toBe(true);
+    expect(await second.budgets.usage('task-1', 'fs.read_file')).toEqual({ calls: 1, toolCalls: 1 });
+    expect(await second.audit.readRange(1, 10)).toEqual(records);
+    expect(await second.checkpoints.listCheckpoints()).toHaveLength(1);
+    expect(await second.keys.listKeys('task-token')).toEqual([signingKey('k1')]);
+    expect(await second.operators.listOperatorKeys()).toEqual([operatorKey('op-1')]);
+  });
+
+  it('applies each migration once, however often the file is opened', async () => {
+    const migrations = () => open().unsafeDatabase().prepare('SELECT version, name, applied_at FROM schema_migrations ORDER BY version').all();
+    const before = migrations();
+    expect(before.map((r) => r['version'])).toEqual(MIGRATIONS.map((m) => m.version));
+    for (const s of opened.splice(0)) await s.close();
+    expect(migrations()).toEqual(before);
+    expect(migrations()).toEqual(before);
+  });
+
+  it('refuses a database written by a newer schema version', async () => {
+    const s = open();
+    s.unsafeDatabase().prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, ?, ?)').run('from the future', T0);
+    await s.close();
+    expect(() => open()).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }) as Error);
+  });
+
+  it('works in memory without a file', async () => {
+    const s = open({ path: ':memory:' });
+    await s.audit.append([draft(1)]);
+    expect(await s.audit.head()).toMatchObject({ seq: 1 });
+  });
+});
+
+describe('sqlite store: durability of the audit log', () => {
+  it('makes appended records visible to another connection as soon as the append resolves', async () => {
+    const s = open();
+    const other = new DatabaseSync(path, { readOnly: true });
+    try {
+      await s.audit.append([draft(1), draft(2), draft(3)]);
+      expect(other.prepare('SELECT count(*) AS n FROM audit_log').get()).toEqual({ n: 3 });
+    } finally {
+      other.close();
+    }
+  });
+
+  it('commits appends accepted before close, so they are there after reopening', async () => {
+    const s = open();
+    const pending = s.audit.append([draft(1)]);
+    await s.close();
+    const [r] = await pending;
+    expect(await open().audit.readRange(1, 10)).toEqual([r]);
+  });
+
+  it('refuses appends after close with AUDIT_UNAVAILABLE', async () => {
+    const s = open();
+    await s.close();
+    await expect(s.audit.append([draft(1)])).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE' });
+  });
+
+  it('rejects an append with AUDIT_UNAVAILABLE when the database fails, and loses no earlier record', async () => {
+    const s = open();
+    const earlier = await s.audit.append([draft(1), draft(2), draft(3)]);
+    s.unsafeDatabase().close();
+    await expect(s.audit.append([draft(4)])).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE' });
+    expect(await s.ping()).toBe(false);
+    await s.close();
+
+    const reopened = open();
+    expect(await reopened.audit.readRange(1, 10)).toEqual(earlier);
+    expect(await verifyAuditLog(reopened.audit, [], new Map(), testHasher)).toMatchObject({ ok: true, records: 3 });
+  });
+
+  it('rolls back a whole batch when one insert fails, and continues the chain after it', async () => {
+    const s = open();
+    await s.audit.append([draft(1)]);
+    s.unsafeDatabase().exec(`CREATE TRIGGER fail_outcome BEFORE INSERT ON audit_log WHEN NEW.kind = 'outcome'
+                             BEGIN SELECT RAISE(ABORT, 'disk full (simulated)'); END`);
+    // both appends join one group commit: the failure of the second takes the first with it
+    const results = await Promise.allSettled([s.audit.append([draft(2)]), s.audit.append([draft(3, { kind: 'outcome' })])]);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    expect(results[0]).toMatchObject({ reason: { code: 'AUDIT_UNAVAILABLE' } });
+    expect((await s.audit.readRange(1, 10)).map((r) => r.seq)).toEqual([1]);
+
+    s.unsafeDatabase().exec('DROP TRIGGER fail_outcome');
+    const [next] = await s.audit.append([draft(4)]);
+    expect(next?.seq).toBe(2);
+    expect(await verifyAuditLog(s.audit, [], new Map(), testHasher)).toMatchObject({ ok: true, records: 2 });
+  });
+
+  it('fails closed with AUDIT_UNAVAILABLE while another connection holds the write lock', async () => {
+    const s = open({ busyTimeoutMs: 20 });
+    const other = new DatabaseSync(path);
+    try {
+      other.exec('BEGIN IMMEDIATE');
+      await expect(s.audit.append([draft(1)])).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE' });
+      other.exec('ROLLBACK');
+      await expect(s.audit.append([draft(2)])).resolves.toHaveLength(1);
+    } finally {
+      other.close();
+    }
+  });
+
+  it('keeps one chain when two stores append to the same file', async () => {
+    const a = open();
+    const b = open();
+    const appends: Promise<unknown>[] = [];
+    for (let i = 0; i < 30; i++) appends.push((i % 2 === 0 ? a : b).audit.append([draft(i), draft(i + 100)]));
+    await Promise.all(appends);
+    const verdict = await verifyAuditLog(a.audit, [], new Map(), testHasher);
+    expect(verdict).toMatchObject({ ok: true, records: 60 });
+  });
+
+  it('lets the raw connection tamper with the log, and verification notices', async () => {
+    const s = open();
+    await s.audit.append(Array.from({ length: 5 }, (_, i): AuditDraft => draft(i)));
+    s.unsafeDatabase().prepare(`UPDATE audit_log SET data = '{"effect":"deny"}' WHERE seq = 3`).run();
+    const verdict = await verifyAuditLog(s.audit, [], new Map(), testHasher);
+    expect(verdict).toMatchObject({ ok: false, problem: { code: 'HASH_MISMATCH', seq: 3 } });
+  });
+});
+
+describe('sqlite store: integrity', () => {
+  it('refuses a task whose agent does not exist, with NOT_FOUND', async () => {
+    const s = open();
+    await expect(seedTask(s, 'task-1')).resolves.toBeDefined();
+    await expect(s.tasks.createTask(task('task-2', 'spiffe://acme.test/nobody'))).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(s.tasks.createTask(task('task-3', 'spiffe://acme.test/agents/triage', { parentId: 'no-such-parent', depth: 1 }))).rejects.toMatchObject({
+      code: 'NOT_FOUND',
+    });
+  });
+
+  it('refuses a negative or fractional list limit instead of reading everything', async () => {
+    const s = open();
+    await expect(s.agents.listAgents({ limit: -1 })).rejects.toThrow(TypeError);
+    await expect(s.audit.readRange(1, 1.5)).rejects.toThrow(TypeError);
+  });
+
+  it('refuses an audit draft with a fractional timestamp before it joins a batch', async () => {
+    const s = open();
+    await expect(s.audit.append([draft(1, { ts: T0 + 0.5 })])).rejects.toThrow(TypeError);
+    expect(await s.audit.head()).toBeUndefined();
+  });
+});

@@ -1,0 +1,82 @@
+/**
+ * The one conformance suite every store adapter runs (SQLite now, PostgreSQL later). It speaks
+ * only the ports in core, so an adapter passes by behaving, not by sharing code.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Store } from '@mandate/core';
+import { agentSuite } from './agents.ts';
+import { auditSuite } from './audit.ts';
+import { budgetSuite } from './budgets.ts';
+import { checkpointSuite } from './checkpoints.ts';
+import { draft } from './fixtures.ts';
+import { keySuite } from './keys.ts';
+import { operatorSuite } from './operators.ts';
+import { revocationSuite } from './revocations.ts';
+import { taskSuite } from './tasks.ts';
+
+// builders for adapter-specific tests, so they describe records the way the suite does
+export { sha256 as testHasher, agent, task, seedTask, draft, signingKey, operatorKey, T0, MINUTE } from './fixtures.ts';
+
+export interface StoreUnderTest {
+  readonly store: Store;
+  /** removes what makeStore created (files, schemas); the suite has closed the store by then */
+  cleanup(): Promise<void>;
+}
+
+/**
+ * Registers the suite. `makeStore` must return a fresh, empty store for every test, created
+ * with a hasher that computes lowercase hex SHA-256 (the suite checks record hashes itself).
+ * `close()` must be idempotent: some tests close the store themselves.
+ */
+export function runStoreConformance(name: string, makeStore: () => Promise<StoreUnderTest>): void {
+  describe(`store conformance: ${name}`, () => {
+    let current: StoreUnderTest | undefined;
+
+    beforeEach(async () => {
+      current = await makeStore();
+    });
+
+    afterEach(async () => {
+      const done = current;
+      current = undefined;
+      if (done === undefined) return;
+      try {
+        await done.store.close();
+      } finally {
+        await done.cleanup();
+      }
+    });
+
+    const store = (): Store => {
+      if (current === undefined) throw new Error('no store: makeStore failed or the test ran outside the suite');
+      return current.store;
+    };
+
+    agentSuite(store);
+    taskSuite(store);
+    revocationSuite(store);
+    budgetSuite(store);
+    auditSuite(store);
+    checkpointSuite(store);
+    keySuite(store);
+    operatorSuite(store);
+
+    describe('lifecycle', () => {
+      it('answers a ping', async () => {
+        expect(await store().ping()).toBe(true);
+      });
+
+      it('commits audit appends already accepted before it closes', async () => {
+        const pending = store().audit.append([draft(1), draft(2)]);
+        await store().close();
+        const records = await pending;
+        expect(records.map((r) => r.seq)).toEqual([1, 2]);
+      });
+
+      it('can be closed twice', async () => {
+        await store().close();
+        await expect(store().close()).resolves.toBeUndefined();
+      });
+    });
+  });
+}
