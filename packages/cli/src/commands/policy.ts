@@ -1,0 +1,28 @@
+import { parseArgs } from 'node:util';
+import { isMandateError, type PolicyProblem } from '@mandate/core';
+import { loadPolicyDir, sha256Hasher } from '@mandate/server';
+import { CliError, EXIT } from '../exit-codes.ts';
+import type { CliIO } from '../io.ts';
+
+export const policyHelp = `mandate policy validate <DIR>
+  Parses every *.cedar file and tools.yaml in DIR and validates the policies against Mandate's
+  Cedar schema. Exit 0 when valid, 1 listing every problem otherwise.`;
+
+export async function policyCommand(args: string[], io: CliIO): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub !== 'validate') throw new CliError(EXIT.USAGE, policyHelp);
+  const { positionals } = parseArgs({ args: rest, strict: true, allowPositionals: true, options: {} });
+  const dir = positionals[0];
+  if (dir === undefined || positionals.length !== 1) throw new CliError(EXIT.USAGE, policyHelp);
+  try {
+    const set = loadPolicyDir(dir, sha256Hasher);
+    io.out(`ok: ${set.policies.length} policies, ${set.catalog.entries.length} classified tools, version ${set.version}`);
+    return EXIT.OK;
+  } catch (e) {
+    if (!isMandateError(e) || e.code !== 'POLICY_INVALID') throw e;
+    const problems = (e.details?.['problems'] as PolicyProblem[] | undefined) ?? [{ policyId: undefined, source: dir, message: e.message }];
+    for (const p of problems) io.err(`${p.source}${p.policyId ? ` [${p.policyId}]` : ''}: ${p.message}`);
+    io.err(`invalid: ${problems.length} problem(s)`);
+    return EXIT.FAILED;
+  }
+}

@@ -1,0 +1,41 @@
+import { parseArgs } from 'node:util';
+import { loadConfig, serve } from '@mandate/server';
+import type { CliIO } from '../io.ts';
+
+export const serveHelp = `mandate serve [--config FILE] [--port N] [--host H] [--data-dir DIR] [--policies DIR] [--dev-issuer]
+  Starts Mandate with the embedded SQLite store in the data folder. Environment overrides:
+  MANDATE_PORT, MANDATE_HOST, MANDATE_DATA_DIR, MANDATE_POLICIES_DIR, MANDATE_ENVIRONMENT,
+  MANDATE_LOG_LEVEL, MANDATE_DEV_ISSUER=1. Stops cleanly on SIGINT/SIGTERM.`;
+
+export async function serveCommand(args: string[], io: CliIO): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    options: {
+      config: { type: 'string' },
+      port: { type: 'string' },
+      host: { type: 'string' },
+      'data-dir': { type: 'string' },
+      policies: { type: 'string' },
+      'dev-issuer': { type: 'boolean' },
+    },
+  });
+  const overrides: Record<string, unknown> = {};
+  if (values.port !== undefined) overrides['server.port'] = Number(values.port);
+  if (values.host !== undefined) overrides['server.host'] = values.host;
+  if (values['data-dir'] !== undefined) overrides['data_dir'] = values['data-dir'];
+  if (values.policies !== undefined) overrides['policies.dir'] = values.policies;
+  if (values['dev-issuer']) overrides['identity.dev_issuer.enabled'] = true;
+  const config = loadConfig(values.config ?? io.env['MANDATE_CONFIG'], io.env, overrides);
+  const server = await serve(config, { bootstrapAdminKey: io.env['MANDATE_BOOTSTRAP_ADMIN_KEY'] });
+  io.out(`mandate listening on ${server.url} (environment ${config.environment}, data ${config.data_dir}, policies ${server.runtime.policies.current.version})`);
+  if (server.runtime.bootstrapAdminKey) io.out(`bootstrap admin API key written to ${config.data_dir}/admin.key`);
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  io.out('mandate stopping');
+  await server.close();
+  return 0;
+}

@@ -1,0 +1,23 @@
+/** The CLI's exit codes. Scripts may rely on these. */
+export const EXIT = {
+  /** success */
+  OK: 0,
+  /** the command ran and found a problem: audit chain broken, policy invalid */
+  FAILED: 1,
+  /** wrong usage: unknown command or option, missing argument */
+  USAGE: 2,
+  /** the configuration is invalid */
+  CONFIG: 3,
+  /** the server could not be reached or answered with an error */
+  UNAVAILABLE: 4,
+  /** unexpected internal error */
+  INTERNAL: 70,
+} as const;
+
+export class CliError extends Error {
+  readonly exitCode: number;
+  constructor(exitCode: number, message: string) {
+    super(message);
+    this.exitCode = exitCode;
+  }
+}

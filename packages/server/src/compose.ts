@@ -1,0 +1,232 @@
+/**
+ * The composition root: the only place adapters are chosen and wired. Everything else receives
+ * its collaborators explicitly; there are no module-level singletons.
+ */
+import { mkdirSync, writeFileSync, chmodSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import {
+  CachedAgents,
+  CachedTasks,
+  DecisionEngine,
+  DevIssuer,
+  KeyRing,
+  MandateError,
+  TaskService,
+  TaskTokens,
+  WorkloadVerifier,
+  type Clock,
+  type Hasher,
+  type IdGenerator,
+  type JsonObject,
+  type OidcIssuer,
+  type Store,
+  type TrustBundle,
+} from '@mandate/core';
+import { openSqliteStore } from '@mandate/store-sqlite';
+import type { JWK } from 'jose';
+import { CheckpointingAudit, type CheckpointerLog } from './checkpointer.ts';
+import type { MandateConfig } from './config.ts';
+import { loadOidcIssuer, loadTrustBundle } from './identity/bundles.ts';
+import { randomIds, sha256Hasher, systemClock } from './node-ports.ts';
+import { OperatorAuth } from './operators.ts';
+import { PolicyHolder } from './policies.ts';
+
+export interface RuntimeOptions {
+  readonly clock?: Clock;
+  readonly ids?: IdGenerator;
+  readonly log?: CheckpointerLog & { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
+  /** an admin key to create when the store has no operator yet (else one is generated) */
+  readonly bootstrapAdminKey?: string | undefined;
+  /** write the generated bootstrap admin key to <data_dir>/admin.key (default true) */
+  readonly writeAdminKeyFile?: boolean;
+}
+
+export interface MandateRuntime {
+  readonly config: MandateConfig;
+  readonly clock: Clock;
+  readonly ids: IdGenerator;
+  readonly hasher: Hasher;
+  readonly store: Store;
+  readonly agents: CachedAgents;
+  readonly taskState: CachedTasks;
+  readonly audit: CheckpointingAudit;
+  readonly policies: PolicyHolder;
+  readonly taskKeys: KeyRing;
+  readonly auditKeys: KeyRing;
+  readonly tokens: TaskTokens;
+  readonly workload: WorkloadVerifier;
+  readonly devIssuer: DevIssuer | undefined;
+  readonly engine: DecisionEngine;
+  readonly tasks: TaskService;
+  readonly operators: OperatorAuth;
+  /** the bootstrap admin key, only when this start created it */
+  readonly bootstrapAdminKey: string | undefined;
+  close(): Promise<void>;
+}
+
+const silentLog = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+function storePath(config: MandateConfig): string {
+  if (config.store === 'sqlite') return join(config.data_dir, 'mandate.db');
+  return config.store.slice('sqlite:'.length);
+}
+
+async function devIssuerFrom(store: Store, trustDomain: string, clock: Clock): Promise<DevIssuer> {
+  const existing = (await store.keys.listKeys('dev-issuer')).find((k) => k.status === 'active');
+  if (existing) return DevIssuer.fromJwk(trustDomain, existing.privateJwk as JWK, existing.kid, clock);
+  const issuer = await DevIssuer.create(trustDomain, clock);
+  const pub = issuer.publicJwks().keys[0] as JsonObject;
+  await store.keys.addKey({
+    kid: issuer.kid,
+    purpose: 'dev-issuer',
+    alg: 'ES256',
+    publicJwk: pub,
+    privateJwk: issuer.privateJwk() as JsonObject,
+    status: 'active',
+    createdAt: clock.now(),
+    retiredAt: undefined,
+  });
+  return issuer;
+}
+
+export async function createRuntime(config: MandateConfig, opts: RuntimeOptions = {}): Promise<MandateRuntime> {
+  const clock = opts.clock ?? systemClock;
+  const ids = opts.ids ?? randomIds;
+  const hasher = sha256Hasher;
+  const log = opts.log ?? silentLog;
+
+  mkdirSync(config.data_dir, { recursive: true, mode: 0o700 });
+  const store = openSqliteStore({ path: storePath(config), hasher, durability: config.audit.durability });
+  try {
+    const policies = new PolicyHolder(config.policies.dir === undefined ? undefined : resolve(config.policies.dir), hasher);
+    // Retired keys stay published until every token or checkpoint they signed can be checked.
+    const taskKeys = await KeyRing.open(store.keys, 'task-token', clock, ids, config.tokens.max_task_lifetime + config.tokens.ttl);
+    const auditKeys = await KeyRing.open(store.keys, 'audit-checkpoint', clock, ids, Number.MAX_SAFE_INTEGER);
+    const tokens = new TaskTokens(taskKeys, { issuer: config.tokens.issuer, audience: config.tokens.audience, clock, ids });
+
+    const bundles: TrustBundle[] = [];
+    for (const entry of config.identity.trust_bundles) bundles.push(await loadTrustBundle(toBundleEntry(entry)));
+    const oidc: OidcIssuer[] = [];
+    for (const entry of config.identity.oidc_issuers) oidc.push(await loadOidcIssuer(toOidcEntry(entry)));
+    let devIssuer: DevIssuer | undefined;
+    if (config.identity.dev_issuer.enabled) {
+      devIssuer = await devIssuerFrom(store, config.identity.dev_issuer.trust_domain, clock);
+      if (bundles.some((b) => b.trustDomain === devIssuer?.trustDomain)) {
+        throw new MandateError('CONFIG_INVALID', `trust domain ${devIssuer.trustDomain} is configured twice (dev issuer and a trust bundle)`);
+      }
+      bundles.push(devIssuer.bundle());
+      log.warn({ trustDomain: devIssuer.trustDomain }, 'the development workload issuer is enabled: never do this in production');
+    }
+    const workload = new WorkloadVerifier({
+      audience: config.identity.audience,
+      maxLifetimeMs: config.identity.max_token_lifetime,
+      clockSkewMs: config.identity.clock_skew,
+      bundles,
+      oidcIssuers: oidc,
+      clock,
+    });
+
+    const agents = new CachedAgents(store.agents);
+    const taskState = new CachedTasks(store.tasks);
+    const audit = new CheckpointingAudit(store.audit, store.checkpoints, auditKeys, clock, config.audit.checkpoint_every, config.audit.checkpoint_interval, log);
+    const current = () => policies.current;
+    const engine = new DecisionEngine({
+      clock,
+      ids,
+      hasher,
+      tokens,
+      agents,
+      tasks: taskState,
+      revocations: store.revocations,
+      budgets: store.budgets,
+      audit,
+      policies: current,
+      environment: config.environment,
+      limits: {
+        args: {
+          maxDepth: config.limits.args_max_depth,
+          maxEntries: config.limits.args_max_entries,
+          maxStringLength: config.limits.args_max_string,
+          maxNodes: config.limits.args_max_nodes,
+        },
+      },
+    });
+    const tasks = new TaskService({
+      clock,
+      ids,
+      hasher,
+      tokens,
+      workload,
+      agents,
+      tasks: taskState,
+      revocations: store.revocations,
+      audit,
+      policies: current,
+      environment: config.environment,
+      limits: {
+        defaultTtlMs: config.tokens.default_task_ttl,
+        maxTtlMs: config.tokens.max_task_ttl,
+        maxLifetimeMs: config.tokens.max_task_lifetime,
+        tokenTtlMs: config.tokens.ttl,
+      },
+    });
+    const operators = new OperatorAuth(store.operators, hasher, ids);
+    let bootstrapAdminKey: string | undefined;
+    if ((await store.operators.listOperatorKeys()).length === 0) {
+      const { secret } = await operators.create('bootstrap-admin', 'admin', clock.now(), opts.bootstrapAdminKey);
+      bootstrapAdminKey = secret;
+      if (opts.writeAdminKeyFile !== false) {
+        const file = join(config.data_dir, 'admin.key');
+        writeFileSync(file, secret + '\n', { mode: 0o600 });
+        chmodSync(file, 0o600);
+        log.info({ file }, 'created the bootstrap admin API key');
+      }
+    }
+
+    let closed = false;
+    return {
+      config,
+      clock,
+      ids,
+      hasher,
+      store,
+      agents,
+      taskState,
+      audit,
+      policies,
+      taskKeys,
+      auditKeys,
+      tokens,
+      workload,
+      devIssuer,
+      engine,
+      tasks,
+      operators,
+      bootstrapAdminKey,
+      async close() {
+        if (closed) return;
+        closed = true;
+        try {
+          await audit.close();
+        } finally {
+          await store.close();
+        }
+      },
+    };
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+}
+
+type BundleConfig = MandateConfig['identity']['trust_bundles'][number];
+type OidcConfig = MandateConfig['identity']['oidc_issuers'][number];
+
+function toBundleEntry(e: BundleConfig): Parameters<typeof loadTrustBundle>[0] {
+  if ('jwks_url' in e) return { trust_domain: e.trust_domain, jwks_url: e.jwks_url, refresh_interval_ms: e.refresh_interval };
+  return e;
+}
+
+function toOidcEntry(e: OidcConfig): Parameters<typeof loadOidcIssuer>[0] {
+  return e as Parameters<typeof loadOidcIssuer>[0];
+}

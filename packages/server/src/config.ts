@@ -1,0 +1,171 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { parse as parseYaml } from 'yaml';
+import { MandateError, durationSchema } from '@mandate/core';
+
+const duration = (dflt: string) => durationSchema.prefault(dflt);
+
+const trustBundleSchema = z.union([
+  z.strictObject({ trust_domain: z.string().min(1), jwks_file: z.string().min(1) }),
+  z.strictObject({ trust_domain: z.string().min(1), spiffe_bundle_file: z.string().min(1) }),
+  z.strictObject({ trust_domain: z.string().min(1), jwks_url: z.url(), refresh_interval: duration('5m') }),
+]);
+
+const oidcIssuerSchema = z.strictObject({
+  issuer: z.string().min(1),
+  audience: z.string().min(1),
+  trust_domain: z.string().min(1),
+  jwks_url: z.url().optional(),
+  jwks_file: z.string().min(1).optional(),
+  subject_claim: z.string().min(1).default('sub'),
+});
+
+/**
+ * Mandate's configuration. Every section has defaults; unknown keys are rejected so a typo
+ * never silently falls back to a default. docs/config.schema.json is generated from this.
+ */
+export const configSchema = z.strictObject({
+  /** the environment this deployment guards; mandates must name it */
+  environment: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/).default('dev'),
+  /** where the embedded store, keys and the bootstrap admin key live */
+  data_dir: z.string().min(1).default('./.mandate'),
+  /** `sqlite` (the embedded default, in data_dir) or `sqlite:<path>` */
+  store: z.string().regex(/^sqlite(:.+)?$/, 'only sqlite is supported in this version').default('sqlite'),
+  server: z
+    .strictObject({
+      host: z.string().default('127.0.0.1'),
+      port: z.number().int().min(0).max(65535).default(8787),
+      /** largest accepted request body */
+      body_limit_bytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(1024 * 1024),
+      /** deepest JSON nesting accepted in any body */
+      max_json_depth: z.number().int().min(2).max(128).default(32),
+    })
+    .prefault({}),
+  tokens: z
+    .strictObject({
+      /** `iss` of task tokens */
+      issuer: z.string().min(1).default('mandate'),
+      /** `aud` of task tokens */
+      audience: z.string().min(1).default('mandate'),
+      /** longest life of one task token; renewal mints the next */
+      ttl: duration('5m'),
+      default_task_ttl: duration('15m'),
+      max_task_ttl: duration('1h'),
+      /** hard end of every task, renewals included */
+      max_task_lifetime: duration('4h'),
+    })
+    .prefault({}),
+  identity: z
+    .strictObject({
+      /** what workload tokens' `aud` must contain */
+      audience: z.string().min(1).default('mandate'),
+      /** longest lifetime a workload token may have */
+      max_token_lifetime: duration('1h'),
+      clock_skew: duration('30s'),
+      trust_bundles: z.array(trustBundleSchema).max(100).default([]),
+      oidc_issuers: z.array(oidcIssuerSchema).max(100).default([]),
+      /** built-in issuer of JWT-SVIDs for demos and tests; never enable in production */
+      dev_issuer: z
+        .strictObject({ enabled: z.boolean().default(false), trust_domain: z.string().default('dev.mandate.local') })
+        .prefault({}),
+    })
+    .prefault({}),
+  policies: z
+    .strictObject({
+      /** folder of *.cedar files and an optional tools.yaml; absent = empty set = deny everything */
+      dir: z.string().min(1).optional(),
+    })
+    .prefault({}),
+  audit: z
+    .strictObject({
+      /** sign a checkpoint after this many records… */
+      checkpoint_every: z.number().int().min(1).max(1_000_000).default(1000),
+      /** …or this long after the last one, whichever comes first */
+      checkpoint_interval: duration('30s'),
+      /** full: fsync every commit; normal: survive a process crash, not a power cut */
+      durability: z.enum(['full', 'normal']).default('full'),
+    })
+    .prefault({}),
+  limits: z
+    .strictObject({
+      args_max_depth: z.number().int().min(1).max(64).default(8),
+      args_max_entries: z.number().int().min(1).max(100_000).default(256),
+      args_max_string: z.number().int().min(16).max(10 * 1024 * 1024).default(65_536),
+      args_max_nodes: z.number().int().min(1).max(1_000_000).default(4096),
+    })
+    .prefault({}),
+  log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).prefault({}),
+});
+
+export type MandateConfig = z.output<typeof configSchema>;
+export type MandateConfigInput = z.input<typeof configSchema>;
+
+/** Environment variables that override the config file (documented in docs/configuration.md). */
+export const ENV_OVERRIDES: Record<string, (c: Record<string, unknown>, v: string) => void> = {
+  MANDATE_ENVIRONMENT: (c, v) => (c['environment'] = v),
+  MANDATE_DATA_DIR: (c, v) => (c['data_dir'] = v),
+  MANDATE_STORE: (c, v) => (c['store'] = v),
+  MANDATE_HOST: (c, v) => (section(c, 'server')['host'] = v),
+  MANDATE_PORT: (c, v) => (section(c, 'server')['port'] = Number(v)),
+  MANDATE_POLICIES_DIR: (c, v) => (section(c, 'policies')['dir'] = v),
+  MANDATE_LOG_LEVEL: (c, v) => (section(c, 'log')['level'] = v),
+  MANDATE_DEV_ISSUER: (c, v) => (section(section(c, 'identity'), 'dev_issuer')['enabled'] = v === '1' || v === 'true'),
+};
+
+function section(c: Record<string, unknown>, key: string): Record<string, unknown> {
+  const cur = c[key];
+  if (cur !== null && typeof cur === 'object' && !Array.isArray(cur)) return cur as Record<string, unknown>;
+  const fresh: Record<string, unknown> = {};
+  c[key] = fresh;
+  return fresh;
+}
+
+export function parseConfig(input: unknown): MandateConfig {
+  const r = configSchema.safeParse(input ?? {});
+  if (!r.success) {
+    const msg = r.error.issues
+      .slice(0, 10)
+      .map((i) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`)
+      .join('; ');
+    throw new MandateError('CONFIG_INVALID', `configuration is invalid: ${msg}`);
+  }
+  return r.data;
+}
+
+/** Reads a YAML or JSON config file (or nothing), applies env overrides, validates. */
+export function loadConfig(file: string | undefined, env: Record<string, string | undefined>, overrides: Record<string, unknown> = {}): MandateConfig {
+  let raw: Record<string, unknown> = {};
+  if (file !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new MandateError('CONFIG_INVALID', `cannot read config file ${file}: ${(e as Error).message}`);
+    }
+    let parsed: unknown;
+    try {
+      parsed = parseYaml(text, { maxAliasCount: 100, uniqueKeys: true });
+    } catch (e) {
+      throw new MandateError('CONFIG_INVALID', `config file ${file} is not valid YAML/JSON: ${(e as Error).message}`);
+    }
+    if (parsed !== null && parsed !== undefined) {
+      if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new MandateError('CONFIG_INVALID', `config file ${file} must hold a mapping`);
+      raw = parsed as Record<string, unknown>;
+    }
+  }
+  for (const [name, apply] of Object.entries(ENV_OVERRIDES)) {
+    const v = env[name];
+    if (v !== undefined && v !== '') apply(raw, v);
+  }
+  for (const [path, value] of Object.entries(overrides)) {
+    const keys = path.split('.');
+    let cur = raw;
+    for (const k of keys.slice(0, -1)) cur = section(cur, k);
+    cur[keys[keys.length - 1] as string] = value;
+  }
+  return parseConfig(raw);
+}
+
+export function configJsonSchema(): unknown {
+  return z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' });
+}

@@ -1,0 +1,111 @@
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import { checkJsonBounds, isMandateError, MandateError } from '@mandate/core';
+import { randomBytes } from 'node:crypto';
+import type { MandateRuntime } from '../compose.ts';
+import { envelope, STATUS_BY_CODE } from './errors.ts';
+import { agentRoutes } from './routes/agents.ts';
+import { auditRoutes } from './routes/audit.ts';
+import { authorizeRoutes } from './routes/authorize.ts';
+import { healthRoutes } from './routes/health.ts';
+import { keyRoutes } from './routes/keys.ts';
+import { operatorRoutes } from './routes/operators.ts';
+import { policyRoutes } from './routes/policies.ts';
+import { taskRoutes } from './routes/tasks.ts';
+import { devRoutes } from './routes/dev.ts';
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export interface HttpOptions {
+  readonly logger?: boolean | { level: string };
+}
+
+const FASTIFY_CODES: Record<string, { code: string; status: number }> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: { code: 'PAYLOAD_TOO_LARGE', status: 413 },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: { code: 'UNSUPPORTED_MEDIA_TYPE', status: 415 },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { code: 'MALFORMED_REQUEST', status: 400 },
+  FST_ERR_CTP_EMPTY_JSON_BODY: { code: 'MALFORMED_REQUEST', status: 400 },
+  FST_ERR_CTP_INVALID_JSON_BODY: { code: 'MALFORMED_REQUEST', status: 400 },
+};
+
+/**
+ * Builds the HTTP API over a runtime. Routes only translate between HTTP and the core; every
+ * decision is made by the core. Bodies are JSON only, never compressed (a compressed body would
+ * otherwise slip past size and shape checks), bounded in size and nesting, and free of
+ * prototype-pollution keys.
+ */
+export function buildHttpApp(rt: MandateRuntime, opts: HttpOptions = {}): FastifyInstance {
+  const app = Fastify({
+    logger: opts.logger ?? false,
+    bodyLimit: rt.config.server.body_limit_bytes,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : `req_${randomBytes(9).toString('base64url')}`;
+    },
+    requestIdHeader: false,
+    return503OnClosing: true,
+    forceCloseConnections: true,
+  });
+
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('x-request-id', req.id);
+    reply.header('cache-control', 'no-store');
+    reply.header('x-content-type-options', 'nosniff');
+    const enc = req.headers['content-encoding'];
+    if (enc !== undefined && enc !== 'identity') {
+      throw new MandateError('UNSUPPORTED_MEDIA_TYPE', 'compressed request bodies are not accepted');
+    }
+  });
+
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser(['application/json', 'application/authzen+json'], { parseAs: 'string' }, (_req: FastifyRequest, body: string | Buffer, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    if (text.trim() === '') {
+      done(new MandateError('MALFORMED_REQUEST', 'empty JSON body'), undefined);
+      return;
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (e) {
+      done(new MandateError('MALFORMED_REQUEST', `body is not valid JSON: ${(e as Error).message}`), undefined);
+      return;
+    }
+    try {
+      checkJsonBounds(parsed, { maxDepth: rt.config.server.max_json_depth, maxEntries: 10_000, maxStringLength: rt.config.server.body_limit_bytes, maxNodes: 200_000 }, 'body');
+    } catch (e) {
+      done(e as Error, undefined);
+      return;
+    }
+    done(null, parsed);
+  });
+
+  app.setErrorHandler((err: FastifyError | MandateError | Error, req, reply) => {
+    if (isMandateError(err)) {
+      const status = STATUS_BY_CODE[err.code];
+      if (status >= 500) req.log.error({ err }, 'request failed');
+      return reply.code(status).send(envelope(err.code, err.message, req.id, err.details));
+    }
+    const code = (err as FastifyError).code;
+    const mapped = code !== undefined ? FASTIFY_CODES[code] : undefined;
+    if (mapped) return reply.code(mapped.status).send(envelope(mapped.code, err.message, req.id));
+    const status = (err as FastifyError).statusCode;
+    if (status !== undefined && status >= 400 && status < 500) {
+      return reply.code(status).send(envelope('MALFORMED_REQUEST', err.message, req.id));
+    }
+    req.log.error({ err }, 'unhandled error');
+    return reply.code(500).send(envelope('INTERNAL_ERROR', 'internal error', req.id));
+  });
+
+  app.setNotFoundHandler((req, reply) => reply.code(404).send(envelope('NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0] ?? ''}`, req.id)));
+
+  healthRoutes(app, rt);
+  keyRoutes(app, rt);
+  agentRoutes(app, rt);
+  taskRoutes(app, rt);
+  authorizeRoutes(app, rt);
+  auditRoutes(app, rt);
+  operatorRoutes(app, rt);
+  policyRoutes(app, rt);
+  devRoutes(app, rt);
+  return app;
+}

@@ -1,0 +1,39 @@
+import { verifyAuditLog } from '@mandate/core';
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import type { MandateRuntime } from '../../compose.ts';
+import { requireOperator } from '../auth.ts';
+import { parseBody } from '../validate.ts';
+import { auditView, checkpointView } from '../views.ts';
+
+const rangeSchema = z.strictObject({
+  from: z.coerce.number().int().min(1).default(1),
+  limit: z.coerce.number().int().min(1).max(10_000).default(500),
+});
+
+export function auditRoutes(app: FastifyInstance, rt: MandateRuntime): void {
+  app.get('/v1/audit', async (req) => {
+    await requireOperator(rt, req, 'viewer');
+    const q = parseBody(rangeSchema, req.query, 'query');
+    const records = await rt.store.audit.readRange(q.from, q.limit);
+    return { records: records.map(auditView), next: records.length === q.limit ? (records.at(-1)?.seq ?? 0) + 1 : null };
+  });
+
+  app.get('/v1/audit/checkpoints', async (req) => {
+    await requireOperator(rt, req, 'viewer');
+    return { checkpoints: (await rt.store.checkpoints.listCheckpoints()).map(checkpointView) };
+  });
+
+  /** Walks the whole chain against the signed checkpoints and reports the first broken link. */
+  app.get('/v1/audit/verify', async (req) => {
+    await requireOperator(rt, req, 'viewer');
+    const verdict = await verifyAuditLog(rt.store.audit, await rt.store.checkpoints.listCheckpoints(), rt.auditKeys.publicKeys(), rt.hasher);
+    return {
+      ok: verdict.ok,
+      records: verdict.records,
+      checkpoints_verified: verdict.checkpointsVerified,
+      head_hash: verdict.headHash,
+      problem: verdict.problem ?? null,
+    };
+  });
+}

@@ -1,0 +1,43 @@
+import { MandateError, type JsonObject } from '@mandate/core';
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import type { MandateRuntime } from '../../compose.ts';
+import { bearer } from '../auth.ts';
+import { parseBody } from '../validate.ts';
+import { decisionView } from '../views.ts';
+
+/**
+ * The call shape every enforcement point maps onto: AuthZEN's subject/action/resource/context
+ * become task token / tool / resource / args on the same `decide()`.
+ */
+export const authorizeSchema = z.strictObject({
+  task_token: z.string().max(8192).optional(),
+  task_id: z.string().max(200).optional(),
+  call_id: z.string().max(128).optional(),
+  tool: z.string().min(1).max(200),
+  resource: z.string().min(1).max(1024).optional(),
+  args: z.record(z.string(), z.unknown()).default({}),
+});
+
+export function authorizeRoutes(app: FastifyInstance, rt: MandateRuntime): void {
+  /** A decision is always a 200; a deny is a result, not an error. Malformed requests are a 400. */
+  app.post('/v1/authorize', async (req) => {
+    const body = parseBody(authorizeSchema, req.body);
+    const header = bearer(req);
+    if (header !== undefined && body.task_token !== undefined && header !== body.task_token) {
+      throw new MandateError('MALFORMED_REQUEST', 'two different task tokens (header and body)');
+    }
+    const taskToken = header ?? body.task_token;
+    if (taskToken === undefined) throw new MandateError('TOKEN_MISSING', 'a task token is required (Authorization: Bearer or task_token)');
+    const decision = await rt.engine.decide({
+      taskToken,
+      tool: body.tool,
+      resource: body.resource,
+      args: body.args as JsonObject,
+      callId: body.call_id,
+      taskId: body.task_id,
+    });
+    if (decision.effect !== 'allow') req.log.info({ callId: decision.callId, reasons: decision.reasons }, 'call not allowed');
+    return decisionView(decision);
+  });
+}

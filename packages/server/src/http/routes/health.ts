@@ -1,0 +1,17 @@
+import type { FastifyInstance } from 'fastify';
+import type { MandateRuntime } from '../../compose.ts';
+
+export function healthRoutes(app: FastifyInstance, rt: MandateRuntime): void {
+  app.get('/healthz', async () => ({ status: 'ok' }));
+
+  app.get('/readyz', async (_req, reply) => {
+    let store = false;
+    try {
+      store = await rt.store.ping();
+    } catch {
+      store = false;
+    }
+    const body = { status: store ? 'ready' : 'not_ready', checks: { store: store ? 'ok' : 'unavailable', policies: rt.policies.current.version } };
+    return reply.code(store ? 200 : 503).send(body);
+  });
+}

@@ -1,0 +1,44 @@
+import { MandateError, PolicySet, isMandateError } from '@mandate/core';
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import type { MandateRuntime } from '../../compose.ts';
+import { requireOperator } from '../auth.ts';
+import { parseBody } from '../validate.ts';
+
+const validateSchema = z.strictObject({
+  policies: z.array(z.strictObject({ source: z.string().min(1).max(200), text: z.string().max(1024 * 1024) })).max(1000),
+  tools: z.unknown().optional(),
+});
+
+export function policyRoutes(app: FastifyInstance, rt: MandateRuntime): void {
+  app.get('/v1/policies', async (req) => {
+    await requireOperator(rt, req, 'viewer');
+    const set = rt.policies.current;
+    return {
+      version: set.version,
+      policies: set.policies.map((p) => ({ id: p.id, source: p.source, effect: p.effect, step_up: p.stepUp, text: p.text })),
+      tools: set.catalog.entries,
+    };
+  });
+
+  /** Validates a draft policy set against the schema without loading it. */
+  app.post('/v1/policies/validate', async (req) => {
+    await requireOperator(rt, req, 'viewer');
+    const body = parseBody(validateSchema, req.body);
+    try {
+      const set = PolicySet.load(body.policies, (body.tools ?? {}) as never, rt.hasher);
+      return { ok: true, version: set.version, policies: set.policies.length, problems: [] };
+    } catch (e) {
+      if (isMandateError(e) && e.code === 'POLICY_INVALID') return { ok: false, problems: e.details?.['problems'] ?? [{ message: e.message }] };
+      throw e;
+    }
+  });
+
+  /** Re-reads the policy folder; on any problem the running set stays in force. */
+  app.post('/v1/policies/reload', async (req) => {
+    await requireOperator(rt, req, 'admin');
+    if (rt.policies.folder === undefined) throw new MandateError('CONFLICT', 'no policy folder is configured');
+    const set = rt.policies.reload();
+    return { version: set.version, policies: set.policies.length };
+  });
+}

@@ -1,0 +1,87 @@
+import { MandateError, type Actor, type TaskState } from '@mandate/core';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import type { MandateRuntime } from '../../compose.ts';
+import { bearer, requireOperator } from '../auth.ts';
+import { parseBody } from '../validate.ts';
+import { auditView, taskView } from '../views.ts';
+
+const startSchema = z.strictObject({ mandate: z.unknown() });
+const revokeSchema = z.strictObject({ reason: z.string().min(1).max(500).default('revoked by an operator') });
+const STATES = ['active', 'completed', 'expired', 'suspended', 'revoked', 'killed'] as const satisfies readonly TaskState[];
+const listSchema = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  after: z.string().max(200).optional(),
+  agent_id: z.string().max(2048).optional(),
+  state: z.enum(STATES).optional(),
+});
+const auditQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(10_000).default(1000) });
+
+function issued(r: { task: Parameters<typeof taskView>[0]; token: string; claims: { exp: number; jti: string } }) {
+  return { task: taskView(r.task), token: r.token, token_expires_at: new Date(r.claims.exp * 1000).toISOString() };
+}
+
+/** Who is ending a task: its own agent (task token) or an admin operator (API key). */
+async function actorFor(rt: MandateRuntime, req: FastifyRequest, taskId: string): Promise<Actor> {
+  const cred = bearer(req);
+  if (cred !== undefined && cred.split('.').length === 3) {
+    const claims = await rt.tasks.authenticateTaskToken(cred);
+    if (claims.task_id !== taskId) throw new MandateError('TOKEN_TASK_MISMATCH', 'the token was issued for another task');
+    return { kind: 'agent', agentId: claims.sub };
+  }
+  const op = await rt.operators.require(cred, 'admin');
+  return { kind: 'operator', operatorId: op.id };
+}
+
+export function taskRoutes(app: FastifyInstance, rt: MandateRuntime): void {
+  /** An agent starts a task: workload token in Authorization, the mandate in the body. */
+  app.post('/v1/tasks', async (req, reply) => {
+    const token = bearer(req);
+    if (token === undefined) throw new MandateError('TOKEN_MISSING', 'a workload token (JWT-SVID or OIDC) is required');
+    const body = parseBody(startSchema, req.body);
+    const r = await rt.tasks.start(token, body.mandate);
+    return reply.code(201).send(issued(r));
+  });
+
+  app.post<{ Params: { id: string } }>('/v1/tasks/:id/renew', async (req) => {
+    const token = bearer(req);
+    if (token === undefined) throw new MandateError('TOKEN_MISSING', 'the current task token is required');
+    parseBody(z.strictObject({}), req.body ?? {});
+    const claims = await rt.tasks.authenticateTaskToken(token);
+    if (claims.task_id !== req.params.id) throw new MandateError('TOKEN_TASK_MISMATCH', 'the token was issued for another task');
+    return issued(await rt.tasks.renew(token));
+  });
+
+  app.post<{ Params: { id: string } }>('/v1/tasks/:id/complete', async (req) => {
+    parseBody(z.strictObject({}), req.body ?? {});
+    const actor = await actorFor(rt, req, req.params.id);
+    return taskView(await rt.tasks.complete(req.params.id, actor));
+  });
+
+  app.post<{ Params: { id: string } }>('/v1/tasks/:id/revoke', async (req) => {
+    const op = await requireOperator(rt, req, 'admin');
+    const body = parseBody(revokeSchema, req.body ?? {});
+    return taskView(await rt.tasks.revoke(req.params.id, { kind: 'operator', operatorId: op.id }, body.reason));
+  });
+
+  app.get('/v1/tasks', async (req) => {
+    await requireOperator(rt, req, 'viewer');
+    const q = parseBody(listSchema, req.query, 'query');
+    const tasks = await rt.taskState.listTasks({ limit: q.limit, after: q.after, agentId: q.agent_id, state: q.state });
+    return { tasks: tasks.map(taskView), next: tasks.length === q.limit ? (tasks.at(-1)?.id ?? null) : null };
+  });
+
+  app.get<{ Params: { id: string } }>('/v1/tasks/:id', async (req) => {
+    await requireOperator(rt, req, 'viewer');
+    const task = await rt.taskState.getTask(req.params.id);
+    if (!task) throw new MandateError('NOT_FOUND', 'task not found');
+    return taskView(task);
+  });
+
+  app.get<{ Params: { id: string } }>('/v1/tasks/:id/audit', async (req) => {
+    await requireOperator(rt, req, 'viewer');
+    const q = parseBody(auditQuery, req.query, 'query');
+    const records = await rt.store.audit.readByTask(req.params.id, q.limit);
+    return { records: records.map(auditView) };
+  });
+}

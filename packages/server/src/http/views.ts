@@ -1,0 +1,59 @@
+import type { Agent, AuditRecord, Checkpoint, Decision, Task } from '@mandate/core';
+
+const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
+
+export function agentView(a: Agent) {
+  return { id: a.id, owner: a.owner, type: a.type, status: a.status, ceiling: a.ceiling, created_at: iso(a.createdAt), updated_at: iso(a.updatedAt) };
+}
+
+export function taskView(t: Task) {
+  return {
+    id: t.id,
+    agent_id: t.agentId,
+    state: t.state,
+    mandate: t.mandate,
+    mandate_hash: t.mandateHash,
+    txn: t.txn,
+    parent_id: t.parentId ?? null,
+    depth: t.depth,
+    created_at: iso(t.createdAt),
+    expires_at: iso(t.expiresAt),
+    max_expires_at: iso(t.maxExpiresAt),
+    ended_at: iso(t.endedAt),
+    end_reason: t.endReason ?? null,
+  };
+}
+
+export function decisionView(d: Decision) {
+  return {
+    call_id: d.callId,
+    effect: d.effect,
+    final: d.final,
+    reasons: d.reasons,
+    policy_ids: d.policyIds,
+    policy_version: d.policyVersion,
+    task_id: d.taskId ?? null,
+    agent_id: d.agentId ?? null,
+    details: d.details,
+    audit_seq: d.auditSeq ?? null,
+  };
+}
+
+export function auditView(r: AuditRecord) {
+  return {
+    seq: r.seq,
+    ts: iso(r.ts),
+    kind: r.kind,
+    call_id: r.callId ?? null,
+    task_id: r.taskId ?? null,
+    agent_id: r.agentId ?? null,
+    txn: r.txn ?? null,
+    data: r.data,
+    prev_hash: r.prevHash,
+    hash: r.hash,
+  };
+}
+
+export function checkpointView(c: Checkpoint) {
+  return { seq: c.seq, head_hash: c.headHash, ts: iso(c.ts), kid: c.kid, signature: c.signature };
+}

@@ -1,0 +1,39 @@
+import { buildHttpApp } from './http/app.ts';
+import { createRuntime, type MandateRuntime, type RuntimeOptions } from './compose.ts';
+import type { MandateConfig } from './config.ts';
+import type { FastifyInstance } from 'fastify';
+
+export interface RunningServer {
+  readonly runtime: MandateRuntime;
+  readonly app: FastifyInstance;
+  /** base URL, e.g. http://127.0.0.1:8787 */
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/** Starts Mandate: runtime + HTTP API listening on the configured host and port. */
+export async function serve(config: MandateConfig, opts: RuntimeOptions & { logger?: boolean | { level: string } } = {}): Promise<RunningServer> {
+  const runtime = await createRuntime(config, opts);
+  const app = buildHttpApp(runtime, { logger: opts.logger ?? { level: config.log.level } });
+  try {
+    await app.listen({ host: config.server.host, port: config.server.port });
+  } catch (e) {
+    await runtime.close();
+    throw e;
+  }
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr !== null ? addr.port : config.server.port;
+  const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
+  let closed = false;
+  return {
+    runtime,
+    app,
+    url: `http://${host}:${port}`,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await app.close();
+      await runtime.close();
+    },
+  };
+}
