@@ -89,16 +89,18 @@ export class DecisionEngine {
   }
 
   async decide(req: CallRequest, provenance: ArgProvenance = NO_PROVENANCE): Promise<Decision> {
-    const policies = this.d.policies();
     const ctx: Ctx = {
       callId: typeof req.callId === 'string' && CALL_ID.test(req.callId) ? req.callId : this.d.ids.next('call'),
       tool: typeof req.tool === 'string' ? req.tool : '',
       resource: typeof req.resource === 'string' ? req.resource : undefined,
       args: {},
       errors: [],
-      policyVersion: policies.version,
+      policyVersion: 'unknown',
     };
     try {
+      // one policy set for the whole decision, even if a reload swaps it meanwhile
+      const policies = this.d.policies();
+      ctx.policyVersion = policies.version;
       return await this.pipeline(req, ctx, policies, provenance);
     } catch (e) {
       const deny =
