@@ -3,7 +3,7 @@ import { redactArgs } from './audit/redact.ts';
 import { describeError, isMandateError } from './errors.ts';
 import { canonicalJson, checkJsonBounds, isJsonObject, type JsonLimits, type JsonObject } from './json.ts';
 import { checkCall, toolBudget } from './mandate/check.ts';
-import type { CallRequest, Decision, Effect, FinalAction, Task } from './model.ts';
+import { TASK_STATE_REASON, type CallRequest, type Decision, type Effect, type FinalAction, type Task } from './model.ts';
 import { NO_PROVENANCE, callRequest, type ArgProvenance } from './policy/context.ts';
 import type { PolicySet } from './policy/engine.ts';
 import type { AgentReader, AuditAppender, BudgetLedger, Clock, Hasher, IdGenerator, RevocationStore, TaskReader, TaskWriter } from './ports.ts';
@@ -33,14 +33,6 @@ export interface DecisionEngineDeps {
 
 const TOOL_NAME = /^[A-Za-z0-9._:/@-]{1,200}$/;
 const CALL_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-
-const STATE_REASON: Record<Exclude<Task['state'], 'active'>, ReasonCode> = {
-  completed: 'TASK_COMPLETED',
-  expired: 'TASK_EXPIRED',
-  suspended: 'TASK_SUSPENDED',
-  revoked: 'TASK_REVOKED',
-  killed: 'TASK_KILLED',
-};
 
 const MANDATE_POLICY_ID: Partial<Record<ReasonCode, string>> = {
   TOOL_NOT_IN_MANDATE: 'mandate.tools',
@@ -141,7 +133,7 @@ export class DecisionEngine {
     ctx.task = task;
     if (task.mandateHash !== claims.mandate_hash) throw new Deny(['MANDATE_HASH_MISMATCH'], ['token is bound to another mandate']);
     const now = this.d.clock.now();
-    if (task.state !== 'active') throw new Deny([STATE_REASON[task.state]], [`task is ${task.state}`]);
+    if (task.state !== 'active') throw new Deny([TASK_STATE_REASON[task.state]], [`task is ${task.state}`]);
     if (now >= task.expiresAt) {
       await this.store(() => this.d.tasks.transitionTask(task.id, ['active'], 'expired', now, 'ttl elapsed'));
       throw new Deny(['TASK_EXPIRED'], ['task expired']);

@@ -30,7 +30,7 @@ export type {
   OperatorKey,
   OperatorRole,
 } from './model.ts';
-export { TERMINAL_TASK_STATES } from './model.ts';
+export { TERMINAL_TASK_STATES, TASK_STATE_REASON } from './model.ts';
 export type {
   Clock,
   IdGenerator,
@@ -61,7 +61,7 @@ export {
   type ApprovalRule,
   type TimeWindow,
 } from './mandate/schema.ts';
-export { parseMandate, parseCeiling, mandateHash } from './mandate/parse.ts';
+export { parseMandate, parseCeiling, mandateHash, zodIssues } from './mandate/parse.ts';
 export { evaluateConstraint, normalisePath, extractHost, readArg } from './mandate/constraints.ts';
 export { checkCall, withinTimeWindow, approvalRuleFor, toolBudget, type CallFacts, type MandateVerdict } from './mandate/check.ts';
 export { ceilingViolations } from './mandate/ceiling.ts';

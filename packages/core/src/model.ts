@@ -19,6 +19,15 @@ export interface Agent {
 export type TaskState = 'active' | 'completed' | 'expired' | 'suspended' | 'revoked' | 'killed';
 export const TERMINAL_TASK_STATES: ReadonlySet<TaskState> = new Set(['completed', 'expired', 'revoked', 'killed']);
 
+/** Why a task in this state cannot act (the reason code of the deny). */
+export const TASK_STATE_REASON = {
+  completed: 'TASK_COMPLETED',
+  expired: 'TASK_EXPIRED',
+  suspended: 'TASK_SUSPENDED',
+  revoked: 'TASK_REVOKED',
+  killed: 'TASK_KILLED',
+} as const satisfies Record<Exclude<TaskState, 'active'>, ReasonCode>;
+
 /** One execution under one mandate. */
 export interface Task {
   readonly id: string;

@@ -4,7 +4,7 @@ import type { JsonObject } from './json.ts';
 import { ceilingViolations } from './mandate/ceiling.ts';
 import { mandateHash, parseMandate } from './mandate/parse.ts';
 import type { Mandate } from './mandate/schema.ts';
-import type { Agent, Task, TaskState } from './model.ts';
+import { TASK_STATE_REASON, type Agent, type Task, type TaskState } from './model.ts';
 import { startTaskRequest } from './policy/context.ts';
 import type { PolicySet } from './policy/engine.ts';
 import type { AgentReader, AuditAppender, Clock, Hasher, IdGenerator, RevocationStore, TaskReader, TaskWriter } from './ports.ts';
@@ -189,14 +189,7 @@ export class TaskService {
       await this.d.tasks.transitionTask(task.id, ['active'], 'expired', now, 'ttl elapsed');
       throw new MandateError('TASK_EXPIRED', 'task expired');
     }
-    const codes: Record<Exclude<TaskState, 'active'>, ReasonCode> = {
-      completed: 'TASK_COMPLETED',
-      expired: 'TASK_EXPIRED',
-      suspended: 'TASK_SUSPENDED',
-      revoked: 'TASK_REVOKED',
-      killed: 'TASK_KILLED',
-    };
-    if (task.state !== 'active') throw new MandateError(codes[task.state], `task is ${task.state}`);
+    if (task.state !== 'active') throw new MandateError(TASK_STATE_REASON[task.state], `task is ${task.state}`);
     return task;
   }
 

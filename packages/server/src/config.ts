@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { parse as parseYaml } from 'yaml';
-import { MandateError, durationSchema } from '@mandate/core';
+import { MandateError, durationSchema, zodIssues } from '@mandate/core';
 
 const duration = (dflt: string) => durationSchema.prefault(dflt);
 
@@ -123,11 +123,7 @@ function section(c: Record<string, unknown>, key: string): Record<string, unknow
 export function parseConfig(input: unknown): MandateConfig {
   const r = configSchema.safeParse(input ?? {});
   if (!r.success) {
-    const msg = r.error.issues
-      .slice(0, 10)
-      .map((i) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`)
-      .join('; ');
-    throw new MandateError('CONFIG_INVALID', `configuration is invalid: ${msg}`);
+    throw new MandateError('CONFIG_INVALID', `configuration is invalid: ${zodIssues(r.error)}`);
   }
   return r.data;
 }

@@ -4,10 +4,11 @@ import type { Hasher } from '../ports.ts';
 import { compileConstraintRegex } from './constraints.ts';
 import { ceilingSchema, mandateSchema, type Ceiling, type Constraint, type Mandate } from './schema.ts';
 
-function zodIssues(error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] }): string {
+/** The first problems of a zod error as one line: `path: message; path: message`. */
+export function zodIssues(error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] }, root = '(root)', max = 10): string {
   return error.issues
-    .slice(0, 10)
-    .map((i) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`)
+    .slice(0, max)
+    .map((i) => `${i.path.map(String).join('.') || root}: ${i.message}`)
     .join('; ');
 }
 
