@@ -132,15 +132,16 @@ export class DecisionEngine {
     if (task.agentId !== claims.sub) throw new Deny(['AGENT_MISMATCH'], ['token subject is not the task agent']);
     ctx.task = task;
     if (task.mandateHash !== claims.mandate_hash) throw new Deny(['MANDATE_HASH_MISMATCH'], ['token is bound to another mandate']);
+    // the agent first: a disabled agent's calls say so, whatever became of its tasks
+    const agent = await this.store(() => this.d.agents.getAgent(task.agentId));
+    if (!agent) throw new Deny(['AGENT_UNKNOWN'], ['agent is not registered']);
+    if (agent.status !== 'active') throw new Deny(['AGENT_DISABLED'], ['agent is disabled']);
     const now = this.d.clock.now();
     if (task.state !== 'active') throw new Deny([TASK_STATE_REASON[task.state]], [`task is ${task.state}`]);
     if (now >= task.expiresAt) {
       await this.store(() => this.d.tasks.transitionTask(task.id, ['active'], 'expired', now, 'ttl elapsed'));
       throw new Deny(['TASK_EXPIRED'], ['task expired']);
     }
-    const agent = await this.store(() => this.d.agents.getAgent(task.agentId));
-    if (!agent) throw new Deny(['AGENT_UNKNOWN'], ['agent is not registered']);
-    if (agent.status !== 'active') throw new Deny(['AGENT_DISABLED'], ['agent is disabled']);
 
     // 4. the mandate's own constraints
     const toolInfo = policies.catalog.lookup(ctx.tool);

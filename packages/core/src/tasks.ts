@@ -161,6 +161,27 @@ export class TaskService {
     return this.end(taskId, 'revoked', actor, reason);
   }
 
+  /** Revokes every live (active or suspended) task of an agent; returns how many it ended. */
+  async revokeAgentTasks(agentId: string, actor: Actor, reason: string): Promise<number> {
+    let ended = 0;
+    for (const state of ['active', 'suspended'] as const) {
+      for (;;) {
+        const live = await this.d.tasks.listTasks({ limit: 100, agentId, state });
+        if (live.length === 0) break;
+        for (const t of live) {
+          try {
+            await this.end(t.id, 'revoked', actor, reason);
+            ended += 1;
+          } catch (e) {
+            // ended meanwhile by someone else: that is the outcome we want
+            if (!(e instanceof MandateError && e.code === 'CONFLICT')) throw e;
+          }
+        }
+      }
+    }
+    return ended;
+  }
+
   /** The agent behind a task token, for endpoints an agent may call on its own task. */
   async authenticateTaskToken(taskToken: string): Promise<TaskTokenClaims> {
     const claims = await this.d.tokens.verify(taskToken);

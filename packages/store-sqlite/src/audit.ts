@@ -2,6 +2,7 @@ import {
   canonicalJson,
   describeError,
   GroupCommit,
+  isJsonObject,
   linkRecords,
   MandateError,
   type AuditAppender,
@@ -10,8 +11,9 @@ import {
   type AuditReader,
   type AuditRecord,
   type Hasher,
+  type JsonObject,
 } from '@mandate/core';
-import { checkLimit, json, nullable, num, optStr, str, type Row, type Sql } from './sql.ts';
+import { checkLimit, nullable, num, optStr, str, type Row, type Sql } from './sql.ts';
 
 function toRecord(r: Row): AuditRecord {
   return {
@@ -22,10 +24,26 @@ function toRecord(r: Row): AuditRecord {
     taskId: optStr(r, 'task_id'),
     agentId: optStr(r, 'agent_id'),
     txn: optStr(r, 'txn'),
-    data: json(r, 'data'),
+    data: auditData(r),
     prevHash: str(r, 'prev_hash'),
     hash: str(r, 'hash'),
   };
+}
+
+/**
+ * An audit record's data as stored. Rows are only ever written as canonical JSON objects, so
+ * anything else was written around this API: keep the raw text, whose hash can never match, so
+ * verification reports the record as modified instead of failing to read the log.
+ */
+function auditData(r: Row): JsonObject {
+  const text = str(r, 'data');
+  try {
+    const v: unknown = JSON.parse(text);
+    if (isJsonObject(v)) return v;
+  } catch {
+    // fall through
+  }
+  return { unreadable_data: text };
 }
 
 const INSERT = `INSERT INTO audit_log (seq, ts, kind, call_id, task_id, agent_id, txn, data, prev_hash, hash)

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { verifyAuditLog, type JsonObject } from '@mandate/core';
+import { isJsonObject, verifyAuditLog, type JsonObject } from '@mandate/core';
 import { sha256Hasher } from '@mandate/server';
 import { openSqliteStore } from '@mandate/store-sqlite';
 import { CliError, EXIT } from '../exit-codes.ts';
@@ -19,12 +19,23 @@ export async function auditCommand(args: string[], io: CliIO): Promise<number> {
   const { values } = parseArgs({ args: rest, strict: true, options: { 'data-dir': { type: 'string' }, db: { type: 'string' }, jwks: { type: 'string' }, json: { type: 'boolean' } } });
   const db = values.db ?? join(values['data-dir'] ?? io.env['MANDATE_DATA_DIR'] ?? './.mandate', 'mandate.db');
   if (!existsSync(db)) throw new CliError(EXIT.USAGE, `no audit database at ${db}`);
+  let pinned: JsonObject[] | undefined;
+  if (values.jwks !== undefined) {
+    let doc: unknown;
+    try {
+      doc = JSON.parse(readFileSync(values.jwks, 'utf8'));
+    } catch (e) {
+      throw new CliError(EXIT.USAGE, `cannot read the JWKS ${values.jwks}: ${(e as Error).message}`);
+    }
+    const keys = isJsonObject(doc) ? doc['keys'] : undefined;
+    if (!Array.isArray(keys) || !keys.every(isJsonObject)) throw new CliError(EXIT.USAGE, `${values.jwks} is not a JWKS ({"keys": [...]})`);
+    pinned = keys;
+  }
   const store = openSqliteStore({ path: db, hasher: sha256Hasher });
   try {
     let keys: Map<string, JsonObject>;
-    if (values.jwks !== undefined) {
-      const doc = JSON.parse(readFileSync(values.jwks, 'utf8')) as { keys?: JsonObject[] };
-      keys = new Map((doc.keys ?? []).map((k) => [String(k['kid']), k]));
+    if (pinned !== undefined) {
+      keys = new Map(pinned.map((k) => [String(k['kid']), k]));
     } else {
       keys = new Map((await store.keys.listKeys('audit-checkpoint')).map((k) => [k.kid, k.publicJwk]));
     }

@@ -26,7 +26,13 @@ export function agentRoutes(app: FastifyInstance, rt: MandateRuntime): void {
   app.post('/v1/agents', async (req, reply) => {
     const op = await requireOperator(rt, req, 'admin');
     const body = parseBody(createSchema, req.body);
-    const id = parseWorkloadSpiffeId(body.id).id;
+    let id: string;
+    try {
+      id = parseWorkloadSpiffeId(body.id).id;
+    } catch (e) {
+      // an operator's bad input, not a failed authentication
+      throw new MandateError('INVALID_ARGUMENT', (e as Error).message, { reason: 'SPIFFE_ID_INVALID' });
+    }
     const now = rt.clock.now();
     const agent: Agent = { id, owner: body.owner, type: body.type, status: body.status, ceiling: parseCeiling(body.ceiling ?? {}), createdAt: now, updatedAt: now };
     await rt.agents.createAgent(agent);
@@ -60,6 +66,8 @@ export function agentRoutes(app: FastifyInstance, rt: MandateRuntime): void {
     const now = rt.clock.now();
     const agent = await rt.agents.updateAgent(req.params.id, patch, now);
     await rt.audit.append([{ kind: 'agent.updated', ts: now, agentId: agent.id, data: { change: patch as unknown as JsonObject, by: op.id } }]);
+    // NHI1: a disabled agent's tasks die with it, so enabling it again revives nothing
+    if (patch.status === 'disabled') await rt.tasks.revokeAgentTasks(agent.id, { kind: 'operator', operatorId: op.id }, 'agent disabled');
     return agentView(agent);
   });
 }
