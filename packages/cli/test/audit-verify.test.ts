@@ -1,4 +1,4 @@
-import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { rmSync, cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -423,12 +423,48 @@ describe('mandate audit verify on damaged input', () => {
   });
 });
 
-describe('mandate audit verify without checkpoints', () => {
-  it('passes a log that has no checkpoint yet but warns that a cut tail could not be detected', async () => {
+describe('mandate audit verify and the checkpoints kept outside the database', () => {
+  it('still sees a cut tail when every checkpoint row was deleted from the database', async () => {
+    const dir = await tampered((db) => {
+      db.prepare('DELETE FROM checkpoints').run();
+      const max = (db.prepare('SELECT MAX(seq) AS m FROM audit_log').get() as { m: number }).m;
+      db.prepare('DELETE FROM audit_log WHERE seq > ?').run(max - 3);
+    });
+    const { code, verdict } = await verify(dir);
+    expect(code).toBe(1);
+    expect(verdict.problem?.code).toBe('TRUNCATED');
+  });
+
+  it('passes a log that has no checkpoint anywhere yet, but warns that a cut tail could not be detected', async () => {
     const dir = await tampered((db) => db.prepare('DELETE FROM checkpoints').run());
+    rmSync(join(dir, 'audit-checkpoints.jsonl'));
     const r = await cli(['audit', 'verify', '--data-dir', dir]);
     expect(r.code).toBe(0);
     expect(r.out).toContain('0 signed checkpoint(s)');
     expect(r.out).toContain('note: no signed checkpoint yet, so a cut tail could not be detected');
+  });
+
+  it('fails such a log when a checkpoint is required', async () => {
+    const dir = await tampered((db) => db.prepare('DELETE FROM checkpoints').run());
+    rmSync(join(dir, 'audit-checkpoints.jsonl'));
+    const { code, verdict } = await verify(dir, '--require-checkpoint');
+    expect(code).toBe(1);
+    expect(verdict.ok).toBe(false);
+  });
+
+  it('does not trust a checkpoint key planted in the database', async () => {
+    // whoever can write the database adds their own key and a checkpoint signed with it
+    const { publicKey, privateKey } = await generateKeyPair('EdDSA', { extractable: true });
+    const kid = 'planted';
+    const pub = { ...(await exportJWK(publicKey)), kid, alg: 'EdDSA' } as JsonObject;
+    const priv = { ...(await exportJWK(privateKey)), kid, alg: 'EdDSA' } as JsonObject;
+    const dir = await tampered(async (db) => {
+      db.prepare("INSERT INTO signing_keys (kid, purpose, alg, public_jwk, private_jwk, status, created_at) VALUES (?, 'audit-checkpoint', 'EdDSA', ?, ?, 'active', 0)").run(kid, JSON.stringify(pub), JSON.stringify(priv));
+      const head = db.prepare('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1').get() as { seq: number; hash: string };
+      insertCheckpoint(db, await signCheckpoint(head, 1, { kid, privateJwk: priv }));
+    });
+    const { code, verdict } = await verify(dir);
+    expect(code).toBe(1);
+    expect(verdict.problem?.code).toBe('CHECKPOINT_SIGNATURE_INVALID');
   });
 });

@@ -138,10 +138,8 @@ export class DecisionEngine {
     if (agent.status !== 'active') throw new Deny(['AGENT_DISABLED'], ['agent is disabled']);
     const now = this.d.clock.now();
     if (task.state !== 'active') throw new Deny([TASK_STATE_REASON[task.state]], [`task is ${task.state}`]);
-    if (now >= task.expiresAt) {
-      await this.store(() => this.d.tasks.transitionTask(task.id, ['active'], 'expired', now, 'ttl elapsed'));
-      throw new Deny(['TASK_EXPIRED'], ['task expired']);
-    }
+    // by time alone: the state catches up through TaskService.expireDue, off the hot path
+    if (now >= task.expiresAt) throw new Deny(['TASK_EXPIRED'], ['task expired']);
 
     // 4. the mandate's own constraints
     const toolInfo = policies.catalog.lookup(ctx.tool);

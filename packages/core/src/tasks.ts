@@ -161,6 +161,29 @@ export class TaskService {
     return this.end(taskId, 'revoked', actor, reason);
   }
 
+  /**
+   * Moves every active task whose time is up to `expired`, with a `task.expired` audit record.
+   * Decisions never wait for this: they deny an expired task by its time alone.
+   */
+  async expireDue(): Promise<number> {
+    const now = this.d.clock.now();
+    let expired = 0;
+    let after: string | undefined;
+    for (;;) {
+      const page = await this.d.tasks.listTasks({ limit: 200, state: 'active', after });
+      for (const t of page) if (now >= t.expiresAt && (await this.expire(t, now))) expired += 1;
+      if (page.length < 200) break;
+      after = page.at(-1)?.id;
+    }
+    return expired;
+  }
+
+  private async expire(t: Task, now: number): Promise<boolean> {
+    const { changed, task } = await this.d.tasks.transitionTask(t.id, ['active'], 'expired', now, 'ttl elapsed');
+    if (changed && task) await this.d.audit.append([this.draft('task.expired', task, now, { expires_at: task.expiresAt })]);
+    return changed;
+  }
+
   /** Revokes every live (active or suspended) task of an agent; returns how many it ended. */
   async revokeAgentTasks(agentId: string, actor: Actor, reason: string): Promise<number> {
     let ended = 0;
@@ -207,7 +230,7 @@ export class TaskService {
     if (!task) throw new MandateError('TASK_NOT_FOUND', 'task not found');
     const now = this.d.clock.now();
     if (task.state === 'active' && now >= task.expiresAt) {
-      await this.d.tasks.transitionTask(task.id, ['active'], 'expired', now, 'ttl elapsed');
+      await this.expire(task, now);
       throw new MandateError('TASK_EXPIRED', 'task expired');
     }
     if (task.state !== 'active') throw new MandateError(TASK_STATE_REASON[task.state], `task is ${task.state}`);

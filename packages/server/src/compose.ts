@@ -24,6 +24,7 @@ import {
 } from '@mandate/core';
 import { openSqliteStore } from '@mandate/store-sqlite';
 import type { JWK } from 'jose';
+import { FileKeyStore, MirroredCheckpoints } from './audit-files.ts';
 import { CheckpointingAudit, type CheckpointerLog } from './checkpointer.ts';
 import type { MandateConfig } from './config.ts';
 import { loadOidcIssuer, loadTrustBundle } from './identity/bundles.ts';
@@ -50,6 +51,8 @@ export interface MandateRuntime {
   readonly agents: CachedAgents;
   readonly taskState: CachedTasks;
   readonly audit: CheckpointingAudit;
+  /** signed checkpoints: the store's copy and the file outside it */
+  readonly checkpoints: MirroredCheckpoints;
   readonly policies: PolicyHolder;
   readonly taskKeys: KeyRing;
   readonly auditKeys: KeyRing;
@@ -101,7 +104,8 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
     const policies = new PolicyHolder(config.policies.dir === undefined ? undefined : resolve(config.policies.dir), hasher);
     // Retired keys stay published until every token or checkpoint they signed can be checked.
     const taskKeys = await KeyRing.open(store.keys, 'task-token', clock, ids, config.tokens.max_task_lifetime + config.tokens.ttl);
-    const auditKeys = await KeyRing.open(store.keys, 'audit-checkpoint', clock, ids, Number.MAX_SAFE_INTEGER);
+    // kept out of the database the log lives in (see audit-files.ts)
+    const auditKeys = await KeyRing.open(new FileKeyStore(config.data_dir), 'audit-checkpoint', clock, ids, Number.MAX_SAFE_INTEGER);
     const tokens = new TaskTokens(taskKeys, { issuer: config.tokens.issuer, audience: config.tokens.audience, clock, ids });
 
     const bundles: TrustBundle[] = [];
@@ -128,7 +132,8 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
 
     const agents = new CachedAgents(store.agents);
     const taskState = new CachedTasks(store.tasks);
-    const audit = new CheckpointingAudit(store.audit, store.checkpoints, auditKeys, clock, config.audit.checkpoint_every, config.audit.checkpoint_interval, log);
+    const checkpoints = new MirroredCheckpoints(store.checkpoints, config.data_dir);
+    const audit = new CheckpointingAudit(store.audit, checkpoints, auditKeys, clock, config.audit.checkpoint_every, config.audit.checkpoint_interval, log);
     const current = () => policies.current;
     const engine = new DecisionEngine({
       clock,
@@ -183,6 +188,11 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       }
     }
 
+    const sweep = setInterval(() => {
+      tasks.expireDue().catch((e: unknown) => log.error({ err: e }, 'task expiry sweep failed'));
+    }, config.tokens.expiry_sweep_interval);
+    sweep.unref();
+
     let closed = false;
     return {
       config,
@@ -193,6 +203,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       agents,
       taskState,
       audit,
+      checkpoints,
       policies,
       taskKeys,
       auditKeys,
@@ -206,6 +217,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       async close() {
         if (closed) return;
         closed = true;
+        clearInterval(sweep);
         try {
           await audit.close();
         } finally {

@@ -53,6 +53,8 @@ export const configSchema = z.strictObject({
       max_task_ttl: duration('1h'),
       /** hard end of every task, renewals included */
       max_task_lifetime: duration('4h'),
+      /** how often tasks past their time are marked expired (and audited) */
+      expiry_sweep_interval: duration('30s'),
     })
     .prefault({}),
   identity: z

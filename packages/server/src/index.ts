@@ -6,3 +6,4 @@ export { loadPolicyDir, readPolicyDir, PolicyHolder } from './policies.ts';
 export { OperatorAuth, roleAtLeast } from './operators.ts';
 export { sha256Hasher, randomIds, systemClock } from './node-ports.ts';
 export { serve, type RunningServer } from './serve.ts';
+export { FileKeyStore, MirroredCheckpoints, readAuditPublicKeys, readCheckpointFile, mergeCheckpoints, AUDIT_KEY_FILE, CHECKPOINT_FILE } from './audit-files.ts';

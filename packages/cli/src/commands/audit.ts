@@ -1,22 +1,25 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isJsonObject, verifyAuditLog, type JsonObject } from '@mandate/core';
-import { sha256Hasher } from '@mandate/server';
+import { mergeCheckpoints, readAuditPublicKeys, readCheckpointFile, sha256Hasher } from '@mandate/server';
 import { openSqliteStore } from '@mandate/store-sqlite';
 import { CliError, EXIT } from '../exit-codes.ts';
 import type { CliIO } from '../io.ts';
 
-export const auditHelp = `mandate audit verify [--data-dir DIR | --db FILE] [--jwks FILE] [--json]
-  Walks the audit hash chain record by record, checks every signed checkpoint, and reports the
-  first broken link (an edited, deleted or reordered record, or a cut tail). --jwks pins the
-  checkpoint public keys (from GET /v1/audit/jwks) instead of trusting the ones in the store.
+export const auditHelp = `mandate audit verify [--data-dir DIR | --db FILE] [--jwks FILE] [--require-checkpoint] [--json]
+  Walks the audit hash chain record by record, checks every signed checkpoint (those in the
+  database and those in audit-checkpoints.jsonl beside it), and reports the first broken link:
+  an edited, deleted or reordered record, or a cut tail. Checkpoint keys come from
+  audit-checkpoint-keys.json beside the database, or from --jwks (the output of
+  GET /v1/audit/jwks, pinned elsewhere), never from the database itself. --jwks and
+  --require-checkpoint fail a non-empty log that no checkpoint covers.
   Exit 0 when intact, 1 when broken.`;
 
 export async function auditCommand(args: string[], io: CliIO): Promise<number> {
   const [sub, ...rest] = args;
   if (sub !== 'verify') throw new CliError(EXIT.USAGE, auditHelp);
-  const { values } = parseArgs({ args: rest, strict: true, options: { 'data-dir': { type: 'string' }, db: { type: 'string' }, jwks: { type: 'string' }, json: { type: 'boolean' } } });
+  const { values } = parseArgs({ args: rest, strict: true, options: { 'data-dir': { type: 'string' }, db: { type: 'string' }, jwks: { type: 'string' }, json: { type: 'boolean' }, 'require-checkpoint': { type: 'boolean' } } });
   const db = values.db ?? join(values['data-dir'] ?? io.env['MANDATE_DATA_DIR'] ?? './.mandate', 'mandate.db');
   if (!existsSync(db)) throw new CliError(EXIT.USAGE, `no audit database at ${db}`);
   let pinned: JsonObject[] | undefined;
@@ -31,21 +34,28 @@ export async function auditCommand(args: string[], io: CliIO): Promise<number> {
     if (!Array.isArray(keys) || !keys.every(isJsonObject)) throw new CliError(EXIT.USAGE, `${values.jwks} is not a JWKS ({"keys": [...]})`);
     pinned = keys;
   }
+  const dataDir = dirname(db);
+  const fileKeys = readAuditPublicKeys(dataDir);
+  const requireCheckpoint = values['require-checkpoint'] === true || pinned !== undefined;
   const store = openSqliteStore({ path: db, hasher: sha256Hasher });
   try {
+    // pinned keys first; else the key file beside the database (never keys stored inside it)
     let keys: Map<string, JsonObject>;
-    if (pinned !== undefined) {
-      keys = new Map(pinned.map((k) => [String(k['kid']), k]));
-    } else {
-      keys = new Map((await store.keys.listKeys('audit-checkpoint')).map((k) => [k.kid, k.publicJwk]));
+    if (pinned !== undefined) keys = new Map(pinned.map((k) => [String(k['kid']), k]));
+    else if (fileKeys !== undefined) keys = fileKeys;
+    else keys = new Map();
+    // the union of the store's copy and the file outside it: deleting rows in one hides nothing
+    const checkpoints = mergeCheckpoints(await store.checkpoints.listCheckpoints(), readCheckpointFile(dataDir));
+    let v = await verifyAuditLog(store.audit, checkpoints, keys, sha256Hasher);
+    if (v.ok && requireCheckpoint && v.records > 0 && v.checkpointsVerified === 0) {
+      v = { ...v, ok: false, problem: { code: 'TRUNCATED', seq: 1, message: 'no signed checkpoint verifies: a cut tail or a rewritten log cannot be excluded' } };
     }
-    const checkpoints = await store.checkpoints.listCheckpoints();
-    const v = await verifyAuditLog(store.audit, checkpoints, keys, sha256Hasher);
+    const warning = v.ok && v.checkpointsVerified === 0 && v.records > 0 ? 'no signed checkpoint yet, so a cut tail could not be detected' : null;
     if (values.json) {
-      io.out(JSON.stringify({ ok: v.ok, records: v.records, checkpoints_verified: v.checkpointsVerified, head_hash: v.headHash, problem: v.problem ?? null }));
+      io.out(JSON.stringify({ ok: v.ok, records: v.records, checkpoints_verified: v.checkpointsVerified, head_hash: v.headHash, problem: v.problem ?? null, warning }));
     } else if (v.ok) {
       io.out(`ok: ${v.records} records, ${v.checkpointsVerified} signed checkpoint(s) verified, head ${v.headHash}`);
-      if (checkpoints.length === 0) io.out('note: no signed checkpoint yet, so a cut tail could not be detected');
+      if (warning) io.out(`note: ${warning}`);
     } else {
       io.out(`BROKEN at record ${v.problem?.seq}: ${v.problem?.code}: ${v.problem?.message}`);
     }

@@ -21,13 +21,13 @@ export function auditRoutes(app: FastifyInstance, rt: MandateRuntime): void {
 
   app.get('/v1/audit/checkpoints', async (req) => {
     await requireOperator(rt, req, 'viewer');
-    return { checkpoints: (await rt.store.checkpoints.listCheckpoints()).map(checkpointView) };
+    return { checkpoints: (await rt.checkpoints.listCheckpoints()).map(checkpointView) };
   });
 
   /** Walks the whole chain against the signed checkpoints and reports the first broken link. */
   app.get('/v1/audit/verify', async (req) => {
     await requireOperator(rt, req, 'viewer');
-    const verdict = await verifyAuditLog(rt.store.audit, await rt.store.checkpoints.listCheckpoints(), rt.auditKeys.publicKeys(), rt.hasher);
+    const verdict = await verifyAuditLog(rt.store.audit, await rt.checkpoints.listCheckpoints(), rt.auditKeys.publicKeys(), rt.hasher);
     return {
       ok: verdict.ok,
       records: verdict.records,
