@@ -1,0 +1,57 @@
+/**
+ * Smoke tests: the benchmarks still run and write their results. No timing assertions here:
+ * the numbers depend on the machine; only their shape is checked.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { BenchResult } from './lib/report.ts';
+import { percentile, summarize } from './lib/stats.ts';
+
+const run = promisify(execFile);
+const ROOT = join(import.meta.dirname, '..');
+const out = mkdtempSync(join(tmpdir(), 'mandate-bench-test-'));
+
+afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+describe('stats', () => {
+  it('uses nearest-rank percentiles', () => {
+    const xs = Array.from({ length: 100 }, (_, i) => i + 1);
+    expect(percentile(xs, 50)).toBe(50);
+    expect(percentile(xs, 99)).toBe(99);
+    expect(percentile(xs, 100)).toBe(100);
+    expect(percentile([7], 99)).toBe(7);
+    expect(percentile([], 50)).toBeNaN();
+  });
+
+  it('summarises unsorted samples', () => {
+    expect(summarize([3, 1, 2])).toEqual({ runs: 3, p50: 2, p99: 3, min: 1, max: 3, mean: 2 });
+  });
+});
+
+describe('decision benchmark', () => {
+  it('completes a quick run and writes its JSON result', { timeout: 120_000 }, async () => {
+    const { stdout } = await run(process.execPath, ['bench/decision.ts', '--quick', '--json-only', '--out', out], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 });
+    const written = JSON.parse(readFileSync(join(out, 'decision.json'), 'utf8')) as BenchResult;
+    const printed = JSON.parse(stdout.trim().split('\n').at(-1) ?? '') as BenchResult;
+    expect(printed).toEqual(written);
+
+    expect(written).toMatchObject({ name: 'decision', mode: 'quick', node: process.version });
+    for (const key of ['timestamp', 'machine', 'commit', 'dirty', 'params', 'figures', 'derived', 'target']) expect(written).toHaveProperty(key);
+    expect(written.machine).toEqual(expect.objectContaining({ cpu: expect.any(String), cores: expect.any(Number), node: process.version }));
+    expect(Object.keys(written.figures).sort()).toEqual(['pipeline_c1', 'pipeline_c32', 'raw_plain', 'raw_stateful', 'sqlite_commit']);
+    for (const f of Object.values(written.figures)) {
+      for (const k of ['p50', 'p99', 'min', 'max', 'mean', 'opsPerSec', 'elapsedMs'] as const) expect(Number.isFinite(f[k])).toBe(true);
+      expect(f.runs).toBeGreaterThan(0);
+      expect(f.min).toBeLessThanOrEqual(f.p50);
+      expect(f.p50).toBeLessThanOrEqual(f.p99);
+      expect(f.p99).toBeLessThanOrEqual(f.max);
+    }
+    expect(written.figures['pipeline_c32']?.concurrency).toBe(32);
+    expect(written.params).toMatchObject({ policies: 52, durability: 'full', group_commit: true });
+    expect(written.target).toEqual(expect.objectContaining({ required: expect.any(Number), actual: expect.any(Number), met: expect.any(Boolean) }));
+  });
+});

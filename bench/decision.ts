@@ -1,0 +1,292 @@
+/**
+ * Decision benchmark: the full `DecisionEngine.decide()` (token, state, mandate, Cedar, budget,
+ * durably committed audit) against raw Cedar on the very same request, in one run.
+ *
+ *   node bench/decision.ts [--quick] [--json-only] [--out DIR]
+ *
+ * Target (issue): the pipeline adds at most half of raw Cedar's cost again, i.e. pipeline
+ * decisions/s >= raw statefulIsAuthorized decisions/s / 1.5. Printed as PASS/FAIL; the exit code
+ * is 0 either way (a benchmark, not a test).
+ */
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
+import { CEDAR_SCHEMA, NO_PROVENANCE, callRequest, type CedarRequest, type Decision } from '@mandate/core';
+import { BENCH_TOOL, createDecisionFixture, type DecisionFixture } from './lib/decision-fixture.ts';
+import { figure, formatResult, newResult, parseBenchArgs, startInfo, writeResult, type BenchResult, type Figure } from './lib/report.ts';
+import { settle, timeConcurrent, timeSequential, timeSync, type LoopOptions, type LoopResult } from './lib/stats.ts';
+
+const ACTION_CALL_TOOL = { type: 'Mandate::Action', id: 'call_tool' };
+const OVERHEAD_BUDGET = 1.5;
+const CONCURRENCY = 32;
+
+interface Plan {
+  /** interleaved rounds; each measurement gets 1/rounds of its budget per round */
+  readonly rounds: number;
+  /** one-row SQLite commits with synchronous=FULL: the disk's fsync, the floor of an audited allow */
+  readonly commit: LoopOptions;
+  readonly stateful: LoopOptions;
+  readonly plain: LoopOptions;
+  readonly sequential: LoopOptions;
+  readonly concurrent: LoopOptions;
+}
+
+const FULL: Plan = {
+  rounds: 4,
+  commit: { warmup: 20, iterations: 400, maxMs: 1500 },
+  stateful: { warmup: 1000, iterations: 10_000, maxMs: 5000 },
+  plain: { warmup: 50, iterations: 1500, maxMs: 3000 },
+  sequential: { warmup: 500, iterations: 10_000, maxMs: 8000 },
+  concurrent: { warmup: 1000, iterations: 30_000, maxMs: 8000 },
+};
+
+/** a smoke run (~3 s with start-up): proves the benchmark works; its numbers are rough */
+const QUICK: Plan = {
+  rounds: 1,
+  commit: { warmup: 5, iterations: 100, maxMs: 150, minIterations: 20 },
+  stateful: { warmup: 100, iterations: 1000, maxMs: 300, minIterations: 50 },
+  plain: { warmup: 5, iterations: 100, maxMs: 200, minIterations: 20 },
+  sequential: { warmup: 50, iterations: 1000, maxMs: 500, minIterations: 50 },
+  concurrent: { warmup: 64, iterations: 3000, maxMs: 500, minIterations: 64 },
+};
+
+/** This round's part of a measurement: the full warm-up first, a short one after. */
+function share(o: LoopOptions, rounds: number, round: number): LoopOptions {
+  return {
+    warmup: round === 0 ? o.warmup : Math.ceil(o.warmup / 10),
+    iterations: Math.ceil(o.iterations / rounds),
+    maxMs: o.maxMs / rounds,
+    ...(o.minIterations === undefined ? {} : { minIterations: Math.ceil(o.minIterations / rounds) }),
+  };
+}
+
+interface Accumulated {
+  samples: number[];
+  elapsedMs: number;
+}
+
+function emptyLoop(): Accumulated {
+  return { samples: [], elapsedMs: 0 };
+}
+
+function merge(into: Accumulated, part: LoopResult): void {
+  for (const v of part.samples) into.samples.push(v);
+  into.elapsedMs += part.elapsedMs;
+}
+
+function log(jsonOnly: boolean, msg: string): void {
+  if (jsonOnly) process.stderr.write(msg + '\n');
+  else process.stdout.write(msg + '\n');
+}
+
+/** The Cedar request the pipeline builds for the benchmark call (same agent, task, tool, args). */
+async function sameCedarRequest(fx: DecisionFixture): Promise<CedarRequest> {
+  const rt = fx.runtime;
+  const agent = await rt.agents.getAgent(fx.agent.id);
+  const task = await rt.taskState.getTask(fx.task.id);
+  if (!agent || !task) throw new Error('fixture agent or task missing');
+  const usage = await rt.store.budgets.usage(task.id, BENCH_TOOL);
+  return callRequest({
+    agent,
+    task,
+    tool: rt.policies.current.catalog.lookup(BENCH_TOOL),
+    args: fx.call.args,
+    target: fx.call.resource,
+    callId: 'call_bench_000000000000000000000',
+    environment: rt.config.environment,
+    now: rt.clock.now(),
+    usage,
+    delegationChain: [],
+    provenance: NO_PROVENANCE,
+  });
+}
+
+function expectAllowed(label: string, answer: cedar.AuthorizationAnswer): string[] {
+  if (answer.type !== 'success') throw new Error(`${label}: ${answer.errors.map((e) => e.message).join('; ')}`);
+  const { decision, diagnostics } = answer.response;
+  if (diagnostics.errors.length > 0) throw new Error(`${label}: ${diagnostics.errors.map((e) => e.error.message).join('; ')}`);
+  if (decision !== 'allow') throw new Error(`${label}: expected allow, got ${decision} (${diagnostics.reason.join(', ')})`);
+  return [...diagnostics.reason].sort();
+}
+
+function expectDecisionAllowed(d: Decision): void {
+  if (d.effect !== 'allow') throw new Error(`pipeline: expected allow, got ${d.effect} (${d.reasons.join(', ')}; ${d.details.join('; ')})`);
+  if (d.auditSeq === undefined) throw new Error('pipeline: allow without a committed audit record');
+}
+
+export async function runDecisionBenchmark(argv: readonly string[]): Promise<BenchResult> {
+  const args = parseBenchArgs(argv);
+  const plan = args.quick ? QUICK : FULL;
+  const say = (m: string) => log(args.jsonOnly, m);
+  const start = startInfo();
+
+  const fx = await createDecisionFixture({ durability: 'full' });
+  try {
+    const rt = fx.runtime;
+    const policies = rt.policies.current.policies;
+
+    // --- raw Cedar, set up exactly like the engine: preparsed set (same ids) + preparsed schema
+    const setId = 'bench-raw:all';
+    const schemaId = 'bench-raw:schema';
+    const staticPolicies = Object.fromEntries(policies.map((p) => [p.id, p.text]));
+    const pre = cedar.preparsePolicySet(setId, { staticPolicies });
+    if (pre.type !== 'success') throw new Error(`preparsePolicySet: ${pre.errors.map((e) => e.message).join('; ')}`);
+    const sch = cedar.preparseSchema(schemaId, CEDAR_SCHEMA);
+    if (sch.type !== 'success') throw new Error(`preparseSchema: ${sch.errors.map((e) => e.message).join('; ')}`);
+
+    const req = await sameCedarRequest(fx);
+    const statefulCall: cedar.StatefulAuthorizationCall = {
+      principal: req.principal,
+      action: ACTION_CALL_TOOL,
+      resource: req.resource,
+      context: req.context,
+      entities: req.entities,
+      preparsedPolicySetId: setId,
+      preparsedSchemaName: schemaId,
+      validateRequest: true,
+    };
+    const plainCall: cedar.AuthorizationCall = {
+      principal: req.principal,
+      action: ACTION_CALL_TOOL,
+      resource: req.resource,
+      context: req.context,
+      entities: req.entities,
+      policies: { staticPolicies },
+      schema: CEDAR_SCHEMA,
+      validateRequest: true,
+    };
+
+    // sanity: every path allows the call, with the same determining policies
+    const rawIds = expectAllowed('statefulIsAuthorized', cedar.statefulIsAuthorized(statefulCall));
+    const plainIds = expectAllowed('isAuthorized', cedar.isAuthorized(plainCall));
+    const first = await rt.engine.decide(fx.call);
+    expectDecisionAllowed(first);
+    const pipeIds = [...first.policyIds].sort();
+    if (rawIds.join() !== pipeIds.join() || plainIds.join() !== pipeIds.join()) {
+      throw new Error(`determining policies differ: raw [${rawIds.join()}], plain [${plainIds.join()}], pipeline [${pipeIds.join()}]`);
+    }
+
+    say(`decision benchmark: ${fx.policyCount} policies, ${req.entities.length} entities, tool ${BENCH_TOOL}, ${args.quick ? 'quick' : 'full'} run`);
+
+    // The four measurements run in interleaved rounds, so that load from other processes (the
+    // machine is shared) drifts over all of them alike and the ratios stay meaningful.
+    const stateful = emptyLoop();
+    const sequential = emptyLoop();
+    const concurrent = emptyLoop();
+    const plain = emptyLoop();
+    const commits = emptyLoop();
+    const disk = new DatabaseSync(join(fx.dir, 'fsync-probe.db'));
+    disk.exec('PRAGMA journal_mode = WAL');
+    disk.exec('PRAGMA synchronous = FULL');
+    disk.exec('CREATE TABLE probe (k INTEGER PRIMARY KEY, n INTEGER NOT NULL)');
+    const bump = disk.prepare('INSERT INTO probe (k, n) VALUES (1, 1) ON CONFLICT (k) DO UPDATE SET n = n + 1');
+    for (let round = 0; round < plan.rounds; round++) {
+      say(`  round ${round + 1}/${plan.rounds}: raw statefulIsAuthorized, decide() c1, decide() c${CONCURRENCY}, raw isAuthorized (text), sqlite commit`);
+      // 1. raw Cedar, stateful (the floor)
+      await settle();
+      merge(
+        stateful,
+        timeSync(() => {
+          const a = cedar.statefulIsAuthorized(statefulCall);
+          if (a.type !== 'success' || a.response.decision !== 'allow') throw new Error('raw Cedar stopped allowing');
+        }, share(plan.stateful, plan.rounds, round)),
+      );
+      // 2. the pipeline, one call at a time
+      await settle();
+      merge(sequential, await timeSequential(async () => expectDecisionAllowed(await rt.engine.decide(fx.call)), share(plan.sequential, plan.rounds, round)));
+      // 3. the pipeline, 32 calls in flight (group commit batches the audit fsyncs)
+      await settle();
+      merge(concurrent, await timeConcurrent(async () => expectDecisionAllowed(await rt.engine.decide(fx.call)), CONCURRENCY, share(plan.concurrent, plan.rounds, round)));
+      // 4. plain isAuthorized: policies and schema as text on every call (second reference)
+      await settle();
+      merge(
+        plain,
+        timeSync(() => {
+          const a = cedar.isAuthorized(plainCall);
+          if (a.type !== 'success' || a.response.decision !== 'allow') throw new Error('plain Cedar stopped allowing');
+        }, share(plan.plain, plan.rounds, round)),
+      );
+      // 5. the disk: one durable SQLite commit (what an audited allow waits for at least once)
+      merge(
+        commits,
+        timeSync(() => {
+          disk.exec('BEGIN IMMEDIATE');
+          bump.run();
+          disk.exec('COMMIT');
+        }, share(plan.commit, plan.rounds, round)),
+      );
+    }
+    disk.close();
+
+    const figures: Record<string, Figure> = {
+      raw_stateful: figure('raw cedar statefulIsAuthorized', stateful.samples, { concurrency: 1, elapsedMs: stateful.elapsedMs, opsBasis: 'inverse-mean' }),
+      raw_plain: figure('raw cedar isAuthorized (text)', plain.samples, { concurrency: 1, elapsedMs: plain.elapsedMs, opsBasis: 'inverse-mean' }),
+      pipeline_c1: figure('decide() + audit', sequential.samples, { concurrency: 1, elapsedMs: sequential.elapsedMs, opsBasis: 'wall' }),
+      pipeline_c32: figure('decide() + audit', concurrent.samples, { concurrency: CONCURRENCY, elapsedMs: concurrent.elapsedMs, opsBasis: 'wall' }),
+      sqlite_commit: figure('sqlite commit, sync=FULL (disk)', commits.samples, { concurrency: 1, elapsedMs: commits.elapsedMs, opsBasis: 'inverse-mean' }),
+    };
+    const raw = figures['raw_stateful'] as Figure;
+    const c1 = figures['pipeline_c1'] as Figure;
+    const c32 = figures['pipeline_c32'] as Figure;
+    const best = Math.max(c1.opsPerSec, c32.opsPerSec);
+    const required = raw.opsPerSec / OVERHEAD_BUDGET;
+
+    const result: BenchResult = {
+      ...newResult({
+        name: 'decision',
+        title: 'Decision latency and throughput: decide() with audit vs raw Cedar',
+        mode: args.quick ? 'quick' : 'full',
+        params: {
+          policies: fx.policyCount,
+          entities: req.entities.length,
+          tool: BENCH_TOOL,
+          args_keys: Object.keys(fx.call.args),
+          store: 'sqlite (node:sqlite, WAL)',
+          durability: rt.config.audit.durability,
+          group_commit: true,
+          concurrency: CONCURRENCY,
+          cedar: cedar.getCedarVersion(),
+          plan,
+          loadavg_end: loadavg().map((l) => Math.round(l * 100) / 100),
+        },
+      }, start),
+      figures,
+      derived: {
+        'p50 ratio pipeline(c1)/raw': c1.p50 / raw.p50,
+        'p99 ratio pipeline(c1)/raw': c1.p99 / raw.p99,
+        'throughput ratio pipeline(c1)/raw': c1.opsPerSec / raw.opsPerSec,
+        'throughput ratio pipeline(c32)/raw': c32.opsPerSec / raw.opsPerSec,
+        'pipeline cost per decision (c1), x raw': raw.opsPerSec / c1.opsPerSec,
+        'pipeline cost per decision (c32), x raw': raw.opsPerSec / c32.opsPerSec,
+      },
+      target: {
+        description: `pipeline decisions/s (best of c1, c${CONCURRENCY}) >= raw statefulIsAuthorized decisions/s / ${OVERHEAD_BUDGET} (adds <= 50 %)`,
+        metric: 'pipeline decisions/s',
+        required,
+        actual: best,
+        met: best >= required,
+      },
+      notes: [
+        'raw Cedar = the exact request the pipeline builds (callRequest), preparsed policy set with the same ids, preparsed schema, validateRequest',
+        'pipeline = DecisionEngine.decide() from createRuntime(): token cache, revocation + budget reads, mandate check, Cedar, budget consume, audit (2 records) durably committed',
+        'sqlite commit = one single-row transaction with synchronous=FULL on the same disk: the floor of any durably audited decision at concurrency 1',
+      ],
+    };
+    const file = writeResult(result, args.outDir);
+    if (args.jsonOnly) {
+      process.stdout.write(JSON.stringify(result) + '\n');
+    } else {
+      say('');
+      say(formatResult(result));
+      say(`\nwrote ${file}`);
+    }
+    return result;
+  } finally {
+    await fx.close();
+  }
+}
+
+if (import.meta.main) {
+  await runDecisionBenchmark(process.argv.slice(2));
+}

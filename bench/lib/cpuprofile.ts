@@ -1,0 +1,93 @@
+/**
+ * Summarises a V8 .cpuprofile (from `node --cpu-prof`): self time by subsystem and the top
+ * functions by self time.
+ *
+ *   node --cpu-prof --cpu-prof-dir=/tmp/prof bench/decision.ts
+ *   node bench/lib/cpuprofile.ts /tmp/prof/<file>.cpuprofile [top=30]
+ */
+import { readFileSync } from 'node:fs';
+
+interface CallFrame {
+  readonly functionName: string;
+  readonly url: string;
+  readonly lineNumber: number;
+}
+interface ProfileNode {
+  readonly id: number;
+  readonly callFrame: CallFrame;
+  readonly children?: readonly number[];
+}
+interface Profile {
+  readonly nodes: readonly ProfileNode[];
+  readonly samples: readonly number[];
+  readonly timeDeltas: readonly number[];
+}
+
+/**
+ * Subsystems in priority order: a sample belongs to the first one that any frame of its stack
+ * matches (so the SQLite time under budgets.ts counts as budgets, not as the shared sql.ts).
+ */
+const CATEGORIES: readonly [string, (f: CallFrame) => boolean][] = [
+  ['cedar (wasm + bindings)', (f) => f.url.includes('cedar_wasm') || f.url.startsWith('wasm://')],
+  ['sqlite: budgets', (f) => f.url.includes('store-sqlite/src/budgets')],
+  ['sqlite: audit (group commit)', (f) => f.url.includes('store-sqlite/src/audit')],
+  ['sqlite: revocations', (f) => f.url.includes('store-sqlite/src/revocations')],
+  ['sqlite: other', (f) => f.url.includes('store-sqlite/src/')],
+  ['audit checkpointer', (f) => f.url.includes('checkpointer')],
+  ['audit chain hashing', (f) => f.url.includes('audit/chain')],
+  ['mandate checks', (f) => f.url.includes('core/src/mandate/')],
+  ['cedar request building', (f) => f.url.includes('policy/context')],
+  ['token verification', (f) => f.url.includes('tokens/') || f.url.includes('/jose/')],
+  ['canonical json', (f) => f.url.includes('core/src/json')],
+  ['decide() itself', (f) => f.url.includes('core/src/decide')],
+  ['benchmark harness', (f) => f.url.includes('/bench/')],
+  ['garbage collector', (f) => f.functionName === '(garbage collector)'],
+  ['idle', (f) => f.functionName === '(idle)'],
+];
+
+export function summariseProfile(p: Profile, top = 30): string {
+  const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const self = new Map<number, number>();
+  p.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (p.timeDeltas[i] ?? 0)));
+  let total = 0;
+  for (const t of self.values()) total += t;
+
+  const category = (id: number): string => {
+    const stack: CallFrame[] = [];
+    for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
+      const n = byId.get(cur);
+      if (n) stack.push(n.callFrame);
+    }
+    for (const [name, test] of CATEGORIES) if (stack.some(test)) return name;
+    return 'other (node internals, start-up)';
+  };
+
+  const cats = new Map<string, number>();
+  const fns = new Map<string, number>();
+  for (const [id, t] of self) {
+    const f = byId.get(id)?.callFrame;
+    if (!f) continue;
+    const c = category(id);
+    cats.set(c, (cats.get(c) ?? 0) + t);
+    const k = `${f.functionName || '(anonymous)'}  ${f.url.split('/').slice(-3).join('/')}:${f.lineNumber + 1}`;
+    fns.set(k, (fns.get(k) ?? 0) + t);
+  }
+  const pct = (t: number) => `${((100 * t) / total).toFixed(1).padStart(5)} %`;
+  const lines = [`sampled ${(total / 1000).toFixed(0)} ms`, '', 'self time by subsystem:'];
+  for (const [k, t] of [...cats].sort((a, b) => b[1] - a[1])) lines.push(`  ${pct(t)}  ${k}`);
+  lines.push('', `top ${top} functions by self time:`);
+  for (const [k, t] of [...fns].sort((a, b) => b[1] - a[1]).slice(0, top)) lines.push(`  ${pct(t)}  ${k}`);
+  return lines.join('\n');
+}
+
+if (import.meta.main) {
+  const file = process.argv[2];
+  if (file === undefined) {
+    process.stderr.write('usage: node bench/lib/cpuprofile.ts <file.cpuprofile> [top]\n');
+    process.exitCode = 2;
+  } else {
+    process.stdout.write(summariseProfile(JSON.parse(readFileSync(file, 'utf8')) as Profile, Number(process.argv[3] ?? 30)) + '\n');
+  }
+}
