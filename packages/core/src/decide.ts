@@ -3,10 +3,10 @@ import { redactArgs } from './audit/redact.ts';
 import { describeError, isMandateError } from './errors.ts';
 import { canonicalJson, checkJsonBounds, isJsonObject, type JsonLimits, type JsonObject } from './json.ts';
 import { checkCall, toolBudget } from './mandate/check.ts';
-import { TASK_STATE_REASON, type CallRequest, type Decision, type Effect, type FinalAction, type Task } from './model.ts';
+import { TASK_STATE_REASON, type BudgetLimits, type CallRequest, type Decision, type Effect, type FinalAction, type Task } from './model.ts';
 import { NO_PROVENANCE, callRequest, type ArgProvenance } from './policy/context.ts';
 import type { PolicySet } from './policy/engine.ts';
-import type { AgentReader, AuditAppender, BudgetLedger, Clock, Hasher, IdGenerator, RevocationStore, TaskReader, TaskWriter } from './ports.ts';
+import type { AgentReader, BudgetLedger, Clock, DecisionCommit, DecisionCommitter, Hasher, IdGenerator, RevocationStore, TaskReader, TaskWriter } from './ports.ts';
 import type { ReasonCode } from './reasons.ts';
 import type { TaskTokenClaims, TaskTokens } from './tokens/task-token.ts';
 
@@ -22,8 +22,10 @@ export interface DecisionEngineDeps {
   readonly agents: AgentReader;
   readonly tasks: TaskReader & TaskWriter;
   readonly revocations: RevocationStore;
-  readonly budgets: BudgetLedger;
-  readonly audit: AuditAppender;
+  /** read for the policy context; spending goes through `audit.commitDecision` */
+  readonly budgets: Pick<BudgetLedger, 'usage'>;
+  /** commits a decision's records and spends its budget in one transaction */
+  readonly audit: DecisionCommitter;
   /** the policy set in force now (swapped atomically on reload) */
   readonly policies: () => PolicySet;
   /** the environment this deployment guards (prod, staging…) */
@@ -55,6 +57,12 @@ class Deny {
     this.details = details;
     this.policyIds = policyIds;
   }
+}
+
+interface BudgetClaim {
+  readonly taskId: string;
+  readonly tool: string;
+  readonly limits: BudgetLimits;
 }
 
 interface Ctx {
@@ -177,15 +185,12 @@ export class DecisionEngine {
       return this.finish(ctx, 'approval_required', ['APPROVAL_REQUIRED'], ids, ['this call needs an approval']);
     }
 
-    // 7. count the call against its budgets, atomically
-    const consumed = await this.store(() =>
-      this.d.budgets.consume(task.id, ctx.tool, { calls: task.mandate.budgets?.calls, toolCalls: toolBudget(task.mandate, ctx.tool) }),
-    );
-    if (!consumed.ok) {
-      const reason: ReasonCode = consumed.exhausted === 'tool' ? 'TOOL_BUDGET_EXHAUSTED' : 'BUDGET_EXHAUSTED';
-      throw new Deny([reason], ['budget used up'], ['mandate.budgets']);
-    }
-    return this.finish(ctx, 'allow', [], result.policyIds, []);
+    // 7. allow: counted against its budgets in the same commit as its audit records
+    return this.finish(ctx, 'allow', [], result.policyIds, [], {
+      taskId: task.id,
+      tool: ctx.tool,
+      limits: { calls: task.mandate.budgets?.calls, toolCalls: toolBudget(task.mandate, ctx.tool) },
+    });
   }
 
   private async store<T>(fn: () => Promise<T>): Promise<T> {
@@ -196,10 +201,9 @@ export class DecisionEngine {
     }
   }
 
-  /** Audits the decision (when the caller authenticated) and returns it; an allow needs the commit. */
-  private async finish(ctx: Ctx, effect: Effect, reasons: ReasonCode[], policyIds: string[], details: string[]): Promise<Decision> {
+  private decision(ctx: Ctx, effect: Effect, reasons: ReasonCode[], policyIds: string[], details: string[]): Decision {
     const final: FinalAction = effect === 'allow' ? 'allowed' : effect === 'deny' ? 'blocked' : 'held';
-    const decision = {
+    return {
       callId: ctx.callId,
       effect,
       reasons,
@@ -210,20 +214,47 @@ export class DecisionEngine {
       agentId: ctx.claims?.sub,
       details,
       errors: ctx.errors,
-      auditSeq: undefined as number | undefined,
+      auditSeq: undefined,
     };
+  }
+
+  /**
+   * Audits the decision (when the caller authenticated) and returns it. An allow carries its
+   * budget claim into the same commit: it stays an allow only if the budget still had room and
+   * the records are durably committed.
+   */
+  private async finish(ctx: Ctx, effect: Effect, reasons: ReasonCode[], policyIds: string[], details: string[], budget?: BudgetClaim): Promise<Decision> {
+    const decision = this.decision(ctx, effect, reasons, policyIds, details);
     // An unauthenticated request has no principal to attribute; it is logged by the edge, not chained.
-    if (!ctx.claims) return decision;
-    let drafts: AuditDraft[];
+    const claims = ctx.claims;
+    if (!claims) return decision;
+    const exhausted = (reason: ReasonCode) => this.decision(ctx, 'deny', [reason], ['mandate.budgets'], ['budget used up']);
+    let entry: DecisionCommit;
     try {
-      drafts = this.auditDrafts(ctx, ctx.claims, decision);
+      entry = {
+        drafts: this.auditDrafts(ctx, claims, decision),
+        ...(budget
+          ? {
+              budget: {
+                ...budget,
+                exhausted: {
+                  calls: this.auditDrafts(ctx, claims, exhausted('BUDGET_EXHAUSTED')),
+                  tool: this.auditDrafts(ctx, claims, exhausted('TOOL_BUDGET_EXHAUSTED')),
+                },
+              },
+            }
+          : {}),
+      };
     } catch (e) {
       return { ...decision, effect: 'deny', final: 'blocked', reasons: [...reasons, 'INTERNAL_ERROR'], details: [...details, describeError(e)] };
     }
     try {
-      const records = await this.d.audit.append(drafts);
-      decision.auditSeq = records[0]?.seq;
-      return decision;
+      const committed = await this.d.audit.commitDecision(entry);
+      const seq = committed.records[0]?.seq;
+      if (committed.budget && !committed.budget.ok) {
+        return { ...exhausted(committed.budget.exhausted === 'tool' ? 'TOOL_BUDGET_EXHAUSTED' : 'BUDGET_EXHAUSTED'), auditSeq: seq };
+      }
+      return { ...decision, auditSeq: seq };
     } catch (e) {
       // no committed record, no allow
       return { ...decision, effect: 'deny', final: 'blocked', reasons: effect === 'deny' ? [...reasons, 'AUDIT_UNAVAILABLE'] : ['AUDIT_UNAVAILABLE'], details: [...details, describeError(e)] };

@@ -83,6 +83,34 @@ export interface AuditAppender {
   append(drafts: readonly AuditDraft[]): Promise<AuditRecord[]>;
 }
 
+/** A decision's audit records, and the budget it spends if it is an allow. */
+export interface DecisionCommit {
+  /** the records to write (for an allow: the allow records, written only if the budget allows) */
+  readonly drafts: readonly AuditDraft[];
+  readonly budget?: {
+    readonly taskId: string;
+    readonly tool: string;
+    readonly limits: BudgetLimits;
+    /** the records to write instead when the total or the per-tool budget is already used up */
+    readonly exhausted: { readonly calls: readonly AuditDraft[]; readonly tool: readonly AuditDraft[] };
+  };
+}
+
+export interface DecisionCommitResult {
+  readonly records: AuditRecord[];
+  /** present when the commit carried a budget: whether the call was counted */
+  readonly budget?: { ok: boolean; usage: BudgetUsage; exhausted?: 'calls' | 'tool' };
+}
+
+export interface DecisionCommitter {
+  /**
+   * Spends the budget (check and increment) and appends the records in ONE durable transaction,
+   * group-committed with concurrent decisions: an allow is counted exactly when its records are
+   * committed, and a crash can lose neither without the other. Rejects when nothing committed.
+   */
+  commitDecision(entry: DecisionCommit): Promise<DecisionCommitResult>;
+}
+
 export interface AuditReader {
   /** last record, or undefined for an empty log */
   head(): Promise<AuditRecord | undefined>;
@@ -116,7 +144,7 @@ export interface Store {
   readonly tasks: TaskReader & TaskWriter;
   readonly revocations: RevocationStore;
   readonly budgets: BudgetLedger;
-  readonly audit: AuditAppender & AuditReader;
+  readonly audit: AuditAppender & AuditReader & DecisionCommitter;
   readonly checkpoints: CheckpointStore;
   readonly keys: KeyStore;
   readonly operators: OperatorKeyStore;

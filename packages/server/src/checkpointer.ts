@@ -1,4 +1,16 @@
-import { signCheckpoint, type AuditAppender, type AuditDraft, type AuditReader, type AuditRecord, type CheckpointStore, type Clock, type KeyRing } from '@mandate/core';
+import {
+  signCheckpoint,
+  type AuditAppender,
+  type AuditDraft,
+  type AuditReader,
+  type AuditRecord,
+  type CheckpointStore,
+  type Clock,
+  type DecisionCommit,
+  type DecisionCommitResult,
+  type DecisionCommitter,
+  type KeyRing,
+} from '@mandate/core';
 
 export interface CheckpointerLog {
   error(obj: object, msg: string): void;
@@ -9,18 +21,18 @@ export interface CheckpointerLog {
  * checkpoint if anything was appended since, signs the head (Ed25519) into the checkpoint store.
  * Signing happens beside the hot path, never inside it.
  */
-export class CheckpointingAudit implements AuditAppender {
+export class CheckpointingAudit implements AuditAppender, DecisionCommitter {
   private sinceLast = 0;
   private signing: Promise<void> | undefined;
   private timer: ReturnType<typeof setInterval> | undefined;
-  private readonly inner: AuditAppender & AuditReader;
+  private readonly inner: AuditAppender & AuditReader & DecisionCommitter;
   private readonly checkpoints: CheckpointStore;
   private readonly ring: KeyRing;
   private readonly clock: Clock;
   private readonly every: number;
   private readonly log: CheckpointerLog;
 
-  constructor(inner: AuditAppender & AuditReader, checkpoints: CheckpointStore, ring: KeyRing, clock: Clock, every: number, intervalMs: number, log: CheckpointerLog) {
+  constructor(inner: AuditAppender & AuditReader & DecisionCommitter, checkpoints: CheckpointStore, ring: KeyRing, clock: Clock, every: number, intervalMs: number, log: CheckpointerLog) {
     this.inner = inner;
     this.checkpoints = checkpoints;
     this.ring = ring;
@@ -34,7 +46,16 @@ export class CheckpointingAudit implements AuditAppender {
   }
 
   async append(drafts: readonly AuditDraft[]): Promise<AuditRecord[]> {
-    const records = await this.inner.append(drafts);
+    return this.counted(await this.inner.append(drafts));
+  }
+
+  async commitDecision(entry: DecisionCommit): Promise<DecisionCommitResult> {
+    const result = await this.inner.commitDecision(entry);
+    this.counted(result.records);
+    return result;
+  }
+
+  private counted(records: AuditRecord[]): AuditRecord[] {
     this.sinceLast += records.length;
     if (this.sinceLast >= this.every) this.trigger();
     return records;

@@ -4,6 +4,8 @@ import { parse as parseYaml } from 'yaml';
 import { MandateError, PolicySet, type Hasher, type PolicySource, type ToolCatalogInput } from '@mandate/core';
 
 const MAX_POLICY_FILE = 1024 * 1024;
+/** a decision holds its policy set for milliseconds; a minute is a wide margin */
+const RETIRE_AFTER_MS = 60_000;
 const CATALOG_FILES = ['tools.yaml', 'tools.yml', 'tools.json'];
 
 /** Reads a policy folder: every *.cedar file (sorted by name) and an optional tools.yaml. */
@@ -60,7 +62,11 @@ export class PolicyHolder {
   }
 
   reload(): PolicySet {
-    this.set = loadPolicyDir(this.dir, this.hasher);
-    return this.set;
+    const next = loadPolicyDir(this.dir, this.hasher);
+    const old = this.set;
+    this.set = next;
+    // free the old set's WASM memory once no decision can still be holding it
+    setTimeout(() => old.dispose(), RETIRE_AFTER_MS).unref();
+    return next;
   }
 }

@@ -38,7 +38,7 @@ const MANDATE = {
   budgets: { calls: 40, per_tool: { 'kb.write': 15 } },
 };
 
-type Fault = 'none' | 'store-read' | 'store-write' | 'audit' | 'cedar-error' | 'policies-throw';
+type Fault = 'none' | 'store-read' | 'budget-read' | 'audit' | 'cedar-error' | 'policies-throw';
 
 /** Wraps an object so that, while `armed`, its methods throw. Records whether one did. */
 class Faults {
@@ -70,7 +70,7 @@ const argsArb: fc.Arbitrary<JsonValue> = fc.oneof(
   { arbitrary: fc.jsonValue({ maxDepth: 3 }) as fc.Arbitrary<JsonValue>, weight: 1 },
   { arbitrary: fc.constant(JSON.parse('{"__proto__": {"x": 1}}') as JsonValue), weight: 1 },
 );
-const faultArb = fc.constantFrom<Fault>('none', 'none', 'none', 'store-read', 'store-write', 'audit', 'cedar-error', 'policies-throw');
+const faultArb = fc.constantFrom<Fault>('none', 'none', 'none', 'store-read', 'budget-read', 'audit', 'cedar-error', 'policies-throw');
 const tokenArb = fc.constantFrom('good', 'good', 'good', 'garbage', 'empty');
 
 describe('never allow on error (property)', () => {
@@ -107,7 +107,7 @@ describe('never allow on error (property)', () => {
       agents: reads(rt.store.agents),
       tasks: reads(rt.store.tasks),
       revocations: reads(rt.store.revocations),
-      budgets: faults.wrap(rt.store.budgets, 'store-write'),
+      budgets: faults.wrap(rt.store.budgets, 'budget-read'),
       audit: faults.wrap(rt.store.audit, 'audit'),
       policies: () => {
         if (faults.armed === 'policies-throw') {

@@ -8,6 +8,7 @@ import { agentSuite } from './agents.ts';
 import { auditSuite } from './audit.ts';
 import { budgetSuite } from './budgets.ts';
 import { checkpointSuite } from './checkpoints.ts';
+import { decisionCommitSuite } from './decision-commit.ts';
 import { draft } from './fixtures.ts';
 import { keySuite } from './keys.ts';
 import { operatorSuite } from './operators.ts';
@@ -57,6 +58,7 @@ export function runStoreConformance(name: string, makeStore: () => Promise<Store
     revocationSuite(store);
     budgetSuite(store);
     auditSuite(store);
+    decisionCommitSuite(store);
     checkpointSuite(store);
     keySuite(store);
     operatorSuite(store);

@@ -1,42 +1,35 @@
-import type { AuditDraft, AuditRecord } from './chain.ts';
-
-interface Pending {
-  readonly drafts: readonly AuditDraft[];
-  resolve(records: AuditRecord[]): void;
+interface Pending<E, R> {
+  readonly entry: E;
+  resolve(result: R): void;
   reject(error: unknown): void;
 }
 
 /**
- * Group commit: appends that arrive in the same turn of the event loop are written in one
+ * Group commit: entries submitted in the same turn of the event loop are written in one
  * transaction (one fsync), and each caller resolves only after that transaction committed.
  * Durability and throughput then stop fighting: N concurrent decisions cost one commit.
  */
-export class GroupCommit {
-  private queue: Pending[] = [];
+export class GroupCommit<E, R> {
+  private queue: Pending<E, R>[] = [];
   private scheduled = false;
-
-  private readonly writeBatch: (drafts: readonly AuditDraft[]) => Promise<AuditRecord[]> | AuditRecord[];
+  private readonly writeBatch: (entries: readonly E[]) => Promise<R[]> | R[];
   private readonly schedule: (fn: () => void) => void;
   private readonly maxBatch: number;
 
   /**
-   * @param writeBatch writes all drafts in one durable transaction and returns them linked, in order
+   * @param writeBatch writes every entry in one durable transaction and returns one result per
+   *   entry, in order; throwing fails every entry of the batch (nothing was committed)
    * @param schedule runs `fn` after the current turn (setImmediate in Node)
    */
-  constructor(
-    writeBatch: (drafts: readonly AuditDraft[]) => Promise<AuditRecord[]> | AuditRecord[],
-    schedule: (fn: () => void) => void,
-    maxBatch = 512,
-  ) {
+  constructor(writeBatch: (entries: readonly E[]) => Promise<R[]> | R[], schedule: (fn: () => void) => void, maxBatch = 256) {
     this.writeBatch = writeBatch;
     this.schedule = schedule;
     this.maxBatch = maxBatch;
   }
 
-  append(drafts: readonly AuditDraft[]): Promise<AuditRecord[]> {
-    if (drafts.length === 0) return Promise.resolve([]);
-    return new Promise<AuditRecord[]>((resolve, reject) => {
-      this.queue.push({ drafts, resolve, reject });
+  submit(entry: E): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      this.queue.push({ entry, resolve, reject });
       if (!this.scheduled) {
         this.scheduled = true;
         this.schedule(() => void this.flush());
@@ -44,29 +37,18 @@ export class GroupCommit {
     });
   }
 
-  /** number of appends waiting for the next commit */
+  /** number of entries waiting for the next commit */
   get pending(): number {
     return this.queue.length;
   }
 
   private async flush(): Promise<void> {
     while (this.queue.length > 0) {
-      const batch: Pending[] = [];
-      let size = 0;
-      while (this.queue.length > 0 && size < this.maxBatch) {
-        const p = this.queue.shift() as Pending;
-        batch.push(p);
-        size += p.drafts.length;
-      }
-      const all = batch.flatMap((p) => p.drafts);
+      const batch = this.queue.splice(0, this.maxBatch);
       try {
-        const records = await this.writeBatch(all);
-        if (records.length !== all.length) throw new Error(`store linked ${records.length} of ${all.length} records`);
-        let i = 0;
-        for (const p of batch) {
-          p.resolve(records.slice(i, i + p.drafts.length));
-          i += p.drafts.length;
-        }
+        const results = await this.writeBatch(batch.map((p) => p.entry));
+        if (results.length !== batch.length) throw new Error(`store committed ${results.length} of ${batch.length} entries`);
+        batch.forEach((p, i) => p.resolve(results[i] as R));
       } catch (error) {
         for (const p of batch) p.reject(error);
       }

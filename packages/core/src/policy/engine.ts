@@ -3,6 +3,7 @@ import { canonicalJson, type JsonValue } from '../json.ts';
 import { MandateError } from '../errors.ts';
 import type { Hasher } from '../ports.ts';
 import { ToolCatalog, type ToolCatalogInput } from './catalog.ts';
+import { applicabilityOf, type Applicability } from './applicability.ts';
 import { ACTION_CALL_TOOL, ACTION_START_TASK, CEDAR_SCHEMA } from './schema.ts';
 
 export interface PolicySource {
@@ -17,6 +18,8 @@ export interface LoadedPolicy {
   readonly effect: 'permit' | 'forbid';
   readonly stepUp: boolean;
   readonly text: string;
+  /** which calls the policy can possibly apply to (see applicability.ts) */
+  readonly applies: Applicability;
 }
 
 export interface PolicyProblem {
@@ -47,17 +50,6 @@ let instanceCounter = 0;
 
 const ID_PATTERN = /^[A-Za-z0-9._:/@#-]{1,200}$/;
 
-function annotationsOf(text: string): Record<string, string> {
-  const json = cedar.policyToJson(text);
-  if (json.type !== 'success') return {};
-  return (json.json.annotations ?? {}) as Record<string, string>;
-}
-
-function effectOf(text: string): 'permit' | 'forbid' {
-  const json = cedar.policyToJson(text);
-  if (json.type !== 'success') throw new MandateError('POLICY_INVALID', 'policy could not be converted to JSON');
-  return json.json.effect;
-}
 
 /**
  * Splits policy files into individual policies with stable ids (`@id("…")`, else `<source>#<n>`),
@@ -77,7 +69,12 @@ export function splitPolicies(sources: readonly PolicySource[]): { policies: Loa
       problems.push({ policyId: undefined, source: src.source, message: 'policy templates are not supported; write static policies' });
     }
     parts.policies.forEach((text, i) => {
-      const ann = annotationsOf(text);
+      const json = cedar.policyToJson(text);
+      if (json.type !== 'success') {
+        problems.push({ policyId: undefined, source: src.source, message: json.errors.map((e) => e.message).join('; ') });
+        return;
+      }
+      const ann = (json.json.annotations ?? {}) as Record<string, string>;
       const id = ann['id'] ?? `${src.source}#${i + 1}`;
       if (!ID_PATTERN.test(id)) {
         problems.push({ policyId: id, source: src.source, message: `policy id "${id}" must match ${ID_PATTERN.source}` });
@@ -88,12 +85,12 @@ export function splitPolicies(sources: readonly PolicySource[]): { policies: Loa
         return;
       }
       ids.add(id);
-      const effect = effectOf(text);
+      const effect = json.json.effect;
       const stepUp = Object.hasOwn(ann, 'step_up');
       if (stepUp && effect !== 'forbid') {
         problems.push({ policyId: id, source: src.source, message: '@step_up is only meaningful on a forbid policy' });
       }
-      policies.push({ id, source: src.source, effect, stepUp, text });
+      policies.push({ id, source: src.source, effect, stepUp, text, applies: applicabilityOf(json.json) });
     });
   }
   return { policies, problems };
@@ -118,18 +115,35 @@ export function validatePolicies(policies: readonly LoadedPolicy[]): PolicyProbl
   }));
 }
 
+/** A preparsed subset of the policies: all of them, and (when step-ups exist) all but the step-ups. */
+interface Prepared {
+  readonly allId: string;
+  readonly hardId: string | undefined;
+}
+
+/** At most this many distinct subsets are preparsed; beyond it the full set answers (always correct). */
+const MAX_SUBSETS = 256;
+const MAX_TOOL_CACHE = 4096;
+
 /**
  * A loaded, validated, preparsed policy set with its tool catalogue. Immutable: a reload builds
  * a new one and swaps it in, so a decision never sees half of two versions.
+ *
+ * A decision evaluates only the policies that can apply to its action and tool (Cedar's cost is
+ * per policy): see applicability.ts for why skipping the others cannot change any answer.
  */
 export class PolicySet {
   readonly version: string;
   readonly policies: readonly LoadedPolicy[];
   readonly catalog: ToolCatalog;
-  private readonly allId: string;
-  private readonly hardId: string | undefined;
-  private readonly stepUpIds: ReadonlySet<string>;
+  private readonly base: string;
   private readonly schemaId: string;
+  private readonly stepUpIds: ReadonlySet<string>;
+  private readonly full: Prepared;
+  private readonly subsets = new Map<string, Prepared>();
+  private readonly byTool = new Map<string, Prepared>();
+  private startTask: Prepared | undefined;
+  private disposed = false;
 
   private constructor(policies: LoadedPolicy[], catalog: ToolCatalog, catalogInput: ToolCatalogInput, hasher: Hasher) {
     this.policies = policies;
@@ -138,19 +152,12 @@ export class PolicySet {
       'sha256:' +
       hasher.sha256Hex(canonicalJson({ policies: Object.fromEntries(policies.map((p) => [p.id, p.text])), tools: catalogInput as JsonValue }));
     instanceCounter += 1;
-    const base = `mandate-${instanceCounter}`;
-    this.allId = `${base}:all`;
-    this.schemaId = `${base}:schema`;
+    this.base = `mandate-${instanceCounter}`;
+    this.schemaId = `${this.base}:schema`;
     this.stepUpIds = new Set(policies.filter((p) => p.stepUp).map((p) => p.id));
     const schemaAnswer = cedar.preparseSchema(this.schemaId, CEDAR_SCHEMA);
     if (schemaAnswer.type !== 'success') throw new MandateError('POLICY_INVALID', 'built-in Cedar schema failed to parse');
-    this.preparse(this.allId, policies);
-    if (this.stepUpIds.size > 0) {
-      this.hardId = `${base}:hard`;
-      this.preparse(this.hardId, policies.filter((p) => !p.stepUp));
-    } else {
-      this.hardId = undefined;
-    }
+    this.full = this.prepare('full', policies);
   }
 
   /**
@@ -174,6 +181,17 @@ export class PolicySet {
     return new PolicySet(policies, catalog, catalogInput, hasher);
   }
 
+  private prepare(name: string, policies: readonly LoadedPolicy[]): Prepared {
+    const allId = `${this.base}:${name}`;
+    this.preparse(allId, policies);
+    let hardId: string | undefined;
+    if (policies.some((p) => p.stepUp)) {
+      hardId = `${allId}:hard`;
+      this.preparse(hardId, policies.filter((p) => !p.stepUp));
+    }
+    return { allId, hardId };
+  }
+
   private preparse(id: string, policies: readonly LoadedPolicy[]): void {
     const answer = cedar.preparsePolicySet(id, { staticPolicies: Object.fromEntries(policies.map((p) => [p.id, p.text])) });
     if (answer.type !== 'success') {
@@ -181,22 +199,68 @@ export class PolicySet {
     }
   }
 
+  /** The preparsed subset of the policies that can apply to this action (and tool). */
+  private subsetFor(action: string, tool: string | undefined): Prepared {
+    const ids = this.policies.filter((p) => (p.applies.actions === undefined || p.applies.actions.has(action)) && (tool === undefined || p.applies.tool === undefined || p.applies.tool(tool)));
+    if (ids.length === this.policies.length) return this.full;
+    const key = ids.map((p) => p.id).join('\n');
+    let prepared = this.subsets.get(key);
+    if (prepared === undefined) {
+      if (this.subsets.size >= MAX_SUBSETS) return this.full;
+      prepared = this.prepare(`s${this.subsets.size}`, ids);
+      this.subsets.set(key, prepared);
+    }
+    return prepared;
+  }
+
+  private forCall(tool: string): Prepared {
+    let prepared = this.byTool.get(tool);
+    if (prepared === undefined) {
+      prepared = this.subsetFor(ACTION_CALL_TOOL.id, tool);
+      if (this.byTool.size >= MAX_TOOL_CACHE) this.byTool.clear();
+      this.byTool.set(tool, prepared);
+    }
+    return prepared;
+  }
+
   evaluateCall(req: CedarRequest): PolicyResult {
-    return this.evaluate(ACTION_CALL_TOOL, req);
+    return this.evaluate(ACTION_CALL_TOOL, req, this.forCall(req.resource.id));
   }
 
   evaluateStartTask(req: CedarRequest): PolicyResult {
-    return this.evaluate(ACTION_START_TASK, req);
+    this.startTask ??= this.subsetFor(ACTION_START_TASK.id, undefined);
+    return this.evaluate(ACTION_START_TASK, req, this.startTask);
+  }
+
+  /** Evaluates against every policy, without narrowing (the reference for equivalence tests). */
+  evaluateCallUnnarrowed(req: CedarRequest): PolicyResult {
+    return this.evaluate(ACTION_CALL_TOOL, req, this.full);
+  }
+
+  /**
+   * Frees the WASM memory of this set's preparsed policies (cedar-wasm has no delete, so each id
+   * is overwritten with an empty set). Any later evaluation denies: call it only once no decision
+   * can still hold this set.
+   */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const p of [this.full, ...this.subsets.values()]) {
+      for (const id of [p.allId, p.hardId]) if (id !== undefined) cedar.preparsePolicySet(id, { staticPolicies: {} });
+    }
+    this.subsets.clear();
+    this.byTool.clear();
   }
 
   /**
    * Any Cedar error is a deny: Cedar itself skips a policy whose condition errors, which would
    * let an erroring forbid silently stop forbidding.
    */
-  private evaluate(action: EntityUid, req: CedarRequest): PolicyResult {
-    const first = this.run(this.allId, action, req);
-    if (first.decision !== 'allow' && first.reason === 'POLICY_FORBID' && this.hardId !== undefined && first.policyIds.every((id) => this.stepUpIds.has(id))) {
-      const hard = this.run(this.hardId, action, req);
+  private evaluate(action: EntityUid, req: CedarRequest, set: Prepared): PolicyResult {
+    if (this.disposed) return { decision: 'deny', reason: 'POLICY_EVALUATION_ERROR', policyIds: [], errors: [{ policyId: '*', message: 'policy set was replaced' }] };
+    const first = this.run(set.allId, action, req);
+    if (first.decision !== 'allow' && first.reason === 'POLICY_FORBID' && set.hardId !== undefined && first.policyIds.every((id) => this.stepUpIds.has(id))) {
+      const hard = this.run(set.hardId, action, req);
       if (hard.decision === 'allow') {
         return { decision: 'step_up', reason: 'APPROVAL_REQUIRED', policyIds: first.policyIds, errors: [] };
       }
@@ -225,16 +289,14 @@ export class PolicySet {
       return { decision: 'deny', reason: 'POLICY_EVALUATION_ERROR', policyIds: [], errors: answer.errors.map((e) => ({ policyId: '*', message: e.message })) };
     }
     const { decision, diagnostics } = answer.response;
+    // Cedar reports from hash sets: sort, so the same call always yields the same record
     if (diagnostics.errors.length > 0) {
-      return {
-        decision: 'deny',
-        reason: 'POLICY_EVALUATION_ERROR',
-        policyIds: diagnostics.errors.map((e) => e.policyId),
-        errors: diagnostics.errors.map((e) => ({ policyId: e.policyId, message: e.error.message })),
-      };
+      const errors = diagnostics.errors.map((e) => ({ policyId: e.policyId, message: e.error.message })).sort((a, b) => (a.policyId < b.policyId ? -1 : a.policyId > b.policyId ? 1 : 0));
+      return { decision: 'deny', reason: 'POLICY_EVALUATION_ERROR', policyIds: [...new Set(errors.map((e) => e.policyId))], errors };
     }
-    if (decision === 'allow') return { decision: 'allow', reason: 'PERMITTED', policyIds: [...diagnostics.reason], errors: [] };
-    if (diagnostics.reason.length === 0) return { decision: 'deny', reason: 'NO_PERMITTING_POLICY', policyIds: [], errors: [] };
-    return { decision: 'deny', reason: 'POLICY_FORBID', policyIds: [...diagnostics.reason], errors: [] };
+    const ids = [...diagnostics.reason].sort();
+    if (decision === 'allow') return { decision: 'allow', reason: 'PERMITTED', policyIds: ids, errors: [] };
+    if (ids.length === 0) return { decision: 'deny', reason: 'NO_PERMITTING_POLICY', policyIds: [], errors: [] };
+    return { decision: 'deny', reason: 'POLICY_FORBID', policyIds: ids, errors: [] };
   }
 }

@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import { GENESIS_HASH, recordHash, type AuditDraft, type DecisionCommit } from '@mandate/core';
+import { draft, sha256, type GetStore } from './fixtures.ts';
+
+/** An allow with its budget claim, and the deny variants the store writes instead when spent. */
+function allowEntry(i: number, limits: { calls?: number; toolCalls?: number }, tool = 'kb.search'): DecisionCommit {
+  const variant = (reason: string): AuditDraft[] => [draft(i, { data: { i, effect: 'deny', reasons: [reason] } }), draft(i, { kind: 'action', data: { final: 'blocked' } })];
+  return {
+    drafts: [draft(i, { data: { i, effect: 'allow', reasons: [] } }), draft(i, { kind: 'action', data: { final: 'allowed' } })],
+    budget: { taskId: 'task-1', tool, limits, exhausted: { calls: variant('BUDGET_EXHAUSTED'), tool: variant('TOOL_BUDGET_EXHAUSTED') } },
+  };
+}
+
+export function decisionCommitSuite(store: GetStore): void {
+  describe('decision commits (budget and audit in one transaction)', () => {
+    it('commits a decision without a budget like an append', async () => {
+      const r = await store().audit.commitDecision({ drafts: [draft(1), draft(2)] });
+      expect(r.records.map((x) => x.seq)).toEqual([1, 2]);
+      expect(r.budget).toBeUndefined();
+    });
+
+    it('counts an allow against its budget and writes the allow records', async () => {
+      const r = await store().audit.commitDecision(allowEntry(1, { calls: 5, toolCalls: 5 }));
+      expect(r.budget).toEqual({ ok: true, usage: { calls: 1, toolCalls: 1 } });
+      expect(r.records.map((x) => x.data['effect'] ?? x.data['final'])).toEqual(['allow', 'allowed']);
+      expect(await store().budgets.usage('task-1', 'kb.search')).toEqual({ calls: 1, toolCalls: 1 });
+    });
+
+    it('writes the exhausted variant, and counts nothing, once the total is spent', async () => {
+      await store().audit.commitDecision(allowEntry(1, { calls: 1 }));
+      const r = await store().audit.commitDecision(allowEntry(2, { calls: 1 }));
+      expect(r.budget).toEqual({ ok: false, usage: { calls: 1, toolCalls: 1 }, exhausted: 'calls' });
+      expect(r.records.map((x) => x.data['reasons'] ?? x.data['final'])).toEqual([['BUDGET_EXHAUSTED'], 'blocked']);
+      expect(await store().budgets.usage('task-1', 'kb.search')).toEqual({ calls: 1, toolCalls: 1 });
+    });
+
+    it('writes the per-tool variant when the tool budget is spent', async () => {
+      await store().audit.commitDecision(allowEntry(1, { toolCalls: 1 }));
+      const r = await store().audit.commitDecision(allowEntry(2, { toolCalls: 1 }));
+      expect(r.budget?.exhausted).toBe('tool');
+      expect(r.records[0]?.data['reasons']).toEqual(['TOOL_BUDGET_EXHAUSTED']);
+    });
+
+    it('allows exactly the budget under 50 concurrent decisions, in one unbroken chain', async () => {
+      const results = await Promise.all(Array.from({ length: 50 }, (_, i) => store().audit.commitDecision(allowEntry(i, { calls: 10 }))));
+      expect(results.filter((r) => r.budget?.ok).length).toBe(10);
+      expect(await store().budgets.usage('task-1', 'kb.search')).toEqual({ calls: 10, toolCalls: 10 });
+      const all = await store().audit.readRange(1, 1000);
+      expect(all.length).toBe(100);
+      expect(all.filter((r) => r.data['effect'] === 'allow').length).toBe(10);
+      let prev = GENESIS_HASH;
+      all.forEach((r, i) => {
+        expect(r.seq).toBe(i + 1);
+        expect(r.prevHash).toBe(prev);
+        expect(recordHash(r, sha256)).toBe(r.hash);
+        prev = r.hash;
+      });
+    });
+
+    it('refuses an entry whose records cannot be stored without harming the entries beside it', async () => {
+      const bad = { ...allowEntry(1, { calls: 5 }), drafts: [draft(1, { data: { n: Number.NaN } })] };
+      const [good, broken] = await Promise.allSettled([store().audit.commitDecision(allowEntry(2, { calls: 5 })), store().audit.commitDecision(bad)]);
+      expect(good.status).toBe('fulfilled');
+      expect(broken.status).toBe('rejected');
+      expect(await store().budgets.usage('task-1', 'kb.search')).toEqual({ calls: 1, toolCalls: 1 });
+    });
+  });
+}
