@@ -96,3 +96,10 @@ export { TaskService, type TaskServiceDeps, type TaskLimits, type IssuedTask, ty
 export { CachedTasks, CachedAgents } from './state/cache.ts';
 export { WorkloadVerifier, WORKLOAD_TOKEN_ALGORITHMS, oidcSubjectToSpiffeId, DevIssuer, jwtSvidKeySet, verificationKeySet, MAX_KEYS_PER_SET, MAX_TOKEN_LENGTH } from './identity/index.ts';
 export type { OidcIssuer, TrustBundle, WorkloadIdentity, WorkloadVerifierOptions, MintOptions } from './identity/index.ts';
+// AuthZEN 1.0 (issue 12): request parsing, the generic PDP and the decision service
+export { parseEvaluationRequest, parseEvaluationsRequest, EVALUATIONS_SEMANTICS, type AuthzenEntity, type AuthzenAction, type AuthzenEvaluation, type AuthzenEvaluationsRequest, type AuthzenRequestLimits, type EvaluationsSemantic } from './authzen/request.ts';
+export { TypeMapper, cedarValue, cedarRecord, pascalCase, type EntityUid } from './authzen/cedar-json.ts';
+export { EntityStore, parseEntities, MAX_SLICE, type CedarEntityJson } from './authzen/entities.ts';
+export { SchemaInfo } from './authzen/schema-info.ts';
+export { evaluateGeneric, EntityShapes, type GenericDomain, type AuthzenOutcome } from './authzen/pdp.ts';
+export { AuthzenService, type AuthzenServiceDeps, type AuthzenCaller, type AuthzenResult } from './authzen/service.ts';

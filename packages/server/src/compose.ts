@@ -31,6 +31,7 @@ import { loadOidcIssuer, loadTrustBundle } from './identity/bundles.ts';
 import { randomIds, sha256Hasher, systemClock } from './node-ports.ts';
 import { OperatorAuth } from './operators.ts';
 import { PolicyHolder } from './policies.ts';
+import { createAuthzen, type AuthzenRuntime } from './authzen/runtime.ts';
 
 export interface RuntimeOptions {
   readonly clock?: Clock;
@@ -62,6 +63,8 @@ export interface MandateRuntime {
   readonly engine: DecisionEngine;
   readonly tasks: TaskService;
   readonly operators: OperatorAuth;
+  /** AuthZEN 1.0: the generic PDP beside the agent engine (issue 12) */
+  readonly authzen: AuthzenRuntime;
   /** the bootstrap admin key, only when this start created it */
   readonly bootstrapAdminKey: string | undefined;
   close(): Promise<void>;
@@ -176,6 +179,9 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       },
     });
     const operators = new OperatorAuth(store.operators, hasher, ids);
+    // --- AuthZEN (issue 12): generic PDP and enforcement-point auth; agent subjects use `engine`
+    const authzen = createAuthzen(config.authzen, { dataDir: config.data_dir, clock, ids, hasher, audit, engine, tokens, operators });
+    // --- end AuthZEN
     let bootstrapAdminKey: string | undefined;
     if ((await store.operators.listOperatorKeys()).length === 0) {
       const { secret } = await operators.create('bootstrap-admin', 'admin', clock.now(), opts.bootstrapAdminKey);
@@ -213,6 +219,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       engine,
       tasks,
       operators,
+      authzen,
       bootstrapAdminKey,
       async close() {
         if (closed) return;

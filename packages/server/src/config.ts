@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { parse as parseYaml } from 'yaml';
 import { MandateError, durationSchema, zodIssues } from '@mandate/core';
+import { authzenConfigSchema } from './authzen/config.ts';
 
 const duration = (dflt: string) => durationSchema.prefault(dflt);
 
@@ -96,6 +97,8 @@ export const configSchema = z.strictObject({
       args_max_nodes: z.number().int().min(1).max(1_000_000).default(4096),
     })
     .prefault({}),
+  /** AuthZEN 1.0 endpoints and the generic policy domain (see authzen/config.ts) */
+  authzen: authzenConfigSchema,
   log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).prefault({}),
 });
 

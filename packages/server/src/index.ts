@@ -7,3 +7,7 @@ export { OperatorAuth, roleAtLeast } from './operators.ts';
 export { sha256Hasher, randomIds, systemClock } from './node-ports.ts';
 export { serve, type RunningServer } from './serve.ts';
 export { FileKeyStore, MirroredCheckpoints, readAuditPublicKeys, readCheckpointFile, mergeCheckpoints, AUDIT_KEY_FILE, CHECKPOINT_FILE } from './audit-files.ts';
+export { createAuthzen, type AuthzenRuntime, type AuthzenDeps } from './authzen/runtime.ts';
+export { AuthzenDomainHolder, AUTHZEN_ENTITIES_FILE } from './authzen/domain.ts';
+export { PepAuth, PepAuthError, type Pep } from './authzen/pep-auth.ts';
+export { authzenConfigSchema, type AuthzenConfig } from './authzen/config.ts';

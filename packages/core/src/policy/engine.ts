@@ -29,7 +29,7 @@ export interface PolicyProblem {
 }
 
 type EntityUid = { type: string; id: string };
-type CedarEntity = { uid: EntityUid; attrs: Record<string, JsonValue>; parents: EntityUid[]; tags?: Record<string, string> };
+type CedarEntity = { uid: EntityUid; attrs: Record<string, JsonValue>; parents: EntityUid[]; tags?: Record<string, JsonValue> };
 
 export interface CedarRequest {
   readonly principal: EntityUid;
@@ -96,12 +96,12 @@ export function splitPolicies(sources: readonly PolicySource[]): { policies: Loa
   return { policies, problems };
 }
 
-/** Validates policies against Mandate's Cedar schema (strict mode). */
-export function validatePolicies(policies: readonly LoadedPolicy[]): PolicyProblem[] {
+/** Validates policies against a Cedar schema (strict mode): Mandate's own unless another is given. */
+export function validatePolicies(policies: readonly LoadedPolicy[], schema: cedar.Schema = CEDAR_SCHEMA): PolicyProblem[] {
   if (policies.length === 0) return [];
   const bySource = new Map(policies.map((p) => [p.id, p.source]));
   const answer = cedar.validate({
-    schema: CEDAR_SCHEMA,
+    schema,
     policies: { staticPolicies: Object.fromEntries(policies.map((p) => [p.id, p.text])) },
     validationSettings: { mode: 'strict' },
   });
@@ -113,6 +113,17 @@ export function validatePolicies(policies: readonly LoadedPolicy[]): PolicyProbl
     source: bySource.get(e.policyId) ?? 'unknown',
     message: e.error.message,
   }));
+}
+
+/**
+ * For a policy domain other than Mandate's own (the AuthZEN generic PDP): its schema, or `null`
+ * for none (then policies are not validated and requests not checked against a schema), and
+ * the action hierarchy the schema declares, so that narrowing by action stays sound.
+ */
+export interface PolicySetOptions {
+  readonly schema?: cedar.Schema | null;
+  /** action id -> the ids of every action group it is in, transitively */
+  readonly actionAncestors?: ReadonlyMap<string, ReadonlySet<string>>;
 }
 
 /** A preparsed subset of the policies: all of them, and (when step-ups exist) all but the step-ups. */
@@ -137,36 +148,53 @@ export class PolicySet {
   readonly policies: readonly LoadedPolicy[];
   readonly catalog: ToolCatalog;
   private readonly base: string;
-  private readonly schemaId: string;
+  /** the preparsed schema, or undefined for a schema-less domain */
+  private readonly schemaId: string | undefined;
+  private readonly actionAncestors: ReadonlyMap<string, ReadonlySet<string>>;
   private readonly stepUpIds: ReadonlySet<string>;
   private readonly full: Prepared;
   private readonly subsets = new Map<string, Prepared>();
   private readonly byTool = new Map<string, Prepared>();
+  private readonly byAction = new Map<string, Prepared>();
   private startTask: Prepared | undefined;
   private disposed = false;
 
-  private constructor(policies: LoadedPolicy[], catalog: ToolCatalog, catalogInput: ToolCatalogInput, hasher: Hasher) {
+  private constructor(policies: LoadedPolicy[], catalog: ToolCatalog, catalogInput: ToolCatalogInput, hasher: Hasher, options: PolicySetOptions = {}) {
     this.policies = policies;
     this.catalog = catalog;
+    const schema = options.schema === undefined ? CEDAR_SCHEMA : options.schema;
     this.version =
       'sha256:' +
-      hasher.sha256Hex(canonicalJson({ policies: Object.fromEntries(policies.map((p) => [p.id, p.text])), tools: catalogInput as JsonValue }));
+      hasher.sha256Hex(
+        canonicalJson({
+          policies: Object.fromEntries(policies.map((p) => [p.id, p.text])),
+          tools: catalogInput as JsonValue,
+          // another domain's schema is part of its version; Mandate's own is not (versions stay as they were)
+          ...(options.schema === undefined ? {} : { schema: schema as JsonValue }),
+        }),
+      );
     instanceCounter += 1;
     this.base = `mandate-${instanceCounter}`;
-    this.schemaId = `${this.base}:schema`;
+    this.actionAncestors = options.actionAncestors ?? new Map();
     this.stepUpIds = new Set(policies.filter((p) => p.stepUp).map((p) => p.id));
-    const schemaAnswer = cedar.preparseSchema(this.schemaId, CEDAR_SCHEMA);
-    if (schemaAnswer.type !== 'success') throw new MandateError('POLICY_INVALID', 'built-in Cedar schema failed to parse');
+    if (schema === null) {
+      this.schemaId = undefined;
+    } else {
+      this.schemaId = `${this.base}:schema`;
+      const schemaAnswer = cedar.preparseSchema(this.schemaId, schema);
+      if (schemaAnswer.type !== 'success') throw new MandateError('POLICY_INVALID', `Cedar schema failed to parse: ${schemaAnswer.errors.map((e) => e.message).join('; ')}`);
+    }
     this.full = this.prepare('full', policies);
   }
 
   /**
    * Parses, validates and preparses. Throws POLICY_INVALID listing every problem: a policy set
-   * that does not validate is never half-loaded.
+   * that does not validate is never half-loaded. Without options: Mandate's own schema.
    */
-  static load(sources: readonly PolicySource[], catalogInput: ToolCatalogInput, hasher: Hasher): PolicySet {
+  static load(sources: readonly PolicySource[], catalogInput: ToolCatalogInput, hasher: Hasher, options: PolicySetOptions = {}): PolicySet {
     const { policies, problems } = splitPolicies(sources);
-    const all = [...problems, ...(problems.length === 0 ? validatePolicies(policies) : [])];
+    const schema = options.schema === undefined ? CEDAR_SCHEMA : options.schema;
+    const all = [...problems, ...(problems.length === 0 && schema !== null ? validatePolicies(policies, schema) : [])];
     if (all.length > 0) {
       throw new MandateError('POLICY_INVALID', `${all.length} policy problem(s): ${all.map((p) => `${p.source}${p.policyId ? ` (${p.policyId})` : ''}: ${p.message}`).join('; ')}`, {
         problems: all,
@@ -178,7 +206,7 @@ export class PolicySet {
     } catch (e) {
       throw new MandateError('POLICY_INVALID', `tool catalogue is invalid: ${(e as Error).message}`);
     }
-    return new PolicySet(policies, catalog, catalogInput, hasher);
+    return new PolicySet(policies, catalog, catalogInput, hasher, options);
   }
 
   private prepare(name: string, policies: readonly LoadedPolicy[]): Prepared {
@@ -201,7 +229,9 @@ export class PolicySet {
 
   /** The preparsed subset of the policies that can apply to this action (and tool). */
   private subsetFor(action: string, tool: string | undefined): Prepared {
-    const ids = this.policies.filter((p) => (p.applies.actions === undefined || p.applies.actions.has(action)) && (tool === undefined || p.applies.tool === undefined || p.applies.tool(tool)));
+    const groups = this.actionAncestors.get(action);
+    const forAction = (actions: ReadonlySet<string>) => actions.has(action) || (groups !== undefined && [...groups].some((g) => actions.has(g)));
+    const ids = this.policies.filter((p) => (p.applies.actions === undefined || forAction(p.applies.actions)) && (tool === undefined || p.applies.tool === undefined || p.applies.tool(tool)));
     if (ids.length === this.policies.length) return this.full;
     const key = ids.map((p) => p.id).join('\n');
     let prepared = this.subsets.get(key);
@@ -232,6 +262,20 @@ export class PolicySet {
     return this.evaluate(ACTION_START_TASK, req, this.startTask);
   }
 
+  /**
+   * Any action of another policy domain (the AuthZEN generic PDP): evaluated against the policies
+   * whose action scope can include it, with the same fail-closed rules as a tool call.
+   */
+  evaluateAction(action: EntityUid, req: CedarRequest): PolicyResult {
+    let prepared = this.byAction.get(action.id);
+    if (prepared === undefined) {
+      prepared = this.subsetFor(action.id, undefined);
+      if (this.byAction.size >= MAX_TOOL_CACHE) this.byAction.clear();
+      this.byAction.set(action.id, prepared);
+    }
+    return this.evaluate(action, req, prepared);
+  }
+
   /** Evaluates against every policy, without narrowing (the reference for equivalence tests). */
   evaluateCallUnnarrowed(req: CedarRequest): PolicyResult {
     return this.evaluate(ACTION_CALL_TOOL, req, this.full);
@@ -250,6 +294,7 @@ export class PolicySet {
     }
     this.subsets.clear();
     this.byTool.clear();
+    this.byAction.clear();
   }
 
   /**
@@ -279,8 +324,7 @@ export class PolicySet {
         context: req.context,
         entities: req.entities,
         preparsedPolicySetId: setId,
-        preparsedSchemaName: this.schemaId,
-        validateRequest: true,
+        ...(this.schemaId === undefined ? {} : { preparsedSchemaName: this.schemaId, validateRequest: true }),
       });
     } catch (e) {
       return { decision: 'deny', reason: 'POLICY_EVALUATION_ERROR', policyIds: [], errors: [{ policyId: '*', message: (e as Error).message }] };

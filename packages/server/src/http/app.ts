@@ -12,6 +12,7 @@ import { operatorRoutes } from './routes/operators.ts';
 import { policyRoutes } from './routes/policies.ts';
 import { taskRoutes } from './routes/tasks.ts';
 import { devRoutes } from './routes/dev.ts';
+import { authzenRoutes } from './routes/authzen.ts';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -107,5 +108,6 @@ export function buildHttpApp(rt: MandateRuntime, opts: HttpOptions = {}): Fastif
   operatorRoutes(app, rt);
   policyRoutes(app, rt);
   devRoutes(app, rt);
+  authzenRoutes(app, rt);
   return app;
 }

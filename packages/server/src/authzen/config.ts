@@ -1,0 +1,44 @@
+import { z } from 'zod';
+
+const CEDAR_TYPE = /^[A-Za-z_][A-Za-z0-9_]*(::[A-Za-z_][A-Za-z0-9_]*)*$/;
+
+/**
+ * The `authzen` section: the AuthZEN 1.0 endpoints, who may call them, and the generic policy
+ * domain (users, services and their resources) beside Mandate's agent policies.
+ */
+export const authzenConfigSchema = z
+  .strictObject({
+    /** serve /access/v1/evaluation(s) and /.well-known/authzen-configuration */
+    enabled: z.boolean().default(true),
+    /** the PDP identifier published in discovery (https, no query or fragment); default: from each request's Host */
+    pdp_url: z
+      .url()
+      .refine((u) => !u.includes('?') && !u.includes('#'), 'must have no query or fragment')
+      .optional(),
+    /** enforcement points that authenticate with a bearer token: its SHA-256 (hex), never the token itself */
+    clients: z
+      .array(z.strictObject({ name: z.string().regex(/^[A-Za-z0-9._:@-]{1,100}$/), token_sha256: z.string().regex(/^[0-9a-f]{64}$/, 'lowercase hex SHA-256') }))
+      .max(1000)
+      .default([]),
+    /** also accept operator API keys (any role) as enforcement-point credentials */
+    operator_keys: z.boolean().default(true),
+    /** folder of *.cedar policies for the generic domain; absent = no policies = every generic request denied */
+    policies_dir: z.string().min(1).optional(),
+    /** Cedar schema (text, or JSON when the name ends in .json); when given, policies are validated strictly and requests checked */
+    schema_file: z.string().min(1).optional(),
+    /** Cedar entities JSON (users, groups, resources and their attributes); the API adds to it */
+    entities_file: z.string().min(1).optional(),
+    /** Cedar namespace of mapped types and actions: `user` -> App::User, action `read` -> App::Action::"read" */
+    namespace: z.string().regex(CEDAR_TYPE).default('App'),
+    /** explicit AuthZEN type -> Cedar entity type mappings, e.g. { identity: App::User } */
+    types: z.record(z.string().min(1).max(256), z.string().regex(CEDAR_TYPE)).default({}),
+    /** the subject type decided by Mandate's agent pipeline (properties.task_token) */
+    agent_type: z.string().min(1).max(256).default('agent'),
+    /** most items in one evaluations request */
+    max_evaluations: z.number().int().min(1).max(10_000).default(1000),
+    /** most entities the API layer may hold */
+    max_api_entities: z.number().int().min(0).max(1_000_000).default(100_000),
+  })
+  .prefault({});
+
+export type AuthzenConfig = z.output<typeof authzenConfigSchema>;
