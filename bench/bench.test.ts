@@ -55,3 +55,13 @@ describe('decision benchmark', () => {
     expect(written.target).toEqual(expect.objectContaining({ required: expect.any(Number), actual: expect.any(Number), met: expect.any(Boolean) }));
   });
 });
+
+describe('kill benchmark', () => {
+  it('completes a quick run and writes its JSON result', { timeout: 120_000 }, async () => {
+    await run(process.execPath, ['bench/kill.ts', '--quick', '--json-only', '--out', out], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 });
+    const written = JSON.parse(readFileSync(join(out, 'kill.json'), 'utf8')) as BenchResult;
+    expect(written).toMatchObject({ name: 'kill', mode: 'quick' });
+    expect(Object.keys(written.figures).sort()).toEqual(['killAnswer', 'toFirstDeny']);
+    expect(written.figures['toFirstDeny']?.runs).toBe(5);
+  });
+});

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 import { isMandateError } from '@mandate/core';
 import { agentCommand, agentHelp } from './commands/agent.ts';
+import { approvalsCommand, approvalsHelp } from './commands/approvals.ts';
+import { killCommand, killHelp, unkillCommand } from './commands/kill.ts';
 import { auditCommand, auditHelp } from './commands/audit.ts';
 import { configCommand, configHelp } from './commands/config.ts';
 import { demoCommand, demoHelp } from './commands/demo.ts';
@@ -16,13 +18,14 @@ const COMMANDS: Record<string, { run: (args: string[], io: CliIO) => Promise<num
   audit: { run: auditCommand, help: auditHelp },
   agent: { run: agentCommand, help: agentHelp },
   config: { run: configCommand, help: configHelp },
+  approvals: { run: approvalsCommand, help: approvalsHelp },
+  kill: { run: killCommand, help: killHelp },
+  unkill: { run: unkillCommand, help: killHelp },
 };
 
 export const USAGE = `usage: mandate <command> [options]
 
-${Object.values(COMMANDS)
-  .map((c) => c.help)
-  .join('\n\n')}
+${[...new Set(Object.values(COMMANDS).map((c) => c.help))].join('\n\n')}
 
 exit codes: 0 ok, 1 check failed, 2 usage, 3 configuration, 4 server unavailable, 70 internal`;
 

@@ -9,6 +9,7 @@ import type { PolicySet } from './policy/engine.ts';
 import type { AgentReader, BudgetLedger, Clock, DecisionCommit, DecisionCommitter, Hasher, IdGenerator, RevocationStore, TaskReader, TaskWriter } from './ports.ts';
 import type { ReasonCode } from './reasons.ts';
 import type { TaskTokenClaims, TaskTokens } from './tokens/task-token.ts';
+import type { ApprovalService } from './approvals.ts';
 
 export interface DecisionLimits {
   readonly args: JsonLimits;
@@ -30,7 +31,16 @@ export interface DecisionEngineDeps {
   readonly policies: () => PolicySet;
   /** the environment this deployment guards (prod, staging…) */
   readonly environment: string;
+  /** step-up approvals; without it a held call simply stays held */
+  readonly approvals?: ApprovalService | undefined;
+  /** the emergency stop, read from memory on every call */
+  readonly emergency?: { stopped(): boolean } | undefined;
   readonly limits: DecisionLimits;
+}
+
+/** The canonical hash of a call's arguments: what audit records and approvals bind to. */
+export function argsHash(args: JsonObject, hasher: Hasher): string {
+  return 'sha256:' + hasher.sha256Hex(canonicalJson(args));
 }
 
 const TOOL_NAME = /^[A-Za-z0-9._:/@-]{1,200}$/;
@@ -74,6 +84,7 @@ interface Ctx {
   args: JsonObject;
   errors: { policyId: string; message: string }[];
   policyVersion: string;
+  approvalId?: string;
 }
 
 /**
@@ -132,6 +143,7 @@ export class DecisionEngine {
     if (req.taskId !== undefined && req.taskId !== claims.task_id) {
       throw new Deny(['TOKEN_TASK_MISMATCH'], ['the token was issued for another task']);
     }
+    if (this.d.emergency?.stopped()) throw new Deny(['EMERGENCY_STOP'], ['an emergency stop is in force']);
     if (await this.store(() => this.d.revocations.isTokenRevoked(claims.jti))) throw new Deny(['TOKEN_REVOKED'], ['task token revoked']);
 
     // 3. load current state
@@ -148,6 +160,8 @@ export class DecisionEngine {
     if (task.state !== 'active') throw new Deny([TASK_STATE_REASON[task.state]], [`task is ${task.state}`]);
     // by time alone: the state catches up through TaskService.expireDue, off the hot path
     if (now >= task.expiresAt) throw new Deny(['TASK_EXPIRED'], ['task expired']);
+
+    const chain = task.parentId === undefined ? [] : await this.delegationChain(task, now);
 
     // 4. the mandate's own constraints
     const toolInfo = policies.catalog.lookup(ctx.tool);
@@ -169,7 +183,7 @@ export class DecisionEngine {
         environment: this.d.environment,
         now,
         usage,
-        delegationChain: [],
+        delegationChain: chain,
         provenance,
       }),
     );
@@ -179,18 +193,59 @@ export class DecisionEngine {
       throw new Deny([result.reason as ReasonCode], [detail], result.policyIds);
     }
 
-    // 6. step-up: from a @step_up policy or the mandate's own approval rules
+    // 6. step-up: from a @step_up policy or the mandate's own approval rules; an approval for
+    //    this exact call (task, tool, argument hash) is spent here, once
+    let policyIds = result.policyIds;
     if (result.decision === 'step_up' || verdict.approval) {
       const ids = result.decision === 'step_up' ? result.policyIds : ['mandate.approvals'];
-      return this.finish(ctx, 'approval_required', ['APPROVAL_REQUIRED'], ids, ['this call needs an approval']);
+      const approvals = this.d.approvals;
+      if (!approvals) return this.finish(ctx, 'approval_required', ['APPROVAL_REQUIRED'], ids, ['this call needs an approval']);
+      const r = await this.store(() =>
+        approvals.resolve({
+          task,
+          tool: ctx.tool,
+          argsHash: argsHash(ctx.args, this.d.hasher),
+          resource: ctx.resource,
+          callId: ctx.callId,
+          args: redactArgs(ctx.args),
+          policyIds: ids,
+        }),
+      );
+      if (r.kind === 'limit') throw new Deny(['APPROVAL_LIMIT_REACHED'], ['too many approval requests are open for this task'], ids);
+      ctx.approvalId = r.approval.id;
+      if (r.kind === 'denied') throw new Deny(['APPROVAL_DENIED'], ['an approver denied this call'], ids);
+      if (r.kind === 'held') return this.finish(ctx, 'approval_required', ['APPROVAL_REQUIRED'], ids, ['this call needs an approval']);
+      policyIds = [...result.policyIds, ...ids.filter((id) => !result.policyIds.includes(id)), `approval:${r.approval.id}`];
     }
 
     // 7. allow: counted against its budgets in the same commit as its audit records
-    return this.finish(ctx, 'allow', [], result.policyIds, [], {
+    return this.finish(ctx, 'allow', [], policyIds, [], {
       taskId: task.id,
       tool: ctx.tool,
       limits: { calls: task.mandate.budgets?.calls, toolCalls: toolBudget(task.mandate, ctx.tool) },
     });
+  }
+
+  /**
+   * Each hop of a delegated task is re-checked at use time: every ancestor task must still be
+   * active and in time, and every ancestor agent active. Returns the agents from the root down.
+   */
+  private async delegationChain(task: Task, now: number): Promise<string[]> {
+    const chain: string[] = [];
+    let cur = task;
+    for (let hop = 0; cur.parentId !== undefined; hop++) {
+      if (hop >= 16) throw new Deny(['DELEGATION_CHAIN_BROKEN'], ['delegation chain too deep']);
+      const parentId: string = cur.parentId;
+      const parent = await this.store(() => this.d.tasks.getTask(parentId));
+      if (!parent || parent.state !== 'active' || now >= parent.expiresAt) {
+        throw new Deny(['DELEGATION_CHAIN_BROKEN'], [`ancestor task ${parentId} is ${parent ? (parent.state === 'active' ? 'expired' : parent.state) : 'gone'}`]);
+      }
+      const agent = await this.store(() => this.d.agents.getAgent(parent.agentId));
+      if (!agent || agent.status !== 'active') throw new Deny(['DELEGATION_CHAIN_BROKEN'], [`ancestor agent ${parent.agentId} is disabled`]);
+      chain.unshift(parent.agentId);
+      cur = parent;
+    }
+    return chain;
   }
 
   private async store<T>(fn: () => Promise<T>): Promise<T> {
@@ -215,6 +270,7 @@ export class DecisionEngine {
       details,
       errors: ctx.errors,
       auditSeq: undefined,
+      ...(ctx.approvalId !== undefined ? { approvalId: ctx.approvalId } : {}),
     };
   }
 
@@ -272,7 +328,8 @@ export class DecisionEngine {
           tool: ctx.tool,
           resource: ctx.resource ?? null,
           args: redactArgs(ctx.args),
-          args_hash: 'sha256:' + this.d.hasher.sha256Hex(canonicalJson(ctx.args)),
+          args_hash: argsHash(ctx.args, this.d.hasher),
+          ...(decision.approvalId !== undefined ? { approval_id: decision.approvalId } : {}),
           effect: decision.effect,
           reasons: [...decision.reasons],
           policy_ids: [...decision.policyIds],

@@ -17,6 +17,8 @@ export { parseSpiffeId, parseWorkloadSpiffeId, isValidTrustDomain, type SpiffeId
 export type {
   Agent,
   AgentStatus,
+  Approval,
+  ApprovalState,
   Task,
   TaskState,
   Effect,
@@ -40,6 +42,8 @@ export type {
   TaskReader,
   TaskWriter,
   RevocationStore,
+  ApprovalStore,
+  ControlStore,
   BudgetLedger,
   AuditAppender,
   AuditReader,
@@ -90,12 +94,15 @@ export {
 export { GroupCommit } from './audit/group-commit.ts';
 export { redactArgs } from './audit/redact.ts';
 export { KeyRing } from './tokens/keyring.ts';
-export { TaskTokens, TASK_TOKEN_TYPE, mapJoseError, type TaskTokenClaims, type TaskTokenOptions } from './tokens/task-token.ts';
+export { TaskTokens, TASK_TOKEN_TYPE, mapJoseError, type TaskTokenClaims, type TaskTokenOptions, type ActorClaim } from './tokens/task-token.ts';
 export { DecisionEngine, type DecisionEngineDeps, type DecisionLimits } from './decide.ts';
 export { TaskService, type TaskServiceDeps, type TaskLimits, type IssuedTask, type Actor, type WorkloadAuthenticator } from './tasks.ts';
 export { CachedTasks, CachedAgents } from './state/cache.ts';
 export { WorkloadVerifier, WORKLOAD_TOKEN_ALGORITHMS, oidcSubjectToSpiffeId, DevIssuer, jwtSvidKeySet, verificationKeySet, MAX_KEYS_PER_SET, MAX_TOKEN_LENGTH } from './identity/index.ts';
 export type { OidcIssuer, TrustBundle, WorkloadIdentity, WorkloadVerifierOptions, MintOptions } from './identity/index.ts';
+export { ApprovalService, type ApprovalServiceDeps, type ApprovalLimits, type ApprovalResolution, type StepUpCall } from './approvals.ts';
+export { KillSwitch, type KillSwitchDeps, type KillTarget, type KillReport } from './kill.ts';
+export { argsHash } from './decide.ts';
 // AuthZEN 1.0 (issue 12): request parsing, the generic PDP and the decision service
 export { parseEvaluationRequest, parseEvaluationsRequest, EVALUATIONS_SEMANTICS, type AuthzenEntity, type AuthzenAction, type AuthzenEvaluation, type AuthzenEvaluationsRequest, type AuthzenRequestLimits, type EvaluationsSemantic } from './authzen/request.ts';
 export { TypeMapper, cedarValue, cedarRecord, pascalCase, type EntityUid } from './authzen/cedar-json.ts';
@@ -103,3 +110,6 @@ export { EntityStore, parseEntities, MAX_SLICE, type CedarEntityJson } from './a
 export { SchemaInfo } from './authzen/schema-info.ts';
 export { evaluateGeneric, EntityShapes, type GenericDomain, type AuthzenOutcome } from './authzen/pdp.ts';
 export { AuthzenService, type AuthzenServiceDeps, type AuthzenCaller, type AuthzenResult } from './authzen/service.ts';
+export { type PolicySetOptions } from './policy/engine.ts';
+export { delegateTask, DEFAULT_MAX_CHILDREN } from './delegation.ts';
+export { attenuationViolations, constraintImplicationGap, globsOverlap, type AttenuationOptions } from './mandate/attenuation.ts';

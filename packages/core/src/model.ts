@@ -48,6 +48,32 @@ export interface Task {
   readonly endReason: string | undefined;
 }
 
+export type ApprovalState = 'pending' | 'approved' | 'denied' | 'used' | 'expired' | 'cancelled';
+
+/** A human decision bound to one call: task, tool, canonical hash of the arguments. Single-use. */
+export interface Approval {
+  readonly id: string;
+  readonly taskId: string;
+  readonly agentId: string;
+  readonly tool: string;
+  readonly argsHash: string;
+  readonly resource: string | undefined;
+  /** the call that asked for it */
+  readonly callId: string;
+  readonly state: ApprovalState;
+  /** the policies (or mandate rule) that asked for the step-up */
+  readonly policyIds: readonly string[];
+  /** the arguments with secrets redacted, for the approver to read */
+  readonly args: JsonObject;
+  readonly createdAt: number;
+  readonly expiresAt: number;
+  readonly decidedAt: number | undefined;
+  readonly decidedBy: string | undefined;
+  readonly reason: string | undefined;
+  readonly usedAt: number | undefined;
+  readonly usedCallId: string | undefined;
+}
+
 export type Effect = 'allow' | 'deny' | 'approval_required';
 /** What the system did (or, for a PDP answer, tells the caller to do). */
 export type FinalAction = 'allowed' | 'blocked' | 'held';
@@ -78,6 +104,8 @@ export interface Decision {
   /** evaluation errors Cedar reported, by policy id */
   readonly errors: readonly { policyId: string; message: string }[];
   readonly auditSeq: number | undefined;
+  /** the approval a held call waits for, or the approval an allow consumed */
+  readonly approvalId?: string | undefined;
 }
 
 /** Classification of a tool, from the organisation's tool catalogue. */

@@ -4,7 +4,8 @@
  * Every method is async so that a networked store fits the same shape as an embedded one.
  */
 import type { AuditDraft, AuditRecord, Checkpoint } from './audit/chain.ts';
-import type { Agent, AgentStatus, BudgetLimits, BudgetUsage, OperatorKey, SigningKey, Task, TaskState } from './model.ts';
+import type { JsonObject } from './json.ts';
+import type { Agent, AgentStatus, Approval, ApprovalState, BudgetLimits, BudgetUsage, OperatorKey, SigningKey, Task, TaskState } from './model.ts';
 import type { Ceiling } from './mandate/schema.ts';
 
 export interface Clock {
@@ -41,6 +42,8 @@ export interface AgentWriter {
 export interface TaskReader {
   getTask(id: string): Promise<Task | undefined>;
   listTasks(opts: { limit: number; agentId?: string | undefined; state?: TaskState | undefined; after?: string | undefined }): Promise<Task[]>;
+  /** the direct children of a task (delegated sub-tasks), oldest first */
+  listChildren(parentId: string): Promise<Task[]>;
 }
 
 export interface TaskWriter {
@@ -60,6 +63,34 @@ export interface TaskWriter {
   extendTask(id: string, expiresAt: number): Promise<Task | undefined>;
 }
 
+export interface ApprovalStore {
+  createApproval(a: Approval): Promise<void>;
+  getApproval(id: string): Promise<Approval | undefined>;
+  /** the newest approval for this exact call (task, tool, args hash) that has not expired at `now`, in any state */
+  findApproval(taskId: string, tool: string, argsHash: string, now: number): Promise<Approval | undefined>;
+  listApprovals(opts: { limit: number; state?: ApprovalState | undefined; taskId?: string | undefined; after?: string | undefined }): Promise<Approval[]>;
+  /** pending approvals of a task not yet expired at `now` */
+  countPending(taskId: string, now: number): Promise<number>;
+  /** compare-and-set: moves the approval to `to` only from one of `from` (single use rests on this) */
+  transitionApproval(
+    id: string,
+    from: readonly ApprovalState[],
+    to: ApprovalState,
+    patch: { at: number; by?: string | undefined; reason?: string | undefined; callId?: string | undefined },
+  ): Promise<{ changed: boolean; approval: Approval | undefined }>;
+  /** pending or approved approvals of these tasks → cancelled; returns those it cancelled */
+  cancelForTasks(taskIds: readonly string[], at: number, reason: string): Promise<Approval[]>;
+  /** pending or approved approvals past their expiry → expired; returns those it expired */
+  expireApprovals(now: number): Promise<Approval[]>;
+}
+
+/** Small, durable switches (the emergency stop). */
+export interface ControlStore {
+  getControl(key: string): Promise<JsonObject | undefined>;
+  /** sets (or, with undefined, clears) a control */
+  setControl(key: string, value: JsonObject | undefined, at: number): Promise<void>;
+}
+
 export interface RevocationStore {
   /** revokes one credential by its `jti` until `expiresAt` (after which it is dead anyway) */
   revokeToken(jti: string, taskId: string, expiresAt: number, reason: string, at: number): Promise<void>;
@@ -73,6 +104,11 @@ export interface BudgetLedger {
    */
   consume(taskId: string, tool: string, limits: BudgetLimits): Promise<{ ok: boolean; usage: BudgetUsage; exhausted?: 'calls' | 'tool' }>;
   usage(taskId: string, tool: string): Promise<BudgetUsage>;
+  /**
+   * Atomically sets `calls` of a task's total budget aside (a delegated child's share): only when
+   * used + calls stays within `limit`. Returns whether it did.
+   */
+  carve(taskId: string, calls: number, limit: number): Promise<boolean>;
 }
 
 export interface AuditAppender {
@@ -143,6 +179,8 @@ export interface Store {
   readonly agents: AgentReader & AgentWriter;
   readonly tasks: TaskReader & TaskWriter;
   readonly revocations: RevocationStore;
+  readonly approvals: ApprovalStore;
+  readonly controls: ControlStore;
   readonly budgets: BudgetLedger;
   readonly audit: AuditAppender & AuditReader & DecisionCommitter;
   readonly checkpoints: CheckpointStore;

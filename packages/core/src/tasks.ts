@@ -1,18 +1,20 @@
 import type { AuditDraft } from './audit/chain.ts';
 import { MandateError } from './errors.ts';
 import type { JsonObject } from './json.ts';
-import { ceilingViolations } from './mandate/ceiling.ts';
 import { mandateHash, parseMandate } from './mandate/parse.ts';
 import type { Mandate } from './mandate/schema.ts';
 import { TASK_STATE_REASON, type Agent, type Task, type TaskState } from './model.ts';
 import { startTaskRequest } from './policy/context.ts';
 import type { PolicySet } from './policy/engine.ts';
-import type { AgentReader, AuditAppender, Clock, Hasher, IdGenerator, RevocationStore, TaskReader, TaskWriter } from './ports.ts';
+import type { AgentReader, AuditAppender, BudgetLedger, Clock, Hasher, IdGenerator, RevocationStore, TaskReader, TaskWriter } from './ports.ts';
 import type { ReasonCode } from './reasons.ts';
 import type { TaskTokenClaims, TaskTokens } from './tokens/task-token.ts';
+import { delegateTask } from './delegation.ts';
+import { checkAdmissible, normaliseMandate, taskDraft } from './task-rules.ts';
+import type { ApprovalService } from './approvals.ts';
 
 export interface WorkloadAuthenticator {
-  verify(token: string): Promise<{ agentId: string }>;
+  verify(token: string): Promise<{ agentId: string; expiresAt: number }>;
 }
 
 export interface TaskLimits {
@@ -39,7 +41,14 @@ export interface TaskServiceDeps {
   readonly policies: () => PolicySet;
   readonly environment: string;
   readonly limits: TaskLimits;
+  /** cancels a task's open approvals when it ends */
+  readonly approvals?: Pick<ApprovalService, 'cancelForTasks'> | undefined;
+  /** refuses new tasks while an emergency stop is in force */
+  readonly emergency?: { stopped(): boolean } | undefined;
+  /** a parent's budget, read and carved when it delegates */
+  readonly budgets?: Pick<BudgetLedger, 'usage' | 'carve'> | undefined;
 }
+
 
 export interface IssuedTask {
   readonly task: Task;
@@ -50,6 +59,7 @@ export interface IssuedTask {
 export type Actor = { readonly kind: 'agent'; readonly agentId: string } | { readonly kind: 'operator'; readonly operatorId: string };
 
 const ENDABLE: readonly TaskState[] = ['active', 'suspended'];
+const END_KIND: Partial<Record<TaskState, AuditDraft['kind']>> = { completed: 'task.completed', revoked: 'task.revoked', killed: 'task.killed', expired: 'task.expired' };
 
 /** Task lifecycle: start (mint), renew, complete, revoke. Every step is audited before it returns. */
 export class TaskService {
@@ -64,6 +74,7 @@ export class TaskService {
    * deployment's limits, the agent's ceiling and the organisation's start_task policies.
    */
   async start(workloadToken: string, mandateInput: unknown): Promise<IssuedTask> {
+    if (this.d.emergency?.stopped()) throw new MandateError('EMERGENCY_STOP', 'an emergency stop is in force: no new tasks');
     const identity = await this.d.workload.verify(workloadToken);
     const agent = await this.d.agents.getAgent(identity.agentId);
     if (!agent) throw new MandateError('AGENT_UNKNOWN', `agent ${identity.agentId} is not registered`);
@@ -127,6 +138,11 @@ export class TaskService {
     return { task, token, claims };
   }
 
+  /** Delegation to a sub-agent: see delegation.ts. */
+  delegate(parentToken: string, childWorkloadToken: string, mandateInput: unknown): Promise<IssuedTask> {
+    return delegateTask(this, this.d, parentToken, childWorkloadToken, mandateInput);
+  }
+
   /** A fresh token for a live task; the task's life moves forward within its hard maximum. */
   async renew(taskToken: string): Promise<IssuedTask> {
     const claims = await this.d.tokens.verify(taskToken);
@@ -145,6 +161,7 @@ export class TaskService {
       mandateHash: task.mandateHash,
       txn: task.txn,
       expiresAt: Math.min(now + this.d.limits.tokenTtlMs, extended.expiresAt),
+      act: claims.act,
     });
     // one live token per task: the previous one stops working now
     await this.d.revocations.revokeToken(claims.jti, task.id, claims.exp * 1000, 'renewed', now);
@@ -186,23 +203,30 @@ export class TaskService {
 
   /** Revokes every live (active or suspended) task of an agent; returns how many it ended. */
   async revokeAgentTasks(agentId: string, actor: Actor, reason: string): Promise<number> {
-    let ended = 0;
+    return (await this.endLiveTasks({ agentId }, 'revoked', actor, reason)).length;
+  }
+
+  /**
+   * Ends every live task (of one agent, or all of them) and their subtrees; a task ended
+   * meanwhile by someone else is simply skipped. Returns the ids it ended.
+   */
+  async endLiveTasks(scope: { agentId?: string | undefined }, to: 'revoked' | 'killed', actor: Actor, reason: string): Promise<string[]> {
+    const ended: string[] = [];
     for (const state of ['active', 'suspended'] as const) {
       for (;;) {
-        const live = await this.d.tasks.listTasks({ limit: 100, agentId, state });
+        const live = await this.d.tasks.listTasks({ limit: 100, agentId: scope.agentId, state });
         if (live.length === 0) break;
-        for (const t of live) {
-          try {
-            await this.end(t.id, 'revoked', actor, reason);
-            ended += 1;
-          } catch (e) {
-            // ended meanwhile by someone else: that is the outcome we want
-            if (!(e instanceof MandateError && e.code === 'CONFLICT')) throw e;
-          }
-        }
+        for (const t of live) ended.push(...(await this.endTree(t, to, actor, reason)));
       }
     }
     return ended;
+  }
+
+  /** Kills a task and everything delegated below it; idempotent. Returns the ids it ended. */
+  async killTree(taskId: string, actor: Actor, reason: string): Promise<string[]> {
+    const task = await this.d.tasks.getTask(taskId);
+    if (!task) throw new MandateError('NOT_FOUND', 'task not found');
+    return this.endTree(task, 'killed', actor, reason);
   }
 
   /** The agent behind a task token, for endpoints an agent may call on its own task. */
@@ -213,19 +237,47 @@ export class TaskService {
   }
 
   private async end(taskId: string, to: TaskState, actor: Actor, reason: string): Promise<Task> {
-    const now = this.d.clock.now();
     const current = await this.d.tasks.getTask(taskId);
     if (!current) throw new MandateError('NOT_FOUND', 'task not found');
     if (actor.kind === 'agent' && actor.agentId !== current.agentId) throw new MandateError('FORBIDDEN', 'an agent may only end its own task');
-    const { changed, task } = await this.d.tasks.transitionTask(taskId, ENDABLE, to, now, reason);
+    const ended = await this.endTree(current, to, actor, reason);
+    const task = await this.d.tasks.getTask(taskId);
     if (!task) throw new MandateError('NOT_FOUND', 'task not found');
-    if (!changed) throw new MandateError('CONFLICT', `task is already ${task.state}`);
-    const by = actor.kind === 'agent' ? { agent: actor.agentId } : { operator: actor.operatorId };
-    await this.d.audit.append([this.draft(to === 'completed' ? 'task.completed' : 'task.revoked', task, now, { reason, by })]);
+    if (ended[0] !== taskId) throw new MandateError('CONFLICT', `task is already ${task.state}`);
     return task;
   }
 
-  private async liveTask(taskId: string): Promise<Task> {
+  /**
+   * Ends a task and every live task delegated below it (a parent's end is its subtree's end),
+   * each with its own audit record, and cancels their open approvals. Returns the ids it ended,
+   * the root first when the root was still live.
+   */
+  private async endTree(root: Task, to: TaskState, actor: Actor, reason: string): Promise<string[]> {
+    const now = this.d.clock.now();
+    const by = actor.kind === 'agent' ? { agent: actor.agentId } : { operator: actor.operatorId };
+    const ended: string[] = [];
+    const endOne = async (id: string, state: TaskState, why: string) => {
+      const { changed, task } = await this.d.tasks.transitionTask(id, ENDABLE, state, now, why);
+      if (!changed || !task) return;
+      ended.push(id);
+      await this.d.audit.append([this.draft(END_KIND[state] ?? 'task.revoked', task, now, { reason: why, by })]);
+    };
+    await endOne(root.id, to, reason);
+    const below: TaskState = to === 'killed' ? 'killed' : 'revoked';
+    const queue = [root.id];
+    for (let guard = 0; queue.length > 0 && guard < 100_000; guard++) {
+      const id = queue.shift() as string;
+      for (const child of await this.d.tasks.listChildren(id)) {
+        if (ENDABLE.includes(child.state)) await endOne(child.id, below, `parent task ${to}`);
+        queue.push(child.id);
+      }
+    }
+    if (ended.length > 0 && this.d.approvals) await this.d.approvals.cancelForTasks(ended, `task ${to}`);
+    return ended;
+  }
+
+  /** The task, if it is active and in time; otherwise the reason code of why not. */
+  async liveTask(taskId: string): Promise<Task> {
     const task = await this.d.tasks.getTask(taskId);
     if (!task) throw new MandateError('TASK_NOT_FOUND', 'task not found');
     const now = this.d.clock.now();
@@ -237,27 +289,20 @@ export class TaskService {
     return task;
   }
 
-  private normalise(m: Mandate): Mandate {
-    const ttl = m.ttl ?? this.d.limits.defaultTtlMs;
-    if (ttl <= 0 || ttl > this.d.limits.maxTtlMs || ttl > this.d.limits.maxLifetimeMs) {
-      throw new MandateError('MANDATE_INVALID', `ttl must be between 1s and ${Math.min(this.d.limits.maxTtlMs, this.d.limits.maxLifetimeMs) / 1000}s`);
-    }
-    return { ...m, ttl };
-  }
-
-  private checkAdmissible(agent: Agent, m: Mandate): void {
-    if (m.environment !== this.d.environment) {
-      throw new MandateError('ENVIRONMENT_MISMATCH', `mandate is for "${m.environment}" but this Mandate guards "${this.d.environment}"`);
-    }
-    const over = ceilingViolations(m, agent.ceiling);
-    if (over.length > 0) throw new MandateError('MANDATE_EXCEEDS_CEILING', over.join('; '), { violations: over });
-  }
-
-  private async auditDenied(agent: Agent, taskId: string, now: number, e: MandateError): Promise<void> {
+  /** Records a refused task start (or delegation) of an identified agent. */
+  async auditDenied(agent: Agent, taskId: string, now: number, e: MandateError): Promise<void> {
     await this.d.audit.append([{ kind: 'task.start_denied', ts: now, taskId, agentId: agent.id, data: { code: e.code, message: e.message } }]);
   }
 
+  private normalise(m: Mandate): Mandate {
+    return normaliseMandate(m, this.d.limits);
+  }
+
+  private checkAdmissible(agent: Agent, m: Mandate): void {
+    checkAdmissible(agent, m, this.d.environment);
+  }
+
   private draft(kind: AuditDraft['kind'], task: Task, ts: number, data: JsonObject): AuditDraft {
-    return { kind, ts, taskId: task.id, agentId: task.agentId, txn: task.txn, data };
+    return taskDraft(kind, task, ts, data);
   }
 }

@@ -5,6 +5,8 @@
 import { mkdirSync, writeFileSync, chmodSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
+  ApprovalService,
+  KillSwitch,
   CachedAgents,
   CachedTasks,
   DecisionEngine,
@@ -32,6 +34,7 @@ import { randomIds, sha256Hasher, systemClock } from './node-ports.ts';
 import { OperatorAuth } from './operators.ts';
 import { PolicyHolder } from './policies.ts';
 import { createAuthzen, type AuthzenRuntime } from './authzen/runtime.ts';
+import { webhookNotifier } from './webhook.ts';
 
 export interface RuntimeOptions {
   readonly clock?: Clock;
@@ -62,6 +65,8 @@ export interface MandateRuntime {
   readonly devIssuer: DevIssuer | undefined;
   readonly engine: DecisionEngine;
   readonly tasks: TaskService;
+  readonly approvals: ApprovalService;
+  readonly kill: KillSwitch;
   readonly operators: OperatorAuth;
   /** AuthZEN 1.0: the generic PDP beside the agent engine (issue 12) */
   readonly authzen: AuthzenRuntime;
@@ -138,6 +143,23 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
     const checkpoints = new MirroredCheckpoints(store.checkpoints, config.data_dir);
     const audit = new CheckpointingAudit(store.audit, checkpoints, auditKeys, clock, config.audit.checkpoint_every, config.audit.checkpoint_interval, log);
     const current = () => policies.current;
+    // the emergency stop is read on every call; the kill switch is created below, once tasks exist
+    let killSwitch: KillSwitch | undefined;
+    const emergency = { stopped: () => killSwitch?.stopped() ?? false };
+    const approvals = new ApprovalService({
+      clock,
+      ids,
+      store: store.approvals,
+      tasks: taskState,
+      agents,
+      audit,
+      limits: {
+        ttlMs: config.approvals.ttl,
+        maxPendingPerTask: config.approvals.max_pending_per_task,
+        forbidOwnerApproval: config.approvals.forbid_owner_approval,
+      },
+      notify: config.approvals.webhook_url === undefined ? undefined : webhookNotifier(config.approvals.webhook_url, log),
+    });
     const engine = new DecisionEngine({
       clock,
       ids,
@@ -150,6 +172,8 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       audit,
       policies: current,
       environment: config.environment,
+      approvals,
+      emergency,
       limits: {
         args: {
           maxDepth: config.limits.args_max_depth,
@@ -177,7 +201,11 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
         maxLifetimeMs: config.tokens.max_task_lifetime,
         tokenTtlMs: config.tokens.ttl,
       },
+      approvals,
+      emergency,
+      budgets: store.budgets,
     });
+    killSwitch = await KillSwitch.open({ clock, controls: store.controls, agents, tasks, audit });
     const operators = new OperatorAuth(store.operators, hasher, ids);
     // --- AuthZEN (issue 12): generic PDP and enforcement-point auth; agent subjects use `engine`
     const authzen = createAuthzen(config.authzen, { dataDir: config.data_dir, clock, ids, hasher, audit, engine, tokens, operators });
@@ -196,6 +224,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
 
     const sweep = setInterval(() => {
       tasks.expireDue().catch((e: unknown) => log.error({ err: e }, 'task expiry sweep failed'));
+      approvals.expireDue().catch((e: unknown) => log.error({ err: e }, 'approval expiry sweep failed'));
     }, config.tokens.expiry_sweep_interval);
     sweep.unref();
 
@@ -218,6 +247,8 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       devIssuer,
       engine,
       tasks,
+      approvals,
+      kill: killSwitch,
       operators,
       authzen,
       bootstrapAdminKey,

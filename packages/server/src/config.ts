@@ -79,6 +79,21 @@ export const configSchema = z.strictObject({
       dir: z.string().min(1).optional(),
     })
     .prefault({}),
+  approvals: z
+    .strictObject({
+      /** how long a request waits for a human, and how long an approval stays usable */
+      ttl: duration('15m'),
+      /** approval fatigue: open requests one task may have at once */
+      max_pending_per_task: z.number().int().min(1).max(1000).default(5),
+      /** approval fatigue: decisions one approver may make per window */
+      max_decisions_per_approver: z.number().int().min(1).max(100_000).default(60),
+      approver_window: duration('10m'),
+      /** refuse approvals from an operator key whose name is the agent's owner */
+      forbid_owner_approval: z.boolean().default(false),
+      /** POSTed a JSON notice for every new request (fire and forget, 5 s timeout) */
+      webhook_url: z.url().optional(),
+    })
+    .prefault({}),
   audit: z
     .strictObject({
       /** sign a checkpoint after this many records… */

@@ -41,5 +41,14 @@ export function sqliteBudgets(sql: Sql) {
     async usage(taskId, tool) {
       return readBudget(sql, taskId, tool);
     },
+
+    async carve(taskId, calls, limit) {
+      return sql.tx(() => {
+        const used = readBudget(sql, taskId, '').calls;
+        if (used + calls > limit) return false;
+        sql.run('INSERT INTO budget_calls (task_id, calls) VALUES (?, ?) ON CONFLICT (task_id) DO UPDATE SET calls = calls + excluded.calls', taskId, calls);
+        return true;
+      });
+    },
   } satisfies BudgetLedger;
 }

@@ -6,6 +6,8 @@ import { DatabaseSync } from 'node:sqlite';
 import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
 import type { Hasher, Store } from '@mandate/core';
 import { sqliteAgents } from './agents.ts';
+import { sqliteApprovals } from './approvals.ts';
+import { sqliteControls } from './controls.ts';
 import { sqliteAudit } from './audit.ts';
 import { sqliteBudgets } from './budgets.ts';
 import { sqliteCheckpoints } from './checkpoints.ts';
@@ -74,6 +76,8 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
     agents: sqliteAgents(sql),
     tasks: sqliteTasks(sql),
     revocations: sqliteRevocations(sql),
+    approvals: sqliteApprovals(sql),
+    controls: sqliteControls(sql),
     budgets: sqliteBudgets(sql),
     audit,
     checkpoints: sqliteCheckpoints(sql),

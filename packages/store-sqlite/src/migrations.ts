@@ -117,6 +117,39 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 2,
+    name: 'approvals and controls',
+    sql: `
+      CREATE TABLE approvals (
+        id TEXT PRIMARY KEY,
+        task_id TEXT NOT NULL REFERENCES tasks (id),
+        agent_id TEXT NOT NULL,
+        tool TEXT NOT NULL,
+        args_hash TEXT NOT NULL,
+        resource TEXT,
+        call_id TEXT NOT NULL,
+        state TEXT NOT NULL,
+        policy_ids TEXT NOT NULL,
+        args TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        decided_at INTEGER,
+        decided_by TEXT,
+        reason TEXT,
+        used_at INTEGER,
+        used_call_id TEXT
+      ) STRICT;
+      CREATE INDEX approvals_by_binding ON approvals (task_id, tool, args_hash, created_at);
+      CREATE INDEX approvals_by_state ON approvals (state, created_at, id);
+
+      CREATE TABLE controls (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+      ) STRICT;
+    `,
+  },
 ];
 
 /**

@@ -52,6 +52,10 @@ export function sqliteTasks(sql: Sql) {
       return sql.all(`SELECT * FROM tasks ${clause} ORDER BY created_at, id LIMIT ?`, ...params, checkLimit(limit)).map(toTask);
     },
 
+    async listChildren(parentId) {
+      return sql.all('SELECT * FROM tasks WHERE parent_id = ? ORDER BY created_at, id', parentId).map(toTask);
+    },
+
     async createTask(t) {
       try {
         sql.run(

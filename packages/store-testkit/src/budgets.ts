@@ -85,5 +85,20 @@ export function budgetSuite(store: GetStore): void {
       expect(await store().budgets.usage('task-1', 'a')).toEqual({ calls: 10, toolCalls: 5 });
       expect(await store().budgets.usage('task-1', 'b')).toEqual({ calls: 10, toolCalls: 5 });
     });
+
+    it('carves a share out of a task budget only while it fits', async () => {
+      await store().budgets.consume('task-1', 'a', { calls: 10 });
+      expect(await store().budgets.carve('task-1', 6, 10)).toBe(true);
+      expect(await store().budgets.carve('task-1', 4, 10)).toBe(false);
+      expect(await store().budgets.usage('task-1', 'a')).toEqual({ calls: 7, toolCalls: 1 });
+      expect(await store().budgets.carve('task-1', 3, 10)).toBe(true);
+      expect((await store().budgets.consume('task-1', 'a', { calls: 10 })).ok).toBe(false);
+    });
+
+    it('never over-carves under concurrency', async () => {
+      const results = await Promise.all(Array.from({ length: 20 }, () => store().budgets.carve('task-1', 3, 30)));
+      expect(results.filter(Boolean).length).toBe(10);
+      expect((await store().budgets.usage('task-1', 'x')).calls).toBe(30);
+    });
   });
 }

@@ -29,6 +29,10 @@ export class CachedTasks implements TaskReader, TaskWriter {
     return this.inner.listTasks(opts);
   }
 
+  listChildren(parentId: string): Promise<Task[]> {
+    return this.inner.listChildren(parentId);
+  }
+
   async createTask(task: Task): Promise<void> {
     await this.inner.createTask(task);
     this.remember(task);

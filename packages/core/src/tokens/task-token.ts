@@ -17,6 +17,13 @@ export interface TaskTokenClaims {
   readonly task_id: string;
   readonly mandate_hash: string;
   readonly txn: string;
+  /** RFC 8693 actor chain of a delegated task: the delegating agent, nesting its own delegator */
+  readonly act?: ActorClaim;
+}
+
+export interface ActorClaim {
+  readonly sub: string;
+  readonly act?: ActorClaim;
 }
 
 export interface TaskTokenOptions {
@@ -47,7 +54,7 @@ export class TaskTokens {
     this.cacheSize = opts.cacheSize ?? 50_000;
   }
 
-  async mint(input: { agentId: string; taskId: string; mandateHash: string; txn: string; expiresAt: number }): Promise<{ token: string; claims: TaskTokenClaims }> {
+  async mint(input: { agentId: string; taskId: string; mandateHash: string; txn: string; expiresAt: number; act?: ActorClaim | undefined }): Promise<{ token: string; claims: TaskTokenClaims }> {
     const key = this.ring.active();
     const now = this.opts.clock.now();
     const claims: TaskTokenClaims = {
@@ -60,6 +67,7 @@ export class TaskTokens {
       task_id: input.taskId,
       mandate_hash: input.mandateHash,
       txn: input.txn,
+      ...(input.act ? { act: input.act } : {}),
     };
     const token = await new SignJWT({ ...claims })
       .setProtectedHeader({ alg: 'EdDSA', kid: key.kid, typ: TASK_TOKEN_TYPE })

@@ -13,6 +13,8 @@ import { policyRoutes } from './routes/policies.ts';
 import { taskRoutes } from './routes/tasks.ts';
 import { devRoutes } from './routes/dev.ts';
 import { authzenRoutes } from './routes/authzen.ts';
+import { approvalRoutes } from './routes/approvals.ts';
+import { killRoutes } from './routes/kill.ts';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -109,5 +111,7 @@ export function buildHttpApp(rt: MandateRuntime, opts: HttpOptions = {}): Fastif
   policyRoutes(app, rt);
   devRoutes(app, rt);
   authzenRoutes(app, rt);
+  approvalRoutes(app, rt);
+  killRoutes(app, rt);
   return app;
 }

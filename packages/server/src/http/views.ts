@@ -36,6 +36,7 @@ export function decisionView(d: Decision) {
     agent_id: d.agentId ?? null,
     details: d.details,
     audit_seq: d.auditSeq ?? null,
+    approval_id: d.approvalId ?? null,
   };
 }
 

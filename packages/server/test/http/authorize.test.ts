@@ -56,7 +56,7 @@ describe('POST /v1/authorize', () => {
   it('answers an allow with exactly the documented decision shape', async () => {
     const res = await h.authorize(token, search);
     const d = res.json<DecisionBody>();
-    expect(Object.keys(d).sort()).toEqual(['agent_id', 'audit_seq', 'call_id', 'details', 'effect', 'final', 'policy_ids', 'policy_version', 'reasons', 'task_id']);
+    expect(Object.keys(d).sort()).toEqual(['agent_id', 'approval_id', 'audit_seq', 'call_id', 'details', 'effect', 'final', 'policy_ids', 'policy_version', 'reasons', 'task_id']);
     expect(d).toEqual({
       call_id: expect.stringMatching(/^call_/) as unknown,
       effect: 'allow',
@@ -68,6 +68,7 @@ describe('POST /v1/authorize', () => {
       agent_id: agent,
       details: [],
       audit_seq: expect.any(Number) as unknown,
+      approval_id: null,
     });
     expect(policyVersion).toMatch(/^sha256:[0-9a-f]{64}$/);
   });
@@ -76,7 +77,7 @@ describe('POST /v1/authorize', () => {
     const res = await h.authorize(token, { tool: 'shell.exec', args: { cmd: 'id' } });
     expect(res.statusCode).toBe(200);
     const d = res.json<DecisionBody>();
-    expect(Object.keys(d).sort()).toEqual(['agent_id', 'audit_seq', 'call_id', 'details', 'effect', 'final', 'policy_ids', 'policy_version', 'reasons', 'task_id']);
+    expect(Object.keys(d).sort()).toEqual(['agent_id', 'approval_id', 'audit_seq', 'call_id', 'details', 'effect', 'final', 'policy_ids', 'policy_version', 'reasons', 'task_id']);
     expect(d).toMatchObject({ effect: 'deny', final: 'blocked', reasons: ['TOOL_NOT_IN_MANDATE'], policy_ids: ['mandate.tools'], task_id: taskId, agent_id: agent, policy_version: policyVersion });
     expect(d.details.length).toBeGreaterThan(0);
     expect(d.audit_seq).toEqual(expect.any(Number));

@@ -7,6 +7,7 @@ import { parseBody } from '../validate.ts';
 import { auditView, taskView } from '../views.ts';
 
 const startSchema = z.strictObject({ mandate: z.unknown() });
+const delegateSchema = z.strictObject({ workload_token: z.string().min(1).max(16 * 1024), mandate: z.unknown() });
 const revokeSchema = z.strictObject({ reason: z.string().min(1).max(500).default('revoked by an operator') });
 const STATES = ['active', 'completed', 'expired', 'suspended', 'revoked', 'killed'] as const satisfies readonly TaskState[];
 const listSchema = z.strictObject({
@@ -40,6 +41,17 @@ export function taskRoutes(app: FastifyInstance, rt: MandateRuntime): void {
     if (token === undefined) throw new MandateError('TOKEN_MISSING', 'a workload token (JWT-SVID or OIDC) is required');
     const body = parseBody(startSchema, req.body);
     const r = await rt.tasks.start(token, body.mandate);
+    return reply.code(201).send(issued(r));
+  });
+
+  /** A task hands a narrower mandate to a sub-agent: parent's task token, child's workload token. */
+  app.post<{ Params: { id: string } }>('/v1/tasks/:id/delegate', async (req, reply) => {
+    const token = bearer(req);
+    if (token === undefined) throw new MandateError('TOKEN_MISSING', "the parent task's token is required");
+    const body = parseBody(delegateSchema, req.body);
+    const claims = await rt.tasks.authenticateTaskToken(token);
+    if (claims.task_id !== req.params.id) throw new MandateError('TOKEN_TASK_MISMATCH', 'the token was issued for another task');
+    const r = await rt.tasks.delegate(token, body.workload_token, body.mandate);
     return reply.code(201).send(issued(r));
   });
 

@@ -1,0 +1,48 @@
+import { parseArgs } from 'node:util';
+import { CliError, EXIT } from '../exit-codes.ts';
+import { callApi, expectOk, serverTarget } from '../http-client.ts';
+import type { CliIO } from '../io.ts';
+
+export const approvalsHelp = `mandate approvals list [--state pending|approved|denied|used|expired|cancelled] [--task ID] [--json]
+mandate approvals approve|deny <ID> --reason TEXT
+  Step-up approvals through the running server. Approving needs an operator key with the
+  approver (or admin) role: --api-key, MANDATE_API_KEY, or <data-dir>/admin.key.`;
+
+interface ApprovalRow {
+  id: string;
+  state: string;
+  task_id: string;
+  agent_id: string;
+  tool: string;
+  args: unknown;
+  expires_at: string;
+}
+
+export async function approvalsCommand(args: string[], io: CliIO): Promise<number> {
+  const [sub, ...rest] = args;
+  const { values, positionals } = parseArgs({
+    args: rest,
+    strict: true,
+    allowPositionals: true,
+    options: { state: { type: 'string' }, task: { type: 'string' }, reason: { type: 'string' }, json: { type: 'boolean' }, url: { type: 'string' }, 'api-key': { type: 'string' }, 'data-dir': { type: 'string' } },
+  });
+  const { url, apiKey } = serverTarget(values, io);
+  if (sub === 'list') {
+    if (positionals.length > 0) throw new CliError(EXIT.USAGE, approvalsHelp);
+    const q = new URLSearchParams({ limit: '1000' });
+    if (values.state) q.set('state', values.state);
+    if (values.task) q.set('task_id', values.task);
+    const r = expectOk(await callApi(url, apiKey, 'GET', `/v1/approvals?${q.toString()}`), 'approvals list') as { approvals: ApprovalRow[] };
+    if (values.json) io.out(JSON.stringify(r.approvals));
+    else for (const a of r.approvals) io.out(`${a.id}  ${a.state.padEnd(9)} ${a.tool}  task ${a.task_id}  agent ${a.agent_id}  expires ${a.expires_at}  args ${JSON.stringify(a.args)}`);
+    return EXIT.OK;
+  }
+  if (sub === 'approve' || sub === 'deny') {
+    const id = positionals[0];
+    if (id === undefined || positionals.length !== 1 || values.reason === undefined) throw new CliError(EXIT.USAGE, approvalsHelp);
+    const r = expectOk(await callApi(url, apiKey, 'POST', `/v1/approvals/${encodeURIComponent(id)}/${sub}`, { reason: values.reason }), `approvals ${sub}`) as ApprovalRow;
+    io.out(`${r.id}: ${r.state}`);
+    return EXIT.OK;
+  }
+  throw new CliError(EXIT.USAGE, approvalsHelp);
+}

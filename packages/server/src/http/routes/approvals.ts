@@ -1,0 +1,90 @@
+import { MandateError, type Approval, type ApprovalState } from '@mandate/core';
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import type { MandateRuntime } from '../../compose.ts';
+import { requireOperator } from '../auth.ts';
+import { parseBody } from '../validate.ts';
+
+const STATES = ['pending', 'approved', 'denied', 'used', 'expired', 'cancelled'] as const satisfies readonly ApprovalState[];
+const listSchema = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  after: z.string().max(200).optional(),
+  state: z.enum(STATES).optional(),
+  task_id: z.string().max(200).optional(),
+});
+const decideSchema = z.strictObject({ reason: z.string().min(1).max(1000) });
+
+const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
+
+export function approvalView(a: Approval, now: number) {
+  return {
+    id: a.id,
+    task_id: a.taskId,
+    agent_id: a.agentId,
+    tool: a.tool,
+    args: a.args,
+    args_hash: a.argsHash,
+    resource: a.resource ?? null,
+    call_id: a.callId,
+    // a pending request past its time is shown as expired even before the sweep marks it
+    state: (a.state === 'pending' || a.state === 'approved') && now >= a.expiresAt ? 'expired' : a.state,
+    policy_ids: a.policyIds,
+    created_at: iso(a.createdAt),
+    expires_at: iso(a.expiresAt),
+    decided_at: iso(a.decidedAt),
+    decided_by: a.decidedBy ?? null,
+    reason: a.reason ?? null,
+    used_at: iso(a.usedAt),
+    used_call_id: a.usedCallId ?? null,
+  };
+}
+
+/** Approval fatigue on the approver's side: so many decisions per approver per window. */
+class ApproverWindow {
+  private readonly seen = new Map<string, number[]>();
+  private readonly max: number;
+  private readonly windowMs: number;
+
+  constructor(max: number, windowMs: number) {
+    this.max = max;
+    this.windowMs = windowMs;
+  }
+
+  take(operatorId: string, now: number): void {
+    const recent = (this.seen.get(operatorId) ?? []).filter((t) => now - t < this.windowMs);
+    if (recent.length >= this.max) {
+      throw new MandateError('RATE_LIMITED', `at most ${this.max} approval decisions per ${this.windowMs / 60_000} minutes per approver`);
+    }
+    recent.push(now);
+    this.seen.set(operatorId, recent);
+  }
+}
+
+export function approvalRoutes(app: FastifyInstance, rt: MandateRuntime): void {
+  const window = new ApproverWindow(rt.config.approvals.max_decisions_per_approver, rt.config.approvals.approver_window);
+
+  app.get('/v1/approvals', async (req) => {
+    await requireOperator(rt, req, 'viewer');
+    const q = parseBody(listSchema, req.query, 'query');
+    const list = await rt.approvals.list({ limit: q.limit, after: q.after, state: q.state, taskId: q.task_id });
+    const now = rt.clock.now();
+    return { approvals: list.map((a) => approvalView(a, now)), next: list.length === q.limit ? (list.at(-1)?.id ?? null) : null };
+  });
+
+  app.get<{ Params: { id: string } }>('/v1/approvals/:id', async (req) => {
+    await requireOperator(rt, req, 'viewer');
+    const a = await rt.approvals.get(req.params.id);
+    if (!a) throw new MandateError('NOT_FOUND', 'approval not found');
+    return approvalView(a, rt.clock.now());
+  });
+
+  for (const verdict of ['approve', 'deny'] as const) {
+    // an approver, never an agent: operator keys only, and agent JWTs are refused outright
+    app.post<{ Params: { id: string } }>(`/v1/approvals/:id/${verdict}`, async (req) => {
+      const op = await requireOperator(rt, req, 'approver');
+      const body = parseBody(decideSchema, req.body);
+      window.take(op.id, rt.clock.now());
+      return approvalView(await rt.approvals.decide(req.params.id, op, verdict, body.reason), rt.clock.now());
+    });
+  }
+}

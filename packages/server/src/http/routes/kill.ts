@@ -1,0 +1,49 @@
+import type { KillReport, KillTarget } from '@mandate/core';
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import type { MandateRuntime } from '../../compose.ts';
+import { requireOperator } from '../auth.ts';
+import { parseBody } from '../validate.ts';
+
+const reason = z.string().min(1).max(1000);
+const killSchema = z.union([
+  z.strictObject({ agent: z.string().min(1).max(2048), reason }),
+  z.strictObject({ task: z.string().min(1).max(200), reason }),
+  z.strictObject({ all: z.literal(true), reason }),
+]);
+const unkillSchema = z.union([z.strictObject({ agent: z.string().min(1).max(2048), reason }), z.strictObject({ all: z.literal(true), reason })]);
+
+function reportView(r: KillReport) {
+  return {
+    target: r.target,
+    disabled_agent: r.disabledAgent ?? null,
+    killed_tasks: r.killedTasks,
+    emergency_stop: r.emergencyStop,
+    revoked_leases: r.revokedLeases,
+    audit_seq: r.auditSeq ?? null,
+  };
+}
+
+export function killRoutes(app: FastifyInstance, rt: MandateRuntime): void {
+  /** Answers only once every revocation is durable; reports what it ended. */
+  app.post('/v1/kill', async (req) => {
+    const op = await requireOperator(rt, req, 'admin');
+    const body = parseBody(killSchema, req.body);
+    const target: KillTarget = 'all' in body ? { all: true } : 'agent' in body ? { agent: body.agent } : { task: body.task };
+    const report = await rt.kill.kill(target, { kind: 'operator', operatorId: op.id }, body.reason);
+    req.log.warn({ target, killed: report.killedTasks.length, by: op.id }, 'kill');
+    return reportView(report);
+  });
+
+  app.post('/v1/unkill', async (req) => {
+    const op = await requireOperator(rt, req, 'admin');
+    const body = parseBody(unkillSchema, req.body);
+    return rt.kill.unkill('all' in body ? { all: true } : { agent: body.agent }, { kind: 'operator', operatorId: op.id }, body.reason);
+  });
+
+  app.get('/v1/kill', async (req) => {
+    await requireOperator(rt, req, 'viewer');
+    return { emergency_stop: rt.kill.stopped() };
+  });
+
+}
