@@ -1,4 +1,5 @@
 import type { Approval } from '@mandate/core';
+import { approvalView } from './http/views.ts';
 
 export interface WebhookLog {
   warn(obj: object, msg: string): void;
@@ -10,20 +11,8 @@ export interface WebhookLog {
  */
 export function webhookNotifier(url: string, log: WebhookLog): (a: Approval) => void {
   return (a) => {
-    const body = {
-      type: 'approval.requested',
-      approval: {
-        id: a.id,
-        task_id: a.taskId,
-        agent_id: a.agentId,
-        tool: a.tool,
-        args: a.args,
-        args_hash: a.argsHash,
-        resource: a.resource ?? null,
-        policy_ids: a.policyIds,
-        expires_at: new Date(a.expiresAt).toISOString(),
-      },
-    };
+    // the same shape as GET /v1/approvals/{id}
+    const body = { type: 'approval.requested', approval: approvalView(a, a.createdAt) };
     fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(5000) })
       .then((res) => {
         if (!res.ok) log.warn({ status: res.status, approval: a.id }, 'approval webhook answered with an error');

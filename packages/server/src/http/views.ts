@@ -1,4 +1,4 @@
-import type { Agent, AuditRecord, Checkpoint, Decision, Task } from '@mandate/core';
+import type { Agent, Approval, AuditRecord, Checkpoint, Decision, Task } from '@mandate/core';
 
 const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
 
@@ -57,4 +57,27 @@ export function auditView(r: AuditRecord) {
 
 export function checkpointView(c: Checkpoint) {
   return { seq: c.seq, head_hash: c.headHash, ts: iso(c.ts), kid: c.kid, signature: c.signature };
+}
+
+export function approvalView(a: Approval, now: number) {
+  return {
+    id: a.id,
+    task_id: a.taskId,
+    agent_id: a.agentId,
+    tool: a.tool,
+    args: a.args,
+    args_hash: a.argsHash,
+    resource: a.resource ?? null,
+    call_id: a.callId,
+    // a pending request past its time is shown as expired even before the sweep marks it
+    state: (a.state === 'pending' || a.state === 'approved') && now >= a.expiresAt ? 'expired' : a.state,
+    policy_ids: a.policyIds,
+    created_at: iso(a.createdAt),
+    expires_at: iso(a.expiresAt),
+    decided_at: iso(a.decidedAt),
+    decided_by: a.decidedBy ?? null,
+    reason: a.reason ?? null,
+    used_at: iso(a.usedAt),
+    used_call_id: a.usedCallId ?? null,
+  };
 }

@@ -1,9 +1,10 @@
-import { MandateError, type Approval, type ApprovalState } from '@mandate/core';
+import { MandateError, type ApprovalState } from '@mandate/core';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { MandateRuntime } from '../../compose.ts';
 import { requireOperator } from '../auth.ts';
 import { parseBody } from '../validate.ts';
+import { approvalView } from '../views.ts';
 
 const STATES = ['pending', 'approved', 'denied', 'used', 'expired', 'cancelled'] as const satisfies readonly ApprovalState[];
 const listSchema = z.strictObject({
@@ -13,31 +14,6 @@ const listSchema = z.strictObject({
   task_id: z.string().max(200).optional(),
 });
 const decideSchema = z.strictObject({ reason: z.string().min(1).max(1000) });
-
-const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
-
-export function approvalView(a: Approval, now: number) {
-  return {
-    id: a.id,
-    task_id: a.taskId,
-    agent_id: a.agentId,
-    tool: a.tool,
-    args: a.args,
-    args_hash: a.argsHash,
-    resource: a.resource ?? null,
-    call_id: a.callId,
-    // a pending request past its time is shown as expired even before the sweep marks it
-    state: (a.state === 'pending' || a.state === 'approved') && now >= a.expiresAt ? 'expired' : a.state,
-    policy_ids: a.policyIds,
-    created_at: iso(a.createdAt),
-    expires_at: iso(a.expiresAt),
-    decided_at: iso(a.decidedAt),
-    decided_by: a.decidedBy ?? null,
-    reason: a.reason ?? null,
-    used_at: iso(a.usedAt),
-    used_call_id: a.usedCallId ?? null,
-  };
-}
 
 /** Approval fatigue on the approver's side: so many decisions per approver per window. */
 class ApproverWindow {
