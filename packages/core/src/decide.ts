@@ -35,6 +35,11 @@ export interface DecisionEngineDeps {
   readonly approvals?: ApprovalService | undefined;
   /** the emergency stop, read from memory on every call */
   readonly emergency?: { stopped(): boolean } | undefined;
+  /**
+   * Whether cached state can be trusted (several nodes: the change feed is connected). When it
+   * cannot, every call is denied: a revocation this node has not heard of must not be missed.
+   */
+  readonly freshness?: { fresh(): boolean } | undefined;
   readonly limits: DecisionLimits;
 }
 
@@ -144,6 +149,7 @@ export class DecisionEngine {
       throw new Deny(['TOKEN_TASK_MISMATCH'], ['the token was issued for another task']);
     }
     if (this.d.emergency?.stopped()) throw new Deny(['EMERGENCY_STOP'], ['an emergency stop is in force']);
+    if (this.d.freshness && !this.d.freshness.fresh()) throw new Deny(['STORE_UNAVAILABLE'], ['this node cannot confirm current state: the store or its change feed is unreachable']);
     if (await this.store(() => this.d.revocations.isTokenRevoked(claims.jti))) throw new Deny(['TOKEN_REVOKED'], ['task token revoked']);
 
     // 3. load current state

@@ -97,7 +97,7 @@ export { KeyRing } from './tokens/keyring.ts';
 export { TaskTokens, TASK_TOKEN_TYPE, mapJoseError, type TaskTokenClaims, type TaskTokenOptions, type ActorClaim } from './tokens/task-token.ts';
 export { DecisionEngine, type DecisionEngineDeps, type DecisionLimits } from './decide.ts';
 export { TaskService, type TaskServiceDeps, type TaskLimits, type IssuedTask, type Actor, type WorkloadAuthenticator } from './tasks.ts';
-export { CachedTasks, CachedAgents } from './state/cache.ts';
+export { CachedTasks, CachedAgents, type Staleness } from './state/cache.ts';
 export { WorkloadVerifier, WORKLOAD_TOKEN_ALGORITHMS, oidcSubjectToSpiffeId, DevIssuer, jwtSvidKeySet, verificationKeySet, MAX_KEYS_PER_SET, MAX_TOKEN_LENGTH } from './identity/index.ts';
 export type { OidcIssuer, TrustBundle, WorkloadIdentity, WorkloadVerifierOptions, MintOptions } from './identity/index.ts';
 export { ApprovalService, type ApprovalServiceDeps, type ApprovalLimits, type ApprovalResolution, type StepUpCall } from './approvals.ts';

@@ -22,8 +22,9 @@ function writePrivate(path: string, text: string): void {
 export class FileKeyStore implements KeyStore {
   private readonly path: string;
 
-  constructor(dataDir: string) {
-    this.path = join(dataDir, AUDIT_KEY_FILE);
+  /** @param path the key file (default `<data_dir>/audit-checkpoint-keys.json`) */
+  constructor(path: string) {
+    this.path = path;
   }
 
   private read(): SigningKey[] {
@@ -63,8 +64,7 @@ export class FileKeyStore implements KeyStore {
 }
 
 /** Public checkpoint keys from the key file, for verifiers. */
-export function readAuditPublicKeys(dataDir: string): Map<string, JsonObject> | undefined {
-  const path = join(dataDir, AUDIT_KEY_FILE);
+export function readAuditPublicKeys(path: string): Map<string, JsonObject> | undefined {
   if (!existsSync(path)) return undefined;
   const doc = JSON.parse(readFileSync(path, 'utf8')) as { keys?: SigningKey[] };
   return new Map((doc.keys ?? []).map((k) => [k.kid, k.publicJwk]));

@@ -26,7 +26,7 @@ import {
 } from '@mandate/core';
 import { openSqliteStore } from '@mandate/store-sqlite';
 import type { JWK } from 'jose';
-import { FileKeyStore, MirroredCheckpoints } from './audit-files.ts';
+import { AUDIT_KEY_FILE, FileKeyStore, MirroredCheckpoints } from './audit-files.ts';
 import { CheckpointingAudit, type CheckpointerLog } from './checkpointer.ts';
 import type { MandateConfig } from './config.ts';
 import { loadOidcIssuer, loadTrustBundle } from './identity/bundles.ts';
@@ -113,7 +113,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
     // Retired keys stay published until every token or checkpoint they signed can be checked.
     const taskKeys = await KeyRing.open(store.keys, 'task-token', clock, ids, config.tokens.max_task_lifetime + config.tokens.ttl);
     // kept out of the database the log lives in (see audit-files.ts)
-    const auditKeys = await KeyRing.open(new FileKeyStore(config.data_dir), 'audit-checkpoint', clock, ids, Number.MAX_SAFE_INTEGER);
+    const auditKeys = await KeyRing.open(new FileKeyStore(config.audit.key_file ?? join(config.data_dir, AUDIT_KEY_FILE)), 'audit-checkpoint', clock, ids, Number.MAX_SAFE_INTEGER);
     const tokens = new TaskTokens(taskKeys, { issuer: config.tokens.issuer, audience: config.tokens.audience, clock, ids });
 
     const bundles: TrustBundle[] = [];

@@ -30,8 +30,22 @@ export const configSchema = z.strictObject({
   environment: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/).default('dev'),
   /** where the embedded store, keys and the bootstrap admin key live */
   data_dir: z.string().min(1).default('./.mandate'),
-  /** `sqlite` (the embedded default, in data_dir) or `sqlite:<path>` */
-  store: z.string().regex(/^sqlite(:.+)?$/, 'only sqlite is supported in this version').default('sqlite'),
+  /** `sqlite` (the embedded default, in data_dir), `sqlite:<path>`, or `postgres://…` for several nodes */
+  store: z
+    .string()
+    .regex(/^(sqlite(:.+)?|postgres(ql)?:\/\/.+)$/, 'sqlite, sqlite:<path> or postgres://…')
+    .default('sqlite'),
+  /** settings of the PostgreSQL store (used when `store` is a postgres:// URL) */
+  postgres: z
+    .strictObject({
+      /** the PostgreSQL schema Mandate's tables live in; every node of one cluster uses the same */
+      schema: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/).default('mandate'),
+      pool_size: z.number().int().min(1).max(200).default(10),
+      statement_timeout: duration('5s'),
+      /** the longest a node serves cached state without hearing from the change feed */
+      max_staleness: duration('5s'),
+    })
+    .prefault({}),
   server: z
     .strictObject({
       host: z.string().default('127.0.0.1'),
@@ -100,6 +114,11 @@ export const configSchema = z.strictObject({
       checkpoint_every: z.number().int().min(1).max(1_000_000).default(1000),
       /** …or this long after the last one, whichever comes first */
       checkpoint_interval: duration('30s'),
+      /**
+       * the checkpoint signing keys (mode 0600), kept out of the log's database; default
+       * <data_dir>/audit-checkpoint-keys.json. Nodes of one cluster share one file.
+       */
+      key_file: z.string().min(1).optional(),
       /** full: fsync every commit; normal: survive a process crash, not a power cut */
       durability: z.enum(['full', 'normal']).default('full'),
     })

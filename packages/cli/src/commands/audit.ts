@@ -2,12 +2,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isJsonObject, verifyAuditLog, type JsonObject } from '@mandate/core';
-import { mergeCheckpoints, readAuditPublicKeys, readCheckpointFile, sha256Hasher } from '@mandate/server';
+import { AUDIT_KEY_FILE, mergeCheckpoints, readAuditPublicKeys, readCheckpointFile, sha256Hasher } from '@mandate/server';
 import { openSqliteStore } from '@mandate/store-sqlite';
 import { CliError, EXIT } from '../exit-codes.ts';
 import type { CliIO } from '../io.ts';
 
-export const auditHelp = `mandate audit verify [--data-dir DIR | --db FILE] [--jwks FILE] [--require-checkpoint] [--json]
+export const auditHelp = `mandate audit verify [--data-dir DIR | --db FILE] [--key-file FILE] [--jwks FILE] [--require-checkpoint] [--json]
   Walks the audit hash chain record by record, checks every signed checkpoint (those in the
   database and those in audit-checkpoints.jsonl beside it), and reports the first broken link:
   an edited, deleted or reordered record, or a cut tail. Checkpoint keys come from
@@ -19,7 +19,7 @@ export const auditHelp = `mandate audit verify [--data-dir DIR | --db FILE] [--j
 export async function auditCommand(args: string[], io: CliIO): Promise<number> {
   const [sub, ...rest] = args;
   if (sub !== 'verify') throw new CliError(EXIT.USAGE, auditHelp);
-  const { values } = parseArgs({ args: rest, strict: true, options: { 'data-dir': { type: 'string' }, db: { type: 'string' }, jwks: { type: 'string' }, json: { type: 'boolean' }, 'require-checkpoint': { type: 'boolean' } } });
+  const { values } = parseArgs({ args: rest, strict: true, options: { 'data-dir': { type: 'string' }, db: { type: 'string' }, jwks: { type: 'string' }, json: { type: 'boolean' }, 'require-checkpoint': { type: 'boolean' }, 'key-file': { type: 'string' } } });
   const db = values.db ?? join(values['data-dir'] ?? io.env['MANDATE_DATA_DIR'] ?? './.mandate', 'mandate.db');
   if (!existsSync(db)) throw new CliError(EXIT.USAGE, `no audit database at ${db}`);
   let pinned: JsonObject[] | undefined;
@@ -35,7 +35,7 @@ export async function auditCommand(args: string[], io: CliIO): Promise<number> {
     pinned = keys;
   }
   const dataDir = dirname(db);
-  const fileKeys = readAuditPublicKeys(dataDir);
+  const fileKeys = readAuditPublicKeys(values['key-file'] ?? join(dataDir, AUDIT_KEY_FILE));
   const requireCheckpoint = values['require-checkpoint'] === true || pinned !== undefined;
   const store = openSqliteStore({ path: db, hasher: sha256Hasher });
   try {

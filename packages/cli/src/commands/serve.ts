@@ -2,8 +2,9 @@ import { parseArgs } from 'node:util';
 import { loadConfig, serve } from '@mandate/server';
 import type { CliIO } from '../io.ts';
 
-export const serveHelp = `mandate serve [--config FILE] [--port N] [--host H] [--data-dir DIR] [--policies DIR] [--dev-issuer]
-  Starts Mandate with the embedded SQLite store in the data folder. Environment overrides:
+export const serveHelp = `mandate serve [--config FILE] [--port N] [--host H] [--data-dir DIR] [--policies DIR] [--store URL] [--dev-issuer]
+  Starts Mandate with the embedded SQLite store in the data folder, or on PostgreSQL with
+  --store postgres://… (several nodes over one database). Environment overrides:
   MANDATE_PORT, MANDATE_HOST, MANDATE_DATA_DIR, MANDATE_POLICIES_DIR, MANDATE_ENVIRONMENT,
   MANDATE_LOG_LEVEL, MANDATE_DEV_ISSUER=1. Stops cleanly on SIGINT/SIGTERM.`;
 
@@ -18,6 +19,7 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
       'data-dir': { type: 'string' },
       policies: { type: 'string' },
       'dev-issuer': { type: 'boolean' },
+      store: { type: 'string' },
     },
   });
   const overrides: Record<string, unknown> = {};
@@ -26,6 +28,7 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
   if (values['data-dir'] !== undefined) overrides['data_dir'] = values['data-dir'];
   if (values.policies !== undefined) overrides['policies.dir'] = values.policies;
   if (values['dev-issuer']) overrides['identity.dev_issuer.enabled'] = true;
+  if (values.store !== undefined) overrides['store'] = values.store;
   const config = loadConfig(values.config ?? io.env['MANDATE_CONFIG'], io.env, overrides);
   const server = await serve(config, { bootstrapAdminKey: io.env['MANDATE_BOOTSTRAP_ADMIN_KEY'] });
   io.out(`mandate listening on ${server.url} (environment ${config.environment}, data ${config.data_dir}, policies ${server.runtime.policies.current.version})`);

@@ -5,6 +5,8 @@ import type { KeyRing } from './keyring.ts';
 
 export const TASK_TOKEN_TYPE = 'mandate-task+jwt';
 const MAX_TOKEN_LENGTH = 8192;
+/** how often an unknown kid may trigger a re-read of the signing keys */
+const KEY_RELOAD_INTERVAL_MS = 5_000;
 
 export interface TaskTokenClaims {
   readonly iss: string;
@@ -43,6 +45,7 @@ export interface TaskTokenOptions {
  */
 export class TaskTokens {
   private readonly cache = new Map<string, TaskTokenClaims>();
+  private lastReload = Number.NEGATIVE_INFINITY;
   private readonly cacheSize: number;
 
   private readonly ring: KeyRing;
@@ -116,7 +119,13 @@ export class TaskTokens {
     if (header.alg !== 'EdDSA') throw new MandateError('TOKEN_ALG_NOT_ALLOWED', `task tokens are EdDSA, not ${String(header.alg)}`);
     if (header.typ !== TASK_TOKEN_TYPE) throw new MandateError('TOKEN_MALFORMED', `task token typ must be ${TASK_TOKEN_TYPE}`);
     if (typeof header.kid !== 'string') throw new MandateError('TOKEN_KID_MISSING', 'task token has no kid');
-    const key = this.ring.verificationKey(header.kid);
+    let key = this.ring.verificationKey(header.kid);
+    if (!key && this.opts.clock.now() - this.lastReload >= KEY_RELOAD_INTERVAL_MS) {
+      // another node may have rotated: re-read the ring, at most once per interval
+      this.lastReload = this.opts.clock.now();
+      await this.ring.reload();
+      key = this.ring.verificationKey(header.kid);
+    }
     if (!key) throw new MandateError('TOKEN_KEY_UNKNOWN', 'task token signed by an unknown key');
     let payload: JWTPayload;
     try {
