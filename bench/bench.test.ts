@@ -65,3 +65,14 @@ describe('kill benchmark', () => {
     expect(written.figures['toFirstDeny']?.runs).toBe(5);
   });
 });
+
+describe('cluster benchmark', () => {
+  it('completes a quick run over three nodes and writes its JSON result', { timeout: 180_000 }, async () => {
+    await run(process.execPath, ['bench/cluster.ts', '--quick', '--json-only', '--out', out], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 });
+    const written = JSON.parse(readFileSync(join(out, 'cluster.json'), 'utf8')) as BenchResult;
+    expect(written).toMatchObject({ name: 'cluster', mode: 'quick' });
+    expect(Object.keys(written.figures).sort()).toEqual(['oneNode', 'propagation', 'threeNodes']);
+    expect(written.figures['propagation']?.runs).toBe(5);
+    expect(written.target).toEqual(expect.objectContaining({ required: 50, met: expect.any(Boolean) }));
+  });
+});

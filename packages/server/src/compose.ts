@@ -25,6 +25,7 @@ import {
   type TrustBundle,
 } from '@mandate/core';
 import { openSqliteStore } from '@mandate/store-sqlite';
+import { openPostgresStore, type Subscription } from '@mandate/store-postgres';
 import type { JWK } from 'jose';
 import { AUDIT_KEY_FILE, FileKeyStore, MirroredCheckpoints } from './audit-files.ts';
 import { CheckpointingAudit, type CheckpointerLog } from './checkpointer.ts';
@@ -70,12 +71,18 @@ export interface MandateRuntime {
   readonly operators: OperatorAuth;
   /** AuthZEN 1.0: the generic PDP beside the agent engine (issue 12) */
   readonly authzen: AuthzenRuntime;
+  /** whether this node's cached state is current (always, on one node; with several, its change feed is connected) */
+  fresh(): boolean;
   /** the bootstrap admin key, only when this start created it */
   readonly bootstrapAdminKey: string | undefined;
   close(): Promise<void>;
 }
 
 const silentLog = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+function isPostgres(config: MandateConfig): boolean {
+  return config.store.startsWith('postgres://') || config.store.startsWith('postgresql://');
+}
 
 function storePath(config: MandateConfig): string {
   if (config.store === 'sqlite') return join(config.data_dir, 'mandate.db');
@@ -107,7 +114,19 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
   const log = opts.log ?? silentLog;
 
   mkdirSync(config.data_dir, { recursive: true, mode: 0o700 });
-  const store = openSqliteStore({ path: storePath(config), hasher, durability: config.audit.durability });
+  const pg = isPostgres(config)
+    ? await openPostgresStore({
+        url: config.store,
+        hasher,
+        schema: config.postgres.schema,
+        poolSize: config.postgres.pool_size,
+        statementTimeoutMs: config.postgres.statement_timeout,
+      })
+    : undefined;
+  const store: Store = pg ?? openSqliteStore({ path: storePath(config), hasher, durability: config.audit.durability });
+  // several nodes: cached state expires after max_staleness even if an invalidation is lost
+  const staleness = pg ? { clock, maxAgeMs: config.postgres.max_staleness } : undefined;
+  let feed: Subscription | undefined;
   try {
     const policies = new PolicyHolder(config.policies.dir === undefined ? undefined : resolve(config.policies.dir), hasher);
     // Retired keys stay published until every token or checkpoint they signed can be checked.
@@ -138,8 +157,8 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       clock,
     });
 
-    const agents = new CachedAgents(store.agents);
-    const taskState = new CachedTasks(store.tasks);
+    const agents = new CachedAgents(store.agents, 100_000, staleness);
+    const taskState = new CachedTasks(store.tasks, 100_000, staleness);
     const checkpoints = new MirroredCheckpoints(store.checkpoints, config.data_dir);
     const audit = new CheckpointingAudit(store.audit, checkpoints, auditKeys, clock, config.audit.checkpoint_every, config.audit.checkpoint_interval, log);
     const current = () => policies.current;
@@ -174,6 +193,8 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       environment: config.environment,
       approvals,
       emergency,
+      // several nodes: no decision on state this node cannot confirm is current
+      freshness: pg ? { fresh: () => feed?.connected === true } : undefined,
       limits: {
         args: {
           maxDepth: config.limits.args_max_depth,
@@ -205,7 +226,27 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       emergency,
       budgets: store.budgets,
     });
-    killSwitch = await KillSwitch.open({ clock, controls: store.controls, agents, tasks, audit });
+    const kill = await KillSwitch.open({ clock, controls: store.controls, agents, tasks, audit });
+    killSwitch = kill;
+    if (pg) {
+      // what other nodes change reaches this node's caches through the store's change feed
+      const reloadKill = () => kill.reload().catch((e: unknown) => log.error({ err: e }, 'emergency stop reload failed'));
+      feed = await pg.subscribe(
+        (c) => {
+          if (c.kind === 'task') taskState.invalidateTask(c.key);
+          else if (c.kind === 'agent') agents.invalidateAgent(c.key);
+          else if (c.kind === 'control') void reloadKill();
+        },
+        {
+          onError: (e) => log.warn({ err: e }, 'change feed interrupted; denying until it is back'),
+          onGap: () => {
+            taskState.clear();
+            agents.clear();
+            void reloadKill();
+          },
+        },
+      );
+    }
     const operators = new OperatorAuth(store.operators, hasher, ids);
     // --- AuthZEN (issue 12): generic PDP and enforcement-point auth; agent subjects use `engine`
     const authzen = createAuthzen(config.authzen, { dataDir: config.data_dir, clock, ids, hasher, audit, engine, tokens, operators });
@@ -225,6 +266,8 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
     const sweep = setInterval(() => {
       tasks.expireDue().catch((e: unknown) => log.error({ err: e }, 'task expiry sweep failed'));
       approvals.expireDue().catch((e: unknown) => log.error({ err: e }, 'approval expiry sweep failed'));
+      // the change feed keeps a day: a node away longer drops its caches (onGap) on return
+      pg?.pruneChanges(86_400_000).catch((e: unknown) => log.error({ err: e }, 'change feed pruning failed'));
     }, config.tokens.expiry_sweep_interval);
     sweep.unref();
 
@@ -248,15 +291,17 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       engine,
       tasks,
       approvals,
-      kill: killSwitch,
+      kill,
       operators,
       authzen,
       bootstrapAdminKey,
+      fresh: () => !pg || feed?.connected === true,
       async close() {
         if (closed) return;
         closed = true;
         clearInterval(sweep);
         try {
+          await feed?.close();
           await audit.close();
         } finally {
           await store.close();

@@ -11,7 +11,9 @@ export function healthRoutes(app: FastifyInstance, rt: MandateRuntime): void {
     } catch {
       store = false;
     }
-    const body = { status: store ? 'ready' : 'not_ready', checks: { store: store ? 'ok' : 'unavailable', policies: rt.policies.current.version } };
-    return reply.code(store ? 200 : 503).send(body);
+    const fresh = rt.fresh();
+    const ready = store && fresh;
+    const body = { status: ready ? 'ready' : 'not_ready', checks: { store: store ? 'ok' : 'unavailable', change_feed: fresh ? 'ok' : 'disconnected', policies: rt.policies.current.version } };
+    return reply.code(ready ? 200 : 503).send(body);
   });
 }

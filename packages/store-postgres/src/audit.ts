@@ -1,0 +1,189 @@
+import {
+  canonicalJson,
+  describeError,
+  GroupCommit,
+  isJsonObject,
+  linkRecords,
+  MandateError,
+  type AuditAppender,
+  type AuditDraft,
+  type AuditKind,
+  type AuditReader,
+  type AuditRecord,
+  type DecisionCommit,
+  type DecisionCommitResult,
+  type DecisionCommitter,
+  type Hasher,
+  type JsonObject,
+} from '@mandate/core';
+import { spendBudgets, type BudgetSpend } from './budgets.ts';
+import { checkLimit, num, optStr, str, type Db, type Row } from './db.ts';
+
+function toRecord(r: Row): AuditRecord {
+  return {
+    seq: num(r, 'seq'),
+    ts: num(r, 'ts'),
+    kind: str(r, 'kind') as AuditKind,
+    callId: optStr(r, 'call_id'),
+    taskId: optStr(r, 'task_id'),
+    agentId: optStr(r, 'agent_id'),
+    txn: optStr(r, 'txn'),
+    data: auditData(r),
+    prevHash: str(r, 'prev_hash'),
+    hash: str(r, 'hash'),
+  };
+}
+
+/**
+ * An audit record's data as stored. Rows are only ever written as canonical JSON objects, so
+ * anything else was written around this API: keep the raw text, whose hash can never match, so
+ * verification reports the record as modified instead of failing to read the log.
+ */
+function auditData(r: Row): JsonObject {
+  const text = str(r, 'data');
+  try {
+    const v: unknown = JSON.parse(text);
+    if (isJsonObject(v)) return v;
+  } catch {
+    // fall through
+  }
+  return { unreadable_data: text };
+}
+
+// One statement for the whole batch: the rows (as parallel arrays) and the new head.
+const INSERT_AND_MOVE_HEAD = `
+  WITH ins AS (
+    INSERT INTO audit_log (seq, ts, kind, call_id, task_id, agent_id, txn, data, prev_hash, hash)
+    SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[]))
+  UPDATE audit_head SET seq = $11, hash = $12`;
+
+function insertValues(records: readonly AuditRecord[]): unknown[] {
+  const last = records.at(-1) as AuditRecord;
+  return [
+    records.map((r) => r.seq),
+    records.map((r) => r.ts),
+    records.map((r) => r.kind),
+    records.map((r) => r.callId ?? null),
+    records.map((r) => r.taskId ?? null),
+    records.map((r) => r.agentId ?? null),
+    records.map((r) => r.txn ?? null),
+    records.map((r) => canonicalJson(r.data)),
+    records.map((r) => r.prevHash),
+    records.map((r) => r.hash),
+    last.seq,
+    last.hash,
+  ];
+}
+
+/** PostgreSQL text cannot hold U+0000; refusing it up front keeps one bad draft from failing a whole batch */
+function checkText(name: string, v: string | undefined): void {
+  if (v !== undefined && v.includes('\u0000')) throw new TypeError(`audit ${name} must not contain U+0000`);
+}
+
+/** Checked per caller before joining a group: a draft that cannot be stored would otherwise fail every entry committed with it. */
+function check(drafts: readonly AuditDraft[]): void {
+  for (const d of drafts) {
+    if (!Number.isSafeInteger(d.ts)) throw new TypeError(`audit ts must be integer milliseconds, got ${String(d.ts)}`);
+    checkText('kind', d.kind);
+    checkText('callId', d.callId);
+    checkText('taskId', d.taskId);
+    checkText('agentId', d.agentId);
+    checkText('txn', d.txn);
+    canonicalJson(d.data); // throws on what JSON cannot hold (NaN, cycles…); escapes U+0000
+  }
+}
+
+/**
+ * The audit log: append-only through this API (there is no update or delete). Appends are
+ * group-committed; each batch is one transaction that locks the one-row head (so batches from
+ * every node take turns and the chain cannot fork), spends the budgets of its entries in order,
+ * links the records after the head, inserts them and moves the head.
+ */
+export function postgresAudit(db: Db, hasher: Hasher, schedule: (fn: () => void) => void) {
+  const inFlight = new Set<Promise<unknown>>();
+  let closed = false;
+
+  const writeBatch = async (entries: readonly DecisionCommit[]): Promise<DecisionCommitResult[]> => {
+    try {
+      return await db.tx(async (c) => {
+        const headRow = (await c.query<Row>({ name: 'mandate_audit_head', text: 'SELECT seq, hash FROM audit_head FOR UPDATE' })).rows[0];
+        if (headRow === undefined) throw new Error('the audit head row is missing');
+        let head = { seq: num(headRow, 'seq'), hash: str(headRow, 'hash') };
+
+        const claims = entries.flatMap((e) => (e.budget ? [e.budget] : []));
+        const spent = await spendBudgets(c, claims);
+        let next = 0;
+
+        const all: AuditRecord[] = [];
+        const results = entries.map((e): DecisionCommitResult => {
+          let drafts = e.drafts;
+          let budget: BudgetSpend | undefined;
+          if (e.budget) {
+            budget = spent[next++] as BudgetSpend;
+            if (!budget.ok) drafts = budget.exhausted === 'tool' ? e.budget.exhausted.tool : e.budget.exhausted.calls;
+          }
+          const records = linkRecords(head, drafts, hasher);
+          const last = records.at(-1);
+          if (last) head = { seq: last.seq, hash: last.hash };
+          all.push(...records);
+          return budget ? { records, budget } : { records };
+        });
+        if (all.length > 0) await c.query({ name: 'mandate_audit_insert', text: INSERT_AND_MOVE_HEAD, values: insertValues(all) });
+        return results;
+      });
+    } catch (error) {
+      throw new MandateError('AUDIT_UNAVAILABLE', `audit records were not committed: ${describeError(error)}`);
+    }
+  };
+
+  const group = new GroupCommit(writeBatch, schedule);
+
+  const submit = async (entry: DecisionCommit): Promise<DecisionCommitResult> => {
+    if (closed) throw new MandateError('AUDIT_UNAVAILABLE', 'the store is closed');
+    check(entry.drafts);
+    if (entry.budget) {
+      check(entry.budget.exhausted.calls);
+      check(entry.budget.exhausted.tool);
+    }
+    const p = group.submit(entry);
+    inFlight.add(p);
+    try {
+      return await p;
+    } finally {
+      inFlight.delete(p);
+    }
+  };
+
+  const audit = {
+    async append(drafts) {
+      if (drafts.length === 0) return [];
+      return (await submit({ drafts })).records;
+    },
+
+    commitDecision(entry) {
+      return submit(entry);
+    },
+
+    async head() {
+      const r = await db.row('SELECT * FROM audit_log ORDER BY seq DESC LIMIT 1');
+      return r === undefined ? undefined : toRecord(r);
+    },
+
+    async readRange(fromSeq, limit) {
+      return (await db.rows('SELECT * FROM audit_log WHERE seq >= $1 ORDER BY seq LIMIT $2', [fromSeq, checkLimit(limit)])).map(toRecord);
+    },
+
+    async readByTask(taskId, limit) {
+      return (await db.rows('SELECT * FROM audit_log WHERE task_id = $1 OR call_id = $1 ORDER BY seq LIMIT $2', [taskId, checkLimit(limit)])).map(toRecord);
+    },
+  } satisfies AuditAppender & AuditReader & DecisionCommitter;
+
+  return {
+    audit,
+    /** refuses new appends and waits until every accepted one has committed or failed */
+    async drain(): Promise<void> {
+      closed = true;
+      while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+    },
+  };
+}
