@@ -110,7 +110,7 @@ export function sqliteApprovals(sql: Sql) {
           .all(`SELECT * FROM approvals WHERE task_id IN (${placeholders(taskIds.length)}) AND state IN ('pending', 'approved')`, ...taskIds)
           .map(toApproval);
         for (const a of rows) sql.run("UPDATE approvals SET state = 'cancelled', reason = ?, decided_at = COALESCE(decided_at, ?) WHERE id = ?", reason, at, a.id);
-        return rows.map((a) => ({ ...a, state: 'cancelled' as const, reason }));
+        return rows.map((a) => ({ ...a, state: 'cancelled' as const, reason, decidedAt: a.decidedAt ?? at }));
       });
     },
 

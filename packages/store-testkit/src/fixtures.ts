@@ -1,6 +1,6 @@
 /** Builders for valid records, so each test spells out only what it is about. */
 import { createHash } from 'node:crypto';
-import type { AuditDraft, Ceiling, Mandate, Agent, OperatorKey, SigningKey, Task, Hasher, Store } from '@mandate/core';
+import type { Approval, AuditDraft, Ceiling, Mandate, Agent, OperatorKey, SigningKey, Task, Hasher, Store } from '@mandate/core';
 
 export type GetStore = () => Store;
 
@@ -92,4 +92,27 @@ export function operatorKey(id: string, over: Partial<OperatorKey> = {}): Operat
 /** matches a rejection carrying a MandateError-style `code` */
 export function withCode(code: string): { code: string } {
   return { code };
+}
+
+export function approval(id: string, over: Partial<Approval> = {}): Approval {
+  return {
+    id,
+    taskId: 'task-1',
+    agentId: 'spiffe://acme.test/agents/triage',
+    tool: 'mail.send',
+    argsHash: 'b'.repeat(64),
+    resource: undefined,
+    callId: `call-${id}`,
+    state: 'approved',
+    policyIds: ['org.external-send'],
+    args: { to: 'a@example.com' },
+    createdAt: T0,
+    expiresAt: T0 + 600_000,
+    decidedAt: T0 + 1,
+    decidedBy: 'operator-1',
+    reason: undefined,
+    usedAt: undefined,
+    usedCallId: undefined,
+    ...over,
+  };
 }

@@ -5,6 +5,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Store } from '@mandate/core';
 import { agentSuite } from './agents.ts';
+import { approvalSuite, controlSuite } from './approvals.ts';
 import { auditSuite } from './audit.ts';
 import { budgetSuite } from './budgets.ts';
 import { checkpointSuite } from './checkpoints.ts';
@@ -16,7 +17,7 @@ import { revocationSuite } from './revocations.ts';
 import { taskSuite } from './tasks.ts';
 
 // builders for adapter-specific tests, so they describe records the way the suite does
-export { sha256 as testHasher, agent, task, seedTask, draft, signingKey, operatorKey, T0, MINUTE } from './fixtures.ts';
+export { sha256 as testHasher, agent, task, seedTask, draft, signingKey, operatorKey, approval, T0, MINUTE } from './fixtures.ts';
 
 export interface StoreUnderTest {
   readonly store: Store;
@@ -57,6 +58,8 @@ export function runStoreConformance(name: string, makeStore: () => Promise<Store
     taskSuite(store);
     revocationSuite(store);
     budgetSuite(store);
+    approvalSuite(store);
+    controlSuite(store);
     auditSuite(store);
     decisionCommitSuite(store);
     checkpointSuite(store);
