@@ -1,18 +1,6 @@
-import { MandateError, type Agent, type AgentStatus, type Ceiling, type AgentReader, type AgentWriter } from '@mandate/core';
-import { checkLimit, json, mapConstraint, nullable, num, str, toJson, type Db, type Row } from './db.ts';
-
-function toAgent(r: Row): Agent {
-  return {
-    id: str(r, 'id'),
-    owner: str(r, 'owner'),
-    type: str(r, 'type'),
-    status: str(r, 'status') as AgentStatus,
-    // written only from a validated Ceiling, so reading it back needs no re-validation
-    ceiling: json(r, 'ceiling') as Ceiling,
-    createdAt: num(r, 'created_at'),
-    updatedAt: num(r, 'updated_at'),
-  };
-}
+import { MandateError, type AgentReader, type AgentWriter } from '@mandate/core';
+import { checkLimit, mapConstraint, nullable, toJson, type Db } from './db.ts';
+import { toAgent } from '@mandate/store-sql';
 
 export function postgresAgents(db: Db) {
   return {

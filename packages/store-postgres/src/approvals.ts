@@ -1,28 +1,7 @@
-import type { Approval, ApprovalState, ApprovalStore } from '@mandate/core';
-import { checkLimit, json, mapConstraint, nullable, num, optNum, optStr, str, toJson, type Db, type Row } from './db.ts';
+import type { Approval, ApprovalStore } from '@mandate/core';
+import { checkLimit, mapConstraint, nullable, num, toJson, type Db, type Row } from './db.ts';
 import { withChange } from './tasks.ts';
-
-function toApproval(r: Row): Approval {
-  return {
-    id: str(r, 'id'),
-    taskId: str(r, 'task_id'),
-    agentId: str(r, 'agent_id'),
-    tool: str(r, 'tool'),
-    argsHash: str(r, 'args_hash'),
-    resource: optStr(r, 'resource'),
-    callId: str(r, 'call_id'),
-    state: str(r, 'state') as ApprovalState,
-    policyIds: JSON.parse(str(r, 'policy_ids')) as string[],
-    args: json(r, 'args'),
-    createdAt: num(r, 'created_at'),
-    expiresAt: num(r, 'expires_at'),
-    decidedAt: optNum(r, 'decided_at'),
-    decidedBy: optStr(r, 'decided_by'),
-    reason: optStr(r, 'reason'),
-    usedAt: optNum(r, 'used_at'),
-    usedCallId: optStr(r, 'used_call_id'),
-  };
-}
+import { toApproval } from '@mandate/store-sql';
 
 const byCreation = (a: Approval, b: Approval): number => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 

@@ -2,53 +2,20 @@ import {
   canonicalJson,
   describeError,
   GroupCommit,
-  isJsonObject,
   linkRecords,
   MandateError,
   type AuditAppender,
   type AuditDraft,
-  type AuditKind,
   type AuditReader,
   type AuditRecord,
   type DecisionCommit,
   type DecisionCommitResult,
   type DecisionCommitter,
   type Hasher,
-  type JsonObject,
 } from '@mandate/core';
 import { spendBudgets, type BudgetSpend } from './budgets.ts';
-import { checkLimit, num, optStr, str, type Db, type Row } from './db.ts';
-
-function toRecord(r: Row): AuditRecord {
-  return {
-    seq: num(r, 'seq'),
-    ts: num(r, 'ts'),
-    kind: str(r, 'kind') as AuditKind,
-    callId: optStr(r, 'call_id'),
-    taskId: optStr(r, 'task_id'),
-    agentId: optStr(r, 'agent_id'),
-    txn: optStr(r, 'txn'),
-    data: auditData(r),
-    prevHash: str(r, 'prev_hash'),
-    hash: str(r, 'hash'),
-  };
-}
-
-/**
- * An audit record's data as stored. Rows are only ever written as canonical JSON objects, so
- * anything else was written around this API: keep the raw text, whose hash can never match, so
- * verification reports the record as modified instead of failing to read the log.
- */
-function auditData(r: Row): JsonObject {
-  const text = str(r, 'data');
-  try {
-    const v: unknown = JSON.parse(text);
-    if (isJsonObject(v)) return v;
-  } catch {
-    // fall through
-  }
-  return { unreadable_data: text };
-}
+import { checkLimit, num, str, type Db, type Row } from './db.ts';
+import { toAuditRecord } from '@mandate/store-sql';
 
 // One statement for the whole batch: the rows (as parallel arrays) and the new head.
 const INSERT_AND_MOVE_HEAD = `
@@ -166,15 +133,15 @@ export function postgresAudit(db: Db, hasher: Hasher, schedule: (fn: () => void)
 
     async head() {
       const r = await db.row('SELECT * FROM audit_log ORDER BY seq DESC LIMIT 1');
-      return r === undefined ? undefined : toRecord(r);
+      return r === undefined ? undefined : toAuditRecord(r);
     },
 
     async readRange(fromSeq, limit) {
-      return (await db.rows('SELECT * FROM audit_log WHERE seq >= $1 ORDER BY seq LIMIT $2', [fromSeq, checkLimit(limit)])).map(toRecord);
+      return (await db.rows('SELECT * FROM audit_log WHERE seq >= $1 ORDER BY seq LIMIT $2', [fromSeq, checkLimit(limit)])).map(toAuditRecord);
     },
 
     async readByTask(taskId, limit) {
-      return (await db.rows('SELECT * FROM audit_log WHERE task_id = $1 OR call_id = $1 ORDER BY seq LIMIT $2', [taskId, checkLimit(limit)])).map(toRecord);
+      return (await db.rows('SELECT * FROM audit_log WHERE task_id = $1 OR call_id = $1 ORDER BY seq LIMIT $2', [taskId, checkLimit(limit)])).map(toAuditRecord);
     },
   } satisfies AuditAppender & AuditReader & DecisionCommitter;
 

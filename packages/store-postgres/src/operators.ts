@@ -1,16 +1,6 @@
-import type { OperatorKey, OperatorRole, OperatorKeyStore } from '@mandate/core';
-import { mapConstraint, nullable, num, optNum, str, type Db, type Row } from './db.ts';
-
-function toOperatorKey(r: Row): OperatorKey {
-  return {
-    id: str(r, 'id'),
-    name: str(r, 'name'),
-    role: str(r, 'role') as OperatorRole,
-    secretHash: str(r, 'secret_hash'),
-    createdAt: num(r, 'created_at'),
-    revokedAt: optNum(r, 'revoked_at'),
-  };
-}
+import type { OperatorKeyStore } from '@mandate/core';
+import { mapConstraint, nullable, type Db } from './db.ts';
+import { toOperatorKey } from '@mandate/store-sql';
 
 export function postgresOperators(db: Db) {
   return {

@@ -1,18 +1,6 @@
-import { MandateError, type Agent, type AgentStatus, type Ceiling, type AgentReader, type AgentWriter } from '@mandate/core';
-import { checkLimit, json, mapConstraint, num, str, toJson, type Row, type Sql } from './sql.ts';
-
-function toAgent(r: Row): Agent {
-  return {
-    id: str(r, 'id'),
-    owner: str(r, 'owner'),
-    type: str(r, 'type'),
-    status: str(r, 'status') as AgentStatus,
-    // written only from a validated Ceiling, so reading it back needs no re-validation
-    ceiling: json(r, 'ceiling') as Ceiling,
-    createdAt: num(r, 'created_at'),
-    updatedAt: num(r, 'updated_at'),
-  };
-}
+import { MandateError, type Agent, type AgentReader, type AgentWriter } from '@mandate/core';
+import { checkLimit, mapConstraint, toJson, type Sql } from './sql.ts';
+import { toAgent } from '@mandate/store-sql';
 
 export function sqliteAgents(sql: Sql) {
   const get = (id: string): Agent | undefined => {

@@ -2,53 +2,20 @@ import {
   canonicalJson,
   describeError,
   GroupCommit,
-  isJsonObject,
   linkRecords,
   MandateError,
   type AuditAppender,
   type AuditDraft,
-  type AuditKind,
   type AuditReader,
   type AuditRecord,
   type DecisionCommit,
   type DecisionCommitResult,
   type DecisionCommitter,
   type Hasher,
-  type JsonObject,
 } from '@mandate/core';
 import { spendBudget } from './budgets.ts';
-import { checkLimit, nullable, num, optStr, str, type Row, type Sql } from './sql.ts';
-
-function toRecord(r: Row): AuditRecord {
-  return {
-    seq: num(r, 'seq'),
-    ts: num(r, 'ts'),
-    kind: str(r, 'kind') as AuditKind,
-    callId: optStr(r, 'call_id'),
-    taskId: optStr(r, 'task_id'),
-    agentId: optStr(r, 'agent_id'),
-    txn: optStr(r, 'txn'),
-    data: auditData(r),
-    prevHash: str(r, 'prev_hash'),
-    hash: str(r, 'hash'),
-  };
-}
-
-/**
- * An audit record's data as stored. Rows are only ever written as canonical JSON objects, so
- * anything else was written around this API: keep the raw text, whose hash can never match, so
- * verification reports the record as modified instead of failing to read the log.
- */
-function auditData(r: Row): JsonObject {
-  const text = str(r, 'data');
-  try {
-    const v: unknown = JSON.parse(text);
-    if (isJsonObject(v)) return v;
-  } catch {
-    // fall through
-  }
-  return { unreadable_data: text };
-}
+import { checkLimit, nullable, num, str, type Sql } from './sql.ts';
+import { toAuditRecord } from '@mandate/store-sql';
 
 const INSERT = `INSERT INTO audit_log (seq, ts, kind, call_id, task_id, agent_id, txn, data, prev_hash, hash)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
@@ -136,17 +103,17 @@ export function sqliteAudit(sql: Sql, hasher: Hasher, schedule: (fn: () => void)
 
     async head() {
       const r = sql.get('SELECT * FROM audit_log ORDER BY seq DESC LIMIT 1');
-      return r === undefined ? undefined : toRecord(r);
+      return r === undefined ? undefined : toAuditRecord(r);
     },
 
     async readRange(fromSeq, limit) {
-      return sql.all('SELECT * FROM audit_log WHERE seq >= ? ORDER BY seq LIMIT ?', fromSeq, checkLimit(limit)).map(toRecord);
+      return sql.all('SELECT * FROM audit_log WHERE seq >= ? ORDER BY seq LIMIT ?', fromSeq, checkLimit(limit)).map(toAuditRecord);
     },
 
     async readByTask(taskId, limit) {
       return sql
         .all('SELECT * FROM audit_log WHERE task_id = ? OR call_id = ? ORDER BY seq LIMIT ?', taskId, taskId, checkLimit(limit))
-        .map(toRecord);
+        .map(toAuditRecord);
     },
   } satisfies AuditAppender & AuditReader & DecisionCommitter;
 

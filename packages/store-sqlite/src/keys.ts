@@ -1,23 +1,11 @@
-import { MandateError, type SigningKey, type KeyStore } from '@mandate/core';
-import { json, mapConstraint, nullable, num, optNum, str, toJson, type Row, type Sql } from './sql.ts';
-
-function toKey(r: Row): SigningKey {
-  return {
-    kid: str(r, 'kid'),
-    purpose: str(r, 'purpose') as SigningKey['purpose'],
-    alg: str(r, 'alg') as SigningKey['alg'],
-    publicJwk: json(r, 'public_jwk'),
-    privateJwk: json(r, 'private_jwk'),
-    status: str(r, 'status') as SigningKey['status'],
-    createdAt: num(r, 'created_at'),
-    retiredAt: optNum(r, 'retired_at'),
-  };
-}
+import { MandateError, type KeyStore } from '@mandate/core';
+import { mapConstraint, nullable, toJson, type Sql } from './sql.ts';
+import { toSigningKey } from '@mandate/store-sql';
 
 export function sqliteKeys(sql: Sql) {
   return {
     async listKeys(purpose) {
-      return sql.all('SELECT * FROM signing_keys WHERE purpose = ? ORDER BY created_at, kid', purpose).map(toKey);
+      return sql.all('SELECT * FROM signing_keys WHERE purpose = ? ORDER BY created_at, kid', purpose).map(toSigningKey);
     },
 
     async addKey(k) {

@@ -1,16 +1,6 @@
-import type { OperatorKey, OperatorRole, OperatorKeyStore } from '@mandate/core';
-import { mapConstraint, nullable, num, optNum, str, type Row, type Sql } from './sql.ts';
-
-function toOperatorKey(r: Row): OperatorKey {
-  return {
-    id: str(r, 'id'),
-    name: str(r, 'name'),
-    role: str(r, 'role') as OperatorRole,
-    secretHash: str(r, 'secret_hash'),
-    createdAt: num(r, 'created_at'),
-    revokedAt: optNum(r, 'revoked_at'),
-  };
-}
+import type { OperatorKeyStore } from '@mandate/core';
+import { mapConstraint, nullable, type Sql } from './sql.ts';
+import { toOperatorKey } from '@mandate/store-sql';
 
 export function sqliteOperators(sql: Sql) {
   return {

@@ -3,7 +3,7 @@
  * column readers and the mapping of SQLite constraint errors to MandateError codes.
  */
 import type { DatabaseSync, SQLInputValue, SQLOutputValue, StatementSync } from 'node:sqlite';
-import { MandateError, canonicalJson, type JsonObject } from '@mandate/core';
+import { MandateError } from '@mandate/core';
 
 export type Row = Record<string, SQLOutputValue>;
 
@@ -94,45 +94,5 @@ export function nullable(v: string | number | undefined): string | number | null
   return v === undefined ? null : v;
 }
 
-export function toJson(v: unknown): string {
-  return canonicalJson(v);
-}
-
-/** list limits must be explicit and sane: SQLite would read LIMIT -1 as "no limit" */
-export function checkLimit(limit: number): number {
-  if (!Number.isSafeInteger(limit) || limit < 0) throw new TypeError(`limit must be a non-negative integer, got ${String(limit)}`);
-  return limit;
-}
-
-function column(row: Row, name: string): SQLOutputValue {
-  if (!(name in row)) throw new Error(`column ${name} missing from row`);
-  return row[name] as SQLOutputValue;
-}
-
-export function str(row: Row, name: string): string {
-  const v = column(row, name);
-  if (typeof v !== 'string') throw new Error(`column ${name} is not text`);
-  return v;
-}
-
-export function num(row: Row, name: string): number {
-  const v = column(row, name);
-  if (typeof v !== 'number') throw new Error(`column ${name} is not a number`);
-  return v;
-}
-
-export function optStr(row: Row, name: string): string | undefined {
-  const v = column(row, name);
-  return v === null ? undefined : str(row, name);
-}
-
-export function optNum(row: Row, name: string): number | undefined {
-  const v = column(row, name);
-  return v === null ? undefined : num(row, name);
-}
-
-export function json(row: Row, name: string): JsonObject {
-  const v: unknown = JSON.parse(str(row, name));
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error(`column ${name} is not a JSON object`);
-  return v as JsonObject;
-}
+// column readers and JSON columns: shared by the SQL adapters
+export { checkLimit, json, num, optNum, optStr, str, toJson } from '@mandate/store-sql';

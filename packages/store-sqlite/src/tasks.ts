@@ -1,25 +1,7 @@
-import { TERMINAL_TASK_STATES, type Mandate, type Task, type TaskState, type TaskReader, type TaskWriter } from '@mandate/core';
+import { TERMINAL_TASK_STATES, type Task, type TaskReader, type TaskWriter } from '@mandate/core';
 import type { SQLInputValue } from 'node:sqlite';
-import { checkLimit, json, mapConstraint, nullable, num, optNum, optStr, str, toJson, type Row, type Sql } from './sql.ts';
-
-function toTask(r: Row): Task {
-  return {
-    id: str(r, 'id'),
-    agentId: str(r, 'agent_id'),
-    // written only from a validated Mandate, so reading it back needs no re-validation
-    mandate: json(r, 'mandate') as Mandate,
-    mandateHash: str(r, 'mandate_hash'),
-    state: str(r, 'state') as TaskState,
-    txn: str(r, 'txn'),
-    parentId: optStr(r, 'parent_id'),
-    depth: num(r, 'depth'),
-    createdAt: num(r, 'created_at'),
-    expiresAt: num(r, 'expires_at'),
-    maxExpiresAt: num(r, 'max_expires_at'),
-    endedAt: optNum(r, 'ended_at'),
-    endReason: optStr(r, 'end_reason'),
-  };
-}
+import { checkLimit, mapConstraint, nullable, toJson, type Sql } from './sql.ts';
+import { toTask } from '@mandate/store-sql';
 
 export function sqliteTasks(sql: Sql) {
   const get = (id: string): Task | undefined => {

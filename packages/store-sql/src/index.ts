@@ -1,0 +1,181 @@
+/**
+ * What the SQL adapters (SQLite, PostgreSQL) share: typed column readers and the mapping of rows
+ * to domain records. Both keep the same columns, so one mapping serves both.
+ */
+import {
+  canonicalJson,
+  isJsonObject,
+  type Agent,
+  type AgentStatus,
+  type Approval,
+  type ApprovalState,
+  type AuditKind,
+  type AuditRecord,
+  type Ceiling,
+  type JsonObject,
+  type Mandate,
+  type OperatorKey,
+  type OperatorRole,
+  type SigningKey,
+  type Task,
+  type TaskState,
+} from '@mandate/core';
+
+export type Row = Record<string, unknown>;
+
+/** list limits must be explicit and sane: SQLite reads LIMIT -1 as "no limit", PostgreSQL refuses it */
+export function checkLimit(limit: number): number {
+  if (!Number.isSafeInteger(limit) || limit < 0) throw new TypeError(`limit must be a non-negative integer, got ${String(limit)}`);
+  return limit;
+}
+
+function column(row: Row, name: string): unknown {
+  if (!(name in row)) throw new Error(`column ${name} missing from row`);
+  return row[name];
+}
+
+export function str(row: Row, name: string): string {
+  const v = column(row, name);
+  if (typeof v !== 'string') throw new Error(`column ${name} is not text`);
+  return v;
+}
+
+export function num(row: Row, name: string): number {
+  const v = column(row, name);
+  if (typeof v !== 'number') throw new Error(`column ${name} is not a number`);
+  return v;
+}
+
+export function bool(row: Row, name: string): boolean {
+  const v = column(row, name);
+  if (typeof v !== 'boolean') throw new Error(`column ${name} is not a boolean`);
+  return v;
+}
+
+export function optStr(row: Row, name: string): string | undefined {
+  return column(row, name) === null ? undefined : str(row, name);
+}
+
+export function optNum(row: Row, name: string): number | undefined {
+  return column(row, name) === null ? undefined : num(row, name);
+}
+
+export function json(row: Row, name: string): JsonObject {
+  const v: unknown = JSON.parse(str(row, name));
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error(`column ${name} is not a JSON object`);
+  return v as JsonObject;
+}
+
+/** JSON columns hold canonical JSON: what audit records hash is byte for byte what is stored */
+export function toJson(v: unknown): string {
+  return canonicalJson(v);
+}
+
+export function toAgent(r: Row): Agent {
+  return {
+    id: str(r, 'id'),
+    owner: str(r, 'owner'),
+    type: str(r, 'type'),
+    status: str(r, 'status') as AgentStatus,
+    // written only from a validated Ceiling, so reading it back needs no re-validation
+    ceiling: json(r, 'ceiling') as Ceiling,
+    createdAt: num(r, 'created_at'),
+    updatedAt: num(r, 'updated_at'),
+  };
+}
+
+export function toTask(r: Row): Task {
+  return {
+    id: str(r, 'id'),
+    agentId: str(r, 'agent_id'),
+    // written only from a validated Mandate, so reading it back needs no re-validation
+    mandate: json(r, 'mandate') as Mandate,
+    mandateHash: str(r, 'mandate_hash'),
+    state: str(r, 'state') as TaskState,
+    txn: str(r, 'txn'),
+    parentId: optStr(r, 'parent_id'),
+    depth: num(r, 'depth'),
+    createdAt: num(r, 'created_at'),
+    expiresAt: num(r, 'expires_at'),
+    maxExpiresAt: num(r, 'max_expires_at'),
+    endedAt: optNum(r, 'ended_at'),
+    endReason: optStr(r, 'end_reason'),
+  };
+}
+
+export function toApproval(r: Row): Approval {
+  return {
+    id: str(r, 'id'),
+    taskId: str(r, 'task_id'),
+    agentId: str(r, 'agent_id'),
+    tool: str(r, 'tool'),
+    argsHash: str(r, 'args_hash'),
+    resource: optStr(r, 'resource'),
+    callId: str(r, 'call_id'),
+    state: str(r, 'state') as ApprovalState,
+    policyIds: JSON.parse(str(r, 'policy_ids')) as string[],
+    args: json(r, 'args'),
+    createdAt: num(r, 'created_at'),
+    expiresAt: num(r, 'expires_at'),
+    decidedAt: optNum(r, 'decided_at'),
+    decidedBy: optStr(r, 'decided_by'),
+    reason: optStr(r, 'reason'),
+    usedAt: optNum(r, 'used_at'),
+    usedCallId: optStr(r, 'used_call_id'),
+  };
+}
+
+export function toSigningKey(r: Row): SigningKey {
+  return {
+    kid: str(r, 'kid'),
+    purpose: str(r, 'purpose') as SigningKey['purpose'],
+    alg: str(r, 'alg') as SigningKey['alg'],
+    publicJwk: json(r, 'public_jwk'),
+    privateJwk: json(r, 'private_jwk'),
+    status: str(r, 'status') as SigningKey['status'],
+    createdAt: num(r, 'created_at'),
+    retiredAt: optNum(r, 'retired_at'),
+  };
+}
+
+export function toOperatorKey(r: Row): OperatorKey {
+  return {
+    id: str(r, 'id'),
+    name: str(r, 'name'),
+    role: str(r, 'role') as OperatorRole,
+    secretHash: str(r, 'secret_hash'),
+    createdAt: num(r, 'created_at'),
+    revokedAt: optNum(r, 'revoked_at'),
+  };
+}
+
+export function toAuditRecord(r: Row): AuditRecord {
+  return {
+    seq: num(r, 'seq'),
+    ts: num(r, 'ts'),
+    kind: str(r, 'kind') as AuditKind,
+    callId: optStr(r, 'call_id'),
+    taskId: optStr(r, 'task_id'),
+    agentId: optStr(r, 'agent_id'),
+    txn: optStr(r, 'txn'),
+    data: auditData(r),
+    prevHash: str(r, 'prev_hash'),
+    hash: str(r, 'hash'),
+  };
+}
+
+/**
+ * An audit record's data as stored. Rows are only ever written as canonical JSON objects, so
+ * anything else was written around this API: keep the raw text, whose hash can never match, so
+ * verification reports the record as modified instead of failing to read the log.
+ */
+function auditData(r: Row): JsonObject {
+  const text = str(r, 'data');
+  try {
+    const v: unknown = JSON.parse(text);
+    if (isJsonObject(v)) return v;
+  } catch {
+    // fall through
+  }
+  return { unreadable_data: text };
+}
