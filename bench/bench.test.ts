@@ -76,3 +76,36 @@ describe('cluster benchmark', () => {
     expect(written.target).toEqual(expect.objectContaining({ required: 50, met: expect.any(Boolean) }));
   });
 });
+
+describe('http benchmark', () => {
+  it('completes a quick run over real sockets with no failed requests', { timeout: 120_000 }, async () => {
+    await run(process.execPath, ['bench/http.ts', '--quick', '--json-only', '--out', out], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 });
+    const written = JSON.parse(readFileSync(join(out, 'http.json'), 'utf8')) as BenchResult;
+    expect(written).toMatchObject({ name: 'http', mode: 'quick', params: { connections: 50 } });
+    expect(Object.keys(written.figures).sort()).toEqual(['authorize', 'authzen', 'raw']);
+    for (const f of Object.values(written.figures)) expect(f.runs).toBeGreaterThan(0);
+    expect(written.derived).toMatchObject({ 'non-2xx raw': 0, 'non-2xx /v1/authorize': 0, 'non-2xx /access/v1/evaluation': 0, 'errors+timeouts (all targets)': 0 });
+    expect(written.derived).toHaveProperty(['throughput ratio /v1/authorize / raw']);
+  });
+});
+
+describe('audit benchmark', () => {
+  it('completes a quick run and writes its JSON result', { timeout: 120_000 }, async () => {
+    await run(process.execPath, ['bench/audit.ts', '--quick', '--json-only', '--out', out], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 });
+    const written = JSON.parse(readFileSync(join(out, 'audit.json'), 'utf8')) as BenchResult;
+    expect(written).toMatchObject({ name: 'audit', mode: 'quick', params: { durability: 'full', group_commit: true } });
+    expect(Object.keys(written.figures).sort()).toEqual(['append_c1', 'append_c32', 'raw_tx', 'sqlite_commit']);
+    expect(written.figures['append_c32']?.concurrency).toBe(32);
+    for (const k of ['records/s append c1', 'records/s append c32', 'records/s raw INSERT, one tx (floor)', 'ratio append c32 / raw INSERT']) expect(Number.isFinite(written.derived[k])).toBe(true);
+  });
+});
+
+describe('tokens benchmark', () => {
+  it('completes a quick run and writes its JSON result', { timeout: 120_000 }, async () => {
+    await run(process.execPath, ['bench/tokens.ts', '--quick', '--json-only', '--out', out], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 });
+    const written = JSON.parse(readFileSync(join(out, 'tokens.json'), 'utf8')) as BenchResult;
+    expect(written).toMatchObject({ name: 'tokens', mode: 'quick' });
+    expect(Object.keys(written.figures).sort()).toEqual(['mint', 'raw_sign', 'raw_verify', 'start_c1', 'start_c32', 'verify_cached', 'verify_first']);
+    for (const k of ['tasks/s start c1', 'ratio verify first-seen / raw verify', 'ratio verify cached / raw verify']) expect(Number.isFinite(written.derived[k])).toBe(true);
+  });
+});
