@@ -1,7 +1,6 @@
 import {
   canonicalJson,
   describeError,
-  GroupCommit,
   linkRecords,
   MandateError,
   type AuditAppender,
@@ -15,7 +14,7 @@ import {
 } from '@mandate/core';
 import { spendBudgets, type BudgetSpend } from './budgets.ts';
 import { checkLimit, num, str, type Db, type Row } from './db.ts';
-import { toAuditRecord } from '@mandate/store-sql';
+import { auditFront, toAuditRecord } from '@mandate/store-sql';
 
 // One statement for the whole batch: the rows (as parallel arrays) and the new head.
 const INSERT_AND_MOVE_HEAD = `
@@ -47,17 +46,13 @@ function checkText(name: string, v: string | undefined): void {
   if (v !== undefined && v.includes('\u0000')) throw new TypeError(`audit ${name} must not contain U+0000`);
 }
 
-/** Checked per caller before joining a group: a draft that cannot be stored would otherwise fail every entry committed with it. */
-function check(drafts: readonly AuditDraft[]): void {
-  for (const d of drafts) {
-    if (!Number.isSafeInteger(d.ts)) throw new TypeError(`audit ts must be integer milliseconds, got ${String(d.ts)}`);
-    checkText('kind', d.kind);
-    checkText('callId', d.callId);
-    checkText('taskId', d.taskId);
-    checkText('agentId', d.agentId);
-    checkText('txn', d.txn);
-    canonicalJson(d.data); // throws on what JSON cannot hold (NaN, cycles…); escapes U+0000
-  }
+/** PostgreSQL's own rule on top of the shared checks: no U+0000 in text columns. */
+function checkTexts(d: AuditDraft): void {
+  checkText('kind', d.kind);
+  checkText('callId', d.callId);
+  checkText('taskId', d.taskId);
+  checkText('agentId', d.agentId);
+  checkText('txn', d.txn);
 }
 
 /**
@@ -67,8 +62,6 @@ function check(drafts: readonly AuditDraft[]): void {
  * links the records after the head, inserts them and moves the head.
  */
 export function postgresAudit(db: Db, hasher: Hasher, schedule: (fn: () => void) => void) {
-  const inFlight = new Set<Promise<unknown>>();
-  let closed = false;
 
   const writeBatch = async (entries: readonly DecisionCommit[]): Promise<DecisionCommitResult[]> => {
     try {
@@ -103,33 +96,11 @@ export function postgresAudit(db: Db, hasher: Hasher, schedule: (fn: () => void)
     }
   };
 
-  const group = new GroupCommit(writeBatch, schedule);
-
-  const submit = async (entry: DecisionCommit): Promise<DecisionCommitResult> => {
-    if (closed) throw new MandateError('AUDIT_UNAVAILABLE', 'the store is closed');
-    check(entry.drafts);
-    if (entry.budget) {
-      check(entry.budget.exhausted.calls);
-      check(entry.budget.exhausted.tool);
-    }
-    const p = group.submit(entry);
-    inFlight.add(p);
-    try {
-      return await p;
-    } finally {
-      inFlight.delete(p);
-    }
-  };
+  const front = auditFront(writeBatch, schedule, checkTexts);
 
   const audit = {
-    async append(drafts) {
-      if (drafts.length === 0) return [];
-      return (await submit({ drafts })).records;
-    },
-
-    commitDecision(entry) {
-      return submit(entry);
-    },
+    append: front.append,
+    commitDecision: front.commitDecision,
 
     async head() {
       const r = await db.row('SELECT * FROM audit_log ORDER BY seq DESC LIMIT 1');
@@ -148,9 +119,6 @@ export function postgresAudit(db: Db, hasher: Hasher, schedule: (fn: () => void)
   return {
     audit,
     /** refuses new appends and waits until every accepted one has committed or failed */
-    async drain(): Promise<void> {
-      closed = true;
-      while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
-    },
+    drain: front.drain,
   };
 }

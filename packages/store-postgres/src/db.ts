@@ -3,7 +3,7 @@
  * and the mapping of PostgreSQL constraint errors to MandateError codes.
  */
 import { DatabaseError, types as pgTypes, type Pool, type PoolClient, type CustomTypesConfig } from 'pg';
-import { MandateError, canonicalJson, type JsonObject } from '@mandate/core';
+import { MandateError } from '@mandate/core';
 
 export type Row = Record<string, unknown>;
 

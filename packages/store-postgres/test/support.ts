@@ -6,8 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { Client } from 'pg';
 import { afterEach } from 'vitest';
-import type { Approval } from '@mandate/core';
-import { T0, testHasher } from '../../store-testkit/src/index.ts';
+import { testHasher } from '../../store-testkit/src/index.ts';
 import { openPostgresStore, type PostgresStore, type PostgresStoreOptions, type StoreChange } from '../src/index.ts';
 
 export const PG_URL = process.env['MANDATE_TEST_PG_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -159,25 +158,4 @@ export function recorder(): { seen: StoreChange[]; onChange: (c: StoreChange) =>
 }
 
 /** a valid approval of task-1, approved unless `over` says otherwise */
-export function approval(id: string, over: Partial<Approval> = {}): Approval {
-  return {
-    id,
-    taskId: 'task-1',
-    agentId: 'spiffe://acme.test/agents/triage',
-    tool: 'mail.send',
-    argsHash: 'b'.repeat(64),
-    resource: undefined,
-    callId: `call-${id}`,
-    state: 'approved',
-    policyIds: ['org.external-send'],
-    args: { to: 'a@example.com' },
-    createdAt: T0,
-    expiresAt: T0 + 600_000,
-    decidedAt: T0 + 1,
-    decidedBy: 'operator-1',
-    reason: undefined,
-    usedAt: undefined,
-    usedCallId: undefined,
-    ...over,
-  };
-}
+export { approval } from '../../store-testkit/src/index.ts';

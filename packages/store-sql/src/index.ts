@@ -4,6 +4,13 @@
  */
 import {
   canonicalJson,
+  GroupCommit,
+  MandateError,
+  type AuditAppender,
+  type AuditDraft,
+  type DecisionCommit,
+  type DecisionCommitResult,
+  type DecisionCommitter,
   isJsonObject,
   type Agent,
   type AgentStatus,
@@ -178,4 +185,56 @@ function auditData(r: Row): JsonObject {
     // fall through
   }
   return { unreadable_data: text };
+}
+
+/** Refuses, per caller, a draft no store can keep, before it joins a group it would sink. */
+export function checkDrafts(drafts: readonly AuditDraft[], extra?: (d: AuditDraft) => void): void {
+  for (const d of drafts) {
+    if (!Number.isSafeInteger(d.ts)) throw new TypeError(`audit ts must be integer milliseconds, got ${String(d.ts)}`);
+    canonicalJson(d.data);
+    extra?.(d);
+  }
+}
+
+/**
+ * The front both SQL adapters put before their batch writer: per-caller checks, group commit,
+ * and tracking of what is in flight so `drain()` (at close) waits for every accepted entry.
+ */
+export function auditFront(
+  writeBatch: (entries: readonly DecisionCommit[]) => Promise<DecisionCommitResult[]> | DecisionCommitResult[],
+  schedule: (fn: () => void) => void,
+  extraCheck?: (d: AuditDraft) => void,
+): Pick<AuditAppender & DecisionCommitter, 'append' | 'commitDecision'> & { drain(): Promise<void> } {
+  const group = new GroupCommit(writeBatch, schedule);
+  const inFlight = new Set<Promise<unknown>>();
+  let closed = false;
+  const submit = async (entry: DecisionCommit): Promise<DecisionCommitResult> => {
+    if (closed) throw new MandateError('AUDIT_UNAVAILABLE', 'the store is closed');
+    checkDrafts(entry.drafts, extraCheck);
+    if (entry.budget) {
+      checkDrafts(entry.budget.exhausted.calls, extraCheck);
+      checkDrafts(entry.budget.exhausted.tool, extraCheck);
+    }
+    const p = group.submit(entry);
+    inFlight.add(p);
+    try {
+      return await p;
+    } finally {
+      inFlight.delete(p);
+    }
+  };
+  return {
+    async append(drafts) {
+      if (drafts.length === 0) return [];
+      return (await submit({ drafts })).records;
+    },
+    commitDecision(entry) {
+      return submit(entry);
+    },
+    /** refuses new appends and waits until every accepted one has committed or failed */
+    async drain() {
+      closed = true;
+      while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+    },
+  };
 }

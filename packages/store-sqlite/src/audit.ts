@@ -1,7 +1,6 @@
 import {
   canonicalJson,
   describeError,
-  GroupCommit,
   linkRecords,
   MandateError,
   type AuditAppender,
@@ -15,7 +14,7 @@ import {
 } from '@mandate/core';
 import { spendBudget } from './budgets.ts';
 import { checkLimit, nullable, num, str, type Sql } from './sql.ts';
-import { toAuditRecord } from '@mandate/store-sql';
+import { auditFront, toAuditRecord } from '@mandate/store-sql';
 
 const INSERT = `INSERT INTO audit_log (seq, ts, kind, call_id, task_id, agent_id, txn, data, prev_hash, hash)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
@@ -26,8 +25,6 @@ const INSERT = `INSERT INTO audit_log (seq, ts, kind, call_id, task_id, agent_id
  * inserts them, so another connection appending to the same file cannot fork the chain.
  */
 export function sqliteAudit(sql: Sql, hasher: Hasher, schedule: (fn: () => void) => void) {
-  const inFlight = new Set<Promise<unknown>>();
-  let closed = false;
 
   const insert = (head: { seq: number; hash: string } | undefined, drafts: readonly AuditDraft[]): AuditRecord[] => {
     const records = linkRecords(head, drafts, hasher);
@@ -65,41 +62,11 @@ export function sqliteAudit(sql: Sql, hasher: Hasher, schedule: (fn: () => void)
     }
   };
 
-  const group = new GroupCommit(writeBatch, schedule);
-
-  /** Checked per caller before joining a group: a draft that cannot be stored would otherwise fail every entry committed with it. */
-  const check = (drafts: readonly AuditDraft[]): void => {
-    for (const d of drafts) {
-      if (!Number.isSafeInteger(d.ts)) throw new TypeError(`audit ts must be integer milliseconds, got ${String(d.ts)}`);
-      canonicalJson(d.data);
-    }
-  };
-
-  const submit = async (entry: DecisionCommit): Promise<DecisionCommitResult> => {
-    if (closed) throw new MandateError('AUDIT_UNAVAILABLE', 'the store is closed');
-    check(entry.drafts);
-    if (entry.budget) {
-      check(entry.budget.exhausted.calls);
-      check(entry.budget.exhausted.tool);
-    }
-    const p = group.submit(entry);
-    inFlight.add(p);
-    try {
-      return await p;
-    } finally {
-      inFlight.delete(p);
-    }
-  };
+  const front = auditFront(writeBatch, schedule);
 
   const audit = {
-    async append(drafts) {
-      if (drafts.length === 0) return [];
-      return (await submit({ drafts })).records;
-    },
-
-    commitDecision(entry) {
-      return submit(entry);
-    },
+    append: front.append,
+    commitDecision: front.commitDecision,
 
     async head() {
       const r = sql.get('SELECT * FROM audit_log ORDER BY seq DESC LIMIT 1');
@@ -120,9 +87,6 @@ export function sqliteAudit(sql: Sql, hasher: Hasher, schedule: (fn: () => void)
   return {
     audit,
     /** refuses new appends and waits until every accepted one has committed or failed */
-    async drain(): Promise<void> {
-      closed = true;
-      while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
-    },
+    drain: front.drain,
   };
 }

@@ -4,10 +4,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startThrowawayPostgres, type ThrowawayPostgres } from './throwaway-pg.ts';
+import { freePort, startThrowawayPostgres, type ThrowawayPostgres } from './throwaway-pg.ts';
 
 export const ROOT = join(import.meta.dirname, '..', '..', '..', '..');
 export const ADMIN = 'mk_' + 'A'.repeat(43);
@@ -23,17 +22,6 @@ export interface Cluster {
   readonly pg: ThrowawayPostgres;
   readonly nodes: readonly ClusterNode[];
   close(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 export async function http(url: string, method: string, path: string, bearer?: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {

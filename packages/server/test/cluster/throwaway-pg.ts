@@ -19,7 +19,8 @@ export interface ThrowawayPostgres {
   destroy(): void;
 }
 
-async function freePort(): Promise<number> {
+/** a free TCP port on loopback, for servers a test starts */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.once('error', reject);

@@ -7,28 +7,17 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { afterAll, describe, expect, it } from 'vitest';
+import { freePort } from '../cluster/throwaway-pg.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..', '..');
 const CLI = join(ROOT, 'packages', 'cli', 'src', 'main.ts');
 const ADMIN = 'mk_' + 'C'.repeat(43);
 const AGENT = 'spiffe://dev.mandate.local/agents/busy';
 const BUDGET = 60;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** a seeded generator, so a failing run can be replayed */
 function rng(seed: number): () => number {
