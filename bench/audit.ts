@@ -15,7 +15,7 @@ import { DatabaseSync } from 'node:sqlite';
 import type { AuditDraft } from '@mandate/core';
 import { sha256Hasher } from '@mandate/server';
 import { openSqliteStore } from '@mandate/store-sqlite';
-import { figure, formatResult, newResult, parseBenchArgs, startInfo, writeResult, type BenchResult, type Figure } from './lib/report.ts';
+import { type BenchResult, type Figure, emitResult, figure, newResult, parseBenchArgs, startInfo } from './lib/report.ts';
 import { settle, timeConcurrent, timeSequential, timeSync, type LoopOptions } from './lib/stats.ts';
 
 const RECORDS_PER_APPEND = 2;
@@ -163,10 +163,7 @@ export async function runAuditBenchmark(argv: readonly string[]): Promise<BenchR
         'sqlite commit = one single-row transaction with synchronous=FULL: at c1 each append waits for at least one',
       ],
     };
-    const file = writeResult(result, args.outDir);
-    if (args.jsonOnly) process.stdout.write(JSON.stringify(result) + '\n');
-    else say(`\n${formatResult(result)}\n\nwrote ${file}`);
-    return result;
+    return emitResult(result, args, say);
   } finally {
     await store.close();
     rmSync(dir, { recursive: true, force: true });

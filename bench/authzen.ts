@@ -14,7 +14,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildHttpApp, createRuntime, loadConfig } from '@mandate/server';
-import { figure, formatResult, newResult, parseBenchArgs, startInfo, writeResult, type BenchResult, type Figure } from './lib/report.ts';
+import { type BenchResult, type Figure, emitResult, figure, newResult, parseBenchArgs, startInfo } from './lib/report.ts';
 import { REPO_ROOT, settle, timeConcurrent, timeSequential, type LoopOptions, type LoopResult } from './lib/stats.ts';
 
 const ITEMS = 100;
@@ -182,15 +182,7 @@ export async function runAuthzenBenchmark(argv: readonly string[]): Promise<Benc
         'single calls 16 in flight share fsyncs through the audit group commit; the batch still wins',
       ],
     };
-    const file = writeResult(result, args.outDir);
-    if (args.jsonOnly) {
-      process.stdout.write(JSON.stringify(result) + '\n');
-    } else {
-      say('');
-      say(formatResult(result));
-      say(`\nwrote ${file}`);
-    }
-    return result;
+    return emitResult(result, args, say);
   } finally {
     await app.close();
     await runtime.close();

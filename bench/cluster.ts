@@ -6,7 +6,7 @@
  *   node bench/cluster.ts [--quick] [--json-only] [--out DIR]
  */
 import { ADMIN, TD, http, startAgentTask, startCluster, type ClusterNode } from '../packages/server/test/cluster/harness.ts';
-import { figure, formatResult, newResult, parseBenchArgs, startInfo, writeResult, type BenchResult } from './lib/report.ts';
+import { type BenchResult, emitResult, figure, newResult, parseBenchArgs, startInfo } from './lib/report.ts';
 
 const SEARCH = { tool: 'helpdesk.search_tickets', args: { query: 'refund' } };
 const MANDATE = { purpose: 'cluster benchmark', environment: 'prod', ttl: '30m', tools: [{ name: 'helpdesk.search_tickets' }], data_classes: ['internal'] };
@@ -88,10 +88,7 @@ export async function runClusterBenchmark(argv: readonly string[]): Promise<Benc
         'throughput: the load generator, 3 nodes and PostgreSQL share the same 2 cores, so 3 nodes cannot scale past the CPU they share',
       ],
     };
-    const file = writeResult(result, args.outDir);
-    if (args.jsonOnly) process.stdout.write(JSON.stringify(result) + '\n');
-    else say(`\n${formatResult(result)}\n\nwrote ${file}`);
-    return result;
+    return emitResult(result, args, say);
   } finally {
     await cluster.close();
   }

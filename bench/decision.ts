@@ -14,7 +14,7 @@ import { DatabaseSync } from 'node:sqlite';
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import { CEDAR_SCHEMA, NO_PROVENANCE, callRequest, type CedarRequest, type Decision } from '@mandate/core';
 import { BENCH_TOOL, createDecisionFixture, type DecisionFixture } from './lib/decision-fixture.ts';
-import { figure, formatResult, newResult, parseBenchArgs, startInfo, writeResult, type BenchResult, type Figure } from './lib/report.ts';
+import { type BenchResult, type Figure, emitResult, figure, newResult, parseBenchArgs, startInfo } from './lib/report.ts';
 import { settle, timeConcurrent, timeSequential, timeSync, type LoopOptions, type LoopResult } from './lib/stats.ts';
 
 const ACTION_CALL_TOOL = { type: 'Mandate::Action', id: 'call_tool' };
@@ -273,15 +273,7 @@ export async function runDecisionBenchmark(argv: readonly string[]): Promise<Ben
         'sqlite commit = one single-row transaction with synchronous=FULL on the same disk: the floor of any durably audited decision at concurrency 1',
       ],
     };
-    const file = writeResult(result, args.outDir);
-    if (args.jsonOnly) {
-      process.stdout.write(JSON.stringify(result) + '\n');
-    } else {
-      say('');
-      say(formatResult(result));
-      say(`\nwrote ${file}`);
-    }
-    return result;
+    return emitResult(result, args, say);
   } finally {
     await fx.close();
   }

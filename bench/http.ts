@@ -16,7 +16,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon, { type AutocannonResult } from 'autocannon';
 import { parseConfig, serve } from '@mandate/server';
-import { formatResult, newResult, parseBenchArgs, startInfo, writeResult, type BenchResult, type Figure } from './lib/report.ts';
+import { type BenchResult, type Figure, emitResult, newResult, parseBenchArgs, startInfo } from './lib/report.ts';
 import { REPO_ROOT } from './lib/stats.ts';
 
 const TRUST_DOMAIN = 'bench.mandate.local';
@@ -207,10 +207,7 @@ export async function runHttpBenchmark(argv: readonly string[]): Promise<BenchRe
         'the load generator shares the machine: all three targets pay the same tax',
       ],
     };
-    const file = writeResult(result, args.outDir);
-    if (args.jsonOnly) process.stdout.write(JSON.stringify(result) + '\n');
-    else say(`\n${formatResult(result)}\n\nwrote ${file}`);
-    return result;
+    return emitResult(result, args, say);
   } finally {
     if (raw) await new Promise<void>((r) => (raw as { server: Server }).server.close(() => r()));
     await mandate.close();

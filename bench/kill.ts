@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildHttpApp, createRuntime, parseConfig } from '@mandate/server';
 import { REPO_ROOT } from './lib/stats.ts';
-import { figure, formatResult, newResult, parseBenchArgs, startInfo, writeResult, type BenchResult } from './lib/report.ts';
+import { type BenchResult, emitResult, figure, newResult, parseBenchArgs, startInfo } from './lib/report.ts';
 
 const TRUST_DOMAIN = 'bench.mandate.local';
 const MANDATE = {
@@ -98,10 +98,7 @@ export async function runKillBenchmark(argv: readonly string[]): Promise<BenchRe
         'multi-node propagation is measured by the PostgreSQL issue',
       ],
     };
-    const file = writeResult(result, args.outDir);
-    if (args.jsonOnly) process.stdout.write(JSON.stringify(result) + '\n');
-    else say(`\n${formatResult(result)}\n\nwrote ${file}`);
-    return result;
+    return emitResult(result, args, say);
   } finally {
     await rt.close();
     rmSync(dir, { recursive: true, force: true });

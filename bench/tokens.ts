@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { generateKeyPair, jwtVerify, SignJWT } from 'jose';
 import { TASK_TOKEN_TYPE } from '@mandate/core';
 import { buildHttpApp, createRuntime, parseConfig } from '@mandate/server';
-import { figure, formatResult, newResult, parseBenchArgs, startInfo, writeResult, type BenchResult, type Figure } from './lib/report.ts';
+import { type BenchResult, type Figure, emitResult, figure, newResult, parseBenchArgs, startInfo } from './lib/report.ts';
 import { REPO_ROOT, settle, timeConcurrent, timeSequential, type LoopOptions } from './lib/stats.ts';
 
 const TRUST_DOMAIN = 'bench.mandate.local';
@@ -184,10 +184,7 @@ export async function runTokensBenchmark(argv: readonly string[]): Promise<Bench
         'raw = jose SignJWT / jwtVerify with an Ed25519 key, same claims, header and verify options: the floor of any EdDSA JWT check',
       ],
     };
-    const file = writeResult(result, args.outDir);
-    if (args.jsonOnly) process.stdout.write(JSON.stringify(result) + '\n');
-    else say(`\n${formatResult(result)}\n\nwrote ${file}`);
-    return result;
+    return emitResult(result, args, say);
   } finally {
     await rt.close();
     rmSync(dir, { recursive: true, force: true });

@@ -79,6 +79,17 @@ export function writeResult(result: BenchResult, dir: string = DEFAULT_RESULTS_D
   return file;
 }
 
+/**
+ * Writes bench/results/<name>.json and reports: the JSON line alone with --json-only (what
+ * bench/run.ts reads), the table otherwise.
+ */
+export function emitResult(result: BenchResult, args: BenchArgs, say: (line: string) => void): BenchResult {
+  const file = writeResult(result, args.outDir);
+  if (args.jsonOnly) process.stdout.write(JSON.stringify(result) + '\n');
+  else say(`\n${formatResult(result)}\n\nwrote ${file}`);
+  return result;
+}
+
 export interface BenchArgs {
   readonly quick: boolean;
   readonly jsonOnly: boolean;

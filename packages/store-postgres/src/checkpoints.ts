@@ -1,5 +1,6 @@
-import type { Checkpoint, CheckpointStore } from '@mandate/core';
-import { num, str, type Db } from './db.ts';
+import type { CheckpointStore } from '@mandate/core';
+import { type Db } from './db.ts';
+import { toCheckpoint } from '@mandate/store-sql';
 
 export function postgresCheckpoints(db: Db) {
   return {
@@ -8,15 +9,7 @@ export function postgresCheckpoints(db: Db) {
     },
 
     async listCheckpoints() {
-      return (await db.rows('SELECT * FROM checkpoints ORDER BY seq, id')).map(
-        (r): Checkpoint => ({
-          seq: num(r, 'seq'),
-          headHash: str(r, 'head_hash'),
-          ts: num(r, 'ts'),
-          kid: str(r, 'kid'),
-          signature: str(r, 'signature'),
-        }),
-      );
+      return (await db.rows('SELECT * FROM checkpoints ORDER BY seq, id')).map(toCheckpoint);
     },
   } satisfies CheckpointStore;
 }

@@ -4,13 +4,10 @@
  * at once apply each step exactly once and a crash mid-upgrade leaves the old schema.
  */
 import { Client, escapeIdentifier, type ClientConfig } from 'pg';
-import { GENESIS_HASH, MandateError } from '@mandate/core';
+import { GENESIS_HASH } from '@mandate/core';
+import { refuseUnknownVersions, type Migration } from '@mandate/store-sql';
 
-export interface Migration {
-  readonly version: number;
-  readonly name: string;
-  readonly sql: string;
-}
+export type { Migration } from '@mandate/store-sql';
 
 // Timestamps are BIGINT milliseconds since the epoch; JSON columns hold canonical JSON text (the
 // exact bytes that were hashed, for the audit log). Ids are COLLATE "C": byte order, as SQLite
@@ -265,14 +262,7 @@ export async function migrate(config: ClientConfig, schema: string, migrations: 
       applied_at bigint NOT NULL
     )`);
     const applied = new Set((await c.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version));
-    const known = new Set(migrations.map((m) => m.version));
-    const unknown = [...applied].filter((v) => !known.has(v));
-    if (unknown.length > 0) {
-      throw new MandateError(
-        'CONFIG_INVALID',
-        `the database schema ${schema} has version(s) ${unknown.join(', ')} that this build does not know: it was written by a newer Mandate`,
-      );
-    }
+    refuseUnknownVersions(applied, migrations, `the database schema ${schema}`);
     const done: number[] = [];
     for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
       if (applied.has(m.version)) continue;

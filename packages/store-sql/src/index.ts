@@ -18,6 +18,7 @@ import {
   type ApprovalState,
   type AuditKind,
   type AuditRecord,
+  type Checkpoint,
   type Ceiling,
   type JsonObject,
   type Mandate,
@@ -237,4 +238,24 @@ export function auditFront(
       while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
     },
   };
+}
+
+export function toCheckpoint(r: Row): Checkpoint {
+  return { seq: num(r, 'seq'), headHash: str(r, 'head_hash'), ts: num(r, 'ts'), kid: str(r, 'kid'), signature: str(r, 'signature') };
+}
+
+/** A numbered schema step. A step is never edited once released: a change is a new step. */
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly sql: string;
+}
+
+/** Refuses a database that has schema steps this build does not know: a newer Mandate wrote it. */
+export function refuseUnknownVersions(applied: Iterable<number>, migrations: readonly Migration[], where: string): void {
+  const known = new Set(migrations.map((m) => m.version));
+  const unknown = [...applied].filter((v) => !known.has(v));
+  if (unknown.length > 0) {
+    throw new MandateError('CONFIG_INVALID', `${where} has schema version(s) ${unknown.join(', ')} that this build does not know: it was written by a newer Mandate`);
+  }
 }

@@ -1,5 +1,6 @@
-import type { Checkpoint, CheckpointStore } from '@mandate/core';
-import { num, str, type Sql } from './sql.ts';
+import type { CheckpointStore } from '@mandate/core';
+import type { Sql } from './sql.ts';
+import { toCheckpoint } from '@mandate/store-sql';
 
 export function sqliteCheckpoints(sql: Sql) {
   return {
@@ -11,15 +12,7 @@ export function sqliteCheckpoints(sql: Sql) {
     },
 
     async listCheckpoints() {
-      return sql.all('SELECT * FROM checkpoints ORDER BY seq, id').map(
-        (r): Checkpoint => ({
-          seq: num(r, 'seq'),
-          headHash: str(r, 'head_hash'),
-          ts: num(r, 'ts'),
-          kid: str(r, 'kid'),
-          signature: str(r, 'signature'),
-        }),
-      );
+      return sql.all('SELECT * FROM checkpoints ORDER BY seq, id').map(toCheckpoint);
     },
   } satisfies CheckpointStore;
 }

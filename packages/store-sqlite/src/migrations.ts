@@ -2,14 +2,10 @@
  * Numbered schema steps. A step is never edited once released: a change is a new step. All
  * pending steps run in one transaction at open, so a crash mid-upgrade leaves the old schema.
  */
-import { MandateError } from '@mandate/core';
 import { num, type Sql } from './sql.ts';
+import { refuseUnknownVersions, type Migration } from '@mandate/store-sql';
 
-export interface Migration {
-  readonly version: number;
-  readonly name: string;
-  readonly sql: string;
-}
+export type { Migration } from '@mandate/store-sql';
 
 // STRICT tables make SQLite refuse a value of the wrong type instead of storing it silently.
 // Timestamps are INTEGER milliseconds since the epoch; JSON columns hold canonical JSON text.
@@ -165,14 +161,7 @@ export function migrate(sql: Sql, migrations: readonly Migration[] = MIGRATIONS,
       applied_at INTEGER NOT NULL
     ) STRICT`);
     const applied = new Set(sql.all('SELECT version FROM schema_migrations').map((r) => num(r, 'version')));
-    const known = new Set(migrations.map((m) => m.version));
-    const unknown = [...applied].filter((v) => !known.has(v));
-    if (unknown.length > 0) {
-      throw new MandateError(
-        'CONFIG_INVALID',
-        `the database has schema version(s) ${unknown.join(', ')} that this build does not know: it was written by a newer Mandate`,
-      );
-    }
+    refuseUnknownVersions(applied, migrations, 'the database');
     const done: number[] = [];
     for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
       if (applied.has(m.version)) continue;
