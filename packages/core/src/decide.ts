@@ -1,7 +1,7 @@
 import type { AuditDraft } from './audit/chain.ts';
 import { redactArgs } from './audit/redact.ts';
-import { describeError, isMandateError } from './errors.ts';
-import { canonicalJson, checkJsonBounds, isJsonObject, type JsonLimits, type JsonObject } from './json.ts';
+import { MandateError, describeError, isMandateError } from './errors.ts';
+import { canonicalJson, checkJsonBounds, isJsonObject, type JsonLimits, type JsonObject, type JsonValue } from './json.ts';
 import { checkCall, toolBudget } from './mandate/check.ts';
 import { TASK_STATE_REASON, type BudgetLimits, type CallRequest, type Decision, type Effect, type FinalAction, type Task } from './model.ts';
 import { NO_PROVENANCE, callRequest, type ArgProvenance } from './policy/context.ts';
@@ -10,6 +10,7 @@ import type { AgentReader, BudgetLedger, Clock, DecisionCommit, DecisionCommitte
 import type { ReasonCode } from './reasons.ts';
 import type { TaskTokenClaims, TaskTokens } from './tokens/task-token.ts';
 import type { ApprovalService } from './approvals.ts';
+import type { ProvenanceLedger, Trust } from './provenance.ts';
 
 export interface DecisionLimits {
   readonly args: JsonLimits;
@@ -41,7 +42,35 @@ export interface DecisionEngineDeps {
    */
   readonly freshness?: { fresh(): boolean } | undefined;
   readonly limits: DecisionLimits;
+  /**
+   * Where argument values came from: tool results recorded through `recordOutcome` are matched
+   * against later calls' arguments, and the policy context carries the classification.
+   */
+  readonly provenance?: ProvenanceLedger | undefined;
 }
+
+/** A tool's result, reported by the enforcement point that forwarded an allowed call. */
+export interface OutcomeReport {
+  readonly taskToken: string;
+  readonly callId: string;
+  /** the tool's output as the agent received it (any JSON; text is scanned for values) */
+  readonly result: JsonValue;
+  readonly isError?: boolean | undefined;
+  /** overrides the tool catalogue's output_trust (an MCP upstream configured as trusted or not) */
+  readonly trust?: Trust | undefined;
+}
+
+export interface OutcomeReceipt {
+  readonly callId: string;
+  readonly taskId: string;
+  readonly tool: string;
+  readonly trust: Trust;
+  readonly resultDigest: string;
+  readonly auditSeq: number | undefined;
+}
+
+/** Allowed calls remembered for their outcome reports (bounded; oldest dropped). */
+const MAX_PENDING_OUTCOMES = 50_000;
 
 /** The canonical hash of a call's arguments: what audit records and approvals bind to. */
 export function argsHash(args: JsonObject, hasher: Hasher): string {
@@ -99,12 +128,18 @@ interface Ctx {
  */
 export class DecisionEngine {
   private readonly d: DecisionEngineDeps;
+  /** callId → the allowed call, awaiting its outcome report */
+  private readonly allowed = new Map<string, { taskId: string; tool: string }>();
 
   constructor(deps: DecisionEngineDeps) {
     this.d = deps;
   }
 
-  async decide(req: CallRequest, provenance: ArgProvenance = NO_PROVENANCE): Promise<Decision> {
+  /**
+   * Decides one call. `provenance` may be given by a caller that classified the arguments itself;
+   * otherwise it is computed from the task's recorded results (when a ledger is configured).
+   */
+  async decide(req: CallRequest, provenance?: ArgProvenance): Promise<Decision> {
     const ctx: Ctx = {
       callId: typeof req.callId === 'string' && CALL_ID.test(req.callId) ? req.callId : this.d.ids.next('call'),
       tool: typeof req.tool === 'string' ? req.tool : '',
@@ -129,7 +164,7 @@ export class DecisionEngine {
     }
   }
 
-  private async pipeline(req: CallRequest, ctx: Ctx, policies: PolicySet, provenance: ArgProvenance): Promise<Decision> {
+  private async pipeline(req: CallRequest, ctx: Ctx, policies: PolicySet, given: ArgProvenance | undefined): Promise<Decision> {
     // 1. shape and bounds, before anything else touches the input
     if (req.callId !== undefined && (typeof req.callId !== 'string' || !CALL_ID.test(req.callId))) {
       throw new Deny(['MALFORMED_REQUEST'], [`call_id must match ${CALL_ID.source}`]);
@@ -167,7 +202,10 @@ export class DecisionEngine {
     // by time alone: the state catches up through TaskService.expireDue, off the hot path
     if (now >= task.expiresAt) throw new Deny(['TASK_EXPIRED'], ['task expired']);
 
-    const chain = task.parentId === undefined ? [] : await this.delegationChain(task, now);
+    const lineage = task.parentId === undefined ? { agents: [], tasks: [] } : await this.delegationChain(task, now);
+    const chain = lineage.agents;
+    // values a parent task saw flow into what it delegates: the child inherits its ancestors' record
+    const provenance = given ?? this.d.provenance?.classify(task.id, task.mandate.purpose, ctx.args, lineage.tasks) ?? NO_PROVENANCE;
 
     // 4. the mandate's own constraints
     const toolInfo = policies.catalog.lookup(ctx.tool);
@@ -233,11 +271,61 @@ export class DecisionEngine {
   }
 
   /**
+   * Records the result of an allowed call: its digest goes into the audit chain (linked to the
+   * call by its id) and its values into the task's provenance. Only the task that was allowed
+   * the call may report it, once. Throws MandateError (UNAUTHENTICATED / NOT_FOUND / CONFLICT …).
+   */
+  async recordOutcome(report: OutcomeReport): Promise<OutcomeReceipt> {
+    if (typeof report.callId !== 'string' || !CALL_ID.test(report.callId)) throw new MandateError('MALFORMED_REQUEST', `call_id must match ${CALL_ID.source}`);
+    const claims = await this.d.tokens.verify(report.taskToken);
+    const pending = this.allowed.get(report.callId);
+    if (!pending || pending.taskId !== claims.task_id) throw new MandateError('NOT_FOUND', 'no allowed call with this id awaits an outcome for this task');
+    this.allowed.delete(report.callId);
+    const trust: Trust = report.trust ?? this.d.policies().catalog.lookup(pending.tool).outputTrust;
+    const resultDigest = 'sha256:' + this.d.hasher.sha256Hex(canonicalJson(report.result));
+    const recorded = this.d.provenance?.record(claims.task_id, trust, report.result);
+    const committed = await this.d.audit.commitDecision({
+      drafts: [
+        {
+          kind: 'outcome',
+          ts: this.d.clock.now(),
+          callId: report.callId,
+          taskId: claims.task_id,
+          agentId: claims.sub,
+          txn: claims.txn,
+          data: {
+            tool: pending.tool,
+            result_digest: resultDigest,
+            is_error: report.isError === true,
+            trust,
+            ...(recorded ? { chars: recorded.chars, tokens: recorded.tokens } : {}),
+          },
+        },
+      ],
+    });
+    return { callId: report.callId, taskId: claims.task_id, tool: pending.tool, trust, resultDigest, auditSeq: committed.records[0]?.seq };
+  }
+
+  /** Forgets a task's provenance (it ended). */
+  forgetTask(taskId: string): void {
+    this.d.provenance?.forget(taskId);
+  }
+
+  private rememberAllowed(callId: string, taskId: string, tool: string): void {
+    this.allowed.set(callId, { taskId, tool });
+    if (this.allowed.size > MAX_PENDING_OUTCOMES) {
+      const oldest = this.allowed.keys().next().value;
+      if (oldest !== undefined) this.allowed.delete(oldest);
+    }
+  }
+
+  /**
    * Each hop of a delegated task is re-checked at use time: every ancestor task must still be
    * active and in time, and every ancestor agent active. Returns the agents from the root down.
    */
-  private async delegationChain(task: Task, now: number): Promise<string[]> {
+  private async delegationChain(task: Task, now: number): Promise<{ agents: string[]; tasks: string[] }> {
     const chain: string[] = [];
+    const tasks: string[] = [];
     let cur = task;
     for (let hop = 0; cur.parentId !== undefined; hop++) {
       if (hop >= 16) throw new Deny(['DELEGATION_CHAIN_BROKEN'], ['delegation chain too deep']);
@@ -249,9 +337,10 @@ export class DecisionEngine {
       const agent = await this.store(() => this.d.agents.getAgent(parent.agentId));
       if (!agent || agent.status !== 'active') throw new Deny(['DELEGATION_CHAIN_BROKEN'], [`ancestor agent ${parent.agentId} is disabled`]);
       chain.unshift(parent.agentId);
+      tasks.push(parent.id);
       cur = parent;
     }
-    return chain;
+    return { agents: chain, tasks };
   }
 
   private async store<T>(fn: () => Promise<T>): Promise<T> {
@@ -316,6 +405,7 @@ export class DecisionEngine {
       if (committed.budget && !committed.budget.ok) {
         return { ...exhausted(committed.budget.exhausted === 'tool' ? 'TOOL_BUDGET_EXHAUSTED' : 'BUDGET_EXHAUSTED'), auditSeq: seq };
       }
+      if (effect === 'allow') this.rememberAllowed(ctx.callId, claims.task_id, ctx.tool);
       return { ...decision, auditSeq: seq };
     } catch (e) {
       // no committed record, no allow

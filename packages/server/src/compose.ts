@@ -13,6 +13,7 @@ import {
   DevIssuer,
   KeyRing,
   MandateError,
+  ProvenanceLedger,
   TaskService,
   TaskTokens,
   WorkloadVerifier,
@@ -195,6 +196,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       emergency,
       // several nodes: no decision on state this node cannot confirm is current
       freshness: pg ? { fresh: () => feed?.connected === true } : undefined,
+      provenance: new ProvenanceLedger({ minLength: config.limits.provenance_min_length }),
       limits: {
         args: {
           maxDepth: config.limits.args_max_depth,

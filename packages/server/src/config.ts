@@ -129,6 +129,8 @@ export const configSchema = z.strictObject({
       args_max_entries: z.number().int().min(1).max(100_000).default(256),
       args_max_string: z.number().int().min(16).max(10 * 1024 * 1024).default(65_536),
       args_max_nodes: z.number().int().min(1).max(1_000_000).default(4096),
+      /** free-text argument values at least this long are matched against earlier tool results (provenance) */
+      provenance_min_length: z.number().int().min(4).max(1024).default(8),
     })
     .prefault({}),
   /** AuthZEN 1.0 endpoints and the generic policy domain (see authzen/config.ts) */

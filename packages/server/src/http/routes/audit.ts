@@ -9,12 +9,19 @@ import { auditView, checkpointView } from '../views.ts';
 const rangeSchema = z.strictObject({
   from: z.coerce.number().int().min(1).default(1),
   limit: z.coerce.number().int().min(1).max(10_000).default(500),
+  /** only the records of one task (its intent, calls, decisions, actions and outcomes), oldest first */
+  task_id: z.string().min(1).max(200).optional(),
 });
 
 export function auditRoutes(app: FastifyInstance, rt: MandateRuntime): void {
   app.get('/v1/audit', async (req) => {
     await requireOperator(rt, req, 'viewer');
     const q = parseBody(rangeSchema, req.query, 'query');
+    if (q.task_id !== undefined) {
+      const all = await rt.store.audit.readByTask(q.task_id, q.from > 1 ? 10_000 : q.limit);
+      const page = all.filter((r) => r.seq >= q.from).slice(0, q.limit);
+      return { records: page.map(auditView), next: page.length === q.limit ? (page.at(-1)?.seq ?? 0) + 1 : null };
+    }
     const records = await rt.store.audit.readRange(q.from, q.limit);
     return { records: records.map(auditView), next: records.length === q.limit ? (records.at(-1)?.seq ?? 0) + 1 : null };
   });

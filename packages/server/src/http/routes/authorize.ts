@@ -1,4 +1,4 @@
-import { MandateError, type JsonObject } from '@mandate/core';
+import { MandateError, type JsonObject, type JsonValue } from '@mandate/core';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { MandateRuntime } from '../../compose.ts';
@@ -17,6 +17,13 @@ export const authorizeSchema = z.strictObject({
   tool: z.string().min(1).max(200),
   resource: z.string().min(1).max(1024).optional(),
   args: z.record(z.string(), z.unknown()).default({}),
+});
+
+export const outcomeSchema = z.strictObject({
+  task_token: z.string().max(8192).optional(),
+  call_id: z.string().min(1).max(128),
+  result: z.unknown(),
+  is_error: z.boolean().optional(),
 });
 
 export function authorizeRoutes(app: FastifyInstance, rt: MandateRuntime): void {
@@ -39,5 +46,23 @@ export function authorizeRoutes(app: FastifyInstance, rt: MandateRuntime): void 
     });
     if (decision.effect !== 'allow') req.log.info({ callId: decision.callId, reasons: decision.reasons }, 'call not allowed');
     return decisionView(decision);
+  });
+
+  /**
+   * The result of an allowed call, reported by the enforcement point that forwarded it: its digest
+   * is audited (linked to the call) and its values feed the task's provenance, so a later call
+   * whose arguments came only from untrusted output is seen as such.
+   */
+  app.post('/v1/outcomes', async (req) => {
+    const body = parseBody(outcomeSchema, req.body);
+    const header = bearer(req);
+    if (header !== undefined && body.task_token !== undefined && header !== body.task_token) {
+      throw new MandateError('MALFORMED_REQUEST', 'two different task tokens (header and body)');
+    }
+    const taskToken = header ?? body.task_token;
+    if (taskToken === undefined) throw new MandateError('TOKEN_MISSING', 'a task token is required (Authorization: Bearer or task_token)');
+    if (body.result === undefined) throw new MandateError('MALFORMED_REQUEST', 'result is required');
+    const r = await rt.engine.recordOutcome({ taskToken, callId: body.call_id, result: body.result as JsonValue, isError: body.is_error });
+    return { call_id: r.callId, task_id: r.taskId, tool: r.tool, trust: r.trust, result_digest: r.resultDigest, audit_seq: r.auditSeq ?? null };
   });
 }
