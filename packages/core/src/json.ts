@@ -117,3 +117,49 @@ export function checkJsonBounds(value: unknown, limits: JsonLimits, label: strin
 export function isJsonObject(value: unknown): value is JsonObject {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
+
+/**
+ * Finds the first object key that appears twice in the same object of a JSON text (after
+ * decoding escapes: `"a"` and `"\u0061"` are the same key), or undefined. `JSON.parse` keeps the
+ * last of duplicate keys while other parsers keep the first; a request that means different
+ * things to different readers is refused rather than guessed at. The text must be valid JSON.
+ */
+export function findDuplicateKey(text: string): string | undefined {
+  // a stack of key sets, one per open object (undefined for arrays)
+  const stack: (Set<string> | undefined)[] = [];
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22 /* " */) {
+      const start = i;
+      let escaped = false;
+      for (i++; i < text.length; i++) {
+        const d = text.charCodeAt(i);
+        if (d === 0x5c /* \ */) {
+          escaped = true;
+          i++;
+        } else if (d === 0x22) break;
+      }
+      if (expectKey) {
+        const raw = text.slice(start, i + 1);
+        const key = escaped ? (JSON.parse(raw) as string) : raw.slice(1, -1);
+        const keys = stack[stack.length - 1];
+        if (keys) {
+          if (keys.has(key)) return key;
+          keys.add(key);
+        }
+        expectKey = false;
+      }
+    } else if (c === 0x7b /* { */) {
+      stack.push(new Set());
+      expectKey = true;
+    } else if (c === 0x5b /* [ */) {
+      stack.push(undefined);
+    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
+      stack.pop();
+    } else if (c === 0x2c /* , */) {
+      expectKey = stack[stack.length - 1] !== undefined;
+    }
+  }
+  return undefined;
+}

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_ARG_LIMITS, canonicalJson, checkJsonBounds } from '../src/index.ts';
+import { DEFAULT_ARG_LIMITS, canonicalJson, checkJsonBounds, findDuplicateKey } from '../src/index.ts';
 
 describe('canonicalJson', () => {
   it('sorts keys and drops whitespace', () => {
@@ -39,5 +39,18 @@ describe('checkJsonBounds', () => {
   it('rejects oversized strings and lists', () => {
     expect(() => checkJsonBounds({ s: 'x'.repeat(70_000) }, DEFAULT_ARG_LIMITS, 'args')).toThrow(/longer than/);
     expect(() => checkJsonBounds({ l: new Array(300).fill(1) }, DEFAULT_ARG_LIMITS, 'args')).toThrow(/more than 256/);
+  });
+});
+
+describe('findDuplicateKey', () => {
+  it('finds a key repeated in the same object, after decoding escapes', () => {
+    expect(findDuplicateKey('{"a":1,"b":2}')).toBeUndefined();
+    expect(findDuplicateKey('{"a":1,"a":2}')).toBe('a');
+    expect(findDuplicateKey('{"a":1,"\\u0061":2}')).toBe('a');
+    expect(findDuplicateKey('{"x":{"a":1},"y":{"a":2}}')).toBeUndefined();
+    expect(findDuplicateKey('[{"a":1},{"a":1}]')).toBeUndefined();
+    expect(findDuplicateKey('{"s":"{\\"a\\":1,\\"a\\":2}","t":["a","a"]}')).toBeUndefined();
+    expect(findDuplicateKey('{"o":{"k":[1,{"z":0,"z":1}]}}')).toBe('z');
+    expect(findDuplicateKey('{"a":[1,2],"b":{"c":"]}"},"a":3}')).toBe('a');
   });
 });

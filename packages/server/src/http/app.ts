@@ -1,5 +1,5 @@
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
-import { checkJsonBounds, isMandateError, MandateError } from '@mandate/core';
+import { checkJsonBounds, findDuplicateKey, isMandateError, MandateError } from '@mandate/core';
 import { randomBytes } from 'node:crypto';
 import type { MandateRuntime } from '../compose.ts';
 import { envelope, STATUS_BY_CODE } from './errors.ts';
@@ -60,7 +60,13 @@ export function buildHttpApp(rt: MandateRuntime, opts: HttpOptions = {}): Fastif
   });
 
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser(['application/json', 'application/authzen+json'], { parseAs: 'string' }, (_req: FastifyRequest, body: string | Buffer, done) => {
+  app.addContentTypeParser(['application/json', 'application/authzen+json'], { parseAs: 'string' }, (req: FastifyRequest, body: string | Buffer, done) => {
+    // JSON is UTF-8 (RFC 8259); a body declared in another charset would be read as something else
+    const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(req.headers['content-type'] ?? '')?.[1]?.toLowerCase();
+    if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
+      done(new MandateError('UNSUPPORTED_MEDIA_TYPE', `JSON bodies must be UTF-8, not ${charset.slice(0, 32)}`), undefined);
+      return;
+    }
     const text = typeof body === 'string' ? body : body.toString('utf8');
     if (text.trim() === '') {
       done(new MandateError('MALFORMED_REQUEST', 'empty JSON body'), undefined);
@@ -71,6 +77,11 @@ export function buildHttpApp(rt: MandateRuntime, opts: HttpOptions = {}): Fastif
       parsed = JSON.parse(text);
     } catch (e) {
       done(new MandateError('MALFORMED_REQUEST', `body is not valid JSON: ${(e as Error).message}`), undefined);
+      return;
+    }
+    const duplicate = findDuplicateKey(text);
+    if (duplicate !== undefined) {
+      done(new MandateError('MALFORMED_REQUEST', `body has a duplicate key ${JSON.stringify(duplicate.slice(0, 64))}`), undefined);
       return;
     }
     try {
