@@ -1,7 +1,8 @@
 /**
  * Invariant 2, fail closed: for random calls and random injected failures (store read and write
- * errors, audit commit failures, Cedar evaluation errors, a throwing policy holder, malformed
- * input), decide() never answers allow unless the policy permits the call, and never throws.
+ * errors, audit commit failures, Cedar evaluation errors, a throwing policy holder, a failing
+ * key store behind token verification, a clock jump past the task's expiry, malformed input),
+ * decide() never answers allow unless the policy permits the call, and never throws.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -38,7 +39,7 @@ const MANDATE = {
   budgets: { calls: 40, per_tool: { 'kb.write': 15 } },
 };
 
-type Fault = 'none' | 'store-read' | 'budget-read' | 'audit' | 'cedar-error' | 'policies-throw';
+type Fault = 'none' | 'store-read' | 'budget-read' | 'audit' | 'cedar-error' | 'policies-throw' | 'key-store' | 'clock-jump';
 
 /** Wraps an object so that, while `armed`, its methods throw. Records whether one did. */
 class Faults {
@@ -70,7 +71,7 @@ const argsArb: fc.Arbitrary<JsonValue> = fc.oneof(
   { arbitrary: fc.jsonValue({ maxDepth: 3 }) as fc.Arbitrary<JsonValue>, weight: 1 },
   { arbitrary: fc.constant(JSON.parse('{"__proto__": {"x": 1}}') as JsonValue), weight: 1 },
 );
-const faultArb = fc.constantFrom<Fault>('none', 'none', 'none', 'store-read', 'budget-read', 'audit', 'cedar-error', 'policies-throw');
+const faultArb = fc.constantFrom<Fault>('none', 'none', 'none', 'store-read', 'budget-read', 'audit', 'cedar-error', 'policies-throw', 'key-store', 'clock-jump');
 const tokenArb = fc.constantFrom('good', 'good', 'good', 'garbage', 'empty');
 
 describe('never allow on error (property)', () => {
@@ -100,10 +101,18 @@ describe('never allow on error (property)', () => {
     broken = PolicySet.load([{ source: 'org.cedar', text: BROKEN }], TOOLS, rt.hasher);
     const reads = <T extends object>(x: T): T => faults.wrap(x, 'store-read');
     engine = new DecisionEngine({
-      clock: rt.clock,
+      // a clock that jumps two hours ahead while armed: past the task's expiry (and its token's)
+      clock: {
+        now: () => {
+          if (faults.armed !== 'clock-jump') return rt.clock.now();
+          faults.fired = true;
+          return rt.clock.now() + 2 * 3_600_000;
+        },
+      },
       ids: rt.ids,
       hasher: rt.hasher,
-      tokens: rt.tokens,
+      // the key store behind token verification fails (a key ring that cannot be read)
+      tokens: faults.wrap(rt.tokens, 'key-store'),
       agents: reads(rt.store.agents),
       tasks: reads(rt.store.tasks),
       revocations: reads(rt.store.revocations),
