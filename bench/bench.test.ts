@@ -109,3 +109,14 @@ describe('tokens benchmark', () => {
     for (const k of ['tasks/s start c1', 'ratio verify first-seen / raw verify', 'ratio verify cached / raw verify']) expect(Number.isFinite(written.derived[k])).toBe(true);
   });
 });
+
+describe('soak', () => {
+  it('completes a quick run: no errors but policy decisions, no lost audit records, RSS reported', { timeout: 120_000 }, async () => {
+    await run(process.execPath, ['bench/soak.ts', '--quick', '--json-only', '--out', out], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 });
+    const written = JSON.parse(readFileSync(join(out, 'soak.json'), 'utf8')) as BenchResult;
+    expect(written).toMatchObject({ name: 'soak', mode: 'quick' });
+    expect(written.derived).toMatchObject({ errors_not_policy: 0, lost_audit_records: 0, audit_verified: 1 });
+    expect(written.derived['requests']).toBeGreaterThan(0);
+    expect(Number.isFinite(written.derived['rss_growth_mb'])).toBe(true);
+  });
+});
