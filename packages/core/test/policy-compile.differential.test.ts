@@ -184,11 +184,14 @@ function validOnly(texts: readonly string[]): string[] {
 }
 
 describe('the compiled policy evaluator', () => {
-  it(`agrees exactly with cedar-wasm on ${TOTAL.toLocaleString('en-US')} random requests`, { timeout: 1_800_000 }, () => {
+  it(`agrees exactly with cedar-wasm on at least ${TOTAL.toLocaleString('en-US')} random requests`, { timeout: 1_800_000 }, async () => {
     const stats = { requests: 0, compiledAnswers: 0, sets: 0, policies: 0, notCompiled: 0, errors: 0, allows: 0, forbids: 0, stepUps: 0 };
-    const runs = Math.ceil(TOTAL / PER_SET);
-    fc.assert(
-      fc.property(generated, ({ texts, requests }) => {
+    // some generated sets have no policy that validates: generate enough to reach TOTAL requests
+    const runs = Math.ceil((TOTAL * 1.1) / PER_SET);
+    await fc.assert(
+      fc.asyncProperty(generated, async ({ texts, requests }) => {
+        // let the test runner's own messages through between sets
+        await new Promise((r) => setImmediate(r));
         const valid = validOnly(texts);
         if (valid.length === 0) return;
         const sources = [{ source: 'gen.cedar', text: valid.join('\n') }];
@@ -221,7 +224,7 @@ describe('the compiled policy evaluator', () => {
     );
     console.log(`differential: ${JSON.stringify(stats)}`);
     // the corpus must exercise the compiled path and every kind of answer, or it proves little
-    expect(stats.requests).toBeGreaterThan(TOTAL * 0.7);
+    expect(stats.requests).toBeGreaterThanOrEqual(TOTAL);
     expect(stats.compiledAnswers).toBeGreaterThan(stats.requests * 0.5);
     for (const k of ['errors', 'allows', 'forbids', 'stepUps'] as const) expect(stats[k]).toBeGreaterThan(0);
   });
