@@ -56,6 +56,15 @@ describe('decision benchmark', () => {
   });
 });
 
+describe('policy-engine benchmark', () => {
+  it('completes a quick run (compiled vs cedar-wasm, 50/500 policies, 100/10,000 entities) and writes its JSON result', { timeout: 300_000 }, async () => {
+    await run(process.execPath, ['bench/policy-engine.ts', '--quick', '--json-only', '--out', out], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 });
+    const written = JSON.parse(readFileSync(join(out, 'policy-engine.json'), 'utf8')) as BenchResult;
+    expect(written).toMatchObject({ name: 'policy-engine', mode: 'quick' });
+    expect(Object.keys(written.figures)).toHaveLength(12);
+  });
+});
+
 describe('kill benchmark', () => {
   it('completes a quick run and writes its JSON result', { timeout: 120_000 }, async () => {
     await run(process.execPath, ['bench/kill.ts', '--quick', '--json-only', '--out', out], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 });

@@ -113,5 +113,7 @@ export { SchemaInfo } from './authzen/schema-info.ts';
 export { evaluateGeneric, EntityShapes, type GenericDomain, type AuthzenOutcome } from './authzen/pdp.ts';
 export { AuthzenService, type AuthzenServiceDeps, type AuthzenCaller, type AuthzenResult } from './authzen/service.ts';
 export { type PolicySetOptions } from './policy/engine.ts';
+export { type EngineInfo } from './policy/engine.ts';
+export { CrossChecker, type CrossCheckStats, type CrossCheckerOptions, type Divergence } from './policy/cross-check.ts';
 export { delegateTask, DEFAULT_MAX_CHILDREN } from './delegation.ts';
 export { attenuationViolations, constraintImplicationGap, globsOverlap, type AttenuationOptions } from './mandate/attenuation.ts';

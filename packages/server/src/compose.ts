@@ -9,6 +9,7 @@ import {
   KillSwitch,
   CachedAgents,
   CachedTasks,
+  CrossChecker,
   DecisionEngine,
   DevIssuer,
   KeyRing,
@@ -129,7 +130,18 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
   const staleness = pg ? { clock, maxAgeMs: config.postgres.max_staleness } : undefined;
   let feed: Subscription | undefined;
   try {
-    const policies = new PolicyHolder(config.policies.dir === undefined ? undefined : resolve(config.policies.dir), hasher);
+    const policies = new PolicyHolder(config.policies.dir === undefined ? undefined : resolve(config.policies.dir), hasher, {
+      engine: config.policies.engine,
+      crossCheck:
+        config.policies.engine === 'compiled' && config.policies.cross_check_fraction > 0
+          ? new CrossChecker({
+              fraction: config.policies.cross_check_fraction,
+              random: Math.random,
+              defer: (run) => setImmediate(run),
+              onDivergence: (d) => log.error({ divergence: d }, 'compiled policy evaluation diverged from cedar-wasm; the compiled answer was used'),
+            })
+          : undefined,
+    });
     // Retired keys stay published until every token or checkpoint they signed can be checked.
     const taskKeys = await KeyRing.open(store.keys, 'task-token', clock, ids, config.tokens.max_task_lifetime + config.tokens.ttl);
     // kept out of the database the log lives in (see audit-files.ts)

@@ -91,6 +91,10 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** folder of *.cedar files and an optional tools.yaml; absent = empty set = deny everything */
       dir: z.string().min(1).optional(),
+      /** compiled: validated policies compiled to JS, cedar-wasm as the oracle (README, Compiled policies); cedar: cedar-wasm only */
+      engine: z.enum(['compiled', 'cedar']).default('compiled'),
+      /** share of compiled decisions re-evaluated by cedar-wasm in the background; a divergence is logged and counted */
+      cross_check_fraction: z.number().min(0).max(1).default(0.01),
     })
     .prefault({}),
   approvals: z

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { MandateError, PolicySet, type Hasher, type PolicySource, type ToolCatalogInput } from '@mandate/core';
+import { MandateError, PolicySet, type CrossChecker, type Hasher, type PolicySetOptions, type PolicySource, type ToolCatalogInput } from '@mandate/core';
 
 const MAX_POLICY_FILE = 1024 * 1024;
 /** a decision holds its policy set for milliseconds; a minute is a wide margin */
@@ -35,10 +35,16 @@ export function readPolicyDir(dir: string): { sources: PolicySource[]; catalog: 
   return { sources, catalog };
 }
 
-export function loadPolicyDir(dir: string | undefined, hasher: Hasher): PolicySet {
-  if (dir === undefined) return PolicySet.load([], {}, hasher);
+export function loadPolicyDir(dir: string | undefined, hasher: Hasher, options: PolicySetOptions = {}): PolicySet {
+  if (dir === undefined) return PolicySet.load([], {}, hasher, options);
   const { sources, catalog } = readPolicyDir(dir);
-  return PolicySet.load(sources, catalog, hasher);
+  return PolicySet.load(sources, catalog, hasher, options);
+}
+
+/** How loaded sets evaluate: the engine and the live cross-check (shared by every reload). */
+export interface PolicyEngineOptions {
+  readonly engine?: 'compiled' | 'cedar';
+  readonly crossCheck?: CrossChecker | undefined;
 }
 
 /** The policy set in force; reload swaps it atomically or keeps the old one on error. */
@@ -46,11 +52,18 @@ export class PolicyHolder {
   private set: PolicySet;
   private readonly dir: string | undefined;
   private readonly hasher: Hasher;
+  private readonly options: PolicyEngineOptions;
 
-  constructor(dir: string | undefined, hasher: Hasher) {
+  constructor(dir: string | undefined, hasher: Hasher, options: PolicyEngineOptions = {}) {
     this.dir = dir;
     this.hasher = hasher;
-    this.set = loadPolicyDir(dir, hasher);
+    this.options = options;
+    this.set = loadPolicyDir(dir, hasher, options);
+  }
+
+  /** the live cross-check of compiled decisions against cedar-wasm, if on */
+  get crossCheck(): CrossChecker | undefined {
+    return this.options.crossCheck;
   }
 
   get current(): PolicySet {
@@ -62,7 +75,7 @@ export class PolicyHolder {
   }
 
   reload(): PolicySet {
-    const next = loadPolicyDir(this.dir, this.hasher);
+    const next = loadPolicyDir(this.dir, this.hasher, this.options);
     const old = this.set;
     this.set = next;
     // free the old set's WASM memory once no decision can still be holding it

@@ -5,6 +5,8 @@ import type { Hasher } from '../ports.ts';
 import { ToolCatalog, type ToolCatalogInput } from './catalog.ts';
 import { applicabilityOf, type Applicability } from './applicability.ts';
 import { ACTION_CALL_TOOL, ACTION_START_TASK, CEDAR_SCHEMA } from './schema.ts';
+import { Bail, RequestShapes, evaluateCompiled, tryCompilePolicy, type CompiledEntry } from './compile.ts';
+import type { CrossChecker } from './cross-check.ts';
 
 export interface PolicySource {
   /** file name (or any label) the text came from; used in default policy ids and errors */
@@ -20,6 +22,8 @@ export interface LoadedPolicy {
   readonly text: string;
   /** which calls the policy can possibly apply to (see applicability.ts) */
   readonly applies: Applicability;
+  /** Cedar's JSON form of the policy (what compile.ts compiles) */
+  readonly json: cedar.PolicyJson;
 }
 
 export interface PolicyProblem {
@@ -90,7 +94,7 @@ export function splitPolicies(sources: readonly PolicySource[]): { policies: Loa
       if (stepUp && effect !== 'forbid') {
         problems.push({ policyId: id, source: src.source, message: '@step_up is only meaningful on a forbid policy' });
       }
-      policies.push({ id, source: src.source, effect, stepUp, text, applies: applicabilityOf(json.json) });
+      policies.push({ id, source: src.source, effect, stepUp, text, applies: applicabilityOf(json.json), json: json.json });
     });
   }
   return { policies, problems };
@@ -124,12 +128,31 @@ export interface PolicySetOptions {
   readonly schema?: cedar.Schema | null;
   /** action id -> the ids of every action group it is in, transitively */
   readonly actionAncestors?: ReadonlyMap<string, ReadonlySet<string>>;
+  /**
+   * 'compiled' (default): schema-validated policies compiled to JS (compile.ts), cedar-wasm for
+   * any set with a policy that did not compile and any request the compiled path cannot answer
+   * exactly; 'cedar': cedar-wasm for every decision. Schema-less domains always use cedar-wasm.
+   */
+  readonly engine?: 'compiled' | 'cedar';
+  /** re-checks a sampled fraction of compiled decisions with cedar-wasm, off the hot path */
+  readonly crossCheck?: CrossChecker | undefined;
+}
+
+/** How a set's decisions are made (GET /v1/policies). */
+export interface EngineInfo {
+  readonly engine: 'compiled' | 'cedar';
+  readonly compiled: number;
+  readonly total: number;
+  /** policies that did not compile (their sets use cedar-wasm), and why */
+  readonly notCompiled: readonly { readonly id: string; readonly reason: string }[];
 }
 
 /** A preparsed subset of the policies: all of them, and (when step-ups exist) all but the step-ups. */
 interface Prepared {
   readonly allId: string;
   readonly hardId: string | undefined;
+  /** every policy of the subset compiled, or undefined (then cedar-wasm answers) */
+  readonly compiled: readonly CompiledEntry[] | undefined;
 }
 
 /** At most this many distinct subsets are preparsed; beyond it the full set answers (always correct). */
@@ -158,6 +181,13 @@ export class PolicySet {
   private readonly byAction = new Map<string, Prepared>();
   private startTask: Prepared | undefined;
   private disposed = false;
+  /** the compiled path: request shapes from the schema, and each policy that compiled */
+  private readonly shapes: RequestShapes | undefined;
+  private readonly compiledById = new Map<string, CompiledEntry>();
+  private readonly notCompiled: { id: string; reason: string }[] = [];
+  private readonly crossCheck: CrossChecker | undefined;
+  /** decisions the compiled path handed to cedar-wasm (a request outside the checked shapes, or a Bail) */
+  private fallbacks = 0;
 
   private constructor(policies: LoadedPolicy[], catalog: ToolCatalog, catalogInput: ToolCatalogInput, hasher: Hasher, options: PolicySetOptions = {}) {
     this.policies = policies;
@@ -184,7 +214,35 @@ export class PolicySet {
       const schemaAnswer = cedar.preparseSchema(this.schemaId, schema);
       if (schemaAnswer.type !== 'success') throw new MandateError('POLICY_INVALID', `Cedar schema failed to parse: ${schemaAnswer.errors.map((e) => e.message).join('; ')}`);
     }
+    this.crossCheck = options.crossCheck;
+    if (schema !== null && options.engine !== 'cedar') {
+      const json = cedar.schemaToJson(schema);
+      if (json.type !== 'success') throw new MandateError('POLICY_INVALID', `Cedar schema failed to convert: ${json.errors.map((e) => e.message).join('; ')}`);
+      this.shapes = new RequestShapes(json.json as ConstructorParameters<typeof RequestShapes>[0]);
+      for (const p of policies) {
+        const fn = tryCompilePolicy(p.json);
+        if (typeof fn === 'string') this.notCompiled.push({ id: p.id, reason: fn });
+        else this.compiledById.set(p.id, { id: p.id, effect: p.effect, fn });
+      }
+    } else {
+      this.shapes = undefined;
+    }
     this.full = this.prepare('full', policies);
+  }
+
+  /** How this set's decisions are made. */
+  get engineInfo(): EngineInfo {
+    return {
+      engine: this.shapes === undefined ? 'cedar' : 'compiled',
+      compiled: this.compiledById.size,
+      total: this.policies.length,
+      notCompiled: this.notCompiled,
+    };
+  }
+
+  /** Compiled decisions that cedar-wasm answered instead (see compile.ts, "never guess"). */
+  get compiledFallbacks(): number {
+    return this.fallbacks;
   }
 
   /**
@@ -217,7 +275,19 @@ export class PolicySet {
       hardId = `${allId}:hard`;
       this.preparse(hardId, policies.filter((p) => !p.stepUp));
     }
-    return { allId, hardId };
+    let compiled: CompiledEntry[] | undefined;
+    if (this.shapes !== undefined) {
+      compiled = [];
+      for (const p of policies) {
+        const c = this.compiledById.get(p.id);
+        if (c === undefined) {
+          compiled = undefined;
+          break;
+        }
+        compiled.push(c);
+      }
+    }
+    return { allId, hardId, compiled };
   }
 
   private preparse(id: string, policies: readonly LoadedPolicy[]): void {
@@ -302,6 +372,59 @@ export class PolicySet {
    * let an erroring forbid silently stop forbidding.
    */
   private evaluate(action: EntityUid, req: CedarRequest, set: Prepared): PolicyResult {
+    if (this.disposed) return { decision: 'deny', reason: 'POLICY_EVALUATION_ERROR', policyIds: [], errors: [{ policyId: '*', message: 'policy set was replaced' }] };
+    if (set.compiled !== undefined) {
+      const result = this.evaluateCompiled(action, req, set.compiled);
+      if (result !== undefined) {
+        const check = this.crossCheck;
+        if (check !== undefined && check.sample()) {
+          check.offer({
+            compiled: result,
+            oracle: () => this.evaluateCedar(action, req, set),
+            describe: () => ({ policyVersion: this.version, action: action.id, principal: `${req.principal.type}::${req.principal.id}`, resource: `${req.resource.type}::${req.resource.id}` }),
+          });
+        }
+        return result;
+      }
+      this.fallbacks += 1;
+    }
+    return this.evaluateCedar(action, req, set);
+  }
+
+  /**
+   * The compiled path: every policy of the subset evaluated once; the step-up rule below
+   * (a hard re-run without the step-up forbids) falls out of the same outcomes. Undefined when
+   * cedar-wasm must answer.
+   */
+  private evaluateCompiled(action: EntityUid, req: CedarRequest, entries: readonly CompiledEntry[]): PolicyResult | undefined {
+    const env = (this.shapes as RequestShapes).env(action, req);
+    if (env === undefined) return undefined;
+    let outcome;
+    try {
+      outcome = evaluateCompiled(entries, env);
+    } catch (e) {
+      if (e instanceof Bail) return undefined;
+      throw e;
+    }
+    if (outcome.errors.length > 0) {
+      const errors = outcome.errors.sort((a, b) => (a.policyId < b.policyId ? -1 : a.policyId > b.policyId ? 1 : 0));
+      return { decision: 'deny', reason: 'POLICY_EVALUATION_ERROR', policyIds: [...new Set(errors.map((e) => e.policyId))], errors };
+    }
+    if (outcome.forbids.length > 0) {
+      const ids = outcome.forbids.sort();
+      if (ids.every((id) => this.stepUpIds.has(id))) {
+        // what the set without its step-up forbids answers: no forbid left
+        if (outcome.permits.length > 0) return { decision: 'step_up', reason: 'APPROVAL_REQUIRED', policyIds: ids, errors: [] };
+        return { decision: 'deny', reason: 'NO_PERMITTING_POLICY', policyIds: [], errors: [] };
+      }
+      return { decision: 'deny', reason: 'POLICY_FORBID', policyIds: ids, errors: [] };
+    }
+    if (outcome.permits.length > 0) return { decision: 'allow', reason: 'PERMITTED', policyIds: outcome.permits.sort(), errors: [] };
+    return { decision: 'deny', reason: 'NO_PERMITTING_POLICY', policyIds: [], errors: [] };
+  }
+
+  /** The cedar-wasm path (the oracle of the compiled one). */
+  private evaluateCedar(action: EntityUid, req: CedarRequest, set: Prepared): PolicyResult {
     if (this.disposed) return { decision: 'deny', reason: 'POLICY_EVALUATION_ERROR', policyIds: [], errors: [{ policyId: '*', message: 'policy set was replaced' }] };
     const first = this.run(set.allId, action, req);
     if (first.decision !== 'allow' && first.reason === 'POLICY_FORBID' && set.hardId !== undefined && first.policyIds.every((id) => this.stepUpIds.has(id))) {

@@ -18,6 +18,8 @@ export function policyRoutes(app: FastifyInstance, rt: MandateRuntime): void {
       version: set.version,
       policies: set.policies.map((p) => ({ id: p.id, source: p.source, effect: p.effect, step_up: p.stepUp, text: p.text })),
       tools: set.catalog.entries,
+      engine: { ...set.engineInfo, fallbacks: set.compiledFallbacks },
+      cross_check: rt.policies.crossCheck?.stats() ?? null,
     };
   });
 
