@@ -9,13 +9,20 @@ import { auditView, checkpointView } from '../views.ts';
 const rangeSchema = z.strictObject({
   from: z.coerce.number().int().min(1).default(1),
   limit: z.coerce.number().int().min(1).max(10_000).default(500),
+  /** one task's records (and its calls'), ascending; `from` is ignored */
+  task_id: z.string().min(1).max(200).optional(),
+  /** the last `limit` records instead of those from `from` */
+  tail: z.enum(['true', 'false']).optional(),
 });
 
 export function auditRoutes(app: FastifyInstance, rt: MandateRuntime): void {
   app.get('/v1/audit', async (req) => {
     await requireOperator(rt, req, 'viewer');
     const q = parseBody(rangeSchema, req.query, 'query');
-    const records = await rt.store.audit.readRange(q.from, q.limit);
+    if (q.task_id !== undefined) return { records: (await rt.store.audit.readByTask(q.task_id, q.limit)).map(auditView), next: null };
+    const head = q.tail === 'true' ? await rt.store.audit.head() : undefined;
+    const from = head ? Math.max(1, head.seq - q.limit + 1) : q.from;
+    const records = await rt.store.audit.readRange(from, q.limit);
     return { records: records.map(auditView), next: records.length === q.limit ? (records.at(-1)?.seq ?? 0) + 1 : null };
   });
 
