@@ -79,11 +79,14 @@ export class EventSubscription {
     return this.queue.length;
   }
 
-  /** takes every waiting event */
-  take(): MandateEvent[] {
-    const out = this.queue;
-    this.queue = [];
-    return out;
+  /** takes up to `max` waiting events, oldest first */
+  take(max = Number.POSITIVE_INFINITY): MandateEvent[] {
+    if (this.queue.length <= max) {
+      const out = this.queue;
+      this.queue = [];
+      return out;
+    }
+    return this.queue.splice(0, max);
   }
 
   /** the subscriber leaves (its client went away) */

@@ -8,6 +8,7 @@ type Effect = (typeof EFFECTS)[number];
 const BUCKETS = 24;
 
 interface Point {
+  callId: string | null;
   ts: number;
   effect: Effect;
   tool: string;
@@ -23,7 +24,7 @@ export function percentile(sorted: readonly number[], p: number): number {
 function fromRecord(r: AuditRecord): Point | undefined {
   const effect = r.data['effect'];
   if (r.kind !== 'decision' || !EFFECTS.includes(effect as Effect)) return undefined;
-  return { ts: Date.parse(r.ts), effect: effect as Effect, tool: String(r.data['tool']), latency: undefined };
+  return { callId: r.call_id, ts: Date.parse(r.ts), effect: effect as Effect, tool: String(r.data['tool']), latency: undefined };
 }
 
 function OverTime({ points }: { points: readonly Point[] }) {
@@ -111,10 +112,10 @@ export function ChartsView({ shared }: { shared: Shared }) {
     );
   }, [shared.api, shared.version]);
 
-  const live: Point[] = shared.decisions.filter((d: Decision) => EFFECTS.includes(d.effect)).map((d) => ({ ts: Date.parse(d.ts), effect: d.effect, tool: d.tool ?? '?', latency: d.latency_ms }));
+  const live: Point[] = shared.decisions.filter((d: Decision) => EFFECTS.includes(d.effect)).map((d) => ({ callId: d.call_id, ts: Date.parse(d.ts), effect: d.effect, tool: d.tool ?? '?', latency: d.latency_ms }));
   // the audit log has every committed decision; the stream adds latency and unauthenticated denies
-  const seen = new Set(history.map((p) => `${p.ts}|${p.tool}|${p.effect}`));
-  const points = [...history, ...live.filter((p) => !seen.has(`${p.ts}|${p.tool}|${p.effect}`))];
+  const seen = new Set(history.map((p) => p.callId));
+  const points = [...history, ...live.filter((p) => !seen.has(p.callId))];
   const denied = new Map<string, number>();
   for (const p of points) if (p.effect === 'deny') denied.set(p.tool, (denied.get(p.tool) ?? 0) + 1);
   const topDenied = [...denied.entries()].sort((a, b) => b[1] - a[1]).slice(0, 8);

@@ -2,6 +2,7 @@
  * The live event bus and `GET /v1/events` (issue 7): bounded per-subscriber queues, slow
  * subscribers dropped, operator auth by header only, events published only for what committed.
  */
+import { connect } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EventBus } from '../../src/events.ts';
 import { errorOf, mandate, startHarness, type Harness } from '../support.ts';
@@ -171,5 +172,34 @@ describe('GET /v1/events', () => {
     await readEvents(url, h.admin, (seen) => seen.length > 0);
     for (let i = 0; i < 100 && h.runtime.events.subscribers > 0; i++) await new Promise((r) => setTimeout(r, 10));
     expect(h.runtime.events.subscribers).toBe(0);
+  });
+
+  it('drops a client that stops reading, with bounded memory, while a reading client keeps its stream', async () => {
+    const { port } = new URL(url);
+    // a raw client that sends the request and then never reads: its socket buffers fill up
+    const stalled = connect(Number(port), '127.0.0.1');
+    await new Promise<void>((r) => stalled.once('connect', () => r()));
+    stalled.pause();
+    stalled.write(`GET /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${h.admin}\r\n\r\n`);
+    const reading = readEvents(url, h.admin, (seen) => seen.some((e) => e.event === 'kill'));
+    for (let i = 0; i < 200 && h.runtime.events.subscribers < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(h.runtime.events.subscribers).toBe(2);
+    // one shared 8 KiB payload: queues hold references, frames are only built when written.
+    // Publish until the stalled socket's buffers and then its 1024-event queue overflow.
+    const big = { kind: 'load', pad: 'x'.repeat(8 * 1024) };
+    let published = 0;
+    while (h.runtime.events.droppedSlow === 0 && published < 20_000) {
+      h.runtime.events.publish('task', big);
+      published += 1;
+      if (published % 10 === 0) await new Promise((r) => setImmediate(r));
+    }
+    expect(h.runtime.events.droppedSlow).toBe(1);
+    expect(published).toBeGreaterThan(1024);
+    h.runtime.events.publish('kill', { kind: 'marker' });
+    const { events } = await reading;
+    // the reading client lost nothing
+    expect(events.filter((e) => e.event === 'task')).toHaveLength(published);
+    await expect.poll(() => h.runtime.events.subscribers).toBe(0);
+    stalled.destroy();
   });
 });

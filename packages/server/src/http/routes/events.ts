@@ -10,6 +10,7 @@ const querySchema = z.strictObject({ types: z.string().max(200).optional() });
 
 /** A comment line every so often keeps proxies from closing an idle stream, and re-checks the key. */
 export const HEARTBEAT_MS = 15_000;
+const WRITE_BATCH = 32;
 
 function parseTypes(text: string | undefined): Set<EventType> | undefined {
   if (text === undefined || text === '') return undefined;
@@ -48,7 +49,8 @@ export function eventRoutes(app: FastifyInstance, rt: MandateRuntime): void {
     const pump = () => {
       waitingForDrain = false;
       while (!sub.closed && sub.pending > 0) {
-        const text = sub.take().map(frame).join('');
+        // a few frames per write: what waits in memory is the bounded queue, not one huge write
+        const text = sub.take(WRITE_BATCH).map(frame).join('');
         // the socket's buffer is full: stop reading the queue; if it then overflows, the bus drops us
         if (!raw.write(text)) {
           waitingForDrain = true;
