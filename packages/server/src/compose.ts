@@ -10,7 +10,7 @@ import {
   CachedAgents,
   CachedTasks,
   CrossChecker,
-  DecisionEngine,
+  type DecisionEngine,
   DevIssuer,
   KeyRing,
   MandateError,
@@ -38,6 +38,7 @@ import { OperatorAuth } from './operators.ts';
 import { PolicyHolder } from './policies.ts';
 import { createAuthzen, type AuthzenRuntime } from './authzen/runtime.ts';
 import { webhookNotifier } from './webhook.ts';
+import { EventBus, PublishingDecisionEngine, publishingAudit } from './events.ts';
 
 export interface RuntimeOptions {
   readonly clock?: Clock;
@@ -71,6 +72,8 @@ export interface MandateRuntime {
   readonly approvals: ApprovalService;
   readonly kill: KillSwitch;
   readonly operators: OperatorAuth;
+  /** live events for `GET /v1/events` (the dashboard): decisions, approvals, tasks, kills, alerts */
+  readonly events: EventBus;
   /** AuthZEN 1.0: the generic PDP beside the agent engine (issue 12) */
   readonly authzen: AuthzenRuntime;
   /** whether this node's cached state is current (always, on one node; with several, its change feed is connected) */
@@ -173,7 +176,8 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
     const agents = new CachedAgents(store.agents, 100_000, staleness);
     const taskState = new CachedTasks(store.tasks, 100_000, staleness);
     const checkpoints = new MirroredCheckpoints(store.checkpoints, config.data_dir);
-    const audit = new CheckpointingAudit(store.audit, checkpoints, auditKeys, clock, config.audit.checkpoint_every, config.audit.checkpoint_interval, log);
+    const events = new EventBus();
+    const audit = new CheckpointingAudit(publishingAudit(store.audit, events), checkpoints, auditKeys, clock, config.audit.checkpoint_every, config.audit.checkpoint_interval, log);
     const current = () => policies.current;
     // the emergency stop is read on every call; the kill switch is created below, once tasks exist
     let killSwitch: KillSwitch | undefined;
@@ -192,7 +196,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       },
       notify: config.approvals.webhook_url === undefined ? undefined : webhookNotifier(config.approvals.webhook_url, log),
     });
-    const engine = new DecisionEngine({
+    const engine = new PublishingDecisionEngine({
       clock,
       ids,
       hasher,
@@ -217,7 +221,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
           maxNodes: config.limits.args_max_nodes,
         },
       },
-    });
+    }, events);
     const tasks = new TaskService({
       clock,
       ids,
@@ -307,6 +311,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       approvals,
       kill,
       operators,
+      events,
       authzen,
       bootstrapAdminKey,
       fresh: () => !pg || feed?.connected === true,
@@ -314,6 +319,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
         if (closed) return;
         closed = true;
         clearInterval(sweep);
+        events.close();
         try {
           await feed?.close();
           await audit.close();

@@ -15,11 +15,15 @@ import { devRoutes } from './routes/dev.ts';
 import { authzenRoutes } from './routes/authzen.ts';
 import { approvalRoutes } from './routes/approvals.ts';
 import { killRoutes } from './routes/kill.ts';
+import { eventRoutes } from './routes/events.ts';
+import { dashboardRoutes } from './routes/dashboard.ts';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export interface HttpOptions {
   readonly logger?: boolean | { level: string };
+  /** the dashboard's built files (default packages/dashboard/dist) */
+  readonly dashboardDir?: string;
 }
 
 const FASTIFY_CODES: Record<string, { code: string; status: number }> = {
@@ -124,5 +128,7 @@ export function buildHttpApp(rt: MandateRuntime, opts: HttpOptions = {}): Fastif
   authzenRoutes(app, rt);
   approvalRoutes(app, rt);
   killRoutes(app, rt);
+  eventRoutes(app, rt);
+  dashboardRoutes(app, opts.dashboardDir);
   return app;
 }

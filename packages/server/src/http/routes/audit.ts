@@ -11,6 +11,8 @@ const rangeSchema = z.strictObject({
   limit: z.coerce.number().int().min(1).max(10_000).default(500),
   /** only the records of one task (its intent, calls, decisions, actions and outcomes), oldest first */
   task_id: z.string().min(1).max(200).optional(),
+  /** the last `limit` records instead of those from `from` */
+  tail: z.enum(['true', 'false']).optional(),
 });
 
 export function auditRoutes(app: FastifyInstance, rt: MandateRuntime): void {
@@ -22,7 +24,9 @@ export function auditRoutes(app: FastifyInstance, rt: MandateRuntime): void {
       const page = all.filter((r) => r.seq >= q.from).slice(0, q.limit);
       return { records: page.map(auditView), next: page.length === q.limit ? (page.at(-1)?.seq ?? 0) + 1 : null };
     }
-    const records = await rt.store.audit.readRange(q.from, q.limit);
+    const head = q.tail === 'true' ? await rt.store.audit.head() : undefined;
+    const from = head ? Math.max(1, head.seq - q.limit + 1) : q.from;
+    const records = await rt.store.audit.readRange(from, q.limit);
     return { records: records.map(auditView), next: records.length === q.limit ? (records.at(-1)?.seq ?? 0) + 1 : null };
   });
 

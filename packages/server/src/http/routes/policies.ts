@@ -4,11 +4,14 @@ import { z } from 'zod';
 import type { MandateRuntime } from '../../compose.ts';
 import { requireOperator } from '../auth.ts';
 import { parseBody } from '../validate.ts';
+import { shadowEvaluate } from '../../shadow.ts';
 
 const validateSchema = z.strictObject({
   policies: z.array(z.strictObject({ source: z.string().min(1).max(200), text: z.string().max(1024 * 1024) })).max(1000),
   tools: z.unknown().optional(),
 });
+
+const shadowSchema = validateSchema.extend({ limit: z.number().int().min(1).max(5000).default(500) });
 
 export function policyRoutes(app: FastifyInstance, rt: MandateRuntime): void {
   app.get('/v1/policies', async (req) => {
@@ -33,6 +36,29 @@ export function policyRoutes(app: FastifyInstance, rt: MandateRuntime): void {
     } catch (e) {
       if (isMandateError(e) && e.code === 'POLICY_INVALID') return { ok: false, problems: e.details?.['problems'] ?? [{ message: e.message }] };
       throw e;
+    }
+  });
+
+  /**
+   * Shadow mode: evaluates a draft policy set against the last `limit` audit records' decisions
+   * and reports where it would have decided otherwise (see shadow.ts). Never loads the draft.
+   */
+  app.post('/v1/policies/shadow', async (req) => {
+    await requireOperator(rt, req, 'viewer');
+    const body = parseBody(shadowSchema, req.body);
+    const live = rt.policies.current;
+    let draft: PolicySet;
+    try {
+      draft = PolicySet.load(body.policies, (body.tools ?? { tools: live.catalog.entries }) as never, rt.hasher);
+    } catch (e) {
+      if (isMandateError(e) && e.code === 'POLICY_INVALID') return { ok: false, problems: e.details?.['problems'] ?? [{ message: e.message }] };
+      throw e;
+    }
+    try {
+      const report = await shadowEvaluate(draft, live, { audit: rt.store.audit, tasks: rt.taskState, agents: rt.agents, hasher: rt.hasher, environment: rt.config.environment }, body.limit);
+      return { ok: true, ...report };
+    } finally {
+      draft.dispose();
     }
   });
 

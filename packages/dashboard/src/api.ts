@@ -1,0 +1,187 @@
+/**
+ * The dashboard's only way to the server: the public HTTP API, with the operator key in the
+ * Authorization header. The key lives in sessionStorage (gone when the tab closes), never in a
+ * URL, a cookie or localStorage.
+ */
+
+const KEY = 'mandate.operatorKey';
+
+export function storedKey(): string | null {
+  return sessionStorage.getItem(KEY);
+}
+export function storeKey(key: string): void {
+  sessionStorage.setItem(KEY, key);
+}
+export function forgetKey(): void {
+  sessionStorage.removeItem(KEY);
+}
+
+export class ApiError extends Error {
+  readonly status: number;
+  readonly code: string;
+  constructor(status: number, code: string, message: string) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+export interface Decision {
+  ts: string;
+  call_id: string;
+  task_id: string | null;
+  agent_id: string | null;
+  tool: string | null;
+  effect: 'allow' | 'deny' | 'approval_required';
+  reasons: string[];
+  policy_ids: string[];
+  latency_ms?: number;
+  approval_id?: string;
+}
+
+export interface Agent {
+  id: string;
+  owner: string;
+  type: string;
+  status: 'active' | 'disabled';
+  ceiling: Record<string, unknown>;
+  created_at: string;
+}
+
+export interface Mandate {
+  purpose: string;
+  environment: string;
+  tools: { name: string; args?: Record<string, unknown> }[];
+  data_classes: string[];
+  budgets?: { calls?: number; per_tool?: Record<string, number> };
+}
+
+export interface Task {
+  id: string;
+  agent_id: string;
+  state: string;
+  mandate: Mandate;
+  parent_id: string | null;
+  depth: number;
+  created_at: string;
+  expires_at: string;
+  ended_at: string | null;
+  end_reason: string | null;
+}
+
+export interface Approval {
+  id: string;
+  task_id: string;
+  agent_id: string;
+  tool: string;
+  args: Record<string, unknown>;
+  resource: string | null;
+  call_id: string;
+  state: 'pending' | 'approved' | 'denied' | 'used' | 'expired' | 'cancelled';
+  policy_ids: string[];
+  created_at: string;
+  expires_at: string;
+  decided_by: string | null;
+  reason: string | null;
+}
+
+export interface AuditRecord {
+  seq: number;
+  ts: string;
+  kind: string;
+  call_id: string | null;
+  task_id: string | null;
+  agent_id: string | null;
+  data: Record<string, unknown>;
+  hash: string;
+}
+
+export interface Alert {
+  id: string;
+  ts: string;
+  task_id: string | null;
+  agent_id: string | null;
+  call_id: string | null;
+  detector: string;
+  severity: string;
+  confidence: number;
+  evidence: unknown;
+  action: string;
+  acknowledged: boolean;
+}
+
+export interface Verdict {
+  ok: boolean;
+  records: number;
+  checkpoints_verified: number;
+  head_hash: string | null;
+  problem: unknown;
+}
+
+export interface PolicyView {
+  version: string;
+  policies: { id: string; source: string; effect: string; step_up: boolean; text: string }[];
+  tools: unknown[];
+}
+
+export interface ShadowRecord {
+  seq: number;
+  ts: string;
+  call_id: string | null;
+  task_id: string | null;
+  tool: string | null;
+  status: 'same' | 'diverged' | 'not_evaluated' | 'unreconstructable';
+  recorded: { effect: string; reasons: string[] };
+  draft?: { outcome: string; reason: string; policy_ids: string[] };
+  note?: string;
+}
+
+export interface ShadowReport {
+  ok: boolean;
+  problems?: { message: string; source?: string }[];
+  draft_version?: string;
+  live_version?: string;
+  examined?: number;
+  counts?: Record<ShadowRecord['status'], number>;
+  records?: ShadowRecord[];
+  assumptions?: string[];
+}
+
+export class Api {
+  readonly key: string;
+  constructor(key: string) {
+    this.key = key;
+  }
+
+  async request<T>(method: 'GET' | 'POST', path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+    const headers: Record<string, string> = { authorization: `Bearer ${this.key}` };
+    const init: RequestInit = { method, headers, cache: 'no-store', credentials: 'omit', referrerPolicy: 'no-referrer' };
+    if (body !== undefined) {
+      headers['content-type'] = 'application/json';
+      init.body = JSON.stringify(body);
+    }
+    if (signal) init.signal = signal;
+    const res = await fetch(path, init);
+    const text = await res.text();
+    let json: unknown;
+    try {
+      json = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    if (!res.ok) {
+      const err = (json as { error?: { code?: string; message?: string } } | undefined)?.error;
+      throw new ApiError(res.status, err?.code ?? `HTTP_${res.status}`, err?.message ?? res.statusText);
+    }
+    return json as T;
+  }
+
+  get<T>(path: string, signal?: AbortSignal): Promise<T> {
+    return this.request<T>('GET', path, undefined, signal);
+  }
+  post<T>(path: string, body: unknown = {}): Promise<T> {
+    return this.request<T>('POST', path, body);
+  }
+}
+
+export const q = encodeURIComponent;

@@ -1,0 +1,127 @@
+import { useEffect, useRef, useState } from 'preact/hooks';
+import type { ComponentChildren } from 'preact';
+import { ApiError } from './api.ts';
+
+export function errorText(e: unknown): string {
+  if (e instanceof ApiError) return `${e.code}: ${e.message}`;
+  return e instanceof Error ? e.message : String(e);
+}
+
+export function time(iso: string | null | undefined): string {
+  if (!iso) return '—';
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? iso : d.toLocaleTimeString(undefined, { hour12: false });
+}
+
+export function short(id: string | null | undefined, n = 14): string {
+  if (!id) return '—';
+  return id.length > n ? `${id.slice(0, n)}…` : id;
+}
+
+/** The last path segment of a SPIFFE ID: what an operator recognises an agent by. */
+export function agentName(id: string | null | undefined): string {
+  if (!id) return '—';
+  return id.split('/').filter(Boolean).at(-1) ?? id;
+}
+
+export function EffectBadge({ effect }: { effect: string }) {
+  const label = effect === 'approval_required' ? 'needs approval' : effect;
+  return <span class={`badge effect-${effect}`}>{label}</span>;
+}
+
+export function ErrorNote({ error }: { error: string | undefined }) {
+  if (!error) return null;
+  return (
+    <p class="error" role="alert">
+      {error}
+    </p>
+  );
+}
+
+export interface ConfirmRequest {
+  readonly title: string;
+  readonly body: ComponentChildren;
+  readonly confirmLabel: string;
+  /** ask for a reason (kills and approvals record one) */
+  readonly reason?: boolean;
+  readonly onConfirm: (reason: string) => Promise<void> | void;
+}
+
+/**
+ * A modal confirmation on the native <dialog>: focus moves into it and is trapped there, Escape
+ * cancels, and focus returns to the control that opened it.
+ */
+export function ConfirmDialog({ request, onClose }: { request: ConfirmRequest | undefined; onClose: () => void }) {
+  const ref = useRef<HTMLDialogElement>(null);
+  const opener = useRef<Element | null>(null);
+  const [reason, setReason] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string>();
+
+  useEffect(() => {
+    const d = ref.current;
+    if (!d) return;
+    if (request && !d.open) {
+      opener.current = document.activeElement;
+      setReason('');
+      setError(undefined);
+      d.showModal();
+    } else if (!request && d.open) {
+      d.close();
+    }
+  }, [request]);
+
+  const close = () => {
+    onClose();
+    const el = opener.current;
+    if (el instanceof HTMLElement) el.focus();
+  };
+
+  const confirm = async (e: Event) => {
+    e.preventDefault();
+    if (!request) return;
+    if (request.reason && reason.trim() === '') {
+      setError('A reason is required.');
+      return;
+    }
+    setBusy(true);
+    try {
+      await request.onConfirm(reason.trim());
+      close();
+    } catch (err) {
+      setError(errorText(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <dialog ref={ref} aria-labelledby="confirm-title" aria-describedby="confirm-body" onCancel={(e) => { e.preventDefault(); close(); }}>
+      {request && (
+        <form method="dialog" onSubmit={confirm}>
+          <h2 id="confirm-title">{request.title}</h2>
+          <div id="confirm-body">{request.body}</div>
+          {request.reason && (
+            <label class="field">
+              Reason
+              <input name="reason" value={reason} maxLength={1000} required onInput={(e) => setReason((e.target as HTMLInputElement).value)} />
+            </label>
+          )}
+          <ErrorNote error={error} />
+          <div class="actions">
+            <button type="button" autofocus onClick={close} disabled={busy}>
+              Cancel
+            </button>
+            <button type="submit" class="danger" disabled={busy}>
+              {request.confirmLabel}
+            </button>
+          </div>
+        </form>
+      )}
+    </dialog>
+  );
+}
+
+export function Json({ value }: { value: unknown }) {
+  return <pre class="json">{JSON.stringify(value, null, 2)}</pre>;
+}

@@ -1,0 +1,227 @@
+import { useEffect, useState } from 'preact/hooks';
+import { q, type Agent, type AuditRecord, type Task } from '../api.ts';
+import type { Shared } from '../main.tsx';
+import { ErrorNote, agentName, errorText, short, time } from '../ui.tsx';
+
+interface Budget {
+  used: number;
+  limit: number | undefined;
+}
+
+/** tasks whose budget use is recounted from their audit records on each refresh */
+const MAX_BUDGET_LOOKUPS = 50;
+
+/** Tasks in delegation-tree order: each parent followed by its children, with their depth. */
+function treeOrder(tasks: readonly Task[]): { task: Task; level: number }[] {
+  const byParent = new Map<string | null, Task[]>();
+  const ids = new Set(tasks.map((t) => t.id));
+  for (const t of tasks) {
+    const parent = t.parent_id !== null && ids.has(t.parent_id) ? t.parent_id : null;
+    byParent.set(parent, [...(byParent.get(parent) ?? []), t]);
+  }
+  const out: { task: Task; level: number }[] = [];
+  const walk = (parent: string | null, level: number) => {
+    for (const t of byParent.get(parent) ?? []) {
+      out.push({ task: t, level });
+      if (level < 16) walk(t.id, level + 1);
+    }
+  };
+  walk(null, 0);
+  return out;
+}
+
+export function AgentsView({ shared }: { shared: Shared }) {
+  const { api } = shared;
+  const [agents, setAgents] = useState<Agent[]>([]);
+  const [tasks, setTasks] = useState<Task[]>([]);
+  const [budgets, setBudgets] = useState<Record<string, Budget>>({});
+  const [stopped, setStopped] = useState(false);
+  const [error, setError] = useState<string>();
+  const [refresh, setRefresh] = useState(0);
+
+  useEffect(() => {
+    let live = true;
+    (async () => {
+      try {
+        const [a, t, k] = await Promise.all([
+          api.get<{ agents: Agent[] }>('/v1/agents?limit=500'),
+          api.get<{ tasks: Task[] }>('/v1/tasks?limit=500'),
+          api.get<{ emergency_stop: boolean }>('/v1/kill'),
+        ]);
+        if (!live) return;
+        setAgents(a.agents);
+        setTasks(t.tasks);
+        setStopped(k.emergency_stop);
+        setError(undefined);
+        const counted: Record<string, Budget> = {};
+        for (const task of t.tasks.slice(0, MAX_BUDGET_LOOKUPS)) {
+          const r = await api.get<{ records: AuditRecord[] }>(`/v1/audit?task_id=${q(task.id)}&limit=10000`);
+          counted[task.id] = { used: r.records.filter((x) => x.kind === 'decision' && x.data['effect'] === 'allow').length, limit: task.mandate.budgets?.calls };
+        }
+        if (live) setBudgets(counted);
+      } catch (e) {
+        if (live) setError(errorText(e));
+      }
+    })();
+    return () => {
+      live = false;
+    };
+  }, [api, shared.version, refresh]);
+
+  const again = () => setRefresh((n) => n + 1);
+  const kill = (title: string, target: Record<string, unknown>, what: string) =>
+    shared.confirm({
+      title,
+      body: <p>{what}</p>,
+      confirmLabel: 'Kill',
+      reason: true,
+      onConfirm: async (reason) => {
+        await api.post('/v1/kill', { ...target, reason });
+        again();
+      },
+    });
+
+  return (
+    <>
+      <ErrorNote error={error} />
+      <section aria-labelledby="estop" class={stopped ? 'estop on' : 'estop'}>
+        <h2 id="estop">Emergency stop</h2>
+        <p>{stopped ? 'In force: every call and every new task is refused.' : 'Not in force.'}</p>
+        {stopped ? (
+          <button
+            type="button"
+            onClick={() =>
+              shared.confirm({
+                title: 'Lift the emergency stop?',
+                body: <p>Calls will be decided by policy again. Killed tasks stay killed.</p>,
+                confirmLabel: 'Lift stop',
+                reason: true,
+                onConfirm: async (reason) => {
+                  await api.post('/v1/unkill', { all: true, reason });
+                  again();
+                },
+              })
+            }
+          >
+            Lift emergency stop
+          </button>
+        ) : (
+          <button type="button" class="danger" onClick={() => kill('Stop everything?', { all: true }, 'Every live task of every agent is killed and every call is refused until the stop is lifted.')}>
+            Emergency stop
+          </button>
+        )}
+      </section>
+
+      <section aria-labelledby="agents-h">
+        <h2 id="agents-h">Agents</h2>
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">Agent</th>
+              <th scope="col">Owner</th>
+              <th scope="col">Type</th>
+              <th scope="col">Status</th>
+              <th scope="col">Live tasks</th>
+              <th scope="col">
+                <span class="visually-hidden">Actions</span>
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {agents.map((a) => (
+              <tr key={a.id} data-agent-id={a.id}>
+                <th scope="row" title={a.id}>
+                  {agentName(a.id)}
+                  <div class="muted small">{a.id}</div>
+                </th>
+                <td>{a.owner}</td>
+                <td>{a.type}</td>
+                <td>
+                  <span class={`badge status-${a.status}`}>{a.status}</span>
+                </td>
+                <td class="num">{tasks.filter((t) => t.agent_id === a.id && t.state === 'active').length}</td>
+                <td>
+                  {a.status === 'active' ? (
+                    <button type="button" class="danger" aria-label={`Kill agent ${agentName(a.id)}`} onClick={() => kill(`Kill agent ${agentName(a.id)}?`, { agent: a.id }, `${a.id} is disabled, and its live tasks and their sub-tasks are killed. Its next call is denied.`)}>
+                      Kill agent
+                    </button>
+                  ) : (
+                    <button
+                      type="button"
+                      aria-label={`Re-enable agent ${agentName(a.id)}`}
+                      onClick={() =>
+                        shared.confirm({
+                          title: `Re-enable ${agentName(a.id)}?`,
+                          body: <p>The identity may start new tasks again. Killed tasks stay killed.</p>,
+                          confirmLabel: 'Re-enable',
+                          reason: true,
+                          onConfirm: async (reason) => {
+                            await api.post('/v1/unkill', { agent: a.id, reason });
+                            again();
+                          },
+                        })
+                      }
+                    >
+                      Re-enable
+                    </button>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </section>
+
+      <section aria-labelledby="tasks-h">
+        <h2 id="tasks-h">Tasks (delegation tree)</h2>
+        <table class="tasks">
+          <thead>
+            <tr>
+              <th scope="col">Task</th>
+              <th scope="col">Agent</th>
+              <th scope="col">State</th>
+              <th scope="col">Mandate</th>
+              <th scope="col">Budget used</th>
+              <th scope="col">Expires / ended</th>
+              <th scope="col">
+                <span class="visually-hidden">Actions</span>
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {treeOrder(tasks).map(({ task: t, level }) => {
+              const b = budgets[t.id];
+              return (
+                <tr key={t.id} data-task-id={t.id} class={t.state === 'active' ? '' : 'ended'}>
+                  <th scope="row" class={`level-${Math.min(level, 4)}`}>
+                    {level > 0 && <span aria-label={`delegated, depth ${level}`}>↳ </span>}
+                    <a href={`#/timeline/${q(t.id)}`}>{short(t.id, 18)}</a>
+                  </th>
+                  <td title={t.agent_id}>{agentName(t.agent_id)}</td>
+                  <td>
+                    <span class={`badge state-${t.state}`}>{t.state}</span>
+                  </td>
+                  <td>
+                    <div>{t.mandate.purpose}</div>
+                    <div class="muted small">
+                      tools: {t.mandate.tools.map((x) => x.name).join(', ')}; data: {t.mandate.data_classes.join(', ') || 'none'}
+                    </div>
+                  </td>
+                  <td class="num">{b ? `${b.used}${b.limit !== undefined ? ` / ${b.limit}` : ''}` : '—'}</td>
+                  <td>{time(t.state === 'active' ? t.expires_at : t.ended_at)}</td>
+                  <td>
+                    {t.state === 'active' && (
+                      <button type="button" class="danger" aria-label={`Kill task ${t.id}`} onClick={() => kill('Kill this task?', { task: t.id }, `${t.id} and every task delegated from it are killed; their tokens stop working at the next call.`)}>
+                        Kill task
+                      </button>
+                    )}
+                  </td>
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      </section>
+    </>
+  );
+}

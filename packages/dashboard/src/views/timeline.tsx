@@ -1,0 +1,171 @@
+import { useEffect, useState } from 'preact/hooks';
+import { q, type AuditRecord, type Task, type Verdict } from '../api.ts';
+import type { Shared } from '../main.tsx';
+import { EffectBadge, ErrorNote, Json, agentName, errorText, time } from '../ui.tsx';
+
+interface Call {
+  callId: string;
+  records: AuditRecord[];
+}
+
+const END = new Set(['task.completed', 'task.killed', 'task.revoked', 'task.expired']);
+
+function phaseOf(r: AuditRecord): string {
+  if (r.kind === 'decision') return 'decision';
+  if (r.kind === 'signal') return 'signal';
+  if (r.kind === 'action') return 'final action';
+  if (r.kind === 'outcome') return 'outcome';
+  if (r.kind.startsWith('approval.')) return 'approval';
+  return r.kind;
+}
+
+function Picker({ shared }: { shared: Shared }) {
+  const [tasks, setTasks] = useState<Task[]>([]);
+  const [id, setId] = useState('');
+  useEffect(() => {
+    shared.api.get<{ tasks: Task[] }>('/v1/tasks?limit=100').then((r) => setTasks(r.tasks), () => undefined);
+  }, [shared.api]);
+  return (
+    <form
+      class="toolbar"
+      onSubmit={(e) => {
+        e.preventDefault();
+        if (id.trim()) shared.go(`#/timeline/${q(id.trim())}`);
+      }}
+    >
+      <label class="field inline">
+        Task id
+        <input list="task-ids" value={id} onInput={(e) => setId((e.target as HTMLInputElement).value)} />
+        <datalist id="task-ids">
+          {tasks.map((t) => (
+            <option key={t.id} value={t.id}>
+              {agentName(t.agent_id)}: {t.mandate.purpose}
+            </option>
+          ))}
+        </datalist>
+      </label>
+      <button type="submit">Open timeline</button>
+      <ul class="plain">
+        {tasks.slice(0, 20).map((t) => (
+          <li key={t.id}>
+            <a href={`#/timeline/${q(t.id)}`}>{t.id}</a> — {agentName(t.agent_id)}, {t.state}: {t.mandate.purpose}
+          </li>
+        ))}
+      </ul>
+    </form>
+  );
+}
+
+export function TimelineView({ shared, taskId }: { shared: Shared; taskId: string | undefined }) {
+  const [task, setTask] = useState<Task>();
+  const [records, setRecords] = useState<AuditRecord[]>([]);
+  const [verdict, setVerdict] = useState<Verdict>();
+  const [error, setError] = useState<string>();
+
+  useEffect(() => {
+    if (!taskId) return;
+    let live = true;
+    Promise.all([
+      shared.api.get<Task>(`/v1/tasks/${q(taskId)}`),
+      shared.api.get<{ records: AuditRecord[] }>(`/v1/audit?task_id=${q(taskId)}&limit=10000`),
+      shared.api.get<Verdict>('/v1/audit/verify'),
+    ]).then(
+      ([t, a, v]) => {
+        if (!live) return;
+        setTask(t);
+        setRecords(a.records);
+        setVerdict(v);
+        setError(undefined);
+      },
+      (e: unknown) => live && setError(errorText(e)),
+    );
+    return () => {
+      live = false;
+    };
+  }, [shared.api, taskId, shared.version]);
+
+  if (!taskId) return <Picker shared={shared} />;
+
+  const intent = records.filter((r) => r.kind === 'task.started' || r.kind === 'task.delegated' || r.kind === 'task.renewed');
+  const calls: Call[] = [];
+  for (const r of records) {
+    if (r.call_id === null) continue;
+    let c = calls.find((x) => x.callId === r.call_id);
+    if (!c) calls.push((c = { callId: r.call_id, records: [] }));
+    c.records.push(r);
+  }
+  const end = records.filter((r) => END.has(r.kind));
+
+  return (
+    <>
+      <ErrorNote error={error} />
+      {verdict && (
+        <p class={`verify ${verdict.ok ? 'ok' : 'broken'}`} role="status">
+          Audit chain {verdict.ok ? 'verified' : 'BROKEN'}: {verdict.records} records, {verdict.checkpoints_verified} signed checkpoint(s)
+          {verdict.problem ? <Json value={verdict.problem} /> : null}
+        </p>
+      )}
+      {task && (
+        <section aria-labelledby="intent-h" class="phase">
+          <h2 id="intent-h">1. Intent</h2>
+          <p>
+            <strong>{agentName(task.agent_id)}</strong> declared: “{task.mandate.purpose}”
+          </p>
+          <p class="muted small">
+            {task.id} · environment {task.mandate.environment} · tools {task.mandate.tools.map((t) => t.name).join(', ')} · data {task.mandate.data_classes.join(', ') || 'none'}
+            {task.parent_id ? ` · delegated from ${task.parent_id}` : ''}
+          </p>
+          <ul class="plain">
+            {intent.map((r) => (
+              <li key={r.seq}>
+                {time(r.ts)} {r.kind} <span class="muted">#{r.seq}</span>
+              </li>
+            ))}
+          </ul>
+        </section>
+      )}
+      <section aria-labelledby="calls-h" class="phase">
+        <h2 id="calls-h">2. Calls, decisions, signals and final actions ({calls.length})</h2>
+        <ol class="calls">
+          {calls.map((c) => {
+            const d = c.records.find((r) => r.kind === 'decision');
+            return (
+              <li key={c.callId} data-call-id={c.callId}>
+                <div class="call-head">
+                  <code>{d ? String(d.data['tool']) : c.callId}</code> {d && <EffectBadge effect={String(d.data['effect'])} />}{' '}
+                  <span class="muted">{(d?.data['reasons'] as string[] | undefined)?.join(', ')}</span>
+                </div>
+                <ul class="plain steps">
+                  {c.records.map((r) => (
+                    <li key={r.seq}>
+                      <span class="muted">
+                        {time(r.ts)} #{r.seq}
+                      </span>{' '}
+                      <strong>{phaseOf(r)}</strong>{' '}
+                      {r.kind === 'decision' && <span>args {JSON.stringify(r.data['args'])} · policies {(r.data['policy_ids'] as string[] | undefined)?.join(', ') || '—'}</span>}
+                      {r.kind === 'action' && <span>{String(r.data['final'])}</span>}
+                      {r.kind.startsWith('approval.') && <span>{r.kind.slice(9)}{r.data['by'] ? ` by ${String(r.data['by'])}` : ''}{r.data['reason'] ? `: ${String(r.data['reason'])}` : ''}</span>}
+                      {r.kind === 'signal' && <Json value={r.data} />}
+                    </li>
+                  ))}
+                </ul>
+              </li>
+            );
+          })}
+        </ol>
+      </section>
+      <section aria-labelledby="outcome-h" class="phase">
+        <h2 id="outcome-h">3. Outcome</h2>
+        {end.length === 0 ? (
+          <p>{task ? `The task is ${task.state}.` : '…'}</p>
+        ) : (
+          end.map((r) => (
+            <p key={r.seq}>
+              {time(r.ts)} <strong>{r.kind.replace('task.', '')}</strong> {r.data['reason'] ? `— ${String(r.data['reason'])}` : ''} <span class="muted">#{r.seq}</span>
+            </p>
+          ))
+        )}
+      </section>
+    </>
+  );
+}

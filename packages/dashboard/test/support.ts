@@ -1,0 +1,141 @@
+/**
+ * What the browser tests stand on: the dashboard built from its sources, a real `mandate serve`
+ * process, Debian's Chromium, and a scripted agent that speaks the public HTTP API.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const DASHBOARD = fileURLToPath(new URL('..', import.meta.url));
+export const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
+export const CHROMIUM = '/usr/bin/chromium';
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+/** Fails loudly: CI installs Chromium (.ci/run); a missing browser is never a silent skip. */
+export function requireChromium(): string {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`Chromium is missing at ${CHROMIUM}: install it with \`apt-get update && apt-get install -y chromium\` (.ci/run does this)`);
+  }
+  return CHROMIUM;
+}
+
+/** Builds packages/dashboard/dist from the sources (vite build, ~1-2 s), so what is tested is what is served. */
+export function buildDashboard(): void {
+  const vite = join(DASHBOARD, 'node_modules', 'vite', 'bin', 'vite.js');
+  const bin = existsSync(vite) ? vite : join(ROOT, 'node_modules', 'vite', 'bin', 'vite.js');
+  execFileSync(process.execPath, [bin, 'build'], { cwd: DASHBOARD, stdio: 'pipe', timeout: 60_000 });
+}
+
+export interface Served {
+  readonly url: string;
+  readonly admin: string;
+  readonly dataDir: string;
+  stop(): Promise<void>;
+}
+
+/** Starts the real CLI, `mandate serve`, on a free port with the example policies and the dev issuer. */
+export async function startMandate(): Promise<Served> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'mandate-e2e-'));
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [join(ROOT, 'packages/cli/src/main.ts'), 'serve', '--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir, '--policies', join(ROOT, 'examples/policies'), '--dev-issuer'],
+    { env: { ...process.env, MANDATE_ENVIRONMENT: 'prod', MANDATE_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`mandate serve did not start in 20 s:\n${output}`)), 20_000);
+    const onData = (b: Buffer) => {
+      output += b.toString();
+      const m = /mandate listening on (http:\/\/[^\s]+)/.exec(output);
+      if (m?.[1]) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', (b: Buffer) => (output += b.toString()));
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`mandate serve exited with ${code}:\n${output}`));
+    });
+  });
+  const admin = readFileSync(join(dataDir, 'admin.key'), 'utf8').trim();
+  return {
+    url,
+    admin,
+    dataDir,
+    async stop() {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+        if (child.exitCode === null) child.kill('SIGKILL');
+      }
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+interface Json {
+  [k: string]: unknown;
+}
+
+export async function call(url: string, key: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; json: Json }> {
+  const res = await fetch(url + path, {
+    method,
+    headers: { authorization: `Bearer ${key}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  return { status: res.status, json: (await res.json()) as Json };
+}
+
+export const TRUST_DOMAIN = 'dev.mandate.local';
+
+/** A scripted support agent: registered by the admin, proves itself with a dev JWT-SVID, starts a task. */
+export class ScriptedAgent {
+  readonly id: string;
+  readonly url: string;
+  taskId = '';
+  token = '';
+
+  constructor(url: string, name: string) {
+    this.url = url;
+    this.id = `spiffe://${TRUST_DOMAIN}/agents/${name}`;
+  }
+
+  async register(admin: string): Promise<void> {
+    const ceiling = { tools: ['helpdesk.*', 'fs.read_file', 'mail.send'], data_classes: ['internal'], environments: ['prod'], max_ttl: '1h', max_calls: 100 };
+    const r = await call(this.url, admin, 'POST', '/v1/agents', { id: this.id, owner: 'team-support', type: 'support', ceiling });
+    if (r.status !== 201) throw new Error(`register: ${r.status} ${JSON.stringify(r.json)}`);
+    const svid = await call(this.url, admin, 'POST', '/v1/dev/workload-tokens', { spiffe_id: this.id });
+    const mandate = {
+      purpose: 'Triage refund tickets and e-mail customers once a human agrees.',
+      environment: 'prod',
+      ttl: '15m',
+      tools: [{ name: 'helpdesk.search_tickets' }, { name: 'fs.read_file', args: { path: { prefix: '/srv/kb/' } } }, { name: 'mail.send', args: { to: { domains: ['acme.example'] } } }],
+      data_classes: ['internal'],
+      budgets: { calls: 20 },
+    };
+    const t = await call(this.url, String(svid.json['token']), 'POST', '/v1/tasks', { mandate });
+    if (t.status !== 201) throw new Error(`start task: ${t.status} ${JSON.stringify(t.json)}`);
+    this.taskId = String((t.json['task'] as Json)['id']);
+    this.token = String(t.json['token']);
+  }
+
+  async act(tool: string, args: Record<string, unknown>): Promise<{ effect: string; reasons: string[]; approval_id: string | null }> {
+    const r = await call(this.url, this.token, 'POST', '/v1/authorize', { tool, args });
+    if (r.status !== 200) throw new Error(`authorize: ${r.status} ${JSON.stringify(r.json)}`);
+    return r.json as unknown as { effect: string; reasons: string[]; approval_id: string | null };
+  }
+}
