@@ -160,6 +160,11 @@ export class BehaviourMonitor {
     this.states.delete(taskId);
   }
 
+  /** Forgets every cached containment (a gap in the change feed); each is read again on use. */
+  clearCache(): void {
+    this.states.clear();
+  }
+
   /** Signals, containment and the final verdict for one decided call. Never awaits. */
   assess(input: AssessInput): Assessment {
     const { task, tool } = input;
