@@ -158,9 +158,15 @@ export class AlertHub implements AlertSink {
     return this.subscribers.size;
   }
 
-  close(): void {
+  /** ends every live-stream subscriber (the HTTP server is closing) */
+  closeStreams(): void {
     if (this.keepalive !== undefined) clearInterval(this.keepalive);
+    this.keepalive = undefined;
     for (const s of [...this.subscribers]) s.end('shutdown');
+  }
+
+  close(): void {
+    this.closeStreams();
     for (const w of this.o.webhooks) w.close();
   }
 

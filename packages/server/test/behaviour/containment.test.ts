@@ -94,7 +94,7 @@ describe('behaviour and containment through the decision pipeline', () => {
     const task = (await h.op('GET', `/v1/tasks/${t.id}`)).json<{ containment: { step_up: boolean; restrictions: { action: string; detector: string }[] } }>();
     expect(task.containment.step_up).toBe(true);
 
-    const approver = (await h.op('POST', '/v1/operators', { name: 'alice', role: 'approver' })).json<{ secret: string }>().secret;
+    const approver: string = (await h.op('POST', '/v1/operators/keys', { name: 'alice', role: 'approver' })).json<{ key: string }>().key;
     expect((await h.op('POST', `/v1/approvals/${held.approval_id}/approve`, { reason: 'checked' }, approver)).statusCode).toBe(200);
     const passed = await call(h, t.token, 'http.post', args);
     expect(passed).toMatchObject({ effect: 'allow', policy_effect: 'allow', approval_id: held.approval_id });

@@ -17,6 +17,8 @@ const listSchema = z.strictObject({
 const ackSchema = z.strictObject({ note: z.string().min(1).max(1000).optional() });
 
 export function alertRoutes(app: FastifyInstance, rt: MandateRuntime): void {
+  // hijacked stream responses would otherwise hold the server open
+  app.addHook('preClose', async () => rt.alerts.closeStreams());
   app.get('/v1/alerts', async (req) => {
     await requireOperator(rt, req, 'viewer');
     const q = parseBody(listSchema, req.query, 'query');
