@@ -12,7 +12,7 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
-import { CEDAR_SCHEMA, NO_PROVENANCE, callRequest, type CedarRequest, type Decision } from '@mandate/core';
+import { CEDAR_SCHEMA, NO_PROVENANCE, argsHash, callRequest, type AssessInput, type CedarRequest, type Decision } from '@mandate/core';
 import { BENCH_TOOL, createDecisionFixture, type DecisionFixture } from './lib/decision-fixture.ts';
 import { type BenchResult, type Figure, emitResult, figure, newResult, parseBenchArgs, startInfo } from './lib/report.ts';
 import { settle, timeConcurrent, timeSequential, timeSync, type LoopOptions, type LoopResult } from './lib/stats.ts';
@@ -30,6 +30,8 @@ interface Plan {
   readonly plain: LoopOptions;
   readonly sequential: LoopOptions;
   readonly concurrent: LoopOptions;
+  /** the behaviour monitor alone (assess + settle: every detector, containment, restrict) */
+  readonly detectors: LoopOptions;
 }
 
 const FULL: Plan = {
@@ -39,6 +41,7 @@ const FULL: Plan = {
   plain: { warmup: 50, iterations: 1500, maxMs: 3000 },
   sequential: { warmup: 500, iterations: 10_000, maxMs: 8000 },
   concurrent: { warmup: 1000, iterations: 30_000, maxMs: 8000 },
+  detectors: { warmup: 2000, iterations: 50_000, maxMs: 3000 },
 };
 
 /** a smoke run (~3 s with start-up): proves the benchmark works; its numbers are rough */
@@ -49,6 +52,7 @@ const QUICK: Plan = {
   plain: { warmup: 5, iterations: 100, maxMs: 200, minIterations: 20 },
   sequential: { warmup: 50, iterations: 1000, maxMs: 500, minIterations: 50 },
   concurrent: { warmup: 64, iterations: 3000, maxMs: 500, minIterations: 64 },
+  detectors: { warmup: 300, iterations: 3000, maxMs: 300, minIterations: 100 },
 };
 
 /** This round's part of a measurement: the full warm-up first, a short one after. */
@@ -122,6 +126,10 @@ export async function runDecisionBenchmark(argv: readonly string[]): Promise<Ben
   const start = startInfo();
 
   const fx = await createDecisionFixture({ durability: 'full' });
+  // the same deployment with every detector on (the benchmark hammers one task far faster than
+  // any agent would, so the rate ceiling is lifted: detectors run in full but find nothing, and
+  // what is measured is their steady cost, not alert storage)
+  const fxOn = await createDecisionFixture({ durability: 'full', config: { behaviour: { enabled: true, detectors: { rate: { max_per_window: 1_000_000 } } } } });
   try {
     const rt = fx.runtime;
     const policies = rt.policies.current.policies;
@@ -167,6 +175,26 @@ export async function runDecisionBenchmark(argv: readonly string[]): Promise<Ben
       throw new Error(`determining policies differ: raw [${rawIds.join()}], plain [${plainIds.join()}], pipeline [${pipeIds.join()}]`);
     }
 
+    const firstOn = await fxOn.runtime.engine.decide(fxOn.call);
+    expectDecisionAllowed(firstOn);
+    if (firstOn.policyEffect !== 'allow' || firstOn.signals === undefined) throw new Error('behaviour is not on in the detectors-on fixture');
+    const monitor = fxOn.runtime.behaviour;
+    if (!monitor) throw new Error('no behaviour monitor');
+    const onTask = await fxOn.runtime.taskState.getTask(fxOn.task.id);
+    if (!onTask) throw new Error('fixture task missing');
+    const assessInput: AssessInput = {
+      task: onTask,
+      agentType: fxOn.agent.type,
+      tool: fxOn.runtime.policies.current.catalog.lookup(BENCH_TOOL),
+      resource: fxOn.call.resource,
+      args: fxOn.call.args,
+      provenance: NO_PROVENANCE,
+      callId: 'call_bench_detectors',
+      argsHash: argsHash(fxOn.call.args, fxOn.runtime.hasher),
+      now: fxOn.runtime.clock.now(),
+      policy: { effect: 'allow', reasons: [] },
+    };
+
     say(`decision benchmark: ${fx.policyCount} policies, ${req.entities.length} entities, tool ${BENCH_TOOL}, ${args.quick ? 'quick' : 'full'} run`);
 
     // The four measurements run in interleaved rounds, so that load from other processes (the
@@ -176,6 +204,8 @@ export async function runDecisionBenchmark(argv: readonly string[]): Promise<Ben
     const concurrent = emptyLoop();
     const plain = emptyLoop();
     const commits = emptyLoop();
+    const sequentialOn = emptyLoop();
+    const detectors = emptyLoop();
     const disk = new DatabaseSync(join(fx.dir, 'fsync-probe.db'));
     disk.exec('PRAGMA journal_mode = WAL');
     disk.exec('PRAGMA synchronous = FULL');
@@ -195,6 +225,18 @@ export async function runDecisionBenchmark(argv: readonly string[]): Promise<Ben
       // 2. the pipeline, one call at a time
       await settle();
       merge(sequential, await timeSequential(async () => expectDecisionAllowed(await rt.engine.decide(fx.call)), share(plan.sequential, plan.rounds, round)));
+      // 2b. the same, detectors on (same run, same rounds)
+      await settle();
+      merge(sequentialOn, await timeSequential(async () => expectDecisionAllowed(await fxOn.runtime.engine.decide(fxOn.call)), share(plan.sequential, plan.rounds, round)));
+      // 2c. the detectors alone, over the task's full history ring
+      merge(
+        detectors,
+        timeSync(() => {
+          const a = monitor.assess(assessInput);
+          monitor.settle(a, a.final.effect);
+          if (a.final.effect !== 'allow') throw new Error('detectors restricted the benchmark call');
+        }, share(plan.detectors, plan.rounds, round)),
+      );
       // 3. the pipeline, 32 calls in flight (group commit batches the audit fsyncs)
       await settle();
       merge(concurrent, await timeConcurrent(async () => expectDecisionAllowed(await rt.engine.decide(fx.call)), CONCURRENCY, share(plan.concurrent, plan.rounds, round)));
@@ -224,12 +266,16 @@ export async function runDecisionBenchmark(argv: readonly string[]): Promise<Ben
       raw_plain: figure('raw cedar isAuthorized (text)', plain.samples, { concurrency: 1, elapsedMs: plain.elapsedMs, opsBasis: 'inverse-mean' }),
       pipeline_c1: figure('decide() + audit', sequential.samples, { concurrency: 1, elapsedMs: sequential.elapsedMs, opsBasis: 'wall' }),
       pipeline_c32: figure('decide() + audit', concurrent.samples, { concurrency: CONCURRENCY, elapsedMs: concurrent.elapsedMs, opsBasis: 'wall' }),
+      pipeline_c1_behaviour: figure('decide() + audit, all detectors on', sequentialOn.samples, { concurrency: 1, elapsedMs: sequentialOn.elapsedMs, opsBasis: 'wall' }),
+      detectors: figure('behaviour monitor: assess + settle (all detectors)', detectors.samples, { concurrency: 1, elapsedMs: detectors.elapsedMs, opsBasis: 'inverse-mean' }),
       sqlite_commit: figure('sqlite commit, sync=FULL (disk)', commits.samples, { concurrency: 1, elapsedMs: commits.elapsedMs, opsBasis: 'inverse-mean' }),
     };
     const raw = figures['raw_stateful'] as Figure;
     const c1 = figures['pipeline_c1'] as Figure;
     const c32 = figures['pipeline_c32'] as Figure;
     const best = Math.max(c1.opsPerSec, c32.opsPerSec);
+    const on = figures['pipeline_c1_behaviour'] as Figure;
+    const det = figures['detectors'] as Figure;
     const required = raw.opsPerSec / OVERHEAD_BUDGET;
 
     const result: BenchResult = {
@@ -259,6 +305,11 @@ export async function runDecisionBenchmark(argv: readonly string[]): Promise<Ben
         'throughput ratio pipeline(c32)/raw': c32.opsPerSec / raw.opsPerSec,
         'pipeline cost per decision (c1), x raw': raw.opsPerSec / c1.opsPerSec,
         'pipeline cost per decision (c32), x raw': raw.opsPerSec / c32.opsPerSec,
+        'detectors p50 (ms)': det.p50,
+        'detectors p99 (ms)': det.p99,
+        'p50 decide() detectors on - off (ms)': on.p50 - c1.p50,
+        'p99 decide() detectors on - off (ms)': on.p99 - c1.p99,
+        'detectors p99 <= 1 ms': det.p99 <= 1 ? 1 : 0,
       },
       target: {
         description: `pipeline decisions/s (best of c1, c${CONCURRENCY}) >= raw statefulIsAuthorized decisions/s / ${OVERHEAD_BUDGET} (adds <= 50 %)`,
@@ -270,12 +321,14 @@ export async function runDecisionBenchmark(argv: readonly string[]): Promise<Ben
       notes: [
         'raw Cedar = the exact request the pipeline builds (callRequest), preparsed policy set with the same ids, preparsed schema, validateRequest',
         'pipeline = DecisionEngine.decide() from createRuntime(): token cache, revocation + budget reads, mandate check, Cedar, budget consume, audit (2 records) durably committed',
+        'detectors on = the same deployment with behaviour.enabled (every detector, containment, restrict, history and baseline updates; rate ceiling lifted); detectors = BehaviourMonitor.assess + settle alone, with the task history ring full',
         'sqlite commit = one single-row transaction with synchronous=FULL on the same disk: the floor of any durably audited decision at concurrency 1',
       ],
     };
     return emitResult(result, args, say);
   } finally {
     await fx.close();
+    await fxOn.close();
   }
 }
 

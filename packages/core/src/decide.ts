@@ -11,6 +11,9 @@ import type { ReasonCode } from './reasons.ts';
 import type { TaskTokenClaims, TaskTokens } from './tokens/task-token.ts';
 import type { ApprovalService } from './approvals.ts';
 import type { ProvenanceLedger, Trust } from './provenance.ts';
+import type { ToolInfo } from './model.ts';
+import type { Assessment, BehaviourMonitor } from './behaviour/monitor.ts';
+import { permissiveness } from './behaviour/combine.ts';
 
 export interface DecisionLimits {
   readonly args: JsonLimits;
@@ -47,6 +50,11 @@ export interface DecisionEngineDeps {
    * against later calls' arguments, and the policy context carries the classification.
    */
   readonly provenance?: ProvenanceLedger | undefined;
+  /**
+   * Behavioural detection and containment (behaviour/): signals for every decided call, and
+   * containment that can only restrict the policy's answer. Absent: policy alone decides.
+   */
+  readonly behaviour?: BehaviourMonitor | undefined;
 }
 
 /** A tool's result, reported by the enforcement point that forwarded an allowed call. */
@@ -119,6 +127,10 @@ interface Ctx {
   errors: { policyId: string; message: string }[];
   policyVersion: string;
   approvalId?: string;
+  // for behaviour: what the pipeline learnt on the way
+  agentType?: string;
+  toolInfo?: ToolInfo;
+  provenance?: ArgProvenance;
 }
 
 /**
@@ -197,6 +209,7 @@ export class DecisionEngine {
     const agent = await this.store(() => this.d.agents.getAgent(task.agentId));
     if (!agent) throw new Deny(['AGENT_UNKNOWN'], ['agent is not registered']);
     if (agent.status !== 'active') throw new Deny(['AGENT_DISABLED'], ['agent is disabled']);
+    ctx.agentType = agent.type;
     const now = this.d.clock.now();
     if (task.state !== 'active') throw new Deny([TASK_STATE_REASON[task.state]], [`task is ${task.state}`]);
     // by time alone: the state catches up through TaskService.expireDue, off the hot path
@@ -206,9 +219,11 @@ export class DecisionEngine {
     const chain = lineage.agents;
     // values a parent task saw flow into what it delegates: the child inherits its ancestors' record
     const provenance = given ?? this.d.provenance?.classify(task.id, task.mandate.purpose, ctx.args, lineage.tasks) ?? NO_PROVENANCE;
+    ctx.provenance = provenance;
 
     // 4. the mandate's own constraints
     const toolInfo = policies.catalog.lookup(ctx.tool);
+    ctx.toolInfo = toolInfo;
     const usage = await this.store(() => this.d.budgets.usage(task.id, ctx.tool));
     const verdict = checkCall(task.mandate, { tool: ctx.tool, resource: ctx.resource, args: ctx.args, now, toolInfo, usage });
     if (!verdict.ok) {
@@ -284,6 +299,7 @@ export class DecisionEngine {
     const trust: Trust = report.trust ?? this.d.policies().catalog.lookup(pending.tool).outputTrust;
     const resultDigest = 'sha256:' + this.d.hasher.sha256Hex(canonicalJson(report.result));
     const recorded = this.d.provenance?.record(claims.task_id, trust, report.result);
+    this.d.behaviour?.outcome(claims.task_id, report.result);
     const committed = await this.d.audit.commitDecision({
       drafts: [
         {
@@ -309,6 +325,7 @@ export class DecisionEngine {
   /** Forgets a task's provenance (it ended). */
   forgetTask(taskId: string): void {
     this.d.provenance?.forget(taskId);
+    this.d.behaviour?.forget(taskId);
   }
 
   private rememberAllowed(callId: string, taskId: string, tool: string): void {
@@ -375,22 +392,37 @@ export class DecisionEngine {
    * the records are durably committed.
    */
   private async finish(ctx: Ctx, effect: Effect, reasons: ReasonCode[], policyIds: string[], details: string[], budget?: BudgetClaim): Promise<Decision> {
-    const decision = this.decision(ctx, effect, reasons, policyIds, details);
+    const policy = this.decision(ctx, effect, reasons, policyIds, details);
     // An unauthenticated request has no principal to attribute; it is logged by the edge, not chained.
     const claims = ctx.claims;
-    if (!claims) return decision;
-    const exhausted = (reason: ReasonCode) => this.decision(ctx, 'deny', [reason], ['mandate.budgets'], ['budget used up']);
+    if (!claims) return policy;
+    // behaviour: signals and containment, after the policy decision and before the commit
+    const contained = this.d.behaviour && ctx.task ? await this.contain(ctx, policy) : undefined;
+    const decision = contained?.final ?? policy;
+    const result = await this.commit(ctx, claims, decision, contained ? policy : undefined, decision.effect === 'allow' ? budget : undefined);
+    if (contained?.assessment) this.d.behaviour?.settle(contained.assessment, result.effect);
+    return result;
+  }
+
+  private async commit(ctx: Ctx, claims: TaskTokenClaims, decision: Decision, policy: Decision | undefined, budget: BudgetClaim | undefined): Promise<Decision> {
+    const { effect, reasons, details } = decision;
+    const signals = decision.signals ?? [];
+    const exhausted = (reason: ReasonCode) => {
+      const d = this.decision(ctx, 'deny', [reason], ['mandate.budgets'], ['budget used up']);
+      return policy ? { ...d, policyEffect: 'deny' as const, signals: decision.signals, containment: decision.containment } : d;
+    };
     let entry: DecisionCommit;
     try {
+      const variant = (d: Decision) => this.auditDrafts(ctx, claims, d, policy ? d : undefined, signals);
       entry = {
-        drafts: this.auditDrafts(ctx, claims, decision),
+        drafts: this.auditDrafts(ctx, claims, decision, policy, signals),
         ...(budget
           ? {
               budget: {
                 ...budget,
                 exhausted: {
-                  calls: this.auditDrafts(ctx, claims, exhausted('BUDGET_EXHAUSTED')),
-                  tool: this.auditDrafts(ctx, claims, exhausted('TOOL_BUDGET_EXHAUSTED')),
+                  calls: variant(exhausted('BUDGET_EXHAUSTED')),
+                  tool: variant(exhausted('TOOL_BUDGET_EXHAUSTED')),
                 },
               },
             }
@@ -413,9 +445,115 @@ export class DecisionEngine {
     }
   }
 
-  private auditDrafts(ctx: Ctx, claims: TaskTokenClaims, decision: Omit<Decision, 'auditSeq'>): AuditDraft[] {
+  /**
+   * The policy's decision restricted by the task's containment (behaviour/combine.ts: never
+   * more permissive). A containment step-up goes through the approval flow like a @step_up
+   * policy. Any failure here denies: behaviour that cannot be assessed lets nothing through.
+   */
+  private async contain(ctx: Ctx, policy: Decision): Promise<{ final: Decision; assessment: Assessment | undefined }> {
+    const b = this.d.behaviour as BehaviourMonitor;
+    const task = ctx.task as Task;
+    const fail = (e: unknown): Decision => ({
+      ...policy,
+      effect: 'deny',
+      final: 'blocked',
+      reasons: policy.effect === 'deny' ? [...policy.reasons, 'INTERNAL_ERROR'] : ['INTERNAL_ERROR'],
+      details: [...policy.details, `behaviour: ${describeError(e)}`],
+      policyEffect: policy.effect,
+    });
+    let assessment: Assessment;
+    try {
+      await b.load(task);
+      assessment = b.assess({
+        task,
+        agentType: ctx.agentType ?? 'unknown',
+        tool: ctx.toolInfo ?? this.d.policies().catalog.lookup(ctx.tool),
+        resource: ctx.resource,
+        args: ctx.args,
+        provenance: ctx.provenance ?? NO_PROVENANCE,
+        callId: ctx.callId,
+        argsHash: argsHash(ctx.args, this.d.hasher),
+        now: this.d.clock.now(),
+        policy: { effect: policy.effect, reasons: policy.reasons },
+      });
+    } catch (e) {
+      return { final: fail(e), assessment: undefined };
+    }
+    const base: Decision = { ...policy, policyEffect: policy.effect, signals: assessment.signals, containment: [...new Set(assessment.actions.map((a) => a.action))] };
+    const r = assessment.final;
+    const restrictedIds = [...policy.policyIds, 'behaviour.containment'];
+    let final: Decision = base;
+    try {
+      if (r.restrictedBy === 'step_up') {
+        final = await this.containmentStepUp(ctx, task, base, restrictedIds);
+      } else if (r.restrictedBy !== undefined) {
+        final = { ...base, effect: r.effect, final: r.effect === 'deny' ? 'blocked' : 'held', reasons: [...r.reasons], policyIds: restrictedIds, details: [...policy.details, `contained: ${r.restrictedBy}`] };
+      }
+    } catch (e) {
+      final = fail(e);
+    }
+    // belt and braces: the final answer is never more permissive than the policy's
+    if (permissiveness(final.effect) > permissiveness(policy.effect)) final = fail(new Error('containment widened a decision'));
+    return { final, assessment };
+  }
+
+  /** containment asks for a step-up: an approval bound to this exact call, used once */
+  private async containmentStepUp(ctx: Ctx, task: Task, base: Decision, ids: string[]): Promise<Decision> {
+    // an approval the policy's own step-up just spent covers this call
+    if (base.approvalId !== undefined) return base;
+    const held = (approvalId?: string): Decision => ({
+      ...base,
+      effect: 'approval_required',
+      final: 'held',
+      reasons: ['CONTAINMENT_STEP_UP'],
+      policyIds: ids,
+      details: [...base.details, 'behavioural containment: this task needs an approval for sensitive calls'],
+      ...(approvalId !== undefined ? { approvalId } : {}),
+    });
+    const approvals = this.d.approvals;
+    if (!approvals) return held();
+    const r = await approvals.resolve({
+      task,
+      tool: ctx.tool,
+      argsHash: argsHash(ctx.args, this.d.hasher),
+      resource: ctx.resource,
+      callId: ctx.callId,
+      args: redactArgs(ctx.args),
+      policyIds: ['behaviour.containment'],
+    });
+    if (r.kind === 'limit') return { ...base, effect: 'deny', final: 'blocked', reasons: ['APPROVAL_LIMIT_REACHED'], policyIds: ids, details: ['too many approval requests are open for this task'] };
+    if (r.kind === 'denied') return { ...base, effect: 'deny', final: 'blocked', reasons: ['APPROVAL_DENIED'], policyIds: ids, details: ['an approver denied this call'], approvalId: r.approval.id };
+    if (r.kind === 'held') return held(r.approval.id);
+    return { ...base, policyIds: [...base.policyIds, `approval:${r.approval.id}`], approvalId: r.approval.id };
+  }
+
+  /**
+   * The records of one decision, linked by the call id: the policy decision, each behavioural
+   * signal (with behaviour on), and the final action.
+   */
+  private auditDrafts(ctx: Ctx, claims: TaskTokenClaims, final: Omit<Decision, 'auditSeq'>, policy?: Omit<Decision, 'auditSeq'>, signals: Decision['signals'] = []): AuditDraft[] {
     const ts = this.d.clock.now();
     const common = { ts, callId: ctx.callId, taskId: claims.task_id, agentId: claims.sub, txn: claims.txn };
+    const decision = policy ?? final;
+    const signalDrafts: AuditDraft[] = (signals ?? []).map((s) => ({
+      kind: 'signal',
+      ...common,
+      data: { detector: s.detector, severity: s.severity, confidence: s.confidence, evidence: s.evidence },
+    }));
+    const action: AuditDraft = policy
+      ? {
+          kind: 'action',
+          ...common,
+          data: {
+            final: final.final,
+            effect: final.effect,
+            policy_effect: policy.effect,
+            reasons: [...final.reasons],
+            containment: [...(final.containment ?? [])],
+            ...(final.approvalId !== undefined ? { approval_id: final.approvalId } : {}),
+          },
+        }
+      : { kind: 'action', ...common, data: { final: final.final, effect: final.effect } };
     return [
       {
         kind: 'decision',
@@ -434,7 +572,8 @@ export class DecisionEngine {
           errors: decision.errors.map((e) => ({ policy_id: e.policyId, message: e.message })),
         },
       },
-      { kind: 'action', ...common, data: { final: decision.final, effect: decision.effect } },
+      ...signalDrafts,
+      action,
     ];
   }
 }

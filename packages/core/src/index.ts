@@ -117,3 +117,17 @@ export { type EngineInfo } from './policy/engine.ts';
 export { CrossChecker, type CrossCheckStats, type CrossCheckerOptions, type Divergence } from './policy/cross-check.ts';
 export { delegateTask, DEFAULT_MAX_CHILDREN } from './delegation.ts';
 export { attenuationViolations, constraintImplicationGap, globsOverlap, type AttenuationOptions } from './mandate/attenuation.ts';
+// Behaviour (issue 4): detectors, containment that only restricts, alerts
+export { SEVERITIES, DETECTORS, CONTAINMENT_ACTIONS, severityRank, type Severity, type DetectorName, type Signal, type CallEvent, type TaskProfile, type DetectorInput, type BaselineView, type VolumeTotals, type ContainmentAction, type Restriction, type Alert, type AlertState } from './behaviour/types.ts';
+export { restrict, permissiveness, planActions, applyActions, foldRestrictions, isSensitive, ruleMatches, NO_CONTAINMENT, containmentRuleSchema, containmentConfigSchema, type ContainmentState, type CallContainment, type Verdict, type FinalVerdict, type PlannedAction, type ContainmentRule, type ContainmentConfig } from './behaviour/combine.ts';
+export { behaviourCoreConfigSchema, detectorsConfigSchema, type BehaviourCoreConfig, type BehaviourCoreConfigInput, type DetectorsConfig } from './behaviour/config.ts';
+export { BehaviourMonitor, argShape, recordsIn, type BehaviourMonitorDeps, type AlertSink, type ContainmentEnforcer, type DriftJudge, type JudgeQuery, type AssessInput, type Assessment, type MonitorLog } from './behaviour/monitor.ts';
+export { BehaviourHistory, Ring, DEFAULT_HISTORY_LIMITS, type HistoryLimits } from './behaviour/history.ts';
+export { runDetectors } from './behaviour/detect.ts';
+export { detectDrift, driftConfigSchema, purposeWords, type DriftConfig } from './behaviour/drift.ts';
+export { detectChains, matchChain, stepMatches, chainsConfigSchema, chainRuleSchema, chainStepSchema, type ChainsConfig, type ChainRule, type ChainStep } from './behaviour/chains.ts';
+export { detectRate, callsInWindow, rateConfigSchema, type RateConfig } from './behaviour/rate.ts';
+export { detectNovelty, noveltyConfigSchema, type NoveltyConfig } from './behaviour/novelty.ts';
+export { detectVolume, volumeLimits, volumeConfigSchema, type VolumeConfig } from './behaviour/volume.ts';
+export { detectRetry, retryConfigSchema, type RetryConfig } from './behaviour/retry.ts';
+export type { AlertStore, ContainmentStore } from './ports.ts';

@@ -1,6 +1,7 @@
 import type { JsonObject } from './json.ts';
 import type { Ceiling, Mandate } from './mandate/schema.ts';
 import type { ReasonCode } from './reasons.ts';
+import type { ContainmentAction, Signal } from './behaviour/types.ts';
 
 export type AgentStatus = 'active' | 'disabled';
 
@@ -106,6 +107,12 @@ export interface Decision {
   readonly auditSeq: number | undefined;
   /** the approval a held call waits for, or the approval an allow consumed */
   readonly approvalId?: string | undefined;
+  /** with behaviour on: the policy's own answer, before containment restricted it */
+  readonly policyEffect?: Effect | undefined;
+  /** with behaviour on: what the detectors found for this call */
+  readonly signals?: readonly Signal[] | undefined;
+  /** with behaviour on: the containment actions this call's signals caused */
+  readonly containment?: readonly ContainmentAction[] | undefined;
 }
 
 /** Classification of a tool, from the organisation's tool catalogue. */

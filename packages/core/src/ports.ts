@@ -7,6 +7,10 @@ import type { AuditDraft, AuditRecord, Checkpoint } from './audit/chain.ts';
 import type { JsonObject } from './json.ts';
 import type { Agent, AgentStatus, Approval, ApprovalState, BudgetLimits, BudgetUsage, OperatorKey, SigningKey, Task, TaskState } from './model.ts';
 import type { Ceiling } from './mandate/schema.ts';
+import type { Alert, AlertState, Severity } from './behaviour/types.ts';
+import type { ContainmentStore } from './behaviour/monitor.ts';
+
+export type { ContainmentStore } from './behaviour/monitor.ts';
 
 export interface Clock {
   /** milliseconds since the epoch */
@@ -174,6 +178,24 @@ export interface OperatorKeyStore {
   revokeOperatorKey(id: string, at: number): Promise<boolean>;
 }
 
+/** Behavioural alerts, listed and acknowledged by operators. */
+export interface AlertStore {
+  /** throws MandateError CONFLICT when the id exists */
+  createAlert(a: Alert): Promise<void>;
+  getAlert(id: string): Promise<Alert | undefined>;
+  /** by time then id; `minSeverity` keeps alerts of that severity or higher */
+  listAlerts(opts: {
+    limit: number;
+    after?: string | undefined;
+    state?: AlertState | undefined;
+    taskId?: string | undefined;
+    agentId?: string | undefined;
+    minSeverity?: Severity | undefined;
+  }): Promise<Alert[]>;
+  /** compare-and-set open → acknowledged; returns the alert after the call and whether this call changed it */
+  ackAlert(id: string, by: string, at: number, note: string | undefined): Promise<{ changed: boolean; alert: Alert | undefined }>;
+}
+
 /** Everything a full store adapter provides. */
 export interface Store {
   readonly agents: AgentReader & AgentWriter;
@@ -186,6 +208,8 @@ export interface Store {
   readonly checkpoints: CheckpointStore;
   readonly keys: KeyStore;
   readonly operators: OperatorKeyStore;
+  readonly alerts: AlertStore;
+  readonly containment: ContainmentStore;
   /** true when the store answers */
   ping(): Promise<boolean>;
   close(): Promise<void>;

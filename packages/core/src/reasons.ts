@@ -61,6 +61,11 @@ export const REASON_CODES = [
   'DELEGATION_LIMIT_REACHED',
   'DELEGATION_CHAIN_BROKEN',
   'MANDATE_EXCEEDS_PARENT',
+  // behavioural containment (restricts a permitted call; never permits one)
+  'CONTAINMENT_STEP_UP',
+  'CONTAINMENT_NARROWED',
+  'CONTAINMENT_SUSPENDED',
+  'CONTAINMENT_KILLED',
   // infrastructure
   'STORE_UNAVAILABLE',
   'AUDIT_UNAVAILABLE',

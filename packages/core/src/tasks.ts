@@ -179,6 +179,24 @@ export class TaskService {
   }
 
   /**
+   * Suspends an active task (containment): every later call is denied with TASK_SUSPENDED, on
+   * every node, until the task is revoked, killed or expires. Idempotent: suspending a task that
+   * is already suspended returns it unchanged; a task that has ended cannot be suspended.
+   */
+  async suspend(taskId: string, reason: string, actor: Actor): Promise<Task> {
+    const now = this.d.clock.now();
+    const { changed, task } = await this.d.tasks.transitionTask(taskId, ['active'], 'suspended', now, reason);
+    if (!task) throw new MandateError('NOT_FOUND', 'task not found');
+    if (changed) {
+      const by = actor.kind === 'agent' ? { agent: actor.agentId } : { operator: actor.operatorId };
+      await this.d.audit.append([this.draft('task.suspended', task, now, { reason, by })]);
+      return task;
+    }
+    if (task.state === 'suspended') return task;
+    throw new MandateError('CONFLICT', `task is already ${task.state}`);
+  }
+
+  /**
    * Moves every active task whose time is up to `expired`, with a `task.expired` audit record.
    * Decisions never wait for this: they deny an expired task by its time alone.
    */

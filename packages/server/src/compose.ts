@@ -6,6 +6,7 @@ import { mkdirSync, writeFileSync, chmodSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
   ApprovalService,
+  BehaviourMonitor,
   KillSwitch,
   CachedAgents,
   CachedTasks,
@@ -37,8 +38,10 @@ import { randomIds, sha256Hasher, systemClock } from './node-ports.ts';
 import { OperatorAuth } from './operators.ts';
 import { PolicyHolder } from './policies.ts';
 import { createAuthzen, type AuthzenRuntime } from './authzen/runtime.ts';
-import { webhookNotifier } from './webhook.ts';
+import { SignedWebhook, webhookNotifier } from './webhook.ts';
 import { EventBus, PublishingDecisionEngine, publishingAudit } from './events.ts';
+import { AlertHub } from './behaviour/alerts.ts';
+import { HttpJudge } from './behaviour/judge.ts';
 
 export interface RuntimeOptions {
   readonly clock?: Clock;
@@ -76,6 +79,10 @@ export interface MandateRuntime {
   readonly events: EventBus;
   /** AuthZEN 1.0: the generic PDP beside the agent engine (issue 12) */
   readonly authzen: AuthzenRuntime;
+  /** behavioural detection and containment (issue 4); undefined when behaviour.enabled is false */
+  readonly behaviour: BehaviourMonitor | undefined;
+  /** alerts: stored, listed, acknowledged, delivered to webhooks and the live stream */
+  readonly alerts: AlertHub;
   /** whether this node's cached state is current (always, on one node; with several, its change feed is connected) */
   fresh(): boolean;
   /** the bootstrap admin key, only when this start created it */
@@ -196,6 +203,43 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       },
       notify: config.approvals.webhook_url === undefined ? undefined : webhookNotifier(config.approvals.webhook_url, log),
     });
+    // --- behaviour (issue 4): detectors, containment that only restricts, alerts
+    const b = config.behaviour;
+    const alerts = new AlertHub({
+      store: store.alerts,
+      audit,
+      clock,
+      webhooks: b.alerts.webhooks.map(
+        (w) => new SignedWebhook({ url: w.url, secret: w.secret, maxAttempts: w.max_attempts, backoffMs: w.backoff_ms, maxBackoffMs: w.max_backoff_ms, timeoutMs: w.timeout_ms, queueSize: w.queue_size, now: () => clock.now() / 1000 }, log),
+      ),
+      storeQueue: b.alerts.store_queue,
+      maxSubscribers: b.alerts.stream_max_subscribers,
+      subscriberQueue: b.alerts.stream_queue,
+      log,
+      onPublish: (event, view) => events.publish('alert', JSON.parse(JSON.stringify({ ...view, event })) as JsonObject),
+    });
+    const containmentActor = { kind: 'operator', operatorId: 'mandate:behaviour' } as const;
+    const behaviour = b.enabled
+      ? new BehaviourMonitor({
+          clock,
+          ids,
+          config: b,
+          store: store.containment,
+          alerts,
+          // the control paths are created below; containment reaches them only after start-up
+          enforcer: {
+            suspend: async (taskId, reason) => {
+              await tasks.suspend(taskId, reason, containmentActor);
+            },
+            kill: async (agentId, reason) => {
+              await kill.kill({ agent: agentId }, containmentActor, reason);
+            },
+          },
+          judge: b.judge.url === undefined ? undefined : new HttpJudge(b.judge.url, b.judge.timeout_ms, b.judge.token),
+          log,
+        })
+      : undefined;
+    // --- end behaviour
     const engine = new PublishingDecisionEngine({
       clock,
       ids,
@@ -213,6 +257,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       // several nodes: no decision on state this node cannot confirm is current
       freshness: pg ? { fresh: () => feed?.connected === true } : undefined,
       provenance: new ProvenanceLedger({ minLength: config.limits.provenance_min_length }),
+      behaviour,
       limits: {
         args: {
           maxDepth: config.limits.args_max_depth,
@@ -254,12 +299,14 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
           if (c.kind === 'task') taskState.invalidateTask(c.key);
           else if (c.kind === 'agent') agents.invalidateAgent(c.key);
           else if (c.kind === 'control') void reloadKill();
+          else if (c.kind === 'containment') behaviour?.invalidate(c.key);
         },
         {
           onError: (e) => log.warn({ err: e }, 'change feed interrupted; denying until it is back'),
           onGap: () => {
             taskState.clear();
             agents.clear();
+            behaviour?.clearCache();
             void reloadKill();
           },
         },
@@ -313,6 +360,8 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       operators,
       events,
       authzen,
+      behaviour,
+      alerts,
       bootstrapAdminKey,
       fresh: () => !pg || feed?.connected === true,
       async close() {
@@ -320,6 +369,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
         closed = true;
         clearInterval(sweep);
         events.close();
+        alerts.close();
         try {
           await feed?.close();
           await audit.close();

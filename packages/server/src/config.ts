@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { parse as parseYaml } from 'yaml';
 import { MandateError, durationSchema, zodIssues } from '@mandate/core';
 import { authzenConfigSchema } from './authzen/config.ts';
+import { behaviourConfigSchema } from './behaviour/config.ts';
 
 const duration = (dflt: string) => durationSchema.prefault(dflt);
 
@@ -139,6 +140,8 @@ export const configSchema = z.strictObject({
     .prefault({}),
   /** AuthZEN 1.0 endpoints and the generic policy domain (see authzen/config.ts) */
   authzen: authzenConfigSchema,
+  /** behavioural detectors, containment, alerts and the judge hook (see behaviour/config.ts) */
+  behaviour: behaviourConfigSchema,
   log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).prefault({}),
 });
 

@@ -8,7 +8,7 @@
 import { Client, escapeIdentifier, type ClientConfig, type Notification } from 'pg';
 import { checkLimit, num, str, type Db, type Row } from './db.ts';
 
-export const CHANGE_KINDS = ['task', 'agent', 'revocation', 'control', 'approval'] as const;
+export const CHANGE_KINDS = ['task', 'agent', 'revocation', 'control', 'approval', 'containment'] as const;
 export type StoreChangeKind = (typeof CHANGE_KINDS)[number];
 
 /** One change another node may need to act on: drop a cache entry, reload a switch. */

@@ -7,6 +7,7 @@ import { Pool, type ClientConfig } from 'pg';
 import { MandateError, type Hasher, type Store } from '@mandate/core';
 import { postgresAgents } from './agents.ts';
 import { postgresApprovals } from './approvals.ts';
+import { postgresAlerts, postgresContainment } from './behaviour.ts';
 import { postgresAudit } from './audit.ts';
 import { postgresBudgets } from './budgets.ts';
 import { ChangeListener, changesChannel, changesSince, type StoreChange, type SubscribeOptions, type Subscription } from './changes.ts';
@@ -187,6 +188,8 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
     checkpoints: postgresCheckpoints(db),
     keys: postgresKeys(db),
     operators: postgresOperators(db),
+    alerts: postgresAlerts(db),
+    containment: postgresContainment(db),
 
     subscribe,
 

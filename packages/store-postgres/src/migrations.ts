@@ -232,6 +232,48 @@ export const MIGRATIONS: readonly Migration[] = [
       $fn$;
     `,
   },
+  // version 2 (approvals, controls) is part of version 1 here: the PostgreSQL store started later
+  {
+    version: 3,
+    name: 'behaviour: alerts and containment',
+    sql: `
+      CREATE TABLE alerts (
+        id text COLLATE "C" PRIMARY KEY,
+        ts bigint NOT NULL,
+        task_id text COLLATE "C" NOT NULL,
+        agent_id text COLLATE "C" NOT NULL,
+        call_id text NOT NULL,
+        tool text NOT NULL,
+        severity text NOT NULL,
+        severity_rank integer NOT NULL,
+        detectors text NOT NULL,
+        signals text NOT NULL,
+        actions text NOT NULL,
+        policy_effect text NOT NULL,
+        final_effect text NOT NULL,
+        state text NOT NULL,
+        acked_by text,
+        acked_at bigint,
+        ack_note text
+      );
+      CREATE INDEX alerts_by_ts ON alerts (ts, id);
+      CREATE INDEX alerts_by_task ON alerts (task_id, ts, id);
+      CREATE INDEX alerts_by_state ON alerts (state, ts, id);
+
+      -- restrictions only accumulate: a task's containment is the union of its rows
+      CREATE TABLE containment (
+        task_id text COLLATE "C" NOT NULL,
+        action text COLLATE "C" NOT NULL,
+        tool text COLLATE "C" NOT NULL,
+        agent_id text NOT NULL,
+        detector text NOT NULL,
+        call_id text NOT NULL,
+        reason text NOT NULL,
+        created_at bigint NOT NULL,
+        PRIMARY KEY (task_id, action, tool)
+      );
+    `,
+  },
 ];
 
 /** long enough for a real upgrade; a node waiting on another node's migration waits this long */

@@ -27,6 +27,13 @@ import {
   type SigningKey,
   type Task,
   type TaskState,
+  type Alert,
+  type AlertState,
+  type Effect,
+  type Restriction,
+  type Severity,
+  type Signal,
+  type ContainmentAction,
 } from '@mandate/core';
 
 export type Row = Record<string, unknown>;
@@ -130,6 +137,58 @@ export function toApproval(r: Row): Approval {
     reason: optStr(r, 'reason'),
     usedAt: optNum(r, 'used_at'),
     usedCallId: optStr(r, 'used_call_id'),
+  };
+}
+
+function jsonArray(row: Row, name: string): unknown[] {
+  const v: unknown = JSON.parse(str(row, name));
+  if (!Array.isArray(v)) throw new Error(`column ${name} is not a JSON array`);
+  return v;
+}
+
+export const SEVERITY_RANK: Record<Severity, number> = { low: 0, medium: 1, high: 2, critical: 3 };
+
+/** the columns of an alert row, in the order both adapters insert them */
+export function alertColumns(a: Alert): unknown[] {
+  return [
+    a.id, a.ts, a.taskId, a.agentId, a.callId, a.tool, a.severity, SEVERITY_RANK[a.severity], canonicalJson(a.detectors), canonicalJson(a.signals),
+    canonicalJson(a.actions), a.policyEffect, a.finalEffect, a.state, a.ackedBy ?? null, a.ackedAt ?? null, a.ackNote ?? null,
+  ];
+}
+export const ALERT_COLUMNS = 'id, ts, task_id, agent_id, call_id, tool, severity, severity_rank, detectors, signals, actions, policy_effect, final_effect, state, acked_by, acked_at, ack_note';
+
+export function toAlert(r: Row): Alert {
+  return {
+    id: str(r, 'id'),
+    ts: num(r, 'ts'),
+    taskId: str(r, 'task_id'),
+    agentId: str(r, 'agent_id'),
+    callId: str(r, 'call_id'),
+    tool: str(r, 'tool'),
+    severity: str(r, 'severity') as Severity,
+    detectors: jsonArray(r, 'detectors') as string[],
+    // written only from validated signals, so reading them back needs no re-validation
+    signals: jsonArray(r, 'signals') as Signal[],
+    actions: jsonArray(r, 'actions') as ContainmentAction[],
+    policyEffect: str(r, 'policy_effect') as Effect,
+    finalEffect: str(r, 'final_effect') as Effect,
+    state: str(r, 'state') as AlertState,
+    ackedBy: optStr(r, 'acked_by'),
+    ackedAt: optNum(r, 'acked_at'),
+    ackNote: optStr(r, 'ack_note'),
+  };
+}
+
+export function toRestriction(r: Row): Restriction {
+  return {
+    taskId: str(r, 'task_id'),
+    agentId: str(r, 'agent_id'),
+    action: str(r, 'action') as Restriction['action'],
+    tool: str(r, 'tool'),
+    detector: str(r, 'detector'),
+    callId: str(r, 'call_id'),
+    reason: str(r, 'reason'),
+    createdAt: num(r, 'created_at'),
   };
 }
 

@@ -7,6 +7,7 @@ import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
 import type { Hasher, Store } from '@mandate/core';
 import { sqliteAgents } from './agents.ts';
 import { sqliteApprovals } from './approvals.ts';
+import { sqliteAlerts, sqliteContainment } from './behaviour.ts';
 import { sqliteControls } from './controls.ts';
 import { sqliteAudit } from './audit.ts';
 import { sqliteBudgets } from './budgets.ts';
@@ -83,6 +84,8 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
     checkpoints: sqliteCheckpoints(sql),
     keys: sqliteKeys(sql),
     operators: sqliteOperators(sql),
+    alerts: sqliteAlerts(sql),
+    containment: sqliteContainment(sql),
 
     async ping() {
       try {

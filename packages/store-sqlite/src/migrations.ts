@@ -146,6 +146,47 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 3,
+    name: 'behaviour: alerts and containment',
+    sql: `
+      CREATE TABLE alerts (
+        id TEXT PRIMARY KEY,
+        ts INTEGER NOT NULL,
+        task_id TEXT NOT NULL,
+        agent_id TEXT NOT NULL,
+        call_id TEXT NOT NULL,
+        tool TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        severity_rank INTEGER NOT NULL,
+        detectors TEXT NOT NULL,
+        signals TEXT NOT NULL,
+        actions TEXT NOT NULL,
+        policy_effect TEXT NOT NULL,
+        final_effect TEXT NOT NULL,
+        state TEXT NOT NULL,
+        acked_by TEXT,
+        acked_at INTEGER,
+        ack_note TEXT
+      ) STRICT;
+      CREATE INDEX alerts_by_ts ON alerts (ts, id);
+      CREATE INDEX alerts_by_task ON alerts (task_id, ts, id);
+      CREATE INDEX alerts_by_state ON alerts (state, ts, id);
+
+      -- restrictions only accumulate: a task's containment is the union of its rows
+      CREATE TABLE containment (
+        task_id TEXT NOT NULL,
+        action TEXT NOT NULL,
+        tool TEXT NOT NULL,
+        agent_id TEXT NOT NULL,
+        detector TEXT NOT NULL,
+        call_id TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (task_id, action, tool)
+      ) STRICT, WITHOUT ROWID;
+    `,
+  },
 ];
 
 /**

@@ -7,6 +7,7 @@ import type { Store } from '@mandate/core';
 import { agentSuite } from './agents.ts';
 import { approvalSuite, controlSuite } from './approvals.ts';
 import { auditSuite } from './audit.ts';
+import { alertSuite, containmentSuite } from './behaviour.ts';
 import { budgetSuite } from './budgets.ts';
 import { checkpointSuite } from './checkpoints.ts';
 import { decisionCommitSuite } from './decision-commit.ts';
@@ -17,6 +18,7 @@ import { revocationSuite } from './revocations.ts';
 import { taskSuite } from './tasks.ts';
 
 // builders for adapter-specific tests, so they describe records the way the suite does
+export { alert, restriction } from './behaviour.ts';
 export { sha256 as testHasher, agent, task, seedTask, draft, signingKey, operatorKey, approval, T0, MINUTE } from './fixtures.ts';
 
 export interface StoreUnderTest {
@@ -65,6 +67,8 @@ export function runStoreConformance(name: string, makeStore: () => Promise<Store
     checkpointSuite(store);
     keySuite(store);
     operatorSuite(store);
+    alertSuite(store);
+    containmentSuite(store);
 
     describe('lifecycle', () => {
       it('answers a ping', async () => {

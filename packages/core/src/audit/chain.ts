@@ -12,6 +12,8 @@ export type AuditKind =
   | 'task.revoked'
   | 'task.expired'
   | 'task.killed'
+  | 'task.suspended'
+  | 'alert.acknowledged'
   | 'decision'
   | 'signal'
   | 'action'

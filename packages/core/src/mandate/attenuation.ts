@@ -325,5 +325,16 @@ export function attenuationViolations(child: Mandate, parent: Mandate, opts: Att
   timeViolations(child.time_window, parent.time_window, out);
   budgetViolations(child, parent, opts.parentRemainingCalls, out);
   approvalViolations(child, parent, out);
+  scaleViolations(child, parent, out);
   return out;
+}
+
+/** a child declares no larger a scale than its parent (the volume detector's yardstick) */
+function scaleViolations(child: Mandate, parent: Mandate, out: string[]): void {
+  for (const k of ['records', 'bytes'] as const) {
+    const p = parent.scale?.[k];
+    if (p === undefined) continue;
+    const c = child.scale?.[k];
+    if (c === undefined || c > p) out.push(`scale.${k} must be declared and at most the parent's ${p}`);
+  }
 }

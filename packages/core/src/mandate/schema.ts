@@ -67,6 +67,13 @@ export const mandateSchema = z.strictObject({
   budgets: budgetsSchema.optional(),
   delegation: delegationSchema.optional(),
   approvals: z.array(approvalRuleSchema).max(64).optional(),
+  /** how much the task expects to touch: the volume detector compares results with this */
+  scale: z
+    .strictObject({
+      records: z.number().int().min(0).max(1_000_000_000).optional(),
+      bytes: z.number().int().min(0).max(1_000_000_000_000).optional(),
+    })
+    .optional(),
 });
 
 export type MandateInput = z.input<typeof mandateSchema>;

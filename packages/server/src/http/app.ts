@@ -17,6 +17,7 @@ import { approvalRoutes } from './routes/approvals.ts';
 import { killRoutes } from './routes/kill.ts';
 import { eventRoutes } from './routes/events.ts';
 import { dashboardRoutes } from './routes/dashboard.ts';
+import { alertRoutes } from './routes/alerts.ts';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -130,5 +131,6 @@ export function buildHttpApp(rt: MandateRuntime, opts: HttpOptions = {}): Fastif
   killRoutes(app, rt);
   eventRoutes(app, rt);
   dashboardRoutes(app, opts.dashboardDir);
+  alertRoutes(app, rt);
   return app;
 }

@@ -1,4 +1,4 @@
-import type { Agent, Approval, AuditRecord, Checkpoint, Decision, Task } from '@mandate/core';
+import type { Agent, Alert, Approval, AuditRecord, Checkpoint, ContainmentState, Decision, Restriction, Task } from '@mandate/core';
 
 const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
 
@@ -37,6 +37,7 @@ export function decisionView(d: Decision) {
     details: d.details,
     audit_seq: d.auditSeq ?? null,
     approval_id: d.approvalId ?? null,
+    ...(d.policyEffect !== undefined ? { policy_effect: d.policyEffect, signals: d.signals ?? [], containment: d.containment ?? [] } : {}),
   };
 }
 
@@ -79,5 +80,36 @@ export function approvalView(a: Approval, now: number) {
     reason: a.reason ?? null,
     used_at: iso(a.usedAt),
     used_call_id: a.usedCallId ?? null,
+  };
+}
+
+export function alertView(a: Alert) {
+  return {
+    id: a.id,
+    ts: iso(a.ts),
+    task_id: a.taskId,
+    agent_id: a.agentId,
+    call_id: a.callId,
+    tool: a.tool,
+    severity: a.severity,
+    detectors: a.detectors,
+    signals: a.signals,
+    actions: a.actions,
+    policy_effect: a.policyEffect,
+    final_effect: a.finalEffect,
+    state: a.state,
+    acked_by: a.ackedBy ?? null,
+    acked_at: iso(a.ackedAt),
+    ack_note: a.ackNote ?? null,
+  };
+}
+
+export function containmentView(state: ContainmentState, restrictions: readonly Restriction[]) {
+  return {
+    step_up: state.stepUp,
+    narrowed_tools: state.narrowed,
+    suspended: state.suspended,
+    killed: state.killed,
+    restrictions: restrictions.map((r) => ({ action: r.action, tool: r.tool === '' ? null : r.tool, detector: r.detector, call_id: r.callId, reason: r.reason, at: iso(r.createdAt) })),
   };
 }

@@ -1,10 +1,10 @@
-import { MandateError, type Actor, type TaskState } from '@mandate/core';
+import { foldRestrictions, MandateError, type Actor, type TaskState } from '@mandate/core';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { MandateRuntime } from '../../compose.ts';
 import { bearer, requireOperator } from '../auth.ts';
 import { parseBody } from '../validate.ts';
-import { auditView, taskView } from '../views.ts';
+import { auditView, containmentView, taskView } from '../views.ts';
 
 const startSchema = z.strictObject({ mandate: z.unknown() });
 const delegateSchema = z.strictObject({ workload_token: z.string().min(1).max(16 * 1024), mandate: z.unknown() });
@@ -87,7 +87,9 @@ export function taskRoutes(app: FastifyInstance, rt: MandateRuntime): void {
     await requireOperator(rt, req, 'viewer');
     const task = await rt.taskState.getTask(req.params.id);
     if (!task) throw new MandateError('NOT_FOUND', 'task not found');
-    return taskView(task);
+    // behavioural containment: stored restrictions (and, on this node, what is not stored yet)
+    const c = rt.behaviour ? await rt.behaviour.containmentOf(task.id) : await rt.store.containment.listRestrictions(task.id).then((rows) => ({ state: foldRestrictions(rows), restrictions: rows }));
+    return { ...taskView(task), containment: containmentView(c.state, c.restrictions) };
   });
 
   app.get<{ Params: { id: string } }>('/v1/tasks/:id/audit', async (req) => {

@@ -1,0 +1,44 @@
+/** The behaviour section's core part: each detector's own config, containment, memory bounds. */
+import { z } from 'zod';
+import { chainsConfigSchema } from './chains.ts';
+import { containmentConfigSchema } from './combine.ts';
+import { driftConfigSchema } from './drift.ts';
+import { noveltyConfigSchema } from './novelty.ts';
+import { rateConfigSchema } from './rate.ts';
+import { retryConfigSchema } from './retry.ts';
+import { volumeConfigSchema } from './volume.ts';
+
+export const detectorsConfigSchema = z.strictObject({
+  drift: driftConfigSchema.prefault({}),
+  chains: chainsConfigSchema.prefault({}),
+  rate: rateConfigSchema.prefault({}),
+  novelty: noveltyConfigSchema.prefault({}),
+  volume: volumeConfigSchema.prefault({}),
+  retry: retryConfigSchema.prefault({}),
+});
+export type DetectorsConfig = z.output<typeof detectorsConfigSchema>;
+
+export const behaviourCoreConfigSchema = z.strictObject({
+  detectors: detectorsConfigSchema.prefault({}),
+  containment: containmentConfigSchema.prefault({}),
+  /** signals below this severity are recorded but raise no alert */
+  alert_min_severity: z.enum(['low', 'medium', 'high', 'critical']).default('low'),
+  history: z
+    .strictObject({
+      per_task: z.number().int().min(8).max(10_000).default(256),
+      max_tasks: z.number().int().min(1).max(1_000_000).default(20_000),
+      max_agent_types: z.number().int().min(1).max(100_000).default(1_000),
+      max_baseline_entries: z.number().int().min(1).max(1_000_000).default(5_000),
+    })
+    .prefault({}),
+  /** the judge's answers: a score at or above min_score becomes a signal for the task's next call */
+  judge_signal: z
+    .strictObject({
+      min_score: z.number().min(0).max(1).default(0.7),
+      severity: z.enum(['low', 'medium', 'high', 'critical']).default('medium'),
+      max_in_flight: z.number().int().min(1).max(10_000).default(16),
+    })
+    .prefault({}),
+});
+export type BehaviourCoreConfig = z.output<typeof behaviourCoreConfigSchema>;
+export type BehaviourCoreConfigInput = z.input<typeof behaviourCoreConfigSchema>;

@@ -1,0 +1,416 @@
+/**
+ * The behaviour monitor: what the decision engine calls, beside policy, for every decided call.
+ *
+ *   load(task)    the task's containment (cached; read through the store on a miss)
+ *   assess(...)   detectors → signals → containment actions → final = restrict(policy, containment);
+ *                 synchronous and in memory: the hot path's only I/O stays the decision's commit
+ *   settle(...)   after the commit: history and baselines learn the call; new restrictions are
+ *                 stored, suspensions and kills enforced, alerts emitted, the judge asked; all
+ *                 off the hot path (nothing here is awaited by the decision)
+ *
+ * Signals can only alert or restrict. A failing store, enforcer, sink or judge never loosens
+ * anything: the in-memory containment already holds on this node, and the signal and action
+ * records are in the audit chain with the decision.
+ */
+import { redactArgs } from '../audit/redact.ts';
+import type { JsonObject, JsonValue } from '../json.ts';
+import type { Effect, Task, ToolInfo } from '../model.ts';
+import type { ArgProvenance } from '../policy/context.ts';
+import type { Clock, IdGenerator } from '../ports.ts';
+import { applyActions, foldRestrictions, isSensitive, NO_CONTAINMENT, planActions, restrict, type ContainmentState, type FinalVerdict, type PlannedAction, type Verdict } from './combine.ts';
+import type { BehaviourCoreConfig } from './config.ts';
+import { runDetectors } from './detect.ts';
+import { purposeWords } from './drift.ts';
+import { BehaviourHistory, type TaskHistory } from './history.ts';
+import { callsInWindow } from './rate.ts';
+import { severityRank, SEVERITIES, type Alert, type CallEvent, type DetectorInput, type Restriction, type Severity, type Signal, type TaskProfile } from './types.ts';
+
+/** Where restrictions are kept (a store capability). */
+export interface ContainmentStore {
+  /** adds restrictions; one already present (task, action, tool) stays as it was */
+  addRestrictions(rows: readonly Restriction[]): Promise<void>;
+  /** a task's restrictions, oldest first */
+  listRestrictions(taskId: string): Promise<Restriction[]>;
+}
+
+/** Receives every alert; must not throw or block (delivery is its business). */
+export interface AlertSink {
+  emit(alert: Alert): void;
+}
+
+/** Carries out the containment that needs the control paths. */
+export interface ContainmentEnforcer {
+  suspend(taskId: string, reason: string): Promise<void>;
+  kill(agentId: string, reason: string): Promise<void>;
+}
+
+export interface JudgeQuery {
+  readonly taskId: string;
+  readonly callId: string;
+  readonly agentType: string;
+  readonly purpose: string;
+  readonly tool: string;
+  readonly resource: string | undefined;
+  /** secrets redacted */
+  readonly args: JsonObject;
+}
+
+/**
+ * An outside opinion on drift (an HTTP endpoint, a model): a score in 0..1. Its answer is only
+ * ever a signal, for the task's later calls; errors and timeouts are ignored (the implementation
+ * bounds its own time).
+ */
+export interface DriftJudge {
+  judge(q: JudgeQuery): Promise<number>;
+}
+
+export interface MonitorLog {
+  warn(obj: object, msg: string): void;
+}
+
+export interface BehaviourMonitorDeps {
+  readonly clock: Clock;
+  readonly ids: IdGenerator;
+  readonly config: BehaviourCoreConfig;
+  readonly store: ContainmentStore;
+  readonly alerts?: AlertSink | undefined;
+  readonly enforcer?: ContainmentEnforcer | undefined;
+  readonly judge?: DriftJudge | undefined;
+  readonly log?: MonitorLog | undefined;
+}
+
+export interface AssessInput {
+  readonly task: Task;
+  readonly agentType: string;
+  readonly tool: ToolInfo;
+  readonly resource: string | undefined;
+  readonly args: JsonObject;
+  readonly provenance: ArgProvenance;
+  readonly callId: string;
+  readonly argsHash: string;
+  readonly now: number;
+  /** the policy's decision for the call */
+  readonly policy: Verdict;
+}
+
+export interface Assessment {
+  readonly input: AssessInput;
+  readonly event: CallEvent;
+  readonly signals: readonly Signal[];
+  /** containment actions these signals called for */
+  readonly actions: readonly PlannedAction[];
+  /** the task's containment after them */
+  readonly state: ContainmentState;
+  readonly final: FinalVerdict;
+  readonly inWindow: number;
+}
+
+const MAX_PENDING_JUDGE = 8;
+
+function typeOf(v: JsonValue): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'array';
+  return typeof v;
+}
+
+/** `tool(key:type,…)`, keys sorted: what a call's arguments look like, without their values */
+export function argShape(tool: string, args: JsonObject): string {
+  const keys = Object.keys(args).sort();
+  return `${tool}(${keys.map((k) => `${k}:${typeOf(args[k] as JsonValue)}`).join(',')})`;
+}
+
+/** records in a tool result: the longest list at its top level or one level down (at least 1) */
+export function recordsIn(result: JsonValue): number {
+  if (Array.isArray(result)) return Math.max(1, result.length);
+  if (result === null || typeof result !== 'object') return 1;
+  let best = 1;
+  for (const v of Object.values(result)) {
+    if (Array.isArray(v)) best = Math.max(best, v.length);
+    else if (v !== null && typeof v === 'object') for (const w of Object.values(v)) if (Array.isArray(w)) best = Math.max(best, w.length);
+  }
+  return best;
+}
+
+export class BehaviourMonitor {
+  private readonly d: BehaviourMonitorDeps;
+  readonly history: BehaviourHistory;
+  private readonly states = new Map<string, ContainmentState>();
+  private readonly killedAgents = new Set<string>();
+  private readonly pendingJudge = new Map<string, Signal[]>();
+  private judging = 0;
+
+  constructor(deps: BehaviourMonitorDeps) {
+    this.d = deps;
+    const h = deps.config.history;
+    this.history = new BehaviourHistory({ perTask: h.per_task, maxTasks: h.max_tasks, maxAgentTypes: h.max_agent_types, maxBaselineEntries: h.max_baseline_entries });
+  }
+
+  /** The task's containment: from memory, or read through the store once. */
+  async load(task: Task): Promise<ContainmentState> {
+    const known = this.states.get(task.id);
+    if (known !== undefined) return known;
+    const state = foldRestrictions(await this.d.store.listRestrictions(task.id));
+    // a restriction added meanwhile on this node wins over what the read saw
+    const merged = this.merge(task.id, state);
+    return merged;
+  }
+
+  /** Forgets the cached containment of a task (another node changed it). */
+  invalidate(taskId: string): void {
+    this.states.delete(taskId);
+  }
+
+  /** Forgets every cached containment (a gap in the change feed); each is read again on use. */
+  clearCache(): void {
+    this.states.clear();
+  }
+
+  /** Signals, containment and the final verdict for one decided call. Never awaits. */
+  assess(input: AssessInput): Assessment {
+    const { task, tool } = input;
+    const t = this.history.task(task.id);
+    const profile = this.profile(t, input);
+    const event: CallEvent = {
+      ts: input.now,
+      callId: input.callId,
+      tool: tool.name,
+      category: tool.category,
+      risk: tool.risk,
+      dataClasses: tool.dataClasses,
+      resourceKind: input.resource === undefined ? undefined : input.resource.split(':', 1)[0],
+      argShape: argShape(tool.name, input.args),
+      untrustedArgs: input.provenance.untrusted,
+      policyEffect: input.policy.effect,
+      argsHash: input.argsHash,
+    };
+    const detectorInput: DetectorInput = {
+      now: input.now,
+      task: profile,
+      history: t.calls.items(),
+      call: event,
+      baseline: this.history.baseline(input.agentType),
+      volume: t.volume,
+    };
+    const signals = runDetectors(detectorInput, this.d.config.detectors);
+    const judged = this.pendingJudge.get(task.id);
+    if (judged !== undefined) {
+      this.pendingJudge.delete(task.id);
+      signals.push(...judged);
+    }
+    const actions = planActions(signals, this.d.config.containment.rules, tool.name);
+    const before = this.states.get(task.id) ?? NO_CONTAINMENT;
+    const state = this.merge(task.id, applyActions(before, actions));
+    const effective = this.killedAgents.has(task.agentId) ? { ...state, killed: true } : state;
+    const final = restrict(input.policy, { state: effective, tool: tool.name, sensitive: isSensitive(this.d.config.containment.sensitive, tool.category, tool.risk) });
+    return { input, event, signals, actions, state, final, inWindow: callsInWindow(detectorInput, this.d.config.detectors.rate.window_ms) };
+  }
+
+  /** After the decision committed (or failed to): learn, enforce, alert. Nothing here is awaited. */
+  settle(a: Assessment, finalEffect: Effect): void {
+    const { input } = a;
+    const t = this.history.task(input.task.id);
+    t.calls.push(a.event);
+    t.peakPerWindow = Math.max(t.peakPerWindow, a.inWindow);
+    // only calls the policy allowed teach the baseline: probing must not become normal
+    if (input.policy.effect === 'allow') this.history.baseline(input.agentType).learn(a.event);
+    this.enforce(a);
+    this.alert(a, finalEffect);
+    if (input.policy.effect === 'allow' && finalEffect === 'allow') this.askJudge(input);
+  }
+
+  /** A tool result of the task (outcome report): volume counts it. */
+  outcome(taskId: string, result: JsonValue): void {
+    const t = this.history.peekTask(taskId);
+    if (t === undefined) return;
+    let bytes: number;
+    try {
+      bytes = JSON.stringify(result).length;
+    } catch {
+      bytes = 0;
+    }
+    t.volume = { records: t.volume.records + recordsIn(result), bytes: t.volume.bytes + bytes, results: t.volume.results + 1 };
+  }
+
+  /** The task ended: its memory goes (its busiest window feeds the baseline). */
+  forget(taskId: string, agentType?: string): void {
+    this.history.forget(taskId, agentType);
+    this.states.delete(taskId);
+    this.pendingJudge.delete(taskId);
+  }
+
+  /** For the API: a task's stored restrictions and the containment they add up to. */
+  async containmentOf(taskId: string): Promise<{ state: ContainmentState; restrictions: Restriction[] }> {
+    const restrictions = await this.d.store.listRestrictions(taskId);
+    const stored = foldRestrictions(restrictions);
+    const mem = this.states.get(taskId);
+    return { state: mem === undefined ? stored : applyActions(stored, toActions(mem)), restrictions };
+  }
+
+  private profile(t: TaskHistory, input: AssessInput): TaskProfile {
+    if (t.profile !== undefined && t.profile.taskId === input.task.id) return t.profile;
+    const m = input.task.mandate;
+    const profile: TaskProfile = {
+      taskId: input.task.id,
+      agentId: input.task.agentId,
+      agentType: input.agentType,
+      purpose: m.purpose,
+      purposeWords: purposeWords(m.purpose),
+      startedAt: input.task.createdAt,
+      declaredCalls: m.budgets?.calls,
+      declaredScale: m.scale,
+    };
+    t.profile = profile;
+    return profile;
+  }
+
+  /** monotone: the union of what is known and `next` */
+  private merge(taskId: string, next: ContainmentState): ContainmentState {
+    const cur = this.states.get(taskId);
+    const state = cur === undefined ? next : applyActions(cur, toActions(next));
+    this.states.delete(taskId);
+    this.states.set(taskId, state);
+    while (this.states.size > this.d.config.history.max_tasks) {
+      const oldest = this.states.keys().next();
+      if (oldest.done === true) break;
+      this.states.delete(oldest.value);
+    }
+    return state;
+  }
+
+  private enforce(a: Assessment): void {
+    const restricting = a.actions.filter((x) => x.action !== 'alert');
+    if (restricting.length === 0) return;
+    const { task } = a.input;
+    const at = a.input.now;
+    const rows: Restriction[] = [];
+    for (const x of restricting) {
+      const base = { taskId: task.id, agentId: task.agentId, detector: x.detector, callId: a.input.callId, reason: `${x.detector} ${x.severity} (${x.confidence.toFixed(2)})`, createdAt: at };
+      if (x.action === 'narrow') for (const tool of x.tools) rows.push({ ...base, action: 'narrow', tool });
+      else if (x.action !== 'alert') rows.push({ ...base, action: x.action, tool: '' });
+    }
+    this.background('containment store', this.d.store.addRestrictions(rows));
+    const enforcer = this.d.enforcer;
+    if (enforcer === undefined) return;
+    const why = (x: PlannedAction) => `containment: ${x.detector} signal (${x.severity}, confidence ${x.confidence.toFixed(2)}) on call ${a.input.callId}`;
+    const suspend = restricting.find((x) => x.action === 'suspend');
+    if (suspend !== undefined) this.background('suspend', enforcer.suspend(task.id, why(suspend)));
+    const kill = restricting.find((x) => x.action === 'kill');
+    if (kill !== undefined && !this.killedAgents.has(task.agentId)) {
+      // denied on this node at once; once the kill is durable, the agent's disabled state holds everywhere
+      this.killedAgents.add(task.agentId);
+      this.background(
+        'kill',
+        enforcer.kill(task.agentId, why(kill)).finally(() => this.killedAgents.delete(task.agentId)),
+      );
+    }
+  }
+
+  private alert(a: Assessment, finalEffect: Effect): void {
+    const sink = this.d.alerts;
+    if (sink === undefined || a.signals.length === 0) return;
+    const min = severityRank(this.d.config.alert_min_severity);
+    const signals = a.signals.filter((s) => severityRank(s.severity) >= min);
+    if (signals.length === 0 && a.actions.length === 0) return;
+    const shown = signals.length > 0 ? signals : a.signals;
+    let top = 0;
+    for (const s of shown) top = Math.max(top, severityRank(s.severity));
+    const alert: Alert = {
+      id: this.d.ids.next('alr'),
+      ts: a.input.now,
+      taskId: a.input.task.id,
+      agentId: a.input.task.agentId,
+      callId: a.input.callId,
+      tool: a.input.tool.name,
+      severity: SEVERITIES[top] as Severity,
+      detectors: [...new Set(shown.map((s) => s.detector))],
+      signals: shown,
+      actions: [...new Set(a.actions.map((x) => x.action))],
+      policyEffect: a.input.policy.effect,
+      finalEffect,
+      state: 'open',
+      ackedBy: undefined,
+      ackedAt: undefined,
+      ackNote: undefined,
+    };
+    try {
+      sink.emit(alert);
+    } catch (e) {
+      this.d.log?.warn({ err: e }, 'alert sink failed');
+    }
+  }
+
+  private askJudge(input: AssessInput): void {
+    const judge = this.d.judge;
+    const cfg = this.d.config.judge_signal;
+    if (judge === undefined || this.judging >= cfg.max_in_flight) return;
+    this.judging += 1;
+    const q: JudgeQuery = {
+      taskId: input.task.id,
+      callId: input.callId,
+      agentType: input.agentType,
+      purpose: input.task.mandate.purpose,
+      tool: input.tool.name,
+      resource: input.resource,
+      args: redactArgs(input.args),
+    };
+    let answer: Promise<number>;
+    try {
+      answer = judge.judge(q);
+    } catch {
+      this.judging -= 1;
+      return;
+    }
+    answer
+      .then((score) => {
+        if (typeof score !== 'number' || !Number.isFinite(score) || score < cfg.min_score) return;
+        const s: Signal = { detector: 'judge', severity: cfg.severity, confidence: Math.min(1, Math.max(0, score)), evidence: { score, judged_call: input.callId, tool: input.tool.name } };
+        const list = this.pendingJudge.get(input.task.id) ?? [];
+        if (list.length < MAX_PENDING_JUDGE) list.push(s);
+        this.pendingJudge.set(input.task.id, list);
+        while (this.pendingJudge.size > this.d.config.history.max_tasks) {
+          const oldest = this.pendingJudge.keys().next();
+          if (oldest.done === true) break;
+          this.pendingJudge.delete(oldest.value);
+        }
+        const sink = this.d.alerts;
+        if (sink !== undefined && severityRank(s.severity) >= severityRank(this.d.config.alert_min_severity)) {
+          sink.emit({
+            id: this.d.ids.next('alr'),
+            ts: this.d.clock.now(),
+            taskId: input.task.id,
+            agentId: input.task.agentId,
+            callId: input.callId,
+            tool: input.tool.name,
+            severity: s.severity,
+            detectors: ['judge'],
+            signals: [s],
+            actions: [],
+            policyEffect: input.policy.effect,
+            finalEffect: 'allow',
+            state: 'open',
+            ackedBy: undefined,
+            ackedAt: undefined,
+            ackNote: undefined,
+          });
+        }
+      })
+      .catch(() => undefined) // a judge that fails or times out is ignored: it can never allow anything anyway
+      .finally(() => {
+        this.judging -= 1;
+      });
+  }
+
+  private background(what: string, p: Promise<unknown>): void {
+    p.catch((e: unknown) => this.d.log?.warn({ err: e }, `containment: ${what} failed`));
+  }
+}
+
+function toActions(s: ContainmentState): PlannedAction[] {
+  const out: PlannedAction[] = [];
+  const base = { detector: '', severity: 'low' as const, confidence: 0 };
+  if (s.stepUp) out.push({ ...base, action: 'step_up', tools: [] });
+  if (s.suspended) out.push({ ...base, action: 'suspend', tools: [] });
+  if (s.killed) out.push({ ...base, action: 'kill', tools: [] });
+  if (s.narrowed.length > 0) out.push({ ...base, action: 'narrow', tools: s.narrowed });
+  return out;
+}

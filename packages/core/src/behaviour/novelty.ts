@@ -1,0 +1,38 @@
+/**
+ * Novelty: a tool, a resource kind or an argument shape never seen in an allowed call of this
+ * agent type. Silent until the type's baseline has seen enough calls to mean something.
+ */
+import { z } from 'zod';
+import type { DetectorInput, Signal } from './types.ts';
+
+export const noveltyConfigSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  /** allowed calls of the agent type before novelty is reported */
+  min_observations: z.number().int().min(1).max(1_000_000).default(50),
+  tools: z.boolean().default(true),
+  resources: z.boolean().default(true),
+  arg_shapes: z.boolean().default(true),
+});
+export type NoveltyConfig = z.output<typeof noveltyConfigSchema>;
+
+export function detectNovelty(input: DetectorInput, cfg: NoveltyConfig): Signal[] {
+  if (!cfg.enabled) return [];
+  const b = input.baseline;
+  if (b.observations < cfg.min_observations) return [];
+  const call = input.call;
+  // more history, more confidence that "never seen" means something
+  const confidence = Math.min(0.9, b.observations / (b.observations + 4 * cfg.min_observations) + 0.3);
+  const base = { agent_type: input.task.agentType, observations: b.observations };
+  if (cfg.tools && !b.hasTool(call.tool)) {
+    // a new tool makes its shape new too: one signal, not two
+    return [{ detector: 'novelty', severity: 'medium', confidence, evidence: { ...base, kind: 'tool', tool: call.tool } }];
+  }
+  const out: Signal[] = [];
+  if (cfg.resources && call.resourceKind !== undefined && !b.hasResourceKind(call.resourceKind)) {
+    out.push({ detector: 'novelty', severity: 'low', confidence, evidence: { ...base, kind: 'resource', resource_kind: call.resourceKind } });
+  }
+  if (cfg.arg_shapes && !b.hasArgShape(call.argShape)) {
+    out.push({ detector: 'novelty', severity: 'low', confidence: confidence * 0.8, evidence: { ...base, kind: 'arg_shape', shape: call.argShape } });
+  }
+  return out;
+}

@@ -1,0 +1,134 @@
+/**
+ * The words of behavioural detection. A detector reads a task's call history (and its agent
+ * type's baseline) and returns signals; a signal never authorizes anything, it can only lead to
+ * an alert or a restriction (see combine.ts).
+ */
+import type { JsonObject } from '../json.ts';
+import type { Effect } from '../model.ts';
+
+export const SEVERITIES = ['low', 'medium', 'high', 'critical'] as const;
+export type Severity = (typeof SEVERITIES)[number];
+
+export function severityRank(s: Severity): number {
+  return SEVERITIES.indexOf(s);
+}
+
+export const DETECTORS = ['drift', 'chains', 'rate', 'novelty', 'volume', 'retry', 'judge'] as const;
+export type DetectorName = (typeof DETECTORS)[number];
+
+/** A behavioural finding. Evidence names tools, argument names and counts, never argument values. */
+export interface Signal {
+  readonly detector: DetectorName;
+  readonly severity: Severity;
+  /** 0..1 */
+  readonly confidence: number;
+  readonly evidence: JsonObject;
+}
+
+/** One decided call as the detectors see it. */
+export interface CallEvent {
+  readonly ts: number;
+  readonly callId: string;
+  readonly tool: string;
+  readonly category: string;
+  readonly risk: string;
+  readonly dataClasses: readonly string[];
+  /** the resource's kind: the part before the first ':' (ticket:T-1 → ticket) */
+  readonly resourceKind: string | undefined;
+  /** `tool(key:type,…)` with the top-level argument names sorted */
+  readonly argShape: string;
+  /** arguments whose values came only from untrusted tool output (provenance) */
+  readonly untrustedArgs: readonly string[];
+  /** the policy's answer (before any containment) */
+  readonly policyEffect: Effect;
+  readonly argsHash: string;
+}
+
+/** What a task declared, as the detectors need it. */
+export interface TaskProfile {
+  readonly taskId: string;
+  readonly agentId: string;
+  readonly agentType: string;
+  readonly purpose: string;
+  /** the purpose in lower case and its words (drift) */
+  readonly purposeWords: { readonly text: string; readonly tokens: ReadonlySet<string> };
+  readonly startedAt: number;
+  /** the mandate's call budget, when it declares one */
+  readonly declaredCalls: number | undefined;
+  /** records and bytes the mandate declares it will touch, when it does */
+  readonly declaredScale: { readonly records?: number | undefined; readonly bytes?: number | undefined } | undefined;
+}
+
+/** Per task: what its results added up to (from outcome reports). */
+export interface VolumeTotals {
+  readonly records: number;
+  readonly bytes: number;
+  readonly results: number;
+}
+
+/** Per agent type, learnt from allowed calls across its tasks. */
+export interface BaselineView {
+  /** allowed calls observed for this agent type */
+  readonly observations: number;
+  hasTool(tool: string): boolean;
+  hasResourceKind(kind: string): boolean;
+  hasArgShape(shape: string): boolean;
+  /** the typical busiest window of this type's tasks (EWMA of per-task peaks), with how many tasks fed it */
+  readonly peakPerWindow: number;
+  readonly peakSamples: number;
+}
+
+/** What every detector receives: the task, its history before this call, and this call. */
+export interface DetectorInput {
+  readonly now: number;
+  readonly task: TaskProfile;
+  /** earlier calls of the task, oldest first (bounded) */
+  readonly history: readonly CallEvent[];
+  readonly call: CallEvent;
+  readonly baseline: BaselineView;
+  readonly volume: VolumeTotals;
+}
+
+/** What containment can do. Each only restricts; none can grant. */
+export const CONTAINMENT_ACTIONS = ['alert', 'step_up', 'narrow', 'suspend', 'kill'] as const;
+export type ContainmentAction = (typeof CONTAINMENT_ACTIONS)[number];
+
+/**
+ * One stored restriction of a task. Restrictions only accumulate: a task's containment is the
+ * union of its rows, so two nodes adding restrictions at once can never undo each other.
+ */
+export interface Restriction {
+  readonly taskId: string;
+  readonly agentId: string;
+  readonly action: Exclude<ContainmentAction, 'alert'>;
+  /** for `narrow`: the tool (glob) removed from the task; '' otherwise */
+  readonly tool: string;
+  readonly detector: string;
+  readonly callId: string;
+  readonly reason: string;
+  readonly createdAt: number;
+}
+
+export type AlertState = 'open' | 'acknowledged';
+
+/** An operator's notice of one call's signals and what containment did about them. */
+export interface Alert {
+  readonly id: string;
+  readonly ts: number;
+  readonly taskId: string;
+  readonly agentId: string;
+  readonly callId: string;
+  readonly tool: string;
+  /** the highest severity among the signals */
+  readonly severity: Severity;
+  readonly detectors: readonly string[];
+  readonly signals: readonly Signal[];
+  /** containment actions this call caused */
+  readonly actions: readonly ContainmentAction[];
+  readonly policyEffect: Effect;
+  readonly finalEffect: Effect;
+  readonly state: AlertState;
+  readonly ackedBy: string | undefined;
+  readonly ackedAt: number | undefined;
+  readonly ackNote: string | undefined;
+}

@@ -1,0 +1,70 @@
+/** Builders for realistic call traces, so each detector test reads like the story it tells. */
+import { behaviourCoreConfigSchema, BehaviourHistory, purposeWords, type CallEvent, type DetectorInput, type Effect, type TaskProfile } from '../../src/index.ts';
+
+export const T0 = Date.UTC(2026, 10, 2, 10, 0, 0);
+export const config = () => behaviourCoreConfigSchema.parse({});
+
+/** the organisation's catalogue, as tools.yaml would classify these tools */
+export const CATALOG: Record<string, { category: string; risk: string; dataClasses: string[] }> = {
+  'helpdesk.search_tickets': { category: 'read', risk: 'low', dataClasses: ['internal'] },
+  'helpdesk.get_ticket': { category: 'read', risk: 'medium', dataClasses: ['internal', 'customer-pii'] },
+  'helpdesk.draft_reply': { category: 'write', risk: 'medium', dataClasses: ['internal'] },
+  'helpdesk.export_tickets': { category: 'read', risk: 'medium', dataClasses: ['customer-pii'] },
+  'helpdesk.delete_ticket': { category: 'write', risk: 'high', dataClasses: ['internal'] },
+  'vault.read_secret': { category: 'read', risk: 'high', dataClasses: ['secret'] },
+  'http.post': { category: 'external_sink', risk: 'high', dataClasses: [] },
+  'mail.send': { category: 'external_sink', risk: 'high', dataClasses: ['internal'] },
+  'kb.search': { category: 'read', risk: 'low', dataClasses: ['internal'] },
+  'shell.exec': { category: 'exec', risk: 'critical', dataClasses: [] },
+};
+
+let seq = 0;
+export function call(tool: string, at: number, over: Partial<CallEvent> = {}): CallEvent {
+  seq += 1;
+  const c = CATALOG[tool] ?? { category: 'unknown', risk: 'unknown', dataClasses: [] };
+  return {
+    ts: at,
+    callId: `call-${seq}`,
+    tool,
+    category: c.category,
+    risk: c.risk,
+    dataClasses: c.dataClasses,
+    resourceKind: 'ticket',
+    argShape: `${tool}(query:string)`,
+    untrustedArgs: [],
+    policyEffect: 'allow' as Effect,
+    argsHash: `sha256:${tool}`,
+    ...over,
+  };
+}
+
+export function profile(purpose: string, over: Partial<TaskProfile> = {}): TaskProfile {
+  return {
+    taskId: 'task-1',
+    agentId: 'spiffe://acme.test/agents/triage',
+    agentType: 'support',
+    purpose,
+    purposeWords: purposeWords(purpose),
+    startedAt: T0,
+    declaredCalls: 200,
+    declaredScale: undefined,
+    ...over,
+  };
+}
+
+/** the input for the last call of `calls`, the others being its history */
+export function input(purpose: string, calls: CallEvent[], over: Partial<DetectorInput> = {}): DetectorInput {
+  const last = calls[calls.length - 1];
+  if (last === undefined) throw new Error('a trace needs at least one call');
+  return {
+    now: last.ts,
+    task: profile(purpose),
+    history: calls.slice(0, -1),
+    call: last,
+    baseline: new BehaviourHistory().baseline('support'),
+    volume: { records: 0, bytes: 0, results: 0 },
+    ...over,
+  };
+}
+
+export const TRIAGE = 'Triage new support tickets for ACME: search and read them, and summarise each for the on-call team.';

@@ -1,0 +1,66 @@
+import type { AlertStore, ContainmentStore } from '@mandate/core';
+import { ALERT_COLUMNS, alertColumns, SEVERITY_RANK, toAlert, toRestriction } from '@mandate/store-sql';
+import { checkLimit, mapConstraint, nullable, type Db } from './db.ts';
+
+export function postgresAlerts(db: Db) {
+  const get = async (id: string) => {
+    const r = await db.row('SELECT * FROM alerts WHERE id = $1', [id]);
+    return r === undefined ? undefined : toAlert(r);
+  };
+  return {
+    async createAlert(a) {
+      const cols = alertColumns(a);
+      try {
+        await db.run(`INSERT INTO alerts (${ALERT_COLUMNS}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})`, cols);
+      } catch (error) {
+        mapConstraint(error, `alert ${a.id}`);
+      }
+    },
+
+    getAlert: get,
+
+    async listAlerts({ limit, after, state, taskId, agentId, minSeverity }) {
+      const where: string[] = [];
+      const params: unknown[] = [];
+      const param = (v: unknown): string => {
+        params.push(v);
+        return `$${params.length}`;
+      };
+      if (state !== undefined) where.push(`state = ${param(state)}`);
+      if (taskId !== undefined) where.push(`task_id = ${param(taskId)}`);
+      if (agentId !== undefined) where.push(`agent_id = ${param(agentId)}`);
+      if (minSeverity !== undefined) where.push(`severity_rank >= ${param(SEVERITY_RANK[minSeverity])}`);
+      if (after !== undefined) where.push(`(ts, id) > (SELECT ts, id FROM alerts WHERE id = ${param(after)})`);
+      const clause = where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`;
+      return (await db.rows(`SELECT * FROM alerts ${clause} ORDER BY ts, id LIMIT ${param(checkLimit(limit))}`, params)).map(toAlert);
+    },
+
+    async ackAlert(id, by, at, note) {
+      const r = await db.row("UPDATE alerts SET state = 'acknowledged', acked_by = $2, acked_at = $3, ack_note = $4 WHERE id = $1 AND state = 'open' RETURNING *", [id, by, at, nullable(note)]);
+      return r === undefined ? { changed: false, alert: await get(id) } : { changed: true, alert: toAlert(r) };
+    },
+  } satisfies AlertStore;
+}
+
+export function postgresContainment(db: Db) {
+  return {
+    async addRestrictions(rows) {
+      if (rows.length === 0) return;
+      // the rows and their feed entry commit together: every node drops its cached containment
+      await db.tx(async (c) => {
+        for (const r of rows) {
+          await c.query(
+            `INSERT INTO containment (task_id, action, tool, agent_id, detector, call_id, reason, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (task_id, action, tool) DO NOTHING`,
+            [r.taskId, r.action, r.tool, r.agentId, r.detector, r.callId, r.reason, r.createdAt],
+          );
+        }
+        await c.query("SELECT record_changes('containment', $1::text[])", [[...new Set(rows.map((r) => r.taskId))]]);
+      });
+    },
+
+    async listRestrictions(taskId) {
+      return (await db.rows('SELECT * FROM containment WHERE task_id = $1 ORDER BY created_at, action, tool', [taskId])).map(toRestriction);
+    },
+  } satisfies ContainmentStore;
+}
