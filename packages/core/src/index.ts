@@ -114,3 +114,30 @@ export { AuthzenService, type AuthzenServiceDeps, type AuthzenCaller, type Authz
 export { type PolicySetOptions } from './policy/engine.ts';
 export { delegateTask, DEFAULT_MAX_CHILDREN } from './delegation.ts';
 export { attenuationViolations, constraintImplicationGap, globsOverlap, type AttenuationOptions } from './mandate/attenuation.ts';
+// proof of possession (RFC 9449 DPoP) and supervision (issue 13)
+export {
+  DpopVerifier,
+  DpopNonces,
+  MemoryReplayCache,
+  createProof,
+  signTaskState,
+  verifyTaskState,
+  checkBinding,
+  normaliseHtu,
+  accessTokenHash,
+  jwkThumbprint,
+  isJkt,
+  DPOP_JWT_TYPE,
+  DPOP_ALGORITHMS,
+  TASK_STATE_JWT_TYPE,
+  type ProofResult,
+  type ProofInput,
+  type ProofKey,
+  type ReplayCache,
+  type DpopAlgorithm,
+  type DpopVerifierOptions,
+  type TaskState as SignedTaskState,
+} from './tokens/dpop.ts';
+export { Supervisor, suspendTask, misfit, type SupervisionSettings, type SupervisorDeps, type SupervisionActor } from './supervision.ts';
+export type { SupervisionStore, TaskSupervision } from './ports.ts';
+export type { RequestProof } from './tasks.ts';

@@ -146,6 +146,19 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  // version 3 is taken by another change in flight; the runner applies whatever is missing, in order
+  {
+    version: 4,
+    name: 'task supervision and key binding',
+    sql: `
+      CREATE TABLE task_supervision (
+        task_id TEXT PRIMARY KEY REFERENCES tasks (id),
+        jkt TEXT,
+        supervised_at INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX task_supervision_by_time ON task_supervision (supervised_at, task_id);
+    `,
+  },
 ];
 
 /**

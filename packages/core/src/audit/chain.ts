@@ -12,6 +12,8 @@ export type AuditKind =
   | 'task.revoked'
   | 'task.expired'
   | 'task.killed'
+  | 'task.suspended'
+  | 'task.heartbeat'
   | 'decision'
   | 'signal'
   | 'action'

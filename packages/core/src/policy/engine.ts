@@ -20,6 +20,8 @@ export interface LoadedPolicy {
   readonly text: string;
   /** which calls the policy can possibly apply to (see applicability.ts) */
   readonly applies: Applicability;
+  /** no condition and any principal: where its scope matches, it always applies (re-evaluation reads it) */
+  readonly unconditional?: boolean;
 }
 
 export interface PolicyProblem {
@@ -90,7 +92,8 @@ export function splitPolicies(sources: readonly PolicySource[]): { policies: Loa
       if (stepUp && effect !== 'forbid') {
         problems.push({ policyId: id, source: src.source, message: '@step_up is only meaningful on a forbid policy' });
       }
-      policies.push({ id, source: src.source, effect, stepUp, text, applies: applicabilityOf(json.json) });
+      const unconditional = json.json.conditions.length === 0 && (json.json.principal as { op?: unknown }).op === 'All';
+      policies.push({ id, source: src.source, effect, stepUp, text, applies: applicabilityOf(json.json), unconditional });
     });
   }
   return { policies, problems };
