@@ -15,6 +15,7 @@ import { keySuite } from './keys.ts';
 import { operatorSuite } from './operators.ts';
 import { revocationSuite } from './revocations.ts';
 import { taskSuite } from './tasks.ts';
+import { supervisionSuite } from './supervision.ts';
 
 // builders for adapter-specific tests, so they describe records the way the suite does
 export { sha256 as testHasher, agent, task, seedTask, draft, signingKey, operatorKey, approval, T0, MINUTE } from './fixtures.ts';
@@ -65,6 +66,7 @@ export function runStoreConformance(name: string, makeStore: () => Promise<Store
     checkpointSuite(store);
     keySuite(store);
     operatorSuite(store);
+    supervisionSuite(store);
 
     describe('lifecycle', () => {
       it('answers a ping', async () => {
