@@ -12,8 +12,9 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
-import { CEDAR_SCHEMA, NO_PROVENANCE, argsHash, callRequest, type AssessInput, type CedarRequest, type Decision } from '@mandate/core';
-import { BENCH_TOOL, createDecisionFixture, type DecisionFixture } from './lib/decision-fixture.ts';
+import { CEDAR_SCHEMA, NO_PROVENANCE, argsHash, callRequest, createProof, jwkThumbprint, type AssessInput, type CallRequest, type CedarRequest, type Decision, type ProofKey } from '@mandate/core';
+import { exportJWK, generateKeyPair } from 'jose';
+import { AGENT_ID, BENCH_MANDATE, BENCH_TOOL, createDecisionFixture, type DecisionFixture } from './lib/decision-fixture.ts';
 import { type BenchResult, type Figure, emitResult, figure, newResult, parseBenchArgs, startInfo } from './lib/report.ts';
 import { settle, timeConcurrent, timeSequential, timeSync, type LoopOptions, type LoopResult } from './lib/stats.ts';
 
@@ -119,6 +120,40 @@ function expectDecisionAllowed(d: Decision): void {
   if (d.auditSeq === undefined) throw new Error('pipeline: allow without a committed audit record');
 }
 
+const BENCH_HTU = 'https://mandate.bench/v1/authorize';
+
+/**
+ * A second task of the same agent and mandate, bound to an EdDSA key (cnf.jkt) the way the
+ * HTTP edge binds it: a DPoP proof over the start request, made with the workload token.
+ */
+async function keyBoundTask(fx: DecisionFixture): Promise<{ key: ProofKey; call: CallRequest }> {
+  const rt = fx.runtime;
+  const { privateKey, publicKey } = await generateKeyPair('EdDSA');
+  const key: ProofKey = { privateKey, publicJwk: await exportJWK(publicKey), alg: 'EdDSA' };
+  const issuer = rt.devIssuer;
+  if (!issuer) throw new Error('the dev issuer is not enabled');
+  const svid = await issuer.mint(AGENT_ID, { audience: rt.config.identity.audience, ttlMs: 60_000 });
+  const startHtu = 'https://mandate.bench/v1/tasks';
+  const proof = await rt.dpop.verifyProof({
+    proof: await createProof({ key, method: 'POST', htu: startHtu, accessToken: svid, now: rt.clock.now(), jti: rt.ids.next('dpop'), hasher: rt.hasher }),
+    method: 'POST',
+    htu: startHtu,
+    accessToken: svid,
+    now: rt.clock.now(),
+  });
+  const { token, claims } = await rt.tasks.start(svid, BENCH_MANDATE, { proof });
+  if (claims.cnf?.jkt !== (await jwkThumbprint(key.publicJwk))) throw new Error('the benchmark task is not key-bound');
+  return { key, call: { ...fx.call, taskToken: token } };
+}
+
+/** Proofs made ahead (the agent's cost, not the server's): each decision needs a fresh one. */
+async function proofsAhead(fx: DecisionFixture, key: ProofKey, token: string, n: number): Promise<string[]> {
+  const rt = fx.runtime;
+  const out: string[] = [];
+  for (let i = 0; i < n; i++) out.push(await createProof({ key, method: 'POST', htu: BENCH_HTU, accessToken: token, now: rt.clock.now(), jti: rt.ids.next('dpop'), hasher: rt.hasher }));
+  return out;
+}
+
 export async function runDecisionBenchmark(argv: readonly string[]): Promise<BenchResult> {
   const args = parseBenchArgs(argv);
   const plan = args.quick ? QUICK : FULL;
@@ -194,6 +229,17 @@ export async function runDecisionBenchmark(argv: readonly string[]): Promise<Ben
       now: fxOn.runtime.clock.now(),
       policy: { effect: 'allow', reasons: [] },
     };
+    // key-bound: the edge verifies the request's proof, decide() checks it against cnf.jkt
+    const bound = await keyBoundTask(fx);
+    const decideWithProof = async (proof: string): Promise<Decision> =>
+      rt.engine.decide({ ...bound.call, proof: await rt.dpop.verifyProof({ proof, method: 'POST', htu: BENCH_HTU, accessToken: bound.call.taskToken, now: rt.clock.now() }) });
+    // sanity: a fresh proof allows, the same proof again is a replay, no proof is denied
+    const once = (await proofsAhead(fx, bound.key, bound.call.taskToken, 1))[0] as string;
+    expectDecisionAllowed(await decideWithProof(once));
+    const replayed = await decideWithProof(once);
+    if (replayed.reasons[0] !== 'DPOP_PROOF_REPLAYED') throw new Error(`expected a replay deny, got ${replayed.effect} ${replayed.reasons.join()}`);
+    const bare = await rt.engine.decide(bound.call);
+    if (bare.reasons[0] !== 'DPOP_PROOF_MISSING') throw new Error(`expected DPOP_PROOF_MISSING, got ${bare.effect} ${bare.reasons.join()}`);
 
     say(`decision benchmark: ${fx.policyCount} policies, ${req.entities.length} entities, tool ${BENCH_TOOL}, ${args.quick ? 'quick' : 'full'} run`);
 
@@ -201,6 +247,8 @@ export async function runDecisionBenchmark(argv: readonly string[]): Promise<Ben
     // machine is shared) drifts over all of them alike and the ratios stay meaningful.
     const stateful = emptyLoop();
     const sequential = emptyLoop();
+    const sequentialDpop = emptyLoop();
+    const verifyOnly = emptyLoop();
     const concurrent = emptyLoop();
     const plain = emptyLoop();
     const commits = emptyLoop();
@@ -237,6 +285,32 @@ export async function runDecisionBenchmark(argv: readonly string[]): Promise<Ben
           if (a.final.effect !== 'allow') throw new Error('detectors restricted the benchmark call');
         }, share(plan.detectors, plan.rounds, round)),
       );
+      // 2b. the same, key-bound: verifying the request's DPoP proof is part of each decision
+      {
+        const o = share(plan.sequential, plan.rounds, round);
+        const proofs = await proofsAhead(fx, bound.key, bound.call.taskToken, o.warmup + o.iterations);
+        let next = 0;
+        await settle();
+        merge(
+          sequentialDpop,
+          await timeSequential(async () => {
+            const p = proofs[next++];
+            if (p === undefined) throw new Error('ran out of proofs');
+            expectDecisionAllowed(await decideWithProof(p));
+          }, o),
+        );
+        // 2c. the proof check alone, as the edge runs it
+        const alone = await proofsAhead(fx, bound.key, bound.call.taskToken, o.warmup + o.iterations);
+        let k = 0;
+        await settle();
+        merge(
+          verifyOnly,
+          await timeSequential(async () => {
+            const r = await rt.dpop.verifyProof({ proof: alone[k++] as string, method: 'POST', htu: BENCH_HTU, accessToken: bound.call.taskToken, now: rt.clock.now() });
+            if (!r.ok) throw new Error(`proof refused: ${r.reason}`);
+          }, o),
+        );
+      }
       // 3. the pipeline, 32 calls in flight (group commit batches the audit fsyncs)
       await settle();
       merge(concurrent, await timeConcurrent(async () => expectDecisionAllowed(await rt.engine.decide(fx.call)), CONCURRENCY, share(plan.concurrent, plan.rounds, round)));
@@ -265,6 +339,8 @@ export async function runDecisionBenchmark(argv: readonly string[]): Promise<Ben
       raw_stateful: figure('raw cedar statefulIsAuthorized', stateful.samples, { concurrency: 1, elapsedMs: stateful.elapsedMs, opsBasis: 'inverse-mean' }),
       raw_plain: figure('raw cedar isAuthorized (text)', plain.samples, { concurrency: 1, elapsedMs: plain.elapsedMs, opsBasis: 'inverse-mean' }),
       pipeline_c1: figure('decide() + audit', sequential.samples, { concurrency: 1, elapsedMs: sequential.elapsedMs, opsBasis: 'wall' }),
+      dpop_verify: figure('DPoP proof verification alone', verifyOnly.samples, { concurrency: 1, elapsedMs: verifyOnly.elapsedMs, opsBasis: 'wall' }),
+      pipeline_c1_dpop: figure('verify DPoP proof + decide() + audit', sequentialDpop.samples, { concurrency: 1, elapsedMs: sequentialDpop.elapsedMs, opsBasis: 'wall' }),
       pipeline_c32: figure('decide() + audit', concurrent.samples, { concurrency: CONCURRENCY, elapsedMs: concurrent.elapsedMs, opsBasis: 'wall' }),
       pipeline_c1_behaviour: figure('decide() + audit, all detectors on', sequentialOn.samples, { concurrency: 1, elapsedMs: sequentialOn.elapsedMs, opsBasis: 'wall' }),
       detectors: figure('behaviour monitor: assess + settle (all detectors)', detectors.samples, { concurrency: 1, elapsedMs: detectors.elapsedMs, opsBasis: 'inverse-mean' }),
@@ -273,6 +349,7 @@ export async function runDecisionBenchmark(argv: readonly string[]): Promise<Ben
     const raw = figures['raw_stateful'] as Figure;
     const c1 = figures['pipeline_c1'] as Figure;
     const c32 = figures['pipeline_c32'] as Figure;
+    const c1Dpop = figures['pipeline_c1_dpop'] as Figure;
     const best = Math.max(c1.opsPerSec, c32.opsPerSec);
     const on = figures['pipeline_c1_behaviour'] as Figure;
     const det = figures['detectors'] as Figure;
@@ -310,6 +387,9 @@ export async function runDecisionBenchmark(argv: readonly string[]): Promise<Ben
         'p50 decide() detectors on - off (ms)': on.p50 - c1.p50,
         'p99 decide() detectors on - off (ms)': on.p99 - c1.p99,
         'detectors p99 <= 1 ms': det.p99 <= 1 ? 1 : 0,
+        'DPoP proof verification, p50 ms added per decision (c1)': c1Dpop.p50 - c1.p50,
+        'DPoP proof verification, mean ms added per decision (c1)': c1Dpop.mean - c1.mean,
+        'throughput ratio with/without DPoP (c1)': c1Dpop.opsPerSec / c1.opsPerSec,
       },
       target: {
         description: `pipeline decisions/s (best of c1, c${CONCURRENCY}) >= raw statefulIsAuthorized decisions/s / ${OVERHEAD_BUDGET} (adds <= 50 %)`,
@@ -322,6 +402,7 @@ export async function runDecisionBenchmark(argv: readonly string[]): Promise<Ben
         'raw Cedar = the exact request the pipeline builds (callRequest), preparsed policy set with the same ids, preparsed schema, validateRequest',
         'pipeline = DecisionEngine.decide() from createRuntime(): token cache, revocation + budget reads, mandate check, Cedar, budget consume, audit (2 records) durably committed',
         'detectors on = the same deployment with behaviour.enabled (every detector, containment, restrict, history and baseline updates; rate ceiling lifted); detectors = BehaviourMonitor.assess + settle alone, with the task history ring full',
+        'pipeline with DPoP = a key-bound task of the same agent and mandate; each call verifies a fresh EdDSA proof (typ, alg, embedded key, signature, htm/htu, iat, ath, RFC 7638 thumbprint, replay cache) and decide() checks it against cnf.jkt; proofs are made ahead, outside the timing (the agent pays for signing)',
         'sqlite commit = one single-row transaction with synchronous=FULL on the same disk: the floor of any durably audited decision at concurrency 1',
       ],
     };

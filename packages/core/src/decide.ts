@@ -14,6 +14,7 @@ import type { ProvenanceLedger, Trust } from './provenance.ts';
 import type { ToolInfo } from './model.ts';
 import type { Assessment, BehaviourMonitor } from './behaviour/monitor.ts';
 import { permissiveness } from './behaviour/combine.ts';
+import { checkBinding } from './tokens/dpop.ts';
 
 export interface DecisionLimits {
   readonly args: JsonLimits;
@@ -195,9 +196,13 @@ export class DecisionEngine {
     if (req.taskId !== undefined && req.taskId !== claims.task_id) {
       throw new Deny(['TOKEN_TASK_MISMATCH'], ['the token was issued for another task']);
     }
+    // proof of possession: a key-bound token is useless without a fresh proof made with its key
+    const unproven = checkBinding(claims.cnf?.jkt, req.proof);
+    if (unproven) throw new Deny([unproven.reason], [unproven.detail]);
     if (this.d.emergency?.stopped()) throw new Deny(['EMERGENCY_STOP'], ['an emergency stop is in force']);
     if (this.d.freshness && !this.d.freshness.fresh()) throw new Deny(['STORE_UNAVAILABLE'], ['this node cannot confirm current state: the store or its change feed is unreachable']);
-    if (await this.store(() => this.d.revocations.isTokenRevoked(claims.jti))) throw new Deny(['TOKEN_REVOKED'], ['task token revoked']);
+    // `now`: a renewed token's revocation takes effect after its grace window (tasks.ts renew)
+    if (await this.store(() => this.d.revocations.isTokenRevoked(claims.jti, this.d.clock.now()))) throw new Deny(['TOKEN_REVOKED'], ['task token revoked']);
 
     // 3. load current state
     const task = await this.store(() => this.d.tasks.getTask(claims.task_id));

@@ -7,7 +7,7 @@ import type { Task } from './model.ts';
 import { startTaskRequest } from './policy/context.ts';
 import type { ReasonCode } from './reasons.ts';
 import { checkAdmissible, normaliseMandate, taskDraft } from './task-rules.ts';
-import type { IssuedTask, TaskService, TaskServiceDeps } from './tasks.ts';
+import type { IssuedTask, RequestProof, TaskService, TaskServiceDeps } from './tasks.ts';
 import type { ActorClaim } from './tokens/task-token.ts';
 
 /** Fan-out when a mandate allows delegation without naming max_children. */
@@ -20,9 +20,10 @@ export const DEFAULT_MAX_CHILDREN = 10;
  * call budget is carved out of the parent's remaining budget, and depth and fan-out are bounded.
  * The child's token carries the chain as nested RFC 8693 `act` claims.
  */
-export async function delegateTask(svc: TaskService, d: TaskServiceDeps, parentToken: string, childWorkloadToken: string, mandateInput: unknown): Promise<IssuedTask> {
+export async function delegateTask(svc: TaskService, d: TaskServiceDeps, parentToken: string, childWorkloadToken: string, mandateInput: unknown, req: RequestProof = {}): Promise<IssuedTask> {
   if (d.emergency?.stopped()) throw new MandateError('EMERGENCY_STOP', 'an emergency stop is in force: no new tasks');
-  const claims = await svc.authenticateTaskToken(parentToken);
+  // a key-bound parent proves possession of its key for the delegation request too
+  const claims = await svc.authenticateTaskToken(parentToken, req.proof);
   const parent = await svc.liveTask(claims.task_id);
   const parentAgent = await d.agents.getAgent(parent.agentId);
   if (!parentAgent || parentAgent.status !== 'active') throw new MandateError('AGENT_DISABLED', 'the delegating agent is disabled');
@@ -39,6 +40,10 @@ export async function delegateTask(svc: TaskService, d: TaskServiceDeps, parentT
   const child = await d.agents.getAgent(identity.agentId);
   if (!child) throw new MandateError('AGENT_UNKNOWN', `agent ${identity.agentId} is not registered`);
   if (child.status !== 'active') throw new MandateError('AGENT_DISABLED', 'the child agent is disabled');
+  // the child's own key cannot be bound through this request yet: refuse rather than issue it an unbound token
+  if (d.requirePop === true || child.ceiling.require_pop === true) {
+    throw new MandateError('DPOP_PROOF_MISSING', 'the child agent must hold a key-bound task, which delegation cannot issue yet');
+  }
 
   const now = d.clock.now();
   const taskId = d.ids.next('task');
@@ -88,6 +93,7 @@ export async function delegateTask(svc: TaskService, d: TaskServiceDeps, parentT
     endReason: undefined,
   };
   await d.tasks.createTask(task);
+  await d.supervisor?.started(task.id, undefined, now);
   await d.audit.append([
     taskDraft('task.delegated', parent, now, { child_task_id: task.id, child_agent_id: child.id, mandate_hash: task.mandateHash, carved_calls: share ?? null }),
     taskDraft('task.started', task, now, {

@@ -131,3 +131,30 @@ export { detectNovelty, noveltyConfigSchema, type NoveltyConfig } from './behavi
 export { detectVolume, volumeLimits, volumeConfigSchema, type VolumeConfig } from './behaviour/volume.ts';
 export { detectRetry, retryConfigSchema, type RetryConfig } from './behaviour/retry.ts';
 export type { AlertStore, ContainmentStore } from './ports.ts';
+// proof of possession (RFC 9449 DPoP) and supervision (issue 13)
+export {
+  DpopVerifier,
+  DpopNonces,
+  MemoryReplayCache,
+  createProof,
+  signTaskState,
+  verifyTaskState,
+  checkBinding,
+  normaliseHtu,
+  accessTokenHash,
+  jwkThumbprint,
+  isJkt,
+  DPOP_JWT_TYPE,
+  DPOP_ALGORITHMS,
+  TASK_STATE_JWT_TYPE,
+  type ProofResult,
+  type ProofInput,
+  type ProofKey,
+  type ReplayCache,
+  type DpopAlgorithm,
+  type DpopVerifierOptions,
+  type TaskState as SignedTaskState,
+} from './tokens/dpop.ts';
+export { Supervisor, suspendTask, misfit, type SupervisionSettings, type SupervisorDeps, type SupervisionActor } from './supervision.ts';
+export type { SupervisionStore, TaskSupervision } from './ports.ts';
+export type { RequestProof } from './tasks.ts';

@@ -2,6 +2,7 @@ import type { JsonObject } from './json.ts';
 import type { Ceiling, Mandate } from './mandate/schema.ts';
 import type { ReasonCode } from './reasons.ts';
 import type { ContainmentAction, Signal } from './behaviour/types.ts';
+import type { ProofResult } from './tokens/dpop.ts';
 
 export type AgentStatus = 'active' | 'disabled';
 
@@ -89,6 +90,12 @@ export interface CallRequest {
   readonly callId?: string | undefined;
   /** when the caller names the task, it must be the token's task */
   readonly taskId?: string | undefined;
+  /**
+   * The DPoP proof the enforcement point verified for this request (method, URL, token hash,
+   * freshness, replay); undefined when the request carried none. Set by the edge, never parsed
+   * from a request body. A key-bound token (`cnf.jkt`) is denied without a matching one.
+   */
+  readonly proof?: ProofResult | undefined;
 }
 
 export interface Decision {

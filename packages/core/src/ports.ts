@@ -98,7 +98,32 @@ export interface ControlStore {
 export interface RevocationStore {
   /** revokes one credential by its `jti` until `expiresAt` (after which it is dead anyway) */
   revokeToken(jti: string, taskId: string, expiresAt: number, reason: string, at: number): Promise<void>;
-  isTokenRevoked(jti: string): Promise<boolean>;
+  /**
+   * Whether `jti` is revoked. With `now`, a revocation whose `at` lies after `now` (scheduled:
+   * a renewed token's grace window) does not count yet; without it, every revocation counts.
+   */
+  isTokenRevoked(jti: string, now?: number): Promise<boolean>;
+}
+
+/** What Mandate knows of a task's supervision and key binding. */
+export interface TaskSupervision {
+  readonly taskId: string;
+  /** the RFC 7638 thumbprint of the key the task's tokens are bound to */
+  readonly jkt: string | undefined;
+  /** the last time the task showed it is supervised: start, a heartbeat, a matching signed state */
+  readonly supervisedAt: number;
+}
+
+export interface SupervisionStore {
+  /** creates the task's row (a second call for the same task changes nothing) */
+  initSupervision(taskId: string, jkt: string | undefined, at: number): Promise<void>;
+  getSupervision(taskId: string): Promise<TaskSupervision | undefined>;
+  /** moves supervisedAt forward, never back; false when the task has no row */
+  recordSupervision(taskId: string, at: number): Promise<boolean>;
+  /** ids of active tasks last supervised before `before`, oldest first, at most `limit` */
+  listUnsupervised(before: number, limit: number): Promise<string[]>;
+  /** from the audit log: how many calls of the task were allowed, and the last one's call id */
+  taskProgress(taskId: string): Promise<{ allowedCalls: number; lastCallId: string | null }>;
 }
 
 export interface BudgetLedger {
@@ -201,6 +226,7 @@ export interface Store {
   readonly agents: AgentReader & AgentWriter;
   readonly tasks: TaskReader & TaskWriter;
   readonly revocations: RevocationStore;
+  readonly supervision: SupervisionStore;
   readonly approvals: ApprovalStore;
   readonly controls: ControlStore;
   readonly budgets: BudgetLedger;

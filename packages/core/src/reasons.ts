@@ -21,6 +21,14 @@ export const REASON_CODES = [
   'TOKEN_CLAIMS_INVALID',
   'TOKEN_REVOKED',
   'TOKEN_TASK_MISMATCH',
+  // proof of possession (RFC 9449 DPoP) for key-bound task tokens
+  'DPOP_PROOF_MISSING',
+  'DPOP_PROOF_INVALID',
+  'DPOP_PROOF_REPLAYED',
+  'DPOP_PROOF_STALE',
+  'DPOP_WRONG_TARGET',
+  'DPOP_KEY_MISMATCH',
+  'DPOP_NONCE_REQUIRED',
   // identity
   'SPIFFE_ID_INVALID',
   'TRUST_DOMAIN_UNKNOWN',
@@ -36,6 +44,10 @@ export const REASON_CODES = [
   'TASK_KILLED',
   'TASK_MAX_LIFETIME_REACHED',
   'MANDATE_HASH_MISMATCH',
+  // supervision of long-running tasks, re-evaluation on change
+  'SUPERVISION_LAPSED',
+  'SUPERVISION_STATE_MISMATCH',
+  'MANDATE_NO_LONGER_FITS',
   // mandate
   'MANDATE_INVALID',
   'MANDATE_EXCEEDS_CEILING',

@@ -12,6 +12,9 @@ import type { TaskTokenClaims, TaskTokens } from './tokens/task-token.ts';
 import { delegateTask } from './delegation.ts';
 import { checkAdmissible, normaliseMandate, taskDraft } from './task-rules.ts';
 import type { ApprovalService } from './approvals.ts';
+import { decodeJwt } from 'jose';
+import { checkBinding, isJkt, type ProofResult } from './tokens/dpop.ts';
+import type { Supervisor } from './supervision.ts';
 
 export interface WorkloadAuthenticator {
   verify(token: string): Promise<{ agentId: string; expiresAt: number }>;
@@ -26,6 +29,8 @@ export interface TaskLimits {
   readonly maxLifetimeMs: number;
   /** longest life of one task token (renewal mints the next) */
   readonly tokenTtlMs: number;
+  /** how long a renewed token keeps working for calls in flight (never past its own exp) */
+  readonly renewGraceMs?: number | undefined;
 }
 
 export interface TaskServiceDeps {
@@ -47,6 +52,16 @@ export interface TaskServiceDeps {
   readonly emergency?: { stopped(): boolean } | undefined;
   /** a parent's budget, read and carved when it delegates */
   readonly budgets?: Pick<BudgetLedger, 'usage' | 'carve'> | undefined;
+  /** every task of this deployment must be bound to a key (config tokens.require_pop_environments) */
+  readonly requirePop?: boolean | undefined;
+  /** key binding records, heartbeats and the renewal check (supervision.ts) */
+  readonly supervisor?: Supervisor | undefined;
+}
+
+/** What the edge verified about a request beside its bearer token. */
+export interface RequestProof {
+  /** the DPoP proof result, or undefined when the request carried none */
+  readonly proof?: ProofResult | undefined;
 }
 
 
@@ -73,7 +88,7 @@ export class TaskService {
    * Starts a task: the workload token proves the agent, the mandate is checked against the
    * deployment's limits, the agent's ceiling and the organisation's start_task policies.
    */
-  async start(workloadToken: string, mandateInput: unknown): Promise<IssuedTask> {
+  async start(workloadToken: string, mandateInput: unknown, req: RequestProof = {}): Promise<IssuedTask> {
     if (this.d.emergency?.stopped()) throw new MandateError('EMERGENCY_STOP', 'an emergency stop is in force: no new tasks');
     const identity = await this.d.workload.verify(workloadToken);
     const agent = await this.d.agents.getAgent(identity.agentId);
@@ -81,6 +96,7 @@ export class TaskService {
     if (agent.status !== 'active') throw new MandateError('AGENT_DISABLED', 'agent is disabled');
     const now = this.d.clock.now();
     const taskId = this.d.ids.next('task');
+    const jkt = await this.startBinding(agent, workloadToken, req.proof, taskId, now);
 
     let mandate: Mandate;
     try {
@@ -118,6 +134,7 @@ export class TaskService {
       endReason: undefined,
     };
     await this.d.tasks.createTask(task);
+    await this.d.supervisor?.started(task.id, jkt, now);
     await this.d.audit.append([
       this.draft('task.started', task, now, {
         purpose: mandate.purpose,
@@ -126,6 +143,7 @@ export class TaskService {
         expires_at: task.expiresAt,
         policy_ids: policy.policyIds,
         policy_version: this.d.policies().version,
+        ...(jkt !== undefined ? { cnf_jkt: jkt } : {}),
       }),
     ]);
     const { token, claims } = await this.d.tokens.mint({
@@ -134,25 +152,55 @@ export class TaskService {
       mandateHash: task.mandateHash,
       txn: task.txn,
       expiresAt: Math.min(now + this.d.limits.tokenTtlMs, task.expiresAt),
+      cnfJkt: jkt,
     });
     return { task, token, claims };
   }
 
+  /**
+   * The key a new task is bound to: the one whose DPoP proof came with the workload token (its
+   * `ath` is that token's hash, so the key and the workload identity are presented together).
+   * A workload token that names a key itself (`cnf.jkt`) must be accompanied by that key's proof;
+   * an agent whose ceiling says `require_pop`, or a deployment that requires it, must bring one.
+   */
+  private async startBinding(agent: Agent, workloadToken: string, proof: ProofResult | undefined, taskId: string, now: number): Promise<string | undefined> {
+    let workloadJkt: string | undefined;
+    try {
+      const cnf = (decodeJwt(workloadToken) as { cnf?: { jkt?: unknown } }).cnf;
+      if (cnf !== undefined) {
+        if (!isJkt(cnf.jkt)) throw new MandateError('TOKEN_CLAIMS_INVALID', 'the workload token cnf must name a jkt');
+        workloadJkt = cnf.jkt;
+      }
+    } catch (e) {
+      if (e instanceof MandateError) throw e;
+      throw new MandateError('TOKEN_MALFORMED', 'the workload token is not a JWT');
+    }
+    const required = this.d.requirePop === true || agent.ceiling.require_pop === true || workloadJkt !== undefined;
+    const failed = checkBinding(workloadJkt, proof) ?? (required && proof === undefined ? { reason: 'DPOP_PROOF_MISSING' as const, detail: 'this agent or environment requires a key-bound task: send a DPoP proof' } : undefined);
+    if (failed) {
+      const err = new MandateError(failed.reason, failed.detail);
+      await this.auditDenied(agent, taskId, now, err);
+      throw err;
+    }
+    return proof?.ok ? proof.jkt : undefined;
+  }
+
   /** Delegation to a sub-agent: see delegation.ts. */
-  delegate(parentToken: string, childWorkloadToken: string, mandateInput: unknown): Promise<IssuedTask> {
-    return delegateTask(this, this.d, parentToken, childWorkloadToken, mandateInput);
+  delegate(parentToken: string, childWorkloadToken: string, mandateInput: unknown, req: RequestProof = {}): Promise<IssuedTask> {
+    return delegateTask(this, this.d, parentToken, childWorkloadToken, mandateInput, req);
   }
 
   /** A fresh token for a live task; the task's life moves forward within its hard maximum. */
-  async renew(taskToken: string): Promise<IssuedTask> {
-    const claims = await this.d.tokens.verify(taskToken);
-    if (await this.d.revocations.isTokenRevoked(claims.jti)) throw new MandateError('TOKEN_REVOKED', 'task token revoked');
+  async renew(taskToken: string, req: RequestProof & { signedState?: string | undefined } = {}): Promise<IssuedTask> {
+    const claims = await this.authenticateTaskToken(taskToken, req.proof);
     const task = await this.liveTask(claims.task_id);
     if (task.agentId !== claims.sub) throw new MandateError('AGENT_MISMATCH', 'token subject is not the task agent');
     const agent = await this.d.agents.getAgent(task.agentId);
     if (!agent || agent.status !== 'active') throw new MandateError('AGENT_DISABLED', 'agent is disabled');
     const now = this.d.clock.now();
     if (now >= task.maxExpiresAt) throw new MandateError('TASK_MAX_LIFETIME_REACHED', 'task reached its maximum lifetime');
+    // supervision before anything moves: a lapsed task is suspended here, not extended
+    await this.d.supervisor?.checkRenewal(task, claims, req.signedState);
     const ttl = task.mandate.ttl ?? this.d.limits.defaultTtlMs;
     const extended = (await this.d.tasks.extendTask(task.id, Math.min(now + ttl, task.maxExpiresAt))) ?? task;
     const { token, claims: next } = await this.d.tokens.mint({
@@ -162,9 +210,13 @@ export class TaskService {
       txn: task.txn,
       expiresAt: Math.min(now + this.d.limits.tokenTtlMs, extended.expiresAt),
       act: claims.act,
+      cnfJkt: claims.cnf?.jkt,
     });
-    // one live token per task: the previous one stops working now
-    await this.d.revocations.revokeToken(claims.jti, task.id, claims.exp * 1000, 'renewed', now);
+    // one live token per task: the previous one stops working for calls after the grace window
+    // (at once without one); it can never renew again. Suspending, revoking or killing the task
+    // stops it at once whatever the grace, since every decision checks the task's state.
+    const grace = Math.max(0, Math.min(this.d.limits.renewGraceMs ?? 0, claims.exp * 1000 - now));
+    await this.d.revocations.revokeToken(claims.jti, task.id, claims.exp * 1000, 'renewed', now + grace);
     await this.d.audit.append([this.draft('task.renewed', extended, now, { expires_at: extended.expiresAt, previous_jti: claims.jti, jti: next.jti })]);
     return { task: extended, token, claims: next };
   }
@@ -248,9 +300,12 @@ export class TaskService {
   }
 
   /** The agent behind a task token, for endpoints an agent may call on its own task. */
-  async authenticateTaskToken(taskToken: string): Promise<TaskTokenClaims> {
+  async authenticateTaskToken(taskToken: string, proof?: ProofResult): Promise<TaskTokenClaims> {
     const claims = await this.d.tokens.verify(taskToken);
+    // every revocation counts here, scheduled ones too: a renewed token never renews or ends a task again
     if (await this.d.revocations.isTokenRevoked(claims.jti)) throw new MandateError('TOKEN_REVOKED', 'task token revoked');
+    const failed = checkBinding(claims.cnf?.jkt, proof);
+    if (failed) throw new MandateError(failed.reason, failed.detail);
     return claims;
   }
 

@@ -3,6 +3,7 @@
  * its collaborators explicitly; there are no module-level singletons.
  */
 import { mkdirSync, writeFileSync, chmodSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import {
   ApprovalService,
@@ -16,6 +17,10 @@ import {
   KeyRing,
   MandateError,
   ProvenanceLedger,
+  DpopNonces,
+  DpopVerifier,
+  MemoryReplayCache,
+  Supervisor,
   TaskService,
   TaskTokens,
   WorkloadVerifier,
@@ -83,6 +88,10 @@ export interface MandateRuntime {
   readonly behaviour: BehaviourMonitor | undefined;
   /** alerts: stored, listed, acknowledged, delivered to webhooks and the live stream */
   readonly alerts: AlertHub;
+  /** proof of possession: verifies DPoP proofs at every HTTP edge (issue 13) */
+  readonly dpop: DpopVerifier;
+  /** heartbeats, the renewal check, the lapse sweeper and re-evaluation of live tasks (issue 13) */
+  readonly supervisor: Supervisor;
   /** whether this node's cached state is current (always, on one node; with several, its change feed is connected) */
   fresh(): boolean;
   /** the bootstrap admin key, only when this start created it */
@@ -267,6 +276,26 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
         },
       },
     }, events);
+    // --- proof of possession and supervision (issue 13)
+    const dpop = new DpopVerifier({
+      hasher,
+      replay: new MemoryReplayCache(config.tokens.dpop.replay_cache_size),
+      iatWindowMs: config.tokens.dpop.iat_window,
+      nonces: config.tokens.dpop.nonce ? new DpopNonces(await nonceSecret(store, clock), config.tokens.dpop.nonce_period, hasher) : undefined,
+    });
+    const sup = config.tasks.supervision;
+    const supervisor = new Supervisor({
+      clock,
+      tasks: taskState,
+      store: store.supervision,
+      audit,
+      agents,
+      policies: current,
+      environment: () => config.environment,
+      settings: { enabled: sup.enabled, heartbeatIntervalMs: sup.heartbeat_interval, missedBeforeSuspend: sup.missed_heartbeats_before_suspend, stateWindowMs: sup.state_window },
+      approvals: { cancelForTasks: (ids, reason) => approvals.cancelForTasks(ids, reason) },
+    });
+    // --- end proof of possession and supervision
     const tasks = new TaskService({
       clock,
       ids,
@@ -284,10 +313,13 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
         maxTtlMs: config.tokens.max_task_ttl,
         maxLifetimeMs: config.tokens.max_task_lifetime,
         tokenTtlMs: config.tokens.ttl,
+        renewGraceMs: sup.grace,
       },
       approvals,
       emergency,
       budgets: store.budgets,
+      requirePop: config.tokens.require_pop_environments.includes(config.environment),
+      supervisor,
     });
     const kill = await KillSwitch.open({ clock, controls: store.controls, agents, tasks, audit });
     killSwitch = kill;
@@ -314,7 +346,17 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
     }
     const operators = new OperatorAuth(store.operators, hasher, ids);
     // --- AuthZEN (issue 12): generic PDP and enforcement-point auth; agent subjects use `engine`
-    const authzen = createAuthzen(config.authzen, { dataDir: config.data_dir, clock, ids, hasher, audit, engine, tokens, operators });
+    const authzen = createAuthzen(config.authzen, {
+      dataDir: config.data_dir,
+      clock,
+      ids,
+      hasher,
+      audit,
+      engine,
+      tokens,
+      operators,
+      proofs: (p) => dpop.verifyProof({ ...p, now: clock.now() }),
+    });
     // --- end AuthZEN
     let bootstrapAdminKey: string | undefined;
     if ((await store.operators.listOperatorKeys()).length === 0) {
@@ -327,6 +369,14 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
         log.info({ file }, 'created the bootstrap admin API key');
       }
     }
+
+    // what admitted the live tasks may have changed while this node was down (environment, policies)
+    const misfits = await supervisor.reevaluate('startup');
+    if (misfits.length > 0) log.warn({ tasks: misfits.length }, 'suspended live tasks whose mandate no longer fits');
+    const supervisionSweep = setInterval(() => {
+      supervisor.suspendLapsed().catch((e: unknown) => log.error({ err: e }, 'supervision sweep failed'));
+    }, sup.sweep_interval);
+    supervisionSweep.unref();
 
     const sweep = setInterval(() => {
       tasks.expireDue().catch((e: unknown) => log.error({ err: e }, 'task expiry sweep failed'));
@@ -362,6 +412,8 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       authzen,
       behaviour,
       alerts,
+      dpop,
+      supervisor,
       bootstrapAdminKey,
       fresh: () => !pg || feed?.connected === true,
       async close() {
@@ -370,6 +422,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
         clearInterval(sweep);
         events.close();
         alerts.close();
+        clearInterval(supervisionSweep);
         try {
           await feed?.close();
           await audit.close();
@@ -382,6 +435,18 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
     await store.close();
     throw e;
   }
+}
+
+/** the secret DPoP nonces derive from, shared by every node through the store */
+async function nonceSecret(store: Store, clock: Clock): Promise<string> {
+  const key = 'dpop.nonce_secret';
+  const existing = (await store.controls.getControl(key))?.['secret'];
+  if (typeof existing === 'string') return existing;
+  const secret = randomBytes(32).toString('base64url');
+  await store.controls.setControl(key, { secret }, clock.now());
+  // two nodes racing here: the last write wins and both read it back
+  const stored = (await store.controls.getControl(key))?.['secret'];
+  return typeof stored === 'string' ? stored : secret;
 }
 
 type BundleConfig = MandateConfig['identity']['trust_bundles'][number];

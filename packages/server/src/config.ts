@@ -55,6 +55,12 @@ export const configSchema = z.strictObject({
       body_limit_bytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(1024 * 1024),
       /** deepest JSON nesting accepted in any body */
       max_json_depth: z.number().int().min(2).max(128).default(32),
+      /**
+       * the address agents use to reach this server (https://mandate.example.com), without a
+       * path: DPoP proofs are checked against it (`htu`). Unset: the request's own Host header
+       * and scheme, which only a server reached directly (no proxy) should rely on
+       */
+      public_url: z.url().regex(/^https?:\/\/[^/?#]+\/?$/, 'scheme://host[:port] only').optional(),
     })
     .prefault({}),
   tokens: z
@@ -71,6 +77,20 @@ export const configSchema = z.strictObject({
       max_task_lifetime: duration('4h'),
       /** how often tasks past their time are marked expired (and audited) */
       expiry_sweep_interval: duration('30s'),
+      /** environments where every task must be bound to a key (DPoP proof at start); per agent: ceiling.require_pop */
+      require_pop_environments: z.array(z.string().regex(/^[A-Za-z0-9._-]{1,100}$/)).max(100).default([]),
+      /** proof of possession (RFC 9449 DPoP) for key-bound task tokens */
+      dpop: z
+        .strictObject({
+          /** how far a proof's iat may lie from the server's clock, either way */
+          iat_window: duration('60s'),
+          /** proof ids remembered (per node) against replay; when full of live ids, proofs are refused */
+          replay_cache_size: z.number().int().min(100).max(10_000_000).default(100_000),
+          /** require server-issued nonces (DPoP-Nonce response header), rotating every nonce_period */
+          nonce: z.boolean().default(false),
+          nonce_period: duration('5m'),
+        })
+        .prefault({}),
     })
     .prefault({}),
   identity: z
@@ -96,6 +116,27 @@ export const configSchema = z.strictObject({
       engine: z.enum(['compiled', 'cedar']).default('compiled'),
       /** share of compiled decisions re-evaluated by cedar-wasm in the background; a divergence is logged and counted */
       cross_check_fraction: z.number().min(0).max(1).default(0.01),
+    })
+    .prefault({}),
+  tasks: z
+    .strictObject({
+      /** long-running tasks renew only while they show they are supervised */
+      supervision: z
+        .strictObject({
+          /** on: renewal needs a recent heartbeat (or a matching signed task state); lapsed tasks are suspended */
+          enabled: z.boolean().default(false),
+          /** how often a supervisor is expected to call POST /v1/tasks/{id}/heartbeat */
+          heartbeat_interval: duration('30s'),
+          /** heartbeats a task may miss before it is suspended */
+          missed_heartbeats_before_suspend: z.number().int().min(1).max(100).default(3),
+          /** how old (iat) a signed task state sent with a renewal may be */
+          state_window: duration('60s'),
+          /** a renewed token keeps working for calls this long (never past its exp, a revocation or a kill) */
+          grace: duration('0s'),
+          /** how often lapsed tasks are looked for */
+          sweep_interval: duration('10s'),
+        })
+        .prefault({}),
     })
     .prefault({}),
   approvals: z

@@ -11,3 +11,5 @@ export { createAuthzen, type AuthzenRuntime, type AuthzenDeps } from './authzen/
 export { AuthzenDomainHolder, AUTHZEN_ENTITIES_FILE } from './authzen/domain.ts';
 export { PepAuth, PepAuthError, type Pep } from './authzen/pep-auth.ts';
 export { authzenConfigSchema, type AuthzenConfig } from './authzen/config.ts';
+// proof of possession at an HTTP edge (issue 13): the MCP gateway verifies its requests with it
+export { verifyHttpProof, htuFor, type HttpRequestLike } from './http/dpop.ts';

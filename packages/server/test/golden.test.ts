@@ -93,7 +93,9 @@ function inProcess(rt: MandateRuntime, clock: TestClock): Driver {
       return (await rt.tasks.renew(token)).token;
     },
     async reloadPolicies() {
-      rt.policies.reload();
+      // as POST /v1/policies/reload does: live tasks are re-checked against the new set
+      const set = rt.policies.reload();
+      await rt.supervisor.reevaluate(`policy set ${set.version} loaded`);
     },
   };
 }

@@ -19,6 +19,7 @@ import { migrate } from './migrations.ts';
 import { postgresOperators } from './operators.ts';
 import { postgresRevocations } from './revocations.ts';
 import { postgresTasks } from './tasks.ts';
+import { postgresSupervision } from './supervision.ts';
 
 export { MIGRATIONS, type Migration } from './migrations.ts';
 export { CHANGE_KINDS, type StoreChange, type StoreChangeKind, type SubscribeOptions, type Subscription } from './changes.ts';
@@ -181,6 +182,7 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
     agents: postgresAgents(db),
     tasks: postgresTasks(db),
     revocations: postgresRevocations(db),
+    supervision: postgresSupervision(db),
     approvals: postgresApprovals(db),
     controls: postgresControls(db),
     budgets: postgresBudgets(db),

@@ -274,6 +274,18 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 4,
+    name: 'task supervision and key binding',
+    sql: `
+      CREATE TABLE task_supervision (
+        task_id text PRIMARY KEY REFERENCES tasks (id),
+        jkt text,
+        supervised_at bigint NOT NULL
+      );
+      CREATE INDEX task_supervision_by_time ON task_supervision (supervised_at, task_id);
+    `,
+  },
 ];
 
 /** long enough for a real upgrade; a node waiting on another node's migration waits this long */

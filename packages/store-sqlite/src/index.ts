@@ -17,6 +17,7 @@ import { migrate } from './migrations.ts';
 import { sqliteOperators } from './operators.ts';
 import { sqliteRevocations } from './revocations.ts';
 import { sqliteTasks } from './tasks.ts';
+import { sqliteSupervision } from './supervision.ts';
 import { Sql } from './sql.ts';
 
 export { MIGRATIONS, type Migration } from './migrations.ts';
@@ -77,6 +78,7 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
     agents: sqliteAgents(sql),
     tasks: sqliteTasks(sql),
     revocations: sqliteRevocations(sql),
+    supervision: sqliteSupervision(sql),
     approvals: sqliteApprovals(sql),
     controls: sqliteControls(sql),
     budgets: sqliteBudgets(sql),

@@ -187,6 +187,18 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT, WITHOUT ROWID;
     `,
   },
+  {
+    version: 4,
+    name: 'task supervision and key binding',
+    sql: `
+      CREATE TABLE task_supervision (
+        task_id TEXT PRIMARY KEY REFERENCES tasks (id),
+        jkt TEXT,
+        supervised_at INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX task_supervision_by_time ON task_supervision (supervised_at, task_id);
+    `,
+  },
 ];
 
 /**

@@ -11,18 +11,19 @@ export function sqliteRevocations(sql: Sql) {
   return {
     async revokeToken(jti, taskId, expiresAt, reason, at) {
       sql.tx(() => {
-        // revoking twice keeps the first reason and time but the later of the two expiries
+        // revoking twice keeps the first reason, the earlier time and the later of the two expiries
         sql.run(
           `INSERT INTO revoked_tokens (jti, task_id, expires_at, reason, revoked_at) VALUES (?, ?, ?, ?, ?)
-           ON CONFLICT (jti) DO UPDATE SET expires_at = MAX(expires_at, excluded.expires_at)`,
+           ON CONFLICT (jti) DO UPDATE SET expires_at = MAX(expires_at, excluded.expires_at), revoked_at = MIN(revoked_at, excluded.revoked_at)`,
           jti, taskId, expiresAt, reason, at,
         );
         sql.run('DELETE FROM revoked_tokens WHERE expires_at < ? AND jti <> ?', at - PRUNE_GRACE_MS, jti);
       });
     },
 
-    async isTokenRevoked(jti) {
-      return sql.get('SELECT 1 AS revoked FROM revoked_tokens WHERE jti = ?', jti) !== undefined;
+    async isTokenRevoked(jti, now) {
+      if (now === undefined) return sql.get('SELECT 1 AS revoked FROM revoked_tokens WHERE jti = ?', jti) !== undefined;
+      return sql.get('SELECT 1 AS revoked FROM revoked_tokens WHERE jti = ? AND revoked_at <= ?', jti, now) !== undefined;
     },
   } satisfies RevocationStore;
 }

@@ -16,6 +16,7 @@ import { keySuite } from './keys.ts';
 import { operatorSuite } from './operators.ts';
 import { revocationSuite } from './revocations.ts';
 import { taskSuite } from './tasks.ts';
+import { supervisionSuite } from './supervision.ts';
 
 // builders for adapter-specific tests, so they describe records the way the suite does
 export { alert, restriction } from './behaviour.ts';
@@ -69,6 +70,7 @@ export function runStoreConformance(name: string, makeStore: () => Promise<Store
     operatorSuite(store);
     alertSuite(store);
     containmentSuite(store);
+    supervisionSuite(store);
 
     describe('lifecycle', () => {
       it('answers a ping', async () => {

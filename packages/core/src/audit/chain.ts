@@ -14,6 +14,7 @@ export type AuditKind =
   | 'task.killed'
   | 'task.suspended'
   | 'alert.acknowledged'
+  | 'task.heartbeat'
   | 'decision'
   | 'signal'
   | 'action'

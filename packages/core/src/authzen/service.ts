@@ -23,6 +23,7 @@ import type { Decision } from '../model.ts';
 import type { AuditAppender, Clock, Hasher, IdGenerator } from '../ports.ts';
 import type { ReasonCode } from '../reasons.ts';
 import type { CallRequest } from '../model.ts';
+import type { ProofResult } from '../tokens/dpop.ts';
 import type { TaskTokenClaims } from '../tokens/task-token.ts';
 import { EntityShapes, evaluateGeneric, type AuthzenOutcome, type GenericDomain } from './pdp.ts';
 import type { AuthzenEvaluation, EvaluationsSemantic } from './request.ts';
@@ -36,6 +37,12 @@ export interface AuthzenServiceDeps {
   readonly domain: () => GenericDomain;
   readonly engine: { decide(req: CallRequest): Promise<Decision> };
   readonly tokens: { verify(token: string): Promise<TaskTokenClaims> };
+  /**
+   * Verifies the agent's DPoP proof the PEP forwards in `subject.properties.dpop` as
+   * `{proof, htm, htu}` (the method and URL the agent's request was made to). Without it, a
+   * forwarded proof is refused rather than ignored.
+   */
+  readonly proofs?: ((input: { proof: string; method: string; htu: string; accessToken: string }) => Promise<ProofResult>) | undefined;
   /** the subject type decided as an agent with a task token */
   readonly agentType: string;
   /**
@@ -139,7 +146,9 @@ export class AuthzenService {
     if (claims !== undefined && claims.sub !== item.subject.id) return refuse('AGENT_MISMATCH', 'subject.id is not the agent the task token was issued to');
     const ctx = item.context;
     const text = (v: JsonValue | undefined) => (typeof v === 'string' ? v : undefined);
+    const proof = await this.forwardedProof(props['dpop'], token);
     const decision = await this.d.engine.decide({
+      proof,
       taskToken: token,
       tool: item.action.name,
       resource: item.resource.type === RESOURCE_NONE ? undefined : `${item.resource.type}:${item.resource.id}`,
@@ -160,6 +169,16 @@ export class AuthzenService {
     };
     // the engine audits what it can attribute to a task; the rest is recorded here
     return { result, draft: decision.auditSeq === undefined ? this.draft(result, item, caller, index) : undefined };
+  }
+
+  /** The agent's DPoP proof as the PEP received it: `{proof, htm, htu}`, verified here. */
+  private async forwardedProof(dpop: JsonValue | undefined, token: string): Promise<ProofResult | undefined> {
+    if (dpop === undefined || dpop === null) return undefined;
+    if (!isJsonObject(dpop) || typeof dpop['proof'] !== 'string' || typeof dpop['htm'] !== 'string' || typeof dpop['htu'] !== 'string') {
+      return { ok: false, reason: 'DPOP_PROOF_INVALID', detail: 'subject.properties.dpop must be {proof, htm, htu} strings' };
+    }
+    if (!this.d.proofs) return { ok: false, reason: 'DPOP_PROOF_INVALID', detail: 'this PDP does not verify forwarded DPoP proofs' };
+    return this.d.proofs({ proof: dpop['proof'], method: dpop['htm'], htu: dpop['htu'], accessToken: token });
   }
 
   private draft(r: AuthzenResult, item: AuthzenEvaluation, caller: AuthzenCaller, index: number): AuditDraft {

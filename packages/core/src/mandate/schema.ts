@@ -87,6 +87,8 @@ export const ceilingSchema = z.strictObject({
   max_ttl: durationSchema.optional(),
   max_calls: z.number().int().min(0).max(1_000_000).optional(),
   max_delegation_depth: z.number().int().min(0).max(8).optional(),
+  /** every task of this agent must be bound to a key (DPoP): a start without a proof is refused */
+  require_pop: z.boolean().optional(),
 });
 export type CeilingInput = z.input<typeof ceilingSchema>;
 export type Ceiling = z.output<typeof ceilingSchema>;

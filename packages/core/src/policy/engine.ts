@@ -24,6 +24,8 @@ export interface LoadedPolicy {
   readonly applies: Applicability;
   /** Cedar's JSON form of the policy (what compile.ts compiles) */
   readonly json: cedar.PolicyJson;
+  /** no condition and any principal: where its scope matches, it always applies (re-evaluation reads it) */
+  readonly unconditional?: boolean;
 }
 
 export interface PolicyProblem {
@@ -94,7 +96,8 @@ export function splitPolicies(sources: readonly PolicySource[]): { policies: Loa
       if (stepUp && effect !== 'forbid') {
         problems.push({ policyId: id, source: src.source, message: '@step_up is only meaningful on a forbid policy' });
       }
-      policies.push({ id, source: src.source, effect, stepUp, text, applies: applicabilityOf(json.json), json: json.json });
+      const unconditional = json.json.conditions.length === 0 && (json.json.principal as { op?: unknown }).op === 'All';
+      policies.push({ id, source: src.source, effect, stepUp, text, applies: applicabilityOf(json.json), json: json.json, unconditional });
     });
   }
   return { policies, problems };

@@ -2,6 +2,7 @@ import { decodeProtectedHeader, errors as joseErrors, jwtVerify, SignJWT, type J
 import { MandateError } from '../errors.ts';
 import type { Clock, IdGenerator } from '../ports.ts';
 import type { KeyRing } from './keyring.ts';
+import { isJkt } from './dpop.ts';
 
 export const TASK_TOKEN_TYPE = 'mandate-task+jwt';
 const MAX_TOKEN_LENGTH = 8192;
@@ -21,6 +22,8 @@ export interface TaskTokenClaims {
   readonly txn: string;
   /** RFC 8693 actor chain of a delegated task: the delegating agent, nesting its own delegator */
   readonly act?: ActorClaim;
+  /** RFC 7800/9449 confirmation: the thumbprint of the key every use must prove possession of */
+  readonly cnf?: { readonly jkt: string };
 }
 
 export interface ActorClaim {
@@ -57,7 +60,7 @@ export class TaskTokens {
     this.cacheSize = opts.cacheSize ?? 50_000;
   }
 
-  async mint(input: { agentId: string; taskId: string; mandateHash: string; txn: string; expiresAt: number; act?: ActorClaim | undefined }): Promise<{ token: string; claims: TaskTokenClaims }> {
+  async mint(input: { agentId: string; taskId: string; mandateHash: string; txn: string; expiresAt: number; act?: ActorClaim | undefined; cnfJkt?: string | undefined }): Promise<{ token: string; claims: TaskTokenClaims }> {
     const key = this.ring.active();
     const now = this.opts.clock.now();
     const claims: TaskTokenClaims = {
@@ -71,6 +74,7 @@ export class TaskTokens {
       mandate_hash: input.mandateHash,
       txn: input.txn,
       ...(input.act ? { act: input.act } : {}),
+      ...(input.cnfJkt !== undefined ? { cnf: { jkt: input.cnfJkt } } : {}),
     };
     const token = await new SignJWT({ ...claims })
       .setProtectedHeader({ alg: 'EdDSA', kid: key.kid, typ: TASK_TOKEN_TYPE })
@@ -144,6 +148,9 @@ export class TaskTokens {
     const c = payload as Partial<TaskTokenClaims>;
     if (typeof c.task_id !== 'string' || typeof c.mandate_hash !== 'string' || typeof c.txn !== 'string' || typeof c.aud !== 'string') {
       throw new MandateError('TOKEN_CLAIMS_INVALID', 'task token lacks task claims');
+    }
+    if (c.cnf !== undefined && (typeof c.cnf !== 'object' || c.cnf === null || !isJkt((c.cnf as { jkt?: unknown }).jkt))) {
+      throw new MandateError('TOKEN_CLAIMS_INVALID', 'task token cnf must be {"jkt": <RFC 7638 thumbprint>}');
     }
     return c as TaskTokenClaims;
   }

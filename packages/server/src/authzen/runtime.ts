@@ -1,4 +1,4 @@
-import { AuthzenService, type AuditAppender, type CallRequest, type Clock, type Decision, type Hasher, type IdGenerator, type TaskTokenClaims } from '@mandate/core';
+import { AuthzenService, type AuditAppender, type AuthzenServiceDeps, type CallRequest, type Clock, type Decision, type Hasher, type IdGenerator, type TaskTokenClaims } from '@mandate/core';
 import type { OperatorAuth } from '../operators.ts';
 import type { AuthzenConfig } from './config.ts';
 import { AuthzenDomainHolder } from './domain.ts';
@@ -21,6 +21,8 @@ export interface AuthzenDeps {
   readonly audit: AuditAppender;
   readonly engine: { decide(req: CallRequest): Promise<Decision> };
   readonly tokens: { verify(token: string): Promise<TaskTokenClaims> };
+  /** verifies an agent's DPoP proof forwarded by the PEP (issue 13) */
+  readonly proofs?: AuthzenServiceDeps['proofs'];
   readonly operators: OperatorAuth;
 }
 
@@ -35,6 +37,7 @@ export function createAuthzen(config: AuthzenConfig, deps: AuthzenDeps): Authzen
     domain: () => domain.current,
     engine: deps.engine,
     tokens: deps.tokens,
+    proofs: deps.proofs,
     agentType: config.agent_type,
     pause: () => new Promise<void>((resolve) => setImmediate(resolve)),
   });

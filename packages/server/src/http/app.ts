@@ -101,6 +101,8 @@ export function buildHttpApp(rt: MandateRuntime, opts: HttpOptions = {}): Fastif
   app.setErrorHandler((err: FastifyError | MandateError | Error, req, reply) => {
     if (isMandateError(err)) {
       const status = STATUS_BY_CODE[err.code];
+      // RFC 9449 §7.1 / §9: tell a DPoP client what to fix
+      if (err.code.startsWith('DPOP_')) reply.header('www-authenticate', `DPoP error="${err.code === 'DPOP_NONCE_REQUIRED' ? 'use_dpop_nonce' : 'invalid_dpop_proof'}", algs="EdDSA ES256"`);
       if (status >= 500) req.log.error({ err }, 'request failed');
       return reply.code(status).send(envelope(err.code, err.message, req.id, err.details));
     }

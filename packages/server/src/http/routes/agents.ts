@@ -68,6 +68,8 @@ export function agentRoutes(app: FastifyInstance, rt: MandateRuntime): void {
     await rt.audit.append([{ kind: 'agent.updated', ts: now, agentId: agent.id, data: { change: patch as unknown as JsonObject, by: op.id } }]);
     // NHI1: a disabled agent's tasks die with it, so enabling it again revives nothing
     if (patch.status === 'disabled') await rt.tasks.revokeAgentTasks(agent.id, { kind: 'operator', operatorId: op.id }, 'agent disabled');
+    // a narrower ceiling may no longer admit the agent's live tasks
+    else if (patch.ceiling !== undefined) await rt.supervisor.reevaluate(`ceiling of ${agent.id} changed`, { agentId: agent.id });
     return agentView(agent);
   });
 }

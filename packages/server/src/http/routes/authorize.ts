@@ -1,10 +1,11 @@
-import { MandateError, type JsonObject, type JsonValue } from '@mandate/core';
+import { checkBinding, MandateError, type JsonObject, type JsonValue } from '@mandate/core';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { MandateRuntime } from '../../compose.ts';
 import { bearer } from '../auth.ts';
 import { parseBody } from '../validate.ts';
 import { decisionView } from '../views.ts';
+import { proofError, requestProof } from '../dpop.ts';
 
 /**
  * The call shape every enforcement point maps onto: AuthZEN's subject/action/resource/context
@@ -28,7 +29,7 @@ export const outcomeSchema = z.strictObject({
 
 export function authorizeRoutes(app: FastifyInstance, rt: MandateRuntime): void {
   /** A decision is always a 200; a deny is a result, not an error. Malformed requests are a 400. */
-  app.post('/v1/authorize', async (req) => {
+  app.post('/v1/authorize', async (req, reply) => {
     const body = parseBody(authorizeSchema, req.body);
     const header = bearer(req);
     if (header !== undefined && body.task_token !== undefined && header !== body.task_token) {
@@ -43,6 +44,7 @@ export function authorizeRoutes(app: FastifyInstance, rt: MandateRuntime): void 
       args: body.args as JsonObject,
       callId: body.call_id,
       taskId: body.task_id,
+      proof: await requestProof(rt, req, reply, taskToken),
     });
     if (decision.effect !== 'allow') req.log.info({ callId: decision.callId, reasons: decision.reasons }, 'call not allowed');
     return decisionView(decision);
@@ -53,7 +55,7 @@ export function authorizeRoutes(app: FastifyInstance, rt: MandateRuntime): void 
    * is audited (linked to the call) and its values feed the task's provenance, so a later call
    * whose arguments came only from untrusted output is seen as such.
    */
-  app.post('/v1/outcomes', async (req) => {
+  app.post('/v1/outcomes', async (req, reply) => {
     const body = parseBody(outcomeSchema, req.body);
     const header = bearer(req);
     if (header !== undefined && body.task_token !== undefined && header !== body.task_token) {
@@ -62,6 +64,10 @@ export function authorizeRoutes(app: FastifyInstance, rt: MandateRuntime): void 
     const taskToken = header ?? body.task_token;
     if (taskToken === undefined) throw new MandateError('TOKEN_MISSING', 'a task token is required (Authorization: Bearer or task_token)');
     if (body.result === undefined) throw new MandateError('MALFORMED_REQUEST', 'result is required');
+    // a key-bound task's outcomes are reported with its proof too: a stolen token cannot poison provenance
+    const proof = await requestProof(rt, req, reply, taskToken);
+    const bad = proofError(proof) ?? proofError(checkBinding((await rt.tokens.verify(taskToken)).cnf?.jkt, proof));
+    if (bad) throw bad;
     const r = await rt.engine.recordOutcome({ taskToken, callId: body.call_id, result: body.result as JsonValue, isError: body.is_error });
     return { call_id: r.callId, task_id: r.taskId, tool: r.tool, trust: r.trust, result_digest: r.resultDigest, audit_seq: r.auditSeq ?? null };
   });

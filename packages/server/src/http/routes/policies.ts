@@ -67,6 +67,8 @@ export function policyRoutes(app: FastifyInstance, rt: MandateRuntime): void {
     await requireOperator(rt, req, 'admin');
     if (rt.policies.folder === undefined) throw new MandateError('CONFLICT', 'no policy folder is configured');
     const set = rt.policies.reload();
-    return { version: set.version, policies: set.policies.length };
+    // live tasks were admitted by the old set: re-check them against the new one
+    const suspended = await rt.supervisor.reevaluate(`policy set ${set.version} loaded`);
+    return { version: set.version, policies: set.policies.length, suspended_tasks: suspended };
   });
 }

@@ -1,13 +1,16 @@
 import { foldRestrictions, MandateError, type Actor, type TaskState } from '@mandate/core';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { MandateRuntime } from '../../compose.ts';
 import { bearer, requireOperator } from '../auth.ts';
 import { parseBody } from '../validate.ts';
 import { auditView, containmentView, taskView } from '../views.ts';
+import { requestProof } from '../dpop.ts';
 
 const startSchema = z.strictObject({ mandate: z.unknown() });
 const delegateSchema = z.strictObject({ workload_token: z.string().min(1).max(16 * 1024), mandate: z.unknown() });
+/** `state`: the agent's signed task state (supervision.ts), a compact JWS made with its DPoP key */
+const renewSchema = z.strictObject({ state: z.string().min(1).max(4096).optional() });
 const revokeSchema = z.strictObject({ reason: z.string().min(1).max(500).default('revoked by an operator') });
 const STATES = ['active', 'completed', 'expired', 'suspended', 'revoked', 'killed'] as const satisfies readonly TaskState[];
 const listSchema = z.strictObject({
@@ -22,11 +25,11 @@ function issued(r: { task: Parameters<typeof taskView>[0]; token: string; claims
   return { task: taskView(r.task), token: r.token, token_expires_at: new Date(r.claims.exp * 1000).toISOString() };
 }
 
-/** Who is ending a task: its own agent (task token) or an admin operator (API key). */
-async function actorFor(rt: MandateRuntime, req: FastifyRequest, taskId: string): Promise<Actor> {
+/** Who is ending a task: its own agent (task token, with its DPoP proof when key-bound) or an admin operator (API key). */
+async function actorFor(rt: MandateRuntime, req: FastifyRequest, reply: FastifyReply, taskId: string): Promise<Actor> {
   const cred = bearer(req);
   if (cred !== undefined && cred.split('.').length === 3) {
-    const claims = await rt.tasks.authenticateTaskToken(cred);
+    const claims = await rt.tasks.authenticateTaskToken(cred, await requestProof(rt, req, reply, cred));
     if (claims.task_id !== taskId) throw new MandateError('TOKEN_TASK_MISMATCH', 'the token was issued for another task');
     return { kind: 'agent', agentId: claims.sub };
   }
@@ -40,7 +43,8 @@ export function taskRoutes(app: FastifyInstance, rt: MandateRuntime): void {
     const token = bearer(req);
     if (token === undefined) throw new MandateError('TOKEN_MISSING', 'a workload token (JWT-SVID or OIDC) is required');
     const body = parseBody(startSchema, req.body);
-    const r = await rt.tasks.start(token, body.mandate);
+    // a DPoP proof over this request (ath = the workload token's hash) binds the task to its key
+    const r = await rt.tasks.start(token, body.mandate, { proof: await requestProof(rt, req, reply, token) });
     return reply.code(201).send(issued(r));
   });
 
@@ -49,24 +53,40 @@ export function taskRoutes(app: FastifyInstance, rt: MandateRuntime): void {
     const token = bearer(req);
     if (token === undefined) throw new MandateError('TOKEN_MISSING', "the parent task's token is required");
     const body = parseBody(delegateSchema, req.body);
-    const claims = await rt.tasks.authenticateTaskToken(token);
+    const proof = await requestProof(rt, req, reply, token);
+    const claims = await rt.tasks.authenticateTaskToken(token, proof);
     if (claims.task_id !== req.params.id) throw new MandateError('TOKEN_TASK_MISMATCH', 'the token was issued for another task');
-    const r = await rt.tasks.delegate(token, body.workload_token, body.mandate);
+    const r = await rt.tasks.delegate(token, body.workload_token, body.mandate, { proof });
     return reply.code(201).send(issued(r));
   });
 
-  app.post<{ Params: { id: string } }>('/v1/tasks/:id/renew', async (req) => {
+  app.post<{ Params: { id: string } }>('/v1/tasks/:id/renew', async (req, reply) => {
     const token = bearer(req);
     if (token === undefined) throw new MandateError('TOKEN_MISSING', 'the current task token is required');
-    parseBody(z.strictObject({}), req.body ?? {});
-    const claims = await rt.tasks.authenticateTaskToken(token);
+    const body = parseBody(renewSchema, req.body ?? {});
+    const proof = await requestProof(rt, req, reply, token);
+    const claims = await rt.tasks.authenticateTaskToken(token, proof);
     if (claims.task_id !== req.params.id) throw new MandateError('TOKEN_TASK_MISMATCH', 'the token was issued for another task');
-    return issued(await rt.tasks.renew(token));
+    return issued(await rt.tasks.renew(token, { proof, signedState: body.state }));
   });
 
-  app.post<{ Params: { id: string } }>('/v1/tasks/:id/complete', async (req) => {
+  /** A supervisor says the task is still watched: an operator key with the approver (or admin) role. */
+  app.post<{ Params: { id: string } }>('/v1/tasks/:id/heartbeat', async (req) => {
+    const op = await requireOperator(rt, req, 'approver');
     parseBody(z.strictObject({}), req.body ?? {});
-    const actor = await actorFor(rt, req, req.params.id);
+    const r = await rt.supervisor.heartbeat(req.params.id, { operatorId: op.id });
+    const lapse = rt.supervisor.lapseMs;
+    return {
+      task_id: r.task.id,
+      supervised_at: new Date(r.supervisedAt).toISOString(),
+      next_heartbeat_before: new Date(r.supervisedAt + rt.supervisor.settings.heartbeatIntervalMs).toISOString(),
+      suspended_if_silent_until: new Date(r.supervisedAt + lapse).toISOString(),
+    };
+  });
+
+  app.post<{ Params: { id: string } }>('/v1/tasks/:id/complete', async (req, reply) => {
+    parseBody(z.strictObject({}), req.body ?? {});
+    const actor = await actorFor(rt, req, reply, req.params.id);
     return taskView(await rt.tasks.complete(req.params.id, actor));
   });
 
