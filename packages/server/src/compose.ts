@@ -37,6 +37,7 @@ import { OperatorAuth } from './operators.ts';
 import { PolicyHolder } from './policies.ts';
 import { createAuthzen, type AuthzenRuntime } from './authzen/runtime.ts';
 import { webhookNotifier } from './webhook.ts';
+import { loadSecretsKey, McpGateway, type PinAlert } from '@mandate/gateway';
 
 export interface RuntimeOptions {
   readonly clock?: Clock;
@@ -46,6 +47,10 @@ export interface RuntimeOptions {
   readonly bootstrapAdminKey?: string | undefined;
   /** write the generated bootstrap admin key to <data_dir>/admin.key (default true) */
   readonly writeAdminKeyFile?: boolean;
+  /** the environment MANDATE_SECRETS_KEY is read from (default process.env) */
+  readonly env?: Record<string, string | undefined>;
+  /** the MCP gateway's pin-change alerts (the behaviour subsystem wires in here) */
+  readonly onMcpAlert?: (alert: PinAlert) => void;
 }
 
 export interface MandateRuntime {
@@ -72,6 +77,8 @@ export interface MandateRuntime {
   readonly operators: OperatorAuth;
   /** AuthZEN 1.0: the generic PDP beside the agent engine (issue 12) */
   readonly authzen: AuthzenRuntime;
+  /** the MCP gateway at /mcp (issue 3): sessions, tool pins, the secret vault */
+  readonly mcp: McpGateway;
   /** whether this node's cached state is current (always, on one node; with several, its change feed is connected) */
   fresh(): boolean;
   /** the bootstrap admin key, only when this start created it */
@@ -253,6 +260,22 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
     // --- AuthZEN (issue 12): generic PDP and enforcement-point auth; agent subjects use `engine`
     const authzen = createAuthzen(config.authzen, { dataDir: config.data_dir, clock, ids, hasher, audit, engine, tokens, operators });
     // --- end AuthZEN
+    // --- MCP gateway (issue 3): pins and encrypted secrets live in the store's controls
+    const mcp = new McpGateway({
+      config: config.mcp,
+      engine,
+      tokens,
+      tasks: taskState,
+      audit,
+      controls: store.controls,
+      secretsKey: loadSecretsKey(config.mcp.secrets_key_file, opts.env ?? process.env),
+      clock,
+      ids,
+      hasher,
+      log: { info: log.info.bind(log), warn: log.warn.bind(log), error: log.error.bind(log) },
+      onAlert: opts.onMcpAlert,
+    });
+    // --- end MCP gateway
     let bootstrapAdminKey: string | undefined;
     if ((await store.operators.listOperatorKeys()).length === 0) {
       const { secret } = await operators.create('bootstrap-admin', 'admin', clock.now(), opts.bootstrapAdminKey);
@@ -296,6 +319,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       kill,
       operators,
       authzen,
+      mcp,
       bootstrapAdminKey,
       fresh: () => !pg || feed?.connected === true,
       async close() {
@@ -303,6 +327,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
         closed = true;
         clearInterval(sweep);
         try {
+          await mcp.close();
           await feed?.close();
           await audit.close();
         } finally {

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { parse as parseYaml } from 'yaml';
 import { MandateError, durationSchema, zodIssues } from '@mandate/core';
 import { authzenConfigSchema } from './authzen/config.ts';
+import { mcpConfigSchema } from '@mandate/gateway';
 
 const duration = (dflt: string) => durationSchema.prefault(dflt);
 
@@ -135,6 +136,8 @@ export const configSchema = z.strictObject({
     .prefault({}),
   /** AuthZEN 1.0 endpoints and the generic policy domain (see authzen/config.ts) */
   authzen: authzenConfigSchema,
+  /** the MCP gateway at /mcp: upstream servers, the secrets key, message limits (see packages/gateway/src/config.ts) */
+  mcp: mcpConfigSchema,
   log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).prefault({}),
 });
 

@@ -15,6 +15,7 @@ import { devRoutes } from './routes/dev.ts';
 import { authzenRoutes } from './routes/authzen.ts';
 import { approvalRoutes } from './routes/approvals.ts';
 import { killRoutes } from './routes/kill.ts';
+import { mcpRoutes } from './routes/mcp.ts';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -113,5 +114,6 @@ export function buildHttpApp(rt: MandateRuntime, opts: HttpOptions = {}): Fastif
   authzenRoutes(app, rt);
   approvalRoutes(app, rt);
   killRoutes(app, rt);
+  mcpRoutes(app, rt);
   return app;
 }
