@@ -148,9 +148,22 @@ export class McpGateway {
     return send(res, 500, jsonRpcError(null, -32603, 'internal error', 'INTERNAL_ERROR'));
   }
 
-  /** Closes the sessions of a task (it ended) — their upstream processes and leases with them. */
-  async endTask(taskId: string): Promise<void> {
-    await Promise.all([...this.open].filter((s) => s.taskId === taskId).map((s) => s.close()));
+  /**
+   * Closes the sessions of these tasks (they ended): their upstream processes and secret leases
+   * go with them. Returns how many sessions it closed.
+   */
+  async endTasks(taskIds: readonly string[]): Promise<number> {
+    const ids = new Set(taskIds);
+    const ending = [...this.open].filter((s) => ids.has(s.taskId));
+    await Promise.all(ending.map((s) => s.close()));
+    return ending.length;
+  }
+
+  /** Closes every session (an emergency stop). */
+  async endAll(): Promise<number> {
+    const all = [...this.open];
+    await Promise.all(all.map((s) => s.close()));
+    return all.length;
   }
 
   private closeIdle(): void {

@@ -210,6 +210,8 @@ export class GatewaySession {
   private register(): void {
     this.server.setRequestHandler(ListToolsRequestSchema, async () => {
       const task = await this.task().catch(asMcpError);
+      // every list asks the upstreams again, so a changed description is caught when it appears
+      this.toolsFresh = false;
       await this.refreshTools();
       const tools: Tool[] = [];
       for (const [name, e] of this.tools) {

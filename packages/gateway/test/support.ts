@@ -39,6 +39,7 @@ export interface GatewayBed {
 export interface BedOptions {
   readonly upstreams?: (work: string, files: string) => Record<string, unknown>[];
   readonly config?: Record<string, unknown>;
+  readonly log?: { info(o: object, m: string): void; warn(o: object, m: string): void; error(o: object, m: string): void };
 }
 
 export function defaultUpstreams(work: string, files: string): Record<string, unknown>[] {
@@ -61,6 +62,7 @@ export async function startGatewayBed(opts: BedOptions = {}): Promise<GatewayBed
     config: {
       mcp: { upstreams: (opts.upstreams ?? defaultUpstreams)(work, files), secrets_key_file: keyFile, ...(opts.config ?? {}) },
     } as never,
+    ...(opts.log ? { log: opts.log } : {}),
   });
   await h.app.listen({ host: '127.0.0.1', port: 0 });
   const addr = h.app.server.address();
