@@ -41,6 +41,7 @@ const SESSION_HEADER = 'mcp-session-id';
 
 /** The HTTP status for a MandateError met while opening or resuming a session. */
 function statusOf(code: string): number {
+  if (code === 'TOKEN_TASK_MISMATCH') return 403;
   if (code.startsWith('TOKEN_') || code === 'UNAUTHENTICATED') return 401;
   if (code === 'STORE_UNAVAILABLE' || code === 'NOT_READY') return 503;
   return 403;

@@ -21,7 +21,7 @@ export const SERVERS = {
 };
 export const CLI = join(ROOT, 'packages', 'cli', 'src', 'main.ts');
 /** the tools a test agent may ever be granted */
-export const GATEWAY_CEILING = { tools: ['fs__*', 'mem__*', 'ev__*', 'mut__*', 'nowhere__*'], data_classes: ['internal'], environments: ['prod'], max_ttl: '1h', max_calls: 1000 };
+export const GATEWAY_CEILING = { tools: ['fs__*', 'mem__*', 'ev__*', 'mut__*', 'web__*', 'nowhere__*'], data_classes: ['internal'], environments: ['prod'], max_ttl: '1h', max_calls: 1000 };
 
 export interface GatewayBed {
   readonly h: Harness;
@@ -39,6 +39,8 @@ export interface GatewayBed {
 export interface BedOptions {
   readonly upstreams?: (work: string, files: string) => Record<string, unknown>[];
   readonly config?: Record<string, unknown>;
+  /** a policy folder instead of the example policies */
+  readonly policiesDir?: (work: string) => Promise<string>;
   readonly log?: { info(o: object, m: string): void; warn(o: object, m: string): void; error(o: object, m: string): void };
 }
 
@@ -58,8 +60,10 @@ export async function startGatewayBed(opts: BedOptions = {}): Promise<GatewayBed
   await writeFile(join(work, 'outside.txt'), 'not for the agent\n');
   const keyFile = join(work, 'secrets.key');
   await writeFile(keyFile, randomBytes(32).toString('base64'), { mode: 0o600 });
+  const policies = opts.policiesDir ? await opts.policiesDir(work) : undefined;
   const h = await startHarness({
     config: {
+      ...(policies !== undefined ? { policies: { dir: policies } } : {}),
       mcp: { upstreams: (opts.upstreams ?? defaultUpstreams)(work, files), secrets_key_file: keyFile, ...(opts.config ?? {}) },
     } as never,
     ...(opts.log ? { log: opts.log } : {}),
