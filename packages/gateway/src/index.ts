@@ -6,3 +6,4 @@ export { PinRegistry, toolHash, type Pin, type PinAlert, type PinStatus } from '
 export { SecretVault, SecretScrubber, loadSecretsKey, parseKey, checkSecretName, MAX_SECRET_BYTES, MIN_SECRET_CHARS, type SecretInfo } from './secrets.ts';
 export { parseMessage, checkParsed, jsonRpcError, type MessageLimits, type JsonRpcErrorMessage } from './limits.ts';
 export type { GatewayDeps, GatewayLog } from './deps.ts';
+export { runStdioRelay, tokenSource, type StdioRelayOptions } from './stdio.ts';
