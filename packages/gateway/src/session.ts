@@ -288,8 +288,11 @@ export class GatewaySession {
 
   private async decide(tool: string, args: JsonObject, resource?: string): Promise<Decision> {
     this.lastUsed = this.d.clock.now();
-    // provenance: the previous result's values are recorded before this call is classified
-    await this.pendingOutcome;
+    // provenance: the previous result's values must be recorded before this call is classified.
+    // recordOutcome records them right after verifying the (cached) token, within microtasks,
+    // and only then waits for its durable commit; one macrotask turn is therefore enough, and
+    // this call's decision commit can share an fsync with that outcome's instead of queueing.
+    await Promise.race([this.pendingOutcome, new Promise<void>((resolve) => setImmediate(resolve))]);
     const decision = await this.d.engine.decide({ taskToken: this.token, tool, args, callId: this.d.ids.next('call'), ...(resource !== undefined ? { resource } : {}) });
     if (decision.effect !== 'allow' && decision.reasons.some((r) => ENDING_REASONS.has(r))) void this.checkTask();
     return decision;
