@@ -129,3 +129,14 @@ describe('soak', () => {
     expect(Number.isFinite(written.derived['rss_growth_mb'])).toBe(true);
   });
 });
+
+describe('gateway benchmark', () => {
+  it('completes a quick run and writes its JSON result', { timeout: 180_000 }, async () => {
+    await run(process.execPath, ['bench/gateway.ts', '--quick', '--json-only', '--out', out], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 });
+    const written = JSON.parse(readFileSync(join(out, 'gateway.json'), 'utf8')) as BenchResult;
+    expect(written).toMatchObject({ name: 'gateway', mode: 'quick' });
+    expect(Object.keys(written.figures).sort()).toEqual(['decide_full', 'decide_normal', 'decide_shm', 'direct', 'direct_again', 'gateway_full', 'gateway_http_full', 'gateway_normal', 'gateway_shm']);
+    for (const k of ['added p50 ms (full)', 'added p99 ms (full)', 'ratio p50 gateway/direct (full)', 'ratio p99 gateway/direct (full)']) expect(Number.isFinite(written.derived[k])).toBe(true);
+    expect(written.target).toMatchObject({ metric: 'added p50 ms (full)', required: 0.5, comparison: '<=' });
+  });
+});

@@ -28,6 +28,8 @@ export interface Target {
   readonly required: number;
   readonly actual: number;
   readonly met: boolean;
+  /** how actual is compared with required (default '>=': more is better) */
+  readonly comparison?: '>=' | '<=' | undefined;
 }
 
 export interface BenchResult {
@@ -124,6 +126,11 @@ function fmtOps(v: number): string {
   return Math.round(v).toLocaleString('en-US');
 }
 
+/** a target's numbers: small ones (ms, ratios) keep their decimals */
+function fmtTarget(v: number): string {
+  return Number.isFinite(v) && Math.abs(v) < 100 ? fmtMs(v) : fmtOps(v);
+}
+
 function table(rows: readonly (readonly string[])[], rightAlign: ReadonlySet<number>): string {
   const widths = rows[0]?.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length))) ?? [];
   const line = (r: readonly string[]) => r.map((cell, c) => (rightAlign.has(c) ? cell.padStart(widths[c] ?? 0) : cell.padEnd(widths[c] ?? 0))).join('  ');
@@ -171,7 +178,7 @@ export function formatResult(r: BenchResult): string {
   if (r.target) {
     lines.push('');
     lines.push(`target: ${r.target.description}`);
-    lines.push(`        ${r.target.metric}: required >= ${fmtOps(r.target.required)}, actual ${fmtOps(r.target.actual)}  => ${r.target.met ? 'PASS' : 'FAIL'}`);
+    lines.push(`        ${r.target.metric}: required ${r.target.comparison ?? '>='} ${fmtTarget(r.target.required)}, actual ${fmtTarget(r.target.actual)}  => ${r.target.met ? 'PASS' : 'FAIL'}`);
   }
   for (const n of r.notes ?? []) lines.push(`note: ${n}`);
   return lines.join('\n');
@@ -184,7 +191,7 @@ export function formatSummary(results: readonly BenchResult[]): string {
     for (const [i, f] of Object.values(r.figures).entries()) {
       rows.push([i === 0 ? r.name : '', f.label, String(f.concurrency), String(f.runs), fmtMs(f.p50), fmtMs(f.p99), fmtOps(f.opsPerSec), '']);
     }
-    if (r.target) rows.push(['', `target: ${r.target.metric}`, '', '', '', '', fmtOps(r.target.actual), `${r.target.met ? 'PASS' : 'FAIL'} (>= ${fmtOps(r.target.required)})`]);
+    if (r.target) rows.push(['', `target: ${r.target.metric}`, '', '', '', '', fmtTarget(r.target.actual), `${r.target.met ? 'PASS' : 'FAIL'} (${r.target.comparison ?? '>='} ${fmtTarget(r.target.required)})`]);
   }
   return table(rows, new Set([2, 3, 4, 5, 6]));
 }

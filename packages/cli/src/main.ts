@@ -8,6 +8,8 @@ import { configCommand, configHelp } from './commands/config.ts';
 import { demoCommand, demoHelp } from './commands/demo.ts';
 import { policyCommand, policyHelp } from './commands/policy.ts';
 import { serveCommand, serveHelp } from './commands/serve.ts';
+import { mcpCommand, mcpHelp } from './commands/mcp.ts';
+import { secretCommand, secretHelp } from './commands/secret.ts';
 import { CliError, EXIT } from './exit-codes.ts';
 import { processIO, type CliIO } from './io.ts';
 
@@ -21,6 +23,8 @@ const COMMANDS: Record<string, { run: (args: string[], io: CliIO) => Promise<num
   approvals: { run: approvalsCommand, help: approvalsHelp },
   kill: { run: killCommand, help: killHelp },
   unkill: { run: unkillCommand, help: killHelp },
+  mcp: { run: mcpCommand, help: mcpHelp },
+  secret: { run: secretCommand, help: secretHelp },
 };
 
 export const USAGE = `usage: mandate <command> [options]

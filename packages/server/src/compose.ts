@@ -47,6 +47,7 @@ import { SignedWebhook, webhookNotifier } from './webhook.ts';
 import { EventBus, PublishingDecisionEngine, publishingAudit } from './events.ts';
 import { AlertHub } from './behaviour/alerts.ts';
 import { HttpJudge } from './behaviour/judge.ts';
+import { loadSecretsKey, McpGateway, type PinAlert } from '@mandate/gateway';
 
 export interface RuntimeOptions {
   readonly clock?: Clock;
@@ -56,6 +57,10 @@ export interface RuntimeOptions {
   readonly bootstrapAdminKey?: string | undefined;
   /** write the generated bootstrap admin key to <data_dir>/admin.key (default true) */
   readonly writeAdminKeyFile?: boolean;
+  /** the environment MANDATE_SECRETS_KEY is read from (default process.env) */
+  readonly env?: Record<string, string | undefined>;
+  /** the MCP gateway's pin-change alerts (the behaviour subsystem wires in here) */
+  readonly onMcpAlert?: (alert: PinAlert) => void;
 }
 
 export interface MandateRuntime {
@@ -92,6 +97,8 @@ export interface MandateRuntime {
   readonly dpop: DpopVerifier;
   /** heartbeats, the renewal check, the lapse sweeper and re-evaluation of live tasks (issue 13) */
   readonly supervisor: Supervisor;
+  /** the MCP gateway at /mcp (issue 3): sessions, tool pins, the secret vault */
+  readonly mcp: McpGateway;
   /** whether this node's cached state is current (always, on one node; with several, its change feed is connected) */
   fresh(): boolean;
   /** the bootstrap admin key, only when this start created it */
@@ -358,6 +365,22 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       proofs: (p) => dpop.verifyProof({ ...p, now: clock.now() }),
     });
     // --- end AuthZEN
+    // --- MCP gateway (issue 3): pins and encrypted secrets live in the store's controls
+    const mcp = new McpGateway({
+      config: config.mcp,
+      engine,
+      tokens,
+      tasks: taskState,
+      audit,
+      controls: store.controls,
+      secretsKey: loadSecretsKey(config.mcp.secrets_key_file, opts.env ?? process.env),
+      clock,
+      ids,
+      hasher,
+      log: { info: log.info.bind(log), warn: log.warn.bind(log), error: log.error.bind(log) },
+      onAlert: opts.onMcpAlert,
+    });
+    // --- end MCP gateway
     let bootstrapAdminKey: string | undefined;
     if ((await store.operators.listOperatorKeys()).length === 0) {
       const { secret } = await operators.create('bootstrap-admin', 'admin', clock.now(), opts.bootstrapAdminKey);
@@ -414,6 +437,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       alerts,
       dpop,
       supervisor,
+      mcp,
       bootstrapAdminKey,
       fresh: () => !pg || feed?.connected === true,
       async close() {
@@ -424,6 +448,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
         alerts.close();
         clearInterval(supervisionSweep);
         try {
+          await mcp.close();
           await feed?.close();
           await audit.close();
         } finally {

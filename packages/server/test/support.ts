@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
-import { buildHttpApp, createRuntime, parseConfig, type MandateConfigInput, type MandateRuntime } from '@mandate/server';
+import { buildHttpApp, createRuntime, parseConfig, type MandateConfigInput, type MandateRuntime, type RuntimeOptions } from '@mandate/server';
 
 export const EXAMPLE_POLICIES = fileURLToPath(new URL('../../../examples/policies', import.meta.url));
 export const TRUST_DOMAIN = 'test.local';
@@ -62,6 +62,8 @@ export interface HarnessOptions {
   /** config on top of the test defaults (deep keys replace whole sections) */
   readonly config?: Partial<MandateConfigInput>;
   readonly clock?: ManualClock;
+  /** the runtime's log (default: silent) */
+  readonly log?: RuntimeOptions['log'];
 }
 
 export interface StartedTask {
@@ -109,7 +111,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   });
   let runtime: MandateRuntime;
   try {
-    runtime = await createRuntime(config, { writeAdminKeyFile: false, clock });
+    runtime = await createRuntime(config, { writeAdminKeyFile: false, clock, ...(opts.log ? { log: opts.log } : {}) });
   } catch (e) {
     await rm(dir, { recursive: true, force: true });
     throw e;

@@ -30,7 +30,9 @@ export type AuditKind =
   | 'kill'
   | 'unkill'
   | 'operator.key_created'
-  | 'operator.key_revoked';
+  | 'operator.key_revoked'
+  | 'secret.set'
+  | 'secret.deleted';
 
 /** A record before it is placed in the chain. */
 export interface AuditDraft {

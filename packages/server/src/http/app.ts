@@ -18,6 +18,7 @@ import { killRoutes } from './routes/kill.ts';
 import { eventRoutes } from './routes/events.ts';
 import { dashboardRoutes } from './routes/dashboard.ts';
 import { alertRoutes } from './routes/alerts.ts';
+import { mcpRoutes } from './routes/mcp.ts';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -134,5 +135,6 @@ export function buildHttpApp(rt: MandateRuntime, opts: HttpOptions = {}): Fastif
   eventRoutes(app, rt);
   dashboardRoutes(app, opts.dashboardDir);
   alertRoutes(app, rt);
+  mcpRoutes(app, rt);
   return app;
 }

@@ -1,0 +1,36 @@
+import { parseArgs } from 'node:util';
+import { loadConfig } from '@mandate/server';
+import { runStdioRelay, tokenSource } from '@mandate/gateway';
+import { isMandateError } from '@mandate/core';
+import { CliError, EXIT } from '../exit-codes.ts';
+import type { CliIO } from '../io.ts';
+
+export const mcpHelp = `mandate mcp --stdio [--url URL] [--config FILE]
+  The MCP gateway over stdio, for MCP hosts that launch servers ({"mcpServers": {...}}): relays
+  JSON-RPC between stdin/stdout and a running Mandate's /mcp endpoint (URL: --url, MANDATE_URL,
+  or server.host/port of --config; default http://127.0.0.1:8787). The task token comes from
+  MANDATE_TASK_TOKEN or the file named by MANDATE_TASK_TOKEN_FILE (re-read on every request, so a
+  renewed token can be written there). No token, no session. Message limits: mcp.limits of --config.`;
+
+export async function mcpCommand(args: string[], io: CliIO): Promise<number> {
+  const { values } = parseArgs({ args, strict: true, options: { stdio: { type: 'boolean' }, url: { type: 'string' }, config: { type: 'string' } } });
+  if (!values.stdio) throw new CliError(EXIT.USAGE, mcpHelp);
+  const config = loadConfig(values.config ?? io.env['MANDATE_CONFIG'], io.env);
+  const url = values.url ?? io.env['MANDATE_URL'] ?? `http://${config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host}:${config.server.port}`;
+  let token: () => string;
+  try {
+    token = tokenSource(io.env);
+    token();
+  } catch (e) {
+    throw new CliError(EXIT.USAGE, isMandateError(e) ? `${e.code}: ${e.message}` : String(e));
+  }
+  await runStdioRelay({
+    url,
+    token,
+    stdin: process.stdin,
+    stdout: process.stdout,
+    limits: { maxBytes: config.mcp.limits.max_message_bytes, maxDepth: config.mcp.limits.max_depth },
+    log: (line) => io.err(line),
+  });
+  return EXIT.OK;
+}

@@ -1,0 +1,187 @@
+/**
+ * The MCP gateway: sessions (each bound to one task token) toward clients over Streamable HTTP
+ * (and, through `mandate mcp --stdio`, stdio), each with its own upstream connections.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import { describeError, isMandateError, MandateError, type AuditAppender, type Clock, type ControlStore, type DecisionEngine, type Hasher, type IdGenerator, type TaskReader, type TaskTokens } from '@mandate/core';
+import type { McpConfig } from './config.ts';
+import type { GatewayDeps, GatewayLog } from './deps.ts';
+import { checkParsed, jsonRpcError, type JsonRpcErrorMessage, type MessageLimits } from './limits.ts';
+import { PinRegistry, type PinAlert } from './pins.ts';
+import { SecretVault } from './secrets.ts';
+import { GatewaySession } from './session.ts';
+
+export interface McpGatewayOptions {
+  readonly config: McpConfig;
+  readonly engine: Pick<DecisionEngine, 'decide' | 'recordOutcome'>;
+  readonly tokens: Pick<TaskTokens, 'verify'>;
+  readonly tasks: Pick<TaskReader, 'getTask'>;
+  readonly audit: AuditAppender;
+  /** where pins and encrypted secrets live (`mcp.pin.*`, `secret.*`) */
+  readonly controls: ControlStore;
+  /** the 32-byte secrets key; without it `secret:` references cannot be resolved */
+  readonly secretsKey: Buffer | undefined;
+  readonly clock: Clock;
+  readonly ids: IdGenerator;
+  readonly hasher: Hasher;
+  readonly log: GatewayLog;
+  /** called when a pinned tool changes (the behaviour subsystem wires its alerts here) */
+  readonly onAlert?: ((alert: PinAlert) => void) | undefined;
+}
+
+interface HttpSession {
+  readonly session: GatewaySession;
+  readonly transport: StreamableHTTPServerTransport;
+}
+
+const SESSION_HEADER = 'mcp-session-id';
+
+/** The HTTP status for a MandateError met while opening or resuming a session. */
+function statusOf(code: string): number {
+  if (code === 'TOKEN_TASK_MISMATCH') return 403;
+  if (code.startsWith('TOKEN_') || code === 'UNAUTHENTICATED') return 401;
+  if (code === 'STORE_UNAVAILABLE' || code === 'NOT_READY') return 503;
+  return 403;
+}
+
+export class McpGateway {
+  readonly pins: PinRegistry;
+  readonly vault: SecretVault;
+  readonly limits: MessageLimits;
+  private readonly deps: GatewayDeps;
+  private readonly http = new Map<string, HttpSession>();
+  private readonly open = new Set<GatewaySession>();
+  private readonly sweep: NodeJS.Timeout;
+  private closed = false;
+
+  constructor(o: McpGatewayOptions) {
+    const prefixes = new Set<string>();
+    for (const u of o.config.upstreams) {
+      const p = u.tool_prefix ?? u.name;
+      if (prefixes.has(p)) throw new MandateError('CONFIG_INVALID', `two MCP upstreams share the tool prefix "${p}"`);
+      prefixes.add(p);
+    }
+    this.pins = new PinRegistry({ controls: o.controls, hasher: o.hasher, audit: o.audit, clock: o.clock, log: o.log, onAlert: o.onAlert });
+    this.vault = new SecretVault(o.controls, o.secretsKey);
+    this.limits = { maxBytes: o.config.limits.max_message_bytes, maxDepth: o.config.limits.max_depth };
+    this.deps = { config: o.config, engine: o.engine, tokens: o.tokens, tasks: o.tasks, audit: o.audit, pins: this.pins, vault: this.vault, clock: o.clock, ids: o.ids, hasher: o.hasher, log: o.log };
+    this.sweep = setInterval(() => this.closeIdle(), Math.min(60_000, o.config.limits.idle_timeout));
+    this.sweep.unref();
+  }
+
+  get sessionCount(): number {
+    return this.open.size;
+  }
+
+  /**
+   * Opens a session for a task token on any transport (in-memory, stdio…). Throws MandateError
+   * (the token's or the task's reason) when there is no valid token or no active task.
+   */
+  async openSession(token: string | undefined, transport: Transport): Promise<GatewaySession> {
+    if (this.closed) throw new MandateError('NOT_READY', 'the gateway is closing');
+    if (token === undefined || token === '') throw new MandateError('TOKEN_MISSING', 'a task token is required');
+    if (this.open.size >= this.deps.config.limits.max_sessions) throw new MandateError('RATE_LIMITED', 'too many MCP sessions are open');
+    const session = await GatewaySession.open(this.deps, token, (s) => {
+      this.open.delete(s);
+      this.http.delete(s.id);
+    });
+    this.open.add(session);
+    await session.connect(transport);
+    return session;
+  }
+
+  /**
+   * Streamable HTTP at /mcp. `body` is the already parsed and bounded POST body. The client's
+   * task token comes as `Authorization: Bearer` on every request; the first one opens the session.
+   */
+  async handleHttp(req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> {
+    const bad = body === undefined ? undefined : checkParsed(body, this.limits);
+    if (bad) return send(res, 400, bad);
+    let token: string | undefined;
+    const auth = req.headers.authorization;
+    if (auth !== undefined) {
+      const m = /^Bearer ([^\s]+)$/i.exec(auth);
+      if (!m) return send(res, 401, jsonRpcError(null, -32001, 'Authorization must be "Bearer <task token>"', 'TOKEN_MALFORMED'), true);
+      token = m[1];
+    }
+    if (token === undefined) return send(res, 401, jsonRpcError(null, -32001, 'a task token is required (Authorization: Bearer)', 'TOKEN_MISSING'), true);
+
+    const sid = req.headers[SESSION_HEADER];
+    if (typeof sid === 'string') {
+      const entry = this.http.get(sid);
+      if (!entry) return send(res, 404, jsonRpcError(null, -32001, 'Session not found', 'NOT_FOUND'));
+      try {
+        await entry.session.presentToken(token);
+      } catch (e) {
+        return this.refuse(res, e);
+      }
+      return entry.transport.handleRequest(req, res, body);
+    }
+
+    if (req.method !== 'POST' || !(isInitializeRequest(body) || (Array.isArray(body) && body.some((m) => isInitializeRequest(m))))) {
+      return send(res, 400, jsonRpcError(null, -32000, 'Bad Request: no session; send initialize first', 'MALFORMED_REQUEST'));
+    }
+    let session: GatewaySession | undefined;
+    const transport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: () => session?.id ?? this.deps.ids.next('mcps'),
+      enableJsonResponse: true,
+      maxRequestBodySize: this.limits.maxBytes,
+    });
+    try {
+      session = await this.openSession(token, transport);
+    } catch (e) {
+      return this.refuse(res, e);
+    }
+    this.http.set(session.id, { session, transport });
+    await transport.handleRequest(req, res, body);
+    if (transport.sessionId === undefined) await session.close();
+  }
+
+  private refuse(res: ServerResponse, e: unknown): void {
+    if (isMandateError(e)) {
+      const status = e.code === 'RATE_LIMITED' ? 503 : statusOf(e.code);
+      return send(res, status, jsonRpcError(null, -32001, `${e.code}: ${e.message}`, e.code), status === 401);
+    }
+    this.deps.log.error({ err: describeError(e) }, 'MCP session failed to open');
+    return send(res, 500, jsonRpcError(null, -32603, 'internal error', 'INTERNAL_ERROR'));
+  }
+
+  /**
+   * Closes the sessions of these tasks (they ended): their upstream processes and secret leases
+   * go with them. Returns how many sessions it closed.
+   */
+  async endTasks(taskIds: readonly string[]): Promise<number> {
+    const ids = new Set(taskIds);
+    const ending = [...this.open].filter((s) => ids.has(s.taskId));
+    await Promise.all(ending.map((s) => s.close()));
+    return ending.length;
+  }
+
+  /** Closes every session (an emergency stop). */
+  async endAll(): Promise<number> {
+    const all = [...this.open];
+    await Promise.all(all.map((s) => s.close()));
+    return all.length;
+  }
+
+  private closeIdle(): void {
+    const cutoff = this.deps.clock.now() - this.deps.config.limits.idle_timeout;
+    for (const s of this.open) if (s.lastUsed < cutoff) void s.close();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.sweep);
+    await Promise.all([...this.open].map((s) => s.close()));
+  }
+}
+
+function send(res: ServerResponse, status: number, body: JsonRpcErrorMessage, challenge = false): void {
+  if (res.headersSent) return;
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (challenge) headers['www-authenticate'] = 'Bearer realm="mandate"';
+  res.writeHead(status, headers).end(JSON.stringify(body));
+}

@@ -1,0 +1,105 @@
+/**
+ * The MCP gateway's edge: Streamable HTTP at /mcp (JSON-RPC errors, never the API's envelope,
+ * for whatever an MCP client sends), and the operator endpoints for tool pins and secrets.
+ */
+import { MandateError } from '@mandate/core';
+import { checkParsed, jsonRpcError, type Pin } from '@mandate/gateway';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import type { MandateRuntime } from '../../compose.ts';
+import { requireOperator } from '../auth.ts';
+import { parseBody } from '../validate.ts';
+
+const secretBody = z.strictObject({ value: z.string().min(1).max(16 * 1024) });
+const pinParams = z.strictObject({ server: z.string().min(1).max(100), tool: z.string().min(1).max(200) });
+
+function pinView(p: Pin) {
+  return {
+    server: p.server,
+    tool: p.tool,
+    status: p.status,
+    hash: p.hash,
+    pending_hash: p.pendingHash ?? null,
+    pinned_at: new Date(p.pinnedAt).toISOString(),
+    changed_at: p.changedAt === undefined ? null : new Date(p.changedAt).toISOString(),
+  };
+}
+
+export function mcpRoutes(app: FastifyInstance, rt: MandateRuntime): void {
+  const limits = rt.mcp.limits;
+  void app.register(async (scope) => {
+    // the body is parsed here, so that a malformed message gets a JSON-RPC error
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: limits.maxBytes }, (_req, body, done) => done(null, body));
+    scope.setErrorHandler((err, _req, reply) => {
+      const tooLarge = (err as { code?: string }).code === 'FST_ERR_CTP_BODY_TOO_LARGE';
+      void reply
+        .code(tooLarge ? 413 : 400)
+        .send(jsonRpcError(null, -32600, tooLarge ? `Invalid Request: message larger than ${limits.maxBytes} bytes` : `Invalid Request: ${(err as Error).message}`, tooLarge ? 'LIMIT_EXCEEDED' : 'MALFORMED_REQUEST'));
+    });
+    const handle = async (req: FastifyRequest, reply: FastifyReply) => {
+      let body: unknown;
+      if (req.method === 'POST') {
+        const text = typeof req.body === 'string' ? req.body : '';
+        try {
+          body = JSON.parse(text);
+        } catch (e) {
+          return reply.code(400).send(jsonRpcError(null, -32700, `Parse error: ${(e as Error).message}`, 'MALFORMED_REQUEST'));
+        }
+        const bad = checkParsed(body, limits);
+        if (bad) return reply.code(400).send(bad);
+      }
+      reply.hijack();
+      await rt.mcp.handleHttp(req.raw, reply.raw, body);
+    };
+    scope.post('/mcp', handle);
+    scope.get('/mcp', handle);
+    scope.delete('/mcp', handle);
+  });
+
+  app.get('/v1/mcp/pins', async (req) => {
+    await requireOperator(rt, req, 'viewer');
+    return { pins: (await rt.mcp.pins.list()).map(pinView) };
+  });
+
+  app.post<{ Params: { server: string; tool: string } }>('/v1/mcp/pins/:server/:tool/approve', async (req) => {
+    const op = await requireOperator(rt, req, 'admin');
+    const p = parseBody(pinParams, req.params, 'path');
+    return pinView(await rt.mcp.pins.approve(p.server, p.tool, op.id));
+  });
+
+  app.get('/v1/secrets', async (req) => {
+    await requireOperator(rt, req, 'viewer');
+    return { secrets: (await rt.mcp.vault.names()).map((s) => ({ name: s.name, updated_at: new Date(s.updatedAt).toISOString() })) };
+  });
+
+  app.put<{ Params: { name: string } }>('/v1/secrets/:name', async (req) => {
+    const op = await requireOperator(rt, req, 'admin');
+    const body = parseBody(secretBody, req.body);
+    const now = rt.clock.now();
+    try {
+      await rt.mcp.vault.set(req.params.name, body.value, now);
+    } catch (e) {
+      if (e instanceof MandateError && e.code === 'INVALID_ARGUMENT') throw new MandateError('MALFORMED_REQUEST', e.message);
+      throw e;
+    }
+    // the value is never returned, logged or audited
+    await rt.audit.append([{ kind: 'secret.set', ts: now, data: { name: req.params.name, by: op.id } }]);
+    return { name: req.params.name, updated_at: new Date(now).toISOString() };
+  });
+
+  app.delete<{ Params: { name: string } }>('/v1/secrets/:name', async (req, reply) => {
+    const op = await requireOperator(rt, req, 'admin');
+    const now = rt.clock.now();
+    let had: boolean;
+    try {
+      had = await rt.mcp.vault.delete(req.params.name, now);
+    } catch (e) {
+      if (e instanceof MandateError && e.code === 'INVALID_ARGUMENT') throw new MandateError('MALFORMED_REQUEST', e.message);
+      throw e;
+    }
+    if (!had) throw new MandateError('NOT_FOUND', `secret ${req.params.name} is not set`);
+    await rt.audit.append([{ kind: 'secret.deleted', ts: now, data: { name: req.params.name, by: op.id } }]);
+    return reply.code(204).send();
+  });
+}
