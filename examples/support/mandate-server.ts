@@ -38,8 +38,10 @@ export interface ApprovalView {
 export interface ExampleServer {
   readonly url: string;
   readonly agentId: string;
-  /** a fresh JWT-SVID for the agent from the development issuer */
-  workloadToken(): Promise<string>;
+  /** a fresh JWT-SVID for the agent (or another registered agent) from the development issuer */
+  workloadToken(agentId?: string): Promise<string>;
+  /** registers another agent with the same ceiling; returns its SPIFFE ID */
+  registerAgent(name: string): Promise<string>;
   /** an operator request with the admin key */
   op(method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; json: unknown }>;
   /** what an operator does while the agent waits: watch the queue, approve the first pending request */
@@ -52,7 +54,8 @@ export interface ExampleServer {
 
 let counter = 0;
 
-export async function startExampleServer(): Promise<ExampleServer> {
+/** `overrides`: flat config keys on top of the example's (e.g. `{ 'tokens.ttl': '3s' }`). */
+export async function startExampleServer(overrides: Record<string, unknown> = {}): Promise<ExampleServer> {
   const dir = await mkdtemp(join(tmpdir(), 'mandate-sdk-example-'));
   const config = loadConfig(undefined, {}, {
     environment: 'prod',
@@ -63,6 +66,7 @@ export async function startExampleServer(): Promise<ExampleServer> {
     'identity.dev_issuer.enabled': true,
     'identity.dev_issuer.trust_domain': TRUST_DOMAIN,
     'log.level': 'silent',
+    ...overrides,
   });
   let server: RunningServer;
   try {
@@ -84,22 +88,34 @@ export async function startExampleServer(): Promise<ExampleServer> {
     return { status: res.status, json: (await res.json()) as unknown };
   }
 
-  counter += 1;
-  const agentId = `spiffe://${TRUST_DOMAIN}/agents/support-${process.pid}-${counter}`;
-  const reg = await op('POST', '/v1/agents', {
-    id: agentId,
-    owner: 'team-support',
-    type: 'support',
-    ceiling: { tools: ['helpdesk.*', 'fs.read_file', 'mail.send'], data_classes: ['internal'], environments: ['prod'], max_ttl: '1h', max_calls: 200 },
-  });
-  if (reg.status !== 201 && reg.status !== 200) throw new Error(`register agent: ${reg.status} ${JSON.stringify(reg.json)}`);
+  async function registerAgent(name: string): Promise<string> {
+    counter += 1;
+    const id = `spiffe://${TRUST_DOMAIN}/agents/${name}-${process.pid}-${counter}`;
+    const reg = await op('POST', '/v1/agents', {
+      id,
+      owner: 'team-support',
+      type: 'support',
+      ceiling: { tools: ['helpdesk.*', 'fs.read_file', 'mail.send'], data_classes: ['internal'], environments: ['prod'], max_ttl: '1h', max_calls: 200 },
+    });
+    if (reg.status !== 201 && reg.status !== 200) throw new Error(`register agent: ${reg.status} ${JSON.stringify(reg.json)}`);
+    return id;
+  }
+  let agentId: string;
+  try {
+    agentId = await registerAgent('support');
+  } catch (e) {
+    await server.close();
+    await rm(dir, { recursive: true, force: true });
+    throw e;
+  }
 
   return {
     url,
     agentId,
     op,
-    async workloadToken() {
-      const r = await op('POST', '/v1/dev/workload-tokens', { spiffe_id: agentId });
+    registerAgent,
+    async workloadToken(id = agentId) {
+      const r = await op('POST', '/v1/dev/workload-tokens', { spiffe_id: id });
       if (r.status !== 200) throw new Error(`mint workload token: ${r.status} ${JSON.stringify(r.json)}`);
       return (r.json as { token: string }).token;
     },

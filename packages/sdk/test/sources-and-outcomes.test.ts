@@ -1,0 +1,158 @@
+/**
+ * Workload token sources (a string, an environment variable, a callback, a file), outcome
+ * reports to a server that takes them, and the main entry's promise to run on edge runtimes
+ * (no node:* import reachable from it).
+ */
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MandateClient, workloadTokenFromEnv } from '../src/index.ts';
+import { workloadTokenFromFile } from '../src/node.ts';
+import { decision, fakeJwt, issued, json, startFakeServer, type FakeServer } from './fake-server.ts';
+
+let fake: FakeServer;
+beforeEach(async () => {
+  fake = await startFakeServer();
+  fake.handle((q, res) => {
+    if (q.path === '/v1/tasks') return json(res, 201, issued('task_1', fakeJwt('t'), Date.now() + 300_000));
+    if (q.path === '/v1/authorize') return json(res, 200, decision('allow', { call_id: 'call_42' }));
+    if (q.path === '/v1/calls/call_42/outcome') return json(res, 200, { ok: true });
+    return json(res, 404, { error: { code: 'NOT_FOUND', message: 'no route', requestId: 'r' } });
+  });
+});
+afterEach(async () => {
+  await fake.close();
+});
+
+const startWith = async (source: ConstructorParameters<typeof MandateClient>[0]['workloadToken']) => {
+  await new MandateClient({ url: fake.url, workloadToken: source, autoRenew: false }).startTask({ mandate: { purpose: 'p' } });
+  return fake.requests.find((r) => r.path === '/v1/tasks');
+};
+
+describe('workload token sources', () => {
+  it('sends a literal token as the bearer, and the mandate as the body', async () => {
+    const seen = await startWith('svid-literal');
+    expect(seen?.authorization).toBe('Bearer svid-literal');
+    expect(seen?.body).toEqual({ mandate: { purpose: 'p' } });
+  });
+
+  it('reads an environment variable at each start', async () => {
+    process.env['MANDATE_TEST_SVID'] = ' svid-from-env\n';
+    try {
+      expect((await startWith(workloadTokenFromEnv('MANDATE_TEST_SVID')))?.authorization).toBe('Bearer svid-from-env');
+    } finally {
+      delete process.env['MANDATE_TEST_SVID'];
+    }
+  });
+
+  it('refuses an empty or missing variable before sending anything', async () => {
+    await expect(startWith(workloadTokenFromEnv('MANDATE_TEST_UNSET'))).rejects.toThrow(/MANDATE_TEST_UNSET/);
+    expect(fake.requests).toHaveLength(0);
+  });
+
+  it('asks a callback at each start (a rotating source)', async () => {
+    let n = 0;
+    const client = new MandateClient({ url: fake.url, workloadToken: async () => `svid-${(n += 1)}`, autoRenew: false });
+    await client.startTask({ mandate: {} });
+    await client.startTask({ mandate: {} });
+    expect(fake.requests.map((r) => r.authorization)).toEqual(['Bearer svid-1', 'Bearer svid-2']);
+  });
+
+  it('re-reads a token file at each start (SPIRE rewrites it as it rotates)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mandate-sdk-'));
+    try {
+      const file = join(dir, 'svid.jwt');
+      const source = workloadTokenFromFile(file);
+      const client = new MandateClient({ url: fake.url, workloadToken: source, autoRenew: false });
+      await writeFile(file, 'svid-one\n');
+      await client.startTask({ mandate: {} });
+      await writeFile(file, 'svid-two\n');
+      await client.startTask({ mandate: {} });
+      expect(fake.requests.map((r) => r.authorization)).toEqual(['Bearer svid-one', 'Bearer svid-two']);
+      await writeFile(file, '');
+      await expect(client.startTask({ mandate: {} })).rejects.toThrow(/empty/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('outcome reports', () => {
+  it("sends an allowed call's outcome with the SHA-256 of its result, never the result", async () => {
+    const task = await new MandateClient({ url: fake.url, workloadToken: 'w', autoRenew: false }).startTask({ mandate: {} });
+    const result = { tickets: ['T-1042'] };
+    expect(await task.guard('helpdesk.search_tickets', (_args: object) => result)({ query: 'x' })).toEqual(result);
+    const report = fake.requests.find((r) => r.path === '/v1/calls/call_42/outcome');
+    expect(report?.body).toEqual({ task_id: 'task_1', status: 'ok', digest: `sha256:${createHash('sha256').update(JSON.stringify(result)).digest('hex')}` });
+    expect(report?.authorization).toBe(`Bearer ${fakeJwt('t')}`);
+  });
+
+  it('reports a tool that threw as an error, and rethrows its error', async () => {
+    const task = await new MandateClient({ url: fake.url, workloadToken: 'w', autoRenew: false }).startTask({ mandate: {} });
+    await expect(task.guard('t', (_args: object) => { throw new Error('tool broke'); })({})).rejects.toThrow('tool broke');
+    expect(fake.requests.find((r) => r.path === '/v1/calls/call_42/outcome')?.body).toEqual({ task_id: 'task_1', status: 'error' });
+  });
+
+  it('a failing report does not change the result, and is told to onError', async () => {
+    fake.handle((q, res) => {
+      if (q.path === '/v1/tasks') return json(res, 201, issued('task_1', fakeJwt('t'), Date.now() + 300_000));
+      if (q.path === '/v1/authorize') return json(res, 200, decision('allow', { call_id: 'call_42' }));
+      return json(res, 500, { error: { code: 'INTERNAL_ERROR', message: 'x', requestId: 'r' } });
+    });
+    const errors: unknown[] = [];
+    const task = await new MandateClient({ url: fake.url, workloadToken: 'w', autoRenew: false, onError: (e) => errors.push(e) }).startTask({ mandate: {} });
+    expect(await task.guard('t', (_args: object) => 'result')({})).toBe('result');
+    expect(errors).toHaveLength(1);
+  });
+});
+
+describe('the main entry runs on edge runtimes', () => {
+  it('imports no node:* module, directly or through its own files', async () => {
+    const seen = new Set<string>();
+    const queue = [resolve(import.meta.dirname, '../src/index.ts'), ...['ai', 'langchain', 'openai-agents'].map((f) => resolve(import.meta.dirname, `../src/integrations/${f}.ts`))];
+    const bare: string[] = [];
+    while (queue.length > 0) {
+      const file = queue.pop() as string;
+      if (seen.has(file)) continue;
+      seen.add(file);
+      const text = await readFile(file, 'utf8');
+      for (const m of text.matchAll(/(?:from|import)\s+'([^']+)'/g)) {
+        const spec = m[1] as string;
+        if (spec.startsWith('.')) queue.push(resolve(dirname(file), spec));
+        else bare.push(spec);
+      }
+    }
+    expect(seen.size).toBeGreaterThan(6);
+    expect([...seen].some((f) => f.endsWith('node.ts'))).toBe(false);
+    expect(bare.filter((s) => s.startsWith('node:') || ['fs', 'path', 'os', 'http', 'https', 'crypto', 'net'].includes(s))).toEqual([]);
+    // the only packages the entries reach are the frameworks an adapter is for
+    expect(new Set(bare.filter((s) => !s.startsWith('node:')))).toEqual(new Set(['ai', '@langchain/core/messages', '@langchain/core/tools', '@openai/agents']));
+  });
+});
+
+describe('a token revoked under a call by our own renewal', () => {
+  it('asks once more with the new token', async () => {
+    let task: Awaited<ReturnType<MandateClient['startTask']>> | undefined;
+    fake.handle(async (q, res) => {
+      if (q.path === '/v1/tasks') return json(res, 201, issued('task_1', fakeJwt('a'), Date.now() + 300_000));
+      if (q.path === '/v1/tasks/task_1/renew') return json(res, 200, issued('task_1', fakeJwt('b'), Date.now() + 300_000));
+      if (q.authorization === `Bearer ${fakeJwt('a')}`) {
+        await task?.renew(); // a renewal lands while this call is in flight
+        return json(res, 200, decision('deny', { reasons: ['TOKEN_REVOKED'] }));
+      }
+      return json(res, 200, decision('allow'));
+    });
+    task = await new MandateClient({ url: fake.url, workloadToken: 'w', autoRenew: false, reportOutcomes: false }).startTask({ mandate: {} });
+    expect(await task.guard('t', (_args: object) => 'ran')({})).toBe('ran');
+    expect(fake.requests.filter((r) => r.path === '/v1/authorize').map((r) => r.authorization)).toEqual([`Bearer ${fakeJwt('a')}`, `Bearer ${fakeJwt('b')}`]);
+  });
+
+  it('but a revocation it did not cause is a deny', async () => {
+    fake.handle((q, res) => (q.path === '/v1/tasks' ? json(res, 201, issued('task_1', fakeJwt('a'), Date.now() + 300_000)) : json(res, 200, decision('deny', { reasons: ['TOKEN_REVOKED'] }))));
+    const task = await new MandateClient({ url: fake.url, workloadToken: 'w', autoRenew: false, reportOutcomes: false }).startTask({ mandate: {} });
+    await expect(task.guard('t', (_args: object) => 'ran')({})).rejects.toMatchObject({ name: 'MandateDeniedError', reasons: ['TOKEN_REVOKED'] });
+    expect(fake.requests.filter((r) => r.path === '/v1/authorize')).toHaveLength(1);
+  });
+});
