@@ -18,7 +18,7 @@ export interface MandateClientOptions {
   readonly renewBeforeMs?: number | undefined;
   /** renew in the background even while no call is made (default true; the timer never keeps a process alive) */
   readonly autoRenew?: boolean | undefined;
-  /** send each guarded call's outcome to servers that accept it (default true; a 404 turns it off) */
+  /** report each guarded call's result (`POST /v1/outcomes`, for provenance and audit) to servers that take it (default true) */
   readonly reportOutcomes?: boolean | undefined;
   /** told of failures that do not reach a caller: a background renewal, an outcome report */
   readonly onError?: ((error: unknown) => void) | undefined;

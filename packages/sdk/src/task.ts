@@ -48,12 +48,6 @@ export interface GuardOptions<A extends unknown[]> {
   readonly signal?: ((...a: A) => AbortSignal | undefined) | undefined;
 }
 
-export interface Outcome {
-  readonly status: 'ok' | 'error';
-  /** `sha256:<hex>` of the result's JSON, so the audit can hold the outcome without the data */
-  readonly digest?: string | undefined;
-}
-
 const TERMINAL_TOKEN_REASONS = new Set(['TOKEN_REVOKED', 'TOKEN_EXPIRED']);
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -66,16 +60,15 @@ function defaultArgs(a: unknown[]): Record<string, unknown> {
   return first === undefined ? {} : { input: first };
 }
 
-async function sha256Digest(value: unknown): Promise<string | undefined> {
-  let text: string | undefined;
+/** The result as JSON the server can take, or undefined when it has no JSON form (a stream, a cycle). */
+function asJson(value: unknown): unknown {
+  if (value === undefined) return null;
   try {
-    text = JSON.stringify(value);
+    const text = JSON.stringify(value);
+    return text === undefined ? undefined : (JSON.parse(text) as unknown);
   } catch {
     return undefined;
   }
-  if (text === undefined || globalThis.crypto?.subtle === undefined) return undefined;
-  const hash = new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)));
-  return `sha256:${Array.from(hash, (b) => b.toString(16).padStart(2, '0')).join('')}`;
 }
 
 /**
@@ -239,29 +232,35 @@ export class MandateTask {
       try {
         result = await fn(...a);
       } catch (e) {
-        await this.reportOutcome(decision.callId, { status: 'error' });
+        await this.reportOutcome(decision.callId, e instanceof Error ? `${e.name}: ${e.message}` : String(e), true);
         throw e;
       }
-      await this.reportOutcome(decision.callId, { status: 'ok', digest: await sha256Digest(result) });
+      await this.reportOutcome(decision.callId, result);
       return result;
     };
   }
 
   /**
-   * Records what an allowed call did (`POST /v1/calls/:call_id/outcome`) on servers that have
-   * that endpoint; learns from the first 404 that this one does not. Never throws: the call has
-   * already happened. Resolves true when the server took the report.
+   * Reports what an allowed call returned (`POST /v1/outcomes`): Mandate audits it by digest and
+   * remembers its values, so a later call whose argument came only from an untrusted tool's
+   * output is seen as such (provenance). Learns from a "no route" 404 that a server predates
+   * the endpoint. Never throws: the call has already happened. True when the server took it.
    */
-  async reportOutcome(callId: string, outcome: Outcome): Promise<boolean> {
+  async reportOutcome(callId: string, result: unknown, isError = false): Promise<boolean> {
     const o = this.rt.outcomes;
     if (!o.enabled || o.supported === false) return false;
+    const json = asJson(result);
+    if (json === undefined) {
+      this.rt.onError(new TypeError(`the result of call ${callId} has no JSON form; its outcome was not reported`));
+      return false;
+    }
     try {
-      const body = { task_id: this.id, status: outcome.status, ...(outcome.digest !== undefined ? { digest: outcome.digest } : {}) };
-      await this.rt.http.send({ method: 'POST', path: `/v1/calls/${encodeURIComponent(callId)}/outcome`, kind: 'write', token: await this.freshToken(), body });
+      const body = { call_id: callId, result: json, ...(isError ? { is_error: true } : {}) };
+      await this.rt.http.send({ method: 'POST', path: '/v1/outcomes', kind: 'write', token: await this.freshToken(), body });
       o.supported = true;
       return true;
     } catch (e) {
-      if (e instanceof MandateApiError && e.status === 404 && e.serverCode === 'NOT_FOUND' && o.supported === undefined) o.supported = false;
+      if (e instanceof MandateApiError && e.status === 404 && e.serverCode === 'NOT_FOUND' && /no route/i.test(e.message)) o.supported = false;
       else this.rt.onError(e);
       return false;
     }

@@ -3,7 +3,6 @@
  * reports to a server that takes them, and the main entry's promise to run on edge runtimes
  * (no node:* import reachable from it).
  */
-import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -18,8 +17,8 @@ beforeEach(async () => {
   fake.handle((q, res) => {
     if (q.path === '/v1/tasks') return json(res, 201, issued('task_1', fakeJwt('t'), Date.now() + 300_000));
     if (q.path === '/v1/authorize') return json(res, 200, decision('allow', { call_id: 'call_42' }));
-    if (q.path === '/v1/calls/call_42/outcome') return json(res, 200, { ok: true });
-    return json(res, 404, { error: { code: 'NOT_FOUND', message: 'no route', requestId: 'r' } });
+    if (q.path === '/v1/outcomes') return json(res, 200, { call_id: 'call_42', task_id: 'task_1', tool: 't', trust: 'untrusted', result_digest: 'sha256:x', audit_seq: 3 });
+    return json(res, 404, { error: { code: 'NOT_FOUND', message: `no route ${q.method} ${q.path}`, requestId: 'r' } });
   });
 });
 afterEach(async () => {
@@ -80,31 +79,60 @@ describe('workload token sources', () => {
 });
 
 describe('outcome reports', () => {
-  it("sends an allowed call's outcome with the SHA-256 of its result, never the result", async () => {
+  const reports = () => fake.requests.filter((r) => r.path === '/v1/outcomes');
+
+  it("reports an allowed call's result against its call id, with the task token", async () => {
     const task = await new MandateClient({ url: fake.url, workloadToken: 'w', autoRenew: false }).startTask({ mandate: {} });
-    const result = { tickets: ['T-1042'] };
+    const result = { tickets: ['T-1042'], from: 'customer@acme.example' };
     expect(await task.guard('helpdesk.search_tickets', (_args: object) => result)({ query: 'x' })).toEqual(result);
-    const report = fake.requests.find((r) => r.path === '/v1/calls/call_42/outcome');
-    expect(report?.body).toEqual({ task_id: 'task_1', status: 'ok', digest: `sha256:${createHash('sha256').update(JSON.stringify(result)).digest('hex')}` });
-    expect(report?.authorization).toBe(`Bearer ${fakeJwt('t')}`);
+    expect(reports().map((r) => r.body)).toEqual([{ call_id: 'call_42', result }]);
+    expect(reports()[0]?.authorization).toBe(`Bearer ${fakeJwt('t')}`);
   });
 
   it('reports a tool that threw as an error, and rethrows its error', async () => {
     const task = await new MandateClient({ url: fake.url, workloadToken: 'w', autoRenew: false }).startTask({ mandate: {} });
     await expect(task.guard('t', (_args: object) => { throw new Error('tool broke'); })({})).rejects.toThrow('tool broke');
-    expect(fake.requests.find((r) => r.path === '/v1/calls/call_42/outcome')?.body).toEqual({ task_id: 'task_1', status: 'error' });
+    expect(reports().map((r) => r.body)).toEqual([{ call_id: 'call_42', result: 'Error: tool broke', is_error: true }]);
   });
 
-  it('a failing report does not change the result, and is told to onError', async () => {
+  it('a result with no JSON form is not reported, and says so to onError', async () => {
+    const errors: unknown[] = [];
+    const task = await new MandateClient({ url: fake.url, workloadToken: 'w', autoRenew: false, onError: (e) => errors.push(e) }).startTask({ mandate: {} });
+    const cyclic: Record<string, unknown> = {};
+    cyclic['self'] = cyclic;
+    expect(await task.guard('t', (_args: object) => cyclic)({})).toBe(cyclic);
+    expect(reports()).toHaveLength(0);
+    expect(String(errors[0])).toMatch(/no JSON form/);
+  });
+
+  it('learns from a "no route" 404 that the server predates outcome reports, and stops sending them', async () => {
     fake.handle((q, res) => {
       if (q.path === '/v1/tasks') return json(res, 201, issued('task_1', fakeJwt('t'), Date.now() + 300_000));
       if (q.path === '/v1/authorize') return json(res, 200, decision('allow', { call_id: 'call_42' }));
-      return json(res, 500, { error: { code: 'INTERNAL_ERROR', message: 'x', requestId: 'r' } });
+      return json(res, 404, { error: { code: 'NOT_FOUND', message: `no route ${q.method} ${q.path}`, requestId: 'r' } });
     });
     const errors: unknown[] = [];
     const task = await new MandateClient({ url: fake.url, workloadToken: 'w', autoRenew: false, onError: (e) => errors.push(e) }).startTask({ mandate: {} });
-    expect(await task.guard('t', (_args: object) => 'result')({})).toBe('result');
-    expect(errors).toHaveLength(1);
+    const t = task.guard('t', (_args: object) => 'ok');
+    expect([await t({}), await t({}), await t({})]).toEqual(['ok', 'ok', 'ok']);
+    expect(reports()).toHaveLength(1);
+    expect(errors).toEqual([]);
+  });
+
+  it('a failing report does not change the result, is told to onError, and reports go on', async () => {
+    fake.handle((q, res) => {
+      if (q.path === '/v1/tasks') return json(res, 201, issued('task_1', fakeJwt('t'), Date.now() + 300_000));
+      if (q.path === '/v1/authorize') return json(res, 200, decision('allow', { call_id: 'call_42' }));
+      // an unknown call is a NOT_FOUND too, but not a missing route
+      return json(res, 404, { error: { code: 'NOT_FOUND', message: 'no allowed call with this id awaits an outcome for this task', requestId: 'r' } });
+    });
+    const errors: unknown[] = [];
+    const task = await new MandateClient({ url: fake.url, workloadToken: 'w', autoRenew: false, onError: (e) => errors.push(e) }).startTask({ mandate: {} });
+    const t = task.guard('t', (_args: object) => 'result');
+    expect(await t({})).toBe('result');
+    expect(await t({})).toBe('result');
+    expect(reports()).toHaveLength(2);
+    expect(errors).toHaveLength(2);
   });
 });
 
