@@ -79,6 +79,33 @@ function networkCode(e: unknown): string | undefined {
   return undefined;
 }
 
+class TooLarge extends Error {}
+
+/** Reads the body, but no more than `max` bytes: a hostile server cannot make the agent buffer gigabytes. */
+async function readBounded(res: Response, max: number): Promise<string> {
+  if (res.body === null) return '';
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > max) {
+      await reader.cancel().catch(() => undefined);
+      throw new TooLarge();
+    }
+    chunks.push(value);
+  }
+  const all = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    all.set(c, at);
+    at += c.byteLength;
+  }
+  return new TextDecoder().decode(all);
+}
+
 interface Failure {
   readonly error: MandateSdkError;
   readonly retryable: boolean;
@@ -169,8 +196,9 @@ export class HttpClient {
       }
       let text: string;
       try {
-        text = await res.text();
+        text = await readBounded(res, this.maxResponseBytes);
       } catch (e) {
+        if (e instanceof TooLarge) return { error: new MandateSdkError('PROTOCOL_ERROR', `Mandate's answer is larger than ${this.maxResponseBytes} bytes`), retryable: false };
         if (req.signal?.aborted) return { error: aborted(req.signal), retryable: false };
         const why = timedOut ? `timed out after ${this.timeoutMs} ms` : (e as Error).message;
         return { error: new MandateSdkError('UNAVAILABLE', `Mandate's answer broke off (${why})`, { cause: e }), retryable: req.kind === 'read' };
@@ -184,9 +212,6 @@ export class HttpClient {
 
   private interpret(req: HttpRequest, res: Response, text: string): HttpResponse | Failure {
     const retryableStatus = req.kind === 'read' && RETRY_STATUS.has(res.status);
-    if (text.length > this.maxResponseBytes) {
-      return { error: new MandateSdkError('PROTOCOL_ERROR', `Mandate's answer is larger than ${this.maxResponseBytes} bytes`), retryable: false };
-    }
     let json: unknown;
     let parsed = false;
     try {

@@ -63,6 +63,7 @@ function defaultArgs(a: unknown[]): Record<string, unknown> {
 /** The result as JSON the server can take, or undefined when it has no JSON form (a stream, a cycle). */
 function asJson(value: unknown): unknown {
   if (value === undefined) return null;
+  if (typeof value === 'object' && value !== null && (Symbol.asyncIterator in value || (Symbol.iterator in value && !Array.isArray(value)))) return undefined;
   try {
     const text = JSON.stringify(value);
     return text === undefined ? undefined : (JSON.parse(text) as unknown);
@@ -86,6 +87,7 @@ export class MandateTask {
   private renewing: Promise<void> | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private ended = false;
+  private readonly listeners = new Set<(token: string, expiresAt: number) => void>();
 
   constructor(rt: TaskRuntime, issued: IssuedTask) {
     this.rt = rt;
@@ -134,6 +136,15 @@ export class MandateTask {
   }
 
   /**
+   * Calls `listener` with every new token (after each renewal), e.g. to hand it to another
+   * enforcement point such as `mandate mcp --stdio`. Returns a function that stops it.
+   */
+  onTokenChange(listener: (token: string, expiresAt: number) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /**
    * Trades the current token for a fresh one (`POST /v1/tasks/:id/renew`); the old one is
    * revoked. Concurrent callers share one renewal.
    */
@@ -146,6 +157,13 @@ export class MandateTask {
         this.current = next;
         this.issuedAt = this.rt.now();
         this.schedule();
+        for (const listener of this.listeners) {
+          try {
+            listener(next.token, next.tokenExpiresAt);
+          } catch (e) {
+            this.rt.onError(e);
+          }
+        }
       } finally {
         this.renewing = undefined;
       }

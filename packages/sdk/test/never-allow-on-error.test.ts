@@ -142,6 +142,22 @@ describe('the guard never runs a tool on an error', () => {
     expect(r.error).toBeInstanceOf(MandateSdkError);
   });
 
+  it('an endless body is cut at the size limit', async () => {
+    const r = await guardedCall((_q, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"effect":"allow","call_id":"c1","reasons":[],"padding":"');
+      const chunk = 'x'.repeat(64 * 1024);
+      const pump = () => {
+        while (!res.destroyed && res.write(chunk));
+        if (!res.destroyed) res.once('drain', pump);
+      };
+      pump();
+    }, { timeoutMs: 5_000 });
+    expect(r.ran).toBe(0);
+    expectCode(r.error, 'PROTOCOL_ERROR');
+    expect((r.error as Error).message).toMatch(/larger than 4194304 bytes/);
+  });
+
   it('a redirect is not followed, even to an allow', async () => {
     const r = await guardedCall((q, res) => {
       if (q.path === '/elsewhere') return json(res, 200, decision('allow'));

@@ -3,12 +3,12 @@
  * reports to a server that takes them, and the main entry's promise to run on edge runtimes
  * (no node:* import reachable from it).
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MandateClient, workloadTokenFromEnv } from '../src/index.ts';
-import { workloadTokenFromFile } from '../src/node.ts';
+import { keepTaskTokenFile, workloadTokenFromFile } from '../src/node.ts';
 import { decision, fakeJwt, issued, json, startFakeServer, type FakeServer } from './fake-server.ts';
 
 let fake: FakeServer;
@@ -72,6 +72,29 @@ describe('workload token sources', () => {
       expect(fake.requests.map((r) => r.authorization)).toEqual(['Bearer svid-one', 'Bearer svid-two']);
       await writeFile(file, '');
       await expect(client.startTask({ mandate: {} })).rejects.toThrow(/empty/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('a task token file for another enforcement point', () => {
+  it('holds the current token, mode 0600, and follows every renewal', async () => {
+    let n = 0;
+    fake.handle((q, res) => json(res, q.path === '/v1/tasks' ? 201 : 200, issued('task_1', fakeJwt(`t${(n += 1)}`), Date.now() + 300_000)));
+    const dir = await mkdtemp(join(tmpdir(), 'mandate-sdk-'));
+    try {
+      const file = join(dir, 'task.jwt');
+      const task = await new MandateClient({ url: fake.url, workloadToken: 'w', autoRenew: false }).startTask({ mandate: {} });
+      const stop = await keepTaskTokenFile(task, file);
+      expect((await readFile(file, 'utf8')).trim()).toBe(fakeJwt('t1'));
+      expect((await stat(file)).mode & 0o777).toBe(0o600);
+      await task.renew();
+      await expect.poll(async () => (await readFile(file, 'utf8')).trim()).toBe(fakeJwt('t2'));
+      stop();
+      await task.renew();
+      await new Promise((r) => setTimeout(r, 50));
+      expect((await readFile(file, 'utf8')).trim()).toBe(fakeJwt('t2'));
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
