@@ -127,8 +127,10 @@ export class MandateTask {
       this.timer = undefined;
       this.renew().catch((e: unknown) => {
         this.rt.onError(e);
-        // try again later, unless the token is gone for good; a call will also renew on its way
-        if (!this.ended && this.rt.now() < this.current.tokenExpiresAt) this.schedule();
+        // an outage may pass: try again while the token lives (a call also renews on its way);
+        // a refusal (the task ended, its hard end reached) will not
+        const transient = e instanceof MandateSdkError && e.code === 'UNAVAILABLE';
+        if (transient && !this.ended && this.rt.now() < this.current.tokenExpiresAt) this.schedule();
       });
     }, delay);
     // a background renewal must never keep a process alive (Node; a no-op elsewhere)
@@ -146,12 +148,13 @@ export class MandateTask {
 
   /**
    * Trades the current token for a fresh one (`POST /v1/tasks/:id/renew`); the old one is
-   * revoked. Concurrent callers share one renewal.
+   * revoked. Concurrent callers share one renewal. It takes no AbortSignal: a renewal given up
+   * half-way could leave the old token revoked and the new one unseen.
    */
-  renew(signal?: AbortSignal): Promise<void> {
+  renew(): Promise<void> {
     this.renewing ??= (async () => {
       try {
-        const res = await this.rt.http.send({ method: 'POST', path: `/v1/tasks/${encodeURIComponent(this.id)}/renew`, kind: 'write', token: this.current.token, body: {}, signal });
+        const res = await this.rt.http.send({ method: 'POST', path: `/v1/tasks/${encodeURIComponent(this.id)}/renew`, kind: 'write', token: this.current.token, body: {} });
         const next = parseIssued(res.json);
         if (next.taskId !== this.id) throw new MandateSdkError('PROTOCOL_ERROR', `renewal answered for task ${next.taskId}, not ${this.id}`);
         this.current = next;
@@ -171,9 +174,9 @@ export class MandateTask {
     return this.renewing;
   }
 
-  private async freshToken(signal?: AbortSignal): Promise<string> {
+  private async freshToken(): Promise<string> {
     if (this.renewing) await this.renewing;
-    if (this.needsRenewal()) await this.renew(signal);
+    if (this.needsRenewal()) await this.renew();
     return this.current.token;
   }
 
@@ -190,11 +193,11 @@ export class MandateTask {
       if (d.taskId !== undefined && d.taskId !== this.id) throw new MandateSdkError('PROTOCOL_ERROR', `the decision is for task ${d.taskId}, not ${this.id}`);
       return d;
     };
-    const used = await this.freshToken(opts.signal);
+    const used = await this.freshToken();
     const d = await ask(used);
     // our own renewal revoked the token under a call in flight: ask once more with the new one
     if (d.effect === 'deny' && d.reasons.some((r) => TERMINAL_TOKEN_REASONS.has(r)) && this.current.token !== used) {
-      return ask(await this.freshToken(opts.signal));
+      return ask(await this.freshToken());
     }
     return d;
   }
@@ -290,14 +293,14 @@ export class MandateTask {
    */
   async delegate(opts: { readonly workloadToken: WorkloadTokenSource; readonly mandate: Record<string, unknown>; readonly signal?: AbortSignal | undefined }): Promise<MandateTask> {
     const workload = await resolveWorkloadToken(opts.workloadToken);
-    const token = await this.freshToken(opts.signal);
+    const token = await this.freshToken();
     const res = await this.rt.http.send({ method: 'POST', path: `/v1/tasks/${encodeURIComponent(this.id)}/delegate`, kind: 'write', token, body: { workload_token: workload, mandate: opts.mandate }, signal: opts.signal });
     return new MandateTask(this.rt, parseIssued(res.json));
   }
 
   /** Ends the task (`POST /v1/tasks/:id/complete`): its tokens, and its children's, stop working. */
   async complete(signal?: AbortSignal): Promise<void> {
-    const token = await this.freshToken(signal);
+    const token = await this.freshToken();
     await this.rt.http.send({ method: 'POST', path: `/v1/tasks/${encodeURIComponent(this.id)}/complete`, kind: 'write', token, body: {}, signal });
     this.close();
   }

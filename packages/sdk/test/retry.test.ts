@@ -135,3 +135,26 @@ describe('retrying a write', () => {
     expect(task.token).toBe(fakeJwt('a'));
   });
 });
+
+describe('background renewal', () => {
+  it('tries again after an outage while the token lives, but not after a refusal', async () => {
+    const other = await startFakeServer();
+    try {
+      fake.handle((_q, res) => json(res, 503, { error: { code: 'STORE_UNAVAILABLE', message: 'x', requestId: 'r' } }));
+      other.handle((_q, res) => json(res, 409, { error: { code: 'TASK_COMPLETED', message: 'the task is completed', requestId: 'r' } }));
+      const errors: { outage: unknown[]; refusal: unknown[] } = { outage: [], refusal: [] };
+      const expiresAt = Date.now() + 1_600; // lead: half of 1.6 s; the timer waits at least 1 s
+      const outage = new MandateClient({ url: fake.url, retry: { retries: 0 }, onError: (e) => errors.outage.push(e) }).resumeTask({ taskId: 'task_1', token: fakeJwt('a'), tokenExpiresAt: expiresAt });
+      const refusal = new MandateClient({ url: other.url, retry: { retries: 0 }, onError: (e) => errors.refusal.push(e) }).resumeTask({ taskId: 'task_1', token: fakeJwt('a'), tokenExpiresAt: expiresAt });
+      await new Promise((resolve) => setTimeout(resolve, 2_600));
+      outage.close();
+      refusal.close();
+      expect(fake.requests.filter((r) => r.path === '/v1/tasks/task_1/renew')).toHaveLength(2);
+      expect(other.requests.filter((r) => r.path === '/v1/tasks/task_1/renew')).toHaveLength(1);
+      expect(errors.refusal).toEqual([expect.objectContaining({ serverCode: 'TASK_COMPLETED' })]);
+      expect(errors.outage).toHaveLength(2);
+    } finally {
+      await other.close();
+    }
+  });
+});
