@@ -34,4 +34,12 @@ export default tseslint.config(
       'no-restricted-properties': ['error', { object: 'Date', property: 'now', message: 'Use the injected Clock.' }, { object: 'Math', property: 'random', message: 'Use the injected IdGenerator.' }],
     },
   },
+  {
+    // The SDK's main entry and adapters run on edge runtimes: fetch and WebCrypto only.
+    files: ['packages/sdk/src/**/*.ts'],
+    ignores: ['packages/sdk/src/node.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['node:*', 'fs', 'path', 'http', 'https', 'crypto', 'os', 'net', 'child_process'], message: 'the SDK runs on edge runtimes: node-only code goes in src/node.ts.' }] }],
+    },
+  },
 );

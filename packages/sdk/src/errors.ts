@@ -1,0 +1,96 @@
+/**
+ * One error base class with a closed union of codes. A guarded tool never runs when any of
+ * these is thrown: a deny, a held call, a server that does not answer or answers nonsense.
+ */
+export type SdkErrorCode =
+  /** Mandate decided `deny`: `reasons` says why */
+  | 'DENIED'
+  /** Mandate decided `approval_required` and no approval came in time (or waiting is off) */
+  | 'APPROVAL_REQUIRED'
+  /** the server answered with an error envelope (a 4xx or a 5xx): `serverCode` is its code */
+  | 'API_ERROR'
+  /** the server could not be reached, timed out, or kept failing after the retries */
+  | 'UNAVAILABLE'
+  /** the server's answer was not what the protocol says (garbage JSON, a missing field…) */
+  | 'PROTOCOL_ERROR'
+  /** the caller gave up (an AbortSignal) */
+  | 'ABORTED';
+
+export class MandateSdkError extends Error {
+  readonly code: SdkErrorCode;
+
+  constructor(code: SdkErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'MandateSdkError';
+    this.code = code;
+  }
+}
+
+/** The parts of a decision a refusal carries, for logs and for the model. */
+export interface RefusedCall {
+  readonly tool: string;
+  readonly callId: string | undefined;
+  readonly reasons: readonly string[];
+  readonly policyIds: readonly string[];
+}
+
+function because(reasons: readonly string[], policyIds: readonly string[]): string {
+  const why = reasons.length > 0 ? reasons.join(', ') : 'no reason given';
+  return policyIds.length > 0 ? `${why} (policy ${policyIds.join(', ')})` : why;
+}
+
+/** Mandate denied the call. The message names the reason codes so a framework shows them to the model. */
+export class MandateDeniedError extends MandateSdkError {
+  readonly tool: string;
+  readonly callId: string | undefined;
+  readonly reasons: readonly string[];
+  readonly policyIds: readonly string[];
+
+  constructor(call: RefusedCall) {
+    super('DENIED', `Mandate denied the call to ${call.tool}: ${because(call.reasons, call.policyIds)}`);
+    this.name = 'MandateDeniedError';
+    this.tool = call.tool;
+    this.callId = call.callId;
+    this.reasons = call.reasons;
+    this.policyIds = call.policyIds;
+  }
+}
+
+/** The call needs a human's approval; it was not given in time (or the guard was told not to wait). */
+export class MandateApprovalRequiredError extends MandateSdkError {
+  readonly tool: string;
+  readonly callId: string | undefined;
+  readonly approvalId: string | undefined;
+  readonly reasons: readonly string[];
+  readonly policyIds: readonly string[];
+
+  constructor(call: RefusedCall & { readonly approvalId: string | undefined }, waitedMs: number) {
+    const waited = waitedMs > 0 ? ` after waiting ${Math.round(waitedMs / 1000)} s` : '';
+    super('APPROVAL_REQUIRED', `Mandate holds the call to ${call.tool} for a human's approval${call.approvalId ? ` (${call.approvalId})` : ''}${waited}: ${because(call.reasons, call.policyIds)}`);
+    this.name = 'MandateApprovalRequiredError';
+    this.tool = call.tool;
+    this.callId = call.callId;
+    this.approvalId = call.approvalId;
+    this.reasons = call.reasons;
+    this.policyIds = call.policyIds;
+  }
+}
+
+/** The server answered with its error envelope `{"error": {"code", "message", "requestId"}}` or a bare status. */
+export class MandateApiError extends MandateSdkError {
+  readonly status: number;
+  readonly serverCode: string;
+  readonly requestId: string | undefined;
+
+  constructor(status: number, serverCode: string, message: string, requestId: string | undefined) {
+    super(status >= 500 ? 'UNAVAILABLE' : 'API_ERROR', `Mandate answered ${status} ${serverCode}: ${message}`);
+    this.name = 'MandateApiError';
+    this.status = status;
+    this.serverCode = serverCode;
+    this.requestId = requestId;
+  }
+}
+
+export function isMandateSdkError(e: unknown): e is MandateSdkError {
+  return e instanceof MandateSdkError;
+}
