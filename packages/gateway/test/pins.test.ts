@@ -25,7 +25,7 @@ describe('tool description pinning', () => {
   });
   afterAll(async () => bed.close());
 
-  it('blocks a tool whose description changed, alerts, and serves it again once an operator approves', async () => {
+  it('ASI04 supply chain: blocks a tool whose description changed (rug pull), alerts, and serves it again once an operator approves', async () => {
     const t = await bed.task([{ name: 'mut__lookup' }]);
     const client = await bed.http(t.token);
     expect((await client.listTools()).tools.map((x) => x.name)).toEqual(['mut__lookup']);

@@ -45,7 +45,7 @@ describe('secrets brokered by the gateway', () => {
     expect(db.includes(Buffer.from(CANARY))).toBe(false);
   });
 
-  it('injects the secret upstream and never lets it reach the client, the audit or the logs', async () => {
+  it('NHI2/NHI7 secret leakage: injects the secret upstream and never lets it reach the client, the audit or the logs', async () => {
     const t = await bed.task([{ name: 'ev__get-env' }, { name: 'mut__lookup' }]);
     const client = await bed.http(t.token);
     const env = await client.callTool({ name: 'ev__get-env', arguments: {} });

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REASON_CODES } from '@mandate/core';
@@ -16,5 +16,25 @@ describe('docs stay true', () => {
     const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
     const missing = REASON_CODES.filter((c) => !readme.includes(`\`${c}\``));
     expect(missing).toEqual([]);
+  });
+
+  it('docs/threat-model.md maps every THREATS.md row to an adversarial test named after it, and that test exists', () => {
+    // the rows of THREATS.md (OWASP ASI / NHI, STRIDE T4 / T8, and the traps paragraph)
+    const ROWS = ['ASI01', 'ASI02', 'ASI03', 'ASI04', 'ASI05', 'ASI07', 'ASI08', 'ASI09', 'ASI10', 'NHI1', 'NHI2/NHI7', 'NHI4', 'NHI5', 'NHI8/NHI9', 'T8', 'T4', 'traps'];
+    const model = readFileSync(join(ROOT, 'docs', 'threat-model.md'), 'utf8');
+    const titles: string[] = [];
+    const walk = (d: string) => {
+      for (const f of readdirSync(d)) {
+        if (f === 'node_modules' || f.startsWith('.')) continue;
+        const p = join(d, f);
+        if (statSync(p).isDirectory()) walk(p);
+        else if (f.endsWith('.test.ts')) for (const m of readFileSync(p, 'utf8').matchAll(/\bit\(\s*(['"`])(.*?)\1/g)) titles.push(m[2] ?? '');
+      }
+    };
+    walk(join(ROOT, 'packages'));
+    for (const row of ROWS) {
+      expect(model, `threat-model.md has no row for ${row}`).toMatch(new RegExp(`^\\| ${row.replace('/', '\\/')}[ :]`, 'm'));
+      expect(titles.filter((t) => t.startsWith(`${row} `) || t.startsWith(`${row}:`)), `no test named after ${row}`).not.toEqual([]);
+    }
   });
 });

@@ -75,7 +75,7 @@ describe('behaviour and containment through the decision pipeline', () => {
     expect(records.at(-1)).toMatchObject({ kind: 'action', data: expect.objectContaining({ effect: 'deny', policy_effect: 'deny', containment: ['alert'] }) });
   });
 
-  it('step_up: a secret read then an HTTP post is held for approval; the approved call passes once', async () => {
+  it('ASI02 tool misuse, step_up: a secret read then an HTTP post is held for approval; the approved call passes once', async () => {
     h = await behaviourHarness({ containment: { rules: [{ detector: 'chains', severity: 'high', min_confidence: 0.8, action: 'step_up' }] } });
     const t = await triageTask(h);
     expect((await call(h, t.token, 'vault.read_secret', { name: 'api-key' })).effect).toBe('allow');
