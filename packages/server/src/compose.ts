@@ -14,6 +14,7 @@ import {
   KeyRing,
   MandateError,
   ProvenanceLedger,
+  ShadowEvaluator,
   TaskService,
   TaskTokens,
   WorkloadVerifier,
@@ -72,6 +73,9 @@ export interface MandateRuntime {
   readonly operators: OperatorAuth;
   /** AuthZEN 1.0: the generic PDP beside the agent engine (issue 12) */
   readonly authzen: AuthzenRuntime;
+  /** shadow mode (policies.shadow_dir): the candidate set and what it would have decided differently */
+  readonly shadow: ShadowEvaluator | undefined;
+  readonly shadowPolicies: PolicyHolder | undefined;
   /** whether this node's cached state is current (always, on one node; with several, its change feed is connected) */
   fresh(): boolean;
   /** the bootstrap admin key, only when this start created it */
@@ -163,6 +167,9 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
     const checkpoints = new MirroredCheckpoints(store.checkpoints, config.data_dir);
     const audit = new CheckpointingAudit(store.audit, checkpoints, auditKeys, clock, config.audit.checkpoint_every, config.audit.checkpoint_interval, log);
     const current = () => policies.current;
+    // shadow mode: the candidate folder is judged beside the active one and never enforced
+    const shadowPolicies = config.policies.shadow_dir === undefined ? undefined : new PolicyHolder(resolve(config.policies.shadow_dir), hasher);
+    const shadow = shadowPolicies === undefined ? undefined : new ShadowEvaluator({ candidate: () => shadowPolicies.current, clock });
     // the emergency stop is read on every call; the kill switch is created below, once tasks exist
     let killSwitch: KillSwitch | undefined;
     const emergency = { stopped: () => killSwitch?.stopped() ?? false };
@@ -197,6 +204,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       // several nodes: no decision on state this node cannot confirm is current
       freshness: pg ? { fresh: () => feed?.connected === true } : undefined,
       provenance: new ProvenanceLedger({ minLength: config.limits.provenance_min_length }),
+      shadow,
       limits: {
         args: {
           maxDepth: config.limits.args_max_depth,
@@ -296,6 +304,8 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       kill,
       operators,
       authzen,
+      shadow,
+      shadowPolicies,
       bootstrapAdminKey,
       fresh: () => !pg || feed?.connected === true,
       async close() {

@@ -91,6 +91,8 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** folder of *.cedar files and an optional tools.yaml; absent = empty set = deny everything */
       dir: z.string().min(1).optional(),
+      /** shadow mode: a candidate folder judged beside the active set on every call; divergences are recorded, never enforced */
+      shadow_dir: z.string().min(1).optional(),
     })
     .prefault({}),
   approvals: z

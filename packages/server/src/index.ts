@@ -11,3 +11,4 @@ export { createAuthzen, type AuthzenRuntime, type AuthzenDeps } from './authzen/
 export { AuthzenDomainHolder, AUTHZEN_ENTITIES_FILE } from './authzen/domain.ts';
 export { PepAuth, PepAuthError, type Pep } from './authzen/pep-auth.ts';
 export { authzenConfigSchema, type AuthzenConfig } from './authzen/config.ts';
+export { ReplaySession, replayTraces, parseTrace, readTraceFile, frozenClock, counterIds, type ReplayTrace, type ReplayStep, type ReplayDecision, type ReplayEffect, type ReplayOptions, type ReplaySummary } from './replay.ts';
