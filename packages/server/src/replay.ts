@@ -19,7 +19,7 @@ import { createInterface } from 'node:readline';
 import { createGunzip } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MandateError, ShadowEvaluator, type Clock, type Divergence, type IdGenerator, type JsonObject, type JsonValue, type ShadowStats } from '@mandate/core';
+import { MandateError, type ShadowEvaluator, type Clock, type Divergence, type IdGenerator, type JsonObject, type JsonValue, type ShadowStats } from '@mandate/core';
 import { createRuntime, type MandateRuntime } from './compose.ts';
 import { parseConfig } from './config.ts';
 import { loadPolicyDir } from './policies.ts';
@@ -60,7 +60,7 @@ export interface ReplayOptions {
   /** traces in flight at once (default 16); the output order is the input order regardless */
   readonly concurrency?: number;
   /** told of each trace's decisions, in input order */
-  readonly onTrace?: (decisions: readonly ReplayDecision[], trace: ReplayTrace) => void;
+  readonly onTrace?: (decisions: readonly ReplayDecision[], trace: ReplayTrace, elapsedMs: number) => void;
 }
 
 export interface ReplaySummary {
@@ -81,6 +81,7 @@ export interface ReplaySummary {
 const START_MS = Date.UTC(2026, 0, 5, 9, 0, 0);
 const TRUST_DOMAIN = 'replay.mandate.local';
 const MAX_STEPS = 10_000;
+const NO_PURPOSE = '(no purpose declared)';
 
 /** A clock that stands still: every decision of a replay sees the same time. */
 export function frozenClock(ms = START_MS): Clock {
@@ -102,7 +103,7 @@ export function parseTrace(v: unknown, where: string): ReplayTrace {
   const o = v as Record<string, unknown>;
   if (typeof o['id'] !== 'string' || o['id'].length === 0 || o['id'].length > 1024) bad('id must be a string of 1 to 1024 characters');
   if (typeof o['suite'] !== 'string' || !/^[A-Za-z0-9._-]{1,64}$/.test(o['suite'])) bad('suite must match [A-Za-z0-9._-]{1,64}');
-  if (typeof o['purpose'] !== 'string' || o['purpose'].length === 0) bad('purpose must be a non-empty string');
+  if (typeof o['purpose'] !== 'string') bad('purpose must be a string');
   if (!Array.isArray(o['steps']) || o['steps'].length > MAX_STEPS) bad(`steps must be an array of at most ${MAX_STEPS}`);
   const steps = (o['steps'] as unknown[]).map((s, i): ReplayStep => {
     if (s === null || typeof s !== 'object' || Array.isArray(s)) return bad(`steps[${i}] must be an object`);
@@ -231,7 +232,8 @@ export class ReplaySession {
     if (!issuer) throw new MandateError('INTERNAL_ERROR', 'the replay runtime has no workload issuer');
     const svid = await issuer.mint(agentId, { audience: this.rt.config.identity.audience, ttlMs: 3_600_000 });
     const task = await this.rt.tasks.start(svid, {
-      purpose: trace.purpose.slice(0, 4000),
+      // a recording without the user's words declares no purpose: nothing can come from it
+      purpose: trace.purpose.trim() === '' ? NO_PURPOSE : trace.purpose.slice(0, 4000),
       environment: this.environment,
       ttl: '1h',
       tools: this.pack.tools.map((name) => ({ name })),
@@ -269,7 +271,7 @@ export class ReplaySession {
     let denied = 0;
     let held = 0;
     let tracesBlocked = 0;
-    const done = new Map<number, { trace: ReplayTrace; decisions: ReplayDecision[] }>();
+    const done = new Map<number, { trace: ReplayTrace; decisions: ReplayDecision[]; ms: number }>();
     let nextOut = 0;
     const flush = () => {
       for (let r = done.get(nextOut); r !== undefined; r = done.get(nextOut)) {
@@ -287,15 +289,16 @@ export class ReplaySession {
           }
         }
         if (blocked) tracesBlocked += 1;
-        o.onTrace?.(r.decisions, r.trace);
+        o.onTrace?.(r.decisions, r.trace, r.ms);
       }
     };
     const inFlight = new Set<Promise<void>>();
     let index = 0;
     for await (const trace of traces) {
       const i = index++;
+      const t0 = performance.now();
       const p: Promise<void> = this.replayTrace(trace, i).then((decisions) => {
-        done.set(i, { trace, decisions });
+        done.set(i, { trace, decisions, ms: performance.now() - t0 });
         flush();
       });
       inFlight.add(p);
