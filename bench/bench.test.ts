@@ -3,7 +3,7 @@
  * the numbers depend on the machine; only their shape is checked.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -139,4 +139,22 @@ describe('gateway benchmark', () => {
     for (const k of ['added p50 ms (full)', 'added p99 ms (full)', 'ratio p50 gateway/direct (full)', 'ratio p99 gateway/direct (full)']) expect(Number.isFinite(written.derived[k])).toBe(true);
     expect(written.target).toMatchObject({ metric: 'added p50 ms (full)', required: 0.5, comparison: '<=' });
   });
+});
+
+describe('agentdojo benchmark', () => {
+  it.skipIf(!existsSync('/work/shared/benchmarks/agentdojo/score.py') && process.env['AGENTDOJO_DIR'] === undefined)(
+    'replays a sample of the traces, scores it beside allow-all, and agrees with score.py',
+    { timeout: 300_000 },
+    async () => {
+      await run(process.execPath, ['bench/agentdojo.ts', '--quick', '--json-only', '--out', out], { cwd: ROOT, maxBuffer: 64 * 1024 * 1024 });
+      const written = JSON.parse(readFileSync(join(out, 'agentdojo.json'), 'utf8')) as BenchResult;
+      expect(written).toMatchObject({ name: 'agentdojo', mode: 'quick' });
+      expect(Object.keys(written.figures).sort()).toEqual(['replay_banking', 'replay_workspace']);
+      expect(written.derived['score.py cross-check mismatches']).toBe(0);
+      for (const k of ['ALL asr_lenient_pct', 'ALL allow-all asr_lenient_pct', 'ALL utility_loss_pct', 'workspace traces/s']) expect(Number.isFinite(written.derived[k])).toBe(true);
+      // the baseline lets every recorded attack through; the packs must stop most of them
+      expect(written.derived['ALL asr_lenient_pct']).toBeLessThan(written.derived['ALL allow-all asr_lenient_pct'] ?? 0);
+      expect(written.derived['ALL allow-all utility_loss_pct']).toBe(0);
+    },
+  );
 });

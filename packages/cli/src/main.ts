@@ -7,6 +7,7 @@ import { auditCommand, auditHelp } from './commands/audit.ts';
 import { configCommand, configHelp } from './commands/config.ts';
 import { demoCommand, demoHelp } from './commands/demo.ts';
 import { policyCommand, policyHelp } from './commands/policy.ts';
+import { replayCommand, replayHelp } from './commands/replay.ts';
 import { serveCommand, serveHelp } from './commands/serve.ts';
 import { mcpCommand, mcpHelp } from './commands/mcp.ts';
 import { secretCommand, secretHelp } from './commands/secret.ts';
@@ -17,6 +18,7 @@ const COMMANDS: Record<string, { run: (args: string[], io: CliIO) => Promise<num
   serve: { run: serveCommand, help: serveHelp },
   demo: { run: demoCommand, help: demoHelp },
   policy: { run: policyCommand, help: policyHelp },
+  replay: { run: replayCommand, help: replayHelp },
   audit: { run: auditCommand, help: auditHelp },
   agent: { run: agentCommand, help: agentHelp },
   config: { run: configCommand, help: configHelp },

@@ -15,6 +15,7 @@ import type { ToolInfo } from './model.ts';
 import type { Assessment, BehaviourMonitor } from './behaviour/monitor.ts';
 import { permissiveness } from './behaviour/combine.ts';
 import { checkBinding } from './tokens/dpop.ts';
+import { stageOutcome, type ShadowEvaluator } from './shadow.ts';
 
 export interface DecisionLimits {
   readonly args: JsonLimits;
@@ -56,6 +57,8 @@ export interface DecisionEngineDeps {
    * containment that can only restrict the policy's answer. Absent: policy alone decides.
    */
   readonly behaviour?: BehaviourMonitor | undefined;
+  /** shadow mode: a candidate policy set judges the same calls; it never affects a decision */
+  readonly shadow?: ShadowEvaluator | undefined;
 }
 
 /** A tool's result, reported by the enforcement point that forwarded an allowed call. */
@@ -231,26 +234,16 @@ export class DecisionEngine {
     ctx.toolInfo = toolInfo;
     const usage = await this.store(() => this.d.budgets.usage(task.id, ctx.tool));
     const verdict = checkCall(task.mandate, { tool: ctx.tool, resource: ctx.resource, args: ctx.args, now, toolInfo, usage });
+    const stage = { agent, task, args: ctx.args, target: ctx.resource, callId: ctx.callId, environment: this.d.environment, now, usage, delegationChain: chain, provenance };
     if (!verdict.ok) {
+      this.d.shadow?.observe({ ...stage, tool: ctx.tool }, stageOutcome(verdict, undefined, policies.version));
       throw new Deny(verdict.reasons, verdict.details, [...new Set(verdict.reasons.map((r) => MANDATE_POLICY_ID[r] ?? 'mandate'))]);
     }
 
     // 5. organisation policy (Cedar)
-    const result = policies.evaluateCall(
-      callRequest({
-        agent,
-        task,
-        tool: toolInfo,
-        args: ctx.args,
-        target: ctx.resource,
-        callId: ctx.callId,
-        environment: this.d.environment,
-        now,
-        usage,
-        delegationChain: chain,
-        provenance,
-      }),
-    );
+    const result = policies.evaluateCall(callRequest({ ...stage, tool: toolInfo }));
+    // shadow mode: the candidate judges the same call; observe() never throws and returns nothing
+    this.d.shadow?.observe({ ...stage, tool: ctx.tool }, stageOutcome(verdict, result, policies.version));
     ctx.errors = result.errors;
     if (result.decision === 'deny') {
       const detail = result.reason === 'NO_PERMITTING_POLICY' ? 'no policy permits this call' : result.reason === 'POLICY_FORBID' ? 'forbidden by policy' : 'a policy failed to evaluate';

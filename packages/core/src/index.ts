@@ -97,7 +97,8 @@ export { redactArgs } from './audit/redact.ts';
 export { KeyRing } from './tokens/keyring.ts';
 export { TaskTokens, TASK_TOKEN_TYPE, mapJoseError, type TaskTokenClaims, type TaskTokenOptions, type ActorClaim } from './tokens/task-token.ts';
 export { DecisionEngine, type DecisionEngineDeps, type DecisionLimits, type OutcomeReport, type OutcomeReceipt } from './decide.ts';
-export { ProvenanceLedger, DEFAULT_PROVENANCE_OPTIONS, extractTokens, significantValues, normaliseText, type ProvenanceOptions, type Trust, type TokenKind, type SignificantValue, type RecordedResult } from './provenance.ts';
+export { ShadowEvaluator, evaluateStage, stageOutcome, type Divergence, type PolicyStageInput, type ShadowOptions, type ShadowStats, type StageOutcome } from './shadow.ts';
+export { ProvenanceLedger, DEFAULT_PROVENANCE_OPTIONS, extractTokens, fieldValues, significantValues, normaliseText, type ProvenanceOptions, type Trust, type TokenKind, type SignificantValue, type RecordedResult } from './provenance.ts';
 export { TaskService, type TaskServiceDeps, type TaskLimits, type IssuedTask, type Actor, type WorkloadAuthenticator } from './tasks.ts';
 export { CachedTasks, CachedAgents, type Staleness } from './state/cache.ts';
 export { WorkloadVerifier, WORKLOAD_TOKEN_ALGORITHMS, oidcSubjectToSpiffeId, DevIssuer, jwtSvidKeySet, verificationKeySet, MAX_KEYS_PER_SET, MAX_TOKEN_LENGTH } from './identity/index.ts';
@@ -114,7 +115,7 @@ export { evaluateGeneric, EntityShapes, type GenericDomain, type AuthzenOutcome 
 export { AuthzenService, type AuthzenServiceDeps, type AuthzenCaller, type AuthzenResult } from './authzen/service.ts';
 export { type PolicySetOptions } from './policy/engine.ts';
 export { type EngineInfo } from './policy/engine.ts';
-export { CrossChecker, type CrossCheckStats, type CrossCheckerOptions, type Divergence } from './policy/cross-check.ts';
+export { CrossChecker, type CrossCheckStats, type CrossCheckerOptions, type Divergence as CrossCheckDivergence } from './policy/cross-check.ts';
 export { delegateTask, DEFAULT_MAX_CHILDREN } from './delegation.ts';
 export { attenuationViolations, constraintImplicationGap, globsOverlap, type AttenuationOptions } from './mandate/attenuation.ts';
 // Behaviour (issue 4): detectors, containment that only restricts, alerts

@@ -11,7 +11,10 @@
  *                by others), and not in the purpose or any trusted output.
  *
  * An argument is in `untrusted_args` as soon as one of its significant values came only from
- * untrusted output: a list of recipients with one injected address is tainted. Values that
+ * untrusted output: a list of recipients with one injected address is tainted. `untrusted_text`
+ * narrows that to values only ever *mentioned inside prose* of untrusted output, never standing
+ * alone as a field's value (a recipient line, a list item): where injected instructions put
+ * their destinations. Values that
  * appear nowhere (typed by the model itself) are in none of the sets. Values shorter than
  * `minLength` that are not structured tokens (e-mail, URL, IBAN, account number, path) are too
  * common to mean anything and are ignored.
@@ -163,16 +166,66 @@ function flatten(value: JsonValue, max: number): string {
 interface Source {
   readonly text: string;
   readonly tokens: ReadonlySet<string>;
+  /** values that stand alone as a field's value (see fieldValues) */
+  readonly fields: ReadonlySet<string>;
 }
 
 function tokenKey(t: SignificantValue): string {
   return t.kind + ':' + t.value;
 }
 
-function sourceOf(text: string): Source {
+/** `- key: value`, `key: value`, `- value`: the key and list marker of a YAML-ish or JSON-ish line */
+const FIELD_PREFIX = /^(?:-\s+)*(?:["']?[A-Za-z_][\w .-]{0,40}["']?\s*[:=]\s*)?/;
+const FIELD_MAX = 512;
+const QUOTED = /'([^'\n]{1,512})'|"([^"\n]{1,512})"/g;
+
+/** The form a token takes when it is the whole of a field's value, to compare with its normalised value. */
+function wholeForm(kind: TokenKind, raw: string): string {
+  switch (kind) {
+    case 'email':
+    case 'path':
+      return raw.toLowerCase();
+    case 'url':
+      return normUrl(raw);
+    case 'iban':
+      return raw.replace(/ /g, '').toUpperCase();
+    case 'account':
+      return raw.replace(/[ -]/g, '');
+    case 'text':
+      return normaliseText(raw);
+  }
+}
+
+/**
+ * The values of a result that stand alone as a field's value: a line that is `key: value`,
+ * `- value` or a bare value, or an item of an inline `[a, b]` list, whose value is exactly one
+ * token (an address, an IBAN, a URL…) or one short text. A value only *mentioned inside a
+ * sentence* (prose, where injected instructions live) is not one. Generic: it reads the layout
+ * of YAML, JSON and `key: value` text, nothing of any particular tool.
+ */
+export function fieldValues(text: string): Set<string> {
+  const out = new Set<string>();
+  for (const line of text.split('\n')) {
+    if (line.length > FIELD_MAX * 4) continue;
+    let rest = line.trim().replace(FIELD_PREFIX, '').trim();
+    if (rest.length === 0 || rest.length > FIELD_MAX * 4) continue;
+    const parts = rest.startsWith('[') && rest.endsWith(']') ? rest.slice(1, -1).split(',') : [rest];
+    // inline mappings and lists ({'k': 'v'}, ["a", "b"]): each quoted string is a value of its own
+    if (/^[{[(]/.test(rest)) for (const m of rest.matchAll(QUOTED)) parts.push(m[1] ?? m[2] ?? '');
+    for (const part of parts) {
+      rest = part.trim().replace(/^["'`]+|["'`,]+$/g, '').trim();
+      if (rest.length === 0) continue;
+      for (const t of extractTokens(rest)) if (wholeForm(t.kind, rest) === t.value) out.add(tokenKey(t));
+      out.add('text:' + normaliseText(rest));
+    }
+  }
+  return out;
+}
+
+function sourceOf(text: string, withFields = true): Source {
   const tokens = new Set<string>();
   for (const t of extractTokens(text)) tokens.add(tokenKey(t));
-  return { text: normaliseText(text), tokens };
+  return { text: normaliseText(text), tokens, fields: withFields ? fieldValues(text) : new Set() };
 }
 
 function foundIn(src: Source, v: SignificantValue): boolean {
@@ -230,26 +283,33 @@ export class ProvenanceLedger {
     const lineage = inherit.map((id) => this.tasks.get(id)).filter((t): t is TaskProvenance => t !== undefined);
     if (!own && lineage.length === 0 && Object.keys(args).length === 0) return NO_PROVENANCE;
     const sources = own ? [own, ...lineage] : lineage;
-    const purposeSrc = sourceOf(purpose);
+    const purposeSrc = sourceOf(purpose, false);
     const untrusted: string[] = [];
+    const untrustedText: string[] = [];
     const trusted: string[] = [];
     const fromPurpose: string[] = [];
     for (const [name, value] of Object.entries(args)) {
       let p = false;
       let tr = false;
       let onlyUntrusted = false;
+      let onlyInText = false;
       for (const v of significantValues(value, this.opts.minLength)) {
         const inPurpose = foundIn(purposeSrc, v);
         const inTrusted = sources.some((s) => s.trusted.some((src) => foundIn(src, v)));
         p ||= inPurpose;
         tr ||= inTrusted;
-        if (!inPurpose && !inTrusted && sources.some((s) => s.untrusted.some((src) => foundIn(src, v)))) onlyUntrusted = true;
+        if (!inPurpose && !inTrusted && sources.some((s) => s.untrusted.some((src) => foundIn(src, v)))) {
+          onlyUntrusted = true;
+          // …and never as a field's whole value there: only mentioned inside untrusted prose
+          if (!sources.some((s) => s.untrusted.some((src) => src.fields.has(tokenKey(v))))) onlyInText = true;
+        }
       }
       if (p) fromPurpose.push(name);
       if (tr) trusted.push(name);
       if (onlyUntrusted) untrusted.push(name);
+      if (onlyInText) untrustedText.push(name);
     }
-    return { untrusted, trusted, purpose: fromPurpose };
+    return { untrusted, trusted, purpose: fromPurpose, untrustedText };
   }
 
   /** Forgets a task (it ended). */

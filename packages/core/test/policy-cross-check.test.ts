@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CrossChecker, PolicySet, type CedarRequest, type Divergence } from '../src/index.ts';
+import { CrossChecker, PolicySet, type CedarRequest, type CrossCheckDivergence as Divergence } from '../src/index.ts';
 import { hasher } from './helpers.ts';
 
 const POLICIES = `

@@ -21,6 +21,7 @@ import {
   DpopVerifier,
   MemoryReplayCache,
   Supervisor,
+  ShadowEvaluator,
   TaskService,
   TaskTokens,
   WorkloadVerifier,
@@ -99,6 +100,9 @@ export interface MandateRuntime {
   readonly supervisor: Supervisor;
   /** the MCP gateway at /mcp (issue 3): sessions, tool pins, the secret vault */
   readonly mcp: McpGateway;
+  /** shadow mode (policies.shadow_dir): the candidate set and what it would have decided differently */
+  readonly shadow: ShadowEvaluator | undefined;
+  readonly shadowPolicies: PolicyHolder | undefined;
   /** whether this node's cached state is current (always, on one node; with several, its change feed is connected) */
   fresh(): boolean;
   /** the bootstrap admin key, only when this start created it */
@@ -202,6 +206,9 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
     const events = new EventBus();
     const audit = new CheckpointingAudit(publishingAudit(store.audit, events), checkpoints, auditKeys, clock, config.audit.checkpoint_every, config.audit.checkpoint_interval, log);
     const current = () => policies.current;
+    // shadow mode: the candidate folder is judged beside the active one and never enforced
+    const shadowPolicies = config.policies.shadow_dir === undefined ? undefined : new PolicyHolder(resolve(config.policies.shadow_dir), hasher);
+    const shadow = shadowPolicies === undefined ? undefined : new ShadowEvaluator({ candidate: () => shadowPolicies.current, clock });
     // the emergency stop is read on every call; the kill switch is created below, once tasks exist
     let killSwitch: KillSwitch | undefined;
     const emergency = { stopped: () => killSwitch?.stopped() ?? false };
@@ -274,6 +281,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       freshness: pg ? { fresh: () => feed?.connected === true } : undefined,
       provenance: new ProvenanceLedger({ minLength: config.limits.provenance_min_length }),
       behaviour,
+      shadow,
       limits: {
         args: {
           maxDepth: config.limits.args_max_depth,
@@ -438,6 +446,8 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       dpop,
       supervisor,
       mcp,
+      shadow,
+      shadowPolicies,
       bootstrapAdminKey,
       fresh: () => !pg || feed?.connected === true,
       async close() {

@@ -113,6 +113,8 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** folder of *.cedar files and an optional tools.yaml; absent = empty set = deny everything */
       dir: z.string().min(1).optional(),
+      /** shadow mode: a candidate folder judged beside the active set on every call; divergences are recorded, never enforced */
+      shadow_dir: z.string().min(1).optional(),
       /** compiled: validated policies compiled to JS, cedar-wasm as the oracle (README, Compiled policies); cedar: cedar-wasm only */
       engine: z.enum(['compiled', 'cedar']).default('compiled'),
       /** share of compiled decisions re-evaluated by cedar-wasm in the background; a divergence is logged and counted */

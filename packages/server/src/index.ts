@@ -13,3 +13,4 @@ export { PepAuth, PepAuthError, type Pep } from './authzen/pep-auth.ts';
 export { authzenConfigSchema, type AuthzenConfig } from './authzen/config.ts';
 // proof of possession at an HTTP edge (issue 13): the MCP gateway verifies its requests with it
 export { verifyHttpProof, htuFor, type HttpRequestLike } from './http/dpop.ts';
+export { ReplaySession, replayTraces, parseTrace, readTraceFile, frozenClock, counterIds, type ReplayTrace, type ReplayStep, type ReplayDecision, type ReplayEffect, type ReplayOptions, type ReplaySummary } from './replay.ts';

@@ -7,9 +7,11 @@ export interface ArgProvenance {
   readonly untrusted: readonly string[];
   readonly trusted: readonly string[];
   readonly purpose: readonly string[];
+  /** the untrusted arguments whose values appeared only inside untrusted prose (see provenance.ts) */
+  readonly untrustedText?: readonly string[] | undefined;
 }
 
-export const NO_PROVENANCE: ArgProvenance = { untrusted: [], trusted: [], purpose: [] };
+export const NO_PROVENANCE: ArgProvenance = { untrusted: [], trusted: [], purpose: [], untrustedText: [] };
 
 function timeContext(now: number): JsonObject {
   const d = new Date(now);
@@ -70,7 +72,12 @@ export function callRequest(i: CallContextInput): CedarRequest {
       tool_calls: i.usage.toolCalls,
     },
     delegation_chain: [...i.delegationChain],
-    provenance: { untrusted_args: [...i.provenance.untrusted], trusted_args: [...i.provenance.trusted], purpose_args: [...i.provenance.purpose] },
+    provenance: {
+      untrusted_args: [...i.provenance.untrusted],
+      trusted_args: [...i.provenance.trusted],
+      purpose_args: [...i.provenance.purpose],
+      untrusted_text_args: [...(i.provenance.untrustedText ?? [])],
+    },
   };
   return {
     principal,

@@ -50,6 +50,7 @@ namespace Mandate {
     untrusted_args: Set<String>,
     trusted_args: Set<String>,
     purpose_args: Set<String>,
+    untrusted_text_args: Set<String>,
   };
 
   action call_tool appliesTo {

@@ -12,6 +12,7 @@ const validateSchema = z.strictObject({
 });
 
 const shadowSchema = validateSchema.extend({ limit: z.number().int().min(1).max(5000).default(500) });
+const divergenceQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(1000).default(100), after: z.coerce.number().int().min(0).default(0) });
 
 export function policyRoutes(app: FastifyInstance, rt: MandateRuntime): void {
   app.get('/v1/policies', async (req) => {
@@ -62,6 +63,33 @@ export function policyRoutes(app: FastifyInstance, rt: MandateRuntime): void {
     }
   });
 
+  /** Shadow mode: what the candidate set would have decided differently, and how often. */
+  app.get('/v1/policies/shadow/divergences', async (req) => {
+    await requireOperator(rt, req, 'viewer');
+    const q = parseBody(divergenceQuery, req.query, 'query');
+    if (!rt.shadow) return { enabled: false, candidate_version: null, evaluated: 0, divergences_total: 0, by_kind: {}, divergences: [], next: null };
+    const stats = rt.shadow.stats();
+    const list = rt.shadow.list(q.after, q.limit);
+    return {
+      enabled: true,
+      candidate_version: stats.candidateVersion ?? null,
+      evaluated: stats.evaluated,
+      divergences_total: stats.divergences,
+      by_kind: stats.byKind,
+      divergences: list.map((d) => ({
+        seq: d.seq,
+        ts: new Date(d.ts).toISOString(),
+        call_id: d.callId,
+        task_id: d.taskId,
+        agent_id: d.agentId,
+        tool: d.tool,
+        active: { effect: d.active.effect, reasons: d.active.reasons, policy_ids: d.active.policyIds, policy_version: d.active.policyVersion },
+        candidate: { effect: d.candidate.effect, reasons: d.candidate.reasons, policy_ids: d.candidate.policyIds, policy_version: d.candidate.policyVersion },
+      })),
+      next: list.length === q.limit ? (list.at(-1)?.seq ?? null) : null,
+    };
+  });
+
   /** Re-reads the policy folder; on any problem the running set stays in force. */
   app.post('/v1/policies/reload', async (req) => {
     await requireOperator(rt, req, 'admin');
@@ -69,6 +97,7 @@ export function policyRoutes(app: FastifyInstance, rt: MandateRuntime): void {
     const set = rt.policies.reload();
     // live tasks were admitted by the old set: re-check them against the new one
     const suspended = await rt.supervisor.reevaluate(`policy set ${set.version} loaded`);
-    return { version: set.version, policies: set.policies.length, suspended_tasks: suspended };
+    const shadow = rt.shadowPolicies?.reload();
+    return { version: set.version, policies: set.policies.length, suspended_tasks: suspended, ...(shadow ? { shadow_version: shadow.version } : {}) };
   });
 }
