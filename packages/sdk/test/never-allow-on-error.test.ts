@@ -20,7 +20,7 @@ afterEach(async () => {
 });
 
 function clientFor(url: string, extra: Partial<MandateClientOptions> = {}): MandateClient {
-  return new MandateClient({ url, workloadToken: 'workload', autoRenew: false, reportOutcomes: false, timeoutMs: 300, retry: { retries: 2, baseDelayMs: 1, maxDelayMs: 5 }, ...extra });
+  return new MandateClient({ url, workloadToken: 'workload', autoRenew: false, reportOutcomes: false, timeoutMs: 1_500, retry: { retries: 2, baseDelayMs: 1, maxDelayMs: 5 }, ...extra });
 }
 
 /** Starts a task on the fake server, then lets `authorize` answer the guarded call. */
@@ -119,8 +119,8 @@ describe('the guard never runs a tool on an error', () => {
     const r = await guardedCall(() => undefined);
     expect(r.ran).toBe(0);
     expectCode(r.error, 'UNAVAILABLE');
-    expect((r.error as Error).message).toMatch(/within 300 ms/);
-    expect(Date.now() - started).toBeLessThan(3_000);
+    expect((r.error as Error).message).toMatch(/within 1500 ms/);
+    expect(Date.now() - started).toBeLessThan(6_000);
     expect(r.authorizeRequests).toBe(1);
   });
 
