@@ -145,6 +145,22 @@ export function isAlert(v: unknown): v is Alert {
   return typeof a['id'] === 'string' && typeof a['ts'] === 'string' && (a['state'] === 'open' || a['state'] === 'acknowledged') && Array.isArray(a['signals']) && Array.isArray(a['actions']);
 }
 
+/**
+ * The listed alerts with the live stream's alert events applied on top (oldest event first), so a
+ * new alert shows before the next refetch. An alert only moves open → acknowledged: a stale `alert`
+ * event never reopens one the list or a later event shows acknowledged.
+ */
+export function mergeAlerts(listed: readonly Alert[], streamed: readonly Record<string, unknown>[]): Alert[] {
+  const byId = new Map<string, Alert>(listed.map((a) => [a.id, a]));
+  for (const e of [...streamed].reverse()) {
+    if (!isAlert(e)) continue;
+    const known = byId.get(e.id);
+    if (known?.state === 'acknowledged' && e.state !== 'acknowledged') continue;
+    byId.set(e.id, e);
+  }
+  return [...byId.values()].sort((a, b) => (a.ts < b.ts ? 1 : a.ts > b.ts ? -1 : a.id < b.id ? 1 : -1));
+}
+
 export interface Verdict {
   ok: boolean;
   records: number;

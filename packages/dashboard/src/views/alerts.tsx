@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
-import { ApiError, isAlert, q, type Alert, type Signal } from '../api.ts';
+import { ApiError, isAlert, mergeAlerts, q, type Alert, type Signal } from '../api.ts';
 import type { Shared } from '../main.tsx';
 import { EffectBadge, ErrorNote, Json, agentName, errorText, short, time } from '../ui.tsx';
 
@@ -7,22 +7,6 @@ import { EffectBadge, ErrorNote, Json, agentName, errorText, short, time } from 
 const MAX_ACKED_SHOWN = 50;
 
 const RANK: Record<string, number> = { low: 0, medium: 1, high: 2, critical: 3 };
-
-/**
- * The listed alerts with the live stream's alert events applied on top (oldest event first), so a
- * new alert shows before the next refetch. An alert only moves open → acknowledged: a stale `alert`
- * event never reopens one the list or a later event shows acknowledged.
- */
-export function mergeAlerts(listed: readonly Alert[], streamed: readonly Record<string, unknown>[]): Alert[] {
-  const byId = new Map<string, Alert>(listed.map((a) => [a.id, a]));
-  for (const e of [...streamed].reverse()) {
-    if (!isAlert(e)) continue;
-    const known = byId.get(e.id);
-    if (known?.state === 'acknowledged' && e.state !== 'acknowledged') continue;
-    byId.set(e.id, e);
-  }
-  return [...byId.values()].sort((a, b) => (a.ts < b.ts ? 1 : a.ts > b.ts ? -1 : a.id < b.id ? 1 : -1));
-}
 
 function SignalItem({ s }: { s: Signal }) {
   return (

@@ -51,6 +51,7 @@ function Step({ r }: { r: AuditRecord }) {
       </span>
     );
   }
+  if (r.kind === 'alert.acknowledged') return <span>by {String(d['by'])}{d['note'] ? `: “${String(d['note'])}”` : ''} <a href="#/alerts">alerts</a></span>;
   if (r.kind.startsWith('approval.')) return <span>{r.kind.slice(9)}{d['by'] ? ` by ${String(d['by'])}` : ''}{d['reason'] ? `: ${String(d['reason'])}` : ''}</span>;
   return null;
 }
@@ -60,6 +61,7 @@ function phaseOf(r: AuditRecord): string {
   if (r.kind === 'signal') return 'signal';
   if (r.kind === 'action') return 'final action';
   if (r.kind === 'outcome') return 'outcome';
+  if (r.kind === 'alert.acknowledged') return 'alert acknowledged';
   if (r.kind.startsWith('approval.')) return 'approval';
   return r.kind;
 }
