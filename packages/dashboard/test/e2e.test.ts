@@ -221,6 +221,8 @@ describe('the operator dashboard in a real browser', () => {
     // the task's containment, in the tasks table and at the end of its timeline
     await page.getByRole('link', { name: 'Agents & tasks' }).click();
     await page.locator(`tr[data-task-id="${reporter.taskId}"] .containment-cell`, { hasText: 'narrowed: helpdesk.draft_reply' }).waitFor();
+    // the contained call spent no budget: only the search counts
+    expect(await page.locator(`tr[data-task-id="${reporter.taskId}"] td.num`).textContent()).toBe('1 / 20');
     await page.locator(`tr[data-task-id="${reporter.taskId}"] a`).click();
     await page.getByRole('heading', { name: '1. Intent' }).waitFor();
     const drafted = page.locator('ol.calls > li', { hasText: 'helpdesk.draft_reply' });

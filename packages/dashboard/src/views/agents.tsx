@@ -38,6 +38,23 @@ export function ContainmentBadges({ c }: { c: Containment | undefined }) {
   );
 }
 
+/**
+ * Allowed calls of a task, as its budget counts them: by each call's final action (containment
+ * can turn a policy allow into a deny, which spends nothing), or its decision where no action
+ * record exists.
+ */
+export function allowedCalls(records: readonly AuditRecord[]): number {
+  const final = new Map<string, unknown>();
+  for (const r of records) {
+    if (r.call_id === null) continue;
+    if (r.kind === 'action') final.set(r.call_id, r.data['effect']);
+    else if (r.kind === 'decision' && !final.has(r.call_id)) final.set(r.call_id, r.data['effect']);
+  }
+  let n = 0;
+  for (const e of final.values()) if (e === 'allow') n++;
+  return n;
+}
+
 /** tasks whose budget use is recounted from their audit records on each refresh */
 const MAX_BUDGET_LOOKUPS = 50;
 
@@ -88,7 +105,7 @@ export function AgentsView({ shared }: { shared: Shared }) {
         const contained: Record<string, Containment> = {};
         for (const task of t.tasks.slice(0, MAX_BUDGET_LOOKUPS)) {
           const [r, one] = await Promise.all([api.get<{ records: AuditRecord[] }>(`/v1/audit?task_id=${q(task.id)}&limit=10000`), api.get<Task>(`/v1/tasks/${q(task.id)}`)]);
-          counted[task.id] = { used: r.records.filter((x) => x.kind === 'decision' && x.data['effect'] === 'allow').length, limit: task.mandate.budgets?.calls };
+          counted[task.id] = { used: allowedCalls(r.records), limit: task.mandate.budgets?.calls };
           if (one.containment) contained[task.id] = one.containment;
         }
         if (live) {
