@@ -67,6 +67,8 @@ export interface Task {
   expires_at: string;
   ended_at: string | null;
   end_reason: string | null;
+  /** only on `GET /v1/tasks/{id}` */
+  containment?: Containment;
 }
 
 export interface Approval {
@@ -96,18 +98,67 @@ export interface AuditRecord {
   hash: string;
 }
 
+export type Severity = 'low' | 'medium' | 'high' | 'critical';
+
+export interface Signal {
+  detector: string;
+  severity: Severity;
+  confidence: number;
+  evidence: Record<string, unknown>;
+}
+
+/** `alertView` on the server: one call's signals and what containment did about them */
 export interface Alert {
   id: string;
   ts: string;
-  task_id: string | null;
-  agent_id: string | null;
-  call_id: string | null;
-  detector: string;
-  severity: string;
-  confidence: number;
-  evidence: unknown;
-  action: string;
-  acknowledged: boolean;
+  task_id: string;
+  agent_id: string;
+  call_id: string;
+  tool: string;
+  /** the highest severity among the signals */
+  severity: Severity;
+  detectors: string[];
+  signals: Signal[];
+  /** containment actions this call caused: alert, step_up, narrow, suspend, kill */
+  actions: string[];
+  policy_effect: string;
+  final_effect: string;
+  state: 'open' | 'acknowledged';
+  acked_by: string | null;
+  acked_at: string | null;
+  ack_note: string | null;
+}
+
+/** `GET /v1/tasks/{id}`'s `containment`: restrictions only accumulate */
+export interface Containment {
+  step_up: boolean;
+  narrowed_tools: string[];
+  suspended: boolean;
+  killed: boolean;
+  restrictions: { action: string; tool: string | null; detector: string; call_id: string | null; reason: string; at: string }[];
+}
+
+/** Whether a value from the event stream has the shape of an alert (it is never trusted blindly). */
+export function isAlert(v: unknown): v is Alert {
+  if (v === null || typeof v !== 'object') return false;
+  const a = v as Record<string, unknown>;
+  return typeof a['id'] === 'string' && typeof a['ts'] === 'string' && (a['state'] === 'open' || a['state'] === 'acknowledged') && Array.isArray(a['signals']) && Array.isArray(a['actions']);
+}
+
+/**
+ * The listed alerts with the live stream's alert events applied on top (oldest event first), so a
+ * new alert shows before the next refetch. An alert only moves open → acknowledged: a stale `alert`
+ * event never reopens one the list or a later event shows acknowledged.
+ */
+export function mergeAlerts(listed: readonly Alert[], streamed: readonly Record<string, unknown>[]): Alert[] {
+  const byId = new Map<string, Alert>(listed.map((a) => [a.id, a]));
+  for (const e of [...streamed].reverse()) {
+    if (!isAlert(e)) continue;
+    const known = byId.get(e.id);
+    if (known?.state === 'acknowledged' && e.state !== 'acknowledged') continue;
+    byId.set(e.id, e);
+  }
+  return [...byId.values()].sort((a, b) => (a.ts < b.ts ? 1 : a.ts > b.ts ? -1 : a.id < b.id ? 1 : -1));
 }
 
 export interface Verdict {

@@ -13,21 +13,44 @@ import { CHROMIUM_ARGS, ROOT, ScriptedAgent, buildDashboard, call, requireChromi
 const SHOTS = join(ROOT, 'docs', 'screenshots');
 const MAIL = { to: 'customer@acme.example', body: 'Your refund is on its way' };
 
+/**
+ * Behaviour on, with containment: a purpose that only reads (drift) and a call that writes is
+ * narrowed — the tool taken from the task — and raises an alert. Everything else only alerts.
+ * The triage agent's calls fit its purpose ("e-mail customers"), so its scenarios are unchanged.
+ */
+const BEHAVIOUR = {
+  behaviour: {
+    enabled: true,
+    containment: {
+      rules: [
+        { detector: 'drift', severity: 'medium', min_confidence: 0.8, action: 'narrow' },
+        { detector: '*', severity: 'low', action: 'alert' },
+      ],
+    },
+  },
+};
+const REPORTER = {
+  purpose: "Summarise this week's refund tickets for the support lead.",
+  tools: [{ name: 'helpdesk.search_tickets' }, { name: 'helpdesk.draft_reply' }],
+};
+
 describe('the operator dashboard in a real browser', () => {
   let served: Served;
   let context: BrowserContext;
   let page: Page;
   let profile: string;
   let agent: ScriptedAgent;
+  let reporter: ScriptedAgent;
   const cspViolations: string[] = [];
   const pageErrors: string[] = [];
 
   beforeAll(async () => {
     const executablePath = requireChromium();
     buildDashboard();
-    served = await startMandate();
+    served = await startMandate(BEHAVIOUR);
     agent = new ScriptedAgent(served.url, 'support-triage');
-    await agent.register(served.admin);
+    reporter = new ScriptedAgent(served.url, 'weekly-reporter', REPORTER);
+    await Promise.all([agent.register(served.admin), reporter.register(served.admin)]);
     profile = mkdtempSync(join(tmpdir(), 'mandate-chromium-'));
     context = await chromium.launchPersistentContext(profile, { executablePath, headless: true, args: CHROMIUM_ARGS, viewport: { width: 1280, height: 860 } });
     page = context.pages()[0] ?? (await context.newPage());
@@ -153,15 +176,65 @@ describe('the operator dashboard in a real browser', () => {
     await shot('task-timeline');
   });
 
-  it('shows alerts gracefully when the server has no alerts endpoint', async () => {
+  it('shows a behavioural alert live, acknowledges it from the keyboard, and shows the containment', async () => {
     await page.getByRole('link', { name: 'Alerts' }).click();
-    const status = (await call(served.url, served.admin, 'GET', '/v1/alerts')).status;
-    if (status === 404) {
-      await page.getByRole('heading', { name: 'Alerts are not available on this server' }).waitFor();
-    } else {
-      await page.locator('main table').waitFor();
-    }
+    await page.getByRole('heading', { name: /^Open \(\d+\)$/ }).waitFor();
+    const open = page.locator('article.alert.state-open', { hasText: 'helpdesk.draft_reply' });
+    expect(await open.count()).toBe(0);
+
+    // a read that fits the purpose, with its result reported; then a write the purpose never mentions
+    const search = await reporter.act('helpdesk.search_tickets', { query: 'refund' });
+    expect(search.effect).toBe('allow');
+    await reporter.report(search.call_id, { tickets: [{ id: 'T-1', subject: 'refund' }] });
+    const write = await reporter.act('helpdesk.draft_reply', { ticket: 'T-1', body: 'Refund approved.' });
+    expect(write).toMatchObject({ effect: 'deny', policy_effect: 'allow', reasons: ['CONTAINMENT_NARROWED'] });
+
+    // it arrives on the live stream: no reload, no navigation
+    await open.waitFor();
+    const text = (await open.textContent()) ?? '';
+    expect(text).toContain('drift');
+    expect(text).toContain('weekly-reporter');
+    expect(text).toMatch(/policy\s*allow\s*→ final\s*deny/);
+    expect(text).toContain('narrow');
+    expect(text).toMatch(/confidence \d+%/);
+    await open.locator('summary', { hasText: 'evidence' }).first().click();
+    await expect.poll(() => open.locator('.json').first().textContent()).toContain('"class": "write"');
+    const id = (await open.getAttribute('data-alert-id')) ?? '';
+    expect(id).not.toBe('');
+
+    // keyboard only: the note, Tab to the button, Enter
+    await open.getByLabel('Note').focus();
+    await page.keyboard.type('expected: reporter drafted a reply; tool narrowed');
     await shot('alerts');
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate('document.activeElement?.textContent')).toBe('Acknowledge');
+    await page.keyboard.press('Enter');
+    const acked = page.locator(`article[data-alert-id="${id}"].state-acknowledged`);
+    await acked.waitFor();
+    expect(await acked.locator('.acked').textContent()).toContain('expected: reporter drafted a reply');
+
+    const view = await call(served.url, served.admin, 'GET', `/v1/alerts/${encodeURIComponent(id)}`);
+    expect(view.status).toBe(200);
+    expect(view.json).toMatchObject({ state: 'acknowledged', ack_note: 'expected: reporter drafted a reply; tool narrowed', tool: 'helpdesk.draft_reply', actions: expect.arrayContaining(['narrow']) });
+    expect(String(view.json['acked_by'])).not.toBe('');
+
+    // the task's containment, in the tasks table and at the end of its timeline
+    await page.getByRole('link', { name: 'Agents & tasks' }).click();
+    await page.locator(`tr[data-task-id="${reporter.taskId}"] .containment-cell`, { hasText: 'narrowed: helpdesk.draft_reply' }).waitFor();
+    // the contained call spent no budget: only the search counts
+    expect(await page.locator(`tr[data-task-id="${reporter.taskId}"] td.num`).textContent()).toBe('1 / 20');
+    await page.locator(`tr[data-task-id="${reporter.taskId}"] a`).click();
+    await page.getByRole('heading', { name: '1. Intent' }).waitFor();
+    const drafted = page.locator('ol.calls > li', { hasText: 'helpdesk.draft_reply' });
+    await drafted.waitFor();
+    // decision → signal → final action, in that order, then the operator's acknowledgement
+    expect(await drafted.locator('.steps > li > strong').allTextContents()).toEqual(['decision', 'signal', 'final action', 'alert acknowledged']);
+    expect(await drafted.locator('.step-signal').textContent()).toMatch(/medium\s*drift\s*confidence \d+%/);
+    expect(await drafted.locator('.step-action').textContent()).toMatch(/blocked.*deny.*policy said allow.*containment narrow/s);
+    const searched = page.locator('ol.calls > li', { hasText: 'helpdesk.search_tickets' });
+    expect(await searched.locator('.steps > li > strong').allTextContents()).toEqual(['decision', 'final action', 'outcome']);
+    expect(await page.locator('.containment-line').textContent()).toContain('narrowed: helpdesk.draft_reply');
+    await shot('task-timeline-signals');
   });
 
   it('validates a draft policy set and shows the calls it would change in shadow mode', async () => {

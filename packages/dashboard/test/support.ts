@@ -3,7 +3,7 @@
  * process, Debian's Chromium, and a scripted agent that speaks the public HTTP API.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -44,12 +44,21 @@ export interface Served {
   stop(): Promise<void>;
 }
 
-/** Starts the real CLI, `mandate serve`, on a free port with the example policies and the dev issuer. */
-export async function startMandate(): Promise<Served> {
+/**
+ * Starts the real CLI, `mandate serve`, on a free port with the example policies and the dev
+ * issuer; `config` (optional) is written to a config file passed with `--config`.
+ */
+export async function startMandate(config?: Record<string, unknown>): Promise<Served> {
   const dataDir = mkdtempSync(join(tmpdir(), 'mandate-e2e-'));
+  const confDir = mkdtempSync(join(tmpdir(), 'mandate-e2e-conf-'));
+  const confArgs: string[] = [];
+  if (config !== undefined) {
+    writeFileSync(join(confDir, 'mandate.json'), JSON.stringify(config));
+    confArgs.push('--config', join(confDir, 'mandate.json'));
+  }
   const child: ChildProcess = spawn(
     process.execPath,
-    [join(ROOT, 'packages/cli/src/main.ts'), 'serve', '--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir, '--policies', join(ROOT, 'examples/policies'), '--dev-issuer'],
+    [join(ROOT, 'packages/cli/src/main.ts'), 'serve', ...confArgs, '--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir, '--policies', join(ROOT, 'examples/policies'), '--dev-issuer'],
     { env: { ...process.env, MANDATE_ENVIRONMENT: 'prod', MANDATE_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';
@@ -83,6 +92,7 @@ export async function startMandate(): Promise<Served> {
         if (child.exitCode === null) child.kill('SIGKILL');
       }
       rmSync(dataDir, { recursive: true, force: true });
+      rmSync(confDir, { recursive: true, force: true });
     },
   };
 }
@@ -102,16 +112,39 @@ export async function call(url: string, key: string, method: 'GET' | 'POST', pat
 
 export const TRUST_DOMAIN = 'dev.mandate.local';
 
+export interface ScriptedMandate {
+  purpose: string;
+  tools: { name: string; args?: Record<string, unknown> }[];
+}
+
+/** The support triage agent's mandate: search, read the knowledge base, e-mail customers once approved. */
+export const TRIAGE_MANDATE: ScriptedMandate = {
+  purpose: 'Triage refund tickets and e-mail customers once a human agrees.',
+  tools: [{ name: 'helpdesk.search_tickets' }, { name: 'fs.read_file', args: { path: { prefix: '/srv/kb/' } } }, { name: 'mail.send', args: { to: { domains: ['acme.example'] } } }],
+};
+
+export interface Decided {
+  call_id: string;
+  effect: string;
+  reasons: string[];
+  approval_id: string | null;
+  policy_effect?: string;
+  signals?: { detector: string; severity: string }[];
+  containment?: string[];
+}
+
 /** A scripted support agent: registered by the admin, proves itself with a dev JWT-SVID, starts a task. */
 export class ScriptedAgent {
   readonly id: string;
   readonly url: string;
+  readonly mandate: ScriptedMandate;
   taskId = '';
   token = '';
 
-  constructor(url: string, name: string) {
+  constructor(url: string, name: string, mandate: ScriptedMandate = TRIAGE_MANDATE) {
     this.url = url;
     this.id = `spiffe://${TRUST_DOMAIN}/agents/${name}`;
+    this.mandate = mandate;
   }
 
   async register(admin: string): Promise<void> {
@@ -120,10 +153,10 @@ export class ScriptedAgent {
     if (r.status !== 201) throw new Error(`register: ${r.status} ${JSON.stringify(r.json)}`);
     const svid = await call(this.url, admin, 'POST', '/v1/dev/workload-tokens', { spiffe_id: this.id });
     const mandate = {
-      purpose: 'Triage refund tickets and e-mail customers once a human agrees.',
+      purpose: this.mandate.purpose,
       environment: 'prod',
       ttl: '15m',
-      tools: [{ name: 'helpdesk.search_tickets' }, { name: 'fs.read_file', args: { path: { prefix: '/srv/kb/' } } }, { name: 'mail.send', args: { to: { domains: ['acme.example'] } } }],
+      tools: this.mandate.tools,
       data_classes: ['internal'],
       budgets: { calls: 20 },
     };
@@ -133,9 +166,15 @@ export class ScriptedAgent {
     this.token = String(t.json['token']);
   }
 
-  async act(tool: string, args: Record<string, unknown>): Promise<{ effect: string; reasons: string[]; approval_id: string | null }> {
+  async act(tool: string, args: Record<string, unknown>): Promise<Decided> {
     const r = await call(this.url, this.token, 'POST', '/v1/authorize', { tool, args });
     if (r.status !== 200) throw new Error(`authorize: ${r.status} ${JSON.stringify(r.json)}`);
-    return r.json as unknown as { effect: string; reasons: string[]; approval_id: string | null };
+    return r.json as unknown as Decided;
+  }
+
+  /** reports an allowed call's result (`POST /v1/outcomes`), as an agent does after running the tool */
+  async report(callId: string, result: unknown): Promise<void> {
+    const r = await call(this.url, this.token, 'POST', '/v1/outcomes', { call_id: callId, result });
+    if (r.status !== 200) throw new Error(`outcome: ${r.status} ${JSON.stringify(r.json)}`);
   }
 }

@@ -1,11 +1,58 @@
 import { useEffect, useState } from 'preact/hooks';
-import { q, type Agent, type AuditRecord, type Task } from '../api.ts';
+import type { ComponentChildren } from 'preact';
+import { q, type Agent, type AuditRecord, type Containment, type Task } from '../api.ts';
 import type { Shared } from '../main.tsx';
 import { ErrorNote, agentName, errorText, short, time } from '../ui.tsx';
 
 interface Budget {
   used: number;
   limit: number | undefined;
+}
+
+/** Behavioural containment of a task, as badges: restrictions only ever accumulate. */
+export function ContainmentBadges({ c }: { c: Containment | undefined }) {
+  if (!c) return <span class="muted">—</span>;
+  const parts: ComponentChildren[] = [];
+  if (c.killed) parts.push(<span class="badge state-killed">killed</span>);
+  if (c.suspended) parts.push(<span class="badge state-killed">suspended</span>);
+  if (c.step_up) parts.push(<span class="badge state-pending">step-up</span>);
+  if (c.narrowed_tools.length > 0) parts.push(<span class="badge state-pending">narrowed: {c.narrowed_tools.join(', ')}</span>);
+  if (parts.length === 0) return <span class="muted">none</span>;
+  return (
+    <div class="containment">
+      {parts.map((p, i) => (
+        <span key={i}>{p} </span>
+      ))}
+      <details>
+        <summary>{c.restrictions.length} restriction(s)</summary>
+        <ul class="plain small">
+          {c.restrictions.map((r, i) => (
+            <li key={i}>
+              {time(r.at)} <strong>{r.action}</strong>
+              {r.tool ? <> <code>{r.tool}</code></> : null} by {r.detector}: {r.reason}
+            </li>
+          ))}
+        </ul>
+      </details>
+    </div>
+  );
+}
+
+/**
+ * Allowed calls of a task, as its budget counts them: by each call's final action (containment
+ * can turn a policy allow into a deny, which spends nothing), or its decision where no action
+ * record exists.
+ */
+export function allowedCalls(records: readonly AuditRecord[]): number {
+  const final = new Map<string, unknown>();
+  for (const r of records) {
+    if (r.call_id === null) continue;
+    if (r.kind === 'action') final.set(r.call_id, r.data['effect']);
+    else if (r.kind === 'decision' && !final.has(r.call_id)) final.set(r.call_id, r.data['effect']);
+  }
+  let n = 0;
+  for (const e of final.values()) if (e === 'allow') n++;
+  return n;
 }
 
 /** tasks whose budget use is recounted from their audit records on each refresh */
@@ -35,6 +82,7 @@ export function AgentsView({ shared }: { shared: Shared }) {
   const [agents, setAgents] = useState<Agent[]>([]);
   const [tasks, setTasks] = useState<Task[]>([]);
   const [budgets, setBudgets] = useState<Record<string, Budget>>({});
+  const [containment, setContainment] = useState<Record<string, Containment>>({});
   const [stopped, setStopped] = useState(false);
   const [error, setError] = useState<string>();
   const [refresh, setRefresh] = useState(0);
@@ -54,11 +102,16 @@ export function AgentsView({ shared }: { shared: Shared }) {
         setStopped(k.emergency_stop);
         setError(undefined);
         const counted: Record<string, Budget> = {};
+        const contained: Record<string, Containment> = {};
         for (const task of t.tasks.slice(0, MAX_BUDGET_LOOKUPS)) {
-          const r = await api.get<{ records: AuditRecord[] }>(`/v1/audit?task_id=${q(task.id)}&limit=10000`);
-          counted[task.id] = { used: r.records.filter((x) => x.kind === 'decision' && x.data['effect'] === 'allow').length, limit: task.mandate.budgets?.calls };
+          const [r, one] = await Promise.all([api.get<{ records: AuditRecord[] }>(`/v1/audit?task_id=${q(task.id)}&limit=10000`), api.get<Task>(`/v1/tasks/${q(task.id)}`)]);
+          counted[task.id] = { used: allowedCalls(r.records), limit: task.mandate.budgets?.calls };
+          if (one.containment) contained[task.id] = one.containment;
         }
-        if (live) setBudgets(counted);
+        if (live) {
+          setBudgets(counted);
+          setContainment(contained);
+        }
       } catch (e) {
         if (live) setError(errorText(e));
       }
@@ -182,6 +235,7 @@ export function AgentsView({ shared }: { shared: Shared }) {
               <th scope="col">State</th>
               <th scope="col">Mandate</th>
               <th scope="col">Budget used</th>
+              <th scope="col">Containment</th>
               <th scope="col">Expires / ended</th>
               <th scope="col">
                 <span class="visually-hidden">Actions</span>
@@ -208,6 +262,9 @@ export function AgentsView({ shared }: { shared: Shared }) {
                     </div>
                   </td>
                   <td class="num">{b ? `${b.used}${b.limit !== undefined ? ` / ${b.limit}` : ''}` : '—'}</td>
+                  <td class="containment-cell">
+                    <ContainmentBadges c={containment[t.id]} />
+                  </td>
                   <td>{time(t.state === 'active' ? t.expires_at : t.ended_at)}</td>
                   <td>
                     {t.state === 'active' && (

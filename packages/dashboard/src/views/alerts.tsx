@@ -1,13 +1,109 @@
 import { useEffect, useState } from 'preact/hooks';
-import { ApiError, q, type Alert } from '../api.ts';
+import { ApiError, isAlert, mergeAlerts, q, type Alert, type Signal } from '../api.ts';
 import type { Shared } from '../main.tsx';
-import { ErrorNote, Json, agentName, errorText, short, time } from '../ui.tsx';
+import { EffectBadge, ErrorNote, Json, agentName, errorText, short, time } from '../ui.tsx';
+
+/** acknowledged alerts kept on screen under the open ones */
+const MAX_ACKED_SHOWN = 50;
+
+const RANK: Record<string, number> = { low: 0, medium: 1, high: 2, critical: 3 };
+
+function SignalItem({ s }: { s: Signal }) {
+  return (
+    <li class="signal">
+      <span class={`badge severity-${s.severity}`}>{s.severity}</span> <strong>{s.detector}</strong>{' '}
+      <span class="muted">confidence {Math.round(s.confidence * 100)}%</span>
+      <details>
+        <summary>evidence</summary>
+        <Json value={s.evidence} />
+      </details>
+    </li>
+  );
+}
+
+function AlertCard({ shared, alert: a, onDone }: { shared: Shared; alert: Alert; onDone: (updated: Alert) => void }) {
+  const [note, setNote] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string>();
+  const open = a.state === 'open';
+  const contained = a.policy_effect !== a.final_effect;
+
+  const ack = async (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(undefined);
+    try {
+      const body = note.trim() === '' ? {} : { note: note.trim() };
+      onDone(await shared.api.post<Alert>(`/v1/alerts/${q(a.id)}/ack`, body));
+    } catch (err) {
+      setError(errorText(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const headId = `alert-${a.id}-h`;
+  return (
+    <article class={`card alert state-${a.state} severity-edge-${a.severity}`} data-alert-id={a.id} aria-labelledby={headId}>
+      <h3 id={headId}>
+        <span class={`badge severity-${a.severity}`}>{a.severity}</span> {a.detectors.join(', ')} on <code>{a.tool}</code>{' '}
+        {open ? <span class="badge state-pending">open</span> : <span class="badge state-completed">acknowledged</span>}
+      </h3>
+      <dl class="facts">
+        <dt>When</dt>
+        <dd>{time(a.ts)}</dd>
+        <dt>Agent</dt>
+        <dd title={a.agent_id}>{agentName(a.agent_id)}</dd>
+        <dt>Task</dt>
+        <dd>
+          <a href={`#/timeline/${q(a.task_id)}`} aria-label={`Timeline of task ${a.task_id}`}>
+            {short(a.task_id, 24)}
+          </a>{' '}
+          <span class="muted small">call {short(a.call_id, 18)}</span>
+        </dd>
+        <dt>Decision</dt>
+        <dd class="effects">
+          policy <EffectBadge effect={a.policy_effect} /> → final <EffectBadge effect={a.final_effect} />
+          {contained && <span class="muted small"> (containment made it stricter)</span>}
+        </dd>
+        <dt>Actions taken</dt>
+        <dd>{a.actions.length === 0 ? 'none' : a.actions.map((x) => <span key={x} class={`badge action-${x}`}>{x.replace('_', '-')}</span>)}</dd>
+      </dl>
+      <h4>Signals ({a.signals.length})</h4>
+      <ul class="plain signals">
+        {a.signals.map((s, i) => (
+          <SignalItem key={i} s={s} />
+        ))}
+      </ul>
+      {open ? (
+        <form class="decide" onSubmit={ack}>
+          <label class="field">
+            Note
+            <input name="note" value={note} maxLength={1000} placeholder="optional" onInput={(e) => setNote((e.target as HTMLInputElement).value)} />
+          </label>
+          <ErrorNote error={error} />
+          <div class="actions">
+            <button type="submit" class="primary" disabled={busy} aria-label={`Acknowledge alert on ${a.tool}`}>
+              Acknowledge
+            </button>
+          </div>
+        </form>
+      ) : (
+        <p class="acked muted">
+          Acknowledged by {a.acked_by ?? 'an operator'} at {time(a.acked_at)}
+          {a.ack_note ? `: “${a.ack_note}”` : ''}
+        </p>
+      )}
+    </article>
+  );
+}
 
 export function AlertsView({ shared }: { shared: Shared }) {
   const [alerts, setAlerts] = useState<Alert[]>();
   const [unavailable, setUnavailable] = useState(false);
   const [error, setError] = useState<string>();
-  const [refresh, setRefresh] = useState(0);
+  const [minSeverity, setMinSeverity] = useState('low');
+  const [said, setSaid] = useState('');
 
   useEffect(() => {
     let live = true;
@@ -15,29 +111,20 @@ export function AlertsView({ shared }: { shared: Shared }) {
       .get<{ alerts: Alert[] }>('/v1/alerts?limit=200')
       .then((r) => {
         if (!live) return;
-        setAlerts(r.alerts);
+        setAlerts(r.alerts.filter(isAlert));
         setUnavailable(false);
         setError(undefined);
       })
       .catch((e: unknown) => {
         if (!live) return;
-        // the behaviour detectors ship separately: a server without them has no such endpoint
+        // a server without the behaviour routes has no such endpoint
         if (e instanceof ApiError && e.status === 404) setUnavailable(true);
         else setError(errorText(e));
       });
     return () => {
       live = false;
     };
-  }, [shared.api, shared.version, refresh]);
-
-  const ack = async (id: string) => {
-    try {
-      await shared.api.post(`/v1/alerts/${q(id)}/ack`, {});
-      setRefresh((n) => n + 1);
-    } catch (e) {
-      setError(errorText(e));
-    }
-  };
+  }, [shared.api, shared.version]);
 
   if (unavailable) {
     return (
@@ -46,68 +133,50 @@ export function AlertsView({ shared }: { shared: Shared }) {
         <p>
           This Mandate server has no behaviour detection endpoint (<code>GET /v1/alerts</code> answered 404). Policy decisions, approvals and kills work as usual.
         </p>
-        {shared.alerts.length > 0 && <p>{shared.alerts.length} alert event(s) arrived on the live stream meanwhile.</p>}
       </section>
     );
   }
+
+  const all = mergeAlerts(alerts ?? [], shared.alerts).filter((a) => (RANK[a.severity] ?? 0) >= (RANK[minSeverity] ?? 0));
+  const open = all.filter((a) => a.state === 'open');
+  const acked = all.filter((a) => a.state === 'acknowledged').slice(0, MAX_ACKED_SHOWN);
+  const replace = (updated: Alert) => {
+    setAlerts((list) => mergeAlerts(list ?? [], [updated as unknown as Record<string, unknown>]));
+    setSaid(`Alert on ${updated.tool} acknowledged.`);
+  };
+
   return (
     <>
       <ErrorNote error={error} />
-      <table>
-        <caption class="visually-hidden">Behaviour alerts, newest first</caption>
-        <thead>
-          <tr>
-            <th scope="col">Time</th>
-            <th scope="col">Severity</th>
-            <th scope="col">Detector</th>
-            <th scope="col">Agent</th>
-            <th scope="col">Task</th>
-            <th scope="col">Confidence</th>
-            <th scope="col">Action</th>
-            <th scope="col">Evidence</th>
-            <th scope="col">
-              <span class="visually-hidden">Acknowledge</span>
-            </th>
-          </tr>
-        </thead>
-        <tbody>
-          {alerts?.length === 0 && (
-            <tr>
-              <td colSpan={9} class="muted">
-                No alerts.
-              </td>
-            </tr>
-          )}
-          {alerts?.map((a) => (
-            <tr key={a.id} class={a.acknowledged ? 'ended' : ''}>
-              <td>{time(a.ts)}</td>
-              <td>
-                <span class={`badge severity-${a.severity}`}>{a.severity}</span>
-              </td>
-              <td>{a.detector}</td>
-              <td>{agentName(a.agent_id)}</td>
-              <td>{a.task_id ? <a href={`#/timeline/${q(a.task_id)}`}>{short(a.task_id)}</a> : '—'}</td>
-              <td class="num">{Math.round(a.confidence * 100)}%</td>
-              <td>{a.action}</td>
-              <td>
-                <details>
-                  <summary>evidence</summary>
-                  <Json value={a.evidence} />
-                </details>
-              </td>
-              <td>
-                {a.acknowledged ? (
-                  'acknowledged'
-                ) : (
-                  <button type="button" onClick={() => void ack(a.id)}>
-                    Acknowledge
-                  </button>
-                )}
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <p class="visually-hidden" aria-live="polite">
+        {said}
+      </p>
+      <div class="toolbar">
+        <label class="field inline">
+          Minimum severity
+          <select value={minSeverity} onChange={(e) => setMinSeverity((e.target as HTMLSelectElement).value)}>
+            <option value="low">low</option>
+            <option value="medium">medium</option>
+            <option value="high">high</option>
+            <option value="critical">critical</option>
+          </select>
+        </label>
+        <p class="muted small">Behavioural signals never allow anything: containment only makes a decision stricter. New alerts arrive live.</p>
+      </div>
+      <section aria-labelledby="open-alerts-h">
+        <h2 id="open-alerts-h">Open ({open.length})</h2>
+        {alerts !== undefined && open.length === 0 && <p class="muted">No open alerts.</p>}
+        {open.map((a) => (
+          <AlertCard key={a.id} shared={shared} alert={a} onDone={replace} />
+        ))}
+      </section>
+      <section aria-labelledby="acked-alerts-h">
+        <h2 id="acked-alerts-h">Acknowledged</h2>
+        {acked.length === 0 && <p class="muted">None yet.</p>}
+        {acked.map((a) => (
+          <AlertCard key={a.id} shared={shared} alert={a} onDone={replace} />
+        ))}
+      </section>
     </>
   );
 }

@@ -2,6 +2,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { q, type AuditRecord, type Task, type Verdict } from '../api.ts';
 import type { Shared } from '../main.tsx';
 import { EffectBadge, ErrorNote, Json, agentName, errorText, time } from '../ui.tsx';
+import { ContainmentBadges } from './agents.tsx';
 
 interface Call {
   callId: string;
@@ -10,11 +11,57 @@ interface Call {
 
 const END = new Set(['task.completed', 'task.killed', 'task.revoked', 'task.expired']);
 
+/** within one call: the policy decision, its signals, the final action, then what followed */
+const ORDER: Record<string, number> = { decision: 0, signal: 1, action: 2 };
+function byPhase(a: AuditRecord, b: AuditRecord): number {
+  return (ORDER[a.kind] ?? 3) - (ORDER[b.kind] ?? 3) || a.seq - b.seq;
+}
+
+function Step({ r }: { r: AuditRecord }) {
+  const d = r.data;
+  if (r.kind === 'decision') return <span>policy <EffectBadge effect={String(d['effect'])} /> · args {JSON.stringify(d['args'])} · policies {(d['policy_ids'] as string[] | undefined)?.join(', ') || '—'}</span>;
+  if (r.kind === 'signal') {
+    const sev = String(d['severity']);
+    return (
+      <span class="signal">
+        <span class={`badge severity-${sev}`}>{sev}</span> <strong>{String(d['detector'])}</strong> <span class="muted">confidence {Math.round(Number(d['confidence']) * 100)}%</span>
+        <details>
+          <summary>evidence</summary>
+          <Json value={d['evidence']} />
+        </details>
+      </span>
+    );
+  }
+  if (r.kind === 'action') {
+    const containment = (d['containment'] as string[] | undefined) ?? [];
+    const policy = d['policy_effect'] === undefined ? undefined : String(d['policy_effect']);
+    return (
+      <span>
+        {String(d['final'])} <EffectBadge effect={String(d['effect'])} />
+        {policy !== undefined && policy !== d['effect'] && <span class="muted"> (policy said {policy})</span>}
+        {containment.length > 0 && <span> · containment {containment.join(', ')}</span>}
+        {(d['reasons'] as string[] | undefined)?.length ? <span class="muted"> · {(d['reasons'] as string[]).join(', ')}</span> : null}
+      </span>
+    );
+  }
+  if (r.kind === 'outcome') {
+    return (
+      <span>
+        result {d['is_error'] === true ? <span class="badge effect-deny">error</span> : <span class="badge effect-allow">ok</span>} · output {String(d['trust'])} <code class="muted small">{String(d['result_digest']).slice(0, 20)}…</code>
+      </span>
+    );
+  }
+  if (r.kind === 'alert.acknowledged') return <span>by {String(d['by'])}{d['note'] ? `: “${String(d['note'])}”` : ''} <a href="#/alerts">alerts</a></span>;
+  if (r.kind.startsWith('approval.')) return <span>{r.kind.slice(9)}{d['by'] ? ` by ${String(d['by'])}` : ''}{d['reason'] ? `: ${String(d['reason'])}` : ''}</span>;
+  return null;
+}
+
 function phaseOf(r: AuditRecord): string {
   if (r.kind === 'decision') return 'decision';
   if (r.kind === 'signal') return 'signal';
   if (r.kind === 'action') return 'final action';
   if (r.kind === 'outcome') return 'outcome';
+  if (r.kind === 'alert.acknowledged') return 'alert acknowledged';
   if (r.kind.startsWith('approval.')) return 'approval';
   return r.kind;
 }
@@ -129,23 +176,23 @@ export function TimelineView({ shared, taskId }: { shared: Shared; taskId: strin
         <ol class="calls">
           {calls.map((c) => {
             const d = c.records.find((r) => r.kind === 'decision');
+            const act = c.records.find((r) => r.kind === 'action');
+            const final = act ?? d;
+            const signals = c.records.filter((r) => r.kind === 'signal').length;
             return (
               <li key={c.callId} data-call-id={c.callId}>
                 <div class="call-head">
-                  <code>{d ? String(d.data['tool']) : c.callId}</code> {d && <EffectBadge effect={String(d.data['effect'])} />}{' '}
-                  <span class="muted">{(d?.data['reasons'] as string[] | undefined)?.join(', ')}</span>
+                  <code>{d ? String(d.data['tool']) : c.callId}</code> {final && <EffectBadge effect={String(final.data['effect'])} />}{' '}
+                  {signals > 0 && <span class="badge severity-medium">{signals} signal(s)</span>}{' '}
+                  <span class="muted">{((final?.data['reasons'] ?? d?.data['reasons']) as string[] | undefined)?.join(', ')}</span>
                 </div>
                 <ul class="plain steps">
-                  {c.records.map((r) => (
-                    <li key={r.seq}>
+                  {[...c.records].sort(byPhase).map((r) => (
+                    <li key={r.seq} class={`step step-${r.kind.replace('.', '-')}`}>
                       <span class="muted">
                         {time(r.ts)} #{r.seq}
                       </span>{' '}
-                      <strong>{phaseOf(r)}</strong>{' '}
-                      {r.kind === 'decision' && <span>args {JSON.stringify(r.data['args'])} · policies {(r.data['policy_ids'] as string[] | undefined)?.join(', ') || '—'}</span>}
-                      {r.kind === 'action' && <span>{String(r.data['final'])}</span>}
-                      {r.kind.startsWith('approval.') && <span>{r.kind.slice(9)}{r.data['by'] ? ` by ${String(r.data['by'])}` : ''}{r.data['reason'] ? `: ${String(r.data['reason'])}` : ''}</span>}
-                      {r.kind === 'signal' && <Json value={r.data} />}
+                      <strong>{phaseOf(r)}</strong> <Step r={r} />
                     </li>
                   ))}
                 </ul>
@@ -164,6 +211,11 @@ export function TimelineView({ shared, taskId }: { shared: Shared; taskId: strin
               {time(r.ts)} <strong>{r.kind.replace('task.', '')}</strong> {r.data['reason'] ? `— ${String(r.data['reason'])}` : ''} <span class="muted">#{r.seq}</span>
             </p>
           ))
+        )}
+        {task?.containment && (
+          <div class="containment-line">
+            Containment: <ContainmentBadges c={task.containment} />
+          </div>
         )}
       </section>
     </>
