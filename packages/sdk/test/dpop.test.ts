@@ -10,10 +10,10 @@ import { createDpopProof, dpopThumbprint, MandateApiError, MandateClient, Mandat
 import { startExampleServer, SUPPORT_MANDATE, type ExampleServer } from '../../../examples/support/mandate-server.ts';
 
 async function ed25519(): Promise<DpopKeyPair> {
-  return (await crypto.subtle.generateKey({ name: 'Ed25519' }, false, ['sign', 'verify'])) as DpopKeyPair;
+  return (await crypto.subtle.generateKey({ name: 'Ed25519' }, false, ['sign', 'verify'])) as unknown as DpopKeyPair;
 }
 async function p256(): Promise<DpopKeyPair> {
-  return (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign', 'verify'])) as DpopKeyPair;
+  return (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign', 'verify'])) as unknown as DpopKeyPair;
 }
 
 /** fetch that records each request's path, status and DPoP header */
@@ -42,7 +42,7 @@ describe('proofs made with WebCrypto', () => {
   });
 
   it('refuses a key that cannot sign proofs (RSA), without sending anything', async () => {
-    const rsa = (await crypto.subtle.generateKey({ name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' }, false, ['sign', 'verify'])) as DpopKeyPair;
+    const rsa = (await crypto.subtle.generateKey({ name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' }, false, ['sign', 'verify'])) as unknown as DpopKeyPair;
     await expect(createDpopProof(rsa, { method: 'POST', url: 'https://x.test/', accessToken: 't' })).rejects.toThrow(/Ed25519 or ECDSA P-256/);
     let sent = 0;
     const c = new MandateClient({ url: 'http://127.0.0.1:1', workloadToken: 'w', dpopKey: rsa, retry: { retries: 0 }, fetch: async () => {
@@ -74,7 +74,7 @@ describe('SDK with a key-bound task (server requires proof of possession in prod
       await task.renew();
       expect(task.token).not.toBe(first);
       expect(decodeJwt(task.token)['cnf']).toEqual({ jkt: await dpopThumbprint(key) });
-      expect(await task.guard('helpdesk.search_tickets', () => 'after renewal')({ query: 'x' })).toBe('after renewal');
+      expect(await task.guard('helpdesk.search_tickets', (_a: { query: string }) => 'after renewal')({ query: 'x' })).toBe('after renewal');
       await task.complete();
 
       const paths = log.map((l) => l.path);
@@ -155,7 +155,7 @@ describe('SDK with server nonces (tokens.dpop.nonce)', () => {
     const key = await ed25519();
     const c = new MandateClient({ url: server.url, workloadToken: () => server.workloadToken(), autoRenew: false, dpopKey: key, fetch: recordingFetch(log) });
     const task = await c.startTask({ mandate: SUPPORT_MANDATE });
-    expect(await task.guard('helpdesk.search_tickets', () => 'ok')({ query: 'x' })).toBe('ok');
+    expect(await task.guard('helpdesk.search_tickets', (_a: { query: string }) => 'ok')({ query: 'x' })).toBe('ok');
     await task.complete();
     // only the very first request met the challenge
     expect(log[0]).toMatchObject({ path: '/v1/tasks', status: 401 });
