@@ -117,13 +117,18 @@ export class McpGateway {
 
     // proof of possession, before a session is looked up or opened: nothing runs for a stolen token
     let claims: TaskTokenClaims | undefined;
+    let jkt: string | undefined;
     try {
       claims = await this.deps.tokens.verify(token);
+      jkt = claims.cnf?.jkt;
     } catch {
-      // an invalid token is refused below with its own reason (session open, presentToken, decide)
+      // an invalid (e.g. expired) token is refused below with its own reason (session open,
+      // presentToken, decide); if it names a key, its proof is still required here, so that a
+      // session's own token never works without the key, even after it stopped being valid
       claims = undefined;
+      jkt = unverifiedJkt(token);
     }
-    const unproven = checkBinding(claims?.cnf?.jkt, proof);
+    const unproven = checkBinding(jkt, proof);
     if (unproven) {
       const status = unproven.reason === 'LIMIT_EXCEEDED' ? 503 : 401;
       return send(res, status, jsonRpcError(null, -32001, `${unproven.reason}: ${unproven.detail}`, unproven.reason), status === 401 ? dpopChallenge(unproven.reason) : false);
@@ -198,6 +203,17 @@ export class McpGateway {
     this.closed = true;
     clearInterval(this.sweep);
     await Promise.all([...this.open].map((s) => s.close()));
+  }
+}
+
+/** `cnf.jkt` as an unverified token claims it (only ever used to demand more, never to trust). */
+function unverifiedJkt(token: string): string | undefined {
+  try {
+    const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { cnf?: { jkt?: unknown } } | null;
+    const jkt = payload?.cnf?.jkt;
+    return typeof jkt === 'string' ? jkt : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -229,6 +229,21 @@ describe('MCP gateway: key-bound task tokens (DPoP) over Streamable HTTP', () =>
     child.kill();
     expect(JSON.parse(line)).toMatchObject({ id: 1, error: { data: { reason: 'DPOP_PROOF_MISSING' } } });
   });
+
+  // last in this bed: it moves the server's clock past the token's lifetime
+  it("still demands the key for a session's own token once it expired (no tool list, no call without a proof)", async () => {
+    const key = await newKey();
+    const t = await startBound(bed, key, 'dpop-mcp-expired');
+    const { client, transport } = await mcpClient(bed, dpopFetch({ key, token: () => t.token, now: () => bed.h.clock.now() }));
+    clients.push(client);
+    bed.h.clock.advance(6 * 60_000);
+    const res = await rawCall(bed, transport.sessionId ?? '', t.token, undefined);
+    expect(res.status).toBe(401);
+    expect(await reasonOf(res)).toBe('DPOP_PROOF_MISSING');
+    // with the key, the expired token gets its own reason from the decision
+    const r = await client.callTool({ name: 'ev__echo', arguments: { message: 'late' } });
+    expect(decisionOf(r)).toMatchObject({ effect: 'deny', reasons: ['TOKEN_EXPIRED'] });
+  });
 });
 
 describe('MCP gateway: DPoP with server nonces', () => {
