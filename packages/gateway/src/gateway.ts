@@ -6,9 +6,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
-import { describeError, isMandateError, MandateError, type AuditAppender, type Clock, type ControlStore, type DecisionEngine, type Hasher, type IdGenerator, type TaskReader, type TaskTokens } from '@mandate/core';
+import { checkBinding, describeError, isMandateError, MandateError, type AuditAppender, type Clock, type ControlStore, type DecisionEngine, type Hasher, type IdGenerator, type ProofResult, type TaskReader, type TaskTokens, type TaskTokenClaims } from '@mandate/core';
+import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import type { McpConfig } from './config.ts';
 import type { GatewayDeps, GatewayLog } from './deps.ts';
+import { dpopChallenge, PROOF_EXTRA, type RequestAuth } from './dpop.ts';
 import { checkParsed, jsonRpcError, type JsonRpcErrorMessage, type MessageLimits } from './limits.ts';
 import { PinRegistry, type PinAlert } from './pins.ts';
 import { SecretVault } from './secrets.ts';
@@ -96,18 +98,43 @@ export class McpGateway {
   /**
    * Streamable HTTP at /mcp. `body` is the already parsed and bounded POST body. The client's
    * task token comes as `Authorization: Bearer` on every request; the first one opens the session.
+   * `proof` is the route's verification of the request's `DPoP` header (undefined: none came): a
+   * key-bound token without a valid proof made with its key is refused (401, the DPOP_* reason),
+   * and a failed proof is refused even with an unbound token; the verified proof goes with every
+   * decision the request leads to.
    */
-  async handleHttp(req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> {
+  async handleHttp(req: IncomingMessage, res: ServerResponse, body: unknown, proof?: ProofResult): Promise<void> {
     const bad = body === undefined ? undefined : checkParsed(body, this.limits);
     if (bad) return send(res, 400, bad);
     let token: string | undefined;
-    const auth = req.headers.authorization;
-    if (auth !== undefined) {
-      const m = /^Bearer ([^\s]+)$/i.exec(auth);
+    const authorization = req.headers.authorization;
+    if (authorization !== undefined) {
+      const m = /^Bearer ([^\s]+)$/i.exec(authorization);
       if (!m) return send(res, 401, jsonRpcError(null, -32001, 'Authorization must be "Bearer <task token>"', 'TOKEN_MALFORMED'), true);
       token = m[1];
     }
     if (token === undefined) return send(res, 401, jsonRpcError(null, -32001, 'a task token is required (Authorization: Bearer)', 'TOKEN_MISSING'), true);
+
+    // proof of possession, before a session is looked up or opened: nothing runs for a stolen token
+    let claims: TaskTokenClaims | undefined;
+    let jkt: string | undefined;
+    try {
+      claims = await this.deps.tokens.verify(token);
+      jkt = claims.cnf?.jkt;
+    } catch {
+      // an invalid (e.g. expired) token is refused below with its own reason (session open,
+      // presentToken, decide); if it names a key, its proof is still required here, so that a
+      // session's own token never works without the key, even after it stopped being valid
+      claims = undefined;
+      jkt = unverifiedJkt(token);
+    }
+    const unproven = checkBinding(jkt, proof);
+    if (unproven) {
+      const status = unproven.reason === 'LIMIT_EXCEEDED' ? 503 : 401;
+      return send(res, status, jsonRpcError(null, -32001, `${unproven.reason}: ${unproven.detail}`, unproven.reason), status === 401 ? dpopChallenge(unproven.reason) : false);
+    }
+    const auth: AuthInfo = { token, clientId: claims?.sub ?? '', scopes: [], extra: { [PROOF_EXTRA]: { token, proof } satisfies RequestAuth } };
+    (req as IncomingMessage & { auth?: AuthInfo }).auth = auth;
 
     const sid = req.headers[SESSION_HEADER];
     if (typeof sid === 'string') {
@@ -179,9 +206,20 @@ export class McpGateway {
   }
 }
 
-function send(res: ServerResponse, status: number, body: JsonRpcErrorMessage, challenge = false): void {
+/** `cnf.jkt` as an unverified token claims it (only ever used to demand more, never to trust). */
+function unverifiedJkt(token: string): string | undefined {
+  try {
+    const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { cnf?: { jkt?: unknown } } | null;
+    const jkt = payload?.cnf?.jkt;
+    return typeof jkt === 'string' ? jkt : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function send(res: ServerResponse, status: number, body: JsonRpcErrorMessage, challenge: boolean | string = false): void {
   if (res.headersSent) return;
   const headers: Record<string, string> = { 'content-type': 'application/json' };
-  if (challenge) headers['www-authenticate'] = 'Bearer realm="mandate"';
+  if (challenge !== false) headers['www-authenticate'] = challenge === true ? 'Bearer realm="mandate"' : challenge;
   res.writeHead(status, headers).end(JSON.stringify(body));
 }

@@ -7,3 +7,4 @@ export { SecretVault, SecretScrubber, loadSecretsKey, parseKey, checkSecretName,
 export { parseMessage, checkParsed, jsonRpcError, type MessageLimits, type JsonRpcErrorMessage } from './limits.ts';
 export type { GatewayDeps, GatewayLog } from './deps.ts';
 export { runStdioRelay, tokenSource, type StdioRelayOptions } from './stdio.ts';
+export { dpopFetch, loadDpopKey, importDpopKey, dpopChallenge, PROOF_EXTRA, type DpopFetchOptions, type RequestAuth } from './dpop.ts';

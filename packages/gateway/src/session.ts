@@ -23,7 +23,9 @@ import {
   type Tool,
 } from '@modelcontextprotocol/sdk/types.js';
 import { describeError, globMatch, isMandateError, MandateError, TASK_STATE_REASON, type Decision, type JsonObject, type JsonValue, type Task, type TaskTokenClaims } from '@mandate/core';
+import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import type { GatewayDeps } from './deps.ts';
+import { PROOF_EXTRA, type RequestAuth } from './dpop.ts';
 import { toolHash } from './pins.ts';
 import { Upstream } from './upstream.ts';
 
@@ -221,7 +223,7 @@ export class GatewaySession {
       return { tools };
     });
 
-    this.server.setRequestHandler(CallToolRequestSchema, async (req) => this.callTool(req.params.name, req.params.arguments ?? {}));
+    this.server.setRequestHandler(CallToolRequestSchema, async (req, extra) => this.callTool(req.params.name, req.params.arguments ?? {}, requestAuth(extra)));
 
     this.server.setRequestHandler(ListResourcesRequestSchema, async () => {
       const task = await this.task().catch(asMcpError);
@@ -244,10 +246,10 @@ export class GatewaySession {
       return { resources: out };
     });
 
-    this.server.setRequestHandler(ReadResourceRequestSchema, async (req) => {
+    this.server.setRequestHandler(ReadResourceRequestSchema, async (req, extra) => {
       const up = this.resources.get(req.params.uri);
       if (!up) throw new McpError(ErrorCode.InvalidParams, `unknown resource ${req.params.uri.slice(0, 200)} (list resources first)`);
-      const decision = await this.decide(resourceTool(up.prefix), { uri: req.params.uri }, req.params.uri);
+      const decision = await this.decide(resourceTool(up.prefix), { uri: req.params.uri }, requestAuth(extra), req.params.uri);
       if (decision.effect !== 'allow') throw new McpError(ErrorCode.InvalidRequest, denialText(decision), decisionMeta(decision));
       return this.forward(up, decision, () => up.client.request({ method: 'resources/read', params: req.params }, ReadResourceResultSchema, { timeout: this.d.config.limits.upstream_timeout }));
     });
@@ -274,11 +276,11 @@ export class GatewaySession {
       return { prompts: out };
     });
 
-    this.server.setRequestHandler(GetPromptRequestSchema, async (req) => {
+    this.server.setRequestHandler(GetPromptRequestSchema, async (req, extra) => {
       const entry = this.prompts.get(req.params.name);
       if (!entry) throw new McpError(ErrorCode.InvalidParams, `unknown prompt ${req.params.name.slice(0, 200)} (list prompts first)`);
       const { upstream: up, prompt } = entry;
-      const decision = await this.decide(promptTool(up.prefix, prompt.name), (req.params.arguments ?? {}) as JsonObject);
+      const decision = await this.decide(promptTool(up.prefix, prompt.name), (req.params.arguments ?? {}) as JsonObject, requestAuth(extra));
       if (decision.effect !== 'allow') throw new McpError(ErrorCode.InvalidRequest, denialText(decision), decisionMeta(decision));
       return this.forward(up, decision, () =>
         up.client.request({ method: 'prompts/get', params: { ...req.params, name: prompt.name } }, GetPromptResultSchema, { timeout: this.d.config.limits.upstream_timeout }),
@@ -286,14 +288,25 @@ export class GatewaySession {
     });
   }
 
-  private async decide(tool: string, args: JsonObject, resource?: string): Promise<Decision> {
+  /**
+   * `auth`: the HTTP request's token and verified DPoP proof (absent on transports without
+   * requests of their own); the decision is made for that token with that proof.
+   */
+  private async decide(tool: string, args: JsonObject, auth: RequestAuth | undefined, resource?: string): Promise<Decision> {
     this.lastUsed = this.d.clock.now();
     // provenance: the previous result's values must be recorded before this call is classified.
     // recordOutcome records them right after verifying the (cached) token, within microtasks,
     // and only then waits for its durable commit; one macrotask turn is therefore enough, and
     // this call's decision commit can share an fsync with that outcome's instead of queueing.
     await Promise.race([this.pendingOutcome, new Promise<void>((resolve) => setImmediate(resolve))]);
-    const decision = await this.d.engine.decide({ taskToken: this.token, tool, args, callId: this.d.ids.next('call'), ...(resource !== undefined ? { resource } : {}) });
+    const decision = await this.d.engine.decide({
+      taskToken: auth?.token ?? this.token,
+      tool,
+      args,
+      callId: this.d.ids.next('call'),
+      ...(resource !== undefined ? { resource } : {}),
+      ...(auth?.proof !== undefined ? { proof: auth.proof } : {}),
+    });
     if (decision.effect !== 'allow' && decision.reasons.some((r) => ENDING_REASONS.has(r))) void this.checkTask();
     return decision;
   }
@@ -322,7 +335,7 @@ export class GatewaySession {
     this.pendingOutcome = p;
   }
 
-  async callTool(name: string, args: Record<string, unknown>): Promise<CallToolResult> {
+  async callTool(name: string, args: Record<string, unknown>, auth?: RequestAuth): Promise<CallToolResult> {
     await this.task().catch(asMcpError);
     await this.refreshTools();
     const entry = this.tools.get(name);
@@ -332,7 +345,7 @@ export class GatewaySession {
       if (pin?.status === 'approved' && pin.hash === entry.hash) entry.usable = true;
       else return this.blockedByPin(name, args as JsonObject);
     }
-    const decision = await this.decide(name, args as JsonObject);
+    const decision = await this.decide(name, args as JsonObject, auth);
     if (decision.effect !== 'allow') return denialResult(decision);
     const up = entry.upstream;
     return this.forward(up, decision, () =>
@@ -371,6 +384,12 @@ export class GatewaySession {
     })();
     return this.closing;
   }
+}
+
+/** The request's token and verified proof, put there by the gateway's HTTP edge. */
+function requestAuth(extra: { authInfo?: AuthInfo | undefined }): RequestAuth | undefined {
+  const a = extra.authInfo?.extra?.[PROOF_EXTRA] as RequestAuth | undefined;
+  return a !== undefined && typeof a.token === 'string' ? a : undefined;
 }
 
 function granted(task: Task, tool: string): boolean {

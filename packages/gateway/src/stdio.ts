@@ -6,13 +6,15 @@
  * writes the audit chain; this side only bounds and relays.
  *
  * The task token comes from MANDATE_TASK_TOKEN, or from the file MANDATE_TASK_TOKEN_FILE names
- * (read again on every request, so the agent's runtime can renew it there).
+ * (read again on every request, so the agent's runtime can renew it there). With `dpop` (the CLI
+ * reads the key from MANDATE_DPOP_KEY_FILE), every forwarded request carries a fresh DPoP proof.
  */
 import { readFileSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { isInitializeRequest, isJSONRPCRequest, type JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
-import { MandateError } from '@mandate/core';
+import { MandateError, type ProofKey } from '@mandate/core';
+import { dpopFetch } from './dpop.ts';
 import { jsonRpcError, parseMessage, type JsonRpcErrorMessage, type MessageLimits } from './limits.ts';
 
 export interface StdioRelayOptions {
@@ -23,6 +25,8 @@ export interface StdioRelayOptions {
   readonly stdout: Writable;
   readonly limits: MessageLimits;
   readonly log: (line: string) => void;
+  /** sign each request with this key (a key-bound task token); `htu` is the public URL of /mcp */
+  readonly dpop?: { readonly key: ProofKey; readonly htu?: string | undefined } | undefined;
 }
 
 /** The task token source named by the environment; throws TOKEN_MISSING without one. */
@@ -48,12 +52,13 @@ export function tokenSource(env: Record<string, string | undefined>): () => stri
 /** Relays until stdin ends or the server closes the session. Resolves when done. */
 export async function runStdioRelay(o: StdioRelayOptions): Promise<void> {
   const write = (m: JSONRPCMessage | JsonRpcErrorMessage) => o.stdout.write(JSON.stringify(m) + '\n');
+  const bearer: typeof fetch = (input, init) => {
+    const headers = new Headers(init?.headers);
+    headers.set('authorization', `Bearer ${o.token()}`);
+    return fetch(input, { ...init, headers });
+  };
   const up = new StreamableHTTPClientTransport(new URL('/mcp', o.url), {
-    fetch: (input, init) => {
-      const headers = new Headers(init?.headers);
-      headers.set('authorization', `Bearer ${o.token()}`);
-      return fetch(input, { ...init, headers });
-    },
+    fetch: o.dpop !== undefined ? dpopFetch({ key: o.dpop.key, token: o.token, htu: o.dpop.htu }) : bearer,
   });
   const pendingInit = new Set<string | number>();
   up.onmessage = (m) => {

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { startHarness, type Harness } from '../../server/test/support.ts';
+import { startHarness, type Harness, type ManualClock } from '../../server/test/support.ts';
 
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const MODULES = join(ROOT, 'node_modules', '@modelcontextprotocol');
@@ -39,6 +39,10 @@ export interface GatewayBed {
 export interface BedOptions {
   readonly upstreams?: (work: string, files: string) => Record<string, unknown>[];
   readonly config?: Record<string, unknown>;
+  /** the server's clock (default: the harness's manual clock) */
+  readonly clock?: ManualClock;
+  /** top-level server configuration besides mcp (e.g. tokens) */
+  readonly serverConfig?: Record<string, unknown>;
   /** a policy folder instead of the example policies */
   readonly policiesDir?: (work: string) => Promise<string>;
   readonly log?: { info(o: object, m: string): void; warn(o: object, m: string): void; error(o: object, m: string): void };
@@ -63,10 +67,12 @@ export async function startGatewayBed(opts: BedOptions = {}): Promise<GatewayBed
   const policies = opts.policiesDir ? await opts.policiesDir(work) : undefined;
   const h = await startHarness({
     config: {
+      ...(opts.serverConfig ?? {}),
       ...(policies !== undefined ? { policies: { dir: policies } } : {}),
       mcp: { upstreams: (opts.upstreams ?? defaultUpstreams)(work, files), secrets_key_file: keyFile, ...(opts.config ?? {}) },
     } as never,
     ...(opts.log ? { log: opts.log } : {}),
+    ...(opts.clock ? { clock: opts.clock } : {}),
   });
   await h.app.listen({ host: '127.0.0.1', port: 0 });
   const addr = h.app.server.address();

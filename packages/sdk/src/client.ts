@@ -1,3 +1,4 @@
+import type { DpopKeyPair } from './dpop.ts';
 import { HttpClient, type RetryOptions } from './http.ts';
 import { MandateTask, type ApprovalWait, type TaskRuntime } from './task.ts';
 import { parseIssued } from './wire.ts';
@@ -20,6 +21,14 @@ export interface MandateClientOptions {
   readonly autoRenew?: boolean | undefined;
   /** report each guarded call's result (`POST /v1/outcomes`, for provenance and audit) to servers that take it (default true) */
   readonly reportOutcomes?: boolean | undefined;
+  /**
+   * Binds the agent's tasks to this key (RFC 9449 DPoP): an Ed25519 or ECDSA P-256 CryptoKeyPair
+   * (the private half may be non-extractable). The task start sends a proof, so the task token
+   * is issued bound to the key (`cnf.jkt`); every later request with the token (authorize,
+   * outcomes, renew, complete, delegate) sends a fresh proof over its method and URL. A stolen
+   * token is then useless without the key. `url` must be the server's public URL.
+   */
+  readonly dpopKey?: DpopKeyPair | undefined;
   /** told of failures that do not reach a caller: a background renewal, an outcome report */
   readonly onError?: ((error: unknown) => void) | undefined;
   /** injected for tests */
@@ -48,7 +57,7 @@ export class MandateClient {
   private readonly workloadToken: WorkloadTokenSource | undefined;
 
   constructor(opts: MandateClientOptions) {
-    const http = new HttpClient({ baseUrl: opts.url, fetch: opts.fetch, timeoutMs: opts.timeoutMs, retry: opts.retry, random: opts.random, sleep: opts.sleep });
+    const http = new HttpClient({ baseUrl: opts.url, fetch: opts.fetch, timeoutMs: opts.timeoutMs, retry: opts.retry, random: opts.random, sleep: opts.sleep, dpopKey: opts.dpopKey });
     const approval = { ...DEFAULT_APPROVAL_WAIT, ...opts.approval };
     if (!(approval.timeoutMs >= 0) || !(approval.pollIntervalMs > 0)) throw new TypeError('approval.timeoutMs must be ≥ 0 and approval.pollIntervalMs > 0');
     this.rt = {

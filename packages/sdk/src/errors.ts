@@ -14,7 +14,9 @@ export type SdkErrorCode =
   /** the server's answer was not what the protocol says (garbage JSON, a missing field…) */
   | 'PROTOCOL_ERROR'
   /** the caller gave up (an AbortSignal) */
-  | 'ABORTED';
+  | 'ABORTED'
+  /** the client's `dpopKey` cannot make proofs (not an Ed25519 or P-256 signing key pair) */
+  | 'DPOP_KEY_INVALID';
 
 export class MandateSdkError extends Error {
   readonly code: SdkErrorCode;

@@ -1,3 +1,4 @@
+import { createDpopProof, type DpopKeyPair } from './dpop.ts';
 import { MandateApiError, MandateSdkError } from './errors.ts';
 
 /** Exponential backoff with full jitter: attempt n waits random() × min(max, base × 2ⁿ). */
@@ -28,6 +29,10 @@ export interface HttpOptions {
   readonly sleep?: ((ms: number, signal?: AbortSignal) => Promise<void>) | undefined;
   /** largest response body read, in bytes */
   readonly maxResponseBytes?: number | undefined;
+  /** sign every request that carries a token with a fresh DPoP proof made with this key */
+  readonly dpopKey?: DpopKeyPair | undefined;
+  /** the clock of the proofs' `iat` (default Date.now) */
+  readonly now?: (() => number) | undefined;
 }
 
 export interface HttpRequest {
@@ -106,6 +111,15 @@ async function readBounded(res: Response, max: number): Promise<string> {
   return new TextDecoder().decode(all);
 }
 
+/** Whether the server refused the request for want of its current DPoP nonce. */
+function askedForNonce(r: HttpResponse | Failure): boolean {
+  if ('json' in r) {
+    const d = r.json as { effect?: unknown; reasons?: unknown } | null;
+    return d !== null && typeof d === 'object' && d.effect === 'deny' && Array.isArray(d.reasons) && d.reasons.includes('DPOP_NONCE_REQUIRED');
+  }
+  return r.error instanceof MandateApiError && r.error.serverCode === 'DPOP_NONCE_REQUIRED';
+}
+
 interface Failure {
   readonly error: MandateSdkError;
   readonly retryable: boolean;
@@ -123,6 +137,10 @@ export class HttpClient {
   private readonly random: () => number;
   private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   private readonly maxResponseBytes: number;
+  private readonly dpopKey: DpopKeyPair | undefined;
+  private readonly now: () => number;
+  /** the last `DPoP-Nonce` the server gave (RFC 9449 §8) */
+  private dpopNonce: string | undefined;
 
   constructor(opts: HttpOptions) {
     let url: URL;
@@ -143,6 +161,8 @@ export class HttpClient {
     this.random = opts.random ?? Math.random;
     this.sleep = opts.sleep ?? abortableSleep;
     this.maxResponseBytes = opts.maxResponseBytes ?? 4 * 1024 * 1024;
+    this.dpopKey = opts.dpopKey;
+    this.now = opts.now ?? Date.now;
   }
 
   /** The delay before retry number `attempt` (0-based): full jitter over an exponential cap. */
@@ -153,9 +173,17 @@ export class HttpClient {
 
   /** Sends the request; resolves only with a 2xx and a JSON body, otherwise throws. */
   async send(req: HttpRequest): Promise<HttpResponse> {
+    let nonceRetried = false;
     for (let attempt = 0; ; attempt += 1) {
       if (req.signal?.aborted) throw aborted(req.signal);
+      const nonceBefore = this.dpopNonce;
       const r = await this.once(req);
+      // a DPoP nonce challenge (an error, or a decision denied for it): once more, with the nonce
+      if (this.dpopKey !== undefined && req.token !== undefined && !nonceRetried && this.dpopNonce !== undefined && this.dpopNonce !== nonceBefore && askedForNonce(r)) {
+        nonceRetried = true;
+        attempt -= 1;
+        continue;
+      }
       if ('json' in r) return r;
       if (!r.retryable || attempt >= this.retry.retries || r.error.code === 'ABORTED') throw r.error;
       await this.sleep(this.backoffMs(attempt), req.signal);
@@ -176,6 +204,14 @@ export class HttpClient {
     if (req.body !== undefined) headers['content-type'] = 'application/json';
     let res: Response;
     try {
+      if (this.dpopKey !== undefined && req.token !== undefined) {
+        try {
+          headers['dpop'] = await createDpopProof(this.dpopKey, { method: req.method, url: `${this.baseUrl}${req.path}`, accessToken: req.token, nonce: this.dpopNonce, now: this.now() });
+        } catch (e) {
+          // never send a key-bound request unsigned: that would only be denied, or leak the token's use
+          return { error: new MandateSdkError('DPOP_KEY_INVALID', `cannot make a DPoP proof: ${(e as Error).message}`, { cause: e }), retryable: false };
+        }
+      }
       try {
         res = await this.fetchFn(`${this.baseUrl}${req.path}`, {
           method: req.method,
@@ -194,6 +230,8 @@ export class HttpClient {
           retryable: req.kind === 'read' || notConnected,
         };
       }
+      const nonce = res.headers.get('dpop-nonce');
+      if (nonce !== null && nonce !== '' && nonce.length <= 256) this.dpopNonce = nonce;
       let text: string;
       try {
         text = await readBounded(res, this.maxResponseBytes);

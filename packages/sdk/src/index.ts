@@ -4,3 +4,4 @@ export { MandateSdkError, MandateDeniedError, MandateApprovalRequiredError, Mand
 export { DEFAULT_RETRY, type RetryOptions, type RequestKind } from './http.ts';
 export { workloadTokenFromEnv, type WorkloadTokenSource } from './workload.ts';
 export type { Decision, IssuedTask } from './wire.ts';
+export { createDpopProof, dpopThumbprint, type DpopKeyPair, type ProofRequest } from './dpop.ts';

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from '@mandate/server';
-import { runStdioRelay, tokenSource } from '@mandate/gateway';
+import { loadDpopKey, runStdioRelay, tokenSource } from '@mandate/gateway';
 import { isMandateError } from '@mandate/core';
 import { CliError, EXIT } from '../exit-codes.ts';
 import type { CliIO } from '../io.ts';
@@ -10,7 +10,10 @@ export const mcpHelp = `mandate mcp --stdio [--url URL] [--config FILE]
   JSON-RPC between stdin/stdout and a running Mandate's /mcp endpoint (URL: --url, MANDATE_URL,
   or server.host/port of --config; default http://127.0.0.1:8787). The task token comes from
   MANDATE_TASK_TOKEN or the file named by MANDATE_TASK_TOKEN_FILE (re-read on every request, so a
-  renewed token can be written there). No token, no session. Message limits: mcp.limits of --config.`;
+  renewed token can be written there). No token, no session. Message limits: mcp.limits of --config.
+  A key-bound task token (DPoP): set MANDATE_DPOP_KEY_FILE to the agent's private JWK (Ed25519 or
+  P-256); every forwarded request then carries a fresh DPoP proof for server.public_url + /mcp
+  (of --config; else the URL above), and a DPoP-Nonce challenge is answered once.`;
 
 export async function mcpCommand(args: string[], io: CliIO): Promise<number> {
   const { values } = parseArgs({ args, strict: true, options: { stdio: { type: 'boolean' }, url: { type: 'string' }, config: { type: 'string' } } });
@@ -24,8 +27,19 @@ export async function mcpCommand(args: string[], io: CliIO): Promise<number> {
   } catch (e) {
     throw new CliError(EXIT.USAGE, isMandateError(e) ? `${e.code}: ${e.message}` : String(e));
   }
+  const keyFile = io.env['MANDATE_DPOP_KEY_FILE'];
+  let dpopKey;
+  if (keyFile !== undefined && keyFile !== '') {
+    try {
+      dpopKey = await loadDpopKey(keyFile);
+    } catch (e) {
+      throw new CliError(EXIT.USAGE, isMandateError(e) ? `${e.code}: ${e.message}` : String(e));
+    }
+  }
+  const publicUrl = config.server.public_url;
   await runStdioRelay({
     url,
+    ...(dpopKey !== undefined ? { dpop: { key: dpopKey, htu: new URL('/mcp', publicUrl ?? url).href } } : {}),
     token,
     stdin: process.stdin,
     stdout: process.stdout,

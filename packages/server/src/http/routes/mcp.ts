@@ -8,6 +8,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { MandateRuntime } from '../../compose.ts';
 import { requireOperator } from '../auth.ts';
+import { requestProof } from '../dpop.ts';
 import { parseBody } from '../validate.ts';
 
 const secretBody = z.strictObject({ value: z.string().min(1).max(16 * 1024) });
@@ -49,8 +50,13 @@ export function mcpRoutes(app: FastifyInstance, rt: MandateRuntime): void {
         const bad = checkParsed(body, limits);
         if (bad) return reply.code(400).send(bad);
       }
+      // proof of possession (RFC 9449) for this very request: htu = the public URL of /mcp
+      const bearer = /^Bearer ([^\s]+)$/i.exec(req.headers.authorization ?? '')?.[1];
+      const proof = bearer === undefined ? undefined : await requestProof(rt, req, reply, bearer);
+      const nonce = reply.getHeader('dpop-nonce');
       reply.hijack();
-      await rt.mcp.handleHttp(req.raw, reply.raw, body);
+      if (typeof nonce === 'string') reply.raw.setHeader('dpop-nonce', nonce);
+      await rt.mcp.handleHttp(req.raw, reply.raw, body, proof);
     };
     scope.post('/mcp', handle);
     scope.get('/mcp', handle);
