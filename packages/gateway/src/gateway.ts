@@ -131,6 +131,8 @@ export class McpGateway {
     const unproven = checkBinding(jkt, proof);
     if (unproven) {
       const status = unproven.reason === 'LIMIT_EXCEEDED' ? 503 : 401;
+      // a valid token without its key's proof is what a stolen token looks like: audit it
+      if (claims) await this.auditUnproven(claims, unproven.reason, unproven.detail, req.method ?? 'POST');
       return send(res, status, jsonRpcError(null, -32001, `${unproven.reason}: ${unproven.detail}`, unproven.reason), status === 401 ? dpopChallenge(unproven.reason) : false);
     }
     const auth: AuthInfo = { token, clientId: claims?.sub ?? '', scopes: [], extra: { [PROOF_EXTRA]: { token, proof } satisfies RequestAuth } };
@@ -165,6 +167,20 @@ export class McpGateway {
     this.http.set(session.id, { session, transport });
     await transport.handleRequest(req, res, body);
     if (transport.sessionId === undefined) await session.close();
+  }
+
+  /** The refusal of a request whose valid task token came without its key's proof (never throws). */
+  private async auditUnproven(claims: TaskTokenClaims, reason: string, detail: string, method: string): Promise<void> {
+    const callId = this.deps.ids.next('call');
+    const common = { ts: this.deps.clock.now(), callId, taskId: claims.task_id, agentId: claims.sub, txn: claims.txn };
+    try {
+      await this.deps.audit.append([
+        { kind: 'decision', ...common, data: { tool: 'mcp', resource: null, method, effect: 'deny', reasons: [reason], policy_ids: ['mcp.dpop'], details: [detail.slice(0, 200)] } },
+        { kind: 'action', ...common, data: { final: 'blocked', effect: 'deny' } },
+      ]);
+    } catch (e) {
+      this.deps.log.warn({ err: describeError(e) }, 'an MCP proof refusal could not be audited');
+    }
   }
 
   private refuse(res: ServerResponse, e: unknown): void {

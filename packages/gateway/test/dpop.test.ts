@@ -155,8 +155,11 @@ describe('MCP gateway: key-bound task tokens (DPoP) over Streamable HTTP', () =>
     expect(res.status).toBe(401);
     expect(res.headers.get('www-authenticate')).toMatch(/^DPoP error="invalid_dpop_proof"/);
     expect(await reasonOf(res)).toBe('DPOP_KEY_MISMATCH');
-    // nothing was decided or forwarded
-    expect((await allAuditRecords(bed.h)).slice(before).filter((a) => a.kind === 'decision')).toEqual([]);
+    // nothing was forwarded: the only decision recorded is the refusal itself, with its reason
+    const decisions = (await allAuditRecords(bed.h)).slice(before).filter((a) => a.kind === 'decision');
+    expect(decisions).toHaveLength(1);
+    expect(JSON.stringify(decisions[0])).toContain('DPOP_KEY_MISMATCH');
+    expect(JSON.stringify(decisions[0])).toContain('mcp.dpop');
   });
 
   it('refuses the bound token without a proof (DPOP_PROOF_MISSING), at session open and within a session', async () => {
