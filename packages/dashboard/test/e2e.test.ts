@@ -1,7 +1,9 @@
 /**
  * The operator dashboard end to end (issue 7): Debian's headless Chromium, driven by
  * playwright-core, against a real `mandate serve` serving the freshly built dashboard, while a
- * scripted agent calls tools over the public HTTP API. Writes docs/screenshots/*.png.
+ * scripted agent calls tools over the public HTTP API. Takes a screenshot of every main view: into
+ * docs/screenshots (what the README shows) with MANDATE_UPDATE_SCREENSHOTS=1 (`npm run screenshots`),
+ * else into a temporary folder, so a test run leaves the checkout as it was.
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,7 +12,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHROMIUM_ARGS, ROOT, ScriptedAgent, buildDashboard, call, requireChromium, startMandate, type Served } from './support.ts';
 
-const SHOTS = join(ROOT, 'docs', 'screenshots');
+const SHOTS = process.env['MANDATE_UPDATE_SCREENSHOTS'] === '1' ? join(ROOT, 'docs', 'screenshots') : join(tmpdir(), `mandate-screenshots-${process.pid}`);
 const MAIL = { to: 'customer@acme.example', body: 'Your refund is on its way' };
 
 /**
