@@ -200,7 +200,9 @@ export async function runSoak(argv: readonly string[]): Promise<BenchResult> {
     const rssBefore = rssMb(pid);
     measureHttp = true;
     measureGw = true;
-    const [elapsed, gwElapsed] = await Promise.all([drive(plan.seconds, plan.rate, one), drive(plan.seconds, plan.gatewayRate, gwOne)]);
+    const rssSeries: number[] = [];
+    const sampler = setInterval(() => rssSeries.push(Math.round(rssMb(pid))), Math.max(500, (plan.seconds * 1000) / 12));
+    const [elapsed, gwElapsed] = await Promise.all([drive(plan.seconds, plan.rate, one), drive(plan.seconds, plan.gatewayRate, gwOne)]).finally(() => clearInterval(sampler));
     const rssAfter = rssMb(pid);
     await mcp.close();
     mcp = undefined;
@@ -297,6 +299,7 @@ export async function runSoak(argv: readonly string[]): Promise<BenchResult> {
       notes: [
         'rss_before = the server process after the warm-up of both drivers, rss_after = after the timed run; rss_start = before any load (the gateway session and its upstream process are opened in the warm-up); the upstream server-everything process is not counted',
         'gateway p50/p99 over every timed call (allowed and denied); per kind in the figures',
+        `server RSS during the timed run, MB: ${rssSeries.join(' ')}`,
         ...failureSamples,
         ok ? 'all checks passed' : 'A CHECK FAILED',
       ],
