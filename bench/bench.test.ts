@@ -120,13 +120,21 @@ describe('tokens benchmark', () => {
 });
 
 describe('soak', () => {
-  it('completes a quick run: no errors but policy decisions, no lost audit records, RSS reported', { timeout: 120_000 }, async () => {
+  it('completes a quick run over HTTP and the MCP gateway: no errors but policy decisions, no lost audit records, RSS reported', { timeout: 120_000 }, async () => {
     await run(process.execPath, ['bench/soak.ts', '--quick', '--json-only', '--out', out], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 });
     const written = JSON.parse(readFileSync(join(out, 'soak.json'), 'utf8')) as BenchResult;
     expect(written).toMatchObject({ name: 'soak', mode: 'quick' });
     expect(written.derived).toMatchObject({ errors_not_policy: 0, lost_audit_records: 0, audit_verified: 1 });
     expect(written.derived['requests']).toBeGreaterThan(0);
     expect(Number.isFinite(written.derived['rss_growth_mb'])).toBe(true);
+    // the MCP gateway, driven in the same run: allowed echoes and denials, none lost
+    expect(written.derived).toMatchObject({ gateway_errors_not_policy: 0, gateway_lost_audit_records: 0, gateway_lost_outcome_records: 0, gateway_unexplained_audit_records: 0 });
+    expect(written.derived['gateway_allowed']).toBeGreaterThan(0);
+    expect(written.derived['gateway_denied']).toBeGreaterThan(0);
+    expect(written.derived['gateway_requests']).toBe((written.derived['gateway_allowed'] ?? 0) + (written.derived['gateway_denied'] ?? 0));
+    for (const k of ['gateway_p50_ms', 'gateway_p99_ms']) expect(Number.isFinite(written.derived[k])).toBe(true);
+    expect(Object.keys(written.figures).sort()).toEqual(['authorize', 'gateway_denied', 'gateway_echo']);
+    expect(written.figures['gateway_echo']?.runs).toBeGreaterThan(0);
   });
 });
 

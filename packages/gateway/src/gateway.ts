@@ -147,7 +147,11 @@ export class McpGateway {
       } catch (e) {
         return this.refuse(res, e);
       }
-      return entry.transport.handleRequest(req, res, body);
+      try {
+        return await entry.transport.handleRequest(req, res, body);
+      } finally {
+        releaseAnsweredStreams(entry.transport);
+      }
     }
 
     if (req.method !== 'POST' || !(isInitializeRequest(body) || (Array.isArray(body) && body.some((m) => isInitializeRequest(m))))) {
@@ -166,6 +170,7 @@ export class McpGateway {
     }
     this.http.set(session.id, { session, transport });
     await transport.handleRequest(req, res, body);
+    releaseAnsweredStreams(transport);
     if (transport.sessionId === undefined) await session.close();
   }
 
@@ -238,4 +243,27 @@ function send(res: ServerResponse, status: number, body: JsonRpcErrorMessage, ch
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (challenge !== false) headers['www-authenticate'] = challenge === true ? 'Bearer realm="mandate"' : challenge;
   res.writeHead(status, headers).end(JSON.stringify(body));
+}
+
+/**
+ * The SDK's Streamable HTTP server transport (1.x, through 1.32.2 at least) in JSON-response mode
+ * keeps one `_streamMapping` entry per answered POST for the session's lifetime, holding the
+ * answered request's Response (modelcontextprotocol/typescript-sdk#2559): about 6 KB a call, found
+ * by `npm run soak`. After each request, drop the JSON entries none of whose requests is still
+ * waiting (no `_requestToStreamMapping` entry points at them). Only the JSON-mode entries
+ * (`resolveJson`) are touched, and only if the internals look as expected.
+ */
+export function releaseAnsweredStreams(transport: StreamableHTTPServerTransport): number {
+  const inner = (transport as unknown as { _webStandardTransport?: { _streamMapping?: unknown; _requestToStreamMapping?: unknown } })._webStandardTransport;
+  const streams = inner?._streamMapping;
+  const waiting = inner?._requestToStreamMapping;
+  if (!(streams instanceof Map) || !(waiting instanceof Map)) return 0;
+  const live = new Set<unknown>(waiting.values());
+  let released = 0;
+  for (const [streamId, stream] of streams) {
+    if (live.has(streamId) || typeof (stream as { resolveJson?: unknown } | undefined)?.resolveJson !== 'function') continue;
+    streams.delete(streamId);
+    released += 1;
+  }
+  return released;
 }
