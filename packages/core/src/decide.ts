@@ -9,7 +9,7 @@ import type { PolicySet } from './policy/engine.ts';
 import type { AgentReader, BudgetLedger, Clock, DecisionCommit, DecisionCommitter, Hasher, IdGenerator, RevocationStore, TaskReader, TaskWriter } from './ports.ts';
 import type { ReasonCode } from './reasons.ts';
 import type { TaskTokenClaims, TaskTokens } from './tokens/task-token.ts';
-import type { ApprovalService } from './approvals.ts';
+import type { ApprovalResolution, ApprovalService } from './approvals.ts';
 import type { ProvenanceLedger, Trust } from './provenance.ts';
 import type { ToolInfo } from './model.ts';
 import type { Assessment, BehaviourMonitor } from './behaviour/monitor.ts';
@@ -135,6 +135,8 @@ interface Ctx {
   agentType?: string;
   toolInfo?: ToolInfo;
   provenance?: ArgProvenance;
+  /** the arguments' canonical hash and audit form, computed once per call (see `argsOf`) */
+  argsMemo?: { of: JsonObject; hash: string; redacted: JsonObject };
 }
 
 /**
@@ -257,17 +259,7 @@ export class DecisionEngine {
       const ids = result.decision === 'step_up' ? result.policyIds : ['mandate.approvals'];
       const approvals = this.d.approvals;
       if (!approvals) return this.finish(ctx, 'approval_required', ['APPROVAL_REQUIRED'], ids, ['this call needs an approval']);
-      const r = await this.store(() =>
-        approvals.resolve({
-          task,
-          tool: ctx.tool,
-          argsHash: argsHash(ctx.args, this.d.hasher),
-          resource: ctx.resource,
-          callId: ctx.callId,
-          args: redactArgs(ctx.args),
-          policyIds: ids,
-        }),
-      );
+      const r = await this.store(() => this.requestApproval(approvals, ctx, task, ids));
       if (r.kind === 'limit') throw new Deny(['APPROVAL_LIMIT_REACHED'], ['too many approval requests are open for this task'], ids);
       ctx.approvalId = r.approval.id;
       if (r.kind === 'denied') throw new Deny(['APPROVAL_DENIED'], ['an approver denied this call'], ids);
@@ -324,6 +316,22 @@ export class DecisionEngine {
   forgetTask(taskId: string): void {
     this.d.provenance?.forget(taskId);
     this.d.behaviour?.forget(taskId);
+  }
+
+  /**
+   * The call's argument hash and redacted form, computed once: an allow writes three sets of
+   * audit drafts (the allow and the two budget-exhausted variants) and an approval binds to the
+   * same hash, all from the same arguments.
+   */
+  private argsOf(ctx: Ctx): { hash: string; redacted: JsonObject } {
+    if (ctx.argsMemo?.of !== ctx.args) ctx.argsMemo = { of: ctx.args, hash: argsHash(ctx.args, this.d.hasher), redacted: redactArgs(ctx.args) };
+    return ctx.argsMemo;
+  }
+
+  /** A step-up for this exact call (task, tool, argument hash): finds or opens its approval, or spends an approved one. */
+  private requestApproval(approvals: ApprovalService, ctx: Ctx, task: Task, policyIds: string[]): Promise<ApprovalResolution> {
+    const a = this.argsOf(ctx);
+    return approvals.resolve({ task, tool: ctx.tool, argsHash: a.hash, resource: ctx.resource, callId: ctx.callId, args: a.redacted, policyIds });
   }
 
   private rememberAllowed(callId: string, taskId: string, tool: string): void {
@@ -470,7 +478,7 @@ export class DecisionEngine {
         args: ctx.args,
         provenance: ctx.provenance ?? NO_PROVENANCE,
         callId: ctx.callId,
-        argsHash: argsHash(ctx.args, this.d.hasher),
+        argsHash: this.argsOf(ctx).hash,
         now: this.d.clock.now(),
         policy: { effect: policy.effect, reasons: policy.reasons },
       });
@@ -510,15 +518,7 @@ export class DecisionEngine {
     });
     const approvals = this.d.approvals;
     if (!approvals) return held();
-    const r = await approvals.resolve({
-      task,
-      tool: ctx.tool,
-      argsHash: argsHash(ctx.args, this.d.hasher),
-      resource: ctx.resource,
-      callId: ctx.callId,
-      args: redactArgs(ctx.args),
-      policyIds: ['behaviour.containment'],
-    });
+    const r = await this.requestApproval(approvals, ctx, task, ['behaviour.containment']);
     if (r.kind === 'limit') return { ...base, effect: 'deny', final: 'blocked', reasons: ['APPROVAL_LIMIT_REACHED'], policyIds: ids, details: ['too many approval requests are open for this task'] };
     if (r.kind === 'denied') return { ...base, effect: 'deny', final: 'blocked', reasons: ['APPROVAL_DENIED'], policyIds: ids, details: ['an approver denied this call'], approvalId: r.approval.id };
     if (r.kind === 'held') return held(r.approval.id);
@@ -559,8 +559,8 @@ export class DecisionEngine {
         data: {
           tool: ctx.tool,
           resource: ctx.resource ?? null,
-          args: redactArgs(ctx.args),
-          args_hash: argsHash(ctx.args, this.d.hasher),
+          args: this.argsOf(ctx).redacted,
+          args_hash: this.argsOf(ctx).hash,
           ...(decision.approvalId !== undefined ? { approval_id: decision.approvalId } : {}),
           effect: decision.effect,
           reasons: [...decision.reasons],
