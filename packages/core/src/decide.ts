@@ -1,7 +1,7 @@
 import type { AuditDraft } from './audit/chain.ts';
-import { redactArgs } from './audit/redact.ts';
+import { redactArgsCopy } from './audit/redact.ts';
 import { MandateError, describeError, isMandateError } from './errors.ts';
-import { canonicalJson, checkJsonBounds, isJsonObject, type JsonLimits, type JsonObject, type JsonValue } from './json.ts';
+import { canonicalJson, checkJsonBounds, isJsonObject, sealJson, type JsonLimits, type JsonObject, type JsonValue } from './json.ts';
 import { checkCall, toolBudget } from './mandate/check.ts';
 import { TASK_STATE_REASON, type BudgetLimits, type CallRequest, type Decision, type Effect, type FinalAction, type Task } from './model.ts';
 import { NO_PROVENANCE, callRequest, type ArgProvenance } from './policy/context.ts';
@@ -324,7 +324,14 @@ export class DecisionEngine {
    * same hash, all from the same arguments.
    */
   private argsOf(ctx: Ctx): { hash: string; redacted: JsonObject } {
-    if (ctx.argsMemo?.of !== ctx.args) ctx.argsMemo = { of: ctx.args, hash: argsHash(ctx.args, this.d.hasher), redacted: redactArgs(ctx.args) };
+    if (ctx.argsMemo?.of !== ctx.args) {
+      // sealed: its canonical text is written once and reused by every draft and record hash;
+      // when redaction changed nothing that text is also the arguments' own
+      const { redacted, changed } = redactArgsCopy(ctx.args);
+      const sealed = sealJson(redacted);
+      const hash = changed ? argsHash(ctx.args, this.d.hasher) : 'sha256:' + this.d.hasher.sha256Hex(canonicalJson(sealed));
+      ctx.argsMemo = { of: ctx.args, hash, redacted: sealed };
+    }
     return ctx.argsMemo;
   }
 
@@ -538,25 +545,27 @@ export class DecisionEngine {
       ...common,
       data: { detector: s.detector, severity: s.severity, confidence: s.confidence, evidence: s.evidence },
     }));
+    // decision and action data are built here and never changed: sealed, their canonical text is
+    // written once for the store's check, the row and the record hash
     const action: AuditDraft = policy
       ? {
           kind: 'action',
           ...common,
-          data: {
+          data: sealJson({
             final: final.final,
             effect: final.effect,
             policy_effect: policy.effect,
             reasons: [...final.reasons],
             containment: [...(final.containment ?? [])],
             ...(final.approvalId !== undefined ? { approval_id: final.approvalId } : {}),
-          },
+          }),
         }
-      : { kind: 'action', ...common, data: { final: final.final, effect: final.effect } };
+      : { kind: 'action', ...common, data: sealJson({ final: final.final, effect: final.effect }) };
     return [
       {
         kind: 'decision',
         ...common,
-        data: {
+        data: sealJson({
           tool: ctx.tool,
           resource: ctx.resource ?? null,
           args: this.argsOf(ctx).redacted,
@@ -568,7 +577,7 @@ export class DecisionEngine {
           policy_version: decision.policyVersion,
           details: [...decision.details],
           errors: decision.errors.map((e) => ({ policy_id: e.policyId, message: e.message })),
-        },
+        }),
       },
       ...signalDrafts,
       action,

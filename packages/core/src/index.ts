@@ -3,6 +3,7 @@ export { REASON_CODES, isReasonCode, type ReasonCode } from './reasons.ts';
 export { MandateError, isMandateError, describeError, type ErrorCode } from './errors.ts';
 export {
   canonicalJson,
+  sealJson,
   findDuplicateKey,
   checkJsonBounds,
   isJsonObject,

@@ -7,48 +7,87 @@ export type JsonObject = { [key: string]: JsonValue };
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
 /**
+ * The canonical text of a sealed (deep-frozen) value, kept on the value under a symbol that is
+ * not enumerable: Object.keys, JSON.stringify, spreads and structured clones never see it. The
+ * value cannot change, so its text cannot either.
+ */
+const CANONICAL = Symbol('mandate.canonicalJson');
+
+/** nesting depth from which `canonicalJson` starts looking for cycles (a cycle nests forever) */
+const CYCLE_CHECK_DEPTH = 64;
+
+/**
  * Canonical JSON (RFC 8785 style): object keys sorted by UTF-16 code units, no whitespace,
  * numbers and strings serialised as ECMAScript does. Rejects values JSON cannot represent
  * (non-finite numbers, undefined, functions, cycles) instead of silently dropping them,
- * because two different inputs must never share a hash.
+ * because two different inputs must never share a hash. A value sealed with `sealJson` is
+ * written from its cached text.
  */
 export function canonicalJson(value: unknown): string {
-  const seen = new Set<object>();
-  const write = (v: unknown): string => {
-    if (v === null) return 'null';
-    switch (typeof v) {
-      case 'string':
-        return JSON.stringify(v);
-      case 'boolean':
-        return v ? 'true' : 'false';
-      case 'number':
-        if (!Number.isFinite(v)) throw new MandateError('MALFORMED_REQUEST', 'non-finite number in JSON value');
-        return JSON.stringify(v);
-      case 'object': {
-        if (seen.has(v)) throw new MandateError('MALFORMED_REQUEST', 'cyclic JSON value');
-        seen.add(v);
-        let out: string;
-        if (Array.isArray(v)) {
-          out = '[' + v.map(write).join(',') + ']';
-        } else {
-          const obj = v as Record<string, unknown>;
-          const keys = Object.keys(obj).sort();
-          const parts: string[] = [];
-          for (const k of keys) {
-            const item = obj[k];
-            if (item === undefined) continue; // optional fields that are absent
-            parts.push(JSON.stringify(k) + ':' + write(item));
-          }
-          out = '{' + parts.join(',') + '}';
+  return writeCanonical(value, []);
+}
+
+function writeCanonical(v: unknown, stack: object[]): string {
+  if (v === null) return 'null';
+  switch (typeof v) {
+    case 'string':
+      return JSON.stringify(v);
+    case 'boolean':
+      return v ? 'true' : 'false';
+    case 'number':
+      if (!Number.isFinite(v)) throw new MandateError('MALFORMED_REQUEST', 'non-finite number in JSON value');
+      return JSON.stringify(v);
+    case 'object': {
+      const cached = (v as { [CANONICAL]?: string })[CANONICAL];
+      if (cached !== undefined) return cached;
+      // a cycle makes the nesting unbounded: only deep values pay for the ancestor search
+      if (stack.length >= CYCLE_CHECK_DEPTH && stack.includes(v)) throw new MandateError('MALFORMED_REQUEST', 'cyclic JSON value');
+      stack.push(v);
+      let out: string;
+      if (Array.isArray(v)) {
+        out = '[';
+        for (let i = 0; i < v.length; i++) out += (i === 0 ? '' : ',') + writeCanonical(v[i], stack);
+        out += ']';
+      } else {
+        const obj = v as Record<string, unknown>;
+        const keys = Object.keys(obj).sort();
+        out = '{';
+        let first = true;
+        for (const k of keys) {
+          const item = obj[k];
+          if (item === undefined) continue; // optional fields that are absent
+          out += (first ? '' : ',') + JSON.stringify(k) + ':' + writeCanonical(item, stack);
+          first = false;
         }
-        seen.delete(v);
-        return out;
+        out += '}';
       }
-      default:
-        throw new MandateError('MALFORMED_REQUEST', `value of type ${typeof v} is not JSON`);
+      stack.pop();
+      return out;
     }
-  };
-  return write(value);
+    default:
+      throw new MandateError('MALFORMED_REQUEST', `value of type ${typeof v} is not JSON`);
+  }
+}
+
+/**
+ * Deep-freezes a JSON value and remembers its canonical text, so that every later
+ * `canonicalJson` of it, or of a value containing it, reuses the text instead of writing it
+ * again (one decision's arguments appear in several audit drafts and hashes). Throws like
+ * `canonicalJson` on a value JSON cannot represent. Returns the same value, now immutable.
+ */
+export function sealJson<T extends JsonValue>(value: T): T {
+  const text = canonicalJson(value);
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.defineProperty(value, CANONICAL, { value: text, enumerable: false, writable: false, configurable: false });
+    deepFreeze(value);
+  }
+  return value;
+}
+
+function deepFreeze(v: JsonValue): void {
+  if (v === null || typeof v !== 'object') return;
+  Object.freeze(v); // frozen or not before, its children are frozen below too
+  for (const x of Array.isArray(v) ? v : Object.values(v)) deepFreeze(x);
 }
 
 export interface JsonLimits {

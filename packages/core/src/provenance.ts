@@ -255,6 +255,8 @@ export interface RecordedResult {
 export class ProvenanceLedger {
   private readonly opts: ProvenanceOptions;
   private readonly tasks = new Map<string, TaskProvenance>();
+  /** declared purposes, scanned once each (a task's purpose is fixed; many calls share it) */
+  private readonly purposes = new Map<string, Source>();
 
   constructor(opts: Partial<ProvenanceOptions> = {}) {
     this.opts = { ...DEFAULT_PROVENANCE_OPTIONS, ...opts };
@@ -283,7 +285,7 @@ export class ProvenanceLedger {
     const lineage = inherit.map((id) => this.tasks.get(id)).filter((t): t is TaskProvenance => t !== undefined);
     if (!own && lineage.length === 0 && Object.keys(args).length === 0) return NO_PROVENANCE;
     const sources = own ? [own, ...lineage] : lineage;
-    const purposeSrc = sourceOf(purpose, false);
+    const purposeSrc = this.purposeSource(purpose);
     const untrusted: string[] = [];
     const untrustedText: string[] = [];
     const trusted: string[] = [];
@@ -310,6 +312,20 @@ export class ProvenanceLedger {
       if (onlyInText) untrustedText.push(name);
     }
     return { untrusted, trusted, purpose: fromPurpose, untrustedText };
+  }
+
+  private purposeSource(purpose: string): Source {
+    let src = this.purposes.get(purpose);
+    if (src === undefined) {
+      src = sourceOf(purpose, false);
+      this.purposes.set(purpose, src);
+      // bounded like the tasks: as many purposes as tasks remembered
+      if (this.purposes.size > this.opts.maxTasks) {
+        const oldest = this.purposes.keys().next().value;
+        if (oldest !== undefined) this.purposes.delete(oldest);
+      }
+    }
+    return src;
   }
 
   /** Forgets a task (it ended). */

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_ARG_LIMITS, canonicalJson, checkJsonBounds, findDuplicateKey } from '../src/index.ts';
+import { DEFAULT_ARG_LIMITS, canonicalJson, checkJsonBounds, findDuplicateKey, sealJson, type JsonValue } from '../src/index.ts';
 
 describe('canonicalJson', () => {
   it('sorts keys and drops whitespace', () => {
@@ -22,6 +22,68 @@ describe('canonicalJson', () => {
         expect(JSON.parse(canonicalJson(obj))).toEqual(JSON.parse(JSON.stringify(obj)));
       }),
     );
+  });
+});
+
+describe('canonicalJson cycles', () => {
+  it('finds a cycle however deep it closes, and still writes deep acyclic values', () => {
+    const root: Record<string, unknown> = {};
+    let cur = root;
+    for (let i = 0; i < 200; i++) {
+      const next: Record<string, unknown> = {};
+      cur['n'] = next;
+      cur = next;
+    }
+    expect(canonicalJson(root)).toBe('{"n":'.repeat(200) + '{}' + '}'.repeat(200));
+    cur['back'] = root;
+    expect(() => canonicalJson(root)).toThrow(/cyclic/);
+    const arr: unknown[] = [];
+    arr.push([arr]);
+    expect(() => canonicalJson(arr)).toThrow(/cyclic/);
+  });
+  it('does not mistake a shared (acyclic) value for a cycle', () => {
+    const shared = { x: 1 };
+    let deep: unknown = { a: shared, b: shared };
+    for (let i = 0; i < 100; i++) deep = { d: deep, s: shared };
+    expect(() => canonicalJson(deep)).not.toThrow();
+  });
+});
+
+describe('sealJson', () => {
+  it('writes the same canonical text, alone and inside other values, as an unsealed copy', () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), fc.jsonValue(), (v, other) => {
+        const plain = JSON.parse(JSON.stringify(v)) as JsonValue;
+        const sealed = sealJson(JSON.parse(JSON.stringify(v)) as JsonValue);
+        expect(canonicalJson(sealed)).toBe(canonicalJson(plain));
+        expect(canonicalJson({ a: sealed, b: [sealed, other] })).toBe(canonicalJson({ a: plain, b: [plain, other] }));
+      }),
+    );
+  });
+  it('freezes the value all the way down, so its remembered text can never go stale', () => {
+    const v = sealJson({ a: { b: [1, { c: 'x' }] } });
+    expect(Object.isFrozen(v)).toBe(true);
+    expect(Object.isFrozen(v.a)).toBe(true);
+    expect(() => {
+      ((v.a as { b: unknown[] }).b[1] as { c: string }).c = 'changed';
+    }).toThrow(TypeError);
+    expect(canonicalJson(v)).toBe('{"a":{"b":[1,{"c":"x"}]}}');
+  });
+  it('leaves no trace in keys, JSON, spreads or clones', () => {
+    const v = sealJson({ k: 'v', n: [1] });
+    expect(Object.keys(v)).toEqual(['k', 'n']);
+    expect(JSON.stringify(v)).toBe('{"k":"v","n":[1]}');
+    expect({ ...v }).toStrictEqual({ k: 'v', n: [1] });
+    expect(structuredClone(v)).toStrictEqual({ k: 'v', n: [1] });
+    // a copy is not sealed: changing it changes its text
+    const copy: Record<string, JsonValue> = { ...v };
+    copy['k'] = 'w';
+    expect(canonicalJson(copy)).toBe('{"k":"w","n":[1]}');
+  });
+  it('refuses what canonicalJson refuses, and seals nothing then', () => {
+    const bad = { a: Number.NaN } as unknown as JsonValue;
+    expect(() => sealJson(bad)).toThrow();
+    expect(Object.isFrozen(bad)).toBe(false);
   });
 });
 

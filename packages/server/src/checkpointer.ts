@@ -23,6 +23,8 @@ export interface CheckpointerLog {
  */
 export class CheckpointingAudit implements AuditAppender, DecisionCommitter {
   private sinceLast = 0;
+  /** the newest checkpoint's seq as last read or signed here (listing them all is O(log size)) */
+  private lastSeq: number | undefined;
   private signing: Promise<void> | undefined;
   private timer: ReturnType<typeof setInterval> | undefined;
   private readonly inner: AuditAppender & AuditReader & DecisionCommitter;
@@ -66,11 +68,14 @@ export class CheckpointingAudit implements AuditAppender, DecisionCommitter {
     if (this.signing) await this.signing;
     const head = await this.inner.head();
     if (!head) return;
-    const latest = (await this.checkpoints.listCheckpoints()).at(-1);
-    if (latest && latest.seq >= head.seq) return;
+    // read once; afterwards this process knows what it signed (another node's checkpoint of the
+    // same head at worst makes this one redundant, never wrong)
+    this.lastSeq ??= (await this.checkpoints.listCheckpoints()).at(-1)?.seq ?? 0;
+    if (this.lastSeq >= head.seq) return;
     this.sinceLast = 0;
     const key = this.ring.active();
     await this.checkpoints.addCheckpoint(await signCheckpoint({ seq: head.seq, hash: head.hash }, this.clock.now(), key));
+    this.lastSeq = head.seq;
   }
 
   private trigger(): void {

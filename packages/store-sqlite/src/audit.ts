@@ -12,7 +12,7 @@ import {
   type DecisionCommitter,
   type Hasher,
 } from '@mandate/core';
-import { spendBudget } from './budgets.ts';
+import { BudgetBatch } from './budgets.ts';
 import { checkLimit, nullable, num, str, type Sql } from './sql.ts';
 import { auditFront, toAuditRecord } from '@mandate/store-sql';
 
@@ -44,11 +44,12 @@ export function sqliteAudit(sql: Sql, hasher: Hasher, schedule: (fn: () => void)
       return sql.tx(() => {
         const headRow = sql.get('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1');
         let head = headRow === undefined ? undefined : { seq: num(headRow, 'seq'), hash: str(headRow, 'hash') };
-        return entries.map((e): DecisionCommitResult => {
+        const budgets = new BudgetBatch(sql);
+        const results = entries.map((e): DecisionCommitResult => {
           let drafts = e.drafts;
           let budget: DecisionCommitResult['budget'];
           if (e.budget) {
-            budget = spendBudget(sql, e.budget.taskId, e.budget.tool, e.budget.limits);
+            budget = budgets.spend(e.budget.taskId, e.budget.tool, e.budget.limits);
             if (!budget.ok) drafts = budget.exhausted === 'tool' ? e.budget.exhausted.tool : e.budget.exhausted.calls;
           }
           const records = insert(head, drafts);
@@ -56,6 +57,8 @@ export function sqliteAudit(sql: Sql, hasher: Hasher, schedule: (fn: () => void)
           if (last) head = { seq: last.seq, hash: last.hash };
           return budget ? { records, budget } : { records };
         });
+        budgets.flush();
+        return results;
       });
     } catch (error) {
       throw new MandateError('AUDIT_UNAVAILABLE', `audit records were not committed: ${describeError(error)}`);

@@ -3,11 +3,11 @@ import { GENESIS_HASH, recordHash, type AuditDraft, type DecisionCommit } from '
 import { draft, sha256, type GetStore } from './fixtures.ts';
 
 /** An allow with its budget claim, and the deny variants the store writes instead when spent. */
-function allowEntry(i: number, limits: { calls?: number; toolCalls?: number }, tool = 'kb.search'): DecisionCommit {
+function allowEntry(i: number, limits: { calls?: number; toolCalls?: number }, tool = 'kb.search', taskId = 'task-1'): DecisionCommit {
   const variant = (reason: string): AuditDraft[] => [draft(i, { data: { i, effect: 'deny', reasons: [reason] } }), draft(i, { kind: 'action', data: { final: 'blocked' } })];
   return {
     drafts: [draft(i, { data: { i, effect: 'allow', reasons: [] } }), draft(i, { kind: 'action', data: { final: 'allowed' } })],
-    budget: { taskId: 'task-1', tool, limits, exhausted: { calls: variant('BUDGET_EXHAUSTED'), tool: variant('TOOL_BUDGET_EXHAUSTED') } },
+    budget: { taskId, tool, limits, exhausted: { calls: variant('BUDGET_EXHAUSTED'), tool: variant('TOOL_BUDGET_EXHAUSTED') } },
   };
 }
 
@@ -55,6 +55,31 @@ export function decisionCommitSuite(store: GetStore): void {
         expect(recordHash(r, sha256)).toBe(r.hash);
         prev = r.hash;
       });
+    });
+
+    it('keeps each task total and tool budget apart when one commit carries many tasks and tools', async () => {
+      // submitted in one turn: one group commit holds them all, in this order
+      const plan = Array.from({ length: 60 }, (_, i) => ({ task: `task-${i % 3}`, tool: i % 2 === 0 ? 'kb.search' : 'kb.get' }));
+      const results = await Promise.all(plan.map((p, i) => store().audit.commitDecision(allowEntry(i, { calls: 12, toolCalls: 5 }, p.tool, p.task))));
+      // the same answers as spending one call at a time in submission order
+      const used = new Map<string, number>();
+      plan.forEach((p, i) => {
+        const total = used.get(p.task) ?? 0;
+        const perTool = used.get(`${p.task}/${p.tool}`) ?? 0;
+        const r = results[i];
+        if (total >= 12) expect(r?.budget).toMatchObject({ ok: false, exhausted: 'calls' });
+        else if (perTool >= 5) expect(r?.budget).toMatchObject({ ok: false, exhausted: 'tool' });
+        else {
+          expect(r?.budget).toEqual({ ok: true, usage: { calls: total + 1, toolCalls: perTool + 1 } });
+          used.set(p.task, total + 1);
+          used.set(`${p.task}/${p.tool}`, perTool + 1);
+        }
+      });
+      for (const task of ['task-0', 'task-1', 'task-2']) {
+        for (const tool of ['kb.search', 'kb.get']) {
+          expect(await store().budgets.usage(task, tool)).toEqual({ calls: used.get(task) ?? 0, toolCalls: used.get(`${task}/${tool}`) ?? 0 });
+        }
+      }
     });
 
     it('refuses an entry whose records cannot be stored without harming the entries beside it', async () => {
