@@ -101,7 +101,7 @@ export { DecisionEngine, type DecisionEngineDeps, type DecisionLimits, type Outc
 export { ShadowEvaluator, evaluateStage, stageOutcome, type Divergence, type PolicyStageInput, type ShadowOptions, type ShadowStats, type StageOutcome } from './shadow.ts';
 export { ProvenanceLedger, DEFAULT_PROVENANCE_OPTIONS, extractTokens, fieldValues, significantValues, normaliseText, type ProvenanceOptions, type Trust, type TokenKind, type SignificantValue, type RecordedResult } from './provenance.ts';
 export { TaskService, type TaskServiceDeps, type TaskLimits, type IssuedTask, type Actor, type WorkloadAuthenticator } from './tasks.ts';
-export { CachedTasks, CachedAgents, type Staleness } from './state/cache.ts';
+export { CachedTasks, CachedAgents, CachedRevocations, CachedBudgets, type Staleness } from './state/cache.ts';
 export { WorkloadVerifier, WORKLOAD_TOKEN_ALGORITHMS, oidcSubjectToSpiffeId, DevIssuer, jwtSvidKeySet, verificationKeySet, MAX_KEYS_PER_SET, MAX_TOKEN_LENGTH } from './identity/index.ts';
 export type { OidcIssuer, TrustBundle, WorkloadIdentity, WorkloadVerifierOptions, MintOptions } from './identity/index.ts';
 export { ApprovalService, type ApprovalServiceDeps, type ApprovalLimits, type ApprovalResolution, type StepUpCall } from './approvals.ts';

@@ -10,6 +10,8 @@ import {
   BehaviourMonitor,
   KillSwitch,
   CachedAgents,
+  CachedBudgets,
+  CachedRevocations,
   CachedTasks,
   CrossChecker,
   type DecisionEngine,
@@ -200,6 +202,10 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       clock,
     });
 
+    // one node owns the store: revocations and budget usage are read from memory too (several
+    // nodes read them from the store on every call: no change feed carries them)
+    const revocations = pg ? store.revocations : new CachedRevocations(store.revocations);
+    const budgets = pg ? undefined : new CachedBudgets(store.budgets);
     const agents = new CachedAgents(store.agents, 100_000, staleness);
     const taskState = new CachedTasks(store.tasks, 100_000, staleness);
     const checkpoints = new MirroredCheckpoints(store.checkpoints, config.data_dir);
@@ -270,9 +276,9 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       tokens,
       agents,
       tasks: taskState,
-      revocations: store.revocations,
-      budgets: store.budgets,
-      audit,
+      revocations,
+      budgets: budgets ?? store.budgets,
+      audit: budgets ? budgets.committing(audit) : audit,
       policies: current,
       environment: config.environment,
       approvals,
@@ -319,7 +325,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       workload,
       agents,
       tasks: taskState,
-      revocations: store.revocations,
+      revocations,
       audit,
       policies: current,
       environment: config.environment,
@@ -332,7 +338,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       },
       approvals,
       emergency,
-      budgets: store.budgets,
+      budgets: budgets ?? store.budgets,
       requirePop: config.tokens.require_pop_environments.includes(config.environment),
       supervisor,
     });

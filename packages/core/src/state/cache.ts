@@ -1,6 +1,6 @@
-import type { Agent, AgentStatus, Task, TaskState } from '../model.ts';
+import type { Agent, AgentStatus, BudgetLimits, BudgetUsage, Task, TaskState } from '../model.ts';
 import type { Ceiling } from '../mandate/schema.ts';
-import type { AgentReader, AgentWriter, Clock, TaskReader, TaskWriter } from '../ports.ts';
+import type { AgentReader, AgentWriter, BudgetLedger, Clock, DecisionCommit, DecisionCommitResult, DecisionCommitter, RevocationStore, TaskReader, TaskWriter } from '../ports.ts';
 
 /**
  * How stale a cached entry may get before it is read again. On one node nothing else writes,
@@ -145,4 +145,115 @@ export class CachedAgents implements AgentReader, AgentWriter {
   clear(): void {
     this.cache.clear();
   }
+}
+
+/**
+ * Revocation checks from memory, for a single node (nothing else writes the store): every jti
+ * asked about is remembered with its revocation time or as not revoked, and every revocation
+ * through this object forgets the jti first and again once the store has it. A read that was
+ * in flight while any revocation happened is answered but not remembered, so a stale "not
+ * revoked" can never be kept. Several nodes must not use it (the store is read on every call).
+ */
+export class CachedRevocations implements RevocationStore {
+  private readonly inner: RevocationStore;
+  private readonly max: number;
+  /** jti → revoked (in effect when read), or not revoked when last read */
+  private readonly known = new Map<string, boolean>();
+  /** revocations started so far: a read that saw this change keeps nothing */
+  private writes = 0;
+
+  constructor(inner: RevocationStore, max = 100_000) {
+    this.inner = inner;
+    this.max = max;
+  }
+
+  async revokeToken(jti: string, taskId: string, expiresAt: number, reason: string, at: number): Promise<void> {
+    this.writes += 1;
+    this.known.delete(jti);
+    try {
+      await this.inner.revokeToken(jti, taskId, expiresAt, reason, at);
+    } finally {
+      this.writes += 1;
+      this.known.delete(jti);
+    }
+  }
+
+  async isTokenRevoked(jti: string, now?: number): Promise<boolean> {
+    const k = this.known.get(jti);
+    if (k !== undefined) return k;
+    const writes = this.writes;
+    // ever revoked (without a time), and revoked by `now`: the two reads tell when it takes effect
+    const ever = await this.inner.isTokenRevoked(jti);
+    const effective = ever && now !== undefined ? await this.inner.isTokenRevoked(jti, now) : ever;
+    if (this.writes === writes && (!ever || effective)) {
+      // a scheduled revocation (its time still ahead) is not remembered: it is read until in effect,
+      // and one in effect stays in effect (even should the clock step back)
+      if (this.known.size >= this.max) this.known.clear();
+      this.known.set(jti, ever);
+    }
+    return effective;
+  }
+}
+
+/**
+ * Budget usage for the policy context from memory, for a single node. Counters only grow (a
+ * spend or a carve), so the highest value seen is never ahead of the store: reads fill it,
+ * and the usage each decision commit reports (exact, inside its transaction) raises it.
+ * Enforcement never reads this: it happens in the commit's own transaction.
+ */
+export class CachedBudgets implements BudgetLedger {
+  private readonly inner: BudgetLedger;
+  private readonly max: number;
+  private readonly totals = new Map<string, number>();
+  private readonly perTool = new Map<string, number>();
+
+  constructor(inner: BudgetLedger, max = 100_000) {
+    this.inner = inner;
+    this.max = max;
+  }
+
+  async usage(taskId: string, tool: string): Promise<BudgetUsage> {
+    const calls = this.totals.get(taskId);
+    const toolCalls = this.perTool.get(toolKey(taskId, tool));
+    if (calls !== undefined && toolCalls !== undefined) return { calls, toolCalls };
+    const read = await this.inner.usage(taskId, tool);
+    this.observe(taskId, tool, read);
+    return { calls: this.totals.get(taskId) ?? read.calls, toolCalls: this.perTool.get(toolKey(taskId, tool)) ?? read.toolCalls };
+  }
+
+  async consume(taskId: string, tool: string, limits: BudgetLimits): Promise<{ ok: boolean; usage: BudgetUsage; exhausted?: 'calls' | 'tool' }> {
+    const r = await this.inner.consume(taskId, tool, limits);
+    this.observe(taskId, tool, r.usage);
+    return r;
+  }
+
+  async carve(taskId: string, calls: number, limit: number): Promise<boolean> {
+    const ok = await this.inner.carve(taskId, calls, limit);
+    // the new total is not returned: read it again when next asked
+    if (ok) this.totals.delete(taskId);
+    return ok;
+  }
+
+  /** the committer whose budget results keep this cache current (decisions commit through it) */
+  committing(inner: DecisionCommitter): DecisionCommitter {
+    return {
+      commitDecision: async (entry: DecisionCommit): Promise<DecisionCommitResult> => {
+        const r = await inner.commitDecision(entry);
+        if (entry.budget && r.budget) this.observe(entry.budget.taskId, entry.budget.tool, r.budget.usage);
+        return r;
+      },
+    };
+  }
+
+  private observe(taskId: string, tool: string, usage: BudgetUsage): void {
+    if (this.totals.size >= this.max) this.totals.clear();
+    if (this.perTool.size >= this.max) this.perTool.clear();
+    this.totals.set(taskId, Math.max(this.totals.get(taskId) ?? 0, usage.calls));
+    const key = toolKey(taskId, tool);
+    this.perTool.set(key, Math.max(this.perTool.get(key) ?? 0, usage.toolCalls));
+  }
+}
+
+function toolKey(taskId: string, tool: string): string {
+  return taskId + '\u0000' + tool;
 }
