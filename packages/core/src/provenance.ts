@@ -62,6 +62,18 @@ const ACCOUNT = /(?<![\w.])\d(?:[ -]?\d){7,}(?![\w.])/g;
 const PATH = /(?:~|\.{1,2})?\/(?:[\w.@%+-]+\/)*[\w.@%+-]+/g;
 const DOMAIN = /\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|org|net|io|dev|ai|co|uk|de|fr|ch|eu|info|biz|app|xyz|gov|edu)\b/gi;
 
+const WWW = /www\./i;
+
+/** the number of ASCII digits in `s`, counted up to `enough` */
+function countDigits(s: string, enough: number): number {
+  let n = 0;
+  for (let i = 0; i < s.length && n < enough; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 48 && c <= 57) n++;
+  }
+  return n;
+}
+
 /** Lower case, whitespace collapsed, quotes unified: the form values are compared in. */
 export function normaliseText(s: string): string {
   return s
@@ -94,22 +106,30 @@ export function extractTokens(text: string): SignificantValue[] {
     seen.add(key);
     out.push({ kind, value });
   };
-  for (const m of text.matchAll(EMAIL)) add('email', stripTrailing(m[0].toLowerCase()));
-  for (const m of text.matchAll(URL_RE)) add('url', normUrl(m[0]));
-  for (const m of text.matchAll(DOMAIN)) {
-    // a bare domain inside an e-mail address is the address's, not a link
-    const before = text[(m.index ?? 0) - 1];
-    if (before !== '@') add('url', normUrl(m[0]));
+  // each pattern needs a character the text may not have at all: skip it then (same matches)
+  if (text.includes('@')) for (const m of text.matchAll(EMAIL)) add('email', stripTrailing(m[0].toLowerCase()));
+  if (text.includes('://') || WWW.test(text)) for (const m of text.matchAll(URL_RE)) add('url', normUrl(m[0]));
+  if (text.includes('.')) {
+    for (const m of text.matchAll(DOMAIN)) {
+      // a bare domain inside an e-mail address is the address's, not a link
+      const before = text[(m.index ?? 0) - 1];
+      if (before !== '@') add('url', normUrl(m[0]));
+    }
   }
-  for (const m of text.matchAll(IBAN)) {
-    const v = m[0].replace(/ /g, '').toUpperCase();
-    // an IBAN is mostly digits; a run of words that happens to fit the pattern is not one
-    if (v.length >= 15 && (v.match(/\d/g)?.length ?? 0) >= 8) add('iban', v);
+  // an IBAN and an account number both take at least eight digits
+  if (countDigits(text, 8) >= 8) {
+    for (const m of text.matchAll(IBAN)) {
+      const v = m[0].replace(/ /g, '').toUpperCase();
+      // an IBAN is mostly digits; a run of words that happens to fit the pattern is not one
+      if (v.length >= 15 && (v.match(/\d/g)?.length ?? 0) >= 8) add('iban', v);
+    }
+    for (const m of text.matchAll(ACCOUNT)) add('account', m[0].replace(/[ -]/g, ''));
   }
-  for (const m of text.matchAll(ACCOUNT)) add('account', m[0].replace(/[ -]/g, ''));
-  for (const m of text.matchAll(PATH)) {
-    const v = m[0];
-    if (v.includes('/') && v.length >= 3 && !v.startsWith('//')) add('path', v.toLowerCase());
+  if (text.includes('/')) {
+    for (const m of text.matchAll(PATH)) {
+      const v = m[0];
+      if (v.includes('/') && v.length >= 3 && !v.startsWith('//')) add('path', v.toLowerCase());
+    }
   }
   return out;
 }

@@ -1,6 +1,8 @@
+import fc from 'fast-check';
 import { generateKeyPair, exportJWK } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { linkRecords, signCheckpoint, verifyAuditLog, type AuditRecord, type JsonObject } from '../src/index.ts';
+import { canonicalJson, linkRecords, sealJson, signCheckpoint, verifyAuditLog, type AuditRecord, type JsonObject } from '../src/index.ts';
+import { recordHashInput } from '../src/audit/chain.ts';
 import { hasher } from './helpers.ts';
 
 async function fixture(n = 10) {
@@ -53,5 +55,33 @@ describe('audit chain verification', () => {
     const f = await fixture();
     const forged = [{ ...(f.checkpoints[0] as (typeof f.checkpoints)[number]), seq: 5 }];
     expect((await verifyAuditLog(reader(f.records), forged, f.keys, hasher)).problem?.code).toBe('CHECKPOINT_SIGNATURE_INVALID');
+  });
+});
+
+describe('record hash input', () => {
+  it('is exactly the canonical JSON of the record without its hash, for any record', () => {
+    const opt = fc.option(fc.string({ unit: 'grapheme' }), { nil: undefined });
+    fc.assert(
+      fc.property(
+        fc.record({
+          seq: fc.nat(),
+          ts: fc.integer({ min: 0, max: 2 ** 50 }),
+          kind: fc.constantFrom('decision' as const, 'action' as const, 'outcome' as const, 'task.started' as const),
+          callId: opt,
+          taskId: opt,
+          agentId: opt,
+          txn: opt,
+          data: fc.dictionary(fc.string(), fc.jsonValue()),
+          prevHash: fc.string({ minLength: 1, maxLength: 64 }),
+        }),
+        fc.boolean(),
+        (r, sealed) => {
+          const rec = { ...r, data: sealed ? sealJson(r.data as JsonObject) : (r.data as JsonObject) };
+          const generic = canonicalJson({ seq: rec.seq, ts: rec.ts, kind: rec.kind, callId: rec.callId, taskId: rec.taskId, agentId: rec.agentId, txn: rec.txn, data: rec.data, prevHash: rec.prevHash });
+          expect(recordHashInput(rec)).toBe(generic);
+        },
+      ),
+      { numRuns: 500 },
+    );
   });
 });
