@@ -82,7 +82,7 @@ describe('the compiled engine in PolicySet', () => {
     expect(checker.stats()).toMatchObject({ checked: 0, pending: 2 });
     expect(later).toHaveLength(1);
     drain();
-    expect(checker.stats()).toEqual({ fraction: 1, checked: 2, divergences: 0, dropped: 0, pending: 0 });
+    expect(checker.stats()).toEqual({ fraction: 1, rateLimited: 0, checked: 2, divergences: 0, dropped: 0, pending: 0 });
     // bounded: beyond the queue's size samples are dropped and counted
     for (let i = 0; i < 5; i++) set.evaluateCall(request('kb.search', 'read', 0));
     expect(checker.stats()).toMatchObject({ pending: 3, dropped: 2 });
@@ -118,5 +118,23 @@ describe('CrossChecker', () => {
     expect(checker.stats()).toMatchObject({ checked: 3, divergences: 2 });
     expect(seen.map((d) => d.cedar.reason)).toEqual(['PERMITTED', 'POLICY_EVALUATION_ERROR']);
     expect(seen[0]).toMatchObject({ policyVersion: 'v', compiled: allow });
+  });
+
+  it('keeps to its ceiling per second, refilling with time, and counts what it skipped', () => {
+    let now = 0;
+    const c = new CrossChecker({ fraction: 1, random: () => 0, defer: () => undefined, maxPerSecond: 5, now: () => now });
+    const burst = Array.from({ length: 20 }, () => c.sample());
+    expect(burst.filter(Boolean)).toHaveLength(5);
+    now += 400; // 2 checks' worth
+    expect(Array.from({ length: 10 }, () => c.sample()).filter(Boolean)).toHaveLength(2);
+    now += 60_000; // a quiet minute refills one second's worth, no more
+    expect(Array.from({ length: 10 }, () => c.sample()).filter(Boolean)).toHaveLength(5);
+    expect(c.stats()).toMatchObject({ rateLimited: 15 + 8 + 5 });
+    // the fraction still decides first: an unsampled decision costs no token
+    const none = new CrossChecker({ fraction: 0.1, random: () => 0.5, defer: () => undefined, maxPerSecond: 1, now: () => now });
+    expect(none.sample()).toBe(false);
+    expect(none.stats().rateLimited).toBe(0);
+    expect(() => new CrossChecker({ fraction: 1, random: () => 0, defer: () => undefined, maxPerSecond: 0, now: () => 0 })).toThrow(RangeError);
+    expect(() => new CrossChecker({ fraction: 1, random: () => 0, defer: () => undefined, maxPerSecond: 3 })).toThrow(RangeError);
   });
 });

@@ -169,6 +169,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
           ? new CrossChecker({
               fraction: config.policies.cross_check_fraction,
               random: Math.random,
+              ...(config.policies.cross_check_max_per_second > 0 ? { maxPerSecond: config.policies.cross_check_max_per_second, now: () => clock.now() } : {}),
               defer: (run) => setImmediate(run),
               onDivergence: (d) => log.error({ divergence: d }, 'compiled policy evaluation diverged from cedar-wasm; the compiled answer was used'),
             })

@@ -119,6 +119,8 @@ export const configSchema = z.strictObject({
       engine: z.enum(['compiled', 'cedar']).default('compiled'),
       /** share of compiled decisions re-evaluated by cedar-wasm in the background; a divergence is logged and counted */
       cross_check_fraction: z.number().min(0).max(1).default(0.01),
+      /** ceiling on those re-evaluations per second (each costs hundreds of µs of the decision thread); 0 = none */
+      cross_check_max_per_second: z.number().int().min(0).max(1_000_000).default(20),
     })
     .prefault({}),
   tasks: z

@@ -29,6 +29,8 @@ export interface CrossCheckStats {
   readonly divergences: number;
   /** sampled but not checked because the queue was full */
   readonly dropped: number;
+  /** sampled but not checked because the per-second ceiling was reached */
+  readonly rateLimited: number;
   readonly pending: number;
 }
 
@@ -44,6 +46,14 @@ export interface CrossCheckerOptions {
   readonly maxQueue?: number | undefined;
   /** at most this many checks per deferred batch, so a batch never holds the loop for long */
   readonly batch?: number | undefined;
+  /**
+   * A ceiling on checks per second (a token bucket holding one second's worth): a cedar-wasm
+   * evaluation costs hundreds of microseconds, so under heavy load the fraction alone would make
+   * the checker the largest consumer of the decision thread. Absent: no ceiling.
+   */
+  readonly maxPerSecond?: number | undefined;
+  /** milliseconds, for the ceiling (the server passes its clock) */
+  readonly now?: (() => number) | undefined;
 }
 
 interface Job {
@@ -72,16 +82,32 @@ export class CrossChecker {
   private checked = 0;
   private divergences = 0;
   private dropped = 0;
+  private rateLimited = 0;
+  private tokens: number;
+  private refilledAt: number | undefined;
 
   constructor(o: CrossCheckerOptions) {
     if (!(o.fraction >= 0 && o.fraction <= 1)) throw new RangeError('cross-check fraction must be within 0..1');
+    if (o.maxPerSecond !== undefined && !(o.maxPerSecond > 0 && o.now)) throw new RangeError('a cross-check ceiling must be positive and needs a clock');
     this.fraction = o.fraction;
     this.o = o;
+    this.tokens = o.maxPerSecond ?? 0;
   }
 
   /** Whether this decision is to be re-checked (cheap: a comparison when the fraction is 0). */
   sample(): boolean {
-    return this.fraction > 0 && (this.fraction >= 1 || this.o.random() < this.fraction);
+    if (!(this.fraction > 0 && (this.fraction >= 1 || this.o.random() < this.fraction))) return false;
+    const max = this.o.maxPerSecond;
+    if (max === undefined || !this.o.now) return true;
+    const now = this.o.now();
+    if (this.refilledAt !== undefined) this.tokens = Math.min(max, this.tokens + ((now - this.refilledAt) / 1000) * max);
+    this.refilledAt = now;
+    if (this.tokens >= 1) {
+      this.tokens -= 1;
+      return true;
+    }
+    this.rateLimited += 1;
+    return false;
   }
 
   offer(job: Job): void {
@@ -119,6 +145,6 @@ export class CrossChecker {
   }
 
   stats(): CrossCheckStats {
-    return { fraction: this.fraction, checked: this.checked, divergences: this.divergences, dropped: this.dropped, pending: this.queue.length };
+    return { fraction: this.fraction, checked: this.checked, divergences: this.divergences, dropped: this.dropped, rateLimited: this.rateLimited, pending: this.queue.length };
   }
 }
