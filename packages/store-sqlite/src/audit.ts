@@ -13,11 +13,15 @@ import {
   type Hasher,
 } from '@mandate/core';
 import { BudgetBatch } from './budgets.ts';
+import type { SQLInputValue } from 'node:sqlite';
 import { checkLimit, nullable, num, str, type Sql } from './sql.ts';
 import { auditFront, toAuditRecord } from '@mandate/store-sql';
 
-const INSERT = `INSERT INTO audit_log (seq, ts, kind, call_id, task_id, agent_id, txn, data, prev_hash, hash)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+const COLUMNS = 'INSERT INTO audit_log (seq, ts, kind, call_id, task_id, agent_id, txn, data, prev_hash, hash) VALUES ';
+/** rows per INSERT statement: one statement per chunk instead of one per record */
+const CHUNK = 16;
+const INSERTS = Array.from({ length: CHUNK + 1 }, (_, rows) => COLUMNS + Array.from({ length: rows }, () => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', '));
+const insertSql = (rows: number): string => INSERTS[rows] as string;
 
 /**
  * The audit log: append-only through this API (there is no update or delete). Appends are
@@ -26,16 +30,24 @@ const INSERT = `INSERT INTO audit_log (seq, ts, kind, call_id, task_id, agent_id
  */
 export function sqliteAudit(sql: Sql, hasher: Hasher, schedule: (fn: () => void) => void) {
 
-  const insert = (head: { seq: number; hash: string } | undefined, drafts: readonly AuditDraft[]): AuditRecord[] => {
+  /** links drafts after `head` and queues their rows for `insertRows` */
+  const link = (head: { seq: number; hash: string } | undefined, drafts: readonly AuditDraft[], rows: AuditRecord[]): AuditRecord[] => {
     const records = linkRecords(head, drafts, hasher);
-    for (const r of records) {
-      sql.run(
-        INSERT,
-        r.seq, r.ts, r.kind, nullable(r.callId), nullable(r.taskId), nullable(r.agentId), nullable(r.txn),
-        canonicalJson(r.data), r.prevHash, r.hash,
-      );
-    }
+    for (const r of records) rows.push(r);
     return records;
+  };
+
+  /** the batch's rows, a statement per CHUNK of them */
+  const insertRows = (rows: readonly AuditRecord[]): void => {
+    for (let at = 0; at < rows.length; at += CHUNK) {
+      const n = Math.min(CHUNK, rows.length - at);
+      const params: SQLInputValue[] = [];
+      for (let i = at; i < at + n; i++) {
+        const r = rows[i] as AuditRecord;
+        params.push(r.seq, r.ts, r.kind, nullable(r.callId), nullable(r.taskId), nullable(r.agentId), nullable(r.txn), canonicalJson(r.data), r.prevHash, r.hash);
+      }
+      sql.run(insertSql(n), ...params);
+    }
   };
 
   /** One transaction for the whole batch: budgets spent and records linked in submission order. */
@@ -45,6 +57,7 @@ export function sqliteAudit(sql: Sql, hasher: Hasher, schedule: (fn: () => void)
         const headRow = sql.get('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1');
         let head = headRow === undefined ? undefined : { seq: num(headRow, 'seq'), hash: str(headRow, 'hash') };
         const budgets = new BudgetBatch(sql);
+        const rows: AuditRecord[] = [];
         const results = entries.map((e): DecisionCommitResult => {
           let drafts = e.drafts;
           let budget: DecisionCommitResult['budget'];
@@ -52,11 +65,12 @@ export function sqliteAudit(sql: Sql, hasher: Hasher, schedule: (fn: () => void)
             budget = budgets.spend(e.budget.taskId, e.budget.tool, e.budget.limits);
             if (!budget.ok) drafts = budget.exhausted === 'tool' ? e.budget.exhausted.tool : e.budget.exhausted.calls;
           }
-          const records = insert(head, drafts);
+          const records = link(head, drafts, rows);
           const last = records.at(-1);
           if (last) head = { seq: last.seq, hash: last.hash };
           return budget ? { records, budget } : { records };
         });
+        insertRows(rows);
         budgets.flush();
         return results;
       });
