@@ -13,6 +13,7 @@ import {
   type Hasher,
 } from '@mandate/core';
 import { BudgetBatch } from './budgets.ts';
+import type { WalSync } from './wal-sync.ts';
 import type { SQLInputValue } from 'node:sqlite';
 import { checkLimit, nullable, num, str, type Sql } from './sql.ts';
 import { auditFront, toAuditRecord } from '@mandate/store-sql';
@@ -28,7 +29,7 @@ const insertSql = (rows: number): string => INSERTS[rows] as string;
  * group-committed; each batch reads the head and links the records inside the transaction that
  * inserts them, so another connection appending to the same file cannot fork the chain.
  */
-export function sqliteAudit(sql: Sql, hasher: Hasher, schedule: (fn: () => void) => void) {
+export function sqliteAudit(sql: Sql, hasher: Hasher, schedule: (fn: () => void) => void, walSync?: WalSync) {
 
   /** links drafts after `head` and queues their rows for `insertRows` */
   const link = (head: { seq: number; hash: string } | undefined, drafts: readonly AuditDraft[], rows: AuditRecord[]): AuditRecord[] => {
@@ -51,33 +52,55 @@ export function sqliteAudit(sql: Sql, hasher: Hasher, schedule: (fn: () => void)
   };
 
   /** One transaction for the whole batch: budgets spent and records linked in submission order. */
-  const writeBatch = (entries: readonly DecisionCommit[]): DecisionCommitResult[] => {
+  const writeNow = (entries: readonly DecisionCommit[], deferSync = false): DecisionCommitResult[] => {
     try {
-      return sql.tx(() => {
-        const headRow = sql.get('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1');
-        let head = headRow === undefined ? undefined : { seq: num(headRow, 'seq'), hash: str(headRow, 'hash') };
-        const budgets = new BudgetBatch(sql);
-        const rows: AuditRecord[] = [];
-        const results = entries.map((e): DecisionCommitResult => {
-          let drafts = e.drafts;
-          let budget: DecisionCommitResult['budget'];
-          if (e.budget) {
-            budget = budgets.spend(e.budget.taskId, e.budget.tool, e.budget.limits);
-            if (!budget.ok) drafts = budget.exhausted === 'tool' ? e.budget.exhausted.tool : e.budget.exhausted.calls;
-          }
-          const records = link(head, drafts, rows);
-          const last = records.at(-1);
-          if (last) head = { seq: last.seq, hash: last.hash };
-          return budget ? { records, budget } : { records };
-        });
-        insertRows(rows);
-        budgets.flush();
-        return results;
-      });
+      if (!deferSync) return transact(entries);
+      sql.db.exec('PRAGMA synchronous = NORMAL');
+      try {
+        return transact(entries);
+      } finally {
+        sql.db.exec('PRAGMA synchronous = FULL');
+      }
     } catch (error) {
       throw new MandateError('AUDIT_UNAVAILABLE', `audit records were not committed: ${describeError(error)}`);
     }
   };
+
+  const transact = (entries: readonly DecisionCommit[]): DecisionCommitResult[] =>
+    sql.tx(() => {
+      const headRow = sql.get('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1');
+      let head = headRow === undefined ? undefined : { seq: num(headRow, 'seq'), hash: str(headRow, 'hash') };
+      const budgets = new BudgetBatch(sql);
+      const rows: AuditRecord[] = [];
+      const results = entries.map((e): DecisionCommitResult => {
+        let drafts = e.drafts;
+        let budget: DecisionCommitResult['budget'];
+        if (e.budget) {
+          budget = budgets.spend(e.budget.taskId, e.budget.tool, e.budget.limits);
+          if (!budget.ok) drafts = budget.exhausted === 'tool' ? e.budget.exhausted.tool : e.budget.exhausted.calls;
+        }
+        const records = link(head, drafts, rows);
+        const last = records.at(-1);
+        if (last) head = { seq: last.seq, hash: last.hash };
+        return budget ? { records, budget } : { records };
+      });
+      insertRows(rows);
+      budgets.flush();
+      return results;
+    });
+
+  /**
+   * With a WAL sync (durability full, on a file): the commit skips SQLite's own fsync and the
+   * batch resolves after the WAL is synced off the event loop (wal-sync.ts). Every other write
+   * of the store keeps SQLite's `FULL`.
+   */
+  const writeBatch = walSync
+    ? async (entries: readonly DecisionCommit[]): Promise<DecisionCommitResult[]> => {
+        const results = writeNow(entries, true);
+        await walSync.sync();
+        return results;
+      }
+    : writeNow;
 
   const front = auditFront(writeBatch, schedule);
 

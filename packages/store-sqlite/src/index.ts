@@ -19,6 +19,7 @@ import { sqliteRevocations } from './revocations.ts';
 import { sqliteTasks } from './tasks.ts';
 import { sqliteSupervision } from './supervision.ts';
 import { Sql } from './sql.ts';
+import { WalSync } from './wal-sync.ts';
 
 export { MIGRATIONS, type Migration } from './migrations.ts';
 
@@ -70,7 +71,10 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
   }
 
   const schedule = opts.schedule ?? ((fn: () => void) => void setImmediate(fn));
-  const { audit, drain } = sqliteAudit(sql, opts.hasher, schedule);
+  // durability full on a file: audit batches sync the WAL off the event loop (wal-sync.ts)
+  const onFile = opts.path !== ':memory:' && !opts.path.startsWith('file:');
+  const walSync = opts.durability !== 'normal' && onFile ? new WalSync(opts.path) : undefined;
+  const { audit, drain } = sqliteAudit(sql, opts.hasher, schedule, walSync);
   let closing: Promise<void> | undefined;
 
   return {
@@ -99,7 +103,10 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
 
     close() {
       // idempotent; appends already accepted commit first, so closing never drops a record
-      closing ??= drain().then(() => sql.close());
+      closing ??= drain().then(() => {
+        sql.close();
+        walSync?.close();
+      });
       return closing;
     },
 

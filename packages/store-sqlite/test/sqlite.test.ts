@@ -1,4 +1,4 @@
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -204,5 +204,38 @@ describe('sqlite store: integrity', () => {
     const s = open();
     await expect(s.audit.append([draft(1, { ts: T0 + 0.5 })])).rejects.toThrow(TypeError);
     expect(await s.audit.head()).toBeUndefined();
+  });
+});
+
+describe('sqlite store: durability full syncs the WAL beside the event loop', () => {
+  it('commits and answers each batch, and leaves the connection at synchronous = FULL for every other write', async () => {
+    const s = open();
+    const [a] = await Promise.all([s.audit.append([draft(1)]), s.audit.append([draft(2)])]);
+    expect(a?.[0]?.seq).toBe(1);
+    expect(pragma(s, 'synchronous')).toBe(2); // FULL
+    await s.close();
+    expect((await open().audit.readRange(1, 10)).map((r) => r.seq)).toEqual([1, 2]);
+  });
+
+  it('refuses the batch, and every batch after it, once the WAL cannot be synced', async () => {
+    const s = open();
+    await s.audit.append([draft(1)]);
+    // the WAL goes away under the store: the sync cannot prove anything durable any more
+    await rm(`${path}-wal`);
+    await expect(s.audit.append([draft(2)])).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE', message: expect.stringContaining('refusing every commit') as unknown });
+    // poisoned for good: with a file at the WAL's path again a sync would "succeed", yet a later
+    // batch is refused without trying
+    await writeFile(`${path}-wal`, '');
+    await expect(s.audit.append([draft(3)])).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE' });
+    await expect(s.audit.commitDecision({ drafts: [draft(4)] })).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE' });
+  });
+
+  it('keeps SQLite’s own fsync at durability normal and in memory (no WAL sync there)', async () => {
+    const s = open({ durability: 'normal' });
+    await s.audit.append([draft(1)]);
+    expect(pragma(s, 'synchronous')).toBe(1); // NORMAL
+    const mem = openSqliteStore({ path: ':memory:', hasher: testHasher });
+    await expect(mem.audit.append([draft(1)])).resolves.toHaveLength(1);
+    await mem.close();
   });
 });
