@@ -433,10 +433,9 @@ export class DecisionEngine {
           ? {
               budget: {
                 ...budget,
-                exhausted: {
-                  calls: variant(exhausted('BUDGET_EXHAUSTED')),
-                  tool: variant(exhausted('TOOL_BUDGET_EXHAUSTED')),
-                },
+                // built only if the store finds the budget used up (rare): from the same
+                // sealed arguments and fixed reasons as the allow's drafts
+                exhausted: (which: 'calls' | 'tool') => variant(exhausted(which === 'tool' ? 'TOOL_BUDGET_EXHAUSTED' : 'BUDGET_EXHAUSTED')),
               },
             }
           : {}),

@@ -156,8 +156,11 @@ export interface DecisionCommit {
     readonly taskId: string;
     readonly tool: string;
     readonly limits: BudgetLimits;
-    /** the records to write instead when the total or the per-tool budget is already used up */
-    readonly exhausted: { readonly calls: readonly AuditDraft[]; readonly tool: readonly AuditDraft[] };
+    /**
+     * The records to write instead when the total or the per-tool budget is already used up,
+     * built only then (inside the commit, so they must not fail where the allow's did not).
+     */
+    readonly exhausted: (which: 'calls' | 'tool') => readonly AuditDraft[];
   };
 }
 

@@ -80,7 +80,7 @@ export function postgresAudit(db: Db, hasher: Hasher, schedule: (fn: () => void)
           let budget: BudgetSpend | undefined;
           if (e.budget) {
             budget = spent[next++] as BudgetSpend;
-            if (!budget.ok) drafts = budget.exhausted === 'tool' ? e.budget.exhausted.tool : e.budget.exhausted.calls;
+            if (!budget.ok) drafts = e.budget.exhausted(budget.exhausted === 'tool' ? 'tool' : 'calls');
           }
           const records = linkRecords(head, drafts, hasher);
           const last = records.at(-1);

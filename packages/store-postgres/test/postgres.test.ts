@@ -10,7 +10,7 @@ function allowEntry(i: number, limits: { calls?: number; toolCalls?: number }): 
   const variant = (reason: string): AuditDraft[] => [draft(i, { data: { i, effect: 'deny', reasons: [reason] } })];
   return {
     drafts: [draft(i, { data: { i, effect: 'allow', reasons: [] } }), draft(i, { kind: 'action', data: { final: 'allowed' } })],
-    budget: { taskId: 'task-1', tool: 'kb.search', limits, exhausted: { calls: variant('BUDGET_EXHAUSTED'), tool: variant('TOOL_BUDGET_EXHAUSTED') } },
+    budget: { taskId: 'task-1', tool: 'kb.search', limits, exhausted: (which) => variant(which === 'tool' ? 'TOOL_BUDGET_EXHAUSTED' : 'BUDGET_EXHAUSTED') },
   };
 }
 

@@ -271,10 +271,6 @@ export function auditFront(
   const submit = async (entry: DecisionCommit): Promise<DecisionCommitResult> => {
     if (closed) throw new MandateError('AUDIT_UNAVAILABLE', 'the store is closed');
     checkDrafts(entry.drafts, extraCheck);
-    if (entry.budget) {
-      checkDrafts(entry.budget.exhausted.calls, extraCheck);
-      checkDrafts(entry.budget.exhausted.tool, extraCheck);
-    }
     const p = group.submit(entry);
     inFlight.add(p);
     try {

@@ -77,7 +77,7 @@ export function sqliteAudit(sql: Sql, hasher: Hasher, schedule: (fn: () => void)
         let budget: DecisionCommitResult['budget'];
         if (e.budget) {
           budget = budgets.spend(e.budget.taskId, e.budget.tool, e.budget.limits);
-          if (!budget.ok) drafts = budget.exhausted === 'tool' ? e.budget.exhausted.tool : e.budget.exhausted.calls;
+          if (!budget.ok) drafts = e.budget.exhausted(budget.exhausted === 'tool' ? 'tool' : 'calls');
         }
         const records = link(head, drafts, rows);
         const last = records.at(-1);

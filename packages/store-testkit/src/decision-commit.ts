@@ -7,7 +7,7 @@ function allowEntry(i: number, limits: { calls?: number; toolCalls?: number }, t
   const variant = (reason: string): AuditDraft[] => [draft(i, { data: { i, effect: 'deny', reasons: [reason] } }), draft(i, { kind: 'action', data: { final: 'blocked' } })];
   return {
     drafts: [draft(i, { data: { i, effect: 'allow', reasons: [] } }), draft(i, { kind: 'action', data: { final: 'allowed' } })],
-    budget: { taskId, tool, limits, exhausted: { calls: variant('BUDGET_EXHAUSTED'), tool: variant('TOOL_BUDGET_EXHAUSTED') } },
+    budget: { taskId, tool, limits, exhausted: (which) => variant(which === 'tool' ? 'TOOL_BUDGET_EXHAUSTED' : 'BUDGET_EXHAUSTED') },
   };
 }
 
@@ -80,6 +80,19 @@ export function decisionCommitSuite(store: GetStore): void {
           expect(await store().budgets.usage(task, tool)).toEqual({ calls: used.get(task) ?? 0, toolCalls: used.get(`${task}/${tool}`) ?? 0 });
         }
       }
+    });
+
+    it('fails the whole commit closed when a used-up budget\'s records cannot be built, and writes nothing', async () => {
+      await store().audit.commitDecision(allowEntry(1, { calls: 1 }));
+      const broken: DecisionCommit = {
+        ...allowEntry(2, { calls: 1 }),
+        budget: { taskId: 'task-1', tool: 'kb.search', limits: { calls: 1 }, exhausted: () => { throw new Error('cannot build'); } },
+      };
+      const results = await Promise.allSettled([store().audit.commitDecision({ drafts: [draft(3)] }), store().audit.commitDecision(broken)]);
+      expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+      expect(results[1]).toMatchObject({ reason: { code: 'AUDIT_UNAVAILABLE' } });
+      expect((await store().audit.readRange(1, 100)).length).toBe(2);
+      expect(await store().budgets.usage('task-1', 'kb.search')).toEqual({ calls: 1, toolCalls: 1 });
     });
 
     it('refuses an entry whose records cannot be stored without harming the entries beside it', async () => {

@@ -70,7 +70,7 @@ function draft(i: number, effect: string): AuditDraft {
 function allow(i: number, tool: string, limits: { calls?: number; toolCalls?: number }): DecisionCommit {
   return {
     drafts: [draft(i, 'allow')],
-    budget: { taskId: 'task-1', tool, limits, exhausted: { calls: [draft(i, 'deny')], tool: [draft(i, 'deny')] } },
+    budget: { taskId: 'task-1', tool, limits, exhausted: () => [draft(i, 'deny')] },
   };
 }
 
