@@ -1,7 +1,7 @@
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { checkJsonBounds, findDuplicateKey, isMandateError, MandateError } from '@mandate/core';
-import { randomBytes } from 'node:crypto';
 import type { MandateRuntime } from '../compose.ts';
+import { randomBase64url } from '../node-ports.ts';
 import { envelope, STATUS_BY_CODE } from './errors.ts';
 import { agentRoutes } from './routes/agents.ts';
 import { auditRoutes } from './routes/audit.ts';
@@ -48,7 +48,7 @@ export function buildHttpApp(rt: MandateRuntime, opts: HttpOptions = {}): Fastif
     bodyLimit: rt.config.server.body_limit_bytes,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
-      return typeof given === 'string' && REQUEST_ID.test(given) ? given : `req_${randomBytes(9).toString('base64url')}`;
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : `req_${randomBase64url(9)}`;
     },
     requestIdHeader: false,
     return503OnClosing: true,
