@@ -72,34 +72,36 @@ export function buildHttpApp(rt: MandateRuntime, opts: HttpOptions = {}): Fastif
     forceCloseConnections: true,
   });
 
-  app.addHook('onRequest', async (req, reply) => {
+  // a callback hook, not an async one: no promise per request
+  app.addHook('onRequest', (req, reply, done) => {
     reply.header('x-request-id', req.id);
     reply.header('cache-control', 'no-store');
     reply.header('x-content-type-options', 'nosniff');
     const enc = req.headers['content-encoding'];
     if (enc !== undefined && enc !== 'identity') {
-      throw new MandateError('UNSUPPORTED_MEDIA_TYPE', 'compressed request bodies are not accepted');
+      done(new MandateError('UNSUPPORTED_MEDIA_TYPE', 'compressed request bodies are not accepted'));
+      return;
     }
+    done();
   });
 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser(['application/json', 'application/authzen+json'], { parseAs: 'string' }, (req: FastifyRequest, body: string | Buffer, done) => {
     // JSON is UTF-8 (RFC 8259); a body declared in another charset would be read as something else
-    const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(req.headers['content-type'] ?? '')?.[1]?.toLowerCase();
+    const type = req.headers['content-type'] ?? '';
+    const charset = type.includes(';') ? /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(type)?.[1]?.toLowerCase() : undefined;
     if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
       done(new MandateError('UNSUPPORTED_MEDIA_TYPE', `JSON bodies must be UTF-8, not ${charset.slice(0, 32)}`), undefined);
       return;
     }
     const text = typeof body === 'string' ? body : body.toString('utf8');
-    if (text.trim() === '') {
-      done(new MandateError('MALFORMED_REQUEST', 'empty JSON body'), undefined);
-      return;
-    }
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
     } catch (e) {
-      done(new MandateError('MALFORMED_REQUEST', `body is not valid JSON: ${(e as Error).message}`), undefined);
+      // a blank body is never JSON: told apart only when it failed, not trimmed on every request
+      const problem = text.trim() === '' ? 'empty JSON body' : `body is not valid JSON: ${(e as Error).message}`;
+      done(new MandateError('MALFORMED_REQUEST', problem), undefined);
       return;
     }
     const duplicate = findDuplicateKey(text);
