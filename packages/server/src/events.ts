@@ -208,7 +208,8 @@ export class PublishingDecisionEngine extends DecisionEngine {
   override async decide(req: CallRequest, provenance?: ArgProvenance): Promise<Decision> {
     const t0 = performance.now();
     const d = await super.decide(req, provenance);
-    this.bus.publish('decision', decisionEvent(d, req.tool, performance.now() - t0, this.clock.now()));
+    // the event is built only for someone to read it: with no stream open, a decision costs nothing here
+    if (this.bus.subscribers > 0) this.bus.publish('decision', decisionEvent(d, req.tool, performance.now() - t0, this.clock.now()));
     return d;
   }
 }
@@ -242,6 +243,7 @@ type FullAudit = AuditAppender & AuditReader & DecisionCommitter;
 /** Wraps the audit log: committed approval, task and kill records are published as they land. */
 export function publishingAudit(inner: FullAudit, bus: EventBus): FullAudit {
   const publish = (records: readonly AuditRecord[]) => {
+    if (bus.subscribers === 0) return;
     for (const r of records) {
       const e = recordEvent(r);
       if (e) bus.publish(e.type, e.data);

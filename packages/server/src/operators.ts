@@ -32,12 +32,15 @@ export class OperatorAuth {
     return { key, secret: s };
   }
 
-  /** The operator behind a bearer credential, or a typed error. */
-  async authenticate(bearer: string | undefined): Promise<OperatorKey> {
+  /**
+   * The operator behind a bearer credential, or a typed error. `sha256` is the credential's hash
+   * when the caller already has it (the AuthZEN PEP check hashes it first to look up clients).
+   */
+  async authenticate(bearer: string | undefined, sha256?: string): Promise<OperatorKey> {
     if (bearer === undefined || bearer === '') throw new MandateError('UNAUTHENTICATED', 'operator API key required');
     if (bearer.split('.').length === 3) throw new MandateError('FORBIDDEN', 'agent credentials cannot call operator endpoints');
     if (!KEY_SHAPE.test(bearer)) throw new MandateError('UNAUTHENTICATED', 'invalid operator API key');
-    const key = await this.store.findOperatorKeyByHash(this.hasher.sha256Hex(bearer));
+    const key = await this.store.findOperatorKeyByHash(sha256 ?? this.hasher.sha256Hex(bearer));
     if (!key) throw new MandateError('UNAUTHENTICATED', 'invalid operator API key');
     return key;
   }

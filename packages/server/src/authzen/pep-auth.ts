@@ -47,11 +47,12 @@ export class PepAuth {
     const m = /^(?:Bearer\s+)?([^\s]+)$/i.exec(header.trim());
     const credential = m?.[1];
     if (credential === undefined || /^(basic|bearer)$/i.test(credential)) throw new PepAuthError('Authorization must be "Bearer <token>"', true);
-    const client = this.clients.get(this.hasher.sha256Hex(credential));
+    const digest = this.hasher.sha256Hex(credential);
+    const client = this.clients.get(digest);
     if (client !== undefined) return { name: `client:${client}` };
     if (this.operatorKeys && this.operators.isKeyShaped(credential)) {
       try {
-        const key = await this.operators.authenticate(credential);
+        const key = await this.operators.authenticate(credential, digest);
         return { name: `operator:${key.name}` };
       } catch (e) {
         if (!(e instanceof MandateError) || (e.code !== 'UNAUTHENTICATED' && e.code !== 'FORBIDDEN')) throw e;

@@ -41,6 +41,8 @@ export async function requestProof(rt: MandateRuntime, req: FastifyRequest, repl
   const now = rt.clock.now();
   const nonces = rt.dpop.nonces;
   if (nonces) reply.header('dpop-nonce', nonces.current(now));
+  // no proof, nothing to verify: skip naming the target (scheme and host are getters on the request)
+  if (req.headers['dpop'] === undefined) return undefined;
   return verifyHttpProof(rt.dpop, rt.config.server.public_url, { method: req.method, url: req.url, headers: req.headers, protocol: req.protocol, host: req.host }, accessToken, now);
 }
 
