@@ -89,24 +89,28 @@ export function sqliteAudit(sql: Sql, hasher: Hasher, schedule: (fn: () => void)
       return results;
     });
 
-  /**
-   * With a WAL sync (durability full, on a file): the commit skips SQLite's own fsync and the
-   * batch resolves after the WAL is synced off the event loop (wal-sync.ts). Every other write
-   * of the store keeps SQLite's `FULL`.
-   */
-  const writeBatch = walSync
-    ? async (entries: readonly DecisionCommit[]): Promise<DecisionCommitResult[]> => {
-        const results = writeNow(entries, true);
-        await walSync.sync();
-        return results;
-      }
-    : writeNow;
+  const front = auditFront(walSync ? (entries) => {
+    const results = writeNow(entries, true);
+    walSync.wrote();
+    return results;
+  } : writeNow, schedule);
 
-  const front = auditFront(writeBatch, schedule);
+  /**
+   * With a WAL sync (durability full, on a file): the commit skips SQLite's own fsync, and each
+   * caller is answered once the WAL is synced beside the event loop (wal-sync.ts). The group
+   * commit does not wait for the sync: the next batch commits meanwhile. Every other write of
+   * the store keeps SQLite's `FULL`.
+   */
+  const durably = async <T>(committed: Promise<T>): Promise<T> => {
+    const r = await committed;
+    // every commit up to now, this caller's included (its batch committed before it resumed)
+    if (walSync) await walSync.durable();
+    return r;
+  };
 
   const audit = {
-    append: front.append,
-    commitDecision: front.commitDecision,
+    append: (drafts) => durably(front.append(drafts)),
+    commitDecision: (entry) => durably(front.commitDecision(entry)),
 
     async head() {
       const r = sql.get('SELECT * FROM audit_log ORDER BY seq DESC LIMIT 1');
@@ -126,7 +130,10 @@ export function sqliteAudit(sql: Sql, hasher: Hasher, schedule: (fn: () => void)
 
   return {
     audit,
-    /** refuses new appends and waits until every accepted one has committed or failed */
-    drain: front.drain,
+    /** refuses new appends and waits until every accepted one has committed or failed, and is on the disk */
+    drain: async () => {
+      await front.drain();
+      await walSync?.durable().catch(() => undefined);
+    },
   };
 }

@@ -1,49 +1,89 @@
 import { closeSync, fdatasync, fstatSync, openSync, statSync } from 'node:fs';
 import { MandateError, describeError } from '@mandate/core';
 
+type Fdatasync = (fd: number, done: (err: Error | null) => void) => void;
+
 /**
- * Durability `full` for group commits without holding the event loop: the batch commits with
- * SQLite's `synchronous = NORMAL` (its WAL frames reach the OS, not yet the disk) and then the
- * WAL file is `fdatasync`ed on libuv's thread pool; the batch's callers are answered only after
- * that. What SQLite's `FULL` does inside COMMIT (sync the WAL after the commit's frames), done
- * beside the loop, which meanwhile decides other calls. A crash before the sync loses only
+ * Durability `full` for group commits without holding the event loop: a batch commits with
+ * SQLite's `synchronous = NORMAL` (its WAL frames reach the OS, not yet the disk), and its
+ * callers are answered only once an `fdatasync` of the WAL, run on libuv's thread pool and
+ * started after that commit, has finished. What SQLite's `FULL` does inside COMMIT, done beside
+ * the loop: meanwhile it decides and commits other calls. A crash before the sync loses only
  * commits nobody was told about; the WAL's checksums drop a torn tail on recovery.
  *
- * A failed sync poisons the store's audit for good (every later batch fails, so every later
+ * Syncs are coalesced: at most one runs, and every commit made while it runs waits for the
+ * one next after it (which covers them all).
+ *
+ * A failed sync poisons the store's audit for good (every later wait fails, so every later
  * allow is denied): after an I/O error the kernel may have dropped the dirty pages, and a retry
  * that "succeeds" proves nothing.
  */
 export class WalSync {
   private readonly walPath: string;
+  private readonly fdatasync: Fdatasync;
   private fd: number | undefined;
   private ino: number | undefined;
   private failure: MandateError | undefined;
+  /** commits written so far (counted by `wrote`) */
+  private written = 0;
+  /** commits known to be on the disk */
+  private synced = 0;
+  private running: { readonly upTo: number; readonly done: Promise<void> } | undefined;
+  private next: Promise<void> | undefined;
 
-  constructor(dbPath: string) {
+  constructor(dbPath: string, sync: Fdatasync = fdatasync) {
     this.walPath = dbPath + '-wal';
+    this.fdatasync = sync;
   }
 
-  /** Resolves once everything written to the WAL so far is on the disk. */
-  sync(): Promise<void> {
+  /** Counts a commit just written to the WAL; returns its number for `durable`. */
+  wrote(): number {
+    this.written += 1;
+    return this.written;
+  }
+
+  /** Resolves once commit `upTo` (default: every commit written so far) is on the disk. */
+  durable(upTo: number = this.written): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
-    let fd: number;
-    try {
-      fd = this.current();
-    } catch (e) {
-      return Promise.reject(this.poison(e));
-    }
-    return new Promise((resolve, reject) => {
-      fdatasync(fd, (err) => {
-        if (err) reject(this.poison(err));
-        else resolve();
-      });
+    if (upTo <= this.synced) return Promise.resolve();
+    const r = this.running;
+    if (r === undefined) return this.start();
+    if (r.upTo >= upTo) return r.done;
+    // the running sync began before this commit: the next one covers it, and everyone else's
+    this.next ??= r.done.then(() => {
+      this.next = undefined;
+      return this.durable();
     });
+    return this.next;
   }
 
   /** after the database is closed (the descriptor is kept open until then: see `current`) */
   close(): void {
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
+  }
+
+  private start(): Promise<void> {
+    const upTo = this.written;
+    let fd: number;
+    try {
+      fd = this.current();
+    } catch (e) {
+      return Promise.reject(this.poison(e));
+    }
+    const done = new Promise<void>((resolve, reject) => {
+      this.fdatasync(fd, (err) => {
+        this.running = undefined;
+        if (err) {
+          reject(this.poison(err));
+        } else {
+          this.synced = Math.max(this.synced, upTo);
+          resolve();
+        }
+      });
+    });
+    this.running = { upTo, done };
+    return done;
   }
 
   /**
