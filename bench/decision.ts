@@ -21,6 +21,11 @@ import { settle, timeConcurrent, timeSequential, timeSync, type LoopOptions, typ
 const ACTION_CALL_TOOL = { type: 'Mandate::Action', id: 'call_tool' };
 const OVERHEAD_BUDGET = 1.5;
 const CONCURRENCY = 32;
+/** enough calls in flight that the next group commit fills while the last one's WAL sync runs */
+const HIGH_CONCURRENCY = 128;
+/** the issue's floor: decisions per second on one core, and the p99 of one decision */
+const TARGET_PER_CORE = 20_000;
+const TARGET_P99_MS = 0.25;
 
 interface Plan {
   /** interleaved rounds; each measurement gets 1/rounds of its budget per round */
@@ -165,6 +170,8 @@ export async function runDecisionBenchmark(argv: readonly string[]): Promise<Ben
   // any agent would, so the rate ceiling is lifted: detectors run in full but find nothing, and
   // what is measured is their steady cost, not alert storage)
   const fxOn = await createDecisionFixture({ durability: 'full', config: { behaviour: { enabled: true, detectors: { rate: { max_per_window: 1_000_000 } } } } });
+  // the same deployment at durability normal: SQLite syncs the WAL at checkpoints, not per commit
+  const fxNormal = await createDecisionFixture({ durability: 'normal' });
   try {
     const rt = fx.runtime;
     const policies = rt.policies.current.policies;
@@ -254,6 +261,20 @@ export async function runDecisionBenchmark(argv: readonly string[]): Promise<Ben
     const commits = emptyLoop();
     const sequentialOn = emptyLoop();
     const detectors = emptyLoop();
+    const high = emptyLoop();
+    const normalC1 = emptyLoop();
+    const normalHigh = emptyLoop();
+    // process CPU time (every thread: the WAL syncs on libuv's pool included) over the high-concurrency runs
+    const cpu = { full: { us: 0, n: 0 }, normal: { us: 0, n: 0 } };
+    const withCpu = async (into: { us: number; n: number }, o: LoopOptions, run: (o: LoopOptions) => Promise<LoopResult>): Promise<LoopResult> => {
+      const before = process.cpuUsage();
+      const r = await run(o);
+      const used = process.cpuUsage(before);
+      into.us += used.user + used.system;
+      into.n += r.samples.length + o.warmup;
+      return r;
+    };
+    expectDecisionAllowed(await fxNormal.runtime.engine.decide(fxNormal.call));
     const disk = new DatabaseSync(join(fx.dir, 'fsync-probe.db'));
     disk.exec('PRAGMA journal_mode = WAL');
     disk.exec('PRAGMA synchronous = FULL');
@@ -314,6 +335,14 @@ export async function runDecisionBenchmark(argv: readonly string[]): Promise<Ben
       // 3. the pipeline, 32 calls in flight (group commit batches the audit fsyncs)
       await settle();
       merge(concurrent, await timeConcurrent(async () => expectDecisionAllowed(await rt.engine.decide(fx.call)), CONCURRENCY, share(plan.concurrent, plan.rounds, round)));
+      // 3b. the pipeline, 128 in flight: the shipped durability, and CPU time per decision
+      await settle();
+      merge(high, await withCpu(cpu.full, share(plan.concurrent, plan.rounds, round), (o) => timeConcurrent(async () => expectDecisionAllowed(await rt.engine.decide(fx.call)), HIGH_CONCURRENCY, o)));
+      // 3c. durability normal, one at a time and 128 in flight
+      await settle();
+      merge(normalC1, await timeSequential(async () => expectDecisionAllowed(await fxNormal.runtime.engine.decide(fxNormal.call)), share(plan.sequential, plan.rounds, round)));
+      await settle();
+      merge(normalHigh, await withCpu(cpu.normal, share(plan.concurrent, plan.rounds, round), (o) => timeConcurrent(async () => expectDecisionAllowed(await fxNormal.runtime.engine.decide(fxNormal.call)), HIGH_CONCURRENCY, o)));
       // 4. plain isAuthorized: policies and schema as text on every call (second reference)
       await settle();
       merge(
@@ -342,6 +371,9 @@ export async function runDecisionBenchmark(argv: readonly string[]): Promise<Ben
       dpop_verify: figure('DPoP proof verification alone', verifyOnly.samples, { concurrency: 1, elapsedMs: verifyOnly.elapsedMs, opsBasis: 'wall' }),
       pipeline_c1_dpop: figure('verify DPoP proof + decide() + audit', sequentialDpop.samples, { concurrency: 1, elapsedMs: sequentialDpop.elapsedMs, opsBasis: 'wall' }),
       pipeline_c32: figure('decide() + audit', concurrent.samples, { concurrency: CONCURRENCY, elapsedMs: concurrent.elapsedMs, opsBasis: 'wall' }),
+      pipeline_c128: figure('decide() + audit', high.samples, { concurrency: HIGH_CONCURRENCY, elapsedMs: high.elapsedMs, opsBasis: 'wall' }),
+      pipeline_c1_normal: figure('decide() + audit, durability normal', normalC1.samples, { concurrency: 1, elapsedMs: normalC1.elapsedMs, opsBasis: 'wall' }),
+      pipeline_c128_normal: figure('decide() + audit, durability normal', normalHigh.samples, { concurrency: HIGH_CONCURRENCY, elapsedMs: normalHigh.elapsedMs, opsBasis: 'wall' }),
       pipeline_c1_behaviour: figure('decide() + audit, all detectors on', sequentialOn.samples, { concurrency: 1, elapsedMs: sequentialOn.elapsedMs, opsBasis: 'wall' }),
       detectors: figure('behaviour monitor: assess + settle (all detectors)', detectors.samples, { concurrency: 1, elapsedMs: detectors.elapsedMs, opsBasis: 'inverse-mean' }),
       sqlite_commit: figure('sqlite commit, sync=FULL (disk)', commits.samples, { concurrency: 1, elapsedMs: commits.elapsedMs, opsBasis: 'inverse-mean' }),
@@ -354,6 +386,12 @@ export async function runDecisionBenchmark(argv: readonly string[]): Promise<Ben
     const on = figures['pipeline_c1_behaviour'] as Figure;
     const det = figures['detectors'] as Figure;
     const required = raw.opsPerSec / OVERHEAD_BUDGET;
+    const c1Normal = figures['pipeline_c1_normal'] as Figure;
+    const cpuUsFull = cpu.full.us / Math.max(1, cpu.full.n);
+    const cpuUsNormal = cpu.normal.us / Math.max(1, cpu.normal.n);
+    const perCoreFull = 1e6 / cpuUsFull;
+    const perCoreNormal = 1e6 / cpuUsNormal;
+    const commitFloor = figures['sqlite_commit'] as Figure;
 
     const result: BenchResult = {
       ...newResult({
@@ -380,6 +418,17 @@ export async function runDecisionBenchmark(argv: readonly string[]): Promise<Ben
         'p99 ratio pipeline(c1)/raw': c1.p99 / raw.p99,
         'throughput ratio pipeline(c1)/raw': c1.opsPerSec / raw.opsPerSec,
         'throughput ratio pipeline(c32)/raw': c32.opsPerSec / raw.opsPerSec,
+        'throughput ratio pipeline(c128)/raw': (figures['pipeline_c128'] as Figure).opsPerSec / raw.opsPerSec,
+        'CPU us per decision (c128, durability full)': cpuUsFull,
+        'CPU us per decision (c128, durability normal)': cpuUsNormal,
+        'decisions per core-second (durability full)': perCoreFull,
+        'decisions per core-second (durability normal)': perCoreNormal,
+        'pipeline p99 c1 (ms), durability full': c1.p99,
+        'pipeline p99 c1 (ms), durability normal': c1Normal.p99,
+        'disk floor: sqlite commit p99 (ms)': commitFloor.p99,
+        [`per core >= ${TARGET_PER_CORE} and p99 c1 <= ${TARGET_P99_MS} ms (full)`]: perCoreFull >= TARGET_PER_CORE && c1.p99 <= TARGET_P99_MS ? 1 : 0,
+        [`per core >= ${TARGET_PER_CORE} and p99 c1 <= ${TARGET_P99_MS} ms (normal)`]: perCoreNormal >= TARGET_PER_CORE && c1Normal.p99 <= TARGET_P99_MS ? 1 : 0,
+        [`pipeline >= raw / ${OVERHEAD_BUDGET} (best of c1, c${CONCURRENCY})`]: best >= required ? 1 : 0,
         'pipeline cost per decision (c1), x raw': raw.opsPerSec / c1.opsPerSec,
         'pipeline cost per decision (c32), x raw': raw.opsPerSec / c32.opsPerSec,
         'detectors p50 (ms)': det.p50,
@@ -392,11 +441,11 @@ export async function runDecisionBenchmark(argv: readonly string[]): Promise<Ben
         'throughput ratio with/without DPoP (c1)': c1Dpop.opsPerSec / c1.opsPerSec,
       },
       target: {
-        description: `pipeline decisions/s (best of c1, c${CONCURRENCY}) >= raw statefulIsAuthorized decisions/s / ${OVERHEAD_BUDGET} (adds <= 50 %)`,
-        metric: 'pipeline decisions/s',
-        required,
-        actual: best,
-        met: best >= required,
+        description: `full pipeline at the shipped durability (full): >= ${TARGET_PER_CORE.toLocaleString('en-US')} decisions per core-second (1e6 / process CPU us per decision at c${HIGH_CONCURRENCY}) and p99 <= ${TARGET_P99_MS} ms for one decision (c1)`,
+        metric: 'decisions per core-second',
+        required: TARGET_PER_CORE,
+        actual: perCoreFull,
+        met: perCoreFull >= TARGET_PER_CORE && c1.p99 <= TARGET_P99_MS,
       },
       notes: [
         'raw Cedar = the exact request the pipeline builds (callRequest), preparsed policy set with the same ids, preparsed schema, validateRequest',
@@ -404,12 +453,14 @@ export async function runDecisionBenchmark(argv: readonly string[]): Promise<Ben
         'detectors on = the same deployment with behaviour.enabled (every detector, containment, restrict, history and baseline updates; rate ceiling lifted); detectors = BehaviourMonitor.assess + settle alone, with the task history ring full',
         'pipeline with DPoP = a key-bound task of the same agent and mandate; each call verifies a fresh EdDSA proof (typ, alg, embedded key, signature, htm/htu, iat, ath, RFC 7638 thumbprint, replay cache) and decide() checks it against cnf.jkt; proofs are made ahead, outside the timing (the agent pays for signing)',
         'sqlite commit = one single-row transaction with synchronous=FULL on the same disk: the floor of any durably audited decision at concurrency 1',
+        `per core = 1e6 / (process CPU time, user + system, every thread, over the c${HIGH_CONCURRENCY} runs / decisions): what one core sustains whatever else the shared machine runs; durability full waits for a WAL fdatasync per group commit, which costs wall time at c1, not CPU`,
       ],
     };
     return emitResult(result, args, say);
   } finally {
     await fx.close();
     await fxOn.close();
+    await fxNormal.close();
   }
 }
 
