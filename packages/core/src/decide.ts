@@ -19,6 +19,8 @@ import { stageOutcome, type ShadowEvaluator } from './shadow.ts';
 
 export interface DecisionLimits {
   readonly args: JsonLimits;
+  /** allowed calls remembered for their outcome report, oldest forgotten first (default 50,000) */
+  readonly pendingOutcomes?: number | undefined;
 }
 
 export interface DecisionEngineDeps {
@@ -81,7 +83,7 @@ export interface OutcomeReceipt {
   readonly auditSeq: number | undefined;
 }
 
-/** Allowed calls remembered for their outcome reports (bounded; oldest dropped). */
+/** Allowed calls remembered for their outcome reports, by default (bounded; oldest dropped). */
 const MAX_PENDING_OUTCOMES = 50_000;
 
 /** The canonical hash of a call's arguments: what audit records and approvals bind to. */
@@ -146,11 +148,22 @@ interface Ctx {
  */
 export class DecisionEngine {
   private readonly d: DecisionEngineDeps;
-  /** callId → the allowed call, awaiting its outcome report */
-  private readonly allowed = new Map<string, { taskId: string; tool: string }>();
+  /** callId → the allowed call, awaiting its outcome report (`n`: its place in `order`) */
+  private readonly allowed = new Map<string, { taskId: string; tool: string; n: number }>();
+  /**
+   * The remembered call ids in the order allowed, a ring of `limits.pendingOutcomes`: the oldest is
+   * dropped when a new one takes its slot. (Not the Map's own order: finding a Map's first key
+   * after many deletions at its front walks every deleted slot, which grew to most of a
+   * decision's cost.)
+   */
+  private readonly order: (string | undefined)[] = [];
+  private allowedCount = 0;
+
+  private readonly maxPending: number;
 
   constructor(deps: DecisionEngineDeps) {
     this.d = deps;
+    this.maxPending = Math.max(1, Math.floor(deps.limits.pendingOutcomes ?? MAX_PENDING_OUTCOMES));
   }
 
   /**
@@ -342,11 +355,13 @@ export class DecisionEngine {
   }
 
   private rememberAllowed(callId: string, taskId: string, tool: string): void {
-    this.allowed.set(callId, { taskId, tool });
-    if (this.allowed.size > MAX_PENDING_OUTCOMES) {
-      const oldest = this.allowed.keys().next().value;
-      if (oldest !== undefined) this.allowed.delete(oldest);
-    }
+    const n = this.allowedCount++;
+    const slot = n % this.maxPending;
+    const evicted = this.order[slot];
+    // the entry that held this slot, unless its outcome came or the same id was allowed again since
+    if (evicted !== undefined && this.allowed.get(evicted)?.n === n - this.maxPending) this.allowed.delete(evicted);
+    this.order[slot] = callId;
+    this.allowed.set(callId, { taskId, tool, n });
   }
 
   /**

@@ -296,6 +296,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
           maxStringLength: config.limits.args_max_string,
           maxNodes: config.limits.args_max_nodes,
         },
+        pendingOutcomes: config.limits.pending_outcomes,
       },
     }, events);
     // --- proof of possession and supervision (issue 13)

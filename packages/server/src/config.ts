@@ -182,6 +182,8 @@ export const configSchema = z.strictObject({
       args_max_nodes: z.number().int().min(1).max(1_000_000).default(4096),
       /** free-text argument values at least this long are matched against earlier tool results (provenance) */
       provenance_min_length: z.number().int().min(4).max(1024).default(8),
+      /** allowed calls remembered for their outcome report (POST /v1/outcomes, the gateway); the oldest are forgotten first */
+      pending_outcomes: z.number().int().min(1).max(10_000_000).default(50_000),
     })
     .prefault({}),
   /** AuthZEN 1.0 endpoints and the generic policy domain (see authzen/config.ts) */

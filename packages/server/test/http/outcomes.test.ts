@@ -81,4 +81,29 @@ describe('outcomes and provenance', () => {
     const forged = await outcome(t.token + 'x', 'x', 'r');
     expect(forged.statusCode).toBe(401);
   });
+
+  it('remembers the last limits.pending_outcomes allowed calls for their outcome, forgetting the oldest first', async () => {
+    const small = await startHarness({ config: { limits: { pending_outcomes: 3 } } });
+    try {
+      const a = await small.registerAgent('mailer');
+      const t = await small.startTask(a, mandate({ purpose: PURPOSE, tools: TOOLS, data_classes: ['internal', 'customer-pii'] }));
+      const call = async (id: string) =>
+        expect((await small.authorize(t.token, { tool: 'helpdesk.get_ticket', args: { ticket_id: 'T-17' }, call_id: id })).json<DecisionBody>().effect).toBe('allow');
+      const report = async (id: string) =>
+        (await small.inject({ method: 'POST', url: '/v1/outcomes', headers: { authorization: `Bearer ${t.token}` }, payload: { call_id: id, result: 'ok' } })).statusCode;
+      for (const id of ['c1', 'c2', 'c3', 'c4', 'c5']) await call(id);
+      expect(await report('c1')).toBe(404);
+      expect(await report('c2')).toBe(404);
+      expect(await report('c3')).toBe(200);
+      // an id allowed again is remembered from its newest allow: the older slot does not evict it
+      await call('c4');
+      await call('c6');
+      await call('c7');
+      expect(await report('c5')).toBe(404);
+      expect(await report('c4')).toBe(200);
+      expect(await report('c4')).toBe(404);
+    } finally {
+      await small.close();
+    }
+  });
 });
