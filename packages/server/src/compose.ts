@@ -123,6 +123,9 @@ function storePath(config: MandateConfig): string {
   return config.store.slice('sqlite:'.length);
 }
 
+/** how often the SQLite store's WAL is checkpointed in the background (store-sqlite, checkpoint-worker.ts) */
+const WAL_CHECKPOINT_MS = 250;
+
 async function devIssuerFrom(store: Store, trustDomain: string, clock: Clock): Promise<DevIssuer> {
   const existing = (await store.keys.listKeys('dev-issuer')).find((k) => k.status === 'active');
   if (existing) return DevIssuer.fromJwk(trustDomain, existing.privateJwk as JWK, existing.kid, clock);
@@ -157,7 +160,8 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
         statementTimeoutMs: config.postgres.statement_timeout,
       })
     : undefined;
-  const store: Store = pg ?? openSqliteStore({ path: storePath(config), hasher, durability: config.audit.durability });
+  // the WAL is checkpointed on a thread of its own, not inside the commit that fills it
+  const store: Store = pg ?? openSqliteStore({ path: storePath(config), hasher, durability: config.audit.durability, backgroundCheckpointMs: WAL_CHECKPOINT_MS });
   // several nodes: cached state expires after max_staleness even if an invalidation is lost
   const staleness = pg ? { clock, maxAgeMs: config.postgres.max_staleness } : undefined;
   let feed: Subscription | undefined;

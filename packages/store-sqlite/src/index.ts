@@ -3,6 +3,7 @@
  * small object checked against its port; this file only opens, migrates and wires them.
  */
 import { DatabaseSync } from 'node:sqlite';
+import { Worker } from 'node:worker_threads';
 import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
 import type { Hasher, Store } from '@mandate/core';
 import { sqliteAgents } from './agents.ts';
@@ -36,7 +37,17 @@ export interface SqliteStoreOptions {
   readonly durability?: 'full' | 'normal' | undefined;
   /** how long a writer waits for another connection's lock, in ms; default 5000 */
   readonly busyTimeoutMs?: number | undefined;
+  /**
+   * Checkpoint the WAL on a thread of its own every this many ms (a file store only), instead of
+   * inside the commit that crosses SQLite's threshold, which holds the event loop for the copy and
+   * its syncs. SQLite's automatic checkpoint stays as a backstop at a far larger WAL. Absent: the
+   * automatic checkpoint alone (tests and tools).
+   */
+  readonly backgroundCheckpointMs?: number | undefined;
 }
+
+/** with background checkpoints, SQLite's own checkpoint only past this many WAL pages (~64 MiB) */
+const BACKSTOP_CHECKPOINT_PAGES = 16_384;
 
 export interface SqliteStore extends Store {
   readonly path: string;
@@ -45,6 +56,8 @@ export interface SqliteStore extends Store {
    * purpose. Production code must go through the capability objects.
    */
   unsafeDatabase(): DatabaseSync;
+  /** what the background checkpointer did so far (undefined without one) */
+  checkpointStats(): { readonly runs: number; readonly frames: number; readonly errors: number } | undefined;
 }
 
 /** The database holds signing keys and operator secrets' hashes: only its owner may read it. */
@@ -75,6 +88,7 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
   const onFile = opts.path !== ':memory:' && !opts.path.startsWith('file:');
   const walSync = opts.durability !== 'normal' && onFile ? new WalSync(opts.path) : undefined;
   const { audit, drain } = sqliteAudit(sql, opts.hasher, schedule, walSync);
+  const checkpointer = opts.backgroundCheckpointMs !== undefined && onFile ? startCheckpointer(db, opts.path, opts.backgroundCheckpointMs) : undefined;
   let closing: Promise<void> | undefined;
 
   return {
@@ -103,7 +117,8 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
 
     close() {
       // idempotent; appends already accepted commit first, so closing never drops a record
-      closing ??= drain().then(() => {
+      closing ??= drain().then(async () => {
+        await checkpointer?.stop();
         sql.close();
         walSync?.close();
       });
@@ -113,5 +128,41 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
     unsafeDatabase() {
       return db;
     },
+
+    checkpointStats() {
+      return checkpointer?.stats();
+    },
   } satisfies SqliteStore;
+}
+
+/** The checkpointer thread (checkpoint-worker.ts); SQLite's own checkpoint is kept as a backstop. */
+function startCheckpointer(db: DatabaseSync, path: string, intervalMs: number) {
+  if (!(Number.isInteger(intervalMs) && intervalMs >= 1)) throw new RangeError('backgroundCheckpointMs must be a positive integer');
+  db.exec(`PRAGMA wal_autocheckpoint = ${BACKSTOP_CHECKPOINT_PAGES}`);
+  const worker = new Worker(new URL('./checkpoint-worker.ts', import.meta.url), { workerData: { path, intervalMs } });
+  // never keeps the process alive; an error leaves the backstop to SQLite
+  worker.unref();
+  const counts = { runs: 0, frames: 0, errors: 0 };
+  worker.on('message', (m: { kind: string; runs?: number; frames?: number }) => {
+    if (m.kind === 'checkpointed') {
+      counts.runs = m.runs ?? counts.runs;
+      counts.frames = m.frames ?? counts.frames;
+    } else if (m.kind === 'error') {
+      counts.errors += 1;
+    }
+  });
+  worker.on('error', () => {
+    counts.errors += 1;
+  });
+  const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+  return {
+    stats: () => ({ ...counts }),
+    async stop(): Promise<void> {
+      worker.postMessage('stop');
+      // it closes its connection and exits; a stuck one is ended after a second
+      const timeout = setTimeout(() => void worker.terminate(), 1000);
+      await exited;
+      clearTimeout(timeout);
+    },
+  };
 }

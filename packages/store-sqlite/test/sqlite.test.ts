@@ -239,3 +239,19 @@ describe('sqlite store: durability full syncs the WAL beside the event loop', ()
     await mem.close();
   });
 });
+
+describe('sqlite store: the WAL checkpointed on a thread of its own', () => {
+  it('copies the WAL into the database beside the writer, keeps SQLite’s own checkpoint only as a backstop, and stops on close', async () => {
+    const s = open({ backgroundCheckpointMs: 10 });
+    expect(pragma(s, 'wal_autocheckpoint')).toBe(16_384);
+    for (let i = 0; i < 40; i++) await Promise.all(Array.from({ length: 25 }, (_, j) => s.audit.append([draft(i * 25 + j)])));
+    const deadline = Date.now() + 5000;
+    while ((s.checkpointStats()?.frames ?? 0) === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(s.checkpointStats()).toMatchObject({ errors: 0 });
+    expect(s.checkpointStats()?.frames).toBeGreaterThan(0);
+    await s.close();
+    const again = open();
+    expect(await verifyAuditLog(again.audit, [], new Map(), testHasher)).toMatchObject({ ok: true, records: 1000 });
+    expect(again.checkpointStats()).toBeUndefined();
+  });
+});
