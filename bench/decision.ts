@@ -91,7 +91,7 @@ function log(jsonOnly: boolean, msg: string): void {
 }
 
 /** The Cedar request the pipeline builds for the benchmark call (same agent, task, tool, args). */
-async function sameCedarRequest(fx: DecisionFixture): Promise<CedarRequest> {
+export async function sameCedarRequest(fx: DecisionFixture): Promise<CedarRequest> {
   const rt = fx.runtime;
   const agent = await rt.agents.getAgent(fx.agent.id);
   const task = await rt.taskState.getTask(fx.task.id);
