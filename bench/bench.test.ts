@@ -42,7 +42,9 @@ describe('decision benchmark', () => {
     expect(written).toMatchObject({ name: 'decision', mode: 'quick', node: process.version });
     for (const key of ['timestamp', 'machine', 'commit', 'dirty', 'params', 'figures', 'derived', 'target']) expect(written).toHaveProperty(key);
     expect(written.machine).toEqual(expect.objectContaining({ cpu: expect.any(String), cores: expect.any(Number), node: process.version }));
-    expect(Object.keys(written.figures).sort()).toEqual(['detectors', 'dpop_verify', 'pipeline_c1', 'pipeline_c1_behaviour', 'pipeline_c1_dpop', 'pipeline_c32', 'raw_plain', 'raw_stateful', 'sqlite_commit']);
+    expect(Object.keys(written.figures).sort()).toEqual([
+      'detectors', 'dpop_verify', 'pipeline_c1', 'pipeline_c128', 'pipeline_c128_normal', 'pipeline_c1_behaviour', 'pipeline_c1_dpop', 'pipeline_c1_normal', 'pipeline_c32', 'raw_plain', 'raw_stateful', 'sqlite_commit',
+    ]);
     for (const f of Object.values(written.figures)) {
       for (const k of ['p50', 'p99', 'min', 'max', 'mean', 'opsPerSec', 'elapsedMs'] as const) expect(Number.isFinite(f[k])).toBe(true);
       expect(f.runs).toBeGreaterThan(0);
@@ -51,8 +53,21 @@ describe('decision benchmark', () => {
       expect(f.p99).toBeLessThanOrEqual(f.max);
     }
     expect(written.figures['pipeline_c32']?.concurrency).toBe(32);
+    expect(written.figures['pipeline_c128']?.concurrency).toBe(128);
+    expect(written.derived['decisions per core-second (durability full)']).toBeGreaterThan(0);
     expect(written.params).toMatchObject({ policies: 52, durability: 'full', group_commit: true });
     expect(written.target).toEqual(expect.objectContaining({ required: expect.any(Number), actual: expect.any(Number), met: expect.any(Boolean) }));
+  });
+});
+
+describe('pipeline benchmark', () => {
+  it('completes a quick run (detectors and audit on, 50/500 policies, 100/10,000 entities) and writes its JSON result', { timeout: 300_000 }, async () => {
+    await run(process.execPath, ['bench/pipeline.ts', '--quick', '--json-only', '--out', out], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 });
+    const written = JSON.parse(readFileSync(join(out, 'pipeline.json'), 'utf8')) as BenchResult;
+    expect(written).toMatchObject({ name: 'pipeline', mode: 'quick' });
+    expect(Object.keys(written.figures)).toHaveLength(16);
+    expect(written.params['policies_written']).toEqual({ p50_e100: 52, p50_e10000: 52, p500_e100: 502, p500_e10000: 502 });
+    for (const k of ['p50_e100', 'p50_e10000', 'p500_e100', 'p500_e10000']) expect(written.derived[`${k}: pipeline decisions per core-second`]).toBeGreaterThan(0);
   });
 });
 
