@@ -159,6 +159,12 @@ export interface DecisionCommit {
     /** the records to write instead when the total or the per-tool budget is already used up */
     readonly exhausted: { readonly calls: readonly AuditDraft[]; readonly tool: readonly AuditDraft[] };
   };
+  /**
+   * Nobody waits on these records to answer a call (an outcome record): they may wait a few
+   * milliseconds to share the next commit instead of forcing one. The promise still resolves
+   * only once they are durably committed, and the chain keeps submission order.
+   */
+  readonly lazy?: boolean;
 }
 
 export interface DecisionCommitResult {
