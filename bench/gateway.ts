@@ -192,7 +192,7 @@ export async function runGatewayBenchmark(argv: readonly string[]): Promise<Benc
       target: { description: 'added latency per tools/call at p50 (in-memory client link, shipped durability full)', metric: 'added p50 ms (full)', required: 0.5, actual: added, met: added <= 0.5, comparison: '<=' },
       notes: [
         'direct = the SDK client over stdio to its own server-everything process; gateway = the SDK client over the in-memory transport to a gateway session whose own server-everything process is the upstream (stdio)',
-        'the gateway per call: task check (cache), tools map lookup, engine.decide (token cache, mandate + Cedar, one durable audit commit: decision + action records and the budget), forward, scrub, outcome report (its audit commit is off the response path, but node:sqlite commits synchronously, so with durability full its fsync still holds the event loop: about one decision commit more per call)',
+        'the gateway per call: task check (cache), tools map lookup, engine.decide (token cache, mandate + Cedar, one durable audit commit: decision + action records and the budget), forward, scrub, outcome report (off the response path; its record is a lazy commit entry that shares the next decision’s commit, so one fsync per call)',
         'decide_* = engine.decide alone on the same call: most of the added time; the rest is the forward bookkeeping and the second MCP hop',
         `tmpfs = durability full with the data folder on ${SHM}: fsync is free there, so what remains is compute (Cedar, SQLite, MCP framing)`,
         'http = the same gateway behind fastify /mcp on a real socket (JSON responses); adds the HTTP hop a remote client pays anyway',

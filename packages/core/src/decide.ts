@@ -321,6 +321,7 @@ export class DecisionEngine {
           },
         },
       ],
+      lazy: true, // no call waits on an outcome record: it shares the next decision's commit (fsync)
     });
     return { callId: report.callId, taskId: claims.task_id, tool: pending.tool, trust, resultDigest, auditSeq: committed.records[0]?.seq };
   }

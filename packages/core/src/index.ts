@@ -93,7 +93,7 @@ export {
   type ChainVerdict,
   type ChainProblem,
 } from './audit/chain.ts';
-export { GroupCommit } from './audit/group-commit.ts';
+export { GroupCommit, type GroupCommitOptions, type SubmitOptions } from './audit/group-commit.ts';
 export { redactArgs } from './audit/redact.ts';
 export { KeyRing } from './tokens/keyring.ts';
 export { TaskTokens, TASK_TOKEN_TYPE, mapJoseError, type TaskTokenClaims, type TaskTokenOptions, type ActorClaim } from './tokens/task-token.ts';

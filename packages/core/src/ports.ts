@@ -162,6 +162,12 @@ export interface DecisionCommit {
      */
     readonly exhausted: (which: 'calls' | 'tool') => readonly AuditDraft[];
   };
+  /**
+   * Nobody waits on these records to answer a call (an outcome record): they may wait a few
+   * milliseconds to share the next commit instead of forcing one. The promise still resolves
+   * only once they are durably committed, and the chain keeps submission order.
+   */
+  readonly lazy?: boolean;
 }
 
 export interface DecisionCommitResult {

@@ -168,7 +168,10 @@ export class SecretScrubber {
     return out;
   }
 
-  /** A copy of `value` with every string (and key) scrubbed. */
+  /**
+   * `value` with every string (and key) scrubbed: a copy where a secret was found, and the
+   * value itself (no copy) where none was, so a clean result costs one scan and no allocation.
+   */
   scrub<T>(value: T): T {
     if (!this.active) return value;
     return this.walk(value) as T;
@@ -176,11 +179,32 @@ export class SecretScrubber {
 
   private walk(v: unknown): unknown {
     if (typeof v === 'string') return this.scrubText(v);
-    if (Array.isArray(v)) return v.map((x) => this.walk(x));
+    if (Array.isArray(v)) {
+      let out: unknown[] | undefined;
+      for (let i = 0; i < v.length; i++) {
+        const x: unknown = v[i];
+        const y = this.walk(x);
+        if (y !== x && out === undefined) out = v.slice(0, i);
+        out?.push(y);
+      }
+      return out ?? v;
+    }
     if (v !== null && typeof v === 'object') {
-      const out: Record<string, unknown> = {};
-      for (const [k, x] of Object.entries(v)) out[this.scrubText(k)] = this.walk(x);
-      return out;
+      const obj = v as Record<string, unknown>;
+      const keys = Object.keys(obj);
+      let out: Record<string, unknown> | undefined;
+      for (let i = 0; i < keys.length; i++) {
+        const k = keys[i] as string;
+        const x = obj[k];
+        const k2 = this.scrubText(k);
+        const x2 = this.walk(x);
+        if (out === undefined && (k2 !== k || x2 !== x)) {
+          out = {};
+          for (let j = 0; j < i; j++) out[keys[j] as string] = obj[keys[j] as string];
+        }
+        if (out !== undefined) out[k2] = x2;
+      }
+      return out ?? v;
     }
     return v;
   }

@@ -76,13 +76,17 @@ describe('MCP gateway over Streamable HTTP', () => {
     const graph = await client.callTool({ name: 'mem__read_graph', arguments: {} });
     expect(textOf(graph)).toContain('ticket-17');
     await client.close();
-    const records = (await allAuditRecords(bed.h)).filter((r) => r.task_id === t.id);
-    const calls = new Map<string, string[]>();
-    for (const r of records) if (r.call_id) calls.set(r.call_id, [...(calls.get(r.call_id) ?? []), r.kind]);
-    expect([...calls.values()]).toEqual([
+    // the outcome record is committed after the answer, sharing the next commit (at most a few ms later)
+    const kindsByCall = async () => {
+      const calls = new Map<string, string[]>();
+      for (const r of (await allAuditRecords(bed.h)).filter((x) => x.task_id === t.id)) if (r.call_id) calls.set(r.call_id, [...(calls.get(r.call_id) ?? []), r.kind]);
+      return [...calls.values()];
+    };
+    await expect.poll(kindsByCall, { timeout: 2000, interval: 5 }).toEqual([
       ['decision', 'action', 'outcome'],
       ['decision', 'action', 'outcome'],
     ]);
+    const records = (await allAuditRecords(bed.h)).filter((r) => r.task_id === t.id);
     const outcome = records.find((r) => r.kind === 'outcome');
     expect(outcome?.data).toMatchObject({ tool: 'mem__create_entities', trust: 'untrusted', is_error: false });
     expect(String(outcome?.data['result_digest'])).toMatch(/^sha256:[0-9a-f]{64}$/);

@@ -256,22 +256,43 @@ export function checkDrafts(drafts: readonly AuditDraft[], extra?: (d: AuditDraf
   }
 }
 
+/** How long an outcome record (a lazy commit entry) may wait to share the next commit. */
+export const LAZY_COMMIT_DELAY_MS = 5;
+
+export interface AuditFrontOptions {
+  /** how long a lazy entry may wait for company before it is committed alone (default 5 ms) */
+  readonly lazyDelayMs?: number;
+  /** runs `fn` after `ms`, returns what cancels it (default setTimeout) */
+  readonly later?: (fn: () => void, ms: number) => () => void;
+}
+
+/**
+ * A timer that keeps the process alive while it is armed: it is armed only while a lazy entry
+ * awaits its commit, and a caller awaiting that commit must not see the process exit under it.
+ */
+function setTimeoutLater(fn: () => void, ms: number): () => void {
+  const t = setTimeout(fn, ms);
+  return () => clearTimeout(t);
+}
+
 /**
  * The front both SQL adapters put before their batch writer: per-caller checks, group commit,
  * and tracking of what is in flight so `drain()` (at close) waits for every accepted entry.
+ * Entries marked `lazy` (outcome records) join the next commit, at most `lazyDelayMs` later.
  */
 export function auditFront(
   writeBatch: (entries: readonly DecisionCommit[]) => Promise<DecisionCommitResult[]> | DecisionCommitResult[],
   schedule: (fn: () => void) => void,
   extraCheck?: (d: AuditDraft) => void,
+  options: AuditFrontOptions = {},
 ): Pick<AuditAppender & DecisionCommitter, 'append' | 'commitDecision'> & { drain(): Promise<void> } {
-  const group = new GroupCommit(writeBatch, schedule);
+  const group = new GroupCommit(writeBatch, schedule, { lazyDelayMs: options.lazyDelayMs ?? LAZY_COMMIT_DELAY_MS, later: options.later ?? setTimeoutLater });
   const inFlight = new Set<Promise<unknown>>();
   let closed = false;
   const submit = async (entry: DecisionCommit): Promise<DecisionCommitResult> => {
     if (closed) throw new MandateError('AUDIT_UNAVAILABLE', 'the store is closed');
     checkDrafts(entry.drafts, extraCheck);
-    const p = group.submit(entry);
+    const p = group.submit(entry, { lazy: entry.lazy === true });
     inFlight.add(p);
     try {
       return await p;
@@ -287,9 +308,10 @@ export function auditFront(
     commitDecision(entry) {
       return submit(entry);
     },
-    /** refuses new appends and waits until every accepted one has committed or failed */
+    /** refuses new appends, commits lazy entries at once, and waits until every accepted one has committed or failed */
     async drain() {
       closed = true;
+      group.commitPending();
       while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
     },
   };
