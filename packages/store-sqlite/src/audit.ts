@@ -19,6 +19,8 @@ import { checkLimit, nullable, num, str, type Sql } from './sql.ts';
 import { auditFront, toAuditRecord } from '@mandate/store-sql';
 
 const COLUMNS = 'INSERT INTO audit_log (seq, ts, kind, call_id, task_id, agent_id, txn, data, prev_hash, hash) VALUES ';
+/** batches of at most this many entries commit with SQLite's own sync when no WAL sync is under way */
+const INLINE_SYNC_MAX_ENTRIES = 4;
 /** rows per INSERT statement: one statement per chunk instead of one per record */
 const CHUNK = 16;
 const INSERTS = Array.from({ length: CHUNK + 1 }, (_, rows) => COLUMNS + Array.from({ length: rows }, () => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', '));
@@ -90,8 +92,12 @@ export function sqliteAudit(sql: Sql, hasher: Hasher, schedule: (fn: () => void)
     });
 
   const front = auditFront(walSync ? (entries) => {
-    const results = writeNow(entries, true);
+    // a small batch with no sync under way: SQLite syncs inside COMMIT, the quickest answer for
+    // it (the thread pool's round trip costs more than the loop would do meanwhile)
+    const inline = entries.length <= INLINE_SYNC_MAX_ENTRIES && walSync.idle();
+    const results = writeNow(entries, !inline);
     walSync.wrote();
+    if (inline) walSync.syncedInline();
     return results;
   } : writeNow, schedule);
 

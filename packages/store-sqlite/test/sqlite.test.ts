@@ -222,12 +222,25 @@ describe('sqlite store: durability full syncs the WAL beside the event loop', ()
     await s.audit.append([draft(1)]);
     // the WAL goes away under the store: the sync cannot prove anything durable any more
     await rm(`${path}-wal`);
-    await expect(s.audit.append([draft(2)])).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE', message: expect.stringContaining('refusing every commit') as unknown });
-    // poisoned for good: with a file at the WAL's path again a sync would "succeed", yet a later
-    // batch is refused without trying
+    // a batch too large to sync inline goes to the WAL sync, which fails
+    const batch = (from: number) => Array.from({ length: 6 }, (_, i) => s.audit.append([draft(from + i)]));
+    const first = await Promise.allSettled(batch(2));
+    expect(first.every((r) => r.status === 'rejected')).toBe(true);
+    expect(first[0]).toMatchObject({ reason: { code: 'AUDIT_UNAVAILABLE', message: expect.stringContaining('refusing every commit') as unknown } });
+    // poisoned for good: with a file at the WAL's path again a sync would "succeed", yet later
+    // batches are refused, a lone one included (it no longer syncs inline either)
     await writeFile(`${path}-wal`, '');
-    await expect(s.audit.append([draft(3)])).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE' });
-    await expect(s.audit.commitDecision({ drafts: [draft(4)] })).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE' });
+    expect((await Promise.allSettled(batch(10))).every((r) => r.status === 'rejected')).toBe(true);
+    await expect(s.audit.append([draft(20)])).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE' });
+    await expect(s.audit.commitDecision({ drafts: [draft(21)] })).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE' });
+  });
+
+  it('syncs a lone commit inside SQLite’s COMMIT when no WAL sync is under way', async () => {
+    const s = open();
+    await s.audit.append([draft(1)]);
+    // no WAL sync involved: a vanished WAL path does not matter to an inline commit
+    await rm(`${path}-wal`);
+    await expect(s.audit.append([draft(2)])).resolves.toHaveLength(1);
   });
 
   it('keeps SQLite’s own fsync at durability normal and in memory (no WAL sync there)', async () => {

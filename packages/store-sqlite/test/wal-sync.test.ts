@@ -81,3 +81,22 @@ describe('WalSync: commits answered only once a sync started after them has fini
     expect(m.calls()).toBe(0);
   });
 });
+
+describe('WalSync: a commit synced inline', () => {
+  it('counts every commit written so far as on the disk, and is refused while a sync is under way', async () => {
+    const m = manualSync();
+    const w = new WalSync(db, m.sync);
+    expect(w.idle()).toBe(true);
+    w.wrote();
+    const pending = w.durable();
+    expect(w.idle()).toBe(false);
+    m.finish();
+    await pending;
+    expect(w.idle()).toBe(true);
+    w.wrote();
+    w.wrote();
+    w.syncedInline();
+    await w.durable();
+    expect(m.calls()).toBe(0);
+  });
+});
