@@ -264,10 +264,11 @@ export async function createDecisionFixture(opts: FixtureOptions = {}): Promise<
   const config = parseConfig({
     environment: ENVIRONMENT,
     data_dir: join(dir, 'data'),
-    policies: { dir: policyDir },
     identity: { dev_issuer: { enabled: true, trust_domain: TRUST_DOMAIN } },
     audit: { durability: opts.durability ?? 'full' },
     ...opts.config,
+    // the generated folder, with any other policy settings the caller gave
+    policies: { ...opts.config?.policies, dir: policyDir },
   });
   let runtime: MandateRuntime | undefined;
   try {
