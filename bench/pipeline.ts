@@ -38,7 +38,7 @@ const FULL: Plan = {
   rawAll: { warmup: 3, iterations: 200, maxMs: 3000, minIterations: 5 },
   rawMin: { warmup: 500, iterations: 5000, maxMs: 3000 },
   c1: { warmup: 500, iterations: 5000, maxMs: 4000 },
-  high: { warmup: 2000, iterations: 60_000, maxMs: 6000 },
+  high: { warmup: 10_000, iterations: 60_000, maxMs: 6000 },
 };
 
 const QUICK: Plan = {
