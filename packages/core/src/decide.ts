@@ -153,7 +153,7 @@ export class DecisionEngine {
   /**
    * The remembered call ids in the order allowed, a ring of `limits.pendingOutcomes`: the oldest is
    * dropped when a new one takes its slot. (Not the Map's own order: finding a Map's first key
-   * after many deletions at its front walks every deleted slot, which grew to most of a
+   * after many deletions at its front walks every deleted slot, which grew to an eighth of a
    * decision's cost.)
    */
   private readonly order: (string | undefined)[] = [];
