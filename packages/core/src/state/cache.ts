@@ -149,7 +149,7 @@ export class CachedAgents implements AgentReader, AgentWriter {
 
 /**
  * Revocation checks from memory, for a single node (nothing else writes the store): every jti
- * asked about is remembered with its revocation time or as not revoked, and every revocation
+ * asked about is remembered as revoked (once in effect) or as not revoked, and every revocation
  * through this object forgets the jti first and again once the store has it. A read that was
  * in flight while any revocation happened is answered but not remembered, so a stale "not
  * revoked" can never be kept. Several nodes must not use it (the store is read on every call).
