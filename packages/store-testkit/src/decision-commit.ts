@@ -95,6 +95,25 @@ export function decisionCommitSuite(store: GetStore): void {
       expect(await store().budgets.usage('task-1', 'kb.search')).toEqual({ calls: 1, toolCalls: 1 });
     });
 
+    it('commits a lone lazy entry (an outcome record) on its own, soon, with its place in the chain', async () => {
+      const start = Date.now();
+      const r = await store().audit.commitDecision({ drafts: [draft(1)], lazy: true });
+      expect(Date.now() - start).toBeLessThan(1000);
+      expect(r.records.map((x) => x.seq)).toEqual([1]);
+      expect((await store().audit.head())?.seq).toBe(1);
+    });
+
+    it('links a lazy entry before the urgent one submitted after it, in one commit order', async () => {
+      const lazy = store().audit.commitDecision({ drafts: [draft(1)], lazy: true });
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      const urgent = store().audit.commitDecision(allowEntry(2, { calls: 5 }));
+      const [a, b] = await Promise.all([lazy, urgent]);
+      expect(a.records.map((x) => x.seq)).toEqual([1]);
+      expect(b.records.map((x) => x.seq)).toEqual([2, 3]);
+      expect(b.records[0]?.prevHash).toBe(a.records[0]?.hash);
+      expect(b.budget).toEqual({ ok: true, usage: { calls: 1, toolCalls: 1 } });
+    });
+
     it('refuses an entry whose records cannot be stored without harming the entries beside it', async () => {
       const bad = { ...allowEntry(1, { calls: 5 }), drafts: [draft(1, { data: { n: Number.NaN } })] };
       const [good, broken] = await Promise.allSettled([store().audit.commitDecision(allowEntry(2, { calls: 5 })), store().audit.commitDecision(bad)]);
