@@ -79,13 +79,16 @@ export function sealJson<T extends JsonValue>(value: T): T {
   const text = canonicalJson(value);
   if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
     Object.defineProperty(value, CANONICAL, { value: text, enumerable: false, writable: false, configurable: false });
-    deepFreeze(value);
+    Object.freeze(value);
+    for (const x of Array.isArray(value) ? value : Object.values(value)) deepFreeze(x);
   }
   return value;
 }
 
 function deepFreeze(v: JsonValue): void {
   if (v === null || typeof v !== 'object') return;
+  // a sealed value is frozen all the way down already (the decision's arguments, inside its data)
+  if ((v as { [CANONICAL]?: string })[CANONICAL] !== undefined) return;
   Object.freeze(v); // frozen or not before, its children are frozen below too
   for (const x of Array.isArray(v) ? v : Object.values(v)) deepFreeze(x);
 }

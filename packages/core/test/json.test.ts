@@ -69,6 +69,15 @@ describe('sealJson', () => {
     }).toThrow(TypeError);
     expect(canonicalJson(v)).toBe('{"a":{"b":[1,{"c":"x"}]}}');
   });
+  it('freezes a value holding a sealed one all the way down too, and writes the same text', () => {
+    const inner = sealJson({ b: [1, { x: 'y' }] });
+    const outer = sealJson({ a: inner, c: { d: [2] } });
+    expect(Object.isFrozen(outer.c)).toBe(true);
+    expect(Object.isFrozen((outer.c as { d: unknown[] }).d)).toBe(true);
+    expect(Object.isFrozen((inner.b as unknown[])[1])).toBe(true);
+    expect(canonicalJson(outer)).toBe('{"a":{"b":[1,{"x":"y"}]},"c":{"d":[2]}}');
+  });
+
   it('leaves no trace in keys, JSON, spreads or clones', () => {
     const v = sealJson({ k: 'v', n: [1] });
     expect(Object.keys(v)).toEqual(['k', 'n']);
