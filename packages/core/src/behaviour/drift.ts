@@ -52,18 +52,52 @@ export function purposeWords(purpose: string): { readonly text: string; readonly
   return { text: purpose.toLowerCase(), tokens: tokens(purpose) };
 }
 
+/** What drift reads of one task's purpose under one configuration: computed once per task, not per call. */
+interface PurposeView {
+  readonly readOnly: boolean;
+  /** the classes whose verbs the purpose mentions (calls in them are not drift) */
+  readonly mentioned: ReadonlySet<string>;
+}
+
+const purposeViews = new WeakMap<PurposeWords, { readonly cfg: DriftConfig; readonly view: PurposeView }>();
+/** a tool name's words (tool names repeat; bounded) */
+const toolWords = new Map<string, ReadonlySet<string>>();
+const MAX_TOOL_WORDS = 10_000;
+
+type PurposeWords = ReturnType<typeof purposeWords>;
+
+function purposeView(purpose: PurposeWords, cfg: DriftConfig): PurposeView {
+  const cached = purposeViews.get(purpose);
+  if (cached !== undefined && cached.cfg === cfg) return cached.view;
+  const view: PurposeView = {
+    readOnly: cfg.read_only_purpose.some((w) => mentions(purpose.tokens, purpose.text, w)),
+    mentioned: new Set(Object.entries(cfg.classes).filter(([, def]) => def.verbs.some((v) => mentions(purpose.tokens, purpose.text, v))).map(([cls]) => cls)),
+  };
+  purposeViews.set(purpose, { cfg, view });
+  return view;
+}
+
+function wordsOfTool(tool: string): ReadonlySet<string> {
+  let w = toolWords.get(tool);
+  if (w === undefined) {
+    if (toolWords.size >= MAX_TOOL_WORDS) toolWords.clear();
+    w = tokens(tool);
+    toolWords.set(tool, w);
+  }
+  return w;
+}
+
 export function detectDrift(input: DetectorInput, cfg: DriftConfig): Signal[] {
   if (!cfg.enabled) return [];
   const call = input.call;
-  const toolTokens = tokens(call.tool);
-  const purpose = input.task.purposeWords;
-  const readOnly = cfg.read_only_purpose.some((w) => mentions(purpose.tokens, purpose.text, w));
+  const toolTokens = wordsOfTool(call.tool);
+  const { readOnly, mentioned } = purposeView(input.task.purposeWords, cfg);
   const out: Signal[] = [];
   for (const [cls, def] of Object.entries(cfg.classes)) {
     const byCategory = def.categories.includes(call.category);
     const verb = def.verbs.find((v) => toolTokens.has(v.toLowerCase()));
     if (!byCategory && verb === undefined) continue;
-    if (def.verbs.some((v) => mentions(purpose.tokens, purpose.text, v))) continue;
+    if (mentioned.has(cls)) continue;
     // a first step into the class weighs more than the tenth
     const before = input.history.filter((e) => e.tool === call.tool).length;
     const sev: Severity = def.severity;
