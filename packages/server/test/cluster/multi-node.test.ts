@@ -35,6 +35,19 @@ describe('three Mandate nodes over one PostgreSQL', () => {
     }
   });
 
+  it('refuses on nodes B and C a token renewed (and so revoked) on node A, after they had accepted it', async () => {
+    // one node keeps revocations in memory; several must read them where every node writes them
+    const t = await startAgentTask(a(), newAgent(), mandate());
+    for (const n of [b(), c()]) expect((await authorize(n, t.token, SEARCH)).effect).toBe('allow');
+    const r = await http(a().url, 'POST', `/v1/tasks/${t.id}/renew`, t.token, {});
+    expect(r.status).toBe(200);
+    const renewed = r.json['token'] as string;
+    for (const n of [b(), c()]) {
+      expect(await authorize(n, t.token, SEARCH)).toMatchObject({ effect: 'deny', reasons: ['TOKEN_REVOKED'] });
+      expect((await authorize(n, renewed, SEARCH)).effect).toBe('allow');
+    }
+  });
+
   it('never spends a budget beyond its limit across nodes', async () => {
     const t = await startAgentTask(a(), newAgent(), mandate({ budgets: { calls: 10 } }));
     const all = cluster.nodes;
