@@ -343,7 +343,7 @@ export class DecisionEngine {
       // when redaction changed nothing that text is also the arguments' own
       const { redacted, changed } = redactArgsCopy(ctx.args);
       const sealed = sealJson(redacted);
-      const hash = changed ? argsHash(ctx.args, this.d.hasher) : 'sha256:' + this.d.hasher.sha256Hex(canonicalJson(sealed));
+      const hash = argsHash(changed ? ctx.args : sealed, this.d.hasher);
       ctx.argsMemo = { of: ctx.args, hash, redacted: sealed };
     }
     return ctx.argsMemo;

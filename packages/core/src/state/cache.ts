@@ -156,15 +156,14 @@ export class CachedAgents implements AgentReader, AgentWriter {
  */
 export class CachedRevocations implements RevocationStore {
   private readonly inner: RevocationStore;
-  private readonly max: number;
   /** jti → revoked (in effect when read), or not revoked when last read */
-  private readonly known = new Map<string, boolean>();
+  private readonly known: EntryCache<boolean>;
   /** revocations started so far: a read that saw this change keeps nothing */
   private writes = 0;
 
   constructor(inner: RevocationStore, max = 100_000) {
     this.inner = inner;
-    this.max = max;
+    this.known = new EntryCache(max, undefined);
   }
 
   async revokeToken(jti: string, taskId: string, expiresAt: number, reason: string, at: number): Promise<void> {
@@ -188,7 +187,6 @@ export class CachedRevocations implements RevocationStore {
     if (this.writes === writes && (!ever || effective)) {
       // a scheduled revocation (its time still ahead) is not remembered: it is read until in effect,
       // and one in effect stays in effect (even should the clock step back)
-      if (this.known.size >= this.max) this.known.clear();
       this.known.set(jti, ever);
     }
     return effective;
@@ -203,13 +201,13 @@ export class CachedRevocations implements RevocationStore {
  */
 export class CachedBudgets implements BudgetLedger {
   private readonly inner: BudgetLedger;
-  private readonly max: number;
-  private readonly totals = new Map<string, number>();
-  private readonly perTool = new Map<string, number>();
+  private readonly totals: EntryCache<number>;
+  private readonly perTool: EntryCache<number>;
 
   constructor(inner: BudgetLedger, max = 100_000) {
     this.inner = inner;
-    this.max = max;
+    this.totals = new EntryCache(max, undefined);
+    this.perTool = new EntryCache(max, undefined);
   }
 
   async usage(taskId: string, tool: string): Promise<BudgetUsage> {
@@ -246,8 +244,6 @@ export class CachedBudgets implements BudgetLedger {
   }
 
   private observe(taskId: string, tool: string, usage: BudgetUsage): void {
-    if (this.totals.size >= this.max) this.totals.clear();
-    if (this.perTool.size >= this.max) this.perTool.clear();
     this.totals.set(taskId, Math.max(this.totals.get(taskId) ?? 0, usage.calls));
     const key = toolKey(taskId, tool);
     this.perTool.set(key, Math.max(this.perTool.get(key) ?? 0, usage.toolCalls));
