@@ -15,6 +15,7 @@ import {
   CachedTasks,
   CrossChecker,
   type DecisionEngine,
+  describeError,
   DevIssuer,
   KeyRing,
   MandateError,
@@ -158,6 +159,12 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
         schema: config.postgres.schema,
         poolSize: config.postgres.pool_size,
         statementTimeoutMs: config.postgres.statement_timeout,
+        // once per outage and once on recovery, however many statements fail in between
+        onAvailability: (e) => {
+          // the cause only: a driver error can carry its client, connection settings and all
+          if (e.kind === 'unavailable') log.warn({ cause: e.cause }, 'PostgreSQL is unavailable; calls are denied (STORE_UNAVAILABLE) until it answers again');
+          else log.info({ downMs: e.downMs, failedStatements: e.failures }, 'PostgreSQL answers again');
+        },
       })
     : undefined;
   // the WAL is checkpointed on a thread of its own, not inside the commit that fills it
@@ -353,6 +360,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
     if (pg) {
       // what other nodes change reaches this node's caches through the store's change feed
       const reloadKill = () => kill.reload().catch((e: unknown) => log.error({ err: e }, 'emergency stop reload failed'));
+      let feedLost = false;
       feed = await pg.subscribe(
         (c) => {
           if (c.kind === 'task') taskState.invalidateTask(c.key);
@@ -361,7 +369,18 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
           else if (c.kind === 'containment') behaviour?.invalidate(c.key);
         },
         {
-          onError: (e) => log.warn({ err: e }, 'change feed interrupted; denying until it is back'),
+          onLost: (e) => {
+            feedLost = true;
+            log.warn({ cause: describeError(e) }, 'change feed lost its connection; this node denies every call (STORE_UNAVAILABLE) until it is back');
+          },
+          // while it is lost, each failed attempt to come back says the same: one line per outage
+          onError: (e) => {
+            if (!feedLost) log.warn({ cause: describeError(e) }, 'change feed error');
+          },
+          onReconnect: (o) => {
+            feedLost = false;
+            log.info({ downMs: o.downMs, failedAttempts: o.failedAttempts }, 'change feed listening again; re-read every change made while it was away');
+          },
           onGap: () => {
             taskState.clear();
             agents.clear();

@@ -2,6 +2,7 @@ import { buildHttpApp } from './http/app.ts';
 import { createRuntime, type MandateRuntime, type RuntimeOptions } from './compose.ts';
 import type { MandateConfig } from './config.ts';
 import type { FastifyInstance } from 'fastify';
+import { pino } from 'pino';
 
 export interface RunningServer {
   readonly runtime: MandateRuntime;
@@ -13,8 +14,11 @@ export interface RunningServer {
 
 /** Starts Mandate: runtime + HTTP API listening on the configured host and port. */
 export async function serve(config: MandateConfig, opts: RuntimeOptions & { logger?: boolean | { level: string } } = {}): Promise<RunningServer> {
-  const runtime = await createRuntime(config, opts);
-  const app = buildHttpApp(runtime, { logger: opts.logger ?? { level: config.log.level } });
+  // one logger for the request log and the runtime's own lines (a database outage, the change
+  // feed, checkpoints), so an operator reads both in one stream
+  const logger = opts.logger === false ? undefined : pino({ level: typeof opts.logger === 'object' ? opts.logger.level : config.log.level });
+  const runtime = await createRuntime(config, { ...opts, ...(opts.log === undefined && logger !== undefined ? { log: logger } : {}) });
+  const app = buildHttpApp(runtime, logger === undefined ? { logger: false } : { loggerInstance: logger });
   try {
     await app.listen({ host: config.server.host, port: config.server.port });
   } catch (e) {

@@ -36,7 +36,7 @@ export async function spendBudgets(q: Queryable, claims: readonly BudgetClaim[])
 export function postgresBudgets(db: Db) {
   return {
     async consume(taskId, tool, limits) {
-      const [spent] = await spendBudgets(db.pool, [{ taskId, tool, limits }]);
+      const [spent] = await spendBudgets(db, [{ taskId, tool, limits }]);
       if (spent === undefined) throw new Error('spend_budgets answered nothing');
       return spent;
     },

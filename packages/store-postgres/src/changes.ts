@@ -30,6 +30,13 @@ export interface SubscribeOptions {
    * them (it was away longer than the feed is kept): drop everything cached from the store.
    */
   readonly onGap?: ((gap: { afterSeq: number; prunedUpto: number }) => void) | undefined;
+  /**
+   * The feed lost its connection after it was listening (the start of an outage, once per outage;
+   * `onError` hears every failed attempt to come back as well).
+   */
+  readonly onLost?: ((error: unknown) => void) | undefined;
+  /** listening and caught up again after a loss: how long it was away, how many attempts failed */
+  readonly onReconnect?: ((outage: { downMs: number; failedAttempts: number }) => void) | undefined;
   /** re-reads the feed this often even without a notification, ms; default 30000 */
   readonly pollIntervalMs?: number | undefined;
 }
@@ -89,6 +96,7 @@ export class ChangeListener implements Subscription {
   private dirty = false;
   private closed = false;
   private backoffMs = MIN_BACKOFF_MS;
+  private outage: { since: number; failedAttempts: number } | undefined;
   private wakeSleep: (() => void) | undefined;
   private poll: ReturnType<typeof setInterval> | undefined;
 
@@ -201,8 +209,22 @@ export class ChangeListener implements Subscription {
     this.live = false;
     if (client !== undefined) void client.end().catch(() => undefined);
     if (this.closed) return;
+    if (this.outage === undefined) {
+      this.outage = { since: Date.now(), failedAttempts: 0 };
+      this.call(() => this.opts.onLost?.(error));
+    }
     this.report(error);
     this.wake();
+  }
+
+  /** listening and caught up: the end of an outage, if there was one */
+  private back(): void {
+    this.live = true;
+    this.backoffMs = MIN_BACKOFF_MS;
+    const outage = this.outage;
+    if (outage === undefined) return;
+    this.outage = undefined;
+    this.call(() => this.opts.onReconnect?.({ downMs: Date.now() - outage.since, failedAttempts: outage.failedAttempts }));
   }
 
   private wake(): void {
@@ -225,6 +247,7 @@ export class ChangeListener implements Subscription {
             this.dirty = true;
             reconnected = true;
           } catch (error) {
+            if (this.outage !== undefined) this.outage.failedAttempts++;
             this.report(error);
             await this.backoff();
             continue;
@@ -236,10 +259,7 @@ export class ChangeListener implements Subscription {
           // only a listener that was away can have missed pruned entries
           if (reconnected) await this.checkPruned(client);
           await this.catchUp(client);
-          if (client === this.client) {
-            this.live = true;
-            this.backoffMs = MIN_BACKOFF_MS;
-          }
+          if (client === this.client) this.back();
         } catch (error) {
           if (client === this.client) this.lost(error);
           await this.backoff();
@@ -286,10 +306,14 @@ export class ChangeListener implements Subscription {
   }
 
   private report(error: unknown): void {
+    this.call(() => this.opts.onError?.(error));
+  }
+
+  private call(fn: () => void): void {
     try {
-      this.opts.onError?.(error);
+      fn();
     } catch {
-      // a failing error handler must not stop the feed
+      // a failing handler must not stop the feed
     }
   }
 

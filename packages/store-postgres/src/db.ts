@@ -4,6 +4,7 @@
  */
 import { DatabaseError, types as pgTypes, type Pool, type PoolClient, type CustomTypesConfig } from 'pg';
 import { MandateError } from '@mandate/core';
+import { Availability, unavailableCause } from './availability.ts';
 
 export type Row = Record<string, unknown>;
 
@@ -36,13 +37,16 @@ export const TYPES: CustomTypesConfig = {
 
 export class Db {
   readonly pool: Pool;
+  /** outages of the database, as statements see them: for the node's log */
+  readonly availability: Availability;
 
-  constructor(pool: Pool) {
+  constructor(pool: Pool, availability: Availability = new Availability()) {
     this.pool = pool;
+    this.availability = availability;
   }
 
   async rows(text: string, values: unknown[] = []): Promise<Row[]> {
-    return (await this.pool.query<Row>(text, values)).rows;
+    return (await this.query(text, values)).rows;
   }
 
   async row(text: string, values: unknown[] = []): Promise<Row | undefined> {
@@ -51,30 +55,67 @@ export class Db {
 
   /** runs a statement and returns how many rows it changed */
   async run(text: string, values: unknown[] = []): Promise<number> {
-    return (await this.pool.query(text, values)).rowCount ?? 0;
+    return (await this.query(text, values)).rowCount ?? 0;
   }
 
   /**
-   * Runs `fn` in a transaction on one connection. On any failure it rolls back; a connection
-   * whose rollback fails (it broke mid-transaction) is destroyed rather than returned to the pool.
+   * One statement on a pooled connection (pg-pool listens for the connection's errors while it
+   * runs and destroys a connection that failed). An availability failure is thrown as
+   * STORE_UNAVAILABLE.
+   */
+  async query(config: string | { name?: string; text: string; values?: unknown[] }, values?: unknown[]): Promise<{ rows: Row[]; rowCount: number | null }> {
+    let result: { rows: Row[]; rowCount: number | null };
+    try {
+      result = typeof config === 'string' ? await this.pool.query<Row>(config, values) : await this.pool.query<Row>(config);
+    } catch (error) {
+      throw this.availability.failed(error);
+    }
+    this.availability.succeeded();
+    return result;
+  }
+
+  /**
+   * Runs `fn` in a transaction on one connection. On any failure it rolls back. A checked-out
+   * connection has no listener of the pool's (pg-pool removes its idle listener on checkout), so
+   * this one listens for the connection's 'error' events for as long as it holds it: without
+   * that, a database restart or a terminated backend mid-transaction is an unhandled 'error'
+   * event that ends the process. A connection that errored, or whose rollback failed, is
+   * destroyed rather than returned to the pool.
    */
   async tx<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
-    const c = await this.pool.connect();
+    let c: PoolClient;
+    try {
+      c = await this.pool.connect();
+    } catch (error) {
+      throw this.availability.failed(error);
+    }
     let broken: Error | undefined;
+    let lost: Error | undefined;
+    const onError = (error: Error) => {
+      lost ??= error;
+      broken ??= error;
+    };
+    c.on('error', onError);
     try {
       await c.query('BEGIN');
       const out = await fn(c);
       await c.query('COMMIT');
+      this.availability.succeeded();
       return out;
     } catch (error) {
-      try {
-        await c.query('ROLLBACK');
-      } catch (rollbackError) {
-        broken = rollbackError instanceof Error ? rollbackError : new Error('rollback failed');
+      if (broken === undefined) {
+        try {
+          await c.query('ROLLBACK');
+        } catch (rollbackError) {
+          broken = rollbackError instanceof Error ? rollbackError : new Error('rollback failed');
+        }
       }
-      throw error;
+      // the connection's own error says why better than "not queryable" does
+      throw this.availability.failed(lost !== undefined && unavailableCause(error) !== undefined ? lost : error);
     } finally {
+      // released first: the pool puts its own listener back before this one goes
       c.release(broken);
+      c.removeListener('error', onError);
     }
   }
 }

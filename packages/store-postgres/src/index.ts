@@ -5,6 +5,7 @@
  */
 import { Pool, type ClientConfig } from 'pg';
 import { MandateError, type Hasher, type Store } from '@mandate/core';
+import { Availability, type AvailabilityEvent } from './availability.ts';
 import { postgresAgents } from './agents.ts';
 import { postgresApprovals } from './approvals.ts';
 import { postgresAlerts, postgresContainment } from './behaviour.ts';
@@ -22,6 +23,7 @@ import { postgresTasks } from './tasks.ts';
 import { postgresSupervision } from './supervision.ts';
 
 export { MIGRATIONS, type Migration } from './migrations.ts';
+export { unavailableCause, type AvailabilityEvent } from './availability.ts';
 export { CHANGE_KINDS, type StoreChange, type StoreChangeKind, type SubscribeOptions, type Subscription } from './changes.ts';
 
 export interface PostgresStoreOptions {
@@ -43,6 +45,12 @@ export interface PostgresStoreOptions {
    * `subscribe` at open; the subscription ends with the store).
    */
   readonly onChange?: ((c: StoreChange) => void) | undefined;
+  /**
+   * Told when statements start failing because the database is unavailable (once per outage, with
+   * the cause) and when one succeeds again: for the node's log. Such failures are thrown as
+   * STORE_UNAVAILABLE (AUDIT_UNAVAILABLE from the audit log).
+   */
+  readonly onAvailability?: ((e: AvailabilityEvent) => void) | undefined;
 }
 
 export interface PostgresStore extends Store {
@@ -129,10 +137,13 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
   }
   const config = withQueryTimeout(connectionConfig(opts, schema));
   const pool = new Pool({ ...config, max: positiveInt('poolSize', opts.poolSize, 10, 1) });
-  // a pooled connection that breaks while idle is dropped by the pool; without a listener the
-  // 'error' event would crash the process
-  pool.on('error', () => undefined);
-  const db = new Db(pool);
+  const availability = new Availability(opts.onAvailability);
+  // an idle pooled connection that breaks (the database restarted, a backend was terminated) is
+  // dropped by the pool, which emits 'error': without a listener that would end the process
+  pool.on('error', (error) => {
+    availability.failed(error);
+  });
+  const db = new Db(pool, availability);
   try {
     await migrate(config, schema);
   } catch (error) {

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { loadConfig, serve } from '@mandate/server';
+import { installSafetyNet, loadConfig, serve } from '@mandate/server';
 import type { CliIO } from '../io.ts';
 
 export const serveHelp = `mandate serve [--config FILE] [--port N] [--host H] [--data-dir DIR] [--policies DIR] [--store URL] [--dev-issuer]
@@ -31,6 +31,8 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
   if (values.store !== undefined) overrides['store'] = values.store;
   const config = loadConfig(values.config ?? io.env['MANDATE_CONFIG'], io.env, overrides);
   const server = await serve(config, { bootstrapAdminKey: io.env['MANDATE_BOOTSTRAP_ADMIN_KEY'] });
+  // this command owns the process: a database error that escaped every listener must not end it
+  const removeSafetyNet = installSafetyNet(server.app.log);
   io.out(`mandate listening on ${server.url} (environment ${config.environment}, data ${config.data_dir}, policies ${server.runtime.policies.current.version})`);
   if (server.runtime.bootstrapAdminKey) io.out(`bootstrap admin API key written to ${config.data_dir}/admin.key`);
   await new Promise<void>((resolve) => {
@@ -40,5 +42,6 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
   });
   io.out('mandate stopping');
   await server.close();
+  removeSafetyNet();
   return 0;
 }

@@ -1,4 +1,4 @@
-import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { checkJsonBounds, findDuplicateKey, isMandateError, MandateError } from '@mandate/core';
 import type { MandateRuntime } from '../compose.ts';
 import { randomBase64url } from '../node-ports.ts';
@@ -25,6 +25,8 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 export interface HttpOptions {
   /** pino options: a level, and (tests) where the lines go; default stdout */
   readonly logger?: boolean | { level: string; stream?: { write(line: string): void } };
+  /** a logger made elsewhere (pino), shared with the runtime; instead of `logger` */
+  readonly loggerInstance?: FastifyBaseLogger;
   /** the dashboard's built files (default packages/dashboard/dist) */
   readonly dashboardDir?: string;
 }
@@ -60,7 +62,7 @@ class OneLineRequestLog extends LogController {
  */
 export function buildHttpApp(rt: MandateRuntime, opts: HttpOptions = {}): FastifyInstance {
   const app = Fastify({
-    logger: opts.logger ?? false,
+    ...(opts.loggerInstance !== undefined ? { loggerInstance: opts.loggerInstance } : { logger: opts.logger ?? false }),
     logController: new OneLineRequestLog(),
     bodyLimit: rt.config.server.body_limit_bytes,
     genReqId: (req) => {
@@ -123,7 +125,9 @@ export function buildHttpApp(rt: MandateRuntime, opts: HttpOptions = {}): Fastif
       const status = STATUS_BY_CODE[err.code];
       // RFC 9449 §7.1 / §9: tell a DPoP client what to fix
       if (err.code.startsWith('DPOP_')) reply.header('www-authenticate', `DPoP error="${err.code === 'DPOP_NONCE_REQUIRED' ? 'use_dpop_nonce' : 'invalid_dpop_proof'}", algs="EdDSA ES256"`);
-      if (status >= 500) req.log.error({ err }, 'request failed');
+      // a store that is away is announced once by the runtime; each request it fails is a warning
+      if (status === 503) req.log.warn({ code: err.code, message: err.message }, 'request failed: service unavailable');
+      else if (status >= 500) req.log.error({ err }, 'request failed');
       return reply.code(status).send(envelope(err.code, err.message, req.id, err.details));
     }
     const code = (err as FastifyError).code;

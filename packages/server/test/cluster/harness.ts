@@ -16,6 +16,8 @@ export interface ClusterNode {
   readonly name: string;
   readonly url: string;
   readonly proc: ChildProcess;
+  /** what the process wrote so far, stdout and stderr */
+  log(): string;
 }
 
 export interface Cluster {
@@ -78,7 +80,7 @@ export async function startCluster(count: number, logLevel = 'warn'): Promise<Cl
     await until(() => http(url, 'GET', '/readyz'), (r) => (r as { status?: number }).status === 200, 20_000).catch((e: unknown) => {
       throw new Error(`${name} did not become ready: ${(e as Error).message}\n${log}`);
     });
-    return { name, url, proc };
+    return { name, url, proc, log: () => log };
   };
   try {
     nodes.push(await startNode('a'));

@@ -4,7 +4,7 @@
  * run as root, so when the tests run as root the server runs as the `postgres` user.
  */
 import { execFileSync } from 'node:child_process';
-import { chownSync, mkdtempSync, rmSync } from 'node:fs';
+import { chownSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,9 +14,39 @@ const BIN = process.env['MANDATE_PG_BIN'] ?? '/usr/local/bin';
 export interface ThrowawayPostgres {
   readonly url: string;
   readonly port: number;
-  stop(): void;
+  /** pg_ctl stop: `fast` ends sessions and checkpoints, `immediate` quits at once (crash recovery on start) */
+  stop(mode?: 'fast' | 'immediate'): void;
+  /** SIGKILLs the postmaster, as the kernel's OOM killer would, and waits until its children are gone too */
+  kill(): Promise<void>;
   start(): void;
   destroy(): void;
+}
+
+/** fields 3 on of /proc/<pid>/stat (state, ppid…), or undefined when there is no such process */
+function statOf(pid: number | string): string[] | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // the command name (field 2) is in parentheses and may hold spaces
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
+  }
+}
+
+/** running: exists and is not a zombie waiting for a parent that does not reap it */
+function alive(pid: number): boolean {
+  const state = statOf(pid)?.[0];
+  return state !== undefined && state !== 'Z' && state !== 'X';
+}
+
+/** the processes whose parent is `pid` */
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(name)) continue;
+    if (Number(statOf(name)?.[1]) === pid) out.push(Number(name));
+  }
+  return out;
 }
 
 /** a free TCP port on loopback, for servers a test starts */
@@ -49,15 +79,30 @@ export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
   const port = await freePort();
   const opts = `-p ${port} -k ${dir} -h 127.0.0.1 -c fsync=off -c max_connections=100`;
   const start = () => run('pg_ctl', ['-D', data, '-o', opts, '-l', join(dir, 'log'), '-w', '-t', '30', 'start']);
-  const stop = () => run('pg_ctl', ['-D', data, '-m', 'fast', '-w', '-t', '30', 'stop']);
+  const stop = (mode: 'fast' | 'immediate') => run('pg_ctl', ['-D', data, '-m', mode, '-w', '-t', '30', 'stop']);
   start();
   let running = true;
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
     port,
-    stop() {
-      if (running) stop();
+    stop(mode = 'fast') {
+      if (running) stop(mode);
       running = false;
+    },
+    async kill() {
+      if (!running) return;
+      const pid = Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
+      const children = childrenOf(pid);
+      process.kill(pid, 'SIGKILL');
+      running = false;
+      // the backends notice their postmaster died and exit; a new one cannot start while they
+      // still hold its shared memory, nor while the old one is still in the process table (a
+      // zombie until init reaps it: PostgreSQL's lock file check sees it as running)
+      const end = Date.now() + 30_000;
+      while (statOf(pid) !== undefined || children.some(alive)) {
+        if (Date.now() > end) throw new Error(`PostgreSQL's processes outlived their killed postmaster for 30 s`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
     },
     start() {
       if (!running) start();
