@@ -1,25 +1,18 @@
 import type { JsonValue } from '../json.ts';
+import { matchWhole, RegexWork } from './regex.ts';
 import type { Constraint } from './schema.ts';
 
 export interface ConstraintResult {
   readonly ok: boolean;
   readonly why?: string;
+  /**
+   * The constraint could not be evaluated (a regex too costly to run on this value): neither a
+   * yes nor a no. Callers deny on it, wherever a "no" would have been the more permissive answer.
+   */
+  readonly undecided?: true;
 }
 
 const OK: ConstraintResult = { ok: true };
-const regexCache = new Map<string, RegExp>();
-const REGEX_CACHE_LIMIT = 1024;
-
-/** Compiles a mandate regex with full-match semantics; throws SyntaxError when invalid. */
-export function compileConstraintRegex(source: string): RegExp {
-  let re = regexCache.get(source);
-  if (re === undefined) {
-    re = new RegExp(`^(?:${source})$`, 'u');
-    if (regexCache.size >= REGEX_CACHE_LIMIT) regexCache.clear();
-    regexCache.set(source, re);
-  }
-  return re;
-}
 
 /**
  * Normalises an absolute POSIX path: collapses repeated slashes, resolves "." and "..".
@@ -99,14 +92,20 @@ function scalarEquals(a: JsonValue | undefined, b: JsonValue): boolean {
   return a === b;
 }
 
-/** Evaluates one argument constraint against the argument's value (undefined when absent). */
-export function evaluateConstraint(c: Constraint, value: JsonValue | undefined): ConstraintResult {
+/**
+ * Evaluates one argument constraint against the argument's value (undefined when absent).
+ * `work` is what the caller's check may still spend on regexes: one per mandate check, shared by
+ * all its constraints (a fresh one when omitted).
+ */
+export function evaluateConstraint(c: Constraint, value: JsonValue | undefined, work: RegexWork = new RegexWork()): ConstraintResult {
   if (value === undefined) return { ok: false, why: 'argument missing' };
   if ('equals' in c) return scalarEquals(value, c.equals) ? OK : { ok: false, why: 'not equal to the allowed value' };
   if ('one_of' in c) return c.one_of.some((x) => scalarEquals(value, x)) ? OK : { ok: false, why: 'not one of the allowed values' };
   if ('regex' in c) {
     if (typeof value !== 'string') return { ok: false, why: 'not a string' };
-    return compileConstraintRegex(c.regex).test(value) ? OK : { ok: false, why: 'does not match the pattern' };
+    const m = matchWhole(c.regex, value, work);
+    if ('error' in m) return { ok: false, why: m.error, undecided: true };
+    return m.matched ? OK : { ok: false, why: 'does not match the pattern' };
   }
   if ('range' in c) {
     if (typeof value !== 'number' || !Number.isFinite(value)) return { ok: false, why: 'not a number' };
