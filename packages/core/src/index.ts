@@ -72,6 +72,7 @@ export {
 } from './mandate/schema.ts';
 export { parseMandate, parseCeiling, mandateHash, zodIssues } from './mandate/parse.ts';
 export { evaluateConstraint, normalisePath, extractHost, readArg, type ConstraintResult } from './mandate/constraints.ts';
+export { readHost, normaliseDomainEntry, normaliseHostName, hostAllowed, type HostReading } from './mandate/hosts.ts';
 export { REGEX_LIMITS, RegexWork, estimateProgramSize, matchWhole, regexCost, regexProblem, type RegexMatch, type RegexProblem } from './mandate/regex.ts';
 export { checkCall, withinTimeWindow, approvalFor, approvalRuleFor, toolBudget, type ApprovalLookup, type CallFacts, type MandateVerdict } from './mandate/check.ts';
 export { ceilingViolations } from './mandate/ceiling.ts';

@@ -1,6 +1,7 @@
 import { canonicalJson, type JsonPrimitive } from '../json.ts';
 import { globCovers } from '../glob.ts';
 import { evaluateConstraint, normalisePath } from './constraints.ts';
+import { hostAllowed, normaliseDomainEntry } from './hosts.ts';
 import { RegexWork } from './regex.ts';
 import type { Constraint, Mandate, TimeWindow, ToolGrant } from './schema.ts';
 
@@ -27,27 +28,20 @@ function isPathPrefix(p: string): boolean {
   return p.startsWith('/');
 }
 
-/** The same normalisation `domainAllowed` applies to allow-list entries. */
-function normaliseDomainEntry(raw: string): string {
-  return raw.toLowerCase().replace(/\.$/, '');
-}
-
 function domainEntryCovered(child: string, parentEntries: readonly string[]): boolean {
+  // the same normal form `hostAllowed` compares hosts with; conservative: an entry that has none
+  // admits nothing, but is refused (parseMandate refuses such entries anyway)
   const c = normaliseDomainEntry(child);
+  if (c === undefined) return false;
+  const parents = parentEntries.map(normaliseDomainEntry).filter((p): p is string => p !== undefined);
   if (c.startsWith('*.')) {
     // `*.x` admits hosts ending in `.x`; only a parent wildcard `*.y` with `.x` ending in `.y`
     // covers all of them (an exact entry names one host, never a family).
-    const suffix = '.' + c.slice(2);
-    return parentEntries.some((raw) => {
-      const p = normaliseDomainEntry(raw);
-      return p.startsWith('*.') && suffix.endsWith('.' + p.slice(2));
-    });
+    const suffix = c.slice(1);
+    return parents.some((p) => p.startsWith('*.') && suffix.endsWith(p.slice(1)));
   }
   // An exact entry admits exactly one host: ask the parent's own predicate about it.
-  return parentEntries.some((raw) => {
-    const p = normaliseDomainEntry(raw);
-    return p.startsWith('*.') ? c.endsWith('.' + p.slice(2)) : c === p;
-  });
+  return hostAllowed(c, parents);
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { JsonValue } from '../json.ts';
+import { hostAllowed, readHost } from './hosts.ts';
 import { matchWhole, RegexWork } from './regex.ts';
 import type { Constraint } from './schema.ts';
 
@@ -42,50 +43,14 @@ function pathWithin(value: string, prefix: string): boolean {
   return v === p || v.startsWith(p + '/');
 }
 
-const EMAIL = /^[^\s@/:]+@([^\s@/:]+)$/;
-const HOST = /^[a-z0-9.-]+$/;
-
 /**
- * Extracts the host a value points at: a URL's hostname (no userinfo allowed: it is the
- * classic `https://good.com@evil.com` trick), an e-mail address's domain, or a bare hostname.
+ * The host a value names: a bare host name, one e-mail address's domain or one http(s) URL's
+ * host, each read strictly (hosts.ts); undefined for anything else, lists and ambiguous values
+ * included.
  */
 export function extractHost(value: string): string | undefined {
-  let host: string;
-  if (value.includes('://')) {
-    let url: URL;
-    try {
-      url = new URL(value);
-    } catch {
-      return undefined;
-    }
-    if (url.username !== '' || url.password !== '') return undefined;
-    host = url.hostname;
-  } else {
-    const m = EMAIL.exec(value);
-    host = m ? (m[1] as string) : value;
-    try {
-      // IDNA-normalise bare names and e-mail domains the same way URLs are.
-      host = new URL(`http://${host}`).hostname;
-    } catch {
-      return undefined;
-    }
-  }
-  host = host.toLowerCase().replace(/\.$/, '');
-  if (host.startsWith('[')) return host; // IPv6 literal
-  return HOST.test(host) ? host : undefined;
-}
-
-function domainAllowed(host: string, allowed: readonly string[]): boolean {
-  for (const raw of allowed) {
-    const d = raw.toLowerCase().replace(/\.$/, '');
-    if (d.startsWith('*.')) {
-      const base = d.slice(2);
-      if (host.endsWith('.' + base)) return true;
-    } else if (host === d) {
-      return true;
-    }
-  }
-  return false;
+  const r = readHost(value);
+  return 'host' in r ? r.host : undefined;
 }
 
 function scalarEquals(a: JsonValue | undefined, b: JsonValue): boolean {
@@ -120,9 +85,9 @@ export function evaluateConstraint(c: Constraint, value: JsonValue | undefined, 
   }
   // domains
   if (typeof value !== 'string') return { ok: false, why: 'not a string' };
-  const host = extractHost(value);
-  if (host === undefined) return { ok: false, why: 'no host could be read from the value' };
-  return domainAllowed(host, c.domains) ? OK : { ok: false, why: 'domain not in the allow-list' };
+  const r = readHost(value);
+  if ('why' in r) return { ok: false, why: `no single host could be read: ${r.why}` };
+  return hostAllowed(r.host, c.domains) ? OK : { ok: false, why: `host "${r.host}" is not in the allow-list` };
 }
 
 /** Reads `a.b.c` out of an arguments object; only own properties, never the prototype chain. */

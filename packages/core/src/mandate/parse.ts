@@ -1,6 +1,7 @@
 import { canonicalJson } from '../json.ts';
 import { MandateError } from '../errors.ts';
 import type { Hasher } from '../ports.ts';
+import { normaliseDomainEntry } from './hosts.ts';
 import { REGEX_LIMITS, regexProblem, regexSize } from './regex.ts';
 import { ceilingSchema, mandateSchema, type Ceiling, type Constraint, type Mandate } from './schema.ts';
 
@@ -16,7 +17,10 @@ function invalid(message: string, details?: Record<string, unknown>): MandateErr
   return new MandateError('MANDATE_INVALID', `mandate is invalid: ${message}`, details);
 }
 
-/** Patterns must be RE2 syntax with a bounded program, alone and together (regex.ts). */
+/**
+ * Patterns must be RE2 syntax with a bounded program, alone and together (regex.ts); domain
+ * allow-list entries must be host names, IP addresses or `*.` host names (hosts.ts).
+ */
 function checkConstraints(m: Mandate): void {
   const places: [string, Constraint][] = [];
   for (const t of m.tools) for (const [arg, c] of Object.entries(t.args ?? {})) places.push([`tools.${t.name}.args.${arg}`, c]);
@@ -35,6 +39,10 @@ function checkConstraints(m: Mandate): void {
       }
       const problem = regexProblem(c.regex);
       if (problem) throw invalid(`${where}: ${problem.message}`, { path: where, pattern: c.regex, problem: problem.kind });
+    }
+    if ('domains' in c) {
+      const bad = c.domains.find((d) => normaliseDomainEntry(d) === undefined);
+      if (bad !== undefined) throw invalid(`${where}: domain ${JSON.stringify(bad)} is not a host name, an IP address or *.<host name>`, { path: where });
     }
   }
 }

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorOf, mandate, startHarness, type DecisionBody, type Harness } from '../support.ts';
 
 // A mandate is the agent's own declaration, so its constraints are hostile input: a pattern made
-// to backtrack must not freeze the server.
+// to backtrack must not freeze the server, and a recipient list must not pass as one recipient.
 
 let h: Harness;
 let agent: string;
@@ -64,4 +64,18 @@ describe('a hostile regex in a mandate', () => {
     expect(e.message).toMatch(/tools\.helpdesk\.draft_reply\.args\.ticket_id: regex "\(T-\[0-9\]\+\)\\\\1" is not supported: backreferences/);
     expect(e.details).toEqual({ path: 'tools.helpdesk.draft_reply.args.ticket_id', pattern: '(T-[0-9]+)\\1', problem: 'unsupported' });
   });
+});
+
+describe('a recipient list against a domains constraint', () => {
+  it.each(['attacker@evil.example,x@acme.example', 'attacker@evil.example\r\nCc: x@acme.example', 'https://acme.example\\@evil.example/'])(
+    'denies %j with domains [acme.example]',
+    async (to) => {
+      const t = await h.startTask(agent, mandate({ tools: [{ name: 'mail.send', args: { to: { domains: ['acme.example'] } } }] }));
+      const res = await h.authorize(t.token, { tool: 'mail.send', args: { to, body: 'hello' } });
+      expect(res.statusCode).toBe(200);
+      const d = res.json<DecisionBody>();
+      expect(d).toMatchObject({ effect: 'deny', reasons: ['ARG_CONSTRAINT_FAILED'] });
+      expect(d.details[0]).toMatch(/^argument "to": no single host could be read: /);
+    },
+  );
 });
