@@ -134,6 +134,17 @@ describe('tokens benchmark', () => {
   });
 });
 
+describe('regex benchmark', () => {
+  it('completes a quick run and writes its JSON result', { timeout: 120_000 }, async () => {
+    await run(process.execPath, ['bench/regex.ts', '--quick', '--json-only', '--out', out], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 });
+    const written = JSON.parse(readFileSync(join(out, 'regex.json'), 'utf8')) as BenchResult;
+    expect(written).toMatchObject({ name: 'regex', mode: 'quick' });
+    expect(Object.keys(written.figures)).toContain('redos_nested_plus');
+    expect(Object.keys(written.figures)).toContain('hostile_k400');
+    expect(Number.isFinite(written.derived['worst ns per work unit'])).toBe(true);
+  });
+});
+
 describe('soak', () => {
   it('completes a quick run over HTTP and the MCP gateway: no errors but policy decisions, no lost audit records, RSS reported', { timeout: 120_000 }, async () => {
     await run(process.execPath, ['bench/soak.ts', '--quick', '--json-only', '--out', out], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 });

@@ -71,8 +71,10 @@ export {
   type TimeWindow,
 } from './mandate/schema.ts';
 export { parseMandate, parseCeiling, mandateHash, zodIssues } from './mandate/parse.ts';
-export { evaluateConstraint, normalisePath, extractHost, readArg } from './mandate/constraints.ts';
-export { checkCall, withinTimeWindow, approvalRuleFor, toolBudget, type CallFacts, type MandateVerdict } from './mandate/check.ts';
+export { evaluateConstraint, normalisePath, extractHost, readArg, type ConstraintResult } from './mandate/constraints.ts';
+export { readHost, normaliseDomainEntry, normaliseHostName, hostAllowed, type HostReading } from './mandate/hosts.ts';
+export { REGEX_LIMITS, RegexWork, estimateProgramSize, matchWhole, regexCost, regexProblem, type RegexMatch, type RegexProblem } from './mandate/regex.ts';
+export { checkCall, withinTimeWindow, approvalFor, approvalRuleFor, toolBudget, type ApprovalLookup, type CallFacts, type MandateVerdict } from './mandate/check.ts';
 export { ceilingViolations } from './mandate/ceiling.ts';
 export { CEDAR_SCHEMA } from './policy/schema.ts';
 export { PolicySet, splitPolicies, validatePolicies, type PolicySource, type LoadedPolicy, type PolicyProblem, type PolicyResult, type CedarRequest } from './policy/engine.ts';

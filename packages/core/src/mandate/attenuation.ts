@@ -1,6 +1,8 @@
 import { canonicalJson, type JsonPrimitive } from '../json.ts';
 import { globCovers } from '../glob.ts';
 import { evaluateConstraint, normalisePath } from './constraints.ts';
+import { hostAllowed, normaliseDomainEntry } from './hosts.ts';
+import { RegexWork } from './regex.ts';
 import type { Constraint, Mandate, TimeWindow, ToolGrant } from './schema.ts';
 
 export interface AttenuationOptions {
@@ -26,42 +28,38 @@ function isPathPrefix(p: string): boolean {
   return p.startsWith('/');
 }
 
-/** The same normalisation `domainAllowed` applies to allow-list entries. */
-function normaliseDomainEntry(raw: string): string {
-  return raw.toLowerCase().replace(/\.$/, '');
-}
-
 function domainEntryCovered(child: string, parentEntries: readonly string[]): boolean {
+  // the same normal form `hostAllowed` compares hosts with; conservative: an entry that has none
+  // admits nothing, but is refused (parseMandate refuses such entries anyway)
   const c = normaliseDomainEntry(child);
+  if (c === undefined) return false;
+  const parents = parentEntries.map(normaliseDomainEntry).filter((p): p is string => p !== undefined);
   if (c.startsWith('*.')) {
     // `*.x` admits hosts ending in `.x`; only a parent wildcard `*.y` with `.x` ending in `.y`
     // covers all of them (an exact entry names one host, never a family).
-    const suffix = '.' + c.slice(2);
-    return parentEntries.some((raw) => {
-      const p = normaliseDomainEntry(raw);
-      return p.startsWith('*.') && suffix.endsWith('.' + p.slice(2));
-    });
+    const suffix = c.slice(1);
+    return parents.some((p) => p.startsWith('*.') && suffix.endsWith(p.slice(1)));
   }
   // An exact entry admits exactly one host: ask the parent's own predicate about it.
-  return parentEntries.some((raw) => {
-    const p = normaliseDomainEntry(raw);
-    return p.startsWith('*.') ? c.endsWith('.' + p.slice(2)) : c === p;
-  });
+  return hostAllowed(c, parents);
 }
 
 /**
  * Why `child` does not imply `parent` (every value the child constraint accepts the parent
  * constraint accepts too), or undefined when it does.
  */
-export function constraintImplicationGap(child: Constraint, parent: Constraint): string | undefined {
+export function constraintImplicationGap(child: Constraint, parent: Constraint, work: RegexWork = new RegexWork()): string | undefined {
   if (canonicalJson(child) === canonicalJson(parent)) return undefined;
 
   // A finite set of values: ask the parent about each one. Exact, since evaluateConstraint
   // compares equals / one_of values with === just as it compares call arguments.
   if ('equals' in child || 'one_of' in child) {
     const values: readonly JsonPrimitive[] = 'equals' in child ? [child.equals] : child.one_of;
-    const bad = values.find((v) => !evaluateConstraint(parent, v).ok);
-    return bad === undefined ? undefined : `value ${JSON.stringify(bad)} is refused by the parent's constraint`;
+    for (const v of values) {
+      const r = evaluateConstraint(parent, v, work);
+      if (!r.ok) return r.undecided ? `value ${JSON.stringify(v)} could not be checked against the parent's constraint: ${r.why ?? ''}` : `value ${JSON.stringify(v)} is refused by the parent's constraint`;
+    }
+    return undefined;
   }
 
   if ('range' in child) {
@@ -101,7 +99,7 @@ export function constraintImplicationGap(child: Constraint, parent: Constraint):
 // ---------------------------------------------------------------------------------- tools
 
 /** Why `child` is not within `parent`, or undefined when every call it allows the parent allows. */
-function grantGap(child: ToolGrant, parent: ToolGrant): string | undefined {
+function grantGap(child: ToolGrant, parent: ToolGrant, work: RegexWork): string | undefined {
   if (!globCovers(parent.name, child.name)) return `"${parent.name}" does not cover it`;
   const childArgs = new Map(Object.entries(child.args ?? {}));
   const gaps: string[] = [];
@@ -111,13 +109,15 @@ function grantGap(child: ToolGrant, parent: ToolGrant): string | undefined {
       gaps.push(`argument "${arg}" is constrained by the parent but not by the child`);
       continue;
     }
-    const why = constraintImplicationGap(cc, pc);
+    const why = constraintImplicationGap(cc, pc, work);
     if (why !== undefined) gaps.push(`argument "${arg}": ${why}`);
   }
   return gaps.length === 0 ? undefined : gaps.join('; ');
 }
 
 function toolViolations(child: Mandate, parent: Mandate, out: string[]): void {
+  // what the parent's regexes may spend on the child's fixed values, for the whole comparison
+  const work = new RegexWork();
   for (const g of child.tools) {
     // conservative: one parent grant must cover the child grant on its own (a child grant that
     // only a union of parent grants would cover is refused).
@@ -129,7 +129,7 @@ function toolViolations(child: Mandate, parent: Mandate, out: string[]): void {
     const gaps: string[] = [];
     let covered = false;
     for (const p of candidates) {
-      const why = grantGap(g, p);
+      const why = grantGap(g, p, work);
       if (why === undefined) {
         covered = true;
         break;

@@ -1,8 +1,10 @@
+import { MandateError } from '../errors.ts';
 import type { JsonObject } from '../json.ts';
 import { globMatch } from '../glob.ts';
 import type { BudgetUsage, ToolInfo } from '../model.ts';
 import type { ReasonCode } from '../reasons.ts';
 import { evaluateConstraint, readArg } from './constraints.ts';
+import { RegexWork } from './regex.ts';
 import type { ApprovalRule, Mandate, TimeWindow, ToolGrant } from './schema.ts';
 
 export interface CallFacts {
@@ -53,10 +55,10 @@ export function toolBudget(m: Mandate, tool: string): number | undefined {
   return undefined;
 }
 
-function grantAllows(grant: ToolGrant, args: JsonObject, details: string[]): boolean {
+function grantAllows(grant: ToolGrant, args: JsonObject, details: string[], work: RegexWork): boolean {
   let ok = true;
   for (const [name, c] of Object.entries(grant.args ?? {})) {
-    const r = evaluateConstraint(c, readArg(args, name));
+    const r = evaluateConstraint(c, readArg(args, name), work);
     if (!r.ok) {
       ok = false;
       details.push(`argument "${name}": ${r.why ?? 'constraint failed'}`);
@@ -65,13 +67,35 @@ function grantAllows(grant: ToolGrant, args: JsonObject, details: string[]): boo
   return ok;
 }
 
-export function approvalRuleFor(m: Mandate, tool: string, args: JsonObject): ApprovalRule | undefined {
+export type ApprovalLookup = { readonly rule: ApprovalRule | undefined } | { readonly undecided: string };
+
+/**
+ * The first approval rule that applies to the call, or why that cannot be told: a `when`
+ * constraint that could not be evaluated is neither "applies" nor "does not", and the call is
+ * denied rather than let through without the approval it may need.
+ */
+export function approvalFor(m: Mandate, tool: string, args: JsonObject, work: RegexWork = new RegexWork()): ApprovalLookup {
   for (const rule of m.approvals ?? []) {
     if (!globMatch(rule.tool, tool)) continue;
-    const when = Object.entries(rule.when ?? {});
-    if (when.every(([key, c]) => evaluateConstraint(c, readArg(args, key.slice('args.'.length))).ok)) return rule;
+    let applies = true;
+    for (const [key, c] of Object.entries(rule.when ?? {})) {
+      const r = evaluateConstraint(c, readArg(args, key.slice('args.'.length)), work);
+      if (r.undecided) return { undecided: `approval rule for "${rule.tool}", ${key}: ${r.why ?? 'not evaluated'}` };
+      if (!r.ok) {
+        applies = false;
+        break;
+      }
+    }
+    if (applies) return { rule };
   }
-  return undefined;
+  return { rule: undefined };
+}
+
+/** The first approval rule that applies to the call; throws when that cannot be told. */
+export function approvalRuleFor(m: Mandate, tool: string, args: JsonObject): ApprovalRule | undefined {
+  const r = approvalFor(m, tool, args);
+  if ('undecided' in r) throw new MandateError('ARG_CONSTRAINT_FAILED', r.undecided);
+  return r.rule;
 }
 
 /**
@@ -82,6 +106,8 @@ export function approvalRuleFor(m: Mandate, tool: string, args: JsonObject): App
 export function checkCall(m: Mandate, f: CallFacts): MandateVerdict {
   const reasons: ReasonCode[] = [];
   const details: string[] = [];
+  // what every regex of this check may spend together (regex.ts), grants and approval rules alike
+  const work = new RegexWork();
 
   const grants = m.tools.filter((g) => globMatch(g.name, f.tool));
   if (grants.length === 0) {
@@ -89,7 +115,7 @@ export function checkCall(m: Mandate, f: CallFacts): MandateVerdict {
     details.push(`tool "${f.tool}" is not in the mandate`);
   } else {
     const perGrant: string[] = [];
-    if (!grants.some((g) => grantAllows(g, f.args, perGrant))) {
+    if (!grants.some((g) => grantAllows(g, f.args, perGrant, work))) {
       reasons.push('ARG_CONSTRAINT_FAILED');
       details.push(...perGrant);
     }
@@ -122,6 +148,8 @@ export function checkCall(m: Mandate, f: CallFacts): MandateVerdict {
     details.push(`budget of ${perTool} calls to "${f.tool}" is used up`);
   }
 
-  const ok = reasons.length === 0;
-  return { ok, reasons, details, approval: ok ? approvalRuleFor(m, f.tool, f.args) : undefined };
+  if (reasons.length > 0) return { ok: false, reasons, details, approval: undefined };
+  const approval = approvalFor(m, f.tool, f.args, work);
+  if ('undecided' in approval) return { ok: false, reasons: ['ARG_CONSTRAINT_FAILED'], details: [approval.undecided], approval: undefined };
+  return { ok: true, reasons, details, approval: approval.rule };
 }

@@ -1,25 +1,19 @@
 import type { JsonValue } from '../json.ts';
+import { hostAllowed, readHost } from './hosts.ts';
+import { matchWhole, RegexWork } from './regex.ts';
 import type { Constraint } from './schema.ts';
 
 export interface ConstraintResult {
   readonly ok: boolean;
   readonly why?: string;
+  /**
+   * The constraint could not be evaluated (a regex too costly to run on this value): neither a
+   * yes nor a no. Callers deny on it, wherever a "no" would have been the more permissive answer.
+   */
+  readonly undecided?: true;
 }
 
 const OK: ConstraintResult = { ok: true };
-const regexCache = new Map<string, RegExp>();
-const REGEX_CACHE_LIMIT = 1024;
-
-/** Compiles a mandate regex with full-match semantics; throws SyntaxError when invalid. */
-export function compileConstraintRegex(source: string): RegExp {
-  let re = regexCache.get(source);
-  if (re === undefined) {
-    re = new RegExp(`^(?:${source})$`, 'u');
-    if (regexCache.size >= REGEX_CACHE_LIMIT) regexCache.clear();
-    regexCache.set(source, re);
-  }
-  return re;
-}
 
 /**
  * Normalises an absolute POSIX path: collapses repeated slashes, resolves "." and "..".
@@ -49,64 +43,34 @@ function pathWithin(value: string, prefix: string): boolean {
   return v === p || v.startsWith(p + '/');
 }
 
-const EMAIL = /^[^\s@/:]+@([^\s@/:]+)$/;
-const HOST = /^[a-z0-9.-]+$/;
-
 /**
- * Extracts the host a value points at: a URL's hostname (no userinfo allowed: it is the
- * classic `https://good.com@evil.com` trick), an e-mail address's domain, or a bare hostname.
+ * The host a value names: a bare host name, one e-mail address's domain or one http(s) URL's
+ * host, each read strictly (hosts.ts); undefined for anything else, lists and ambiguous values
+ * included.
  */
 export function extractHost(value: string): string | undefined {
-  let host: string;
-  if (value.includes('://')) {
-    let url: URL;
-    try {
-      url = new URL(value);
-    } catch {
-      return undefined;
-    }
-    if (url.username !== '' || url.password !== '') return undefined;
-    host = url.hostname;
-  } else {
-    const m = EMAIL.exec(value);
-    host = m ? (m[1] as string) : value;
-    try {
-      // IDNA-normalise bare names and e-mail domains the same way URLs are.
-      host = new URL(`http://${host}`).hostname;
-    } catch {
-      return undefined;
-    }
-  }
-  host = host.toLowerCase().replace(/\.$/, '');
-  if (host.startsWith('[')) return host; // IPv6 literal
-  return HOST.test(host) ? host : undefined;
-}
-
-function domainAllowed(host: string, allowed: readonly string[]): boolean {
-  for (const raw of allowed) {
-    const d = raw.toLowerCase().replace(/\.$/, '');
-    if (d.startsWith('*.')) {
-      const base = d.slice(2);
-      if (host.endsWith('.' + base)) return true;
-    } else if (host === d) {
-      return true;
-    }
-  }
-  return false;
+  const r = readHost(value);
+  return 'host' in r ? r.host : undefined;
 }
 
 function scalarEquals(a: JsonValue | undefined, b: JsonValue): boolean {
   return a === b;
 }
 
-/** Evaluates one argument constraint against the argument's value (undefined when absent). */
-export function evaluateConstraint(c: Constraint, value: JsonValue | undefined): ConstraintResult {
+/**
+ * Evaluates one argument constraint against the argument's value (undefined when absent).
+ * `work` is what the caller's check may still spend on regexes: one per mandate check, shared by
+ * all its constraints (a fresh one when omitted).
+ */
+export function evaluateConstraint(c: Constraint, value: JsonValue | undefined, work: RegexWork = new RegexWork()): ConstraintResult {
   if (value === undefined) return { ok: false, why: 'argument missing' };
   if ('equals' in c) return scalarEquals(value, c.equals) ? OK : { ok: false, why: 'not equal to the allowed value' };
   if ('one_of' in c) return c.one_of.some((x) => scalarEquals(value, x)) ? OK : { ok: false, why: 'not one of the allowed values' };
   if ('regex' in c) {
     if (typeof value !== 'string') return { ok: false, why: 'not a string' };
-    return compileConstraintRegex(c.regex).test(value) ? OK : { ok: false, why: 'does not match the pattern' };
+    const m = matchWhole(c.regex, value, work);
+    if ('error' in m) return { ok: false, why: m.error, undecided: true };
+    return m.matched ? OK : { ok: false, why: 'does not match the pattern' };
   }
   if ('range' in c) {
     if (typeof value !== 'number' || !Number.isFinite(value)) return { ok: false, why: 'not a number' };
@@ -121,9 +85,9 @@ export function evaluateConstraint(c: Constraint, value: JsonValue | undefined):
   }
   // domains
   if (typeof value !== 'string') return { ok: false, why: 'not a string' };
-  const host = extractHost(value);
-  if (host === undefined) return { ok: false, why: 'no host could be read from the value' };
-  return domainAllowed(host, c.domains) ? OK : { ok: false, why: 'domain not in the allow-list' };
+  const r = readHost(value);
+  if ('why' in r) return { ok: false, why: `no single host could be read: ${r.why}` };
+  return hostAllowed(r.host, c.domains) ? OK : { ok: false, why: `host "${r.host}" is not in the allow-list` };
 }
 
 /** Reads `a.b.c` out of an arguments object; only own properties, never the prototype chain. */
