@@ -190,7 +190,7 @@ export interface AuditReader {
   head(): Promise<AuditRecord | undefined>;
   /** records with seq >= fromSeq, ascending, at most `limit` */
   readRange(fromSeq: number, limit: number): Promise<AuditRecord[]>;
-  /** records of one task (or one call), ascending */
+  /** records of one task, ascending (never those of another task whose call id equals `taskId`) */
   readByTask(taskId: string, limit: number): Promise<AuditRecord[]>;
 }
 
