@@ -103,6 +103,14 @@ export interface RevocationStore {
    * a renewed token's grace window) does not count yet; without it, every revocation counts.
    */
   isTokenRevoked(jti: string, now?: number): Promise<boolean>;
+  /**
+   * Single use: records `key` as used (revoked until `expiresAt`) only when no record of it
+   * exists, in one atomic step (insert-if-absent), and returns whether this call recorded it.
+   * Of N concurrent calls with one key, on one node or many, exactly one returns true; a key
+   * already revoked through `revokeToken` counts as used. A check and a write apart would let
+   * concurrent uses all pass the check.
+   */
+  useOnce(key: string, taskId: string, expiresAt: number, reason: string, at: number): Promise<boolean>;
 }
 
 /** What Mandate knows of a task's supervision and key binding. */

@@ -126,10 +126,10 @@ function storePath(config: MandateConfig): string {
 /** how often the SQLite store's WAL is checkpointed in the background (store-sqlite, checkpoint-worker.ts) */
 const WAL_CHECKPOINT_MS = 250;
 
-async function devIssuerFrom(store: Store, trustDomain: string, clock: Clock): Promise<DevIssuer> {
+async function devIssuerFrom(store: Store, trustDomain: string, clock: Clock, ids: IdGenerator): Promise<DevIssuer> {
   const existing = (await store.keys.listKeys('dev-issuer')).find((k) => k.status === 'active');
-  if (existing) return DevIssuer.fromJwk(trustDomain, existing.privateJwk as JWK, existing.kid, clock);
-  const issuer = await DevIssuer.create(trustDomain, clock);
+  if (existing) return DevIssuer.fromJwk(trustDomain, existing.privateJwk as JWK, existing.kid, clock, ids);
+  const issuer = await DevIssuer.create(trustDomain, clock, ids);
   const pub = issuer.publicJwks().keys[0] as JsonObject;
   await store.keys.addKey({
     kid: issuer.kid,
@@ -191,7 +191,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
     for (const entry of config.identity.oidc_issuers) oidc.push(await loadOidcIssuer(toOidcEntry(entry)));
     let devIssuer: DevIssuer | undefined;
     if (config.identity.dev_issuer.enabled) {
-      devIssuer = await devIssuerFrom(store, config.identity.dev_issuer.trust_domain, clock);
+      devIssuer = await devIssuerFrom(store, config.identity.dev_issuer.trust_domain, clock, ids);
       if (bundles.some((b) => b.trustDomain === devIssuer?.trustDomain)) {
         throw new MandateError('CONFIG_INVALID', `trust domain ${devIssuer.trustDomain} is configured twice (dev issuer and a trust bundle)`);
       }
