@@ -54,6 +54,7 @@ export type {
   DecisionCommitter,
   CheckpointStore,
   KeyStore,
+  PrivateKeyRewriter,
   OperatorKeyStore,
   Store,
 } from './ports.ts';

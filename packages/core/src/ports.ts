@@ -213,6 +213,12 @@ export interface KeyStore {
   retireKey(kid: string, at: number): Promise<void>;
 }
 
+/** Rewrites a stored key's private part in place: its encryption at rest (a new KEK, or none before). */
+export interface PrivateKeyRewriter {
+  /** sets the stored private JWK of `kid`, nothing else of the row; throws NOT_FOUND for an unknown kid */
+  replacePrivateKey(kid: string, privateJwk: JsonObject): Promise<void>;
+}
+
 export interface OperatorKeyStore {
   createOperatorKey(key: OperatorKey): Promise<void>;
   findOperatorKeyByHash(secretHash: string): Promise<OperatorKey | undefined>;
@@ -249,7 +255,7 @@ export interface Store {
   readonly budgets: BudgetLedger;
   readonly audit: AuditAppender & AuditReader & DecisionCommitter;
   readonly checkpoints: CheckpointStore;
-  readonly keys: KeyStore;
+  readonly keys: KeyStore & PrivateKeyRewriter;
   readonly operators: OperatorKeyStore;
   readonly alerts: AlertStore;
   readonly containment: ContainmentStore;

@@ -6,6 +6,8 @@ export { loadPolicyDir, readPolicyDir, PolicyHolder } from './policies.ts';
 export { OperatorAuth, roleAtLeast } from './operators.ts';
 export { sha256Hasher, randomIds, systemClock } from './node-ports.ts';
 export { serve, type RunningServer } from './serve.ts';
+export { rotateKek, type KekRotation } from './kek-rotation.ts';
+export { EncryptedKeyStore, KEK_FILE, kekId, type KekSet } from './key-encryption.ts';
 export { FileKeyStore, MirroredCheckpoints, readAuditPublicKeys, readCheckpointFile, mergeCheckpoints, AUDIT_KEY_FILE, CHECKPOINT_FILE } from './audit-files.ts';
 export { createAuthzen, type AuthzenRuntime, type AuthzenDeps } from './authzen/runtime.ts';
 export { AuthzenDomainHolder, AUTHZEN_ENTITIES_FILE } from './authzen/domain.ts';
