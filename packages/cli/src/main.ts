@@ -11,6 +11,7 @@ import { replayCommand, replayHelp } from './commands/replay.ts';
 import { serveCommand, serveHelp } from './commands/serve.ts';
 import { mcpCommand, mcpHelp } from './commands/mcp.ts';
 import { secretCommand, secretHelp } from './commands/secret.ts';
+import { keysCommand, keysHelp } from './commands/keys.ts';
 import { CliError, EXIT } from './exit-codes.ts';
 import { processIO, type CliIO } from './io.ts';
 
@@ -27,6 +28,7 @@ const COMMANDS: Record<string, { run: (args: string[], io: CliIO) => Promise<num
   unkill: { run: unkillCommand, help: killHelp },
   mcp: { run: mcpCommand, help: mcpHelp },
   secret: { run: secretCommand, help: secretHelp },
+  keys: { run: keysCommand, help: keysHelp },
 };
 
 export const USAGE = `usage: mandate <command> [options]
@@ -60,7 +62,7 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
     }
     if (isMandateError(e)) {
       io.err(`${e.code}: ${e.message}`);
-      return e.code === 'CONFIG_INVALID' ? EXIT.CONFIG : EXIT.FAILED;
+      return e.code === 'CONFIG_INVALID' || e.code === 'KEK_MISMATCH' ? EXIT.CONFIG : EXIT.FAILED;
     }
     const code = (e as { code?: unknown }).code;
     if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) {

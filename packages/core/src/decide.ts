@@ -83,6 +83,14 @@ export interface OutcomeReceipt {
   readonly auditSeq: number | undefined;
 }
 
+/**
+ * One allowed call's key among those awaiting an outcome: its task and its call id. A call id
+ * never holds a space (CALL_ID), so the last space splits the two unambiguously.
+ */
+function pendingKey(taskId: string, callId: string): string {
+  return `${taskId} ${callId}`;
+}
+
 /** Allowed calls remembered for their outcome reports, by default (bounded; oldest dropped). */
 const MAX_PENDING_OUTCOMES = 50_000;
 
@@ -148,10 +156,14 @@ interface Ctx {
  */
 export class DecisionEngine {
   private readonly d: DecisionEngineDeps;
-  /** callId → the allowed call, awaiting its outcome report (`n`: its place in `order`) */
+  /**
+   * (task, call id) → the allowed call, awaiting its outcome report (`n`: its place in `order`).
+   * Keyed by the task as well: call ids are chosen by agents, so two tasks may both say `call-1`,
+   * and one task's call must neither hide nor take another's outcome (see `pendingKey`).
+   */
   private readonly allowed = new Map<string, { taskId: string; tool: string; n: number }>();
   /**
-   * The remembered call ids in the order allowed, a ring of `limits.pendingOutcomes`: the oldest is
+   * The remembered keys in the order allowed, a ring of `limits.pendingOutcomes`: the oldest is
    * dropped when a new one takes its slot. (Not the Map's own order: finding a Map's first key
    * after many deletions at its front walks every deleted slot, which grew to an eighth of a
    * decision's cost.)
@@ -296,9 +308,10 @@ export class DecisionEngine {
   async recordOutcome(report: OutcomeReport): Promise<OutcomeReceipt> {
     if (typeof report.callId !== 'string' || !CALL_ID.test(report.callId)) throw new MandateError('MALFORMED_REQUEST', `call_id must match ${CALL_ID.source}`);
     const claims = await this.d.tokens.verify(report.taskToken);
-    const pending = this.allowed.get(report.callId);
+    const key = pendingKey(claims.task_id, report.callId);
+    const pending = this.allowed.get(key);
     if (!pending || pending.taskId !== claims.task_id) throw new MandateError('NOT_FOUND', 'no allowed call with this id awaits an outcome for this task');
-    this.allowed.delete(report.callId);
+    this.allowed.delete(key);
     const trust: Trust = report.trust ?? this.d.policies().catalog.lookup(pending.tool).outputTrust;
     const resultDigest = 'sha256:' + this.d.hasher.sha256Hex(canonicalJson(report.result));
     const recorded = this.d.provenance?.record(claims.task_id, trust, report.result);
@@ -356,13 +369,14 @@ export class DecisionEngine {
   }
 
   private rememberAllowed(callId: string, taskId: string, tool: string): void {
+    const key = pendingKey(taskId, callId);
     const n = this.allowedCount++;
     const slot = n % this.maxPending;
     const evicted = this.order[slot];
-    // the entry that held this slot, unless its outcome came or the same id was allowed again since
+    // the entry that held this slot, unless its outcome came or the same call was allowed again since
     if (evicted !== undefined && this.allowed.get(evicted)?.n === n - this.maxPending) this.allowed.delete(evicted);
-    this.order[slot] = callId;
-    this.allowed.set(callId, { taskId, tool, n });
+    this.order[slot] = key;
+    this.allowed.set(key, { taskId, tool, n });
   }
 
   /**

@@ -1,5 +1,5 @@
 import { MandateError } from './errors.ts';
-import type { JsonObject } from './json.ts';
+import { canonicalJson, type JsonObject, type JsonValue } from './json.ts';
 import { attenuationViolations } from './mandate/attenuation.ts';
 import { mandateHash, parseMandate } from './mandate/parse.ts';
 import type { Mandate } from './mandate/schema.ts';
@@ -7,11 +7,26 @@ import type { Task } from './model.ts';
 import { startTaskRequest } from './policy/context.ts';
 import type { ReasonCode } from './reasons.ts';
 import { checkAdmissible, normaliseMandate, taskDraft } from './task-rules.ts';
-import type { IssuedTask, RequestProof, TaskService, TaskServiceDeps } from './tasks.ts';
+import type { IssuedTask, RequestProof, TaskService, TaskServiceDeps, VerifiedWorkload } from './tasks.ts';
+import type { Hasher } from './ports.ts';
 import type { ActorClaim } from './tokens/task-token.ts';
 
 /** Fan-out when a mandate allows delegation without naming max_children. */
 export const DEFAULT_MAX_CHILDREN = 10;
+
+/**
+ * What makes a workload token "the same token" for single use: its issuer (the OIDC issuer, or
+ * the SPIFFE trust domain whose bundle verified it) and its `jti`, or, without a `jti`, all its
+ * verified claims. Never the token's text: an ECDSA signature (r, s) has a twin (r, n − s) that
+ * verifies as well, so one token has two spellings. Rejecting high-S signatures is no cure here:
+ * ordinary ECDSA signers (WebCrypto, OpenSSL, Go) produce them about half the time.
+ */
+export function workloadTokenUseKey(identity: VerifiedWorkload, hasher: Hasher): string {
+  const issuer = identity.issuer ?? `spiffe://${identity.trustDomain}`;
+  const jti = identity.claims['jti'];
+  const what: JsonValue = typeof jti === 'string' && jti.length > 0 ? ['jti', jti] : ['claims', identity.claims as JsonObject];
+  return `wl:${hasher.sha256Hex(canonicalJson([issuer, what]))}`;
+}
 
 /**
  * Delegation: a live task hands a narrower mandate to a sub-agent. The child proves its own
@@ -33,10 +48,11 @@ export async function delegateTask(svc: TaskService, d: TaskServiceDeps, parentT
   const maxChildren = rule.max_children ?? DEFAULT_MAX_CHILDREN;
   if (children.length >= maxChildren) throw new MandateError('DELEGATION_LIMIT_REACHED', `the parent task may delegate at most ${maxChildren} times`);
 
-  // one delegation per workload token: a replayed delegation request is refused
-  const replayKey = `wl:${d.hasher.sha256Hex(childWorkloadToken)}`;
-  if (await d.revocations.isTokenRevoked(replayKey)) throw new MandateError('TOKEN_REVOKED', 'this workload token was already used for a delegation');
   const identity = await d.workload.verify(childWorkloadToken);
+  // one delegation per workload token, known by what it says (not how it is spelt): refused early
+  // here, and decided below by one atomic insert
+  const useKey = workloadTokenUseKey(identity, d.hasher);
+  if (await d.revocations.isTokenRevoked(useKey)) throw new MandateError('TOKEN_REVOKED', 'this workload token was already used for a delegation');
   const child = await d.agents.getAgent(identity.agentId);
   if (!child) throw new MandateError('AGENT_UNKNOWN', `agent ${identity.agentId} is not registered`);
   if (child.status !== 'active') throw new MandateError('AGENT_DISABLED', 'the child agent is disabled');
@@ -66,6 +82,11 @@ export async function delegateTask(svc: TaskService, d: TaskServiceDeps, parentT
     await svc.auditDenied(child, taskId, now, err);
     throw err;
   }
+  // the use is spent here, once, by insert-if-absent: of concurrent delegations with this token one
+  // goes on (a token spent by a delegation that fails after this point stays spent: fail closed)
+  if (!(await d.revocations.useOnce(useKey, taskId, Math.max(now, identity.expiresAt), 'used for a delegation', now))) {
+    throw new MandateError('TOKEN_REVOKED', 'this workload token was already used for a delegation');
+  }
   // the child's share is set aside from the parent's budget before the child exists
   const share = mandate.budgets?.calls;
   const parentTotal = parent.mandate.budgets?.calls;
@@ -74,7 +95,6 @@ export async function delegateTask(svc: TaskService, d: TaskServiceDeps, parentT
       throw new MandateError('MANDATE_EXCEEDS_PARENT', "the child's call budget no longer fits in the parent's remaining budget");
     }
   }
-  await d.revocations.revokeToken(replayKey, taskId, Math.max(now, identity.expiresAt), 'used for a delegation', now);
 
   const ttl = mandate.ttl ?? d.limits.defaultTtlMs;
   const task: Task = {

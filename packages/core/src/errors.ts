@@ -12,7 +12,9 @@ export type ErrorCode =
   | 'PAYLOAD_TOO_LARGE'
   | 'RATE_LIMITED'
   | 'NOT_READY'
-  | 'CONFIG_INVALID';
+  | 'CONFIG_INVALID'
+  /** a stored private key cannot be decrypted with the configured key encryption key(s) */
+  | 'KEK_MISMATCH';
 
 /** The one error base class. `code` is stable; `message` is for humans. */
 export class MandateError extends Error {

@@ -54,6 +54,7 @@ export type {
   DecisionCommitter,
   CheckpointStore,
   KeyStore,
+  PrivateKeyRewriter,
   OperatorKeyStore,
   Store,
 } from './ports.ts';
@@ -102,7 +103,7 @@ export { TaskTokens, TASK_TOKEN_TYPE, mapJoseError, type TaskTokenClaims, type T
 export { DecisionEngine, type DecisionEngineDeps, type DecisionLimits, type OutcomeReport, type OutcomeReceipt } from './decide.ts';
 export { ShadowEvaluator, evaluateStage, stageOutcome, type Divergence, type PolicyStageInput, type ShadowOptions, type ShadowStats, type StageOutcome } from './shadow.ts';
 export { ProvenanceLedger, DEFAULT_PROVENANCE_OPTIONS, extractTokens, fieldValues, significantValues, normaliseText, type ProvenanceOptions, type Trust, type TokenKind, type SignificantValue, type RecordedResult } from './provenance.ts';
-export { TaskService, type TaskServiceDeps, type TaskLimits, type IssuedTask, type Actor, type WorkloadAuthenticator } from './tasks.ts';
+export { TaskService, type TaskServiceDeps, type TaskLimits, type IssuedTask, type Actor, type WorkloadAuthenticator, type VerifiedWorkload } from './tasks.ts';
 export { CachedTasks, CachedAgents, CachedRevocations, CachedBudgets, type Staleness } from './state/cache.ts';
 export { WorkloadVerifier, WORKLOAD_TOKEN_ALGORITHMS, oidcSubjectToSpiffeId, DevIssuer, jwtSvidKeySet, verificationKeySet, MAX_KEYS_PER_SET, MAX_TOKEN_LENGTH } from './identity/index.ts';
 export type { OidcIssuer, TrustBundle, WorkloadIdentity, WorkloadVerifierOptions, MintOptions } from './identity/index.ts';
@@ -119,7 +120,7 @@ export { AuthzenService, type AuthzenServiceDeps, type AuthzenCaller, type Authz
 export { type PolicySetOptions } from './policy/engine.ts';
 export { type EngineInfo } from './policy/engine.ts';
 export { CrossChecker, type CrossCheckStats, type CrossCheckerOptions, type Divergence as CrossCheckDivergence } from './policy/cross-check.ts';
-export { delegateTask, DEFAULT_MAX_CHILDREN } from './delegation.ts';
+export { delegateTask, DEFAULT_MAX_CHILDREN, workloadTokenUseKey } from './delegation.ts';
 export { attenuationViolations, constraintImplicationGap, globsOverlap, type AttenuationOptions } from './mandate/attenuation.ts';
 // Behaviour (issue 4): detectors, containment that only restricts, alerts
 export { SEVERITIES, DETECTORS, CONTAINMENT_ACTIONS, severityRank, type Severity, type DetectorName, type Signal, type CallEvent, type TaskProfile, type DetectorInput, type BaselineView, type VolumeTotals, type ContainmentAction, type Restriction, type Alert, type AlertState } from './behaviour/types.ts';

@@ -103,6 +103,14 @@ export interface RevocationStore {
    * a renewed token's grace window) does not count yet; without it, every revocation counts.
    */
   isTokenRevoked(jti: string, now?: number): Promise<boolean>;
+  /**
+   * Single use: records `key` as used (revoked until `expiresAt`) only when no record of it
+   * exists, in one atomic step (insert-if-absent), and returns whether this call recorded it.
+   * Of N concurrent calls with one key, on one node or many, exactly one returns true; a key
+   * already revoked through `revokeToken` counts as used. A check and a write apart would let
+   * concurrent uses all pass the check.
+   */
+  useOnce(key: string, taskId: string, expiresAt: number, reason: string, at: number): Promise<boolean>;
 }
 
 /** What Mandate knows of a task's supervision and key binding. */
@@ -190,7 +198,7 @@ export interface AuditReader {
   head(): Promise<AuditRecord | undefined>;
   /** records with seq >= fromSeq, ascending, at most `limit` */
   readRange(fromSeq: number, limit: number): Promise<AuditRecord[]>;
-  /** records of one task (or one call), ascending */
+  /** records of one task, ascending (never those of another task whose call id equals `taskId`) */
   readByTask(taskId: string, limit: number): Promise<AuditRecord[]>;
 }
 
@@ -203,6 +211,12 @@ export interface KeyStore {
   listKeys(purpose: SigningKey['purpose']): Promise<SigningKey[]>;
   addKey(key: SigningKey): Promise<void>;
   retireKey(kid: string, at: number): Promise<void>;
+}
+
+/** Rewrites a stored key's private part in place: its encryption at rest (a new KEK, or none before). */
+export interface PrivateKeyRewriter {
+  /** sets the stored private JWK of `kid`, nothing else of the row; throws NOT_FOUND for an unknown kid */
+  replacePrivateKey(kid: string, privateJwk: JsonObject): Promise<void>;
 }
 
 export interface OperatorKeyStore {
@@ -241,7 +255,7 @@ export interface Store {
   readonly budgets: BudgetLedger;
   readonly audit: AuditAppender & AuditReader & DecisionCommitter;
   readonly checkpoints: CheckpointStore;
-  readonly keys: KeyStore;
+  readonly keys: KeyStore & PrivateKeyRewriter;
   readonly operators: OperatorKeyStore;
   readonly alerts: AlertStore;
   readonly containment: ContainmentStore;

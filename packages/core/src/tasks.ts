@@ -16,8 +16,21 @@ import { decodeJwt } from 'jose';
 import { checkBinding, isJkt, type ProofResult } from './tokens/dpop.ts';
 import type { Supervisor } from './supervision.ts';
 
+/** What a verified workload token says: whose it is, who issued it, and its claims. */
+export interface VerifiedWorkload {
+  readonly agentId: string;
+  /** ms since the epoch */
+  readonly expiresAt: number;
+  /** the SPIFFE trust domain whose keys (or whose OIDC issuer's keys) verified the token */
+  readonly trustDomain: string;
+  /** the OIDC issuer; absent for a JWT-SVID */
+  readonly issuer?: string | undefined;
+  /** the verified claims */
+  readonly claims: Readonly<Record<string, unknown>>;
+}
+
 export interface WorkloadAuthenticator {
-  verify(token: string): Promise<{ agentId: string; expiresAt: number }>;
+  verify(token: string): Promise<VerifiedWorkload>;
 }
 
 export interface TaskLimits {

@@ -130,6 +130,48 @@ describe('DPoP proofs (RFC 9449)', () => {
   });
 });
 
+/** Signs header and payload JSON text byte for byte (EdDSA): for proofs no serializer would write. */
+async function signText(k2: ProofKey, headerText: string, payloadText: string): Promise<string> {
+  const b64 = (t: string | Uint8Array) => Buffer.from(t).toString('base64url');
+  const input = `${b64(headerText)}.${b64(payloadText)}`;
+  const sig = await crypto.subtle.sign({ name: 'Ed25519' }, k2.privateKey, new TextEncoder().encode(input));
+  return `${input}.${b64(new Uint8Array(sig))}`;
+}
+
+describe('DPoP proofs with a member named twice (RFC 7515 §4)', () => {
+  const jwkText = () => JSON.stringify({ kty: k.publicJwk.kty, crv: k.publicJwk.crv, x: k.publicJwk.x });
+  const header = () => `{"typ":"dpop+jwt","alg":"EdDSA","jwk":${jwkText()}}`;
+  const payload = (extra: string, jti: string) =>
+    `{"jti":"${jti}","htm":"POST","htu":"${HTU}","iat":${Math.floor(clock.now() / 1000)},"ath":"${accessTokenHash(TOKEN, hasher)}"${extra}}`;
+
+  it('accepts the proof written without the duplicate (the signer works)', async () => {
+    expect(await check(verifier(), await signText(k, header(), payload('', 'dup-0')), { expectedJkt: k.jkt })).toMatchObject({ ok: true });
+  });
+
+  it('denies two htu or two jti in the payload with DPOP_PROOF_INVALID', async () => {
+    // JSON.parse keeps the last of each: without the check these would pass for the second value
+    const twoHtu = await signText(k, header(), `{"htu":"https://evil.example/v1/authorize",${payload('', 'dup-1').slice(1)}`);
+    expect(await check(verifier(), twoHtu)).toMatchObject({ ok: false, reason: 'DPOP_PROOF_INVALID' });
+    const twoJti = await signText(k, header(), payload(',"jti":"dup-other"', 'dup-2'));
+    expect(await check(verifier(), twoJti)).toMatchObject({ ok: false, reason: 'DPOP_PROOF_INVALID' });
+  });
+
+  it('denies two jwk or two alg members in the header, also when one is spelt with an escape', async () => {
+    const twoKeys = `{"typ":"dpop+jwt","alg":"EdDSA","jwk":${JSON.stringify(other.publicJwk)},"jwk":${jwkText()}}`;
+    expect(await check(verifier(), await signText(k, twoKeys, payload('', 'dup-3')))).toMatchObject({ ok: false, reason: 'DPOP_PROOF_INVALID' });
+    const escaped = `{"typ":"dpop+jwt","\\u0061lg":"ES256","alg":"EdDSA","jwk":${jwkText()}}`;
+    expect(await check(verifier(), await signText(k, escaped, payload('', 'dup-4')))).toMatchObject({ ok: false, reason: 'DPOP_PROOF_INVALID' });
+  });
+
+  it('denies a signed task state with two progress members', async () => {
+    const text = `{"task_id":"task_1","progress":0,"last_call_id":null,"iat":${Math.floor(clock.now() / 1000)},"progress":3}`;
+    const jws = await signText(k, `{"typ":"mandate-task-state+jwt","alg":"EdDSA","jwk":${jwkText()}}`, text);
+    expect((await verifyTaskState(jws, k.jkt, clock.now(), 60_000)).ok).toBe(false);
+    const clean = await signText(k, `{"typ":"mandate-task-state+jwt","alg":"EdDSA","jwk":${jwkText()}}`, text.replace(',"progress":3', ''));
+    expect((await verifyTaskState(clean, k.jkt, clock.now(), 60_000)).ok).toBe(true);
+  });
+});
+
 describe('signed task state', () => {
   it("verifies a state signed with the task's key and refuses another key or a stale state", async () => {
     const state = { taskId: 'task_1', progress: 3, lastCallId: 'call-9' };

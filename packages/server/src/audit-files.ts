@@ -6,7 +6,7 @@
  */
 import { appendFileSync, chmodSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { MandateError, isJsonObject, type Checkpoint, type CheckpointStore, type JsonObject, type KeyStore, type SigningKey } from '@mandate/core';
+import { MandateError, isJsonObject, type Checkpoint, type CheckpointStore, type JsonObject, type KeyStore, type PrivateKeyRewriter, type SigningKey } from '@mandate/core';
 
 export const AUDIT_KEY_FILE = 'audit-checkpoint-keys.json';
 export const CHECKPOINT_FILE = 'audit-checkpoints.jsonl';
@@ -19,7 +19,7 @@ function writePrivate(path: string, text: string): void {
 }
 
 /** A KeyStore in one JSON file, for the audit checkpoint keys only. */
-export class FileKeyStore implements KeyStore {
+export class FileKeyStore implements KeyStore, PrivateKeyRewriter {
   private readonly path: string;
 
   /** @param path the key file (default `<data_dir>/audit-checkpoint-keys.json`) */
@@ -53,6 +53,12 @@ export class FileKeyStore implements KeyStore {
     const keys = this.read();
     if (keys.some((k) => k.kid === key.kid)) throw new MandateError('CONFLICT', `signing key ${key.kid} exists`);
     this.write([...keys, { ...key, retiredAt: key.retiredAt ?? (null as unknown as undefined) }]);
+  }
+
+  async replacePrivateKey(kid: string, privateJwk: JsonObject): Promise<void> {
+    const keys = this.read();
+    if (!keys.some((x) => x.kid === kid)) throw new MandateError('NOT_FOUND', `signing key ${kid} does not exist`);
+    this.write(keys.map((x) => (x.kid === kid ? { ...x, privateJwk } : x)));
   }
 
   async retireKey(kid: string, at: number): Promise<void> {

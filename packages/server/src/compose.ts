@@ -32,6 +32,7 @@ import {
   type Hasher,
   type IdGenerator,
   type JsonObject,
+  type KeyStore,
   type OidcIssuer,
   type Store,
   type TrustBundle,
@@ -40,6 +41,7 @@ import { openSqliteStore } from '@mandate/store-sqlite';
 import { openPostgresStore, type Subscription } from '@mandate/store-postgres';
 import type { JWK } from 'jose';
 import { AUDIT_KEY_FILE, FileKeyStore, MirroredCheckpoints } from './audit-files.ts';
+import { EncryptedKeyStore, loadKeks, protectSigningKeys } from './key-encryption.ts';
 import { CheckpointingAudit, type CheckpointerLog } from './checkpointer.ts';
 import type { MandateConfig } from './config.ts';
 import { loadOidcIssuer, loadTrustBundle } from './identity/bundles.ts';
@@ -79,6 +81,8 @@ export interface MandateRuntime {
   /** signed checkpoints: the store's copy and the file outside it */
   readonly checkpoints: MirroredCheckpoints;
   readonly policies: PolicyHolder;
+  /** what this start did about encryption of the private signing keys at rest (key-encryption.ts) */
+  readonly keyEncryption: { readonly kek: string; readonly source: string; readonly generated: boolean; readonly encrypted: number; readonly reEncrypted: number };
   readonly taskKeys: KeyRing;
   readonly auditKeys: KeyRing;
   readonly tokens: TaskTokens;
@@ -115,11 +119,12 @@ export interface MandateRuntime {
 
 const silentLog = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
-function isPostgres(config: MandateConfig): boolean {
+export function isPostgres(config: MandateConfig): boolean {
   return config.store.startsWith('postgres://') || config.store.startsWith('postgresql://');
 }
 
-function storePath(config: MandateConfig): string {
+/** the SQLite database file of a sqlite store */
+export function storePath(config: MandateConfig): string {
   if (config.store === 'sqlite') return join(config.data_dir, 'mandate.db');
   return config.store.slice('sqlite:'.length);
 }
@@ -127,12 +132,12 @@ function storePath(config: MandateConfig): string {
 /** how often the SQLite store's WAL is checkpointed in the background (store-sqlite, checkpoint-worker.ts) */
 const WAL_CHECKPOINT_MS = 250;
 
-async function devIssuerFrom(store: Store, trustDomain: string, clock: Clock): Promise<DevIssuer> {
-  const existing = (await store.keys.listKeys('dev-issuer')).find((k) => k.status === 'active');
-  if (existing) return DevIssuer.fromJwk(trustDomain, existing.privateJwk as JWK, existing.kid, clock);
-  const issuer = await DevIssuer.create(trustDomain, clock);
+async function devIssuerFrom(keys: KeyStore, trustDomain: string, clock: Clock, ids: IdGenerator): Promise<DevIssuer> {
+  const existing = (await keys.listKeys('dev-issuer')).find((k) => k.status === 'active');
+  if (existing) return DevIssuer.fromJwk(trustDomain, existing.privateJwk as JWK, existing.kid, clock, ids);
+  const issuer = await DevIssuer.create(trustDomain, clock, ids);
   const pub = issuer.publicJwks().keys[0] as JsonObject;
-  await store.keys.addKey({
+  await keys.addKey({
     kid: issuer.kid,
     purpose: 'dev-issuer',
     alg: 'ES256',
@@ -186,10 +191,23 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
             })
           : undefined,
     });
+    // private signing keys are encrypted at rest (key-encryption.ts): plaintext ones left by an
+    // older version, and ones under a previous KEK, are re-encrypted before any is used
+    const auditKeyFile = new FileKeyStore(config.audit.key_file ?? join(config.data_dir, AUDIT_KEY_FILE));
+    const keks = await loadKeks(config.keys, opts.env ?? process.env, config.data_dir, [store.keys, auditKeyFile], log);
+    const keyEncryption = { kek: keks.current.id, source: keks.current.source, generated: keks.generated, encrypted: 0, reEncrypted: 0 };
+    for (const [where, keyStore] of [['store', store.keys], ['audit key file', auditKeyFile]] as const) {
+      const { encrypted, reEncrypted } = await protectSigningKeys(keyStore, keks);
+      keyEncryption.encrypted += encrypted;
+      keyEncryption.reEncrypted += reEncrypted;
+      if (encrypted > 0) log.warn({ where, keys: encrypted, kek: keks.current.id }, 'encrypted private signing keys that were stored in plain text; rotate them (POST /v1/keys/rotate), since copies made before may hold them');
+      if (reEncrypted > 0) log.info({ where, keys: reEncrypted, kek: keks.current.id }, 're-encrypted private signing keys under the current key encryption key');
+    }
+    const signingKeys = new EncryptedKeyStore(store.keys, keks);
     // Retired keys stay published until every token or checkpoint they signed can be checked.
-    const taskKeys = await KeyRing.open(store.keys, 'task-token', clock, ids, config.tokens.max_task_lifetime + config.tokens.ttl);
+    const taskKeys = await KeyRing.open(signingKeys, 'task-token', clock, ids, config.tokens.max_task_lifetime + config.tokens.ttl);
     // kept out of the database the log lives in (see audit-files.ts)
-    const auditKeys = await KeyRing.open(new FileKeyStore(config.audit.key_file ?? join(config.data_dir, AUDIT_KEY_FILE)), 'audit-checkpoint', clock, ids, Number.MAX_SAFE_INTEGER);
+    const auditKeys = await KeyRing.open(new EncryptedKeyStore(auditKeyFile, keks), 'audit-checkpoint', clock, ids, Number.MAX_SAFE_INTEGER);
     const tokens = new TaskTokens(taskKeys, { issuer: config.tokens.issuer, audience: config.tokens.audience, clock, ids });
 
     const bundles: TrustBundle[] = [];
@@ -198,7 +216,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
     for (const entry of config.identity.oidc_issuers) oidc.push(await loadOidcIssuer(toOidcEntry(entry)));
     let devIssuer: DevIssuer | undefined;
     if (config.identity.dev_issuer.enabled) {
-      devIssuer = await devIssuerFrom(store, config.identity.dev_issuer.trust_domain, clock);
+      devIssuer = await devIssuerFrom(signingKeys, config.identity.dev_issuer.trust_domain, clock, ids);
       if (bundles.some((b) => b.trustDomain === devIssuer?.trustDomain)) {
         throw new MandateError('CONFIG_INVALID', `trust domain ${devIssuer.trustDomain} is configured twice (dev issuer and a trust bundle)`);
       }
@@ -460,6 +478,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       audit,
       checkpoints,
       policies,
+      keyEncryption,
       taskKeys,
       auditKeys,
       tokens,

@@ -174,6 +174,23 @@ export const configSchema = z.strictObject({
       durability: z.enum(['full', 'normal']).default('full'),
     })
     .prefault({}),
+  keys: z
+    .strictObject({
+      kek_file: z
+        .string()
+        .min(1)
+        .optional()
+        .describe(
+          'file holding the key encryption key (base64 of 32 bytes, mode 0600) that encrypts private signing keys at rest; MANDATE_KEK (the value itself) wins over it. Unset: <data_dir>/kek.key, generated on first start; keep it outside the data folder in production. Every node of a cluster uses the same',
+        ),
+      previous_kek_files: z
+        .array(z.string().min(1))
+        .max(10)
+        .default([])
+        .describe('earlier key encryption keys, accepted for reading only: at start every key under one of them is re-encrypted under kek_file (rotation); also MANDATE_KEK_PREVIOUS, comma-separated values'),
+    })
+    .prefault({})
+    .describe('encryption at rest of the private signing keys (task tokens, the dev issuer, audit checkpoints)'),
   limits: z
     .strictObject({
       args_max_depth: z.number().int().min(1).max(64).default(8),

@@ -7,6 +7,8 @@ export { OperatorAuth, roleAtLeast } from './operators.ts';
 export { sha256Hasher, randomIds, systemClock } from './node-ports.ts';
 export { serve, type RunningServer } from './serve.ts';
 export { installSafetyNet, uncaughtHandler, type SafetyNetLog, type UncaughtHandler } from './safety-net.ts';
+export { rotateKek, type KekRotation } from './kek-rotation.ts';
+export { EncryptedKeyStore, KEK_FILE, kekId, type KekSet } from './key-encryption.ts';
 export { FileKeyStore, MirroredCheckpoints, readAuditPublicKeys, readCheckpointFile, mergeCheckpoints, AUDIT_KEY_FILE, CHECKPOINT_FILE } from './audit-files.ts';
 export { createAuthzen, type AuthzenRuntime, type AuthzenDeps } from './authzen/runtime.ts';
 export { AuthzenDomainHolder, AUTHZEN_ENTITIES_FILE } from './authzen/domain.ts';

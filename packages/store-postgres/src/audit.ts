@@ -112,7 +112,8 @@ export function postgresAudit(db: Db, hasher: Hasher, schedule: (fn: () => void)
     },
 
     async readByTask(taskId, limit) {
-      return (await db.rows('SELECT * FROM audit_log WHERE task_id = $1 OR call_id = $1 ORDER BY seq LIMIT $2', [taskId, checkLimit(limit)])).map(toAuditRecord);
+      // by task only: call ids are chosen by agents and may equal another task's id
+      return (await db.rows('SELECT * FROM audit_log WHERE task_id = $1 ORDER BY seq LIMIT $2', [taskId, checkLimit(limit)])).map(toAuditRecord);
     },
   } satisfies AuditAppender & AuditReader & DecisionCommitter;
 

@@ -1,4 +1,4 @@
-import { MandateError, type KeyStore } from '@mandate/core';
+import { MandateError, type KeyStore, type PrivateKeyRewriter } from '@mandate/core';
 import { mapConstraint, nullable, num, toJson, type Db } from './db.ts';
 import { toSigningKey } from '@mandate/store-sql';
 
@@ -30,5 +30,11 @@ export function postgresKeys(db: Db) {
       );
       if (r === undefined || num(r, 'found') === 0) throw new MandateError('NOT_FOUND', `signing key ${kid} does not exist`);
     },
-  } satisfies KeyStore;
+
+    async replacePrivateKey(kid, privateJwk) {
+      if ((await db.row('UPDATE signing_keys SET private_jwk = $2 WHERE kid = $1 RETURNING kid', [kid, toJson(privateJwk)])) === undefined) {
+        throw new MandateError('NOT_FOUND', `signing key ${kid} does not exist`);
+      }
+    },
+  } satisfies KeyStore & PrivateKeyRewriter;
 }

@@ -25,6 +25,17 @@ export function postgresRevocations(db: Db) {
       );
     },
 
+    async useOnce(key, taskId, expiresAt, reason, at) {
+      // the primary key decides: of concurrent inserts (any node) one inserts, the others see the
+      // conflict and insert nothing. No change-feed entry: no node caches a used key as unused.
+      const r = await db.row(
+        `INSERT INTO revoked_tokens (jti, task_id, expires_at, reason, revoked_at) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (jti) DO NOTHING RETURNING jti`,
+        [key, taskId, expiresAt, reason, at],
+      );
+      return r !== undefined;
+    },
+
     async isTokenRevoked(jti, now) {
       if (now === undefined) return (await db.row('SELECT 1 AS revoked FROM revoked_tokens WHERE jti = $1', [jti])) !== undefined;
       return (await db.row('SELECT 1 AS revoked FROM revoked_tokens WHERE jti = $1 AND revoked_at <= $2', [jti, now])) !== undefined;

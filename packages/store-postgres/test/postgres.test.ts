@@ -54,6 +54,17 @@ describe('postgres store: two nodes on one schema', () => {
     for (const r of results) expect(r.approval?.state).toBe('used');
   });
 
+  it('lets exactly one node use a single-use key (a delegation token)', async () => {
+    const [a, b] = await twoNodes();
+    for (let round = 0; round < 5; round++) {
+      const results = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? a : b).revocations.useOnce(`wl:race-${round}`, `task-${i}`, T0 + 60_000, 'used for a delegation', T0 + i)),
+      );
+      expect(results.filter((r) => r)).toHaveLength(1);
+      expect(await a.revocations.isTokenRevoked(`wl:race-${round}`)).toBe(true);
+    }
+  });
+
   it('consumes and carves exactly when both nodes spend the same task at once', async () => {
     const [a, b] = await twoNodes();
     const spent = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? a : b).budgets.consume('task-1', i % 4 === 0 ? 'x' : 'y', { calls: 12, toolCalls: 5 })));

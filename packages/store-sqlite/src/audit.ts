@@ -128,9 +128,8 @@ export function sqliteAudit(sql: Sql, hasher: Hasher, schedule: (fn: () => void)
     },
 
     async readByTask(taskId, limit) {
-      return sql
-        .all('SELECT * FROM audit_log WHERE task_id = ? OR call_id = ? ORDER BY seq LIMIT ?', taskId, taskId, checkLimit(limit))
-        .map(toAuditRecord);
+      // by task only: call ids are chosen by agents and may equal another task's id
+      return sql.all('SELECT * FROM audit_log WHERE task_id = ? ORDER BY seq LIMIT ?', taskId, checkLimit(limit)).map(toAuditRecord);
     },
   } satisfies AuditAppender & AuditReader & DecisionCommitter;
 

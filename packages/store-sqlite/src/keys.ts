@@ -1,4 +1,4 @@
-import { MandateError, type KeyStore } from '@mandate/core';
+import { MandateError, type KeyStore, type PrivateKeyRewriter } from '@mandate/core';
 import { mapConstraint, nullable, toJson, type Sql } from './sql.ts';
 import { toSigningKey } from '@mandate/store-sql';
 
@@ -29,5 +29,11 @@ export function sqliteKeys(sql: Sql) {
         sql.run(`UPDATE signing_keys SET status = 'retired', retired_at = ? WHERE kid = ? AND status <> 'retired'`, at, kid);
       });
     },
-  } satisfies KeyStore;
+
+    async replacePrivateKey(kid, privateJwk) {
+      if (sql.run('UPDATE signing_keys SET private_jwk = ? WHERE kid = ?', toJson(privateJwk), kid) === 0) {
+        throw new MandateError('NOT_FOUND', `signing key ${kid} does not exist`);
+      }
+    },
+  } satisfies KeyStore & PrivateKeyRewriter;
 }

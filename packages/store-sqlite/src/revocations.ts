@@ -21,6 +21,14 @@ export function sqliteRevocations(sql: Sql) {
       });
     },
 
+    async useOnce(key, taskId, expiresAt, reason, at) {
+      // one connection, one statement: the insert is the check (a row there means used)
+      return sql.tx(() => {
+        sql.run('DELETE FROM revoked_tokens WHERE expires_at < ? AND jti <> ?', at - PRUNE_GRACE_MS, key);
+        return sql.run('INSERT INTO revoked_tokens (jti, task_id, expires_at, reason, revoked_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (jti) DO NOTHING', key, taskId, expiresAt, reason, at) === 1;
+      });
+    },
+
     async isTokenRevoked(jti, now) {
       if (now === undefined) return sql.get('SELECT 1 AS revoked FROM revoked_tokens WHERE jti = ?', jti) !== undefined;
       return sql.get('SELECT 1 AS revoked FROM revoked_tokens WHERE jti = ? AND revoked_at <= ?', jti, now) !== undefined;

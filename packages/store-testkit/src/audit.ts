@@ -149,13 +149,15 @@ export function auditSuite(store: GetStore): void {
       expect((await store().audit.readByTask('task-a', 10))[0]).toEqual((await store().audit.readRange(1, 1))[0]);
     });
 
-    it('reads the records of one call by its call id', async () => {
+    it("never mixes into a task's records another task's call whose id equals that task's id", async () => {
+      // call ids are chosen by agents: task-b's agent names its call after task-a
       await store().audit.append([
-        draft(1, { taskId: 'task-a', callId: 'call-a1' }),
-        draft(2, { taskId: 'task-a', callId: 'call-a2' }),
-        draft(3, { taskId: 'task-a', callId: 'call-a1', kind: 'outcome' }),
+        draft(1, { taskId: 'task-a', callId: 'call-1' }),
+        draft(2, { taskId: 'task-b', callId: 'task-a' }),
+        draft(3, { taskId: 'task-b', callId: 'call-1' }),
       ]);
-      expect((await store().audit.readByTask('call-a1', 10)).map((r) => r.seq)).toEqual([1, 3]);
+      expect((await store().audit.readByTask('task-a', 10)).map((r) => r.seq)).toEqual([1]);
+      expect((await store().audit.readByTask('call-1', 10)).map((r) => r.seq)).toEqual([]);
     });
 
     it('offers no way to change or delete a record', () => {

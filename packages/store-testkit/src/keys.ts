@@ -37,6 +37,23 @@ export function keySuite(store: GetStore): void {
       expect((await store().keys.listKeys('task-token'))[0]?.retiredAt).toBe(T0 + 100);
     });
 
+    it("replaces a key's private part (its encryption at rest) and nothing else of it", async () => {
+      const k1 = signingKey('k1');
+      await store().keys.addKey(k1);
+      await store().keys.addKey(signingKey('k2', { createdAt: T0 + 1 }));
+      await store().keys.retireKey('k1', T0 + 100);
+      const sealed = { mandate_enc: 1, kek: 'kek_0123456789abcdef', kid: 'k1', iv: 'aXY', ct: 'Y3Q', tag: 'dGFn' };
+      await store().keys.replacePrivateKey('k1', sealed);
+      const [one, two] = await store().keys.listKeys('task-token');
+      expect(one).toEqual({ ...k1, privateJwk: sealed, status: 'retired', retiredAt: T0 + 100 });
+      expect(two).toEqual(signingKey('k2', { createdAt: T0 + 1 }));
+    });
+
+    it('refuses to replace the private part of an unknown key with NOT_FOUND', async () => {
+      await expect(store().keys.replacePrivateKey('no-such-kid', { d: 'x' })).rejects.toMatchObject(withCode('NOT_FOUND'));
+      expect(await store().keys.listKeys('task-token')).toEqual([]);
+    });
+
     it('refuses to retire an unknown key with NOT_FOUND', async () => {
       await expect(store().keys.retireKey('no-such-kid', T0)).rejects.toMatchObject(withCode('NOT_FOUND'));
     });

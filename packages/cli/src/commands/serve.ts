@@ -6,7 +6,9 @@ export const serveHelp = `mandate serve [--config FILE] [--port N] [--host H] [-
   Starts Mandate with the embedded SQLite store in the data folder, or on PostgreSQL with
   --store postgres://… (several nodes over one database). Environment overrides:
   MANDATE_PORT, MANDATE_HOST, MANDATE_DATA_DIR, MANDATE_POLICIES_DIR, MANDATE_ENVIRONMENT,
-  MANDATE_LOG_LEVEL, MANDATE_DEV_ISSUER=1. Stops cleanly on SIGINT/SIGTERM.`;
+  MANDATE_LOG_LEVEL, MANDATE_DEV_ISSUER=1, MANDATE_KEK (the key encryption key of the private
+  signing keys, base64 of 32 bytes; else keys.kek_file, else <data-dir>/kek.key, generated).
+  Stops cleanly on SIGINT/SIGTERM.`;
 
 export async function serveCommand(args: string[], io: CliIO): Promise<number> {
   const { values } = parseArgs({
@@ -30,10 +32,13 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
   if (values['dev-issuer']) overrides['identity.dev_issuer.enabled'] = true;
   if (values.store !== undefined) overrides['store'] = values.store;
   const config = loadConfig(values.config ?? io.env['MANDATE_CONFIG'], io.env, overrides);
-  const server = await serve(config, { bootstrapAdminKey: io.env['MANDATE_BOOTSTRAP_ADMIN_KEY'] });
+  const server = await serve(config, { bootstrapAdminKey: io.env['MANDATE_BOOTSTRAP_ADMIN_KEY'], env: io.env });
   // this command owns the process: a database error that escaped every listener must not end it
   const removeSafetyNet = installSafetyNet(server.app.log);
   io.out(`mandate listening on ${server.url} (environment ${config.environment}, data ${config.data_dir}, policies ${server.runtime.policies.current.version})`);
+  const ke = server.runtime.keyEncryption;
+  if (ke.generated) io.err(`warning: generated the key encryption key ${ke.source} next to the store; in production keep it elsewhere (keys.kek_file or MANDATE_KEK)`);
+  if (ke.encrypted > 0) io.err(`warning: encrypted ${ke.encrypted} private signing key(s) that were stored in plain text; rotate them (POST /v1/keys/rotate), since earlier copies of the store hold them`);
   if (server.runtime.bootstrapAdminKey) io.out(`bootstrap admin API key written to ${config.data_dir}/admin.key`);
   await new Promise<void>((resolve) => {
     const stop = () => resolve();

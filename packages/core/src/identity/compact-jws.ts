@@ -1,10 +1,11 @@
 /**
- * Structural checks of a compact JWS before any key is touched: bounded size, three base64url
- * parts, a JSON-object header and payload. The payload read here is unverified and only routes
- * the token to the right keys.
+ * Structural checks of a compact JWS before any key is touched: bounded size, three canonical
+ * base64url parts, a JSON-object header and payload with unique member names. The payload read
+ * here is unverified and only routes the token to the right keys.
  */
 import { base64url } from 'jose';
 import { MandateError } from '../errors.ts';
+import { findDuplicateKey } from '../json.ts';
 
 /** Workload tokens are a few hundred bytes; anything past this is refused before decoding. */
 export const MAX_TOKEN_LENGTH = 16 * 1024;
@@ -42,13 +43,20 @@ function decodeCanonical(part: string, name: string): Uint8Array {
 function decodeJsonObject(part: string, name: string): Record<string, unknown> {
   if (part.length === 0) throw malformed(`${name} is empty`);
   const bytes = decodeCanonical(part, name);
+  let text: string;
   let value: unknown;
   try {
-    value = JSON.parse(utf8.decode(bytes));
+    text = utf8.decode(bytes);
+    value = JSON.parse(text);
   } catch {
     throw malformed(`${name} is not UTF-8 JSON`);
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw malformed(`${name} is not a JSON object`);
+  // RFC 7515 §4 / RFC 7519 §4: names must be unique. JSON.parse (and jose) keep the last of two
+  // `sub`s, other readers the first: a token that names two subjects is refused, not read one way.
+  // Names are compared decoded ("\u0073ub" is "sub"); the same name in two nested objects is fine.
+  const duplicate = findDuplicateKey(text);
+  if (duplicate !== undefined) throw malformed(`${name} has the member ${preview(duplicate)} more than once`);
   return value as Record<string, unknown>;
 }
 

@@ -6,7 +6,7 @@
 import { calculateJwkThumbprint, createLocalJWKSet, exportJWK, generateKeyPair, importJWK, SignJWT } from 'jose';
 import type { JSONWebKeySet, JWK } from 'jose';
 import { MandateError } from '../errors.ts';
-import type { Clock } from '../ports.ts';
+import type { Clock, IdGenerator } from '../ports.ts';
 import { isValidTrustDomain, parseWorkloadSpiffeId } from '../spiffe.ts';
 import { jwtSvidKeySet } from './key-set.ts';
 import type { TrustBundle } from './workload.ts';
@@ -35,33 +35,39 @@ export class DevIssuer {
   readonly #privateJwk: JWK;
   readonly #publicJwk: JWK;
   readonly #clock: Clock;
+  readonly #ids: IdGenerator | undefined;
 
-  private constructor(trustDomain: string, kid: string, privateKey: PrivateKey, privateJwk: JWK, clock: Clock) {
+  private constructor(trustDomain: string, kid: string, privateKey: PrivateKey, privateJwk: JWK, clock: Clock, ids: IdGenerator | undefined) {
     this.trustDomain = trustDomain;
     this.kid = kid;
     this.#privateKey = privateKey;
     this.#privateJwk = privateJwk;
     this.#publicJwk = { ...publicPart(privateJwk), kid, alg: ALG, use: 'jwt-svid' };
     this.#clock = clock;
+    this.#ids = ids;
   }
 
-  /** A fresh key pair; the kid is the key's RFC 7638 thumbprint, so it is random and stable across reloads. */
-  static async create(trustDomain: string, clock: Clock): Promise<DevIssuer> {
+  /**
+   * A fresh key pair; the kid is the key's RFC 7638 thumbprint, so it is random and stable across
+   * reloads. With `ids`, every token gets a `jti`, so two minted in the same second for the same
+   * workload are two tokens (each usable once for a delegation), not one token twice.
+   */
+  static async create(trustDomain: string, clock: Clock, ids?: IdGenerator): Promise<DevIssuer> {
     if (!isValidTrustDomain(trustDomain)) throw new TypeError(`invalid trust domain "${trustDomain}"`);
     const { privateKey } = await generateKeyPair(ALG, { extractable: true });
     const privateJwk = await exportJWK(privateKey);
     const kid = await calculateJwkThumbprint(publicPart(privateJwk));
-    return new DevIssuer(trustDomain, kid, privateKey, privateJwk, clock);
+    return new DevIssuer(trustDomain, kid, privateKey, privateJwk, clock, ids);
   }
 
   /** Restores an issuer from a persisted private JWK (see `privateJwk()`). */
-  static async fromJwk(trustDomain: string, privateJwk: JWK, kid: string, clock: Clock): Promise<DevIssuer> {
+  static async fromJwk(trustDomain: string, privateJwk: JWK, kid: string, clock: Clock, ids?: IdGenerator): Promise<DevIssuer> {
     if (!isValidTrustDomain(trustDomain)) throw new TypeError(`invalid trust domain "${trustDomain}"`);
     if (typeof kid !== 'string' || kid.length === 0) throw new TypeError('kid must be a non-empty string');
     if (typeof privateJwk.d !== 'string') throw new TypeError('dev issuer key must be a private JWK (with "d")');
     const clean: JWK = { ...publicPart(privateJwk), d: privateJwk.d };
     const privateKey = await importJWK(clean, ALG, { extractable: true });
-    return new DevIssuer(trustDomain, kid, privateKey, clean, clock);
+    return new DevIssuer(trustDomain, kid, privateKey, clean, clock, ids);
   }
 
   /** The private JWK, for persisting the key. Treat it as a secret. */
@@ -92,7 +98,7 @@ export class DevIssuer {
       throw new TypeError('audience must be a non-empty string or list of non-empty strings');
     }
     const now = this.#clock.now();
-    return new SignJWT({})
+    return new SignJWT(this.#ids ? { jti: this.#ids.next('svid') } : {})
       .setProtectedHeader({ alg: ALG, kid: this.kid, typ: 'JWT' })
       .setSubject(id.id)
       .setAudience(audience)

@@ -177,6 +177,18 @@ export class CachedRevocations implements RevocationStore {
     }
   }
 
+  async useOnce(key: string, taskId: string, expiresAt: number, reason: string, at: number): Promise<boolean> {
+    // straight to the store, whose insert-if-absent decides; what was read of the key is stale after
+    this.writes += 1;
+    this.known.delete(key);
+    try {
+      return await this.inner.useOnce(key, taskId, expiresAt, reason, at);
+    } finally {
+      this.writes += 1;
+      this.known.delete(key);
+    }
+  }
+
   async isTokenRevoked(jti: string, now?: number): Promise<boolean> {
     const k = this.known.get(jti);
     if (k !== undefined) return k;

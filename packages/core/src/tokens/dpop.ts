@@ -6,7 +6,8 @@
  *
  * Pure: the clock is passed in, the replay cache is a port (several nodes can share one later).
  */
-import { base64url, calculateJwkThumbprint, decodeProtectedHeader, EmbeddedJWK, errors as joseErrors, jwtVerify, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
+import { base64url, calculateJwkThumbprint, EmbeddedJWK, errors as joseErrors, jwtVerify, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
+import { decodeUnverified } from '../identity/compact-jws.ts';
 import type { Hasher } from '../ports.ts';
 import type { ReasonCode } from '../reasons.ts';
 
@@ -138,16 +139,17 @@ export class DpopVerifier {
     if (typeof proof !== 'string' || proof.length > MAX_PROOF_LENGTH) return fail('DPOP_PROOF_INVALID', `a DPoP proof is a JWT of at most ${MAX_PROOF_LENGTH} characters`);
     let header;
     try {
-      header = decodeProtectedHeader(proof);
-    } catch {
-      return fail('DPOP_PROOF_INVALID', 'the DPoP proof is not a JWS');
+      // canonical base64url and no member named twice (two `htu`s or `jwk`s mean two proofs)
+      ({ header } = decodeUnverified(proof));
+    } catch (e) {
+      return fail('DPOP_PROOF_INVALID', `the DPoP proof is not a well-formed JWS (${e instanceof Error ? e.message : 'unreadable'})`);
     }
     if (header.typ !== DPOP_JWT_TYPE) return fail('DPOP_PROOF_INVALID', `the DPoP proof's typ must be ${DPOP_JWT_TYPE}`);
     if (!(DPOP_ALGORITHMS as readonly unknown[]).includes(header.alg)) return fail('DPOP_PROOF_INVALID', `the DPoP proof's alg must be one of ${DPOP_ALGORITHMS.join(', ')}`);
     const jwk = header.jwk;
     if (typeof jwk !== 'object' || jwk === null || Array.isArray(jwk)) return fail('DPOP_PROOF_INVALID', 'the DPoP proof carries no public key (jwk)');
     if (PRIVATE_MEMBERS.some((m) => Object.hasOwn(jwk, m))) return fail('DPOP_PROOF_INVALID', 'the DPoP proof carries a private or symmetric key');
-    if (!keyFitsAlg(jwk, header.alg as DpopAlgorithm)) return fail('DPOP_PROOF_INVALID', `the DPoP key does not fit ${String(header.alg)}`);
+    if (!keyFitsAlg(jwk as Record<string, unknown>, header.alg as DpopAlgorithm)) return fail('DPOP_PROOF_INVALID', `the DPoP key does not fit ${String(header.alg)}`);
 
     let payload: JWTPayload;
     try {
@@ -293,7 +295,7 @@ export async function verifyTaskState(jws: string, expectedJkt: string, now: num
   if (typeof jws !== 'string' || jws.length > MAX_PROOF_LENGTH) return { ok: false, detail: 'a signed task state is a JWT of bounded size' };
   let payload: JWTPayload;
   try {
-    const header = decodeProtectedHeader(jws);
+    const { header } = decodeUnverified(jws);
     const jwk = header.jwk;
     if (typeof jwk !== 'object' || jwk === null || PRIVATE_MEMBERS.some((m) => Object.hasOwn(jwk, m))) return { ok: false, detail: 'the task state carries no public key' };
     if (!(DPOP_ALGORITHMS as readonly unknown[]).includes(header.alg) || !keyFitsAlg(jwk as Record<string, unknown>, header.alg as DpopAlgorithm)) return { ok: false, detail: 'the task state algorithm is not allowed' };

@@ -1,8 +1,9 @@
-import { decodeProtectedHeader, errors as joseErrors, jwtVerify, SignJWT, type JWTPayload } from 'jose';
+import { errors as joseErrors, jwtVerify, SignJWT, type JWTPayload } from 'jose';
 import { MandateError } from '../errors.ts';
 import type { Clock, IdGenerator } from '../ports.ts';
 import type { KeyRing } from './keyring.ts';
 import { isJkt } from './dpop.ts';
+import { decodeUnverified } from '../identity/compact-jws.ts';
 
 export const TASK_TOKEN_TYPE = 'mandate-task+jwt';
 const MAX_TOKEN_LENGTH = 8192;
@@ -114,12 +115,8 @@ export class TaskTokens {
   }
 
   private async verifySignature(token: string): Promise<TaskTokenClaims> {
-    let header;
-    try {
-      header = decodeProtectedHeader(token);
-    } catch {
-      throw new MandateError('TOKEN_MALFORMED', 'task token is not a JWT');
-    }
+    // canonical base64url, JSON objects, no member named twice (TOKEN_MALFORMED), before any key
+    const { header } = decodeUnverified(token);
     if (header.alg !== 'EdDSA') throw new MandateError('TOKEN_ALG_NOT_ALLOWED', `task tokens are EdDSA, not ${String(header.alg)}`);
     if (header.typ !== TASK_TOKEN_TYPE) throw new MandateError('TOKEN_MALFORMED', `task token typ must be ${TASK_TOKEN_TYPE}`);
     if (typeof header.kid !== 'string') throw new MandateError('TOKEN_KID_MISSING', 'task token has no kid');

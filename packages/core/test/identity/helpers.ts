@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { createHmac, webcrypto } from 'node:crypto';
 import { CompactSign, createLocalJWKSet, exportJWK, exportSPKI, generateKeyPair } from 'jose';
 import type { JWK } from 'jose';
 import type { Clock } from '../../src/ports.ts';
@@ -67,4 +67,16 @@ export function unsecured(claims: Record<string, unknown>, kid: string): string 
 export function hmacWithPublicKey(claims: Record<string, unknown>, kid: string, secret: string): string {
   const input = `${b64json({ alg: 'HS256', kid, typ: 'JWT' })}.${b64json(claims)}`;
   return `${input}.${createHmac('sha256', secret).update(input).digest('base64url')}`;
+}
+
+/**
+ * Signs a header and a payload given as JSON text, byte for byte: for tokens no JSON serializer
+ * would write, such as a member named twice. ES256 and EdDSA keys only.
+ */
+export async function signText(key: TestKey, headerText: string, payloadText: string): Promise<string> {
+  const input = `${b64(headerText)}.${b64(payloadText)}`;
+  const algorithm = key.alg === 'ES256' ? { name: 'ECDSA', hash: 'SHA-256' } : key.alg === 'EdDSA' ? { name: 'Ed25519' } : undefined;
+  if (algorithm === undefined) throw new TypeError(`signText supports ES256 and EdDSA keys, not ${key.alg}`);
+  const signature = await webcrypto.subtle.sign(algorithm, key.privateKey as webcrypto.CryptoKey, new TextEncoder().encode(input));
+  return `${input}.${b64(new Uint8Array(signature))}`;
 }

@@ -6,7 +6,7 @@ import type { OidcIssuer, TrustBundle } from '../../src/identity/workload.ts';
 import { WorkloadVerifier } from '../../src/identity/workload.ts';
 import {
   AUDIENCE, MAX_LIFETIME_MS, NOW, NOW_MS, SKEW_MS, b64, b64json, bundleOf, clock, hmacWithPublicKey, makeKey, sign,
-  svidClaims, unsecured, verifierWith,
+  signText, svidClaims, unsecured, verifierWith,
 } from './helpers.ts';
 import type { TestKey } from './helpers.ts';
 
@@ -275,6 +275,49 @@ describe('WorkloadVerifier rejects malformed tokens', () => {
 
   it('rejects a value that is not a string', async () => {
     await expectCode(verifier.verify(42 as unknown as string), 'TOKEN_MALFORMED');
+  });
+});
+
+describe('WorkloadVerifier rejects a member named twice (RFC 7515 §4)', () => {
+  const ADMIN = 'spiffe://prod.example/agents/admin';
+  const header = '{"alg":"ES256","kid":"es-1","typ":"JWT"}';
+  const claims = (extra: string) => `{"sub":"${AGENT}","aud":["${AUDIENCE}"],"iat":${NOW},"exp":${NOW + 300}${extra}}`;
+
+  it('accepts the same token written without the duplicate (the signer works)', async () => {
+    expect((await verifier.verify(await signText(es, header, claims('')))).agentId).toBe(AGENT);
+  });
+
+  it('rejects two sub claims, which JSON.parse would read as the second', async () => {
+    const error = await rejection(verifier.verify(await signText(es, header, claims(`,"sub":"${ADMIN}"`))));
+    expect(error.code).toBe('TOKEN_MALFORMED');
+    expect(error.message).toContain('"sub"');
+  });
+
+  it('rejects a second sub spelt with an escape ("\\u0073ub" is "sub")', async () => {
+    await expectCode(verifier.verify(await signText(es, header, claims(`,"\\u0073ub":"${ADMIN}"`))), 'TOKEN_MALFORMED');
+  });
+
+  it('rejects two alg members in the header', async () => {
+    await expectCode(verifier.verify(await signText(es, '{"alg":"none","alg":"ES256","kid":"es-1"}', claims(''))), 'TOKEN_MALFORMED');
+    await expectCode(verifier.verify(await signText(es, '{"alg":"ES256","kid":"es-1","kid":"rsa-1"}', claims(''))), 'TOKEN_MALFORMED');
+  });
+
+  it('rejects two aud or exp claims, and two iss of an OIDC token', async () => {
+    await expectCode(verifier.verify(await signText(es, header, claims(`,"aud":"elsewhere"`))), 'TOKEN_MALFORMED');
+    await expectCode(verifier.verify(await signText(es, header, claims(`,"exp":${NOW + 30 * 86400}`))), 'TOKEN_MALFORMED');
+    const oidcText = `{"iss":"${ISSUER}","sub":"repo/build","aud":"${OIDC_AUDIENCE}","iat":${NOW},"exp":${NOW + 300},"iss":"https://evil.example"}`;
+    await expectCode(verifier.verify(await signText(oidcKey, '{"alg":"ES256","kid":"oidc-1"}', oidcText)), 'TOKEN_MALFORMED');
+  });
+
+  it('accepts one name in two different objects (nested objects are separate scopes)', async () => {
+    const nested = claims(`,"act":{"sub":"${ADMIN}","act":{"sub":"${AGENT}"}},"ctx":{"aud":"x","exp":1}`);
+    const identity = await verifier.verify(await signText(es, header, nested));
+    expect(identity.agentId).toBe(AGENT);
+    expect(identity.claims['act']).toEqual({ sub: ADMIN, act: { sub: AGENT } });
+  });
+
+  it('rejects a duplicate inside a nested object', async () => {
+    await expectCode(verifier.verify(await signText(es, header, claims(`,"act":{"sub":"${ADMIN}","sub":"${AGENT}"}`))), 'TOKEN_MALFORMED');
   });
 });
 

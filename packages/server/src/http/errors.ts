@@ -80,6 +80,8 @@ export const STATUS_BY_CODE: Record<ErrorCode, number> = {
   STORE_UNAVAILABLE: 503,
   AUDIT_UNAVAILABLE: 503,
   NOT_READY: 503,
+  // a node whose key encryption key cannot read the keys another node wrote: its configuration
+  KEK_MISMATCH: 500,
   INTERNAL_ERROR: 500,
 };
 

@@ -11,6 +11,7 @@ import { describeError, MandateError } from '../../../core/src/errors.ts';
 import { assertKeysImportable, jwtSvidKeySet, verificationKeySet } from '../../../core/src/identity/key-set.ts';
 import type { OidcIssuer, TrustBundle } from '../../../core/src/identity/workload.ts';
 import { isValidTrustDomain } from '../../../core/src/spiffe.ts';
+import { findDuplicateKey } from '../../../core/src/json.ts';
 
 /** Exactly one of `jwks_file`, `spiffe_bundle_file`, `jwks_url`. */
 export interface TrustBundleEntry {
@@ -83,11 +84,16 @@ async function readJsonFile(path: string, what: string): Promise<unknown> {
     if (error instanceof MandateError) throw error;
     throw configError(`${source} cannot be read: ${describeError(error)}`, { path });
   }
+  let doc: unknown;
   try {
-    return JSON.parse(text) as unknown;
+    doc = JSON.parse(text) as unknown;
   } catch (error) {
     throw configError(`${source} is not valid JSON: ${describeError(error)}`, { path });
   }
+  // a key with two "x" (or a set with two "keys") reads differently in different libraries
+  const duplicate = findDuplicateKey(text);
+  if (duplicate !== undefined) throw configError(`${source} has the member ${JSON.stringify(duplicate.slice(0, 64))} twice in one object`, { path });
+  return doc;
 }
 
 async function localKeys(set: JSONWebKeySet, source: string): Promise<JWTVerifyGetKey> {
@@ -136,7 +142,18 @@ const boundedFetch: FetchImplementation = async (url, options) => {
       chunks.push(chunk);
     }
   }
-  return new Response(Buffer.concat(chunks), { status: response.status, headers: response.headers });
+  const body = Buffer.concat(chunks);
+  // as for key files: a member named twice is refused (the fetch fails, so tokens needing it are refused)
+  const text = body.toString('utf8');
+  let valid = true;
+  try {
+    JSON.parse(text);
+  } catch {
+    valid = false; // jose reports a body that is not JSON
+  }
+  const duplicate = valid ? findDuplicateKey(text) : undefined;
+  if (duplicate !== undefined) throw new Error(`JWKS response from ${url} has the member ${JSON.stringify(duplicate.slice(0, 64))} twice in one object`);
+  return new Response(body, { status: response.status, headers: response.headers });
 };
 
 function keysFromUrl(value: string, refreshMs: number | undefined, what: string, opts: KeyLoadOptions): JWTVerifyGetKey {

@@ -3,6 +3,7 @@
  * multi-node tests and bench/cluster.ts share this.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -51,6 +52,9 @@ export async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean, time
 export async function startCluster(count: number, logLevel = 'warn'): Promise<Cluster> {
   const pg = await startThrowawayPostgres();
   const dir = mkdtempSync(join(tmpdir(), 'mandate-cluster-'));
+  // every node of a cluster reads the signing keys with the same key encryption key
+  const kekFile = join(dir, 'kek.key');
+  writeFileSync(kekFile, randomBytes(32).toString('base64') + '\n', { mode: 0o600 });
   const nodes: ClusterNode[] = [];
   const startNode = async (name: string): Promise<ClusterNode> => {
     const port = await freePort();
@@ -66,6 +70,7 @@ export async function startCluster(count: number, logLevel = 'warn'): Promise<Cl
         policies: { dir: join(ROOT, 'examples', 'policies') },
         identity: { dev_issuer: { enabled: true, trust_domain: TD } },
         audit: { key_file: join(dir, 'audit-checkpoint-keys.json') },
+        keys: { kek_file: kekFile },
         log: { level: logLevel },
       }),
     );

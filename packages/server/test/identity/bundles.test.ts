@@ -93,6 +93,23 @@ describe('loadTrustBundle from a JWKS file', () => {
     expect((error as Error).message).toContain(path);
   });
 
+  it('rejects a file with a member named twice in one object, naming the member', async () => {
+    // two "x": JSON.parse keeps the second, other JWK readers the first; two "keys" likewise
+    const jwkText = JSON.stringify(key.jwk).replace('"x":', `"x":${JSON.stringify(other.jwk.x)},"x":`);
+    for (const [name, text, member] of [
+      ['twice-x.json', `{"keys":[${jwkText}]}`, 'x'],
+      ['twice-keys.json', `{"keys":[${JSON.stringify(other.jwk)}],"keys":[${JSON.stringify(key.jwk)}]}`, 'keys'],
+    ] as const) {
+      const path = await file(name, text);
+      const error = await loadTrustBundle({ trust_domain: 'prod.example', jwks_file: path }).catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'CONFIG_INVALID' });
+      expect((error as Error).message).toContain(`"${member}" twice`);
+    }
+    // the same member name in two different keys is what a key set is
+    const two = await loadTrustBundle({ trust_domain: 'prod.example', jwks_file: await file('two-keys.json', { keys: [key.jwk, other.jwk] }) });
+    await expect(verifier([two]).verify(await mint(other))).resolves.toBeDefined();
+  });
+
   it('rejects a file containing a private key', async () => {
     const { privateKey } = await generateKeyPair('ES256', { extractable: true });
     const path = await file('private.json', { keys: [{ ...(await exportJWK(privateKey)), kid: 'p' }] });
@@ -210,6 +227,17 @@ describe('loadTrustBundle from a JWKS URL', () => {
       const bundle = await loadTrustBundle({ trust_domain: 'prod.example', jwks_url: `${base}/jwks` });
       const error = await verifier([bundle]).verify(await mint(key)).catch((e: unknown) => e);
       expect(error).toMatchObject({ code: 'TOKEN_KEY_UNKNOWN', details: { cause: expect.stringMatching(/limit|exceeds/) } });
+    } finally {
+      body = undefined;
+    }
+  });
+
+  it('refuses tokens when the key set response names a member twice (fail closed)', async () => {
+    body = `{"keys":[${JSON.stringify(other.jwk)}],"keys":[${JSON.stringify(key.jwk)}]}`;
+    try {
+      const bundle = await loadTrustBundle({ trust_domain: 'prod.example', jwks_url: `${base}/jwks` });
+      const error = await verifier([bundle]).verify(await mint(key)).catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'TOKEN_KEY_UNKNOWN', details: { cause: expect.stringMatching(/"keys" twice/) } });
     } finally {
       body = undefined;
     }

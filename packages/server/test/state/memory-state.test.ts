@@ -49,11 +49,20 @@ describe('revocations from memory (one node)', () => {
     expect(await r.isTokenRevoked('jti-1', 1_000)).toBe(true);
   });
 
+  it('reads a key used once as revoked, even after it was read as not revoked', async () => {
+    const r = new CachedRevocations(store.revocations);
+    expect(await r.isTokenRevoked('wl:1', 1_000)).toBe(false);
+    expect(await r.useOnce('wl:1', 'task-1', 10_000, 'used for a delegation', 1_000)).toBe(true);
+    expect(await r.isTokenRevoked('wl:1', 1_000)).toBe(true);
+    expect(await r.useOnce('wl:1', 'task-2', 10_000, 'used for a delegation', 1_000)).toBe(false);
+  });
+
   it('forgets the jti when the store refuses a revocation, and reads the store again', async () => {
     // (end to end, a renewal revoking the old token is in http/tasks.test.ts and threats.test.ts)
     const failing = {
       revokeToken: () => Promise.reject(new Error('disk full')),
       isTokenRevoked: (jti: string, now?: number) => store.revocations.isTokenRevoked(jti, now),
+      useOnce: () => Promise.reject(new Error('disk full')),
     };
     const r = new CachedRevocations(failing);
     expect(await r.isTokenRevoked('jti-1', 1_000)).toBe(false);

@@ -1,4 +1,4 @@
-import { verifyAuditLog } from '@mandate/core';
+import { MandateError, verifyAuditLog } from '@mandate/core';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { MandateRuntime } from '../../compose.ts';
@@ -11,6 +11,8 @@ const rangeSchema = z.strictObject({
   limit: z.coerce.number().int().min(1).max(10_000).default(500),
   /** only the records of one task (its intent, calls, decisions, actions and outcomes), oldest first */
   task_id: z.string().min(1).max(200).optional(),
+  /** only the records of one call of that task (call ids are the agent's, unique only within a task) */
+  call_id: z.string().min(1).max(128).optional(),
   /** the last `limit` records instead of those from `from` */
   tail: z.enum(['true', 'false']).optional(),
 });
@@ -19,9 +21,10 @@ export function auditRoutes(app: FastifyInstance, rt: MandateRuntime): void {
   app.get('/v1/audit', async (req) => {
     await requireOperator(rt, req, 'viewer');
     const q = parseBody(rangeSchema, req.query, 'query');
+    if (q.call_id !== undefined && q.task_id === undefined) throw new MandateError('INVALID_ARGUMENT', 'call_id needs task_id: a call id names a call only within its task');
     if (q.task_id !== undefined) {
-      const all = await rt.store.audit.readByTask(q.task_id, q.from > 1 ? 10_000 : q.limit);
-      const page = all.filter((r) => r.seq >= q.from).slice(0, q.limit);
+      const all = await rt.store.audit.readByTask(q.task_id, q.from > 1 || q.call_id !== undefined ? 10_000 : q.limit);
+      const page = all.filter((r) => r.seq >= q.from && (q.call_id === undefined || r.callId === q.call_id)).slice(0, q.limit);
       return { records: page.map(auditView), next: page.length === q.limit ? (page.at(-1)?.seq ?? 0) + 1 : null };
     }
     const head = q.tail === 'true' ? await rt.store.audit.head() : undefined;
