@@ -211,3 +211,30 @@ describe('bounded memory', () => {
     expect(m.history.agentCount).toBeLessThanOrEqual(20);
   });
 });
+
+describe('several nodes', () => {
+  const share = { bucketMs: 1000 };
+  const node = (): BehaviourMonitor => {
+    let n = 0;
+    return new BehaviourMonitor({ clock: { now: () => T0 }, ids: { next: (p) => `${p}_${++n}` }, config: behaviourCoreConfigSchema.parse({ detectors: { rate: { max_per_window: 10 } } }), store: { addRestrictions: async () => undefined, listRestrictions: async () => [] }, share });
+  };
+
+  it("adds the calls, denials and chain marks other nodes shared to the agent's scope, and only to it", () => {
+    const [a, b] = [node(), node()];
+    for (const m of [a, b]) m.shareIn(m.shareOut(T0)); // sharing on, nothing to share yet
+    const read = a.assess(input(task('t1'), 'vault.read_secret', T0));
+    for (let i = 0; i < 8; i++) a.assess(input(task('t1'), 'kb.search', T0 + i));
+    const rows = a.shareOut(T0 + 10);
+    expect(rows).toEqual([expect.objectContaining({ agentId: AGENT, buckets: [[T0, 9, 0]], marks: [expect.objectContaining({ rule: 'sensitive-read-then-external-send', step: 0, calls: [read.input.callId] })] })]);
+    expect(a.shareOut(T0 + 10)).toEqual([]); // nothing changed since
+    b.shareIn(rows);
+    // on node b: 9 calls of the agent elsewhere, so its second call here is the 11th in the window
+    expect(b.assess(input(task('t2'), 'kb.search', T0 + 20)).signals.filter((s) => s.detector === 'rate')).toEqual([]);
+    const over = b.assess(input(task('t2'), 'kb.search', T0 + 21)).signals.find((s) => s.detector === 'rate');
+    expect(over?.evidence).toMatchObject({ scope: 'agent', calls_in_window: 11 });
+    const send = b.assess(input(task('t2'), 'http.post', T0 + 22));
+    expect(send.signals.find((s) => s.detector === 'chains')?.evidence).toMatchObject({ calls: [read.input.callId, send.input.callId], scope: 'agent' });
+    // another agent is untouched by what a shared
+    expect(b.assess(input(task('t3', 'spiffe://acme.test/agents/other'), 'http.post', T0 + 23)).signals.filter((s) => s.detector === 'chains' || s.detector === 'rate')).toEqual([]);
+  });
+});

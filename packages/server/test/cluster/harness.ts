@@ -45,8 +45,11 @@ export async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean, time
   }
 }
 
-/** Starts PostgreSQL and `count` nodes: the first alone (it creates schema and keys), then the rest. */
-export async function startCluster(count: number, logLevel = 'warn'): Promise<Cluster> {
+/**
+ * Starts PostgreSQL and `count` nodes: the first alone (it creates schema and keys), then the rest.
+ * `extra`: top-level config sections added to every node's (behaviour, …).
+ */
+export async function startCluster(count: number, logLevel = 'warn', extra: Record<string, unknown> = {}): Promise<Cluster> {
   const pg = await startThrowawayPostgres();
   const dir = mkdtempSync(join(tmpdir(), 'mandate-cluster-'));
   const nodes: ClusterNode[] = [];
@@ -65,6 +68,7 @@ export async function startCluster(count: number, logLevel = 'warn'): Promise<Cl
         identity: { dev_issuer: { enabled: true, trust_domain: TD } },
         audit: { key_file: join(dir, 'audit-checkpoint-keys.json') },
         log: { level: logLevel },
+        ...extra,
       }),
     );
     const proc = spawn(process.execPath, [join(ROOT, 'packages', 'cli', 'src', 'main.ts'), 'serve', '--config', configFile], {
