@@ -226,8 +226,10 @@ export class BehaviourMonitor {
       this.states.set(task.id, before);
     }
     const sensitive = isSensitive(cfg.containment.sensitive, tool.category, tool.risk);
-    const killedBefore = this.killedAgents.has(task.agentId);
-    const deniedBefore = input.policy.effect === 'deny' || restrict(input.policy, { state: killedBefore ? { ...before, killed: true } : before, tool: tool.name, sensitive }).effect === 'deny';
+    const killedBefore = this.killedAgents.size > 0 && this.killedAgents.has(task.agentId);
+    // denied before its own signals: by the policy, or by containment already in force (step-up only holds)
+    const contained = killedBefore || before.killed || before.suspended || before.narrowed.length > 0;
+    const deniedBefore = input.policy.effect === 'deny' || (contained && restrict(input.policy, { state: killedBefore ? { ...before, killed: true } : before, tool: tool.name, sensitive }).effect === 'deny');
     const event: CallEvent = {
       ts: now,
       callId: input.callId,
@@ -279,7 +281,7 @@ export class BehaviourMonitor {
         startsKill = true;
       }
     }
-    const effective = this.killedAgents.has(task.agentId) ? { ...state, killed: true } : state;
+    const effective = this.killedAgents.size > 0 && this.killedAgents.has(task.agentId) ? { ...state, killed: true } : state;
     const final = restrict(input.policy, { state: effective, tool: tool.name, sensitive });
 
     // admission: from here on every call this node judges sees this one, denied ones included
