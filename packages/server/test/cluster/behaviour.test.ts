@@ -27,7 +27,7 @@ describe('behaviour across three nodes over one PostgreSQL', () => {
         share: { interval_ms: 200, max_lag_ms: 20_000 },
       },
     });
-  }, 120_000);
+  }, 180_000);
 
   afterAll(async () => cluster.close(), 60_000);
 

@@ -79,7 +79,8 @@ export async function startCluster(count: number, logLevel = 'warn', extra: Reco
     proc.stdout?.on('data', (d: Buffer) => (log += d.toString()));
     proc.stderr?.on('data', (d: Buffer) => (log += d.toString()));
     const url = `http://127.0.0.1:${port}`;
-    await until(() => http(url, 'GET', '/readyz'), (r) => (r as { status?: number }).status === 200, 20_000).catch((e: unknown) => {
+    // loading the CLI alone took 11–13 s on this shared machine under load: wait generously
+    await until(() => http(url, 'GET', '/readyz'), (r) => (r as { status?: number }).status === 200, 60_000).catch((e: unknown) => {
       throw new Error(`${name} did not become ready: ${(e as Error).message}\n${log}`);
     });
     return { name, url, proc };
