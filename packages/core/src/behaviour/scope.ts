@@ -156,8 +156,6 @@ export class Scope implements ScopeView {
   /** several nodes: what this node shares of this scope, and what the others shared */
   buckets: Buckets | undefined;
   remote: RemoteScope | undefined;
-  /** several nodes: changed since last shared */
-  dirty = false;
 
   constructor(kind: ScopeKind, id: string, ringSize: number, rateCap: number) {
     this.kind = kind;
@@ -202,7 +200,6 @@ export class Scope implements ScopeView {
       this.marks.set(ruleId, list);
     }
     list[step] = mark;
-    this.dirty = true;
   }
 
   /** this node's live marks, for sharing: [rule, step, mark] */
@@ -222,10 +219,7 @@ export class Scope implements ScopeView {
   admit(e: CallEvent): void {
     this.ring.push(e);
     this.times.push(e.ts);
-    if (this.buckets !== undefined) {
-      this.buckets.add(e.ts, e.denied);
-      this.dirty = true;
-    }
+    this.buckets?.add(e.ts, e.denied);
   }
 }
 
