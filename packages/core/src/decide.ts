@@ -143,6 +143,8 @@ interface Ctx {
   approvalId?: string;
   // for behaviour: what the pipeline learnt on the way
   agentType?: string;
+  /** a delegated task: the agents above it, root first (behaviour counts the call for them too) */
+  lineage?: readonly string[];
   toolInfo?: ToolInfo;
   provenance?: ArgProvenance;
   /** the arguments' canonical hash and audit form, computed once per call (see `argsOf`) */
@@ -252,6 +254,7 @@ export class DecisionEngine {
 
     const lineage = task.parentId === undefined ? { agents: [], tasks: [] } : await this.delegationChain(task, now);
     const chain = lineage.agents;
+    ctx.lineage = chain;
     // values a parent task saw flow into what it delegates: the child inherits its ancestors' record
     const provenance = given ?? this.d.provenance?.classify(task.id, task.mandate.purpose, ctx.args, lineage.tasks) ?? NO_PROVENANCE;
     ctx.provenance = provenance;
@@ -505,7 +508,8 @@ export class DecisionEngine {
     });
     let assessment: Assessment;
     try {
-      await b.load(task);
+      const loaded = await b.load(task);
+      // admission: assess() judges the call and counts it in one synchronous step
       assessment = b.assess({
         task,
         agentType: ctx.agentType ?? 'unknown',
@@ -517,7 +521,8 @@ export class DecisionEngine {
         argsHash: this.argsOf(ctx).hash,
         now: this.d.clock.now(),
         policy: { effect: policy.effect, reasons: policy.reasons },
-      });
+        lineage: ctx.lineage,
+      }, loaded);
     } catch (e) {
       return { final: fail(e), assessment: undefined };
     }

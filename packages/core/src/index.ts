@@ -136,6 +136,8 @@ export { detectNovelty, noveltyConfigSchema, type NoveltyConfig } from './behavi
 export { detectVolume, volumeLimits, volumeConfigSchema, type VolumeConfig } from './behaviour/volume.ts';
 export { detectRetry, retryConfigSchema, type RetryConfig } from './behaviour/retry.ts';
 export type { AlertStore, ContainmentStore } from './ports.ts';
+export { mergeShared, type BehaviourShareStore, type SharedScope, type SharedMark } from './behaviour/share.ts';
+export { detectorScopeSchema, type DetectorScope } from './behaviour/scope.ts';
 // proof of possession (RFC 9449 DPoP) and supervision (issue 13)
 export {
   DpopVerifier,

@@ -53,6 +53,7 @@ import { SignedWebhook, webhookNotifier } from './webhook.ts';
 import { EventBus, PublishingDecisionEngine, publishingAudit } from './events.ts';
 import { AlertHub } from './behaviour/alerts.ts';
 import { HttpJudge } from './behaviour/judge.ts';
+import { BehaviourSharing } from './behaviour/share.ts';
 import { loadSecretsKey, McpGateway, type PinAlert } from '@mandate/gateway';
 
 export interface RuntimeOptions {
@@ -99,6 +100,8 @@ export interface MandateRuntime {
   readonly authzen: AuthzenRuntime;
   /** behavioural detection and containment (issue 4); undefined when behaviour.enabled is false */
   readonly behaviour: BehaviourMonitor | undefined;
+  /** several nodes with behaviour on: the exchange of per-agent counts and chain marks between nodes */
+  readonly behaviourSharing: BehaviourSharing | undefined;
   /** alerts: stored, listed, acknowledged, delivered to webhooks and the live stream */
   readonly alerts: AlertHub;
   /** proof of possession: verifies DPoP proofs at every HTTP edge (issue 13) */
@@ -110,8 +113,10 @@ export interface MandateRuntime {
   /** shadow mode (policies.shadow_dir): the candidate set and what it would have decided differently */
   readonly shadow: ShadowEvaluator | undefined;
   readonly shadowPolicies: PolicyHolder | undefined;
-  /** whether this node's cached state is current (always, on one node; with several, its change feed is connected) */
+  /** whether this node's cached state is current (always, on one node; with several, its change feed is connected and, with behaviour on, its last exchange of behaviour counts is recent) */
   fresh(): boolean;
+  /** whether the change feed is connected (always true on one node) */
+  changeFeedConnected(): boolean;
   /** the bootstrap admin key, only when this start created it */
   readonly bootstrapAdminKey: string | undefined;
   close(): Promise<void>;
@@ -296,8 +301,11 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
           },
           judge: b.judge.url === undefined ? undefined : new HttpJudge(b.judge.url, b.judge.timeout_ms, b.judge.token),
           log,
+          // several nodes: agent scopes count calls in buckets that BehaviourSharing exchanges
+          share: pg ? { bucketMs: b.share.bucket_ms } : undefined,
         })
       : undefined;
+    let sharing: BehaviourSharing | undefined;
     // --- end behaviour
     const engine = new PublishingDecisionEngine({
       clock,
@@ -314,7 +322,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       approvals,
       emergency,
       // several nodes: no decision on state this node cannot confirm is current
-      freshness: pg ? { fresh: () => feed?.connected === true } : undefined,
+      freshness: pg ? { fresh: () => feed?.connected === true && (sharing?.fresh() ?? true) } : undefined,
       provenance: new ProvenanceLedger({ minLength: config.limits.provenance_min_length }),
       behaviour,
       shadow,
@@ -407,6 +415,20 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
           },
         },
       );
+      if (behaviour) {
+        // an agent's calls spread over nodes are judged together (docs/behaviour.md, several nodes)
+        sharing = new BehaviourSharing({
+          node: ids.next('node'),
+          monitor: behaviour,
+          store: pg.behaviourShare,
+          clock,
+          intervalMs: b.share.interval_ms,
+          maxLagMs: b.share.max_lag_ms,
+          maxScopes: b.share.max_scopes,
+          log,
+        });
+        await sharing.start();
+      }
     }
     const operators = new OperatorAuth(store.operators, hasher, ids);
     // --- AuthZEN (issue 12): generic PDP and enforcement-point auth; agent subjects use `engine`
@@ -499,7 +521,9 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       shadow,
       shadowPolicies,
       bootstrapAdminKey,
-      fresh: () => !pg || feed?.connected === true,
+      behaviourSharing: sharing,
+      fresh: () => !pg || (feed?.connected === true && (sharing?.fresh() ?? true)),
+      changeFeedConnected: () => !pg || feed?.connected === true,
       async close() {
         if (closed) return;
         closed = true;
@@ -509,6 +533,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
         clearInterval(supervisionSweep);
         try {
           await mcp.close();
+          await sharing?.close();
           await feed?.close();
           await audit.close();
         } finally {

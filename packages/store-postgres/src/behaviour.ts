@@ -1,6 +1,6 @@
-import type { AlertStore, ContainmentStore } from '@mandate/core';
+import type { AlertStore, BehaviourShareStore, ContainmentStore, SharedMark, SharedScope } from '@mandate/core';
 import { ALERT_COLUMNS, alertColumns, SEVERITY_RANK, toAlert, toRestriction } from '@mandate/store-sql';
-import { checkLimit, mapConstraint, nullable, type Db } from './db.ts';
+import { checkLimit, mapConstraint, nullable, num, str, type Db } from './db.ts';
 
 export function postgresAlerts(db: Db) {
   const get = async (id: string) => {
@@ -63,4 +63,67 @@ export function postgresContainment(db: Db) {
       return (await db.rows('SELECT * FROM containment WHERE task_id = $1 ORDER BY created_at, action, tool', [taskId])).map(toRestriction);
     },
   } satisfies ContainmentStore;
+}
+
+/** the shared scopes as a payload column: what mergeShared reads, nothing else */
+function toPayload(s: SharedScope): string {
+  return JSON.stringify({ b: s.buckets, m: s.marks.map((m) => [m.rule, m.step, m.until, m.calls]) });
+}
+
+const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+
+/** a row another node wrote; a malformed one is skipped (it can only make the counts smaller, and is logged by the caller as fewer rows) */
+function fromPayload(agentId: string, payload: string, expiresAt: number): SharedScope | undefined {
+  let v: unknown;
+  try {
+    v = JSON.parse(payload);
+  } catch {
+    return undefined;
+  }
+  if (v === null || typeof v !== 'object') return undefined;
+  const { b, m } = v as { b?: unknown; m?: unknown };
+  if (!Array.isArray(b) || !Array.isArray(m)) return undefined;
+  const buckets: [number, number, number][] = [];
+  for (const x of b as unknown[]) if (Array.isArray(x) && x.length === 3 && x.every(isNum)) buckets.push([x[0], x[1], x[2]] as [number, number, number]);
+  const marks: SharedMark[] = [];
+  for (const x of m as unknown[]) {
+    if (!Array.isArray(x) || x.length !== 4) continue;
+    const [rule, step, until, calls] = x as unknown[];
+    if (typeof rule !== 'string' || !isNum(step) || !isNum(until) || !Array.isArray(calls) || !calls.every((c) => typeof c === 'string')) continue;
+    marks.push({ rule, step, until, calls: calls as string[] });
+  }
+  return { agentId, buckets, marks, expiresAt };
+}
+
+/** Several nodes: each node's per-agent counts and chain marks (core behaviour/share.ts). */
+export function postgresBehaviourShare(db: Db) {
+  return {
+    async publish(node, scopes) {
+      if (scopes.length === 0) return;
+      // one row per agent: the latest of the batch
+      const latest = new Map<string, SharedScope>();
+      for (const s of scopes) latest.set(s.agentId, s);
+      const rows = [...latest.values()];
+      await db.run(
+        `INSERT INTO behaviour_share (node, agent_id, payload, expires_at)
+         SELECT $1, t.a, t.p, t.e FROM unnest($2::text[], $3::text[], $4::bigint[]) AS t(a, p, e)
+         ON CONFLICT (node, agent_id) DO UPDATE SET payload = excluded.payload, expires_at = excluded.expires_at`,
+        [node, rows.map((r) => r.agentId), rows.map(toPayload), rows.map((r) => Math.ceil(r.expiresAt))],
+      );
+    },
+
+    async read(node, now, limit) {
+      const rows = await db.rows('SELECT agent_id, payload, expires_at FROM behaviour_share WHERE node <> $1 AND expires_at > $2 LIMIT $3', [node, Math.floor(now), checkLimit(limit)]);
+      const out: SharedScope[] = [];
+      for (const r of rows) {
+        const s = fromPayload(str(r, 'agent_id'), str(r, 'payload'), num(r, 'expires_at'));
+        if (s !== undefined) out.push(s);
+      }
+      return out;
+    },
+
+    async prune(now) {
+      return db.run('DELETE FROM behaviour_share WHERE expires_at <= $1', [Math.floor(now)]);
+    },
+  } satisfies BehaviourShareStore;
 }

@@ -4,11 +4,11 @@
  * wires them, and offers the change feed other nodes learn from.
  */
 import { Pool, type ClientConfig } from 'pg';
-import { MandateError, type Hasher, type Store } from '@mandate/core';
+import { MandateError, type BehaviourShareStore, type Hasher, type Store } from '@mandate/core';
 import { Availability, type AvailabilityEvent } from './availability.ts';
 import { postgresAgents } from './agents.ts';
 import { postgresApprovals } from './approvals.ts';
-import { postgresAlerts, postgresContainment } from './behaviour.ts';
+import { postgresAlerts, postgresBehaviourShare, postgresContainment } from './behaviour.ts';
 import { postgresAudit } from './audit.ts';
 import { postgresBudgets } from './budgets.ts';
 import { ChangeListener, changesChannel, changesSince, type StoreChange, type SubscribeOptions, type Subscription } from './changes.ts';
@@ -55,6 +55,8 @@ export interface PostgresStoreOptions {
 
 export interface PostgresStore extends Store {
   readonly schema: string;
+  /** several nodes: per-agent behaviour counts and chain marks each node shares with the others */
+  readonly behaviourShare: BehaviourShareStore;
   /** the subscription made for `onChange`, if one was given */
   readonly feed: Subscription | undefined;
   /**
@@ -203,6 +205,7 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
     operators: postgresOperators(db),
     alerts: postgresAlerts(db),
     containment: postgresContainment(db),
+    behaviourShare: postgresBehaviourShare(db),
 
     subscribe,
 

@@ -286,6 +286,21 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX task_supervision_by_time ON task_supervision (supervised_at, task_id);
     `,
   },
+  {
+    version: 5,
+    name: 'behaviour: per-agent counts and chain marks shared between nodes',
+    sql: `
+      -- each node's latest view of one agent: calls per time bucket and live chain marks (JSON)
+      CREATE TABLE behaviour_share (
+        node text COLLATE "C" NOT NULL,
+        agent_id text COLLATE "C" NOT NULL,
+        payload text NOT NULL,
+        expires_at bigint NOT NULL,
+        PRIMARY KEY (node, agent_id)
+      );
+      CREATE INDEX behaviour_share_by_expiry ON behaviour_share (expires_at);
+    `,
+  },
 ];
 
 /** long enough for a real upgrade; a node waiting on another node's migration waits this long */

@@ -27,6 +27,8 @@ export const behaviourCoreConfigSchema = z.strictObject({
     .strictObject({
       per_task: z.number().int().min(8).max(10_000).default(256),
       max_tasks: z.number().int().min(1).max(1_000_000).default(20_000),
+      per_agent: z.number().int().min(8).max(10_000).default(256).describe('recent calls remembered per agent, across all its tasks and delegates (retry loops read them)'),
+      max_agents: z.number().int().min(1).max(1_000_000).default(10_000).describe('agents remembered at once; the least recently active goes first'),
       max_agent_types: z.number().int().min(1).max(100_000).default(1_000),
       max_baseline_entries: z.number().int().min(1).max(1_000_000).default(5_000),
     })

@@ -8,10 +8,11 @@ import { detectRetry } from './retry.ts';
 import type { DetectorInput, Signal } from './types.ts';
 import { detectVolume } from './volume.ts';
 
-export function runDetectors(input: DetectorInput, cfg: DetectorsConfig): Signal[] {
+/** `chainHits`: the chain steps the call matches (chains.ts stepHits), when the caller has them already */
+export function runDetectors(input: DetectorInput, cfg: DetectorsConfig, chainHits?: readonly number[]): Signal[] {
   return [
     ...detectDrift(input, cfg.drift),
-    ...detectChains(input, cfg.chains),
+    ...detectChains(input, cfg.chains, chainHits),
     ...detectRate(input, cfg.rate),
     ...detectNovelty(input, cfg.novelty),
     ...detectVolume(input, cfg.volume),

@@ -1,67 +1,46 @@
 /**
- * Bounded memory for the detectors: per task a ring buffer of its last calls and the volume its
- * results added up to; per agent type a baseline of the tools, resource kinds and argument shapes
- * seen in allowed calls. Everything is capped: tasks and agent types are evicted least recently
- * used first, and each baseline set stops growing at its cap.
+ * Bounded memory for the detectors: per task and per agent a scope (scope.ts: its recent calls,
+ * admission times, chain marks), per task the volume its results added up to, and per agent type
+ * a baseline of the tools, resource kinds and argument shapes seen in allowed calls. Everything
+ * is capped: tasks, agents and agent types are held in ring maps (least recently touched goes
+ * first), and each baseline set stops growing at its cap.
  */
+import { Buckets, RingMap, Scope } from './scope.ts';
 import type { BaselineView, CallEvent, TaskProfile, VolumeTotals } from './types.ts';
+
+export { Ring } from './scope.ts';
 
 export interface HistoryLimits {
   /** calls remembered per task */
   readonly perTask: number;
   /** tasks remembered at once */
   readonly maxTasks: number;
+  /** calls remembered per agent (all its tasks and delegates) */
+  readonly perAgent: number;
+  /** agents remembered at once */
+  readonly maxAgents: number;
   /** agent types with a baseline */
   readonly maxAgentTypes: number;
   /** tools, resource kinds and argument shapes kept per agent type (each) */
   readonly maxBaselineEntries: number;
+  /** admission times kept per task / per agent for rate counts (2 × the ceiling + 1 is enough) */
+  readonly rateCapTask: number;
+  readonly rateCapAgent: number;
+  /** several nodes: agent scopes count calls in buckets of this size over this horizon, to share them */
+  readonly share?: { readonly bucketMs: number; readonly horizonMs: number } | undefined;
 }
 
-export const DEFAULT_HISTORY_LIMITS: HistoryLimits = { perTask: 256, maxTasks: 20_000, maxAgentTypes: 1_000, maxBaselineEntries: 5_000 };
+export const DEFAULT_HISTORY_LIMITS: HistoryLimits = { perTask: 256, maxTasks: 20_000, perAgent: 256, maxAgents: 10_000, maxAgentTypes: 1_000, maxBaselineEntries: 5_000, rateCapTask: 121, rateCapAgent: 121 };
 
-/** A fixed-size ring of calls; `items()` returns them oldest first. */
-export class Ring<T> {
-  private readonly buf: (T | undefined)[];
-  private start = 0;
-  private count = 0;
-
-  constructor(capacity: number) {
-    if (!Number.isSafeInteger(capacity) || capacity < 1) throw new TypeError(`ring capacity must be a positive integer, got ${String(capacity)}`);
-    this.buf = new Array<T | undefined>(capacity);
-  }
-
-  push(v: T): void {
-    const cap = this.buf.length;
-    if (this.count < cap) {
-      this.buf[(this.start + this.count) % cap] = v;
-      this.count += 1;
-    } else {
-      this.buf[this.start] = v;
-      this.start = (this.start + 1) % cap;
-    }
-  }
-
-  get size(): number {
-    return this.count;
-  }
-
-  items(): T[] {
-    const out: T[] = [];
-    for (let i = 0; i < this.count; i++) out.push(this.buf[(this.start + i) % this.buf.length] as T);
-    return out;
-  }
-}
-
-export class TaskHistory {
-  readonly calls: Ring<CallEvent>;
+export class TaskHistory extends Scope {
   volume: VolumeTotals = { records: 0, bytes: 0, results: 0 };
   /** the busiest window this task has had so far (for the agent type's baseline) */
   peakPerWindow = 0;
   /** what the task declared, derived once */
   profile: TaskProfile | undefined;
 
-  constructor(perTask: number) {
-    this.calls = new Ring(perTask);
+  constructor(taskId: string, perTask: number, rateCap: number) {
+    super('task', taskId, perTask, rateCap);
   }
 }
 
@@ -122,70 +101,44 @@ export class Baseline implements BaselineView {
   }
 }
 
-/** Least-recently-used map with a hard cap. */
-class Lru<V> {
-  private readonly map = new Map<string, V>();
-  private readonly max: number;
-
-  constructor(max: number) {
-    this.max = max;
-  }
-
-  get(key: string): V | undefined {
-    const v = this.map.get(key);
-    if (v !== undefined) {
-      this.map.delete(key);
-      this.map.set(key, v);
-    }
-    return v;
-  }
-
-  getOrCreate(key: string, make: () => V, onEvict?: (v: V) => void): V {
-    let v = this.get(key);
-    if (v === undefined) {
-      v = make();
-      this.map.set(key, v);
-      while (this.map.size > this.max) {
-        const oldest = this.map.keys().next();
-        if (oldest.done === true) break;
-        const gone = this.map.get(oldest.value);
-        this.map.delete(oldest.value);
-        if (gone !== undefined) onEvict?.(gone);
-      }
-    }
-    return v;
-  }
-
-  delete(key: string): V | undefined {
-    const v = this.map.get(key);
-    this.map.delete(key);
-    return v;
-  }
-
-  get size(): number {
-    return this.map.size;
-  }
-}
-
 /** All the detectors' memory. */
 export class BehaviourHistory {
   readonly limits: HistoryLimits;
-  private readonly tasks: Lru<TaskHistory>;
-  private readonly baselines: Lru<Baseline>;
-  private readonly typeOfTask = new Map<string, string>();
+  private readonly tasks: RingMap<TaskHistory>;
+  private readonly agents: RingMap<Scope>;
+  private readonly baselines: RingMap<Baseline>;
 
   constructor(limits: Partial<HistoryLimits> = {}) {
     this.limits = { ...DEFAULT_HISTORY_LIMITS, ...limits };
-    this.tasks = new Lru(this.limits.maxTasks);
-    this.baselines = new Lru(this.limits.maxAgentTypes);
+    this.tasks = new RingMap(this.limits.maxTasks);
+    this.agents = new RingMap(this.limits.maxAgents);
+    this.baselines = new RingMap(this.limits.maxAgentTypes);
   }
 
   task(taskId: string): TaskHistory {
-    return this.tasks.getOrCreate(taskId, () => new TaskHistory(this.limits.perTask));
+    return this.tasks.getOrCreate(taskId, () => new TaskHistory(taskId, this.limits.perTask, this.limits.rateCapTask));
   }
 
   peekTask(taskId: string): TaskHistory | undefined {
-    return this.tasks.get(taskId);
+    return this.tasks.peek(taskId);
+  }
+
+  /** an agent's scope: every call of its tasks and of the tasks delegated from them */
+  agent(agentId: string): Scope {
+    return this.agents.getOrCreate(agentId, () => {
+      const s = new Scope('agent', agentId, this.limits.perAgent, this.limits.rateCapAgent);
+      const share = this.limits.share;
+      if (share !== undefined) s.buckets = new Buckets(share.bucketMs, share.horizonMs);
+      return s;
+    });
+  }
+
+  peekAgent(agentId: string): Scope | undefined {
+    return this.agents.peek(agentId);
+  }
+
+  agentScopes(): IterableIterator<Scope> {
+    return this.agents.values();
   }
 
   baseline(agentType: string): Baseline {
@@ -195,10 +148,14 @@ export class BehaviourHistory {
   /** a task ended: its busiest window feeds its agent type's baseline, and its memory goes */
   forget(taskId: string, agentType: string | undefined): void {
     const t = this.tasks.delete(taskId);
-    if (t !== undefined && agentType !== undefined && t.calls.size > 0) this.baseline(agentType).learnPeak(t.peakPerWindow);
+    if (t !== undefined && agentType !== undefined && t.size > 0) this.baseline(agentType).learnPeak(t.peakPerWindow);
   }
 
   get taskCount(): number {
     return this.tasks.size;
+  }
+
+  get agentCount(): number {
+    return this.agents.size;
   }
 }

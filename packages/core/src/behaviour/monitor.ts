@@ -2,11 +2,14 @@
  * The behaviour monitor: what the decision engine calls, beside policy, for every decided call.
  *
  *   load(task)    the task's containment (cached; read through the store on a miss)
- *   assess(...)   detectors → signals → containment actions → final = restrict(policy, containment);
- *                 synchronous and in memory: the hot path's only I/O stays the decision's commit
- *   settle(...)   after the commit: history and baselines learn the call; new restrictions are
- *                 stored, suspensions and kills enforced, alerts emitted, the judge asked; all
- *                 off the hot path (nothing here is awaited by the decision)
+ *   assess(...)   detectors → signals → containment actions → final = restrict(policy, containment),
+ *                 and admission: the call counts in its task's and its agents' scopes (rate,
+ *                 retry, chain marks, baseline) and the containment it caused holds for every
+ *                 call judged after it on this node, all in one synchronous step, so N calls
+ *                 sent at once are judged as the same N calls sent one by one
+ *   settle(...)   after the commit: new restrictions are stored, suspensions and kills enforced,
+ *                 alerts emitted, the judge asked; all off the hot path (nothing here is awaited
+ *                 by the decision)
  *
  * Signals can only alert or restrict. A failing store, enforcer, sink or judge never loosens
  * anything: the in-memory containment already holds on this node, and the signal and action
@@ -17,12 +20,15 @@ import type { JsonObject, JsonValue } from '../json.ts';
 import type { Effect, Task, ToolInfo } from '../model.ts';
 import type { ArgProvenance } from '../policy/context.ts';
 import type { Clock, IdGenerator } from '../ports.ts';
+import { markChains, stepHits } from './chains.ts';
 import { applyActions, foldRestrictions, isSensitive, NO_CONTAINMENT, planActions, restrict, type ContainmentState, type FinalVerdict, type PlannedAction, type Verdict } from './combine.ts';
 import type { BehaviourCoreConfig } from './config.ts';
 import { runDetectors } from './detect.ts';
 import { purposeWords } from './drift.ts';
 import { BehaviourHistory, type TaskHistory } from './history.ts';
-import { callsInWindow } from './rate.ts';
+import { ceilingOf } from './rate.ts';
+import { RingMap, type RemoteScope, type Scope } from './scope.ts';
+import { mergeShared, type SharedScope } from './share.ts';
 import { severityRank, SEVERITIES, type Alert, type CallEvent, type DetectorInput, type Restriction, type Severity, type Signal, type TaskProfile } from './types.ts';
 
 /** Where restrictions are kept (a store capability). */
@@ -77,6 +83,8 @@ export interface BehaviourMonitorDeps {
   readonly enforcer?: ContainmentEnforcer | undefined;
   readonly judge?: DriftJudge | undefined;
   readonly log?: MonitorLog | undefined;
+  /** several nodes: agent scopes count their calls in buckets of this size, to share them (share.ts) */
+  readonly share?: { readonly bucketMs: number } | undefined;
 }
 
 export interface AssessInput {
@@ -91,6 +99,8 @@ export interface AssessInput {
   readonly now: number;
   /** the policy's decision for the call */
   readonly policy: Verdict;
+  /** a delegated task: the agents that delegated it, root first (their scopes count the call too) */
+  readonly lineage?: readonly string[] | undefined;
 }
 
 export interface Assessment {
@@ -103,7 +113,11 @@ export interface Assessment {
   readonly state: ContainmentState;
   readonly final: FinalVerdict;
   readonly inWindow: number;
+  /** this call's kill is the first for its agent on this node: settle() carries it out */
+  readonly startsKill: boolean;
 }
+
+const NO_HITS: readonly number[] = [];
 
 const MAX_PENDING_JUDGE = 8;
 
@@ -134,15 +148,41 @@ export function recordsIn(result: JsonValue): number {
 export class BehaviourMonitor {
   private readonly d: BehaviourMonitorDeps;
   readonly history: BehaviourHistory;
-  private readonly states = new Map<string, ContainmentState>();
+  /** per task: its containment as this node knows it (bounded like the tasks' history) */
+  private readonly states: RingMap<ContainmentState>;
+  /**
+   * per task: containment decided here whose store writes have not all finished (a reload must
+   * keep it), and how many are outstanding; bounded by the writes in flight
+   */
+  private readonly unstored = new Map<string, { state: ContainmentState; writes: number }>();
   private readonly killedAgents = new Set<string>();
-  private readonly pendingJudge = new Map<string, Signal[]>();
+  private readonly pendingJudge: RingMap<Signal[]>;
   private judging = 0;
+  /** whether any detector judges the agent scope (else calls count in their task alone) */
+  private readonly agentScoped: boolean;
+  /** several nodes: agent scopes changed since last shared, and what the other nodes shared */
+  private dirty = new Set<Scope>();
+  private remote: Map<string, RemoteScope> | undefined;
 
   constructor(deps: BehaviourMonitorDeps) {
     this.d = deps;
     const h = deps.config.history;
-    this.history = new BehaviourHistory({ perTask: h.per_task, maxTasks: h.max_tasks, maxAgentTypes: h.max_agent_types, maxBaselineEntries: h.max_baseline_entries });
+    const det = deps.config.detectors;
+    this.agentScoped = (det.rate.enabled && det.rate.scope.agent) || (det.retry.enabled && det.retry.scope.agent) || (det.chains.enabled && det.chains.scope.agent);
+    this.history = new BehaviourHistory({
+      perTask: h.per_task,
+      maxTasks: h.max_tasks,
+      perAgent: h.per_agent,
+      maxAgents: h.max_agents,
+      maxAgentTypes: h.max_agent_types,
+      maxBaselineEntries: h.max_baseline_entries,
+      // a ceiling needs counts up to twice itself (high severity) and one more
+      rateCapTask: 2 * ceilingOf(det.rate, 'task') + 1,
+      rateCapAgent: 2 * ceilingOf(det.rate, 'agent') + 1,
+      share: deps.share === undefined ? undefined : { bucketMs: deps.share.bucketMs, horizonMs: Math.max(det.rate.window_ms, det.retry.window_ms) },
+    });
+    this.states = new RingMap(h.max_tasks);
+    this.pendingJudge = new RingMap(h.max_tasks);
   }
 
   /** The task's containment: from memory, or read through the store once. */
@@ -150,9 +190,9 @@ export class BehaviourMonitor {
     const known = this.states.get(task.id);
     if (known !== undefined) return known;
     const state = foldRestrictions(await this.d.store.listRestrictions(task.id));
-    // a restriction added meanwhile on this node wins over what the read saw
-    const merged = this.merge(task.id, state);
-    return merged;
+    // a restriction added meanwhile on this node, or decided here and not yet stored, wins over what the read saw
+    const unstored = this.unstored.get(task.id);
+    return this.merge(task.id, unstored === undefined ? state : applyActions(state, toActions(unstored.state)));
   }
 
   /** Forgets the cached containment of a task (another node changed it). */
@@ -165,13 +205,33 @@ export class BehaviourMonitor {
     this.states.clear();
   }
 
-  /** Signals, containment and the final verdict for one decided call. Never awaits. */
-  assess(input: AssessInput): Assessment {
-    const { task, tool } = input;
+  /**
+   * Signals, containment and the final verdict for one decided call, and its admission into the
+   * detectors' memory. Never awaits: no other call can be judged between the two. `loaded` is
+   * the task's containment as `load` returned it.
+   */
+  assess(input: AssessInput, loaded?: ContainmentState): Assessment {
+    const { task, tool, now } = input;
+    const cfg = this.d.config;
     const t = this.history.task(task.id);
     const profile = this.profile(t, input);
+    const scopes: Scope[] = [t];
+    if (this.agentScoped) {
+      this.addAgentScope(scopes, task.agentId);
+      if (input.lineage !== undefined) for (const a of input.lineage) this.addAgentScope(scopes, a);
+    }
+    let before = this.states.get(task.id);
+    if (before === undefined) {
+      before = loaded ?? NO_CONTAINMENT;
+      this.states.set(task.id, before);
+    }
+    const sensitive = isSensitive(cfg.containment.sensitive, tool.category, tool.risk);
+    const killedBefore = this.killedAgents.size > 0 && this.killedAgents.has(task.agentId);
+    // denied before its own signals: by the policy, or by containment already in force (step-up only holds)
+    const contained = killedBefore || before.killed || before.suspended || before.narrowed.length > 0;
+    const deniedBefore = input.policy.effect === 'deny' || (contained && restrict(input.policy, { state: killedBefore ? { ...before, killed: true } : before, tool: tool.name, sensitive }).effect === 'deny');
     const event: CallEvent = {
-      ts: input.now,
+      ts: now,
       callId: input.callId,
       tool: tool.name,
       category: tool.category,
@@ -181,41 +241,97 @@ export class BehaviourMonitor {
       argShape: argShape(tool.name, input.args),
       untrustedArgs: input.provenance.untrusted,
       policyEffect: input.policy.effect,
+      denied: deniedBefore,
       argsHash: input.argsHash,
     };
+    const chains = cfg.detectors.chains;
+    const hits = chains.enabled ? stepHits(chains.rules, event) : NO_HITS;
+    const baseline = this.history.baseline(input.agentType);
     const detectorInput: DetectorInput = {
-      now: input.now,
+      now,
       task: profile,
-      history: t.calls.items(),
+      // a copy of the ring, made only if a detector reads it
+      get history() {
+        return t.items();
+      },
       call: event,
-      baseline: this.history.baseline(input.agentType),
+      baseline,
       volume: t.volume,
+      scopes,
     };
-    const signals = runDetectors(detectorInput, this.d.config.detectors);
-    const judged = this.pendingJudge.get(task.id);
+    const signals = runDetectors(detectorInput, cfg.detectors, hits);
+    const judged = this.pendingJudge.peek(task.id);
     if (judged !== undefined) {
       this.pendingJudge.delete(task.id);
       signals.push(...judged);
     }
-    const actions = planActions(signals, this.d.config.containment.rules, tool.name);
-    const before = this.states.get(task.id) ?? NO_CONTAINMENT;
-    const state = this.merge(task.id, applyActions(before, actions));
-    const effective = this.killedAgents.has(task.agentId) ? { ...state, killed: true } : state;
-    const final = restrict(input.policy, { state: effective, tool: tool.name, sensitive: isSensitive(this.d.config.containment.sensitive, tool.category, tool.risk) });
-    return { input, event, signals, actions, state, final, inWindow: callsInWindow(detectorInput, this.d.config.detectors.rate.window_ms) };
+    const actions = planActions(signals, cfg.containment.rules, tool.name);
+    let state = before;
+    let startsKill = false;
+    if (actions.length > 0) {
+      state = this.merge(task.id, applyActions(before, actions));
+      if (actions.some((x) => x.action !== 'alert')) {
+        const unstored = this.unstored.get(task.id);
+        if (unstored === undefined) this.unstored.set(task.id, { state, writes: 1 });
+        else this.unstored.set(task.id, { state: applyActions(unstored.state, toActions(state)), writes: unstored.writes + 1 });
+      }
+      if (actions.some((x) => x.action === 'kill') && !this.killedAgents.has(task.agentId)) {
+        // denied on this node from this call on; settle() makes it durable everywhere
+        this.killedAgents.add(task.agentId);
+        startsKill = true;
+      }
+    }
+    const effective = this.killedAgents.size > 0 && this.killedAgents.has(task.agentId) ? { ...state, killed: true } : state;
+    const final = restrict(input.policy, { state: effective, tool: tool.name, sensitive });
+
+    // admission: from here on every call this node judges sees this one, denied ones included
+    const admitted: CallEvent = final.effect === 'deny' && !event.denied ? { ...event, denied: true } : event;
+    for (const s of scopes) s.admit(admitted);
+    if (chains.enabled) for (const s of scopes) if (chains.scope[s.kind]) markChains(s, chains.rules, admitted, hits, now);
+    if (this.remote !== undefined) for (const s of scopes) if (s.kind === 'agent') this.dirty.add(s);
+    const inWindow = t.calls(now, cfg.detectors.rate.window_ms);
+    if (inWindow > t.peakPerWindow) t.peakPerWindow = inWindow;
+    // only calls the policy allowed teach the baseline: probing must not become normal
+    if (input.policy.effect === 'allow') baseline.learn(admitted);
+    return { input, event: admitted, signals, actions, state, final, inWindow, startsKill };
   }
 
-  /** After the decision committed (or failed to): learn, enforce, alert. Nothing here is awaited. */
+  /** After the decision committed (or failed to): enforce, alert. Nothing here is awaited. */
   settle(a: Assessment, finalEffect: Effect): void {
     const { input } = a;
-    const t = this.history.task(input.task.id);
-    t.calls.push(a.event);
-    t.peakPerWindow = Math.max(t.peakPerWindow, a.inWindow);
-    // only calls the policy allowed teach the baseline: probing must not become normal
-    if (input.policy.effect === 'allow') this.history.baseline(input.agentType).learn(a.event);
     this.enforce(a);
     this.alert(a, finalEffect);
     if (input.policy.effect === 'allow' && finalEffect === 'allow') this.askJudge(input);
+  }
+
+  /**
+   * Several nodes: the agent scopes that changed since the last call, as this node shares them.
+   * The first call switches sharing on (until then nothing is collected).
+   */
+  shareOut(now: number): SharedScope[] {
+    this.remote ??= new Map();
+    const out: SharedScope[] = [];
+    const det = this.d.config.detectors;
+    const horizon = Math.max(det.rate.window_ms, det.retry.window_ms);
+    const changed = this.dirty;
+    this.dirty = new Set();
+    for (const s of changed) {
+      const b = s.buckets;
+      if (b === undefined) continue;
+      b.trim(now);
+      const marks = s.liveMarks(now).map(([rule, step, m]) => ({ rule, step, until: m.until, calls: m.calls }));
+      const last = b.rows[b.rows.length - 1];
+      let expiresAt = last === undefined ? now : last[0] + (this.d.share?.bucketMs ?? 0) + horizon;
+      for (const m of marks) expiresAt = Math.max(expiresAt, m.until);
+      out.push({ agentId: s.id, buckets: b.rows.map((r) => [r[0], r[1], r[2]] as const), marks, expiresAt });
+    }
+    return out;
+  }
+
+  /** Several nodes: what every other node shared (replaces what was known before). */
+  shareIn(rows: readonly SharedScope[]): void {
+    this.remote = mergeShared(rows, this.d.share?.bucketMs ?? 1000);
+    for (const s of this.history.agentScopes()) s.remote = this.remote.get(s.id);
   }
 
   /** A tool result of the task (outcome report): volume counts it. */
@@ -235,6 +351,7 @@ export class BehaviourMonitor {
   forget(taskId: string, agentType?: string): void {
     this.history.forget(taskId, agentType);
     this.states.delete(taskId);
+    this.unstored.delete(taskId);
     this.pendingJudge.delete(taskId);
   }
 
@@ -242,7 +359,7 @@ export class BehaviourMonitor {
   async containmentOf(taskId: string): Promise<{ state: ContainmentState; restrictions: Restriction[] }> {
     const restrictions = await this.d.store.listRestrictions(taskId);
     const stored = foldRestrictions(restrictions);
-    const mem = this.states.get(taskId);
+    const mem = this.states.peek(taskId);
     return { state: mem === undefined ? stored : applyActions(stored, toActions(mem)), restrictions };
   }
 
@@ -267,14 +384,15 @@ export class BehaviourMonitor {
   private merge(taskId: string, next: ContainmentState): ContainmentState {
     const cur = this.states.get(taskId);
     const state = cur === undefined ? next : applyActions(cur, toActions(next));
-    this.states.delete(taskId);
     this.states.set(taskId, state);
-    while (this.states.size > this.d.config.history.max_tasks) {
-      const oldest = this.states.keys().next();
-      if (oldest.done === true) break;
-      this.states.delete(oldest.value);
-    }
     return state;
+  }
+
+  private addAgentScope(scopes: Scope[], agentId: string): void {
+    for (const s of scopes) if (s.kind === 'agent' && s.id === agentId) return;
+    const s = this.history.agent(agentId);
+    if (this.remote !== undefined) s.remote = this.remote.get(agentId);
+    scopes.push(s);
   }
 
   private enforce(a: Assessment): void {
@@ -288,16 +406,21 @@ export class BehaviourMonitor {
       if (x.action === 'narrow') for (const tool of x.tools) rows.push({ ...base, action: 'narrow', tool });
       else if (x.action !== 'alert') rows.push({ ...base, action: x.action, tool: '' });
     }
-    this.background('containment store', this.d.store.addRestrictions(rows));
+    this.background(
+      'containment store',
+      this.d.store.addRestrictions(rows).finally(() => {
+        const u = this.unstored.get(task.id);
+        if (u !== undefined && --u.writes <= 0) this.unstored.delete(task.id);
+      }),
+    );
     const enforcer = this.d.enforcer;
     if (enforcer === undefined) return;
     const why = (x: PlannedAction) => `containment: ${x.detector} signal (${x.severity}, confidence ${x.confidence.toFixed(2)}) on call ${a.input.callId}`;
     const suspend = restricting.find((x) => x.action === 'suspend');
     if (suspend !== undefined) this.background('suspend', enforcer.suspend(task.id, why(suspend)));
     const kill = restricting.find((x) => x.action === 'kill');
-    if (kill !== undefined && !this.killedAgents.has(task.agentId)) {
-      // denied on this node at once; once the kill is durable, the agent's disabled state holds everywhere
-      this.killedAgents.add(task.agentId);
+    if (kill !== undefined && a.startsKill) {
+      // denied on this node since assess(); once the kill is durable, the agent's disabled state holds everywhere
       this.background(
         'kill',
         enforcer.kill(task.agentId, why(kill)).finally(() => this.killedAgents.delete(task.agentId)),
@@ -364,14 +487,9 @@ export class BehaviourMonitor {
       .then((score) => {
         if (typeof score !== 'number' || !Number.isFinite(score) || score < cfg.min_score) return;
         const s: Signal = { detector: 'judge', severity: cfg.severity, confidence: Math.min(1, Math.max(0, score)), evidence: { score, judged_call: input.callId, tool: input.tool.name } };
-        const list = this.pendingJudge.get(input.task.id) ?? [];
+        const list = this.pendingJudge.peek(input.task.id) ?? [];
         if (list.length < MAX_PENDING_JUDGE) list.push(s);
         this.pendingJudge.set(input.task.id, list);
-        while (this.pendingJudge.size > this.d.config.history.max_tasks) {
-          const oldest = this.pendingJudge.keys().next();
-          if (oldest.done === true) break;
-          this.pendingJudge.delete(oldest.value);
-        }
         const sink = this.d.alerts;
         if (sink !== undefined && severityRank(s.severity) >= severityRank(this.d.config.alert_min_severity)) {
           sink.emit({

@@ -1,10 +1,13 @@
 /**
- * Rate and burst: calls in the last window, against an absolute ceiling, against the task's own
- * rhythm so far (its mean rate before this window), and against the agent type's typical busiest
- * window (learnt from earlier tasks of the type).
+ * Rate and burst: calls in the last window, against an absolute ceiling (per task and per agent:
+ * an agent that spreads its calls over tasks or delegates is still one actor), against the task's
+ * own rhythm so far (its mean rate before this window), and against the agent type's typical
+ * busiest window (learnt from earlier tasks of the type). A call counts when it is admitted, so
+ * concurrent calls are counted as if they had come one by one.
  */
 import { z } from 'zod';
-import type { DetectorInput, Signal } from './types.ts';
+import { detectorScopeSchema } from './scope.ts';
+import type { DetectorInput, ScopeView, Signal } from './types.ts';
 
 export const rateConfigSchema = z.strictObject({
   enabled: z.boolean().default(true),
@@ -21,35 +24,54 @@ export const rateConfigSchema = z.strictObject({
   min_baseline_tasks: z.number().int().min(1).max(10_000).default(5),
   /** windows quieter than this are never a burst (a handful of calls is not a pattern) */
   min_calls: z.number().int().min(1).max(10_000).default(8),
+  scope: detectorScopeSchema.prefault({}),
+  agent_max_per_window: z
+    .number()
+    .int()
+    .min(1)
+    .max(1_000_000)
+    .optional()
+    .describe('the ceiling for an agent across all its tasks and delegates, per window; default max_per_window'),
 });
 export type RateConfig = z.output<typeof rateConfigSchema>;
 
-/** calls of the history (plus this one) inside the window ending now */
+/** the ceiling a scope is judged against */
+export function ceilingOf(cfg: RateConfig, kind: ScopeView['kind']): number {
+  return kind === 'agent' ? (cfg.agent_max_per_window ?? cfg.max_per_window) : cfg.max_per_window;
+}
+
+/** calls of the task (this one included) inside the window ending now */
 export function callsInWindow(input: DetectorInput, windowMs: number): number {
-  let n = 1;
-  for (let i = input.history.length - 1; i >= 0; i--) {
-    const e = input.history[i];
-    if (e === undefined || input.now - e.ts >= windowMs) break;
-    n += 1;
-  }
-  return n;
+  const task = input.scopes[0];
+  return 1 + (task === undefined ? 0 : task.calls(input.now, windowMs));
 }
 
 export function detectRate(input: DetectorInput, cfg: RateConfig): Signal[] {
   if (!cfg.enabled) return [];
-  const inWindow = callsInWindow(input, cfg.window_ms);
-  const out: Signal[] = [];
-  const evidence = { calls_in_window: inWindow, window_ms: cfg.window_ms };
-  if (inWindow > cfg.max_per_window) {
-    out.push({ detector: 'rate', severity: inWindow > 2 * cfg.max_per_window ? 'high' : 'medium', confidence: 0.9, evidence: { ...evidence, kind: 'ceiling', max_per_window: cfg.max_per_window } });
-    return out;
+  const now = input.now;
+  // the ceiling, in every scope judged: the one furthest over its ceiling speaks (the task's on a tie)
+  let over: { scope: ScopeView; calls: number; max: number } | undefined;
+  for (const scope of input.scopes) {
+    if (!cfg.scope[scope.kind]) continue;
+    const max = ceilingOf(cfg, scope.kind);
+    const calls = 1 + scope.calls(now, cfg.window_ms);
+    if (calls > max && (over === undefined || calls / max > over.calls / over.max)) over = { scope, calls, max };
   }
+  if (over !== undefined) {
+    const evidence = { calls_in_window: over.calls, window_ms: cfg.window_ms, kind: 'ceiling', max_per_window: over.max, scope: over.scope.kind, ...(over.scope.kind === 'agent' ? { agent_id: over.scope.id } : {}) };
+    return [{ detector: 'rate', severity: over.calls > 2 * over.max ? 'high' : 'medium', confidence: 0.9, evidence }];
+  }
+  const task = input.scopes[0];
+  if (!cfg.scope.task || task === undefined || task.kind !== 'task') return [];
+  const inWindow = 1 + task.calls(now, cfg.window_ms);
+  const out: Signal[] = [];
   if (inWindow < cfg.min_calls) return out;
+  const evidence = { calls_in_window: inWindow, window_ms: cfg.window_ms, scope: 'task' };
   // the task's own rhythm: its mean rate over the time before this window
-  const before = input.history.length - (inWindow - 1);
-  const first = input.history[0];
+  const before = task.size - (inWindow - 1);
+  const first = task.at(0);
   if (before >= cfg.min_history && first !== undefined) {
-    const span = input.now - cfg.window_ms - first.ts;
+    const span = now - cfg.window_ms - first.ts;
     if (span > 0) {
       const expected = (before / span) * cfg.window_ms;
       if (inWindow > cfg.task_factor * Math.max(expected, 1)) {

@@ -41,6 +41,11 @@ export interface CallEvent {
   readonly untrustedArgs: readonly string[];
   /** the policy's answer (before any containment) */
   readonly policyEffect: Effect;
+  /**
+   * denied when admitted, by the policy or by containment: a call refused because its task was
+   * suspended counts the same whether the suspension had reached the store yet or not
+   */
+  readonly denied: boolean;
   readonly argsHash: string;
 }
 
@@ -78,6 +83,30 @@ export interface BaselineView {
   readonly peakSamples: number;
 }
 
+/** A chain rule's progress: step i's mark holds until `until` (ms); `calls` are the calls that made steps 0..i. */
+export interface ChainMark {
+  readonly until: number;
+  readonly calls: readonly string[];
+}
+
+export type ScopeKind = 'task' | 'agent';
+
+/** One scope as a detector reads it: the state before the call being judged. */
+export interface ScopeView {
+  readonly kind: ScopeKind;
+  readonly id: string;
+  /** recent calls kept (at most the scope's ring size) */
+  readonly size: number;
+  /** the i-th recent call kept, oldest first */
+  at(i: number): CallEvent | undefined;
+  /** calls admitted in (now - windowMs, now]: exact on this node up to its cap, plus what other nodes shared */
+  calls(now: number, windowMs: number): number;
+  /** denied calls other nodes shared for (now - windowMs, now] (this node's are in the ring) */
+  remoteDenied(now: number, windowMs: number): number;
+  /** the live mark of a chain rule's step, on this node or shared by another */
+  mark(ruleId: string, step: number, now: number): ChainMark | undefined;
+}
+
 /** What every detector receives: the task, its history before this call, and this call. */
 export interface DetectorInput {
   readonly now: number;
@@ -87,6 +116,12 @@ export interface DetectorInput {
   readonly call: CallEvent;
   readonly baseline: BaselineView;
   readonly volume: VolumeTotals;
+  /**
+   * The scopes this call counts in, as they were before it: the task's first, then the agent's
+   * and, for a delegated task, each delegating agent's (all their tasks). Rate, retry and chains
+   * judge each scope their config enables.
+   */
+  readonly scopes: readonly ScopeView[];
 }
 
 /** What containment can do. Each only restricts; none can grant. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BehaviourHistory, detectChains, detectDrift, detectNovelty, detectRate, detectRetry, detectVolume, runDetectors } from '../../src/index.ts';
+import { BehaviourHistory, chainsConfigSchema, detectChains, detectDrift, detectNovelty, detectRate, detectRetry, detectVolume, runDetectors } from '../../src/index.ts';
 import { call, config, input, T0, TRIAGE } from './trace.ts';
 
 const cfg = config().detectors;
@@ -37,12 +37,31 @@ describe('risky chains', () => {
     const read = call('vault.read_secret', T0);
     const post = call('http.post', T0 + 2 * S);
     const signals = detectChains(input(TRIAGE, [read, call('kb.search', T0 + S), post]), cfg.chains);
-    expect(signals).toEqual([{ detector: 'chains', severity: 'high', confidence: 0.9, evidence: { rule: 'sensitive-read-then-external-send', calls: [read.callId, post.callId], tool: 'http.post' } }]);
+    expect(signals).toEqual([{ detector: 'chains', severity: 'high', confidence: 0.9, evidence: { rule: 'sensitive-read-then-external-send', calls: [read.callId, post.callId], tool: 'http.post', scope: 'task' } }]);
   });
 
-  it('does not chain a secret read that is too far back, or one the policy denied', () => {
-    const far = [call('vault.read_secret', T0), ...Array.from({ length: 5 }, (_, i) => call('kb.search', T0 + (i + 1) * S)), call('http.post', T0 + 10 * S)];
+  it('keeps the mark of a secret read however many harmless calls come between (padding does not hide a chain)', () => {
+    const read = call('vault.read_secret', T0);
+    const padded = [read, ...Array.from({ length: 200 }, (_, i) => call('kb.search', T0 + (i + 1) * S)), call('http.post', T0 + 300 * S)];
+    expect(detectChains(input(TRIAGE, padded), cfg.chains)).toEqual([expect.objectContaining({ evidence: expect.objectContaining({ rule: 'sensitive-read-then-external-send', calls: [read.callId, padded.at(-1)?.callId] }) })]);
+  });
+
+  it('chains across the tasks of one agent: a secret read in one task, a post from another', () => {
+    const read = call('vault.read_secret', T0);
+    const post = call('http.post', T0 + 5 * S);
+    expect(detectChains(input(TRIAGE, [post]), cfg.chains)).toEqual([]);
+    expect(detectChains(input(TRIAGE, [post], {}, cfg.chains, [read]), cfg.chains)).toEqual([
+      expect.objectContaining({ evidence: expect.objectContaining({ calls: [read.callId, post.callId], scope: 'agent', agent_id: 'spiffe://acme.test/agents/triage' }) }),
+    ]);
+    // the agent scope is the operator's to switch off
+    const taskOnly = { ...cfg.chains, scope: { task: true, agent: false } };
+    expect(detectChains(input(TRIAGE, [post], {}, taskOnly, [read]), taskOnly)).toEqual([]);
+  });
+
+  it('does not chain a secret read whose mark has lapsed (hold_ms), or one the policy denied', () => {
+    const far = [call('vault.read_secret', T0), call('http.post', T0 + 3_600_000)];
     expect(detectChains(input(TRIAGE, far), cfg.chains)).toEqual([]);
+    expect(detectChains(input(TRIAGE, [far[0]!, call('http.post', T0 + 3_600_000 - 1)]), cfg.chains)).toHaveLength(1);
     const denied = [call('vault.read_secret', T0, { policyEffect: 'deny' }), call('http.post', T0 + S)];
     expect(detectChains(input(TRIAGE, denied), cfg.chains)).toEqual([]);
     // the order matters: a post then a secret read is not the chain
@@ -56,11 +75,11 @@ describe('risky chains', () => {
   });
 
   it('runs rules written in the config format: tools by glob, three steps in order', () => {
-    const rules = config().detectors.chains;
-    const custom = { ...rules, rules: [{ id: 'search-get-export', steps: [{ tool: ['helpdesk.search_*'] }, { tool: ['helpdesk.get_*'] }, { tool: ['*.export_*'] }], within: 4, only_allowed: true, severity: 'medium' as const, confidence: 0.6 }] };
+    // `within` is still accepted (older configurations) and no longer limits anything
+    const custom = chainsConfigSchema.parse({ rules: [{ id: 'search-get-export', steps: [{ tool: ['helpdesk.search_*'] }, { tool: ['helpdesk.get_*'] }, { tool: ['*.export_*'] }], within: 4, severity: 'medium', confidence: 0.6 }] });
     const trace = [call('helpdesk.search_tickets', T0), call('helpdesk.get_ticket', T0 + S), call('helpdesk.export_tickets', T0 + 2 * S)];
-    expect(detectChains(input(TRIAGE, trace), custom).map((s) => s.evidence['rule'])).toEqual(['search-get-export']);
-    expect(detectChains(input(TRIAGE, [trace[1]!, trace[0]!, trace[2]!]), custom)).toEqual([]);
+    expect(detectChains(input(TRIAGE, trace, {}, custom), custom).map((s) => s.evidence['rule'])).toEqual(['search-get-export']);
+    expect(detectChains(input(TRIAGE, [trace[1]!, trace[0]!, trace[2]!], {}, custom), custom)).toEqual([]);
   });
 });
 

@@ -1,5 +1,8 @@
 /** Builders for realistic call traces, so each detector test reads like the story it tells. */
 import { behaviourCoreConfigSchema, BehaviourHistory, purposeWords, type CallEvent, type DetectorInput, type Effect, type TaskProfile } from '../../src/index.ts';
+import { markChains, stepHits, type ChainsConfig } from '../../src/behaviour/chains.ts';
+import { TaskHistory } from '../../src/behaviour/history.ts';
+import { Scope } from '../../src/behaviour/scope.ts';
 
 export const T0 = Date.UTC(2026, 10, 2, 10, 0, 0);
 export const config = () => behaviourCoreConfigSchema.parse({});
@@ -35,7 +38,18 @@ export function call(tool: string, at: number, over: Partial<CallEvent> = {}): C
     policyEffect: 'allow' as Effect,
     argsHash: `sha256:${tool}`,
     ...over,
+    denied: over.denied ?? over.policyEffect === 'deny',
   };
+}
+
+/** a scope that admitted `calls` one by one, as the monitor does (chain marks by `chains`) */
+export function scopeOf(kind: 'task' | 'agent', id: string, calls: readonly CallEvent[], chains: ChainsConfig = config().detectors.chains): Scope {
+  const s = kind === 'task' ? new TaskHistory(id, 256, 10_000) : new Scope('agent', id, 256, 10_000);
+  for (const c of calls) {
+    s.admit(c);
+    markChains(s, chains.rules, c, stepHits(chains.rules, c), c.ts);
+  }
+  return s;
 }
 
 export function profile(purpose: string, over: Partial<TaskProfile> = {}): TaskProfile {
@@ -52,14 +66,21 @@ export function profile(purpose: string, over: Partial<TaskProfile> = {}): TaskP
   };
 }
 
-/** the input for the last call of `calls`, the others being its history */
-export function input(purpose: string, calls: CallEvent[], over: Partial<DetectorInput> = {}): DetectorInput {
+/**
+ * The input for the last call of `calls`, the others being its history: the task's scope (and,
+ * with `agentCalls`, the agent's, holding those calls and the task's), chain marks made by `chains`.
+ */
+export function input(purpose: string, calls: CallEvent[], over: Partial<DetectorInput> = {}, chains: ChainsConfig = config().detectors.chains, agentCalls?: CallEvent[]): DetectorInput {
   const last = calls[calls.length - 1];
   if (last === undefined) throw new Error('a trace needs at least one call');
+  const history = calls.slice(0, -1);
+  const scopes = [scopeOf('task', 'task-1', history, chains)];
+  if (agentCalls !== undefined) scopes.push(scopeOf('agent', 'spiffe://acme.test/agents/triage', [...agentCalls, ...history].sort((a, b) => a.ts - b.ts), chains));
   return {
     now: last.ts,
     task: profile(purpose),
-    history: calls.slice(0, -1),
+    history,
+    scopes,
     call: last,
     baseline: new BehaviourHistory().baseline('support'),
     volume: { records: 0, bytes: 0, results: 0 },

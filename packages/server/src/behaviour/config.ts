@@ -35,6 +35,16 @@ export const behaviourConfigSchema = z
         store_queue: z.number().int().min(1).max(1_000_000).default(10_000),
       })
       .prefault({}),
+    share: z
+      .strictObject({
+        interval_ms: z.number().int().min(50).max(60_000).default(500).describe('how often a node publishes the agents whose counts or chain marks changed, and reads what the other nodes published'),
+        bucket_ms: z.number().int().min(100).max(60_000).default(1_000).describe("the time buckets a node counts each agent's calls in for the others; another node's bucket that overlaps a window is counted whole"),
+        max_lag_ms: z.number().int().min(1_000).max(600_000).default(10_000).describe('a node whose last successful exchange is older than this denies every call (STORE_UNAVAILABLE) until the next one succeeds'),
+        max_scopes: z.number().int().min(100).max(1_000_000).default(100_000).describe('rows (node, agent) read per exchange at most'),
+      })
+      .refine((s) => s.max_lag_ms >= 2 * s.interval_ms, { message: 'max_lag_ms must be at least twice interval_ms' })
+      .prefault({})
+      .describe('several nodes (PostgreSQL) only: how nodes share per-agent call counts and chain marks, so an agent whose calls are spread over nodes is judged on all of them (docs/behaviour.md)'),
     /** an HTTP endpoint asked {purpose, call} after each allowed call; it answers {score: 0..1} */
     judge: z
       .strictObject({

@@ -16,7 +16,7 @@ describe('the README behaviour example', () => {
     const rules = config.behaviour.detectors.chains.rules;
     expect(rules.map((r) => r.id)).toEqual(['secret-then-external', 'untrusted-recipient', 'search-then-bulk-export']);
     const ev = (i: number, over: Partial<CallEvent>): CallEvent => ({
-      ts: i, callId: `c${i}`, tool: 'x', category: 'read', risk: 'low', dataClasses: [], resourceKind: undefined, argShape: '', untrustedArgs: [], policyEffect: 'allow', argsHash: '', ...over,
+      ts: i, callId: `c${i}`, tool: 'x', category: 'read', risk: 'low', dataClasses: [], resourceKind: undefined, argShape: '', untrustedArgs: [], policyEffect: 'allow', denied: false, argsHash: '', ...over,
     });
     const [secret, untrusted, bulk] = rules;
     expect(matchChain(secret!, [ev(1, { dataClasses: ['secret'] }), ev(2, {})], ev(3, { category: 'external_sink' }))).toEqual(['c1', 'c3']);

@@ -48,8 +48,11 @@ export async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean, time
   }
 }
 
-/** Starts PostgreSQL and `count` nodes: the first alone (it creates schema and keys), then the rest. */
-export async function startCluster(count: number, logLevel = 'warn'): Promise<Cluster> {
+/**
+ * Starts PostgreSQL and `count` nodes: the first alone (it creates schema and keys), then the rest.
+ * `extra`: top-level config sections added to every node's (behaviour, …).
+ */
+export async function startCluster(count: number, logLevel = 'warn', extra: Record<string, unknown> = {}): Promise<Cluster> {
   const pg = await startThrowawayPostgres();
   const dir = mkdtempSync(join(tmpdir(), 'mandate-cluster-'));
   // every node of a cluster reads the signing keys with the same key encryption key
@@ -72,6 +75,7 @@ export async function startCluster(count: number, logLevel = 'warn'): Promise<Cl
         audit: { key_file: join(dir, 'audit-checkpoint-keys.json') },
         keys: { kek_file: kekFile },
         log: { level: logLevel },
+        ...extra,
       }),
     );
     const proc = spawn(process.execPath, [join(ROOT, 'packages', 'cli', 'src', 'main.ts'), 'serve', '--config', configFile], {
@@ -82,7 +86,8 @@ export async function startCluster(count: number, logLevel = 'warn'): Promise<Cl
     proc.stdout?.on('data', (d: Buffer) => (log += d.toString()));
     proc.stderr?.on('data', (d: Buffer) => (log += d.toString()));
     const url = `http://127.0.0.1:${port}`;
-    await until(() => http(url, 'GET', '/readyz'), (r) => (r as { status?: number }).status === 200, 20_000).catch((e: unknown) => {
+    // loading the CLI alone took 11–13 s on this shared machine under load: wait generously
+    await until(() => http(url, 'GET', '/readyz'), (r) => (r as { status?: number }).status === 200, 60_000).catch((e: unknown) => {
       throw new Error(`${name} did not become ready: ${(e as Error).message}\n${log}`);
     });
     return { name, url, proc, log: () => log };

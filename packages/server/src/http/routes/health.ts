@@ -13,7 +13,17 @@ export function healthRoutes(app: FastifyInstance, rt: MandateRuntime): void {
     }
     const fresh = rt.fresh();
     const ready = store && fresh;
-    const body = { status: ready ? 'ready' : 'not_ready', checks: { store: store ? 'ok' : 'unavailable', change_feed: fresh ? 'ok' : 'disconnected', policies: rt.policies.current.version } };
+    const sharing = rt.behaviourSharing?.status();
+    const body = {
+      status: ready ? 'ready' : 'not_ready',
+      checks: {
+        store: store ? 'ok' : 'unavailable',
+        change_feed: rt.changeFeedConnected() ? 'ok' : 'disconnected',
+        policies: rt.policies.current.version,
+        // several nodes with behaviour on: the exchange of per-agent counts between nodes
+        ...(sharing !== undefined ? { behaviour_share: { status: sharing.fresh ? 'ok' : 'stale', node: sharing.node, rounds: sharing.rounds, failures: sharing.failures } } : {}),
+      },
+    };
     return reply.code(ready ? 200 : 503).send(body);
   });
 }
