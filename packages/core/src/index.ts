@@ -92,6 +92,8 @@ export {
   type Checkpoint,
   type ChainVerdict,
   type ChainProblem,
+  type ChainStatus,
+  type UnanchoredTail,
 } from './audit/chain.ts';
 export { GroupCommit, type GroupCommitOptions, type SubmitOptions } from './audit/group-commit.ts';
 export { redactArgs } from './audit/redact.ts';

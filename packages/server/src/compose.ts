@@ -38,7 +38,8 @@ import {
 import { openSqliteStore } from '@mandate/store-sqlite';
 import { openPostgresStore, type Subscription } from '@mandate/store-postgres';
 import type { JWK } from 'jose';
-import { AUDIT_KEY_FILE, FileKeyStore, MirroredCheckpoints } from './audit-files.ts';
+import { AUDIT_KEY_FILE, FileKeyStore, MirroredCheckpoints, readCheckpointFile } from './audit-files.ts';
+import { AnchoredCheckpoints, FileAnchor, WebhookAnchor, checkAnchorFile, type AnchorTarget } from './anchors.ts';
 import { CheckpointingAudit, type CheckpointerLog } from './checkpointer.ts';
 import type { MandateConfig } from './config.ts';
 import { loadOidcIssuer, loadTrustBundle } from './identity/bundles.ts';
@@ -77,6 +78,10 @@ export interface MandateRuntime {
   readonly audit: CheckpointingAudit;
   /** signed checkpoints: the store's copy and the file outside it */
   readonly checkpoints: MirroredCheckpoints;
+  /** the sinks every new checkpoint is anchored to (audit.anchors) */
+  readonly anchors: AnchoredCheckpoints;
+  /** audit.anchors.file, resolved, when configured */
+  readonly anchorFile: string | undefined;
   readonly policies: PolicyHolder;
   readonly taskKeys: KeyRing;
   readonly auditKeys: KeyRing;
@@ -165,6 +170,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
   // several nodes: cached state expires after max_staleness even if an invalidation is lost
   const staleness = pg ? { clock, maxAgeMs: config.postgres.max_staleness } : undefined;
   let feed: Subscription | undefined;
+  let checkpointer: CheckpointingAudit | undefined;
   try {
     const policies = new PolicyHolder(config.policies.dir === undefined ? undefined : resolve(config.policies.dir), hasher, {
       engine: config.policies.engine,
@@ -214,8 +220,19 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
     const agents = new CachedAgents(store.agents, 100_000, staleness);
     const taskState = new CachedTasks(store.tasks, 100_000, staleness);
     const checkpoints = new MirroredCheckpoints(store.checkpoints, config.data_dir);
+    // copies of each checkpoint out of reach of whoever can write the data folder (anchors.ts)
+    const a = config.audit.anchors;
+    const anchorFile = a.file === undefined ? undefined : checkAnchorFile(a.file, config.data_dir);
+    const anchorTargets: AnchorTarget[] = [
+      ...(anchorFile === undefined ? [] : [new FileAnchor(anchorFile)]),
+      ...a.webhooks.map((w) => new WebhookAnchor({ url: w.url, secret: w.secret, timeoutMs: w.timeout, stateDir: config.data_dir, now: () => clock.now() / 1000 })),
+    ];
+    const anchors = new AnchoredCheckpoints(checkpoints, anchorTargets, { backoffMs: a.backoff, maxBackoffMs: a.max_backoff, maxPending: a.max_pending }, log);
+    // what a sink missed while this node was down is in the node's own checkpoint file
+    if (anchorTargets.length > 0) await anchors.start(readCheckpointFile(config.data_dir));
     const events = new EventBus();
-    const audit = new CheckpointingAudit(publishingAudit(store.audit, events), checkpoints, auditKeys, clock, config.audit.checkpoint_every, config.audit.checkpoint_interval, log);
+    const audit = new CheckpointingAudit(publishingAudit(store.audit, events), anchors, auditKeys, clock, config.audit.checkpoint_every, config.audit.checkpoint_interval, log);
+    checkpointer = audit;
     const current = () => policies.current;
     // shadow mode: the candidate folder is judged beside the active one and never enforced
     const shadowPolicies = config.policies.shadow_dir === undefined ? undefined : new PolicyHolder(resolve(config.policies.shadow_dir), hasher);
@@ -429,6 +446,8 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
     }, config.tokens.expiry_sweep_interval);
     sweep.unref();
 
+    // a tail left by a run that crashed is covered now, not at the first append
+    audit.trigger();
     let closed = false;
     return {
       config,
@@ -440,6 +459,8 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       taskState,
       audit,
       checkpoints,
+      anchors,
+      anchorFile,
       policies,
       taskKeys,
       auditKeys,
@@ -473,12 +494,14 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
           await mcp.close();
           await feed?.close();
           await audit.close();
+          await anchors.close();
         } finally {
           await store.close();
         }
       },
     };
   } catch (e) {
+    checkpointer?.stop();
     await store.close();
     throw e;
   }

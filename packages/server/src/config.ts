@@ -4,6 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import { MandateError, durationSchema, zodIssues } from '@mandate/core';
 import { authzenConfigSchema } from './authzen/config.ts';
 import { behaviourConfigSchema } from './behaviour/config.ts';
+import { anchorsConfigSchema } from './anchors.ts';
 import { mcpConfigSchema } from '@mandate/gateway';
 
 const duration = (dflt: string) => durationSchema.prefault(dflt);
@@ -172,6 +173,8 @@ export const configSchema = z.strictObject({
       key_file: z.string().min(1).optional(),
       /** full: fsync every commit; normal: survive a process crash, not a power cut */
       durability: z.enum(['full', 'normal']).default('full'),
+      /** copies of every signed checkpoint kept outside the data folder (see anchors.ts) */
+      anchors: anchorsConfigSchema,
     })
     .prefault({}),
   limits: z
