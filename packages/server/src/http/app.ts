@@ -1,5 +1,5 @@
-import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { checkJsonBounds, findDuplicateKey, isMandateError, MandateError } from '@mandate/core';
+import Fastify, { LogController, type FastifyError, type FastifyServerOptions, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { checkJsonBounds, findDuplicateKey, isMandateError, MandateError, redactSecretsInText } from '@mandate/core';
 import type { MandateRuntime } from '../compose.ts';
 import { randomBase64url } from '../node-ports.ts';
 import { envelope, STATUS_BY_CODE } from './errors.ts';
@@ -53,6 +53,19 @@ class OneLineRequestLog extends LogController {
 }
 
 /**
+ * The request as the access log names it: Fastify's fields, with secrets in the URL (a token in
+ * a query parameter, a credential in a path) redacted like audited arguments are.
+ */
+function loggedRequest(req: FastifyRequest): Record<string, unknown> {
+  return { method: req.method, url: redactSecretsInText(req.url), host: req.host, remoteAddress: req.ip, remotePort: req.socket.remotePort };
+}
+
+function loggerOptions(logger: HttpOptions['logger']): NonNullable<FastifyServerOptions['logger']> {
+  if (logger === undefined || logger === false) return false;
+  return { ...(logger === true ? {} : logger), serializers: { req: loggedRequest as (req: unknown) => Record<string, unknown> } };
+}
+
+/**
  * Builds the HTTP API over a runtime. Routes only translate between HTTP and the core; every
  * decision is made by the core. Bodies are JSON only, never compressed (a compressed body would
  * otherwise slip past size and shape checks), bounded in size and nesting, and free of
@@ -60,7 +73,7 @@ class OneLineRequestLog extends LogController {
  */
 export function buildHttpApp(rt: MandateRuntime, opts: HttpOptions = {}): FastifyInstance {
   const app = Fastify({
-    logger: opts.logger ?? false,
+    logger: loggerOptions(opts.logger),
     logController: new OneLineRequestLog(),
     bodyLimit: rt.config.server.body_limit_bytes,
     genReqId: (req) => {
