@@ -18,6 +18,12 @@ export interface CheckpointerLog {
   error(obj: object, msg: string): void;
 }
 
+/** told the outcome of every audit commit (readiness: write-health.ts) */
+export interface CommitObserver {
+  committed(): void;
+  failed(error: unknown): void;
+}
+
 export interface CheckpointerStatus {
   /** the newest seq this process knows a checkpoint covers (0: none yet) */
   readonly checkpointedSeq: number;
@@ -53,8 +59,19 @@ export class CheckpointingAudit implements AuditAppender, DecisionCommitter {
   private readonly clock: Clock;
   private readonly every: number;
   private readonly log: CheckpointerLog;
+  private readonly observer: CommitObserver | undefined;
 
-  constructor(inner: AuditAppender & AuditReader & DecisionCommitter, checkpoints: CheckpointStore, ring: KeyRing, clock: Clock, every: number, intervalMs: number, log: CheckpointerLog) {
+  constructor(
+    inner: AuditAppender & AuditReader & DecisionCommitter,
+    checkpoints: CheckpointStore,
+    ring: KeyRing,
+    clock: Clock,
+    every: number,
+    intervalMs: number,
+    log: CheckpointerLog,
+    observer?: CommitObserver,
+  ) {
+    this.observer = observer;
     this.inner = inner;
     this.checkpoints = checkpoints;
     this.ring = ring;
@@ -84,8 +101,14 @@ export class CheckpointingAudit implements AuditAppender, DecisionCommitter {
     const p = fn();
     this.inFlight.add(p);
     void p.then(
-      () => this.inFlight.delete(p),
-      () => this.inFlight.delete(p),
+      () => {
+        this.inFlight.delete(p);
+        this.observer?.committed();
+      },
+      (e: unknown) => {
+        this.inFlight.delete(p);
+        this.observer?.failed(e);
+      },
     );
     return p;
   }

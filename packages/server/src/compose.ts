@@ -41,6 +41,7 @@ import type { JWK } from 'jose';
 import { AUDIT_KEY_FILE, FileKeyStore, MirroredCheckpoints, readCheckpointFile } from './audit-files.ts';
 import { AnchoredCheckpoints, FileAnchor, WebhookAnchor, checkAnchorFile, type AnchorTarget } from './anchors.ts';
 import { CheckpointingAudit, type CheckpointerLog } from './checkpointer.ts';
+import { WriteHealth } from './write-health.ts';
 import type { MandateConfig } from './config.ts';
 import { loadOidcIssuer, loadTrustBundle } from './identity/bundles.ts';
 import { randomIds, sha256Hasher, systemClock } from './node-ports.ts';
@@ -110,6 +111,8 @@ export interface MandateRuntime {
   /** shadow mode (policies.shadow_dir): the candidate set and what it would have decided differently */
   readonly shadow: ShadowEvaluator | undefined;
   readonly shadowPolicies: PolicyHolder | undefined;
+  /** whether this node can commit (readiness) */
+  readonly writeHealth: WriteHealth;
   /** whether this node's cached state is current (always, on one node; with several, its change feed is connected) */
   fresh(): boolean;
   /** the bootstrap admin key, only when this start created it */
@@ -127,6 +130,10 @@ function storePath(config: MandateConfig): string {
   if (config.store === 'sqlite') return join(config.data_dir, 'mandate.db');
   return config.store.slice('sqlite:'.length);
 }
+
+/** readiness: a commit this recent says the store can write; otherwise it is probed, at most once a second */
+const WRITE_FRESH_MS = 5_000;
+const WRITE_PROBE_GAP_MS = 1_000;
 
 /** how often the SQLite store's WAL is checkpointed in the background (store-sqlite, checkpoint-worker.ts) */
 const WAL_CHECKPOINT_MS = 250;
@@ -231,7 +238,9 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
     // what a sink missed while this node was down is in the node's own checkpoint file
     if (anchorTargets.length > 0) await anchors.start(readCheckpointFile(config.data_dir));
     const events = new EventBus();
-    const audit = new CheckpointingAudit(publishingAudit(store.audit, events), anchors, auditKeys, clock, config.audit.checkpoint_every, config.audit.checkpoint_interval, log);
+    // readiness follows the audit commits, and probes the store when none is recent
+    const writeHealth = new WriteHealth(() => store.probeWrite(), { freshMs: WRITE_FRESH_MS, minProbeGapMs: WRITE_PROBE_GAP_MS, now: () => performance.now() }, log);
+    const audit = new CheckpointingAudit(publishingAudit(store.audit, events), anchors, auditKeys, clock, config.audit.checkpoint_every, config.audit.checkpoint_interval, log, writeHealth);
     checkpointer = audit;
     const current = () => policies.current;
     // shadow mode: the candidate folder is judged beside the active one and never enforced
@@ -461,6 +470,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       checkpoints,
       anchors,
       anchorFile,
+      writeHealth,
       policies,
       taskKeys,
       auditKeys,

@@ -12,8 +12,13 @@ export function healthRoutes(app: FastifyInstance, rt: MandateRuntime): void {
       store = false;
     }
     const fresh = rt.fresh();
-    const ready = store && fresh;
-    const body = { status: ready ? 'ready' : 'not_ready', checks: { store: store ? 'ok' : 'unavailable', change_feed: fresh ? 'ok' : 'disconnected', policies: rt.policies.current.version } };
+    // answering reads is not enough: every allow waits for its audit commit
+    const write = store ? await rt.writeHealth.check() : { ok: false };
+    const ready = store && fresh && write.ok;
+    const body = {
+      status: ready ? 'ready' : 'not_ready',
+      checks: { store: store ? 'ok' : 'unavailable', commit: write.ok ? 'ok' : 'failing', change_feed: fresh ? 'ok' : 'disconnected', policies: rt.policies.current.version },
+    };
     return reply.code(ready ? 200 : 503).send(body);
   });
 }
