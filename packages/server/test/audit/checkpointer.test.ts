@@ -128,6 +128,15 @@ describe.each([sqlite, postgres])('the audit checkpointer on $name', (kind) => {
   });
 });
 
+describe('the checkpoint settings', () => {
+  it('refuses an interval that would not bound the tail, or would spin (CONFIG_INVALID)', () => {
+    for (const checkpoint_interval of ['0s', '10ms', '2d']) {
+      expect(() => parseConfig({ audit: { checkpoint_interval } })).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
+    }
+    expect(parseConfig({ audit: { checkpoint_interval: '100ms' } }).audit.checkpoint_interval).toBe(100);
+  });
+});
+
 describe('GET /v1/audit/verify and the unanchored tail', () => {
   it('reports the records after the newest checkpoint (how many, since when) and whether the checkpointer is overdue', async () => {
     const clock = new ManualClock();
