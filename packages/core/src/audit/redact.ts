@@ -49,7 +49,7 @@ const SECRET_PAIRS = new Set([
   'privatekey', 'secretkey', 'sessionkey', 'sharedkey', 'signingkey',
 ]);
 /** one word that ends in one of these (`accesstoken`, `dbpassword`, `xapikey`) names a secret */
-const SECRET_SUFFIXES = ['token', 'password', 'passwd', 'secret', 'apikey', 'privatekey', 'credentials', 'credential'];
+const SECRET_SUFFIX = /.(?:token|password|passwd|secret|apikey|privatekey|credentials?)$/;
 /** query parameter names that carry a secret in a URL, beyond rule 1 */
 const QUERY_SECRET_NAMES = new Set([
   'code', 'key', 'sig', 'signature', 'x-amz-signature', 'x-amz-credential', 'x-amz-security-token', 'x-goog-signature',
@@ -57,6 +57,7 @@ const QUERY_SECRET_NAMES = new Set([
   'refresh_token', 'api_key', 'apikey',
 ]);
 
+const SIMPLE_NAME = /^[a-z0-9_]+$/;
 const isUpper = (c: number): boolean => c >= 65 && c <= 90;
 const isLowerOrDigit = (c: number): boolean => (c >= 97 && c <= 122) || (c >= 48 && c <= 57);
 
@@ -88,10 +89,12 @@ function words(key: string): string[] {
 
 /** Rule 1: whether a key (an argument name, a query parameter name) names a secret. */
 export function isSecretName(key: string): boolean {
-  const w = words(key);
+  // most argument names are lower case, in one word or snake_case: no camelCase to cut
+  const w = SIMPLE_NAME.test(key) ? key.split('_') : words(key);
   for (let i = 0; i < w.length; i++) {
     const x = w[i] as string;
-    if (SECRET_WORDS.has(x) || SECRET_SUFFIXES.some((s) => x.length > s.length && x.endsWith(s))) return true;
+    if (x === '') continue;
+    if (SECRET_WORDS.has(x) || (x.length > 6 && SECRET_SUFFIX.test(x))) return true;
     if (i + 1 < w.length && SECRET_PAIRS.has(x + (w[i + 1] as string))) return true;
   }
   return false;
@@ -99,12 +102,30 @@ export function isSecretName(key: string): boolean {
 
 interface ValueRule {
   /** a cheap test that must pass before the pattern is run (most strings fail them all) */
-  readonly may: (text: string) => boolean;
+  readonly may: (text: string, longestRun: number) => boolean;
   readonly pattern: RegExp;
   readonly replace: (match: string, groups: Record<string, string | undefined>) => string;
 }
 
 const whole = (): string => REDACTED;
+
+const KNOWN_PREFIXES = /AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA|gh[pousr]_|github_pat_|glpat-|xox[abposre]-|xapp-|_live_|_test_|whsec_|sk-|AIza|npm_|SG\.|mk_|hooks\.slack\.com/;
+
+/** the longest run of characters a key, a token or a JWT is made of (`A-Z a-z 0-9 _ - + / = . ~`) */
+function longestKeyRun(text: string): number {
+  let longest = 0;
+  let run = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (isTokenChar(c) || c === 46 || c === 126) {
+      run++;
+      if (run > longest) longest = run;
+    } else {
+      run = 0;
+    }
+  }
+  return longest;
+}
 
 /**
  * Rule 2, one pattern per kind of secret, in this order (a PEM block holds long base64 runs,
@@ -120,19 +141,21 @@ const VALUE_RULES: readonly ValueRule[] = [
   },
   {
     // JWS (3 parts) or JWE (5 parts)
-    may: (t) => t.includes('eyJ'),
+    // a JWS header alone is 20 characters or more
+    may: (t, run) => run >= 16 && t.includes('eyJ'),
     pattern: /(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*)?/g,
     replace: whole,
   },
   {
     // an HTTP credential after its scheme ("Basic authentication" is prose: all lower case)
-    may: (t) => /[Bb]earer|[Bb]asic|DPoP|[Dd]igest/.test(t),
+    may: (t, run) => run >= 8 && (t.includes('earer') || t.includes('asic') || t.includes('DPoP') || t.includes('igest')),
     pattern: /(?<scheme>\b(?:[Bb]earer|[Bb]asic|DPoP|[Dd]igest)\s+)(?<cred>[A-Za-z0-9._~+/=-]{8,})/g,
     replace: (m, g) => (/^[a-z]+$/.test(g['cred'] ?? '') ? m : (g['scheme'] ?? '') + REDACTED),
   },
   {
     // well-known key formats
-    may: (t) => /AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA|gh[pousr]_|github_pat_|glpat-|xox[abposre]-|xapp-|_live_|_test_|whsec_|sk-|AIza|npm_|SG\.|mk_|hooks\.slack\.com/.test(t),
+    // the shortest of them is 18 characters
+    may: (t, run) => run >= 16 && KNOWN_PREFIXES.test(t),
     pattern:
       /(?<![A-Za-z0-9])(?:(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}|gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{20,}|glpat-[A-Za-z0-9_-]{20,}|xox[abposre]-[A-Za-z0-9-]{10,}|xapp-[A-Za-z0-9-]{10,}|(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{10,}|whsec_[A-Za-z0-9+/=]{16,}|sk-[A-Za-z0-9_-]{20,}|AIza[0-9A-Za-z_-]{35}|npm_[A-Za-z0-9]{36}|SG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}|mk_[A-Za-z0-9_-]{20,}|hooks\.slack\.com\/services\/[A-Za-z0-9/]+)/g,
     replace: whole,
@@ -234,16 +257,18 @@ function looksRandom(run: string): boolean {
 export function redactSecretsInText(text: string): string {
   // fewer than 8 characters hold no credential this recognises
   if (text.length < 8) return text;
+  // prose is short words: most strings rule most patterns out in one pass
+  const run = longestKeyRun(text);
   let out = text;
   for (const rule of VALUE_RULES) {
-    if (!rule.may(out)) continue;
+    if (!rule.may(out, run)) continue;
     out = out.replace(rule.pattern, (match: string, ...rest: unknown[]) => {
       const last = rest.at(-1);
       return rule.replace(match, typeof last === 'object' && last !== null ? (last as Record<string, string | undefined>) : {});
     });
   }
   // last: a long random-looking run, with mixed classes and a high entropy
-  return text.length >= 32 ? redactRandomRuns(out) : out;
+  return run >= 32 ? redactRandomRuns(out) : out;
 }
 
 /**
