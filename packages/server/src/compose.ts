@@ -38,8 +38,8 @@ import {
 import { openSqliteStore } from '@mandate/store-sqlite';
 import { openPostgresStore, type Subscription } from '@mandate/store-postgres';
 import type { JWK } from 'jose';
-import { AUDIT_KEY_FILE, FileKeyStore, MirroredCheckpoints, readCheckpointFile } from './audit-files.ts';
-import { AnchoredCheckpoints, FileAnchor, WebhookAnchor, checkAnchorFile, type AnchorTarget } from './anchors.ts';
+import { AUDIT_KEY_FILE, FileKeyStore, MirroredCheckpoints } from './audit-files.ts';
+import { openAnchors, type AnchoredCheckpoints } from './anchors.ts';
 import { CheckpointingAudit, type CheckpointerLog } from './checkpointer.ts';
 import { WriteHealth } from './write-health.ts';
 import type { MandateConfig } from './config.ts';
@@ -228,15 +228,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
     const taskState = new CachedTasks(store.tasks, 100_000, staleness);
     const checkpoints = new MirroredCheckpoints(store.checkpoints, config.data_dir);
     // copies of each checkpoint out of reach of whoever can write the data folder (anchors.ts)
-    const a = config.audit.anchors;
-    const anchorFile = a.file === undefined ? undefined : checkAnchorFile(a.file, config.data_dir);
-    const anchorTargets: AnchorTarget[] = [
-      ...(anchorFile === undefined ? [] : [new FileAnchor(anchorFile)]),
-      ...a.webhooks.map((w) => new WebhookAnchor({ url: w.url, secret: w.secret, timeoutMs: w.timeout, stateDir: config.data_dir, now: () => clock.now() / 1000 })),
-    ];
-    const anchors = new AnchoredCheckpoints(checkpoints, anchorTargets, { backoffMs: a.backoff, maxBackoffMs: a.max_backoff, maxPending: a.max_pending }, log);
-    // what a sink missed while this node was down is in the node's own checkpoint file
-    if (anchorTargets.length > 0) await anchors.start(readCheckpointFile(config.data_dir));
+    const { anchors, anchorFile } = await openAnchors(checkpoints, config.audit.anchors, config.data_dir, () => clock.now() / 1000, log);
     const events = new EventBus();
     // readiness follows the audit commits, and probes the store when none is recent
     const writeHealth = new WriteHealth(() => store.probeWrite(), { freshMs: WRITE_FRESH_MS, minProbeGapMs: WRITE_PROBE_GAP_MS, now: () => performance.now() }, log);

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { describeError, type Checkpoint } from '@mandate/core';
-import { readAnchorFile } from '../../anchors.ts';
+import { readAnchorFile } from '../../anchor-file.ts';
 import { verifyAudit } from '../../audit-verify.ts';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
