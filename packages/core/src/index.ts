@@ -95,9 +95,11 @@ export {
   type Checkpoint,
   type ChainVerdict,
   type ChainProblem,
+  type ChainStatus,
+  type UnanchoredTail,
 } from './audit/chain.ts';
 export { GroupCommit, type GroupCommitOptions, type SubmitOptions } from './audit/group-commit.ts';
-export { redactArgs } from './audit/redact.ts';
+export { redactArgs, redactSecretsInText, isSecretName } from './audit/redact.ts';
 export { KeyRing } from './tokens/keyring.ts';
 export { TaskTokens, TASK_TOKEN_TYPE, mapJoseError, type TaskTokenClaims, type TaskTokenOptions, type ActorClaim } from './tokens/task-token.ts';
 export { DecisionEngine, type DecisionEngineDeps, type DecisionLimits, type OutcomeReport, type OutcomeReceipt } from './decide.ts';

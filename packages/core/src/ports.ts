@@ -261,5 +261,11 @@ export interface Store {
   readonly containment: ContainmentStore;
   /** true when the store answers */
   ping(): Promise<boolean>;
+  /**
+   * Commits a small write that leaves nothing behind and never touches the audit chain, and
+   * rejects (STORE_UNAVAILABLE, AUDIT_UNAVAILABLE) when the store cannot commit: a full disk, an
+   * I/O error, a failed sync. Readiness asks it when no recent commit says so.
+   */
+  probeWrite(): Promise<void>;
   close(): Promise<void>;
 }

@@ -14,7 +14,7 @@ async function fixture(n = 10) {
   const keys = new Map([[kid, { ...(await exportJWK(publicKey)), kid } as JsonObject]]);
   const last = records[records.length - 1] as AuditRecord;
   const cp = await signCheckpoint({ seq: last.seq, hash: last.hash }, 2000, { kid, privateJwk });
-  return { records, keys, checkpoints: [cp] };
+  return { records, keys, checkpoints: [cp], privateJwk };
 }
 
 const reader = (records: AuditRecord[]) => ({
@@ -55,6 +55,51 @@ describe('audit chain verification', () => {
     const f = await fixture();
     const forged = [{ ...(f.checkpoints[0] as (typeof f.checkpoints)[number]), seq: 5 }];
     expect((await verifyAuditLog(reader(f.records), forged, f.keys, hasher)).problem?.code).toBe('CHECKPOINT_SIGNATURE_INVALID');
+  });
+});
+
+describe('the unanchored tail', () => {
+  /** ten records and a checkpoint over the first `at` of them */
+  async function tailFixture(at: number) {
+    const f = await fixture();
+    const r = f.records[at - 1] as AuditRecord;
+    return { ...f, checkpoints: [await resign(f, r)] };
+  }
+  /** a checkpoint over `r`, signed with the fixture's key */
+  async function resign(f: Awaited<ReturnType<typeof fixture>>, r: AuditRecord) {
+    return signCheckpoint({ seq: r.seq, hash: r.hash }, 3000, { kid: 'k1', privateJwk: f.privateJwk });
+  }
+
+  it('calls a log whose newest record is covered by a checkpoint intact', async () => {
+    const f = await fixture();
+    expect(await verifyAuditLog(reader(f.records), f.checkpoints, f.keys, hasher)).toMatchObject({ ok: true, status: 'intact', anchoredSeq: 10 });
+  });
+
+  it('reports the records after the newest checkpoint as an unanchored tail: how many, from which, since when', async () => {
+    const f = await tailFixture(6);
+    const v = await verifyAuditLog(reader(f.records), f.checkpoints, f.keys, hasher);
+    expect(v).toMatchObject({ ok: true, status: 'unanchored_tail', anchoredSeq: 6, records: 10 });
+    expect(v.unanchored).toEqual({ records: 4, fromSeq: 7, toSeq: 10, sinceTs: 1006, untilTs: 1009 });
+  });
+
+  it('reports a tail cut after the newest checkpoint as unanchored, never as intact', async () => {
+    const f = await tailFixture(6);
+    const v = await verifyAuditLog(reader(f.records.slice(0, 8)), f.checkpoints, f.keys, hasher);
+    expect(v.status).toBe('unanchored_tail');
+    expect(v.unanchored).toMatchObject({ records: 2, fromSeq: 7, toSeq: 8 });
+  });
+
+  it('reports a whole log without a checkpoint as unanchored from its first record', async () => {
+    const f = await fixture();
+    const v = await verifyAuditLog(reader(f.records), [], f.keys, hasher);
+    expect(v).toMatchObject({ ok: true, status: 'unanchored_tail', checkpointsVerified: 0, anchoredSeq: 0 });
+    expect(v.unanchored).toMatchObject({ records: 10, fromSeq: 1, sinceTs: 1000 });
+  });
+
+  it('calls an empty log intact and a broken one broken', async () => {
+    expect(await verifyAuditLog(reader([]), [], new Map(), hasher)).toMatchObject({ ok: true, status: 'intact', records: 0 });
+    const f = await fixture();
+    expect(await verifyAuditLog(reader(f.records.slice(0, 7)), f.checkpoints, f.keys, hasher)).toMatchObject({ ok: false, status: 'broken' });
   });
 });
 

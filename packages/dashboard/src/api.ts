@@ -163,6 +163,9 @@ export function mergeAlerts(listed: readonly Alert[], streamed: readonly Record<
 
 export interface Verdict {
   ok: boolean;
+  /** intact, unanchored_tail (the newest records are not yet covered by a checkpoint), broken */
+  status?: string;
+  unanchored?: { records: number; since: string } | null;
   records: number;
   checkpoints_verified: number;
   head_hash: string | null;

@@ -11,11 +11,12 @@ import { MandateError, isJsonObject, type Checkpoint, type CheckpointStore, type
 export const AUDIT_KEY_FILE = 'audit-checkpoint-keys.json';
 export const CHECKPOINT_FILE = 'audit-checkpoints.jsonl';
 
-function writePrivate(path: string, text: string): void {
+/** Writes a private file (mode 0600) atomically: a crash never leaves half of it. */
+export function writePrivate(path: string, text: string): void {
   const tmp = `${path}.tmp`;
   writeFileSync(tmp, text, { mode: 0o600 });
   chmodSync(tmp, 0o600);
-  renameSync(tmp, path); // atomic: a crash never leaves half a key file
+  renameSync(tmp, path);
 }
 
 /** A KeyStore in one JSON file, for the audit checkpoint keys only. */

@@ -42,7 +42,9 @@ import { openPostgresStore, type Subscription } from '@mandate/store-postgres';
 import type { JWK } from 'jose';
 import { AUDIT_KEY_FILE, FileKeyStore, MirroredCheckpoints } from './audit-files.ts';
 import { EncryptedKeyStore, loadKeks, protectSigningKeys } from './key-encryption.ts';
+import { openAnchors, type AnchoredCheckpoints } from './anchors.ts';
 import { CheckpointingAudit, type CheckpointerLog } from './checkpointer.ts';
+import { WriteHealth } from './write-health.ts';
 import type { MandateConfig } from './config.ts';
 import { loadOidcIssuer, loadTrustBundle } from './identity/bundles.ts';
 import { randomIds, sha256Hasher, systemClock } from './node-ports.ts';
@@ -81,6 +83,10 @@ export interface MandateRuntime {
   readonly audit: CheckpointingAudit;
   /** signed checkpoints: the store's copy and the file outside it */
   readonly checkpoints: MirroredCheckpoints;
+  /** the sinks every new checkpoint is anchored to (audit.anchors) */
+  readonly anchors: AnchoredCheckpoints;
+  /** audit.anchors.file, resolved, when configured */
+  readonly anchorFile: string | undefined;
   readonly policies: PolicyHolder;
   /** what this start did about encryption of the private signing keys at rest (key-encryption.ts) */
   readonly keyEncryption: { readonly kek: string; readonly source: string; readonly generated: boolean; readonly encrypted: number; readonly reEncrypted: number };
@@ -113,6 +119,8 @@ export interface MandateRuntime {
   /** shadow mode (policies.shadow_dir): the candidate set and what it would have decided differently */
   readonly shadow: ShadowEvaluator | undefined;
   readonly shadowPolicies: PolicyHolder | undefined;
+  /** whether this node can commit (readiness) */
+  readonly writeHealth: WriteHealth;
   /** whether this node's cached state is current (always, on one node; with several, its change feed is connected and, with behaviour on, its last exchange of behaviour counts is recent) */
   fresh(): boolean;
   /** whether the change feed is connected (always true on one node) */
@@ -133,6 +141,10 @@ export function storePath(config: MandateConfig): string {
   if (config.store === 'sqlite') return join(config.data_dir, 'mandate.db');
   return config.store.slice('sqlite:'.length);
 }
+
+/** readiness: a commit this recent says the store can write; otherwise it is probed, at most once a second */
+const WRITE_FRESH_MS = 5_000;
+const WRITE_PROBE_GAP_MS = 1_000;
 
 /** how often the SQLite store's WAL is checkpointed in the background (store-sqlite, checkpoint-worker.ts) */
 const WAL_CHECKPOINT_MS = 250;
@@ -182,6 +194,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
   // several nodes: cached state expires after max_staleness even if an invalidation is lost
   const staleness = pg ? { clock, maxAgeMs: config.postgres.max_staleness } : undefined;
   let feed: Subscription | undefined;
+  let checkpointer: CheckpointingAudit | undefined;
   try {
     const policies = new PolicyHolder(config.policies.dir === undefined ? undefined : resolve(config.policies.dir), hasher, {
       engine: config.policies.engine,
@@ -244,8 +257,13 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
     const agents = new CachedAgents(store.agents, 100_000, staleness);
     const taskState = new CachedTasks(store.tasks, 100_000, staleness);
     const checkpoints = new MirroredCheckpoints(store.checkpoints, config.data_dir);
+    // copies of each checkpoint out of reach of whoever can write the data folder (anchors.ts)
+    const { anchors, anchorFile } = await openAnchors(checkpoints, config.audit.anchors, config.data_dir, () => clock.now() / 1000, log);
     const events = new EventBus();
-    const audit = new CheckpointingAudit(publishingAudit(store.audit, events), checkpoints, auditKeys, clock, config.audit.checkpoint_every, config.audit.checkpoint_interval, log);
+    // readiness follows the audit commits, and probes the store when none is recent
+    const writeHealth = new WriteHealth(() => store.probeWrite(), { freshMs: WRITE_FRESH_MS, minProbeGapMs: WRITE_PROBE_GAP_MS, now: () => performance.now() }, log);
+    const audit = new CheckpointingAudit(publishingAudit(store.audit, events), anchors, auditKeys, clock, config.audit.checkpoint_every, config.audit.checkpoint_interval, log, writeHealth);
+    checkpointer = audit;
     const current = () => policies.current;
     // shadow mode: the candidate folder is judged beside the active one and never enforced
     const shadowPolicies = config.policies.shadow_dir === undefined ? undefined : new PolicyHolder(resolve(config.policies.shadow_dir), hasher);
@@ -488,6 +506,8 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
     }, config.tokens.expiry_sweep_interval);
     sweep.unref();
 
+    // a tail left by a run that crashed is covered now, not at the first append
+    audit.trigger();
     let closed = false;
     return {
       config,
@@ -499,6 +519,9 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       taskState,
       audit,
       checkpoints,
+      anchors,
+      anchorFile,
+      writeHealth,
       policies,
       keyEncryption,
       taskKeys,
@@ -536,12 +559,14 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
           await sharing?.close();
           await feed?.close();
           await audit.close();
+          await anchors.close();
         } finally {
           await store.close();
         }
       },
     };
   } catch (e) {
+    checkpointer?.stop();
     await store.close();
     throw e;
   }

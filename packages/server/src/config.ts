@@ -4,6 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import { MandateError, durationSchema, zodIssues } from '@mandate/core';
 import { authzenConfigSchema } from './authzen/config.ts';
 import { behaviourConfigSchema } from './behaviour/config.ts';
+import { anchorsConfigSchema } from './anchor-file.ts';
 import { mcpConfigSchema } from '@mandate/gateway';
 
 const duration = (dflt: string) => durationSchema.prefault(dflt);
@@ -161,10 +162,10 @@ export const configSchema = z.strictObject({
     .prefault({}),
   audit: z
     .strictObject({
-      /** sign a checkpoint after this many records… */
+      /** sign a checkpoint after this many records (appended by this node)… */
       checkpoint_every: z.number().int().min(1).max(1_000_000).default(1000),
-      /** …or this long after the last one, whichever comes first */
-      checkpoint_interval: duration('30s'),
+      /** …or this often whenever the log has records no checkpoint covers (idle or not): the longest a record stays unanchored */
+      checkpoint_interval: duration('30s').refine((ms) => ms >= 100 && ms <= 86_400_000, 'checkpoint_interval must be between 100ms and 24h'),
       /**
        * the checkpoint signing keys (mode 0600), kept out of the log's database; default
        * <data_dir>/audit-checkpoint-keys.json. Nodes of one cluster share one file.
@@ -172,6 +173,8 @@ export const configSchema = z.strictObject({
       key_file: z.string().min(1).optional(),
       /** full: fsync every commit; normal: survive a process crash, not a power cut */
       durability: z.enum(['full', 'normal']).default('full'),
+      /** copies of every signed checkpoint kept outside the data folder (see anchors.ts) */
+      anchors: anchorsConfigSchema,
     })
     .prefault({}),
   keys: z

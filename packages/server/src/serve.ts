@@ -1,4 +1,4 @@
-import { buildHttpApp } from './http/app.ts';
+import { buildHttpApp, requestLogSerializers } from './http/app.ts';
 import { createRuntime, type MandateRuntime, type RuntimeOptions } from './compose.ts';
 import type { MandateConfig } from './config.ts';
 import type { FastifyInstance } from 'fastify';
@@ -16,7 +16,7 @@ export interface RunningServer {
 export async function serve(config: MandateConfig, opts: RuntimeOptions & { logger?: boolean | { level: string } } = {}): Promise<RunningServer> {
   // one logger for the request log and the runtime's own lines (a database outage, the change
   // feed, checkpoints), so an operator reads both in one stream
-  const logger = opts.logger === false ? undefined : pino({ level: typeof opts.logger === 'object' ? opts.logger.level : config.log.level });
+  const logger = opts.logger === false ? undefined : pino({ level: typeof opts.logger === 'object' ? opts.logger.level : config.log.level, serializers: requestLogSerializers });
   const runtime = await createRuntime(config, { ...opts, ...(opts.log === undefined && logger !== undefined ? { log: logger } : {}) });
   const app = buildHttpApp(runtime, logger === undefined ? { logger: false } : { loggerInstance: logger });
   try {

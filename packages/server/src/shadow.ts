@@ -147,7 +147,7 @@ export async function shadowEvaluate(draft: PolicySet, live: PolicySet, deps: Sh
     if (tool === null) return no('the record names no tool');
     const args = d['args'];
     if (!isJsonObject(args)) return no('the record carries no arguments');
-    if (argsHash(args, deps.hasher) !== d['args_hash']) return no('the arguments were redacted in the audit record (secret-looking keys or long strings), so the call cannot be rebuilt exactly');
+    if (argsHash(args, deps.hasher) !== d['args_hash']) return no('the arguments were redacted in the audit record (secrets by name or shape, or long strings), so the call cannot be rebuilt exactly');
     const t = await task(r.taskId);
     if (!t) return no('the task is no longer stored');
     const a = await agent(r.agentId);

@@ -3,6 +3,7 @@
  * capability is a small object checked against its port; this file only connects, migrates and
  * wires them, and offers the change feed other nodes learn from.
  */
+import { randomBytes } from 'node:crypto';
 import { Pool, type ClientConfig } from 'pg';
 import { MandateError, type BehaviourShareStore, type Hasher, type Store } from '@mandate/core';
 import { Availability, type AvailabilityEvent } from './availability.ts';
@@ -83,6 +84,8 @@ export interface PostgresStore extends Store {
 // A schema name goes into the notification channel (at most 63 bytes) and the search_path.
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,46}$/;
 const PING_TIMEOUT_MS = 2_000;
+/** random bytes in the write probe's row (as hex text: a few pages) */
+const WRITE_PROBE_BYTES = 4096;
 
 function positiveInt(name: string, v: number | undefined, fallback: number, min: number): number {
   if (v === undefined) return fallback;
@@ -229,6 +232,29 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
         PING_TIMEOUT_MS,
         false,
       );
+    },
+
+    async probeWrite() {
+      if (closing !== undefined) throw new MandateError('STORE_UNAVAILABLE', 'the store is closed');
+      // a row written and removed in one committed transaction (its WAL written and flushed);
+      // other transactions never see it. A random key: nodes probe at the same time
+      const key = `mandate.write_probe.${randomBytes(8).toString('hex')}`;
+      const probe = db.tx(async (c) => {
+        await c.query('INSERT INTO controls (key, value, updated_at) VALUES ($1, $2, 0)', [key, JSON.stringify(randomBytes(WRITE_PROBE_BYTES).toString('hex'))]);
+        await c.query('DELETE FROM controls WHERE key = $1', [key]);
+      });
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new MandateError('STORE_UNAVAILABLE', `PostgreSQL did not commit a write within ${PING_TIMEOUT_MS} ms`)), PING_TIMEOUT_MS);
+      });
+      try {
+        await Promise.race([probe, late]);
+      } catch (error) {
+        probe.catch(() => undefined);
+        throw error instanceof MandateError ? error : new MandateError('STORE_UNAVAILABLE', `PostgreSQL cannot commit: ${error instanceof Error ? error.message : String(error)}`);
+      } finally {
+        clearTimeout(timer);
+      }
     },
 
     close() {

@@ -19,7 +19,7 @@ import { sqliteOperators } from './operators.ts';
 import { sqliteRevocations } from './revocations.ts';
 import { sqliteTasks } from './tasks.ts';
 import { sqliteSupervision } from './supervision.ts';
-import { Sql } from './sql.ts';
+import { Sql, unavailable } from './sql.ts';
 import { WalSync } from './wal-sync.ts';
 
 export { MIGRATIONS, type Migration } from './migrations.ts';
@@ -45,6 +45,11 @@ export interface SqliteStoreOptions {
    */
   readonly backgroundCheckpointMs?: number | undefined;
 }
+
+/** the write probe's row: in `controls`, present only inside the probe's own transaction */
+const WRITE_PROBE_KEY = 'mandate.write_probe';
+/** random bytes in the probe row (twice as many hex characters: a few pages) */
+const WRITE_PROBE_BYTES = 8192;
 
 /** with background checkpoints, SQLite's own checkpoint only past this many WAL pages (~64 MiB) */
 const BACKSTOP_CHECKPOINT_PAGES = 16_384;
@@ -112,6 +117,30 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
         return sql.get('SELECT 1 AS one') !== undefined;
       } catch {
         return false;
+      }
+    },
+
+    async probeWrite() {
+      // a failed WAL sync refuses every audit commit until restart, whatever a probe could write
+      const failed = walSync?.failed();
+      if (failed) throw failed;
+      // a row with a few pages of payload, written and removed in one committed transaction: the
+      // store must find room for it (a full disk or max_page_count fails here) and write the WAL;
+      // SQLite's own sync is skipped (the event loop is not held for it: write errors suffice)
+      const deferSync = walSync !== undefined;
+      try {
+        if (deferSync) sql.db.exec('PRAGMA synchronous = NORMAL');
+        try {
+          sql.tx(() => {
+            sql.run('INSERT INTO controls (key, value, updated_at) VALUES (?, hex(randomblob(?)), 0)', WRITE_PROBE_KEY, WRITE_PROBE_BYTES);
+            sql.run('DELETE FROM controls WHERE key = ?', WRITE_PROBE_KEY);
+          });
+        } finally {
+          if (deferSync) sql.db.exec('PRAGMA synchronous = FULL');
+        }
+      } catch (error) {
+        // closed, full, I/O error: STORE_UNAVAILABLE
+        throw unavailable(error);
       }
     },
 

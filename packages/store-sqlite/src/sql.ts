@@ -3,7 +3,7 @@
  * column readers and the mapping of SQLite constraint errors to MandateError codes.
  */
 import type { DatabaseSync, SQLInputValue, SQLOutputValue, StatementSync } from 'node:sqlite';
-import { MandateError } from '@mandate/core';
+import { MandateError, describeError } from '@mandate/core';
 
 export type Row = Record<string, SQLOutputValue>;
 
@@ -12,6 +12,12 @@ export type Row = Record<string, SQLOutputValue>;
 const SQLITE_CONSTRAINT_PRIMARYKEY = 1555;
 const SQLITE_CONSTRAINT_UNIQUE = 2067;
 const SQLITE_CONSTRAINT_FOREIGNKEY = 787;
+/**
+ * Primary result codes that mean "the store cannot do this now" rather than "this request is
+ * wrong": busy or locked, out of memory, read-only, I/O error, corrupt, full (SQLITE_FULL: the
+ * disk, or max_page_count), cannot open, locking protocol, not a database.
+ */
+const UNAVAILABLE_CODES = new Set([5, 6, 7, 8, 10, 11, 13, 14, 15, 26]);
 
 export class Sql {
   readonly db: DatabaseSync;
@@ -32,15 +38,27 @@ export class Sql {
   }
 
   run(sql: string, ...params: SQLInputValue[]): number {
-    return Number(this.stmt(sql).run(...params).changes);
+    try {
+      return Number(this.stmt(sql).run(...params).changes);
+    } catch (error) {
+      throw unavailable(error);
+    }
   }
 
   get(sql: string, ...params: SQLInputValue[]): Row | undefined {
-    return this.stmt(sql).get(...params);
+    try {
+      return this.stmt(sql).get(...params);
+    } catch (error) {
+      throw unavailable(error);
+    }
   }
 
   all(sql: string, ...params: SQLInputValue[]): Row[] {
-    return this.stmt(sql).all(...params);
+    try {
+      return this.stmt(sql).all(...params);
+    } catch (error) {
+      throw unavailable(error);
+    }
   }
 
   /**
@@ -48,9 +66,14 @@ export class Sql {
    * read-check-write (budgets, audit head) cannot interleave with another connection's.
    */
   tx<T>(fn: () => T): T {
-    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      this.db.exec('BEGIN IMMEDIATE');
+    } catch (error) {
+      throw unavailable(error);
+    }
     try {
       const out = fn();
+      // a commit fails when the WAL cannot grow (a full disk) or be written
       this.db.exec('COMMIT');
       return out;
     } catch (error) {
@@ -61,7 +84,7 @@ export class Sql {
           // the original error is the one worth reporting
         }
       }
-      throw error;
+      throw unavailable(error);
     }
   }
 
@@ -75,6 +98,20 @@ function sqliteErrcode(error: unknown): number | undefined {
   if (typeof error !== 'object' || error === null) return undefined;
   const code = (error as { errcode?: unknown }).errcode;
   return typeof code === 'number' ? code : undefined;
+}
+
+/**
+ * A store that cannot work (full, I/O error, locked, closed) becomes STORE_UNAVAILABLE, a stable
+ * code (HTTP 503) instead of an internal error; every other error is returned unchanged.
+ */
+export function unavailable(error: unknown): unknown {
+  if (error instanceof MandateError) return error;
+  const code = sqliteErrcode(error);
+  const closed = typeof error === 'object' && error !== null && (error as { code?: unknown }).code === 'ERR_INVALID_STATE';
+  if ((code !== undefined && UNAVAILABLE_CODES.has(code & 0xff)) || closed) {
+    return new MandateError('STORE_UNAVAILABLE', `the store cannot complete this: ${describeError(error)}`);
+  }
+  return error;
 }
 
 /** turns "already exists" / "refers to nothing" into CONFLICT / NOT_FOUND; rethrows the rest */

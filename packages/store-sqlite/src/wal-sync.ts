@@ -44,6 +44,11 @@ export class WalSync {
     return this.written;
   }
 
+  /** why every commit is refused, once a sync failed (until restart) */
+  failed(): MandateError | undefined {
+    return this.failure;
+  }
+
   /** No sync is under way or waiting: a commit may sync inline without overtaking one. */
   idle(): boolean {
     return this.running === undefined && this.next === undefined && this.failure === undefined;

@@ -184,6 +184,70 @@ describe('sqlite store: durability of the audit log', () => {
   });
 });
 
+describe('sqlite store: a database that cannot write', () => {
+  /** no free page and no room for another: the next new page is SQLITE_FULL (a full disk, to SQLite) */
+  function fill(s: SqliteStore): void {
+    const db = s.unsafeDatabase();
+    db.exec('CREATE TABLE test_filler (b BLOB)');
+    db.exec('VACUUM');
+    db.exec(`PRAGMA max_page_count = ${String(pragma(s, 'page_count'))}`);
+    for (const size of [4096, 1024, 256, 64, 16, 1]) {
+      for (;;) {
+        try {
+          db.prepare('INSERT INTO test_filler (b) VALUES (zeroblob(?))').run(size);
+        } catch {
+          break;
+        }
+      }
+    }
+  }
+
+  it('answers writes to a full database with STORE_UNAVAILABLE (a stable code), and reads still work', async () => {
+    const s = open();
+    await seedTask(s, 'task-1');
+    fill(s);
+    // each table's last page may hold a few more rows: write until the store refuses
+    const untilRefused = async (write: (i: number) => Promise<unknown>): Promise<unknown> => {
+      for (let i = 0; i < 500; i++) {
+        try {
+          await write(i);
+        } catch (e) {
+          return e;
+        }
+      }
+      return undefined;
+    };
+    const agentRefused = await untilRefused((i) => s.agents.createAgent(agent(`spiffe://acme.test/agents/filler-${i}-${'x'.repeat(200)}`)));
+    expect(agentRefused).toMatchObject({ code: 'STORE_UNAVAILABLE', message: expect.stringContaining('full') as unknown });
+    const taskRefused = await untilRefused((i) => s.tasks.createTask(task(`task-more-${i}`, 'spiffe://acme.test/agents/triage')));
+    expect(taskRefused).toMatchObject({ code: 'STORE_UNAVAILABLE' });
+    expect(await s.tasks.getTask('task-1')).toBeDefined();
+    expect(await s.ping()).toBe(true);
+  });
+
+  it('fails its write probe while full and passes it once there is room, leaving nothing behind', async () => {
+    const s = open();
+    await s.audit.append([draft(1)]);
+    await s.probeWrite();
+    fill(s);
+    await expect(s.probeWrite()).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
+    s.unsafeDatabase().exec('PRAGMA max_page_count = 1073741823');
+    await s.probeWrite();
+    expect(await s.controls.getControl('mandate.write_probe')).toBeUndefined();
+    expect((await s.audit.head())?.seq).toBe(1);
+    expect(pragma(s, 'synchronous')).toBe(2);
+  });
+
+  it('fails its write probe for good once a WAL sync failed', async () => {
+    const s = open();
+    await s.audit.append([draft(1)]);
+    await rm(`${path}-wal`);
+    await Promise.allSettled(Array.from({ length: 6 }, (_, i) => s.audit.append([draft(2 + i)])));
+    await writeFile(`${path}-wal`, '');
+    await expect(s.probeWrite()).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE' });
+  });
+});
+
 describe('sqlite store: integrity', () => {
   it('refuses a task whose agent does not exist, with NOT_FOUND', async () => {
     const s = open();

@@ -77,6 +77,19 @@ export function runStoreConformance(name: string, makeStore: () => Promise<Store
         expect(await store().ping()).toBe(true);
       });
 
+      it('commits a write probe that leaves nothing behind: no audit record, no control', async () => {
+        await store().audit.append([draft(1)]);
+        await store().probeWrite();
+        await store().probeWrite();
+        expect((await store().audit.head())?.seq).toBe(1);
+        expect(await store().controls.getControl('mandate.write_probe')).toBeUndefined();
+      });
+
+      it('refuses a write probe once closed, with STORE_UNAVAILABLE', async () => {
+        await store().close();
+        await expect(store().probeWrite()).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
+      });
+
       it('commits audit appends already accepted before it closes', async () => {
         const pending = store().audit.append([draft(1), draft(2)]);
         await store().close();

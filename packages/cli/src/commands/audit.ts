@@ -1,25 +1,44 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { isJsonObject, verifyAuditLog, type JsonObject } from '@mandate/core';
-import { AUDIT_KEY_FILE, mergeCheckpoints, readAuditPublicKeys, readCheckpointFile, sha256Hasher } from '@mandate/server';
+import { isJsonObject, type Checkpoint, type JsonObject } from '@mandate/core';
+import { AUDIT_KEY_FILE, mergeCheckpoints, readAnchorFile, readAuditPublicKeys, readCheckpointFile, sha256Hasher, verifyAudit } from '@mandate/server';
 import { openSqliteStore } from '@mandate/store-sqlite';
 import { CliError, EXIT } from '../exit-codes.ts';
 import type { CliIO } from '../io.ts';
 
-export const auditHelp = `mandate audit verify [--data-dir DIR | --db FILE] [--key-file FILE] [--jwks FILE] [--require-checkpoint] [--json]
+export const auditHelp = `mandate audit verify [--data-dir DIR | --db FILE] [--key-file FILE] [--jwks FILE] [--anchors FILE] [--require-checkpoint] [--require-anchored] [--json]
   Walks the audit hash chain record by record, checks every signed checkpoint (those in the
   database and those in audit-checkpoints.jsonl beside it), and reports the first broken link:
-  an edited, deleted or reordered record, or a cut tail. Checkpoint keys come from
+  an edited, deleted or reordered record, or a cut that reaches into a signed checkpoint.
+  Records after the newest checkpoint are reported as an unanchored tail (how many, since
+  when): nothing signed covers them, so their deletion or rewriting could not be detected.
+  --anchors FILE also checks the checkpoints anchored outside the data folder
+  (audit.anchors.file): a log cut back to an older checkpoint, its newer checkpoints deleted
+  with the records after them, is then detected too. Checkpoint keys come from
   audit-checkpoint-keys.json beside the database, or from --jwks (the output of
   GET /v1/audit/jwks, pinned elsewhere), never from the database itself. --jwks and
-  --require-checkpoint fail a non-empty log that no checkpoint covers.
-  Exit 0 when intact, 1 when broken.`;
+  --require-checkpoint fail a non-empty log that no checkpoint covers; --require-anchored
+  fails any unanchored tail (a log whose server stopped cleanly has none).
+  Exit 0 when intact (or intact with an unanchored tail), 1 when broken.`;
 
 export async function auditCommand(args: string[], io: CliIO): Promise<number> {
   const [sub, ...rest] = args;
   if (sub !== 'verify') throw new CliError(EXIT.USAGE, auditHelp);
-  const { values } = parseArgs({ args: rest, strict: true, options: { 'data-dir': { type: 'string' }, db: { type: 'string' }, jwks: { type: 'string' }, json: { type: 'boolean' }, 'require-checkpoint': { type: 'boolean' }, 'key-file': { type: 'string' } } });
+  const { values } = parseArgs({
+    args: rest,
+    strict: true,
+    options: {
+      'data-dir': { type: 'string' },
+      db: { type: 'string' },
+      jwks: { type: 'string' },
+      anchors: { type: 'string' },
+      json: { type: 'boolean' },
+      'require-checkpoint': { type: 'boolean' },
+      'require-anchored': { type: 'boolean' },
+      'key-file': { type: 'string' },
+    },
+  });
   const db = values.db ?? join(values['data-dir'] ?? io.env['MANDATE_DATA_DIR'] ?? './.mandate', 'mandate.db');
   if (!existsSync(db)) throw new CliError(EXIT.USAGE, `no audit database at ${db}`);
   let pinned: JsonObject[] | undefined;
@@ -34,9 +53,16 @@ export async function auditCommand(args: string[], io: CliIO): Promise<number> {
     if (!Array.isArray(keys) || !keys.every(isJsonObject)) throw new CliError(EXIT.USAGE, `${values.jwks} is not a JWKS ({"keys": [...]})`);
     pinned = keys;
   }
+  let anchors: { source: string; checkpoints: Checkpoint[] } | undefined;
+  if (values.anchors !== undefined) {
+    try {
+      anchors = { source: values.anchors, checkpoints: readAnchorFile(values.anchors) };
+    } catch (e) {
+      throw new CliError(EXIT.USAGE, (e as Error).message);
+    }
+  }
   const dataDir = dirname(db);
   const fileKeys = readAuditPublicKeys(values['key-file'] ?? join(dataDir, AUDIT_KEY_FILE));
-  const requireCheckpoint = values['require-checkpoint'] === true || pinned !== undefined;
   const store = openSqliteStore({ path: db, hasher: sha256Hasher });
   try {
     // pinned keys first; else the key file beside the database (never keys stored inside it)
@@ -46,20 +72,27 @@ export async function auditCommand(args: string[], io: CliIO): Promise<number> {
     else keys = new Map();
     // the union of the store's copy and the file outside it: deleting rows in one hides nothing
     const checkpoints = mergeCheckpoints(await store.checkpoints.listCheckpoints(), readCheckpointFile(dataDir));
-    let v = await verifyAuditLog(store.audit, checkpoints, keys, sha256Hasher);
-    if (v.ok && requireCheckpoint && v.records > 0 && v.checkpointsVerified === 0) {
-      v = { ...v, ok: false, problem: { code: 'TRUNCATED', seq: 1, message: 'no signed checkpoint verifies: a cut tail or a rewritten log cannot be excluded' } };
-    }
-    const warning = v.ok && v.checkpointsVerified === 0 && v.records > 0 ? 'no signed checkpoint yet, so a cut tail could not be detected' : null;
+    const r = await verifyAudit({
+      reader: store.audit,
+      checkpoints,
+      anchors,
+      publicKeys: keys,
+      hasher: sha256Hasher,
+      requireCheckpoint: values['require-checkpoint'] === true || pinned !== undefined,
+      requireAnchored: values['require-anchored'] === true,
+    });
     if (values.json) {
-      io.out(JSON.stringify({ ok: v.ok, records: v.records, checkpoints_verified: v.checkpointsVerified, head_hash: v.headHash, problem: v.problem ?? null, warning }));
-    } else if (v.ok) {
-      io.out(`ok: ${v.records} records, ${v.checkpointsVerified} signed checkpoint(s) verified, head ${v.headHash}`);
-      if (warning) io.out(`note: ${warning}`);
+      io.out(JSON.stringify(r));
+    } else if (r.problem !== null) {
+      io.out(`${r.status === 'broken' ? 'BROKEN' : 'UNANCHORED'} at record ${r.problem.seq}: ${r.problem.code}: ${r.problem.message}`);
     } else {
-      io.out(`BROKEN at record ${v.problem?.seq}: ${v.problem?.code}: ${v.problem?.message}`);
+      // an unanchored tail is not a plain ok: nothing signed says those records were all there
+      const what = r.status === 'intact' ? 'ok' : `intact up to record ${r.anchored_seq}, UNANCHORED TAIL of ${r.unanchored?.records ?? 0}`;
+      io.out(`${what}: ${r.records} records, ${r.checkpoints_verified} signed checkpoint(s) verified, head ${r.head_hash}`);
+      if (r.anchors) io.out(`anchors: ${r.anchors.checkpoints} checkpoint(s) in ${r.anchors.source}, the newest over ${r.anchors.newest_seq} records`);
+      if (r.warning) io.out(`note: ${r.warning}`);
     }
-    return v.ok ? EXIT.OK : EXIT.FAILED;
+    return r.ok ? EXIT.OK : EXIT.FAILED;
   } finally {
     await store.close();
   }

@@ -150,13 +150,43 @@ export type ChainProblem =
   | 'HASH_MISMATCH'
   | 'CHECKPOINT_SIGNATURE_INVALID'
   | 'CHECKPOINT_MISMATCH'
-  | 'TRUNCATED';
+  | 'TRUNCATED'
+  /** only when the verifier was asked to require it: records after the newest checkpoint */
+  | 'UNANCHORED_TAIL';
+
+/**
+ * What a walk of the log found:
+ * - `intact`: every record links, and the newest record is covered by a signed checkpoint;
+ * - `unanchored_tail`: every record links, but the newest records come after the newest signed
+ *   checkpoint: nothing signed says they exist, so deleting or rewriting them (and only them)
+ *   would not be detected. `unanchored` says how many and since when. A running server always
+ *   has such a tail, bounded by `audit.checkpoint_every` and `audit.checkpoint_interval`;
+ * - `broken`: a link, a hash or a checkpoint does not hold (`problem`).
+ */
+export type ChainStatus = 'intact' | 'unanchored_tail' | 'broken';
+
+/** The records after the newest verified checkpoint. */
+export interface UnanchoredTail {
+  readonly records: number;
+  readonly fromSeq: number;
+  readonly toSeq: number;
+  /** `ts` of the oldest of them (ms since the epoch) */
+  readonly sinceTs: number;
+  /** `ts` of the newest of them */
+  readonly untilTs: number;
+}
 
 export interface ChainVerdict {
+  /** no tampering found (also true with an unanchored tail: see `status`) */
   readonly ok: boolean;
+  readonly status: ChainStatus;
   readonly records: number;
   readonly checkpointsVerified: number;
+  /** the seq the newest verified checkpoint covers (0: none) */
+  readonly anchoredSeq: number;
   readonly headHash: string;
+  /** present when `status` is unanchored_tail */
+  readonly unanchored?: UnanchoredTail;
   /** the first broken link, when not ok */
   readonly problem?: { code: ChainProblem; seq: number; message: string };
 }
@@ -164,13 +194,18 @@ export interface ChainVerdict {
 /**
  * Walks the chain record by record (feed them in ascending order) and then checks the signed
  * checkpoints: an edit breaks a hash, a deletion or reorder breaks seq/prevHash, and a cut
- * tail leaves a checkpoint pointing past the end.
+ * that reaches into a signed checkpoint leaves it pointing past the end. Records after the
+ * newest checkpoint are reported as an unanchored tail: the chain alone cannot tell whether
+ * some of them were cut.
  */
 export class ChainVerifier {
   private expectedSeq = 1;
   private prevHash = GENESIS_HASH;
+  private lastTs = 0;
   private problem: ChainVerdict['problem'];
   private readonly hashesAt = new Map<number, string>();
+  /** ts of the record after each checkpoint (and of the first record): where a tail begins */
+  private readonly tsAfter = new Map<number, number>();
 
   private readonly hasher: Hasher;
   private readonly checkpointSeqs: ReadonlySet<number>;
@@ -201,7 +236,9 @@ export class ChainVerifier {
       return false;
     }
     if (this.checkpointSeqs.has(r.seq)) this.hashesAt.set(r.seq, r.hash);
+    if (r.seq === 1 || this.checkpointSeqs.has(r.seq - 1)) this.tsAfter.set(r.seq - 1, r.ts);
     this.prevHash = r.hash;
+    this.lastTs = r.ts;
     this.expectedSeq += 1;
     return true;
   }
@@ -209,26 +246,43 @@ export class ChainVerifier {
   async finish(checkpoints: readonly Checkpoint[], publicKeys: ReadonlyMap<string, JsonObject>): Promise<ChainVerdict> {
     const records = this.expectedSeq - 1;
     const base = { records, headHash: this.prevHash };
-    if (this.problem) return { ok: false, checkpointsVerified: 0, ...base, problem: this.problem };
+    const broken = (verified: number, anchoredSeq: number, problem: NonNullable<ChainVerdict['problem']>): ChainVerdict => ({
+      ok: false,
+      status: 'broken',
+      checkpointsVerified: verified,
+      anchoredSeq,
+      ...base,
+      problem,
+    });
+    if (this.problem) return broken(0, 0, this.problem);
     let verified = 0;
+    let anchoredSeq = 0;
     for (const cp of [...checkpoints].sort((a, b) => a.seq - b.seq)) {
       if (!(await verifyCheckpointSignature(cp, publicKeys))) {
-        return { ok: false, checkpointsVerified: verified, ...base, problem: { code: 'CHECKPOINT_SIGNATURE_INVALID', seq: cp.seq, message: `checkpoint at record ${cp.seq} has an invalid signature` } };
+        return broken(verified, anchoredSeq, { code: 'CHECKPOINT_SIGNATURE_INVALID', seq: cp.seq, message: `checkpoint at record ${cp.seq} has an invalid signature` });
       }
       if (cp.seq > records) {
-        return {
-          ok: false,
-          checkpointsVerified: verified,
-          ...base,
-          problem: { code: 'TRUNCATED', seq: records + 1, message: `a signed checkpoint covers ${cp.seq} records but the log ends at ${records}: the tail was cut` },
-        };
+        return broken(verified, anchoredSeq, {
+          code: 'TRUNCATED',
+          seq: records + 1,
+          message: `a signed checkpoint covers ${cp.seq} records but the log ends at ${records}: the tail was cut`,
+        });
       }
       if (this.hashesAt.get(cp.seq) !== cp.headHash) {
-        return { ok: false, checkpointsVerified: verified, ...base, problem: { code: 'CHECKPOINT_MISMATCH', seq: cp.seq, message: `record ${cp.seq} differs from the signed checkpoint` } };
+        return broken(verified, anchoredSeq, { code: 'CHECKPOINT_MISMATCH', seq: cp.seq, message: `record ${cp.seq} differs from the signed checkpoint` });
       }
       verified += 1;
+      anchoredSeq = cp.seq;
     }
-    return { ok: true, checkpointsVerified: verified, ...base };
+    if (anchoredSeq === records) return { ok: true, status: 'intact', checkpointsVerified: verified, anchoredSeq, ...base };
+    const unanchored: UnanchoredTail = {
+      records: records - anchoredSeq,
+      fromSeq: anchoredSeq + 1,
+      toSeq: records,
+      sinceTs: this.tsAfter.get(anchoredSeq) ?? this.lastTs,
+      untilTs: this.lastTs,
+    };
+    return { ok: true, status: 'unanchored_tail', checkpointsVerified: verified, anchoredSeq, ...base, unanchored };
   }
 }
 

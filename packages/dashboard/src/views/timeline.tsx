@@ -149,6 +149,7 @@ export function TimelineView({ shared, taskId }: { shared: Shared; taskId: strin
       {verdict && (
         <p class={`verify ${verdict.ok ? 'ok' : 'broken'}`} role="status">
           Audit chain {verdict.ok ? 'verified' : 'BROKEN'}: {verdict.records} records, {verdict.checkpoints_verified} signed checkpoint(s)
+          {verdict.ok && verdict.unanchored ? `; the last ${verdict.unanchored.records} (since ${verdict.unanchored.since}) not yet covered by a checkpoint` : null}
           {verdict.problem ? <Json value={verdict.problem} /> : null}
         </p>
       )}

@@ -1,5 +1,5 @@
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { checkJsonBounds, findDuplicateKey, isMandateError, MandateError } from '@mandate/core';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyServerOptions, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { checkJsonBounds, findDuplicateKey, isMandateError, MandateError, redactSecretsInText } from '@mandate/core';
 import type { MandateRuntime } from '../compose.ts';
 import { randomBase64url } from '../node-ports.ts';
 import { envelope, STATUS_BY_CODE } from './errors.ts';
@@ -55,6 +55,22 @@ class OneLineRequestLog extends LogController {
 }
 
 /**
+ * The request as the access log names it: Fastify's fields, with secrets in the URL (a token in
+ * a query parameter, a credential in a path) redacted like audited arguments are.
+ */
+function loggedRequest(req: FastifyRequest): Record<string, unknown> {
+  return { method: req.method, url: redactSecretsInText(req.url), host: req.host, remoteAddress: req.ip, remotePort: req.socket.remotePort };
+}
+
+/** the access log's serializers, for a logger made outside this app (serve.ts) as for its own */
+export const requestLogSerializers = { req: loggedRequest as (req: unknown) => Record<string, unknown> };
+
+function loggerOptions(logger: HttpOptions['logger']): NonNullable<FastifyServerOptions['logger']> {
+  if (logger === undefined || logger === false) return false;
+  return { ...(logger === true ? {} : logger), serializers: requestLogSerializers };
+}
+
+/**
  * Builds the HTTP API over a runtime. Routes only translate between HTTP and the core; every
  * decision is made by the core. Bodies are JSON only, never compressed (a compressed body would
  * otherwise slip past size and shape checks), bounded in size and nesting, and free of
@@ -62,7 +78,7 @@ class OneLineRequestLog extends LogController {
  */
 export function buildHttpApp(rt: MandateRuntime, opts: HttpOptions = {}): FastifyInstance {
   const app = Fastify({
-    ...(opts.loggerInstance !== undefined ? { loggerInstance: opts.loggerInstance } : { logger: opts.logger ?? false }),
+    ...(opts.loggerInstance !== undefined ? { loggerInstance: opts.loggerInstance } : { logger: loggerOptions(opts.logger) }),
     logController: new OneLineRequestLog(),
     bodyLimit: rt.config.server.body_limit_bytes,
     genReqId: (req) => {

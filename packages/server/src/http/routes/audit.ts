@@ -1,4 +1,7 @@
-import { MandateError, verifyAuditLog } from '@mandate/core';
+import { existsSync } from 'node:fs';
+import { describeError, MandateError, type Checkpoint } from '@mandate/core';
+import { readAnchorFile } from '../../anchor-file.ts';
+import { verifyAudit } from '../../audit-verify.ts';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { MandateRuntime } from '../../compose.ts';
@@ -16,6 +19,9 @@ const rangeSchema = z.strictObject({
   /** the last `limit` records instead of those from `from` */
   tail: z.enum(['true', 'false']).optional(),
 });
+
+/** beyond checkpoint_interval, what signing a checkpoint may take on a busy node */
+const OVERDUE_SLACK_MS = 5_000;
 
 export function auditRoutes(app: FastifyInstance, rt: MandateRuntime): void {
   app.get('/v1/audit', async (req) => {
@@ -38,16 +44,45 @@ export function auditRoutes(app: FastifyInstance, rt: MandateRuntime): void {
     return { checkpoints: (await rt.checkpoints.listCheckpoints()).map(checkpointView) };
   });
 
-  /** Walks the whole chain against the signed checkpoints and reports the first broken link. */
+  /**
+   * Walks the whole chain against the signed checkpoints (and the anchor file, when one is
+   * configured) and reports the first broken link, or the unanchored tail after the newest
+   * checkpoint: how many records, since when, and whether it is older than the checkpointer
+   * allows (then checkpoints are failing).
+   */
   app.get('/v1/audit/verify', async (req) => {
     await requireOperator(rt, req, 'viewer');
-    const verdict = await verifyAuditLog(rt.store.audit, await rt.checkpoints.listCheckpoints(), rt.auditKeys.publicKeys(), rt.hasher);
+    const anchorFile = rt.anchorFile;
+    let anchored: Checkpoint[] = [];
+    let unreadable: string | undefined;
+    try {
+      if (anchorFile !== undefined && existsSync(anchorFile)) anchored = readAnchorFile(anchorFile);
+    } catch (e) {
+      unreadable = describeError(e);
+    }
+    let report = await verifyAudit({
+      reader: rt.store.audit,
+      checkpoints: await rt.checkpoints.listCheckpoints(),
+      anchors: anchorFile === undefined ? undefined : { source: anchorFile, checkpoints: anchored },
+      publicKeys: rt.auditKeys.publicKeys(),
+      hasher: rt.hasher,
+    });
+    // a damaged anchor file is a finding about the log's protection, not a request error
+    if (unreadable !== undefined) report = { ...report, ok: false, status: 'broken', problem: { code: 'ANCHORS_UNREADABLE', seq: 0, message: unreadable } };
+    const a = rt.config.audit;
+    const status = rt.audit.status();
+    // a record waits at most checkpoint_interval for a checkpoint; a slack for the signing itself
+    const overdue = report.unanchored !== null && rt.clock.now() - Date.parse(report.unanchored.since) > a.checkpoint_interval + OVERDUE_SLACK_MS;
     return {
-      ok: verdict.ok,
-      records: verdict.records,
-      checkpoints_verified: verdict.checkpointsVerified,
-      head_hash: verdict.headHash,
-      problem: verdict.problem ?? null,
+      ...report,
+      checkpointer: {
+        every: a.checkpoint_every,
+        interval_ms: a.checkpoint_interval,
+        overdue,
+        last_signed_at: status.lastSignedAt === undefined ? null : new Date(status.lastSignedAt).toISOString(),
+        last_error: status.lastError ?? null,
+      },
+      anchor_sinks: rt.anchors.status().map((s) => ({ name: s.name, anchored_seq: s.anchoredSeq, pending: s.pending, delivered: s.delivered, skipped: s.skipped, last_error: s.lastError ?? null })),
     };
   });
 }

@@ -12,12 +12,15 @@ export function healthRoutes(app: FastifyInstance, rt: MandateRuntime): void {
       store = false;
     }
     const fresh = rt.fresh();
-    const ready = store && fresh;
+    // answering reads is not enough: every allow waits for its audit commit
+    const write = store ? await rt.writeHealth.check() : { ok: false };
+    const ready = store && fresh && write.ok;
     const sharing = rt.behaviourSharing?.status();
     const body = {
       status: ready ? 'ready' : 'not_ready',
       checks: {
         store: store ? 'ok' : 'unavailable',
+        commit: write.ok ? 'ok' : 'failing',
         change_feed: rt.changeFeedConnected() ? 'ok' : 'disconnected',
         policies: rt.policies.current.version,
         // several nodes with behaviour on: the exchange of per-agent counts between nodes
