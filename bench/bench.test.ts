@@ -134,6 +134,16 @@ describe('tokens benchmark', () => {
   });
 });
 
+describe('hostile-bodies benchmark', () => {
+  it('completes a quick run and writes its JSON result', { timeout: 120_000 }, async () => {
+    await run(process.execPath, ['bench/hostile-bodies.ts', '--quick', '--json-only', '--out', out], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 });
+    const written = JSON.parse(readFileSync(join(out, 'hostile-bodies.json'), 'utf8')) as BenchResult;
+    expect(written).toMatchObject({ name: 'hostile-bodies', mode: 'quick', params: { runs: 3 } });
+    expect(Object.keys(written.figures)).toHaveLength(11);
+    expect(written.target).toMatchObject({ metric: 'ratio worst refused / valid', required: 1, comparison: '<=' });
+  });
+});
+
 describe('soak', () => {
   it('completes a quick run over HTTP and the MCP gateway: no errors but policy decisions, no lost audit records, RSS reported', { timeout: 120_000 }, async () => {
     await run(process.execPath, ['bench/soak.ts', '--quick', '--json-only', '--out', out], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 });

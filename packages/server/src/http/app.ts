@@ -1,5 +1,5 @@
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { checkJsonBounds, findDuplicateKey, isMandateError, MandateError } from '@mandate/core';
+import { checkJsonBounds, checkJsonTextBounds, findDuplicateKey, isMandateError, MandateError } from '@mandate/core';
 import type { MandateRuntime } from '../compose.ts';
 import { randomBase64url } from '../node-ports.ts';
 import { envelope, STATUS_BY_CODE } from './errors.ts';
@@ -95,7 +95,16 @@ export function buildHttpApp(rt: MandateRuntime, opts: HttpOptions = {}): Fastif
       return;
     }
     const text = typeof body === 'string' ? body : body.toString('utf8');
+    const limits = { maxDepth: rt.config.server.max_json_depth, maxEntries: 10_000, maxStringLength: rt.config.server.body_limit_bytes, maxNodes: 200_000 };
     let parsed: unknown;
+    try {
+      // nesting and width are refused before JSON.parse builds the value: refusing a megabyte of
+      // brackets after parsing it cost up to half a second of CPU, before any credential was checked
+      checkJsonTextBounds(text, limits, 'body');
+    } catch (e) {
+      done(e as Error, undefined);
+      return;
+    }
     try {
       parsed = JSON.parse(text);
     } catch (e) {
@@ -110,7 +119,7 @@ export function buildHttpApp(rt: MandateRuntime, opts: HttpOptions = {}): Fastif
       return;
     }
     try {
-      checkJsonBounds(parsed, { maxDepth: rt.config.server.max_json_depth, maxEntries: 10_000, maxStringLength: rt.config.server.body_limit_bytes, maxNodes: 200_000 }, 'body');
+      checkJsonBounds(parsed, limits, 'body');
     } catch (e) {
       done(e as Error, undefined);
       return;

@@ -22,7 +22,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { MandateRuntime } from '../../compose.ts';
 import { PepAuthError, type Pep } from '../../authzen/pep-auth.ts';
-import { requireOperator } from '../auth.ts';
+import { operatorFirst, requireOperator } from '../auth.ts';
 import { STATUS_BY_CODE } from '../errors.ts';
 import { parseBody } from '../validate.ts';
 
@@ -148,21 +148,21 @@ export function authzenRoutes(app: FastifyInstance, rt: MandateRuntime): void {
     return { entities: page, total: all.length, next: q.offset + page.length < all.length ? q.offset + page.length : null };
   });
 
-  app.post('/v1/authzen/entities', async (req) => {
+  app.post('/v1/authzen/entities', { onRequest: operatorFirst(rt, 'admin') }, async (req) => {
     const op = await requireOperator(rt, req, 'admin');
     const held = az.domain.upsert(entityList(req.body));
     req.log.info({ operator: op.id, api_entities: held }, 'AuthZEN entities upserted');
     return { api_entities: held, entities: az.domain.current.entities.size };
   });
 
-  app.put('/v1/authzen/entities', async (req) => {
+  app.put('/v1/authzen/entities', { onRequest: operatorFirst(rt, 'admin') }, async (req) => {
     const op = await requireOperator(rt, req, 'admin');
     const held = az.domain.replace(entityList(req.body));
     req.log.info({ operator: op.id, api_entities: held }, 'AuthZEN API entities replaced');
     return { api_entities: held, entities: az.domain.current.entities.size };
   });
 
-  app.delete('/v1/authzen/entities/:type/:id', async (req) => {
+  app.delete('/v1/authzen/entities/:type/:id', { onRequest: operatorFirst(rt, 'admin') }, async (req) => {
     const op = await requireOperator(rt, req, 'admin');
     const p = parseBody(entityParams, req.params, 'path');
     const held = az.domain.remove({ type: p.type, id: p.id });
@@ -170,7 +170,7 @@ export function authzenRoutes(app: FastifyInstance, rt: MandateRuntime): void {
     return { api_entities: held, entities: az.domain.current.entities.size };
   });
 
-  app.post('/v1/authzen/reload', async (req) => {
+  app.post('/v1/authzen/reload', { onRequest: operatorFirst(rt, 'admin') }, async (req) => {
     const op = await requireOperator(rt, req, 'admin');
     const d = az.domain.reload();
     req.log.info({ operator: op.id, version: d.policies.version }, 'AuthZEN policy domain reloaded');
