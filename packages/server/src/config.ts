@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { parse as parseYaml } from 'yaml';
 import { MandateError, durationSchema, zodIssues } from '@mandate/core';
@@ -7,6 +8,15 @@ import { behaviourConfigSchema } from './behaviour/config.ts';
 import { mcpConfigSchema } from '@mandate/gateway';
 
 const duration = (dflt: string) => durationSchema.prefault(dflt);
+
+/** `10.1.2.3`, `fd00::1`, `10.0.0.0/8`, `fd00::/8` */
+export function isAddressOrRange(text: string): boolean {
+  const [address = '', prefix, extra] = text.split('/');
+  const family = isIP(address);
+  if (family === 0 || extra !== undefined) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+}
 
 const trustBundleSchema = z.union([
   z.strictObject({ trust_domain: z.string().min(1), jwks_file: z.string().min(1) }),
@@ -62,6 +72,26 @@ export const configSchema = z.strictObject({
        * and scheme, which only a server reached directly (no proxy) should rely on
        */
       public_url: z.url().regex(/^https?:\/\/[^/?#]+\/?$/, 'scheme://host[:port] only').optional(),
+      /** a connection must deliver a request's line and headers within this, from its opening or the request's first byte; else 408 and closed */
+      headers_timeout: duration('10s'),
+      /** a request's headers and body must arrive within this; a slower client gets 408 and is disconnected */
+      request_timeout: duration('30s'),
+      /** a kept-alive connection with no request in progress is closed after this (longer than a load balancer's usual 60 s, so the balancer closes first) */
+      idle_timeout: duration('72s'),
+      /**
+       * open connections one client address may hold; more are closed as they open. The client
+       * is the socket's peer; when that peer is a trusted proxy, the X-Forwarded-For client, whose
+       * requests in progress are bounded instead (answered 429 RATE_LIMITED past it)
+       */
+      max_connections_per_ip: z.number().int().min(1).max(1_000_000).default(256),
+      /** proxies (IP addresses or CIDR ranges) whose X-Forwarded-For header is believed; empty: none, the socket's peer is the client */
+      trusted_proxies: z.array(z.string().refine(isAddressOrRange, 'an IP address or a CIDR range (10.0.0.0/8, fd00::/8)')).max(100).default([]),
+    })
+    .superRefine((s, ctx) => {
+      for (const key of ['headers_timeout', 'request_timeout', 'idle_timeout'] as const) {
+        if (s[key] < 100 || s[key] > 3_600_000) ctx.addIssue({ code: 'custom', path: [key], message: 'must be between 100ms and 1h' });
+      }
+      if (s.headers_timeout > s.request_timeout) ctx.addIssue({ code: 'custom', path: ['headers_timeout'], message: 'must not exceed request_timeout (the headers are part of the request)' });
     })
     .prefault({}),
   tokens: z

@@ -2,6 +2,7 @@ import Fastify, { LogController, type FastifyError, type FastifyInstance, type F
 import { checkJsonBounds, checkJsonTextBounds, findDuplicateKey, isMandateError, MandateError } from '@mandate/core';
 import type { MandateRuntime } from '../compose.ts';
 import { randomBase64url } from '../node-ports.ts';
+import { boundConnections, timeoutOptions, trustedProxies } from './edge.ts';
 import { envelope, STATUS_BY_CODE } from './errors.ts';
 import { agentRoutes } from './routes/agents.ts';
 import { auditRoutes } from './routes/audit.ts';
@@ -59,7 +60,11 @@ class OneLineRequestLog extends LogController {
  * prototype-pollution keys.
  */
 export function buildHttpApp(rt: MandateRuntime, opts: HttpOptions = {}): FastifyInstance {
+  const isTrustedProxy = trustedProxies(rt.config.server.trusted_proxies);
   const app = Fastify({
+    ...timeoutOptions(rt.config.server),
+    // X-Forwarded-* are believed only from the configured proxies (see edge.ts)
+    trustProxy: isTrustedProxy === undefined ? false : (address: string) => isTrustedProxy(address),
     logger: opts.logger ?? false,
     logController: new OneLineRequestLog(),
     bodyLimit: rt.config.server.body_limit_bytes,
@@ -71,6 +76,8 @@ export function buildHttpApp(rt: MandateRuntime, opts: HttpOptions = {}): Fastif
     return503OnClosing: true,
     forceCloseConnections: true,
   });
+
+  boundConnections(app, rt.config.server.max_connections_per_ip, isTrustedProxy, app.log);
 
   // a callback hook, not an async one: no promise per request
   app.addHook('onRequest', (req, reply, done) => {
