@@ -1,6 +1,7 @@
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { checkJsonBounds, checkJsonTextBounds, findDuplicateKey, isMandateError, MandateError } from '@mandate/core';
 import type { MandateRuntime } from '../compose.ts';
+import { trustsHostHeader } from '../config.ts';
 import { randomBase64url } from '../node-ports.ts';
 import { boundConnections, timeoutOptions, trustedProxies } from './edge.ts';
 import { envelope, STATUS_BY_CODE } from './errors.ts';
@@ -78,6 +79,13 @@ export function buildHttpApp(rt: MandateRuntime, opts: HttpOptions = {}): Fastif
   });
 
   boundConnections(app, rt.config.server.max_connections_per_ip, isTrustedProxy, app.log);
+  if (rt.config.server.public_url === undefined && !trustsHostHeader(rt.config)) {
+    const metadata = rt.authzen.config.enabled && rt.authzen.config.pdp_url === undefined;
+    app.log.warn(
+      { setting: 'server.public_url' },
+      `server.public_url is not set: DPoP proofs are refused (key-bound task tokens cannot be used)${metadata ? ' and AuthZEN metadata is not published' : ''}, because outside development (the dev issuer) the Host header is not trusted to name this server. Set it to the address agents use.`,
+    );
+  }
 
   // a callback hook, not an async one: no promise per request
   app.addHook('onRequest', (req, reply, done) => {

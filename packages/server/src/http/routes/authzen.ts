@@ -11,6 +11,7 @@
  * or bad enforcement-point credential. X-Request-ID is echoed exactly as the PEP sent it.
  */
 import {
+  MandateError,
   parseEvaluationRequest,
   parseEvaluationsRequest,
   type AuthzenCaller,
@@ -21,6 +22,7 @@ import {
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { MandateRuntime } from '../../compose.ts';
+import { trustsHostHeader } from '../../config.ts';
 import { PepAuthError, type Pep } from '../../authzen/pep-auth.ts';
 import { operatorFirst, requireOperator } from '../auth.ts';
 import { STATUS_BY_CODE } from '../errors.ts';
@@ -94,9 +96,18 @@ export function authzenRoutes(app: FastifyInstance, rt: MandateRuntime): void {
     return { requestId: typeof given === 'string' && given !== '' ? given : req.id, pep: peps.get(req)?.name ?? 'unknown' };
   };
 
+  /**
+   * The metadata names the configured URL, never the request's Host: a forged Host must not end up
+   * in a document caches keep and PEPs follow. Without one, only development builds it from the
+   * request, and then it is not cacheable.
+   */
+  const configured = az.config.pdp_url ?? rt.config.server.public_url;
   app.get(WELL_KNOWN, async (req, reply) => {
-    const base = (az.config.pdp_url ?? `${req.protocol}://${req.host}`).replace(/\/+$/, '');
-    reply.header('cache-control', 'public, max-age=300');
+    if (configured === undefined && !trustsHostHeader(rt.config)) {
+      throw new MandateError('NOT_FOUND', 'PDP metadata is published only when authzen.pdp_url or server.public_url is set: the Host header is not trusted to name this server');
+    }
+    const base = (configured ?? `${req.protocol}://${req.host}`).replace(/\/+$/, '');
+    reply.header('cache-control', configured !== undefined ? 'public, max-age=300' : 'no-store');
     return {
       policy_decision_point: base,
       access_evaluation_endpoint: base + EVALUATION_PATH,
