@@ -6,15 +6,7 @@ import { AUDIT_KEY_FILE, mergeCheckpoints, readAuditPublicKeys, readCheckpointFi
 import { openSqliteStore } from '@mandate/store-sqlite';
 import { CliError, EXIT } from '../exit-codes.ts';
 import type { CliIO } from '../io.ts';
-
-export const auditHelp = `mandate audit verify [--data-dir DIR | --db FILE] [--key-file FILE] [--jwks FILE] [--require-checkpoint] [--json]
-  Walks the audit hash chain record by record, checks every signed checkpoint (those in the
-  database and those in audit-checkpoints.jsonl beside it), and reports the first broken link:
-  an edited, deleted or reordered record, or a cut tail. Checkpoint keys come from
-  audit-checkpoint-keys.json beside the database, or from --jwks (the output of
-  GET /v1/audit/jwks, pinned elsewhere), never from the database itself. --jwks and
-  --require-checkpoint fail a non-empty log that no checkpoint covers.
-  Exit 0 when intact, 1 when broken.`;
+import { auditHelp } from '../help.ts';
 
 export async function auditCommand(args: string[], io: CliIO): Promise<number> {
   const [sub, ...rest] = args;
