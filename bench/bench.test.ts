@@ -91,7 +91,8 @@ describe('kill benchmark', () => {
 });
 
 describe('cluster benchmark', () => {
-  it('completes a quick run over three nodes and writes its JSON result', { timeout: 180_000 }, async () => {
+  // starting three nodes on a busy machine can take minutes; the harness waits on readiness, not a guess
+  it('completes a quick run over three nodes and writes its JSON result', { timeout: 420_000 }, async () => {
     await run(process.execPath, ['bench/cluster.ts', '--quick', '--json-only', '--out', out], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 });
     const written = JSON.parse(readFileSync(join(out, 'cluster.json'), 'utf8')) as BenchResult;
     expect(written).toMatchObject({ name: 'cluster', mode: 'quick' });
@@ -142,6 +143,27 @@ describe('regex benchmark', () => {
     expect(Object.keys(written.figures)).toContain('redos_nested_plus');
     expect(Object.keys(written.figures)).toContain('hostile_k400');
     expect(Number.isFinite(written.derived['worst ns per work unit'])).toBe(true);
+  });
+});
+
+describe('hostile-bodies benchmark', () => {
+  it('completes a quick run and writes its JSON result', { timeout: 120_000 }, async () => {
+    await run(process.execPath, ['bench/hostile-bodies.ts', '--quick', '--json-only', '--out', out], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 });
+    const written = JSON.parse(readFileSync(join(out, 'hostile-bodies.json'), 'utf8')) as BenchResult;
+    expect(written).toMatchObject({ name: 'hostile-bodies', mode: 'quick', params: { runs: 3 } });
+    expect(Object.keys(written.figures)).toHaveLength(11);
+    expect(written.target).toMatchObject({ metric: 'ratio worst refused / valid', required: 1, comparison: '<=' });
+  });
+});
+
+describe('startup benchmark', () => {
+  it('completes a quick run and writes its JSON result', { timeout: 600_000 }, async () => {
+    await run(process.execPath, ['bench/startup.ts', '--quick', '--json-only', '--out', out], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 });
+    const written = JSON.parse(readFileSync(join(out, 'startup.json'), 'utf8')) as BenchResult;
+    expect(written).toMatchObject({ name: 'startup', mode: 'quick', params: { runs: 3 } });
+    expect(Object.keys(written.figures).sort()).toEqual(['help', 'help_no_cache', 'node', 'serve', 'serve_no_cache']);
+    for (const f of Object.values(written.figures)) expect(f.runs).toBe(3);
+    expect(written.target).toMatchObject({ metric: 'serve ready p50 ms', required: 1500, comparison: '<=' });
   });
 });
 

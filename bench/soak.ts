@@ -32,10 +32,10 @@ import { DatabaseSync } from 'node:sqlite';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { freePort } from '../packages/server/test/cluster/throwaway-pg.ts';
+import { CLI, waitReady } from '../packages/server/test/serve-process.ts';
 import { type BenchResult, emitResult, figure, newResult, parseBenchArgs, startInfo } from './lib/report.ts';
 import { REPO_ROOT } from './lib/stats.ts';
 
-const CLI = join(REPO_ROOT, 'packages', 'cli', 'src', 'main.ts');
 const ADMIN = 'mk_' + 'K'.repeat(43);
 const AGENT = 'spiffe://dev.mandate.local/agents/soak';
 const RSS_GROWTH_LIMIT_MB = 64;
@@ -96,8 +96,10 @@ export async function runSoak(argv: readonly string[]): Promise<BenchResult> {
   writeFileSync(configFile, JSON.stringify({ mcp: { upstreams: [{ name: 'ev', transport: 'stdio', command: process.execPath, args: [EVERYTHING] }] } }));
   const proc = spawn(process.execPath, [CLI, 'serve', '--config', configFile, '--port', String(port), '--data-dir', dir, '--policies', join(REPO_ROOT, 'examples', 'policies'), '--dev-issuer'], {
     env: { ...process.env, MANDATE_BOOTSTRAP_ADMIN_KEY: ADMIN, MANDATE_ENVIRONMENT: 'prod', MANDATE_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', 'pipe', 'inherit'],
   });
+  let serverOutput = '';
+  proc.stdout.on('data', (d: Buffer) => (serverOutput = (serverOutput + d.toString()).slice(-65_536)));
   const post = async (path: string, bearer: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> => {
     const res = await fetch(url + path, { method: 'POST', headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(10_000) });
     const text = await res.text();
@@ -105,12 +107,9 @@ export async function runSoak(argv: readonly string[]): Promise<BenchResult> {
   };
   let mcp: Client | undefined;
   try {
-    let up = false;
-    for (let i = 0; i < 200 && !up; i++) {
-      up = await fetch(`${url}/readyz`).then((r) => r.ok, () => false);
-      if (!up) await new Promise((r) => setTimeout(r, 50));
-    }
-    if (!up || proc.pid === undefined) throw new Error('server did not start');
+    // ready when /readyz says so: a long bound for a busy machine, an early end if the process exits
+    await waitReady(proc, () => serverOutput);
+    if (proc.pid === undefined) throw new Error('server did not start');
     const pid = proc.pid;
     await post('/v1/agents', ADMIN, { id: AGENT, owner: 'soak', type: 'support', ceiling: {} });
     const svid = (await post('/v1/dev/workload-tokens', ADMIN, { spiffe_id: AGENT })).json['token'] as string;

@@ -6,6 +6,7 @@ export {
   sealJson,
   findDuplicateKey,
   checkJsonBounds,
+  checkJsonTextBounds,
   isJsonObject,
   DEFAULT_ARG_LIMITS,
   type JsonLimits,

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_ARG_LIMITS, canonicalJson, checkJsonBounds, findDuplicateKey, sealJson, type JsonValue } from '../src/index.ts';
+import { DEFAULT_ARG_LIMITS, canonicalJson, checkJsonBounds, checkJsonTextBounds, findDuplicateKey, sealJson, type JsonValue } from '../src/index.ts';
 
 describe('canonicalJson', () => {
   it('sorts keys and drops whitespace', () => {
@@ -110,6 +110,67 @@ describe('checkJsonBounds', () => {
   it('rejects oversized strings and lists', () => {
     expect(() => checkJsonBounds({ s: 'x'.repeat(70_000) }, DEFAULT_ARG_LIMITS, 'args')).toThrow(/longer than/);
     expect(() => checkJsonBounds({ l: new Array(300).fill(1) }, DEFAULT_ARG_LIMITS, 'args')).toThrow(/more than 256/);
+  });
+});
+
+describe('checkJsonTextBounds', () => {
+  const limits = { maxDepth: 4, maxEntries: 3, maxNodes: 12 };
+  const refused = (text: string): boolean => {
+    try {
+      checkJsonTextBounds(text, limits, 'body');
+      return false;
+    } catch {
+      return true;
+    }
+  };
+
+  it('refuses nesting past the limit before parsing, naming the limit', () => {
+    expect(() => checkJsonTextBounds('[[[[1]]]]', limits, 'body')).not.toThrow();
+    expect(() => checkJsonTextBounds('[[[[[1]]]]]', limits, 'body')).toThrow(/body is nested deeper than 4 levels/);
+    expect(() => checkJsonTextBounds('{"a":{"b":{"c":{"d":{}}}}}', limits, 'body')).toThrow(/deeper than 4/);
+    // a megabyte of brackets: refused at the fifth, not read to the end
+    expect(() => checkJsonTextBounds('['.repeat(1 << 20), limits, 'body')).toThrow(/deeper than 4/);
+  });
+
+  it('refuses more entries in one array or object, or more values in all, than the limits', () => {
+    expect(() => checkJsonTextBounds('[1,2,3]', limits, 'body')).not.toThrow();
+    expect(() => checkJsonTextBounds('[1,2,3,4]', limits, 'body')).toThrow(/an array with more than 3 items/);
+    expect(() => checkJsonTextBounds('{"a":1,"b":2,"c":3,"d":4}', limits, 'body')).toThrow(/an object with more than 3 keys/);
+    const wide = { maxDepth: 4, maxEntries: 100, maxNodes: 9 };
+    expect(() => checkJsonTextBounds('[[1,2],[3,4],5,6]', wide, 'body')).not.toThrow();
+    expect(() => checkJsonTextBounds('[[1,2,3],[4,5,6],7,8,9,10]', wide, 'body')).toThrow(/more than 9 values/);
+  });
+
+  it('does not count brackets, commas or escaped quotes inside strings', () => {
+    expect(() => checkJsonTextBounds(JSON.stringify({ s: '[[[[[[,,,,,,{{{{{{', t: 'a\\"[[[[[[' }), limits, 'body')).not.toThrow();
+    expect(() => checkJsonTextBounds('["\\\\",[[[[1]]]]]', limits, 'body')).toThrow(/deeper than 4/);
+    expect(() => checkJsonTextBounds('["\\"', limits, 'body')).not.toThrow();
+  });
+
+  it('never refuses a value that checkJsonBounds accepts once parsed, however it is spaced', () => {
+    const bounds = { ...limits, maxStringLength: 1_000 };
+    fc.assert(
+      fc.property(fc.jsonValue({ maxDepth: 6 }), fc.constantFrom(undefined, 1, '\t'), (value, space) => {
+        const text = JSON.stringify(value, null, space);
+        let accepted = true;
+        try {
+          checkJsonBounds(JSON.parse(text), bounds, 'body');
+        } catch {
+          accepted = false;
+        }
+        if (accepted) expect(refused(text)).toBe(false);
+        // and depth is judged alike both ways
+        const deeper = `[${text}]`;
+        let deeperAccepted = true;
+        try {
+          checkJsonBounds(JSON.parse(deeper), bounds, 'body');
+        } catch {
+          deeperAccepted = false;
+        }
+        if (deeperAccepted) expect(refused(deeper)).toBe(false);
+      }),
+      { numRuns: 2_000 },
+    );
   });
 });
 

@@ -36,7 +36,8 @@ const REPORTER = {
   tools: [{ name: 'helpdesk.search_tickets' }, { name: 'helpdesk.draft_reply' }],
 };
 
-describe('the operator dashboard in a real browser', () => {
+// generous bounds: a busy machine is slow, and every wait ends as soon as its condition holds
+describe('the operator dashboard in a real browser', { timeout: 120_000 }, () => {
   let served: Served;
   let context: BrowserContext;
   let page: Page;
@@ -56,13 +57,14 @@ describe('the operator dashboard in a real browser', () => {
     profile = mkdtempSync(join(tmpdir(), 'mandate-chromium-'));
     context = await chromium.launchPersistentContext(profile, { executablePath, headless: true, args: CHROMIUM_ARGS, viewport: { width: 1280, height: 860 } });
     page = context.pages()[0] ?? (await context.newPage());
-    page.setDefaultTimeout(8000);
+    // waits end as soon as the page gets there; the bound is for a busy machine
+    page.setDefaultTimeout(30_000);
     page.on('console', (m) => {
       if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
     });
     page.on('pageerror', (e) => pageErrors.push(e.message));
     mkdirSync(SHOTS, { recursive: true });
-  }, 45_000);
+  }, 300_000);
 
   afterAll(async () => {
     await context?.close();

@@ -2,11 +2,12 @@
  * What the browser tests stand on: the dashboard built from its sources, a real `mandate serve`
  * process, Debian's Chromium, and a scripted agent that speaks the public HTTP API.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startServe } from '../../server/test/serve-process.ts';
 
 export const DASHBOARD = fileURLToPath(new URL('..', import.meta.url));
 export const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
@@ -34,7 +35,7 @@ export function requireChromium(): string {
 export function buildDashboard(): void {
   const vite = join(DASHBOARD, 'node_modules', 'vite', 'bin', 'vite.js');
   const bin = existsSync(vite) ? vite : join(ROOT, 'node_modules', 'vite', 'bin', 'vite.js');
-  execFileSync(process.execPath, [bin, 'build'], { cwd: DASHBOARD, stdio: 'pipe', timeout: 60_000 });
+  execFileSync(process.execPath, [bin, 'build'], { cwd: DASHBOARD, stdio: 'pipe', timeout: 240_000 });
 }
 
 export interface Served {
@@ -46,7 +47,8 @@ export interface Served {
 
 /**
  * Starts the real CLI, `mandate serve`, on a free port with the example policies and the dev
- * issuer; `config` (optional) is written to a config file passed with `--config`.
+ * issuer, and waits until it is ready (serve-process.ts: a long bound, and an early end if it
+ * exits); `config` (optional) is written to a config file passed with `--config`.
  */
 export async function startMandate(config?: Record<string, unknown>): Promise<Served> {
   const dataDir = mkdtempSync(join(tmpdir(), 'mandate-e2e-'));
@@ -56,41 +58,24 @@ export async function startMandate(config?: Record<string, unknown>): Promise<Se
     writeFileSync(join(confDir, 'mandate.json'), JSON.stringify(config));
     confArgs.push('--config', join(confDir, 'mandate.json'));
   }
-  const child: ChildProcess = spawn(
-    process.execPath,
-    [join(ROOT, 'packages/cli/src/main.ts'), 'serve', ...confArgs, '--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir, '--policies', join(ROOT, 'examples/policies'), '--dev-issuer'],
-    { env: { ...process.env, MANDATE_ENVIRONMENT: 'prod', MANDATE_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let output = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`mandate serve did not start in 20 s:\n${output}`)), 20_000);
-    const onData = (b: Buffer) => {
-      output += b.toString();
-      const m = /mandate listening on (http:\/\/[^\s]+)/.exec(output);
-      if (m?.[1]) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', (b: Buffer) => (output += b.toString()));
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`mandate serve exited with ${code}:\n${output}`));
+  let served;
+  try {
+    served = await startServe({
+      args: [...confArgs, '--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir, '--policies', join(ROOT, 'examples/policies'), '--dev-issuer'],
+      env: { ...process.env, MANDATE_ENVIRONMENT: 'prod', MANDATE_LOG_LEVEL: 'warn' },
     });
-  });
+  } catch (e) {
+    rmSync(dataDir, { recursive: true, force: true });
+    rmSync(confDir, { recursive: true, force: true });
+    throw e;
+  }
   const admin = readFileSync(join(dataDir, 'admin.key'), 'utf8').trim();
   return {
-    url,
+    url: served.url,
     admin,
     dataDir,
     async stop() {
-      if (child.exitCode === null) {
-        const exited = new Promise((r) => child.once('exit', r));
-        child.kill('SIGTERM');
-        await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-        if (child.exitCode === null) child.kill('SIGKILL');
-      }
+      await served.stop(5000);
       rmSync(dataDir, { recursive: true, force: true });
       rmSync(confDir, { recursive: true, force: true });
     },

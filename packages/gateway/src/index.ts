@@ -4,7 +4,7 @@ export { McpGateway, type McpGatewayOptions } from './gateway.ts';
 export { GatewaySession, NAMESPACE_SEPARATOR, namespacedTool, resourceTool, promptTool } from './session.ts';
 export { PinRegistry, toolHash, type Pin, type PinAlert, type PinStatus } from './pins.ts';
 export { SecretVault, SecretScrubber, loadSecretsKey, parseKey, checkSecretName, MAX_SECRET_BYTES, MIN_SECRET_CHARS, type SecretInfo } from './secrets.ts';
-export { parseMessage, checkParsed, jsonRpcError, type MessageLimits, type JsonRpcErrorMessage } from './limits.ts';
+export { parseMessage, parseBounded, checkParsed, jsonRpcError, type MessageLimits, type JsonRpcErrorMessage } from './limits.ts';
 export type { GatewayDeps, GatewayLog } from './deps.ts';
 export { runStdioRelay, tokenSource, type StdioRelayOptions } from './stdio.ts';
 export { dpopFetch, loadDpopKey, importDpopKey, dpopChallenge, PROOF_EXTRA, type DpopFetchOptions, type RequestAuth } from './dpop.ts';

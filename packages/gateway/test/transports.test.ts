@@ -11,15 +11,21 @@ import { decisionOf, SERVERS, startGatewayBed, textOf, type GatewayBed } from '.
 async function startHttpEverything(): Promise<{ url: string; proc: ChildProcess }> {
   const port = await freePort();
   const proc = spawn(process.execPath, [SERVERS.everything, 'streamableHttp'], { env: { PATH: process.env['PATH'] ?? '', PORT: String(port) }, stdio: ['ignore', 'ignore', 'pipe'] });
+  // a long bound for a busy machine; the wait ends when the server says it listens, or exits
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('server-everything did not start')), 15_000);
+    let said = '';
+    const timer = setTimeout(() => reject(new Error(`server-everything did not start in 120 s: ${said}`)), 120_000);
     proc.stderr?.on('data', (d: Buffer) => {
-      if (d.toString().includes('listening on port')) {
+      said += d.toString();
+      if (said.includes('listening on port')) {
         clearTimeout(timer);
         resolve();
       }
     });
-    proc.on('exit', (code) => reject(new Error(`server-everything exited ${code}`)));
+    proc.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server-everything exited ${code}: ${said}`));
+    });
   });
   return { url: `http://127.0.0.1:${port}/mcp`, proc };
 }
@@ -33,7 +39,7 @@ describe('gateway transports and bounds', () => {
       upstreams: () => [{ name: 'web', transport: 'http', url: upstream.url, headers: { 'x-plain': 'one' } }],
       config: { limits: { max_message_bytes: 64 * 1024, max_depth: 12 } },
     });
-  });
+  }, 180_000);
   afterAll(async () => {
     await bed.close();
     upstream.proc.kill();

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { parse as parseYaml } from 'yaml';
 import { MandateError, durationSchema, zodIssues } from '@mandate/core';
@@ -8,6 +9,15 @@ import { anchorsConfigSchema } from './anchor-file.ts';
 import { mcpConfigSchema } from '@mandate/gateway';
 
 const duration = (dflt: string) => durationSchema.prefault(dflt);
+
+/** `10.1.2.3`, `fd00::1`, `10.0.0.0/8`, `fd00::/8` */
+export function isAddressOrRange(text: string): boolean {
+  const [address = '', prefix, extra] = text.split('/');
+  const family = isIP(address);
+  if (family === 0 || extra !== undefined) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+}
 
 const trustBundleSchema = z.union([
   z.strictObject({ trust_domain: z.string().min(1), jwks_file: z.string().min(1) }),
@@ -57,12 +67,36 @@ export const configSchema = z.strictObject({
       body_limit_bytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(1024 * 1024),
       /** deepest JSON nesting accepted in any body */
       max_json_depth: z.number().int().min(2).max(128).default(32),
-      /**
-       * the address agents use to reach this server (https://mandate.example.com), without a
-       * path: DPoP proofs are checked against it (`htu`). Unset: the request's own Host header
-       * and scheme, which only a server reached directly (no proxy) should rely on
-       */
-      public_url: z.url().regex(/^https?:\/\/[^/?#]+\/?$/, 'scheme://host[:port] only').optional(),
+      public_url: z
+        .url()
+        .regex(/^https?:\/\/[^/?#]+\/?$/, 'scheme://host[:port] only')
+        .optional()
+        .describe(
+          'the address agents use to reach this server (https://mandate.example.com), without a path: DPoP proofs are checked against it (htu) and AuthZEN metadata names it. Unset: DPoP proofs are refused and the metadata is not published, except in development (the dev issuer on), where the request\'s Host header stands in',
+        ),
+      headers_timeout: duration('10s').describe("a connection must deliver a request's line and headers within this, from its opening or the request's first byte; else 408 and closed"),
+      request_timeout: duration('30s').describe("a request's headers and body must arrive within this; a slower client gets 408 and is disconnected"),
+      idle_timeout: duration('72s').describe("a kept-alive connection with no request in progress is closed after this (longer than a load balancer's usual 60 s, so the balancer closes first)"),
+      max_connections_per_ip: z
+        .number()
+        .int()
+        .min(1)
+        .max(1_000_000)
+        .default(256)
+        .describe(
+          "open connections one client address may hold; more are closed as they open. The client is the socket's peer; when that peer is a trusted proxy, the X-Forwarded-For client, whose requests in progress are bounded instead (answered 429 RATE_LIMITED past it)",
+        ),
+      trusted_proxies: z
+        .array(z.string().refine(isAddressOrRange, 'an IP address or a CIDR range (10.0.0.0/8, fd00::/8)'))
+        .max(100)
+        .default([])
+        .describe("proxies (IP addresses or CIDR ranges) whose X-Forwarded-For header is believed; empty: none, the socket's peer is the client"),
+    })
+    .superRefine((s, ctx) => {
+      for (const key of ['headers_timeout', 'request_timeout', 'idle_timeout'] as const) {
+        if (s[key] < 100 || s[key] > 3_600_000) ctx.addIssue({ code: 'custom', path: [key], message: 'must be between 100ms and 1h' });
+      }
+      if (s.headers_timeout > s.request_timeout) ctx.addIssue({ code: 'custom', path: ['headers_timeout'], message: 'must not exceed request_timeout (the headers are part of the request)' });
     })
     .prefault({}),
   tokens: z
@@ -213,9 +247,24 @@ export const configSchema = z.strictObject({
   /** the MCP gateway at /mcp: upstream servers, the secrets key, message limits (see packages/gateway/src/config.ts) */
   mcp: mcpConfigSchema,
   log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).prefault({}),
+}).superRefine((c, ctx) => {
+  // every task start would need a proof that cannot be checked
+  if (c.server.public_url === undefined && !c.identity.dev_issuer.enabled && c.tokens.require_pop_environments.includes(c.environment)) {
+    ctx.addIssue({ code: 'custom', path: ['server', 'public_url'], message: `is required when tokens.require_pop_environments includes this deployment's environment (${c.environment}): DPoP proofs name the server's URL, and outside development the Host header is not trusted to give it` });
+  }
 });
 
 export type MandateConfig = z.output<typeof configSchema>;
+
+/**
+ * Whether the server may name itself from a request's Host header when `server.public_url` is
+ * unset: only in development, which is the development issuer being on (`--dev-issuer`; never in
+ * production). Anywhere else a forged Host would choose the URL DPoP proofs are checked against
+ * and the one AuthZEN metadata publishes.
+ */
+export function trustsHostHeader(config: MandateConfig): boolean {
+  return config.identity.dev_issuer.enabled;
+}
 export type MandateConfigInput = z.input<typeof configSchema>;
 
 /** Environment variables that override the config file (documented in docs/configuration.md). */

@@ -4,12 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import { CliError, EXIT } from '../exit-codes.ts';
 import { callApi, expectOk, serverTarget } from '../http-client.ts';
 import type { CliIO } from '../io.ts';
-
-export const agentHelp = `mandate agent add --id SPIFFE_ID --owner OWNER --type TYPE [--ceiling FILE] [--url URL] [--api-key KEY]
-mandate agent list [--url URL] [--api-key KEY]
-mandate agent disable|enable --id SPIFFE_ID [--url URL] [--api-key KEY]
-  Registers or changes an agent through the running server (admin key from --api-key,
-  MANDATE_API_KEY, or <data-dir>/admin.key). The ceiling file (YAML/JSON) bounds every mandate.`;
+import { agentHelp } from '../help.ts';
 
 export async function agentCommand(args: string[], io: CliIO): Promise<number> {
   const [sub, ...rest] = args;

@@ -2,11 +2,7 @@ import { parseArgs } from 'node:util';
 import { CliError, EXIT } from '../exit-codes.ts';
 import { callApi, expectOk, serverTarget } from '../http-client.ts';
 import type { CliIO } from '../io.ts';
-
-export const approvalsHelp = `mandate approvals list [--state pending|approved|denied|used|expired|cancelled] [--task ID] [--json]
-mandate approvals approve|deny <ID> --reason TEXT
-  Step-up approvals through the running server. Approving needs an operator key with the
-  approver (or admin) role: --api-key, MANDATE_API_KEY, or <data-dir>/admin.key.`;
+import { approvalsHelp } from '../help.ts';
 
 interface ApprovalRow {
   id: string;

@@ -6,21 +6,7 @@ import { AUDIT_KEY_FILE, mergeCheckpoints, readAnchorFile, readAuditPublicKeys, 
 import { openSqliteStore } from '@mandate/store-sqlite';
 import { CliError, EXIT } from '../exit-codes.ts';
 import type { CliIO } from '../io.ts';
-
-export const auditHelp = `mandate audit verify [--data-dir DIR | --db FILE] [--key-file FILE] [--jwks FILE] [--anchors FILE] [--require-checkpoint] [--require-anchored] [--json]
-  Walks the audit hash chain record by record, checks every signed checkpoint (those in the
-  database and those in audit-checkpoints.jsonl beside it), and reports the first broken link:
-  an edited, deleted or reordered record, or a cut that reaches into a signed checkpoint.
-  Records after the newest checkpoint are reported as an unanchored tail (how many, since
-  when): nothing signed covers them, so their deletion or rewriting could not be detected.
-  --anchors FILE also checks the checkpoints anchored outside the data folder
-  (audit.anchors.file): a log cut back to an older checkpoint, its newer checkpoints deleted
-  with the records after them, is then detected too. Checkpoint keys come from
-  audit-checkpoint-keys.json beside the database, or from --jwks (the output of
-  GET /v1/audit/jwks, pinned elsewhere), never from the database itself. --jwks and
-  --require-checkpoint fail a non-empty log that no checkpoint covers; --require-anchored
-  fails any unanchored tail (a log whose server stopped cleanly has none).
-  Exit 0 when intact (or intact with an unanchored tail), 1 when broken.`;
+import { auditHelp } from '../help.ts';
 
 export async function auditCommand(args: string[], io: CliIO): Promise<number> {
   const [sub, ...rest] = args;

@@ -1,9 +1,7 @@
 import { configJsonSchema } from '@mandate/server';
 import { CliError, EXIT } from '../exit-codes.ts';
 import type { CliIO } from '../io.ts';
-
-export const configHelp = `mandate config schema
-  Prints the JSON Schema of the configuration file.`;
+import { configHelp } from '../help.ts';
 
 export async function configCommand(args: string[], io: CliIO): Promise<number> {
   if (args[0] !== 'schema' || args.length !== 1) throw new CliError(EXIT.USAGE, configHelp);

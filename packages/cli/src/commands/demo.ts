@@ -8,12 +8,6 @@ import { CliError, EXIT } from '../exit-codes.ts';
 import { callApi, expectOk } from '../http-client.ts';
 import type { CliIO } from '../io.ts';
 
-export const demoHelp = `mandate demo [--keep]
-  Starts Mandate on a fresh embedded SQLite store with the example policies and the development
-  workload issuer, then walks a scripted support agent through allowed, denied, step-up and
-  over-budget calls, printing each decision and its reason. Exits 1 if any decision differs
-  from what the policies say it must be. --keep leaves the server running afterwards.`;
-
 const EXAMPLE_POLICIES = fileURLToPath(new URL('../../../../examples/policies', import.meta.url));
 const AGENT = 'spiffe://demo.mandate.local/agents/support-triage';
 

@@ -1,15 +1,8 @@
 import { parseArgs } from 'node:util';
 import { loadConfig, rotateKek } from '@mandate/server';
 import { CliError, EXIT } from '../exit-codes.ts';
+import { keysHelp } from '../help.ts';
 import type { CliIO } from '../io.ts';
-
-export const keysHelp = `mandate keys rotate-kek --new-kek-file FILE [--config FILE] [--data-dir DIR] [--store URL]
-  Re-encrypts every private signing key (task tokens, the dev issuer, audit checkpoints) under
-  the key encryption key in FILE, created (base64 of 32 bytes, mode 0600) when it does not exist.
-  The current key comes from the configuration as at start (MANDATE_KEK, keys.kek_file or
-  <data-dir>/kek.key). Stop Mandate first; afterwards set keys.kek_file (or MANDATE_KEK) to the
-  new key and start it. Nothing is written unless every key decrypts with the current key
-  (else exit 3, KEK_MISMATCH). A cluster rotates without stopping through keys.previous_kek_files.`;
 
 export async function keysCommand(args: string[], io: CliIO): Promise<number> {
   const [sub, ...rest] = args;

@@ -2,13 +2,7 @@ import { parseArgs } from 'node:util';
 import { CliError, EXIT } from '../exit-codes.ts';
 import { callApi, expectOk, serverTarget } from '../http-client.ts';
 import type { CliIO } from '../io.ts';
-
-export const killHelp = `mandate kill (--agent SPIFFE_ID | --task ID | --all) --reason TEXT
-mandate unkill (--agent SPIFFE_ID | --all) --reason TEXT
-  The kill switch, through the running server (admin key). A kill disables the agent, kills its
-  live tasks and every task delegated below them, cancels their open approvals; --all is an
-  emergency stop: every call and every new task is refused until unkill --all. It prints what it
-  ended once all of it is durable. unkill never revives a killed task or its tokens.`;
+import { killHelp } from '../help.ts';
 
 export async function killCommand(args: string[], io: CliIO, release = false): Promise<number> {
   const { values } = parseArgs({

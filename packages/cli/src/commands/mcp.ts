@@ -4,16 +4,7 @@ import { loadDpopKey, runStdioRelay, tokenSource } from '@mandate/gateway';
 import { isMandateError } from '@mandate/core';
 import { CliError, EXIT } from '../exit-codes.ts';
 import type { CliIO } from '../io.ts';
-
-export const mcpHelp = `mandate mcp --stdio [--url URL] [--config FILE]
-  The MCP gateway over stdio, for MCP hosts that launch servers ({"mcpServers": {...}}): relays
-  JSON-RPC between stdin/stdout and a running Mandate's /mcp endpoint (URL: --url, MANDATE_URL,
-  or server.host/port of --config; default http://127.0.0.1:8787). The task token comes from
-  MANDATE_TASK_TOKEN or the file named by MANDATE_TASK_TOKEN_FILE (re-read on every request, so a
-  renewed token can be written there). No token, no session. Message limits: mcp.limits of --config.
-  A key-bound task token (DPoP): set MANDATE_DPOP_KEY_FILE to the agent's private JWK (Ed25519 or
-  P-256); every forwarded request then carries a fresh DPoP proof for server.public_url + /mcp
-  (of --config; else the URL above), and a DPoP-Nonce challenge is answered once.`;
+import { mcpHelp } from '../help.ts';
 
 export async function mcpCommand(args: string[], io: CliIO): Promise<number> {
   const { values } = parseArgs({ args, strict: true, options: { stdio: { type: 'boolean' }, url: { type: 'string' }, config: { type: 'string' } } });

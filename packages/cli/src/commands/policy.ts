@@ -3,10 +3,7 @@ import { isMandateError, type PolicyProblem } from '@mandate/core';
 import { loadPolicyDir, sha256Hasher } from '@mandate/server';
 import { CliError, EXIT } from '../exit-codes.ts';
 import type { CliIO } from '../io.ts';
-
-export const policyHelp = `mandate policy validate <DIR>
-  Parses every *.cedar file and tools.yaml in DIR and validates the policies against Mandate's
-  Cedar schema. Exit 0 when valid, 1 listing every problem otherwise.`;
+import { policyHelp } from '../help.ts';
 
 export async function policyCommand(args: string[], io: CliIO): Promise<number> {
   const [sub, ...rest] = args;

@@ -4,15 +4,7 @@ import { parseArgs } from 'node:util';
 import { readTraceFile, replayTraces, type ReplaySummary } from '@mandate/server';
 import { CliError, EXIT } from '../exit-codes.ts';
 import type { CliIO } from '../io.ts';
-
-export const replayHelp = `mandate replay --traces <file.jsonl[.gz]> --policies <dir> --out <decisions.jsonl> [--shadow <dir>]
-  Feeds each recorded trace's calls, in order, through the decision pipeline (one task per trace,
-  its purpose as the declared purpose, allowed calls' results fed back for provenance) and writes
-  one decision per call: {"id","step","decision","reasons","policy_ids"}. Deterministic.
-  --shadow <dir>     judge a candidate policy folder beside --policies and report every divergence
-  --concurrency <n>  traces in flight at once (default 16; the output order is the input order)
-  --environment <e>  the environment tasks declare (default prod)
-  --json             print the summary as JSON`;
+import { replayHelp } from '../help.ts';
 
 function fmtSummary(s: ReplaySummary): string[] {
   const pct = (a: number, b: number) => (b === 0 ? '-' : ((100 * a) / b).toFixed(2) + ' %');

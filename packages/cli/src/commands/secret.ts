@@ -2,12 +2,7 @@ import { parseArgs } from 'node:util';
 import { CliError, EXIT } from '../exit-codes.ts';
 import { callApi, expectOk, serverTarget } from '../http-client.ts';
 import type { CliIO } from '../io.ts';
-
-export const secretHelp = `mandate secret set NAME (--from-env VAR | --stdin)
-mandate secret list | delete NAME
-  Upstream credentials for the MCP gateway, stored encrypted by the running server (admin key).
-  The value is never an argument (shell history, ps): it comes from an environment variable or
-  stdin, and is never shown again. Upstreams refer to it as "secret:NAME" in env or headers.`;
+import { secretHelp } from '../help.ts';
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];

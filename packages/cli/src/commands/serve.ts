@@ -2,14 +2,6 @@ import { parseArgs } from 'node:util';
 import { installSafetyNet, loadConfig, serve } from '@mandate/server';
 import type { CliIO } from '../io.ts';
 
-export const serveHelp = `mandate serve [--config FILE] [--port N] [--host H] [--data-dir DIR] [--policies DIR] [--store URL] [--dev-issuer]
-  Starts Mandate with the embedded SQLite store in the data folder, or on PostgreSQL with
-  --store postgres://… (several nodes over one database). Environment overrides:
-  MANDATE_PORT, MANDATE_HOST, MANDATE_DATA_DIR, MANDATE_POLICIES_DIR, MANDATE_ENVIRONMENT,
-  MANDATE_LOG_LEVEL, MANDATE_DEV_ISSUER=1, MANDATE_KEK (the key encryption key of the private
-  signing keys, base64 of 32 bytes; else keys.kek_file, else <data-dir>/kek.key, generated).
-  Stops cleanly on SIGINT/SIGTERM.`;
-
 export async function serveCommand(args: string[], io: CliIO): Promise<number> {
   const { values } = parseArgs({
     args,

@@ -10,7 +10,7 @@ export const authzenConfigSchema = z
   .strictObject({
     /** serve /access/v1/evaluation(s) and /.well-known/authzen-configuration */
     enabled: z.boolean().default(true),
-    /** the PDP identifier published in discovery (https, no query or fragment); default: from each request's Host */
+    /** the PDP identifier published in discovery (https, no query or fragment); default: server.public_url. Neither: no metadata is published (in development: the request's origin, not cacheable) */
     pdp_url: z
       .url()
       .refine((u) => !u.includes('?') && !u.includes('#'), 'must have no query or fragment')

@@ -1,7 +1,9 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyServerOptions, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { checkJsonBounds, findDuplicateKey, isMandateError, MandateError, redactSecretsInText } from '@mandate/core';
+import { checkJsonBounds, checkJsonTextBounds, findDuplicateKey, isMandateError, MandateError, redactSecretsInText } from '@mandate/core';
 import type { MandateRuntime } from '../compose.ts';
+import { trustsHostHeader } from '../config.ts';
 import { randomBase64url } from '../node-ports.ts';
+import { boundConnections, timeoutOptions, trustedProxies } from './edge.ts';
 import { envelope, STATUS_BY_CODE } from './errors.ts';
 import { agentRoutes } from './routes/agents.ts';
 import { auditRoutes } from './routes/audit.ts';
@@ -38,6 +40,11 @@ const FASTIFY_CODES: Record<string, { code: string; status: number }> = {
   FST_ERR_CTP_EMPTY_JSON_BODY: { code: 'MALFORMED_REQUEST', status: 400 },
   FST_ERR_CTP_INVALID_JSON_BODY: { code: 'MALFORMED_REQUEST', status: 400 },
 };
+
+/** A schema compiler that refuses: routes validate with zod (validate.ts), never with a JSON schema. */
+function noSchemas(): never {
+  throw new TypeError('routes validate their input with zod (http/validate.ts); JSON schemas on routes are not supported');
+}
 
 /**
  * One access-log line per request, written when it completes and naming the request (method, URL,
@@ -77,7 +84,11 @@ function loggerOptions(logger: HttpOptions['logger']): NonNullable<FastifyServer
  * prototype-pollution keys.
  */
 export function buildHttpApp(rt: MandateRuntime, opts: HttpOptions = {}): FastifyInstance {
+  const isTrustedProxy = trustedProxies(rt.config.server.trusted_proxies);
   const app = Fastify({
+    ...timeoutOptions(rt.config.server),
+    // X-Forwarded-* are believed only from the configured proxies (see edge.ts)
+    trustProxy: isTrustedProxy === undefined ? false : (address: string) => isTrustedProxy(address),
     ...(opts.loggerInstance !== undefined ? { loggerInstance: opts.loggerInstance } : { logger: loggerOptions(opts.logger) }),
     logController: new OneLineRequestLog(),
     bodyLimit: rt.config.server.body_limit_bytes,
@@ -86,9 +97,21 @@ export function buildHttpApp(rt: MandateRuntime, opts: HttpOptions = {}): Fastif
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : `req_${randomBase64url(9)}`;
     },
     requestIdHeader: false,
+    // no route declares a JSON schema (bodies are checked with zod in the route), so Fastify's
+    // schema compilers (ajv, fast-json-stringify) are never loaded: they were a tenth of start-up
+    schemaController: { compilersFactory: { buildValidator: noSchemas, buildSerializer: noSchemas } },
     return503OnClosing: true,
     forceCloseConnections: true,
   });
+
+  boundConnections(app, rt.config.server.max_connections_per_ip, isTrustedProxy, app.log);
+  if (rt.config.server.public_url === undefined && !trustsHostHeader(rt.config)) {
+    const metadata = rt.authzen.config.enabled && rt.authzen.config.pdp_url === undefined;
+    app.log.warn(
+      { setting: 'server.public_url' },
+      `server.public_url is not set: DPoP proofs are refused (key-bound task tokens cannot be used)${metadata ? ' and AuthZEN metadata is not published' : ''}, because outside development (the dev issuer) the Host header is not trusted to name this server. Set it to the address agents use.`,
+    );
+  }
 
   // a callback hook, not an async one: no promise per request
   app.addHook('onRequest', (req, reply, done) => {
@@ -113,7 +136,16 @@ export function buildHttpApp(rt: MandateRuntime, opts: HttpOptions = {}): Fastif
       return;
     }
     const text = typeof body === 'string' ? body : body.toString('utf8');
+    const limits = { maxDepth: rt.config.server.max_json_depth, maxEntries: 10_000, maxStringLength: rt.config.server.body_limit_bytes, maxNodes: 200_000 };
     let parsed: unknown;
+    try {
+      // nesting and width are refused before JSON.parse builds the value: refusing a megabyte of
+      // brackets after parsing it cost up to half a second of CPU, before any credential was checked
+      checkJsonTextBounds(text, limits, 'body');
+    } catch (e) {
+      done(e as Error, undefined);
+      return;
+    }
     try {
       parsed = JSON.parse(text);
     } catch (e) {
@@ -128,7 +160,7 @@ export function buildHttpApp(rt: MandateRuntime, opts: HttpOptions = {}): Fastif
       return;
     }
     try {
-      checkJsonBounds(parsed, { maxDepth: rt.config.server.max_json_depth, maxEntries: 10_000, maxStringLength: rt.config.server.body_limit_bytes, maxNodes: 200_000 }, 'body');
+      checkJsonBounds(parsed, limits, 'body');
     } catch (e) {
       done(e as Error, undefined);
       return;

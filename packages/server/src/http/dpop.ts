@@ -6,6 +6,7 @@
 import { MandateError, type DpopVerifier, type ProofResult } from '@mandate/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { MandateRuntime } from '../compose.ts';
+import { trustsHostHeader } from '../config.ts';
 
 export interface HttpRequestLike {
   readonly method: string;
@@ -17,7 +18,10 @@ export interface HttpRequestLike {
   readonly host?: string;
 }
 
-/** The URL a proof must name: `server.public_url` (or the request's scheme and host) + the path. */
+/**
+ * The URL a proof must name: `server.public_url` (or, given none, the request's scheme and host,
+ * which only development may rely on: see `requestProof`) + the path.
+ */
 export function htuFor(publicUrl: string | undefined, req: HttpRequestLike): string {
   const base = (publicUrl ?? `${req.protocol ?? 'http'}://${req.host ?? 'localhost'}`).replace(/\/+$/, '');
   const path = req.url.split('?')[0]?.split('#')[0] ?? '/';
@@ -36,6 +40,8 @@ export async function verifyHttpProof(verifier: DpopVerifier, publicUrl: string 
   return verifier.verifyProof({ proof: header, method: req.method, htu: htuFor(publicUrl, req), accessToken, now });
 }
 
+export const NO_PUBLIC_URL = 'this server cannot check proofs of possession: server.public_url is not set, and outside development the Host header is not trusted to name the URL a proof must be made for';
+
 /** For the routes: verifies the proof and hands out the current nonce when nonces are on. */
 export async function requestProof(rt: MandateRuntime, req: FastifyRequest, reply: FastifyReply, accessToken: string): Promise<ProofResult | undefined> {
   const now = rt.clock.now();
@@ -43,7 +49,10 @@ export async function requestProof(rt: MandateRuntime, req: FastifyRequest, repl
   if (nonces) reply.header('dpop-nonce', nonces.current(now));
   // no proof, nothing to verify: skip naming the target (scheme and host are getters on the request)
   if (req.headers['dpop'] === undefined) return undefined;
-  return verifyHttpProof(rt.dpop, rt.config.server.public_url, { method: req.method, url: req.url, headers: req.headers, protocol: req.protocol, host: req.host }, accessToken, now);
+  const publicUrl = rt.config.server.public_url;
+  // a proof's htu taken from the Host header would let whoever forges it choose what proofs are valid for
+  if (publicUrl === undefined && !trustsHostHeader(rt.config)) return { ok: false, reason: 'DPOP_PROOF_INVALID', detail: NO_PUBLIC_URL };
+  return verifyHttpProof(rt.dpop, publicUrl, { method: req.method, url: req.url, headers: req.headers, protocol: req.protocol, host: req.host }, accessToken, now);
 }
 
 /** The failed proof as an error (for routes that answer with errors, not decisions). */

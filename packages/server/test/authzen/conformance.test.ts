@@ -377,10 +377,12 @@ describe('Policy Decision Point metadata (§9)', () => {
     for (const v of Object.values(body)) expect(v === null || v === '' || (Array.isArray(v) && v.length === 0)).toBe(false);
   });
 
-  it('[§9.2.3] publishes, without configuration, the identifier the metadata URL was built from', async () => {
+  it('[§9.2.3] publishes, in development and without configuration, the identifier the metadata URL was built from, never cacheable', async () => {
+    // the harness runs the development issuer; elsewhere an unconfigured server publishes nothing (host.test.ts)
     const res = await h.inject({ method: 'GET', url: '/.well-known/authzen-configuration', headers: { host: 'pdp.example.test:8443' } });
     const body = res.json<Record<string, string>>();
     expect(body['policy_decision_point']).toBe('http://pdp.example.test:8443');
+    expect(res.headers['cache-control']).toBe('no-store');
   });
 
   it('[§4] [§10.1] advertises v1 endpoints that answer POSTed evaluations', async () => {
@@ -409,10 +411,15 @@ describe('Policy Decision Point metadata (§9)', () => {
     }
   });
 
-  it('[§9.2] needs no credential, and allows caching (Security Considerations: metadata caching)', async () => {
-    const res = await h.inject({ method: 'GET', url: '/.well-known/authzen-configuration' });
-    expect(res.statusCode).toBe(200);
-    expect(res.headers['cache-control']).toMatch(/max-age=\d+/);
+  it('[§9.2] needs no credential, and allows caching of a configured identifier (Security Considerations: metadata caching)', async () => {
+    const other = await startAuthzen(writeDomain({}, { pdp_url: 'https://pdp.example.com' }));
+    try {
+      const res = await other.inject({ method: 'GET', url: '/.well-known/authzen-configuration' });
+      expect(res.statusCode).toBe(200);
+      expect(res.headers['cache-control']).toMatch(/^public, max-age=\d+$/);
+    } finally {
+      await other.close();
+    }
   });
 });
 

@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, startThrowawayPostgres, type ThrowawayPostgres } from './throwaway-pg.ts';
+import { CLI, waitReady } from '../serve-process.ts';
 
 export const ROOT = join(import.meta.dirname, '..', '..', '..', '..');
 export const ADMIN = 'mk_' + 'A'.repeat(43);
@@ -78,17 +79,17 @@ export async function startCluster(count: number, logLevel = 'warn', extra: Reco
         ...extra,
       }),
     );
-    const proc = spawn(process.execPath, [join(ROOT, 'packages', 'cli', 'src', 'main.ts'), 'serve', '--config', configFile], {
+    const proc = spawn(process.execPath, [CLI, 'serve', '--config', configFile], {
       env: { ...process.env, MANDATE_BOOTSTRAP_ADMIN_KEY: ADMIN },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let log = '';
     proc.stdout?.on('data', (d: Buffer) => (log += d.toString()));
     proc.stderr?.on('data', (d: Buffer) => (log += d.toString()));
-    const url = `http://127.0.0.1:${port}`;
-    // loading the CLI alone took 11–13 s on this shared machine under load: wait generously
-    await until(() => http(url, 'GET', '/readyz'), (r) => (r as { status?: number }).status === 200, 60_000).catch((e: unknown) => {
-      throw new Error(`${name} did not become ready: ${(e as Error).message}\n${log}`);
+    // a long bound (a busy machine is slow to start a node), and an early end if the node exits
+    const url = await waitReady(proc, () => log).catch((e: unknown) => {
+      proc.kill('SIGKILL');
+      throw new Error(`${name} did not become ready: ${(e as Error).message}`);
     });
     return { name, url, proc, log: () => log };
   };

@@ -12,7 +12,7 @@ describe('three Mandate nodes over one PostgreSQL', () => {
 
   beforeAll(async () => {
     cluster = await startCluster(3);
-  }, 180_000);
+  }, 300_000);
 
   afterAll(async () => cluster.close(), 60_000);
 

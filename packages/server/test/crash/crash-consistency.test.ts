@@ -5,16 +5,15 @@
  * twice (the counter equals the committed allows, and never exceeds the limit), and a task that
  * was ended before a crash stays ended after it.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort } from '../cluster/throwaway-pg.ts';
+import { CLI, READY_TIMEOUT_MS, startServe } from '../serve-process.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..', '..');
-const CLI = join(ROOT, 'packages', 'cli', 'src', 'main.ts');
 const ADMIN = 'mk_' + 'C'.repeat(43);
 const AGENT = 'spiffe://dev.mandate.local/agents/busy';
 const BUDGET = 60;
@@ -38,18 +37,12 @@ describe('crash consistency under SIGKILL', () => {
   });
 
   const start = async () => {
-    const port = await freePort();
-    url = `http://127.0.0.1:${port}`;
-    proc = spawn(process.execPath, [CLI, 'serve', '--port', String(port), '--data-dir', dir, '--policies', join(ROOT, 'examples', 'policies'), '--dev-issuer'], {
+    const served = await startServe({
+      args: ['--port', '0', '--data-dir', dir, '--policies', join(ROOT, 'examples', 'policies'), '--dev-issuer'],
       env: { ...process.env, MANDATE_BOOTSTRAP_ADMIN_KEY: ADMIN, MANDATE_ENVIRONMENT: 'prod', MANDATE_LOG_LEVEL: 'silent' },
-      stdio: 'ignore',
     });
-    for (let i = 0; i < 200; i++) {
-      const ok = await fetch(`${url}/readyz`).then((r) => r.ok, () => false);
-      if (ok) return;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error('server did not start');
+    proc = served.child;
+    url = served.url;
   };
   const post = async (path: string, bearer: string, body: unknown) => {
     const res = await fetch(url + path, { method: 'POST', headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(5000) });
@@ -63,7 +56,7 @@ describe('crash consistency under SIGKILL', () => {
     return { id: (r['task'] as { id: string }).id, token: r['token'] as string };
   };
 
-  it('keeps the audit, the budgets and revocations consistent across five crashes', { timeout: 120_000 }, async () => {
+  it('keeps the audit, the budgets and revocations consistent across five crashes', { timeout: 6 * READY_TIMEOUT_MS }, async () => {
     const random = rng(20261123);
     await start();
     await post('/v1/agents', ADMIN, { id: AGENT, owner: 'team', type: 'support', ceiling: {} });

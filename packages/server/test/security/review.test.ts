@@ -2,15 +2,13 @@
  * Security review checks (issue 9): canary secrets never reach a log line or an audit record;
  * no CORS is granted to browsers; no dynamic code anywhere in the sources.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../cluster/throwaway-pg.ts';
+import { READY_TIMEOUT_MS, startServe, type ServeProcess } from '../serve-process.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..', '..');
-const CLI = join(ROOT, 'packages', 'cli', 'src', 'main.ts');
 const ADMIN = 'mk_' + 'S'.repeat(43);
 const AGENT = 'spiffe://dev.mandate.local/agents/canary';
 const CANARY = {
@@ -23,7 +21,7 @@ const CANARY = {
 
 describe('security review', () => {
   const dir = mkdtempSync(join(tmpdir(), 'mandate-canary-'));
-  let proc: ChildProcess;
+  let served: ServeProcess | undefined;
   let url = '';
   let log = '';
   const secrets: string[] = Object.values(CANARY);
@@ -40,23 +38,16 @@ describe('security review', () => {
   };
 
   beforeAll(async () => {
-    const port = await freePort();
-    url = `http://127.0.0.1:${port}`;
-    proc = spawn(process.execPath, [CLI, 'serve', '--port', String(port), '--data-dir', dir, '--policies', join(ROOT, 'examples', 'policies'), '--dev-issuer'], {
+    served = await startServe({
+      args: ['--port', '0', '--data-dir', dir, '--policies', join(ROOT, 'examples', 'policies'), '--dev-issuer'],
       env: { ...process.env, MANDATE_BOOTSTRAP_ADMIN_KEY: ADMIN, MANDATE_ENVIRONMENT: 'prod', MANDATE_LOG_LEVEL: 'trace' },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      onOutput: (chunk) => (log += chunk),
     });
-    proc.stdout?.on('data', (d: Buffer) => (log += d.toString()));
-    proc.stderr?.on('data', (d: Buffer) => (log += d.toString()));
-    for (let i = 0; i < 200; i++) {
-      if (await fetch(`${url}/readyz`).then((r) => r.ok, () => false)) return;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error('server did not start');
-  }, 30_000);
+    url = served.url;
+  }, READY_TIMEOUT_MS + 30_000);
 
   afterAll(() => {
-    proc.kill('SIGKILL');
+    served?.child.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   });
 

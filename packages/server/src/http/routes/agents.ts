@@ -2,7 +2,7 @@ import { MandateError, parseCeiling, parseWorkloadSpiffeId, type Agent, type Jso
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { MandateRuntime } from '../../compose.ts';
-import { requireOperator } from '../auth.ts';
+import { operatorFirst, requireOperator } from '../auth.ts';
 import { parseBody } from '../validate.ts';
 import { agentView } from '../views.ts';
 
@@ -23,7 +23,7 @@ const patchSchema = z.strictObject({
 const listSchema = z.strictObject({ limit: z.coerce.number().int().min(1).max(1000).default(100), after: z.string().max(2048).optional() });
 
 export function agentRoutes(app: FastifyInstance, rt: MandateRuntime): void {
-  app.post('/v1/agents', async (req, reply) => {
+  app.post('/v1/agents', { onRequest: operatorFirst(rt, 'admin') }, async (req, reply) => {
     const op = await requireOperator(rt, req, 'admin');
     const body = parseBody(createSchema, req.body);
     let id: string;
@@ -54,7 +54,7 @@ export function agentRoutes(app: FastifyInstance, rt: MandateRuntime): void {
     return agentView(agent);
   });
 
-  app.patch<{ Params: { id: string } }>('/v1/agents/:id', async (req) => {
+  app.patch<{ Params: { id: string } }>('/v1/agents/:id', { onRequest: operatorFirst(rt, 'admin') }, async (req) => {
     const op = await requireOperator(rt, req, 'admin');
     const body = parseBody(patchSchema, req.body);
     const patch: Parameters<MandateRuntime['agents']['updateAgent']>[1] = {};

@@ -2,7 +2,7 @@ import { MandateError, SEVERITIES } from '@mandate/core';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { MandateRuntime } from '../../compose.ts';
-import { requireOperator } from '../auth.ts';
+import { operatorFirst, requireOperator } from '../auth.ts';
 import { parseBody } from '../validate.ts';
 import { alertView } from '../views.ts';
 
@@ -33,7 +33,7 @@ export function alertRoutes(app: FastifyInstance, rt: MandateRuntime): void {
     return alertView(a);
   });
 
-  app.post<{ Params: { id: string } }>('/v1/alerts/:id/ack', async (req) => {
+  app.post<{ Params: { id: string } }>('/v1/alerts/:id/ack', { onRequest: operatorFirst(rt, 'approver') }, async (req) => {
     const op = await requireOperator(rt, req, 'approver');
     const body = parseBody(ackSchema, req.body ?? {});
     return alertView(await rt.alerts.ack(req.params.id, op, body.note));

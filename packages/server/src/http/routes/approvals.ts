@@ -2,7 +2,7 @@ import { MandateError, type ApprovalState } from '@mandate/core';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { MandateRuntime } from '../../compose.ts';
-import { requireOperator } from '../auth.ts';
+import { operatorFirst, requireOperator } from '../auth.ts';
 import { parseBody } from '../validate.ts';
 import { approvalView } from '../views.ts';
 
@@ -56,7 +56,7 @@ export function approvalRoutes(app: FastifyInstance, rt: MandateRuntime): void {
 
   for (const verdict of ['approve', 'deny'] as const) {
     // an approver, never an agent: operator keys only, and agent JWTs are refused outright
-    app.post<{ Params: { id: string } }>(`/v1/approvals/:id/${verdict}`, async (req) => {
+    app.post<{ Params: { id: string } }>(`/v1/approvals/:id/${verdict}`, { onRequest: operatorFirst(rt, 'approver') }, async (req) => {
       const op = await requireOperator(rt, req, 'approver');
       const body = parseBody(decideSchema, req.body);
       window.take(op.id, rt.clock.now());

@@ -11,6 +11,7 @@
  * or bad enforcement-point credential. X-Request-ID is echoed exactly as the PEP sent it.
  */
 import {
+  MandateError,
   parseEvaluationRequest,
   parseEvaluationsRequest,
   type AuthzenCaller,
@@ -21,8 +22,9 @@ import {
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { MandateRuntime } from '../../compose.ts';
+import { trustsHostHeader } from '../../config.ts';
 import { PepAuthError, type Pep } from '../../authzen/pep-auth.ts';
-import { requireOperator } from '../auth.ts';
+import { operatorFirst, requireOperator } from '../auth.ts';
 import { STATUS_BY_CODE } from '../errors.ts';
 import { parseBody } from '../validate.ts';
 
@@ -94,9 +96,18 @@ export function authzenRoutes(app: FastifyInstance, rt: MandateRuntime): void {
     return { requestId: typeof given === 'string' && given !== '' ? given : req.id, pep: peps.get(req)?.name ?? 'unknown' };
   };
 
+  /**
+   * The metadata names the configured URL, never the request's Host: a forged Host must not end up
+   * in a document caches keep and PEPs follow. Without one, only development builds it from the
+   * request, and then it is not cacheable.
+   */
+  const configured = az.config.pdp_url ?? rt.config.server.public_url;
   app.get(WELL_KNOWN, async (req, reply) => {
-    const base = (az.config.pdp_url ?? `${req.protocol}://${req.host}`).replace(/\/+$/, '');
-    reply.header('cache-control', 'public, max-age=300');
+    if (configured === undefined && !trustsHostHeader(rt.config)) {
+      throw new MandateError('NOT_FOUND', 'PDP metadata is published only when authzen.pdp_url or server.public_url is set: the Host header is not trusted to name this server');
+    }
+    const base = (configured ?? `${req.protocol}://${req.host}`).replace(/\/+$/, '');
+    reply.header('cache-control', configured !== undefined ? 'public, max-age=300' : 'no-store');
     return {
       policy_decision_point: base,
       access_evaluation_endpoint: base + EVALUATION_PATH,
@@ -148,21 +159,21 @@ export function authzenRoutes(app: FastifyInstance, rt: MandateRuntime): void {
     return { entities: page, total: all.length, next: q.offset + page.length < all.length ? q.offset + page.length : null };
   });
 
-  app.post('/v1/authzen/entities', async (req) => {
+  app.post('/v1/authzen/entities', { onRequest: operatorFirst(rt, 'admin') }, async (req) => {
     const op = await requireOperator(rt, req, 'admin');
     const held = az.domain.upsert(entityList(req.body));
     req.log.info({ operator: op.id, api_entities: held }, 'AuthZEN entities upserted');
     return { api_entities: held, entities: az.domain.current.entities.size };
   });
 
-  app.put('/v1/authzen/entities', async (req) => {
+  app.put('/v1/authzen/entities', { onRequest: operatorFirst(rt, 'admin') }, async (req) => {
     const op = await requireOperator(rt, req, 'admin');
     const held = az.domain.replace(entityList(req.body));
     req.log.info({ operator: op.id, api_entities: held }, 'AuthZEN API entities replaced');
     return { api_entities: held, entities: az.domain.current.entities.size };
   });
 
-  app.delete('/v1/authzen/entities/:type/:id', async (req) => {
+  app.delete('/v1/authzen/entities/:type/:id', { onRequest: operatorFirst(rt, 'admin') }, async (req) => {
     const op = await requireOperator(rt, req, 'admin');
     const p = parseBody(entityParams, req.params, 'path');
     const held = az.domain.remove({ type: p.type, id: p.id });
@@ -170,7 +181,7 @@ export function authzenRoutes(app: FastifyInstance, rt: MandateRuntime): void {
     return { api_entities: held, entities: az.domain.current.entities.size };
   });
 
-  app.post('/v1/authzen/reload', async (req) => {
+  app.post('/v1/authzen/reload', { onRequest: operatorFirst(rt, 'admin') }, async (req) => {
     const op = await requireOperator(rt, req, 'admin');
     const d = az.domain.reload();
     req.log.info({ operator: op.id, version: d.policies.version }, 'AuthZEN policy domain reloaded');

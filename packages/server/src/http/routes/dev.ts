@@ -2,7 +2,7 @@ import { MandateError, parseWorkloadSpiffeId, parseDuration } from '@mandate/cor
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { MandateRuntime } from '../../compose.ts';
-import { requireOperator } from '../auth.ts';
+import { operatorFirst, requireOperator } from '../auth.ts';
 import { parseBody } from '../validate.ts';
 
 const mintSchema = z.strictObject({ spiffe_id: z.string().min(1).max(2048), ttl: z.union([z.string(), z.number()]).default('5m') });
@@ -11,7 +11,7 @@ const mintSchema = z.strictObject({ spiffe_id: z.string().min(1).max(2048), ttl:
 export function devRoutes(app: FastifyInstance, rt: MandateRuntime): void {
   const issuer = rt.devIssuer;
   if (!issuer) return;
-  app.post('/v1/dev/workload-tokens', async (req) => {
+  app.post('/v1/dev/workload-tokens', { onRequest: operatorFirst(rt, 'admin') }, async (req) => {
     await requireOperator(rt, req, 'admin');
     const body = parseBody(mintSchema, req.body);
     const id = parseWorkloadSpiffeId(body.spiffe_id);

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { MandateRuntime } from '../../compose.ts';
-import { requireOperator } from '../auth.ts';
+import { operatorFirst, requireOperator } from '../auth.ts';
 import { parseBody } from '../validate.ts';
 
 export function keyRoutes(app: FastifyInstance, rt: MandateRuntime): void {
@@ -11,7 +11,7 @@ export function keyRoutes(app: FastifyInstance, rt: MandateRuntime): void {
   /** Audit checkpoint keys: pin these to verify an exported log independently. */
   app.get('/v1/audit/jwks', async () => rt.auditKeys.jwks());
 
-  app.post('/v1/keys/rotate', async (req) => {
+  app.post('/v1/keys/rotate', { onRequest: operatorFirst(rt, 'admin') }, async (req) => {
     const op = await requireOperator(rt, req, 'admin');
     const body = parseBody(z.strictObject({ purpose: z.enum(['task-token', 'audit-checkpoint']) }), req.body);
     const ring = body.purpose === 'task-token' ? rt.taskKeys : rt.auditKeys;

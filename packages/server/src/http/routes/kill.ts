@@ -2,7 +2,7 @@ import type { KillReport, KillTarget } from '@mandate/core';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { MandateRuntime } from '../../compose.ts';
-import { requireOperator } from '../auth.ts';
+import { operatorFirst, requireOperator } from '../auth.ts';
 import { parseBody } from '../validate.ts';
 
 const reason = z.string().min(1).max(1000);
@@ -26,7 +26,7 @@ function reportView(r: KillReport) {
 
 export function killRoutes(app: FastifyInstance, rt: MandateRuntime): void {
   /** Answers only once every revocation is durable; reports what it ended. */
-  app.post('/v1/kill', async (req) => {
+  app.post('/v1/kill', { onRequest: operatorFirst(rt, 'admin') }, async (req) => {
     const op = await requireOperator(rt, req, 'admin');
     const body = parseBody(killSchema, req.body);
     const target: KillTarget = 'all' in body ? { all: true } : 'agent' in body ? { agent: body.agent } : { task: body.task };
@@ -38,7 +38,7 @@ export function killRoutes(app: FastifyInstance, rt: MandateRuntime): void {
     return reportView(report);
   });
 
-  app.post('/v1/unkill', async (req) => {
+  app.post('/v1/unkill', { onRequest: operatorFirst(rt, 'admin') }, async (req) => {
     const op = await requireOperator(rt, req, 'admin');
     const body = parseBody(unkillSchema, req.body);
     return rt.kill.unkill('all' in body ? { all: true } : { agent: body.agent }, { kind: 'operator', operatorId: op.id }, body.reason);

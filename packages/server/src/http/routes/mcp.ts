@@ -3,11 +3,11 @@
  * for whatever an MCP client sends), and the operator endpoints for tool pins and secrets.
  */
 import { MandateError } from '@mandate/core';
-import { checkParsed, jsonRpcError, type Pin } from '@mandate/gateway';
+import { jsonRpcError, parseBounded, type Pin } from '@mandate/gateway';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { MandateRuntime } from '../../compose.ts';
-import { requireOperator } from '../auth.ts';
+import { operatorFirst, requireOperator } from '../auth.ts';
 import { requestProof } from '../dpop.ts';
 import { parseBody } from '../validate.ts';
 
@@ -41,14 +41,9 @@ export function mcpRoutes(app: FastifyInstance, rt: MandateRuntime): void {
     const handle = async (req: FastifyRequest, reply: FastifyReply) => {
       let body: unknown;
       if (req.method === 'POST') {
-        const text = typeof req.body === 'string' ? req.body : '';
-        try {
-          body = JSON.parse(text);
-        } catch (e) {
-          return reply.code(400).send(jsonRpcError(null, -32700, `Parse error: ${(e as Error).message}`, 'MALFORMED_REQUEST'));
-        }
-        const bad = checkParsed(body, limits);
-        if (bad) return reply.code(400).send(bad);
+        const parsed = parseBounded(typeof req.body === 'string' ? req.body : '', limits);
+        if ('error' in parsed) return reply.code(400).send(parsed.error);
+        body = parsed.value;
       }
       // proof of possession (RFC 9449) for this very request: htu = the public URL of /mcp
       const bearer = /^Bearer ([^\s]+)$/i.exec(req.headers.authorization ?? '')?.[1];
@@ -68,7 +63,7 @@ export function mcpRoutes(app: FastifyInstance, rt: MandateRuntime): void {
     return { pins: (await rt.mcp.pins.list()).map(pinView) };
   });
 
-  app.post<{ Params: { server: string; tool: string } }>('/v1/mcp/pins/:server/:tool/approve', async (req) => {
+  app.post<{ Params: { server: string; tool: string } }>('/v1/mcp/pins/:server/:tool/approve', { onRequest: operatorFirst(rt, 'admin') }, async (req) => {
     const op = await requireOperator(rt, req, 'admin');
     const p = parseBody(pinParams, req.params, 'path');
     return pinView(await rt.mcp.pins.approve(p.server, p.tool, op.id));
@@ -79,7 +74,7 @@ export function mcpRoutes(app: FastifyInstance, rt: MandateRuntime): void {
     return { secrets: (await rt.mcp.vault.names()).map((s) => ({ name: s.name, updated_at: new Date(s.updatedAt).toISOString() })) };
   });
 
-  app.put<{ Params: { name: string } }>('/v1/secrets/:name', async (req) => {
+  app.put<{ Params: { name: string } }>('/v1/secrets/:name', { onRequest: operatorFirst(rt, 'admin') }, async (req) => {
     const op = await requireOperator(rt, req, 'admin');
     const body = parseBody(secretBody, req.body);
     const now = rt.clock.now();
@@ -94,7 +89,7 @@ export function mcpRoutes(app: FastifyInstance, rt: MandateRuntime): void {
     return { name: req.params.name, updated_at: new Date(now).toISOString() };
   });
 
-  app.delete<{ Params: { name: string } }>('/v1/secrets/:name', async (req, reply) => {
+  app.delete<{ Params: { name: string } }>('/v1/secrets/:name', { onRequest: operatorFirst(rt, 'admin') }, async (req, reply) => {
     const op = await requireOperator(rt, req, 'admin');
     const now = rt.clock.now();
     let had: boolean;

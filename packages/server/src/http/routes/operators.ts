@@ -2,13 +2,13 @@ import { MandateError } from '@mandate/core';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { MandateRuntime } from '../../compose.ts';
-import { requireOperator } from '../auth.ts';
+import { operatorFirst, requireOperator } from '../auth.ts';
 import { parseBody } from '../validate.ts';
 
 const createSchema = z.strictObject({ name: z.string().min(1).max(100), role: z.enum(['viewer', 'approver', 'admin']) });
 
 export function operatorRoutes(app: FastifyInstance, rt: MandateRuntime): void {
-  app.post('/v1/operators/keys', async (req, reply) => {
+  app.post('/v1/operators/keys', { onRequest: operatorFirst(rt, 'admin') }, async (req, reply) => {
     const op = await requireOperator(rt, req, 'admin');
     const body = parseBody(createSchema, req.body);
     const now = rt.clock.now();
@@ -26,7 +26,7 @@ export function operatorRoutes(app: FastifyInstance, rt: MandateRuntime): void {
     };
   });
 
-  app.delete<{ Params: { id: string } }>('/v1/operators/keys/:id', async (req, reply) => {
+  app.delete<{ Params: { id: string } }>('/v1/operators/keys/:id', { onRequest: operatorFirst(rt, 'admin') }, async (req, reply) => {
     const op = await requireOperator(rt, req, 'admin');
     if (op.id === req.params.id) throw new MandateError('CONFLICT', 'an operator cannot revoke the key it is using');
     const now = rt.clock.now();

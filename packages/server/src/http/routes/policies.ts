@@ -2,7 +2,7 @@ import { MandateError, PolicySet, isMandateError } from '@mandate/core';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { MandateRuntime } from '../../compose.ts';
-import { requireOperator } from '../auth.ts';
+import { operatorFirst, requireOperator } from '../auth.ts';
 import { parseBody } from '../validate.ts';
 import { shadowEvaluate } from '../../shadow.ts';
 
@@ -28,7 +28,7 @@ export function policyRoutes(app: FastifyInstance, rt: MandateRuntime): void {
   });
 
   /** Validates a draft policy set against the schema without loading it. */
-  app.post('/v1/policies/validate', async (req) => {
+  app.post('/v1/policies/validate', { onRequest: operatorFirst(rt, 'viewer') }, async (req) => {
     await requireOperator(rt, req, 'viewer');
     const body = parseBody(validateSchema, req.body);
     try {
@@ -44,7 +44,7 @@ export function policyRoutes(app: FastifyInstance, rt: MandateRuntime): void {
    * Shadow mode: evaluates a draft policy set against the last `limit` audit records' decisions
    * and reports where it would have decided otherwise (see shadow.ts). Never loads the draft.
    */
-  app.post('/v1/policies/shadow', async (req) => {
+  app.post('/v1/policies/shadow', { onRequest: operatorFirst(rt, 'viewer') }, async (req) => {
     await requireOperator(rt, req, 'viewer');
     const body = parseBody(shadowSchema, req.body);
     const live = rt.policies.current;
@@ -91,7 +91,7 @@ export function policyRoutes(app: FastifyInstance, rt: MandateRuntime): void {
   });
 
   /** Re-reads the policy folder; on any problem the running set stays in force. */
-  app.post('/v1/policies/reload', async (req) => {
+  app.post('/v1/policies/reload', { onRequest: operatorFirst(rt, 'admin') }, async (req) => {
     await requireOperator(rt, req, 'admin');
     if (rt.policies.folder === undefined) throw new MandateError('CONFLICT', 'no policy folder is configured');
     const set = rt.policies.reload();

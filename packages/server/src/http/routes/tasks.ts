@@ -2,7 +2,7 @@ import { foldRestrictions, MandateError, type Actor, type TaskState } from '@man
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { MandateRuntime } from '../../compose.ts';
-import { bearer, requireOperator } from '../auth.ts';
+import { bearer, operatorFirst, requireOperator, taskTokenFirst, taskTokenOrOperatorFirst, workloadTokenFirst } from '../auth.ts';
 import { parseBody } from '../validate.ts';
 import { auditView, containmentView, taskView } from '../views.ts';
 import { requestProof } from '../dpop.ts';
@@ -39,7 +39,7 @@ async function actorFor(rt: MandateRuntime, req: FastifyRequest, reply: FastifyR
 
 export function taskRoutes(app: FastifyInstance, rt: MandateRuntime): void {
   /** An agent starts a task: workload token in Authorization, the mandate in the body. */
-  app.post('/v1/tasks', async (req, reply) => {
+  app.post('/v1/tasks', { onRequest: workloadTokenFirst(rt, 'a workload token (JWT-SVID or OIDC) is required') }, async (req, reply) => {
     const token = bearer(req);
     if (token === undefined) throw new MandateError('TOKEN_MISSING', 'a workload token (JWT-SVID or OIDC) is required');
     const body = parseBody(startSchema, req.body);
@@ -49,7 +49,7 @@ export function taskRoutes(app: FastifyInstance, rt: MandateRuntime): void {
   });
 
   /** A task hands a narrower mandate to a sub-agent: parent's task token, child's workload token. */
-  app.post<{ Params: { id: string } }>('/v1/tasks/:id/delegate', async (req, reply) => {
+  app.post<{ Params: { id: string } }>('/v1/tasks/:id/delegate', { onRequest: taskTokenFirst(rt, "the parent task's token is required") }, async (req, reply) => {
     const token = bearer(req);
     if (token === undefined) throw new MandateError('TOKEN_MISSING', "the parent task's token is required");
     const body = parseBody(delegateSchema, req.body);
@@ -60,7 +60,7 @@ export function taskRoutes(app: FastifyInstance, rt: MandateRuntime): void {
     return reply.code(201).send(issued(r));
   });
 
-  app.post<{ Params: { id: string } }>('/v1/tasks/:id/renew', async (req, reply) => {
+  app.post<{ Params: { id: string } }>('/v1/tasks/:id/renew', { onRequest: taskTokenFirst(rt, 'the current task token is required') }, async (req, reply) => {
     const token = bearer(req);
     if (token === undefined) throw new MandateError('TOKEN_MISSING', 'the current task token is required');
     const body = parseBody(renewSchema, req.body ?? {});
@@ -71,7 +71,7 @@ export function taskRoutes(app: FastifyInstance, rt: MandateRuntime): void {
   });
 
   /** A supervisor says the task is still watched: an operator key with the approver (or admin) role. */
-  app.post<{ Params: { id: string } }>('/v1/tasks/:id/heartbeat', async (req) => {
+  app.post<{ Params: { id: string } }>('/v1/tasks/:id/heartbeat', { onRequest: operatorFirst(rt, 'approver') }, async (req) => {
     const op = await requireOperator(rt, req, 'approver');
     parseBody(z.strictObject({}), req.body ?? {});
     const r = await rt.supervisor.heartbeat(req.params.id, { operatorId: op.id });
@@ -84,13 +84,13 @@ export function taskRoutes(app: FastifyInstance, rt: MandateRuntime): void {
     };
   });
 
-  app.post<{ Params: { id: string } }>('/v1/tasks/:id/complete', async (req, reply) => {
+  app.post<{ Params: { id: string } }>('/v1/tasks/:id/complete', { onRequest: taskTokenOrOperatorFirst(rt, 'admin') }, async (req, reply) => {
     parseBody(z.strictObject({}), req.body ?? {});
     const actor = await actorFor(rt, req, reply, req.params.id);
     return taskView(await rt.tasks.complete(req.params.id, actor));
   });
 
-  app.post<{ Params: { id: string } }>('/v1/tasks/:id/revoke', async (req) => {
+  app.post<{ Params: { id: string } }>('/v1/tasks/:id/revoke', { onRequest: operatorFirst(rt, 'admin') }, async (req) => {
     const op = await requireOperator(rt, req, 'admin');
     const body = parseBody(revokeSchema, req.body ?? {});
     return taskView(await rt.tasks.revoke(req.params.id, { kind: 'operator', operatorId: op.id }, body.reason));

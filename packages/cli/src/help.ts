@@ -1,0 +1,91 @@
+/**
+ * Every command's help text, apart from the commands: `mandate --help` (and `<command> --help`)
+ * prints these without loading a command, its packages or their dependencies.
+ */
+
+export const agentHelp = `mandate agent add --id SPIFFE_ID --owner OWNER --type TYPE [--ceiling FILE] [--url URL] [--api-key KEY]
+mandate agent list [--url URL] [--api-key KEY]
+mandate agent disable|enable --id SPIFFE_ID [--url URL] [--api-key KEY]
+  Registers or changes an agent through the running server (admin key from --api-key,
+  MANDATE_API_KEY, or <data-dir>/admin.key). The ceiling file (YAML/JSON) bounds every mandate.`;
+
+export const approvalsHelp = `mandate approvals list [--state pending|approved|denied|used|expired|cancelled] [--task ID] [--json]
+mandate approvals approve|deny <ID> --reason TEXT
+  Step-up approvals through the running server. Approving needs an operator key with the
+  approver (or admin) role: --api-key, MANDATE_API_KEY, or <data-dir>/admin.key.`;
+
+export const auditHelp = `mandate audit verify [--data-dir DIR | --db FILE] [--key-file FILE] [--jwks FILE] [--anchors FILE] [--require-checkpoint] [--require-anchored] [--json]
+  Walks the audit hash chain record by record, checks every signed checkpoint (those in the
+  database and those in audit-checkpoints.jsonl beside it), and reports the first broken link:
+  an edited, deleted or reordered record, or a cut that reaches into a signed checkpoint.
+  Records after the newest checkpoint are reported as an unanchored tail (how many, since
+  when): nothing signed covers them, so their deletion or rewriting could not be detected.
+  --anchors FILE also checks the checkpoints anchored outside the data folder
+  (audit.anchors.file): a log cut back to an older checkpoint, its newer checkpoints deleted
+  with the records after them, is then detected too. Checkpoint keys come from
+  audit-checkpoint-keys.json beside the database, or from --jwks (the output of
+  GET /v1/audit/jwks, pinned elsewhere), never from the database itself. --jwks and
+  --require-checkpoint fail a non-empty log that no checkpoint covers; --require-anchored
+  fails any unanchored tail (a log whose server stopped cleanly has none).
+  Exit 0 when intact (or intact with an unanchored tail), 1 when broken.`;
+
+export const configHelp = `mandate config schema
+  Prints the JSON Schema of the configuration file.`;
+
+export const demoHelp = `mandate demo [--keep]
+  Starts Mandate on a fresh embedded SQLite store with the example policies and the development
+  workload issuer, then walks a scripted support agent through allowed, denied, step-up and
+  over-budget calls, printing each decision and its reason. Exits 1 if any decision differs
+  from what the policies say it must be. --keep leaves the server running afterwards.`;
+
+export const keysHelp = `mandate keys rotate-kek --new-kek-file FILE [--config FILE] [--data-dir DIR] [--store URL]
+  Re-encrypts every private signing key (task tokens, the dev issuer, audit checkpoints) under
+  the key encryption key in FILE, created (base64 of 32 bytes, mode 0600) when it does not exist.
+  The current key comes from the configuration as at start (MANDATE_KEK, keys.kek_file or
+  <data-dir>/kek.key). Stop Mandate first; afterwards set keys.kek_file (or MANDATE_KEK) to the
+  new key and start it. Nothing is written unless every key decrypts with the current key
+  (else exit 3, KEK_MISMATCH). A cluster rotates without stopping through keys.previous_kek_files.`;
+
+export const killHelp = `mandate kill (--agent SPIFFE_ID | --task ID | --all) --reason TEXT
+mandate unkill (--agent SPIFFE_ID | --all) --reason TEXT
+  The kill switch, through the running server (admin key). A kill disables the agent, kills its
+  live tasks and every task delegated below them, cancels their open approvals; --all is an
+  emergency stop: every call and every new task is refused until unkill --all. It prints what it
+  ended once all of it is durable. unkill never revives a killed task or its tokens.`;
+
+export const mcpHelp = `mandate mcp --stdio [--url URL] [--config FILE]
+  The MCP gateway over stdio, for MCP hosts that launch servers ({"mcpServers": {...}}): relays
+  JSON-RPC between stdin/stdout and a running Mandate's /mcp endpoint (URL: --url, MANDATE_URL,
+  or server.host/port of --config; default http://127.0.0.1:8787). The task token comes from
+  MANDATE_TASK_TOKEN or the file named by MANDATE_TASK_TOKEN_FILE (re-read on every request, so a
+  renewed token can be written there). No token, no session. Message limits: mcp.limits of --config.
+  A key-bound task token (DPoP): set MANDATE_DPOP_KEY_FILE to the agent's private JWK (Ed25519 or
+  P-256); every forwarded request then carries a fresh DPoP proof for server.public_url + /mcp
+  (of --config; else the URL above), and a DPoP-Nonce challenge is answered once.`;
+
+export const policyHelp = `mandate policy validate <DIR>
+  Parses every *.cedar file and tools.yaml in DIR and validates the policies against Mandate's
+  Cedar schema. Exit 0 when valid, 1 listing every problem otherwise.`;
+
+export const replayHelp = `mandate replay --traces <file.jsonl[.gz]> --policies <dir> --out <decisions.jsonl> [--shadow <dir>]
+  Feeds each recorded trace's calls, in order, through the decision pipeline (one task per trace,
+  its purpose as the declared purpose, allowed calls' results fed back for provenance) and writes
+  one decision per call: {"id","step","decision","reasons","policy_ids"}. Deterministic.
+  --shadow <dir>     judge a candidate policy folder beside --policies and report every divergence
+  --concurrency <n>  traces in flight at once (default 16; the output order is the input order)
+  --environment <e>  the environment tasks declare (default prod)
+  --json             print the summary as JSON`;
+
+export const secretHelp = `mandate secret set NAME (--from-env VAR | --stdin)
+mandate secret list | delete NAME
+  Upstream credentials for the MCP gateway, stored encrypted by the running server (admin key).
+  The value is never an argument (shell history, ps): it comes from an environment variable or
+  stdin, and is never shown again. Upstreams refer to it as "secret:NAME" in env or headers.`;
+
+export const serveHelp = `mandate serve [--config FILE] [--port N] [--host H] [--data-dir DIR] [--policies DIR] [--store URL] [--dev-issuer]
+  Starts Mandate with the embedded SQLite store in the data folder, or on PostgreSQL with
+  --store postgres://… (several nodes over one database). Environment overrides:
+  MANDATE_PORT, MANDATE_HOST, MANDATE_DATA_DIR, MANDATE_POLICIES_DIR, MANDATE_ENVIRONMENT,
+  MANDATE_LOG_LEVEL, MANDATE_DEV_ISSUER=1, MANDATE_KEK (the key encryption key of the private
+  signing keys, base64 of 32 bytes; else keys.kek_file, else <data-dir>/kek.key, generated).
+  Stops cleanly on SIGINT/SIGTERM.`;
