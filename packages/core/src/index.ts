@@ -127,6 +127,7 @@ export { BehaviourMonitor, argShape, recordsIn, type BehaviourMonitorDeps, type 
 export { BehaviourHistory, Ring, DEFAULT_HISTORY_LIMITS, type HistoryLimits } from './behaviour/history.ts';
 export { runDetectors } from './behaviour/detect.ts';
 export { detectDrift, driftConfigSchema, purposeWords, type DriftConfig } from './behaviour/drift.ts';
+export { readPurpose, verbForms, type PurposeClause } from './behaviour/purpose.ts';
 export { detectChains, matchChain, stepMatches, chainsConfigSchema, chainRuleSchema, chainStepSchema, type ChainsConfig, type ChainRule, type ChainStep } from './behaviour/chains.ts';
 export { detectRate, callsInWindow, rateConfigSchema, type RateConfig } from './behaviour/rate.ts';
 export { detectNovelty, noveltyConfigSchema, type NoveltyConfig } from './behaviour/novelty.ts';
