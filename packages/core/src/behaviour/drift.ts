@@ -6,8 +6,10 @@
  * A call's action class comes from its tool's category (tools.yaml) and the verbs in its name;
  * the purpose grants a class when it declares one of that class's verbs: in a clause that does
  * not negate, exclude or make it conditional (purpose.ts). Purpose words only ever narrow.
+ * A tool the catalogue does not classify drifts (high) unless the mandate names it exactly.
  */
 import { z } from 'zod';
+import { isUncatalogued } from './combine.ts';
 import { readPurpose, verbForms } from './purpose.ts';
 import type { DetectorInput, Severity, Signal } from './types.ts';
 
@@ -155,6 +157,16 @@ export function detectDrift(input: DetectorInput, cfg: DriftConfig): Signal[] {
   const { readOnly, mentioned } = purposeView(input.task.purposeWords, cfg);
   const ix = verbIndex(cfg);
   const out: Signal[] = [];
+  // a tool nobody classified fits no purpose unless the mandate names it, exactly: a glob
+  // ("billing.*") grants calls, it does not say this tool is what the task is for
+  if (isUncatalogued(call.category, call.risk) && !input.task.declaredTools.has(call.tool)) {
+    out.push({
+      detector: 'drift',
+      severity: 'high',
+      confidence: readOnly ? 0.85 : 0.8,
+      evidence: { class: 'uncatalogued', tool: call.tool, category: call.category, risk: call.risk, purpose_read_only: readOnly, named_by_mandate: false },
+    });
+  }
   for (const [cls, def] of Object.entries(cfg.classes)) {
     const byCategory = def.categories.includes(call.category);
     const verb = verbInTool(ix, toolTokens, cls);

@@ -13,11 +13,12 @@
  * records are in the audit chain with the decision.
  */
 import { redactArgs } from '../audit/redact.ts';
+import { hasGlob } from '../glob.ts';
 import type { JsonObject, JsonValue } from '../json.ts';
 import type { Effect, Task, ToolInfo } from '../model.ts';
 import type { ArgProvenance } from '../policy/context.ts';
 import type { Clock, IdGenerator } from '../ports.ts';
-import { applyActions, foldRestrictions, isSensitive, NO_CONTAINMENT, planActions, restrict, type ContainmentState, type FinalVerdict, type PlannedAction, type Verdict } from './combine.ts';
+import { applyActions, foldRestrictions, isSensitive, isUncatalogued, NO_CONTAINMENT, planActions, restrict, type ContainmentState, type FinalVerdict, type PlannedAction, type Verdict } from './combine.ts';
 import type { BehaviourCoreConfig } from './config.ts';
 import { runDetectors } from './detect.ts';
 import { purposeWords } from './drift.ts';
@@ -201,7 +202,7 @@ export class BehaviourMonitor {
     const before = this.states.get(task.id) ?? NO_CONTAINMENT;
     const state = this.merge(task.id, applyActions(before, actions));
     const effective = this.killedAgents.has(task.agentId) ? { ...state, killed: true } : state;
-    const final = restrict(input.policy, { state: effective, tool: tool.name, sensitive: isSensitive(this.d.config.containment.sensitive, tool.category, tool.risk) });
+    const final = restrict(input.policy, { state: effective, tool: tool.name, sensitive: isSensitive(this.d.config.containment.sensitive, tool.category, tool.risk), unknown: isUncatalogued(tool.category, tool.risk) });
     return { input, event, signals, actions, state, final, inWindow: callsInWindow(detectorInput, this.d.config.detectors.rate.window_ms) };
   }
 
@@ -255,6 +256,7 @@ export class BehaviourMonitor {
       agentType: input.agentType,
       purpose: m.purpose,
       purposeWords: purposeWords(m.purpose),
+      declaredTools: new Set(m.tools.map((x) => x.name).filter((n) => !hasGlob(n))),
       startedAt: input.task.createdAt,
       declaredCalls: m.budgets?.calls,
       declaredScale: m.scale,

@@ -49,6 +49,7 @@ export function profile(purpose: string, over: Partial<TaskProfile> = {}): TaskP
     agentType: 'support',
     purpose,
     purposeWords: purposeWords(purpose),
+    declaredTools: new Set(Object.keys(CATALOG)),
     startedAt: T0,
     declaredCalls: 200,
     declaredScale: undefined,
