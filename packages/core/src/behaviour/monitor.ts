@@ -156,6 +156,15 @@ export class BehaviourMonitor {
     return merged;
   }
 
+  /**
+   * Whether the task's containment already holds this call for a step-up: a policy step-up on
+   * the same call then asks one approval for both reasons (approvals answer the reasons they name).
+   */
+  async stepUpHolds(task: Task, tool: ToolInfo): Promise<boolean> {
+    const state = await this.load(task);
+    return state.stepUp && isSensitive(this.d.config.containment.sensitive, tool.category, tool.risk);
+  }
+
   /** Forgets the cached containment of a task (another node changed it). */
   invalidate(taskId: string): void {
     this.states.delete(taskId);
