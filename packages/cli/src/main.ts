@@ -11,6 +11,7 @@ import { replayCommand, replayHelp } from './commands/replay.ts';
 import { serveCommand, serveHelp } from './commands/serve.ts';
 import { mcpCommand, mcpHelp } from './commands/mcp.ts';
 import { secretCommand, secretHelp } from './commands/secret.ts';
+import { taskCommand, taskHelp } from './commands/task.ts';
 import { CliError, EXIT } from './exit-codes.ts';
 import { processIO, type CliIO } from './io.ts';
 
@@ -25,6 +26,7 @@ const COMMANDS: Record<string, { run: (args: string[], io: CliIO) => Promise<num
   approvals: { run: approvalsCommand, help: approvalsHelp },
   kill: { run: killCommand, help: killHelp },
   unkill: { run: unkillCommand, help: killHelp },
+  task: { run: taskCommand, help: taskHelp },
   mcp: { run: mcpCommand, help: mcpHelp },
   secret: { run: secretCommand, help: secretHelp },
 };

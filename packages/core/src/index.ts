@@ -128,6 +128,7 @@ export { BehaviourHistory, Ring, DEFAULT_HISTORY_LIMITS, type HistoryLimits } fr
 export { runDetectors } from './behaviour/detect.ts';
 export { detectDrift, driftConfigSchema, purposeWords, type DriftConfig } from './behaviour/drift.ts';
 export { readPurpose, verbForms, type PurposeClause } from './behaviour/purpose.ts';
+export { ContainmentLifter, CONTAINMENT_OPERATOR, LIFTABLE_ACTIONS, type ContainmentLifts, type ContainmentLifterDeps, type LiftResult, type LiftableAction } from './behaviour/lift.ts';
 export { detectChains, matchChain, stepMatches, chainsConfigSchema, chainRuleSchema, chainStepSchema, type ChainsConfig, type ChainRule, type ChainStep } from './behaviour/chains.ts';
 export { detectRate, callsInWindow, rateConfigSchema, type RateConfig } from './behaviour/rate.ts';
 export { detectNovelty, noveltyConfigSchema, type NoveltyConfig } from './behaviour/novelty.ts';

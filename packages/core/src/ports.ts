@@ -9,6 +9,7 @@ import type { Agent, AgentStatus, Approval, ApprovalState, BudgetLimits, BudgetU
 import type { Ceiling } from './mandate/schema.ts';
 import type { Alert, AlertState, Severity } from './behaviour/types.ts';
 import type { ContainmentStore } from './behaviour/monitor.ts';
+import type { ContainmentLifts } from './behaviour/lift.ts';
 
 export type { ContainmentStore } from './behaviour/monitor.ts';
 
@@ -244,7 +245,7 @@ export interface Store {
   readonly keys: KeyStore;
   readonly operators: OperatorKeyStore;
   readonly alerts: AlertStore;
-  readonly containment: ContainmentStore;
+  readonly containment: ContainmentStore & ContainmentLifts;
   /** true when the store answers */
   ping(): Promise<boolean>;
   close(): Promise<void>;

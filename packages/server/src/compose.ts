@@ -8,6 +8,8 @@ import { join, resolve } from 'node:path';
 import {
   ApprovalService,
   BehaviourMonitor,
+  CONTAINMENT_OPERATOR,
+  ContainmentLifter,
   KillSwitch,
   CachedAgents,
   CachedBudgets,
@@ -96,6 +98,8 @@ export interface MandateRuntime {
   readonly behaviour: BehaviourMonitor | undefined;
   /** alerts: stored, listed, acknowledged, delivered to webhooks and the live stream */
   readonly alerts: AlertHub;
+  /** an operator's audited lift of a task's behavioural restrictions */
+  readonly containment: ContainmentLifter;
   /** proof of possession: verifies DPoP proofs at every HTTP edge (issue 13) */
   readonly dpop: DpopVerifier;
   /** heartbeats, the renewal check, the lapse sweeper and re-evaluation of live tasks (issue 13) */
@@ -252,7 +256,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       log,
       onPublish: (event, view) => events.publish('alert', JSON.parse(JSON.stringify({ ...view, event })) as JsonObject),
     });
-    const containmentActor = { kind: 'operator', operatorId: 'mandate:behaviour' } as const;
+    const containmentActor = { kind: 'operator', operatorId: CONTAINMENT_OPERATOR } as const;
     const behaviour = b.enabled
       ? new BehaviourMonitor({
           clock,
@@ -349,6 +353,14 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       supervisor,
     });
     const kill = await KillSwitch.open({ clock, controls: store.controls, agents, tasks, audit });
+    const containment = new ContainmentLifter({
+      clock,
+      store: store.containment,
+      tasks: taskState,
+      audit: { append: (drafts) => audit.append(drafts), readByTask: (taskId, limit) => store.audit.readByTask(taskId, limit) },
+      invalidate: (taskId) => behaviour?.invalidate(taskId),
+      reevaluate: (agentId) => supervisor.reevaluate('containment lifted', { agentId }),
+    });
     killSwitch = kill;
     if (pg) {
       // what other nodes change reaches this node's caches through the store's change feed
@@ -455,6 +467,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       authzen,
       behaviour,
       alerts,
+      containment,
       dpop,
       supervisor,
       mcp,

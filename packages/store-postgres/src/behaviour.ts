@@ -1,4 +1,4 @@
-import type { AlertStore, ContainmentStore } from '@mandate/core';
+import type { AlertStore, ContainmentLifts, ContainmentStore } from '@mandate/core';
 import { ALERT_COLUMNS, alertColumns, SEVERITY_RANK, toAlert, toRestriction } from '@mandate/store-sql';
 import { checkLimit, mapConstraint, nullable, type Db } from './db.ts';
 
@@ -62,5 +62,19 @@ export function postgresContainment(db: Db) {
     async listRestrictions(taskId) {
       return (await db.rows('SELECT * FROM containment WHERE task_id = $1 ORDER BY created_at, action, tool', [taskId])).map(toRestriction);
     },
-  } satisfies ContainmentStore;
+
+    async liftRestrictions(taskId, rows) {
+      if (rows.length === 0) return [];
+      // the removal and its feed entry commit together: every node drops its cached containment
+      return db.tx(async (c) => {
+        const lifted = [];
+        for (const r of rows) {
+          const res = await c.query('DELETE FROM containment WHERE task_id = $1 AND action = $2 AND tool = $3 AND created_at = $4 RETURNING *', [taskId, r.action, r.tool, r.createdAt]);
+          for (const row of res.rows) lifted.push(toRestriction(row));
+        }
+        await c.query("SELECT record_changes('containment', $1::text[])", [[taskId]]);
+        return lifted;
+      });
+    },
+  } satisfies ContainmentStore & ContainmentLifts;
 }

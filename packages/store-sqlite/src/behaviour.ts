@@ -1,4 +1,4 @@
-import type { AlertStore, ContainmentStore } from '@mandate/core';
+import type { AlertStore, ContainmentLifts, ContainmentStore } from '@mandate/core';
 import type { SQLInputValue } from 'node:sqlite';
 import { ALERT_COLUMNS, alertColumns, SEVERITY_RANK, toAlert, toRestriction } from '@mandate/store-sql';
 import { checkLimit, mapConstraint, nullable, type Sql } from './sql.ts';
@@ -75,5 +75,17 @@ export function sqliteContainment(sql: Sql) {
     async listRestrictions(taskId) {
       return sql.all('SELECT * FROM containment WHERE task_id = ? ORDER BY created_at, action, tool', taskId).map(toRestriction);
     },
-  } satisfies ContainmentStore;
+
+    async liftRestrictions(taskId, rows) {
+      if (rows.length === 0) return [];
+      return sql.tx(() => {
+        const lifted = [];
+        for (const r of rows) {
+          const row = sql.get('DELETE FROM containment WHERE task_id = ? AND action = ? AND tool = ? AND created_at = ? RETURNING *', taskId, r.action, r.tool, r.createdAt);
+          if (row !== undefined) lifted.push(toRestriction(row));
+        }
+        return lifted;
+      });
+    },
+  } satisfies ContainmentStore & ContainmentLifts;
 }

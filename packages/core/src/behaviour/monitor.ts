@@ -139,6 +139,8 @@ export class BehaviourMonitor {
   private readonly killedAgents = new Set<string>();
   private readonly pendingJudge = new Map<string, Signal[]>();
   private judging = 0;
+  /** counts invalidations: a read of the store that one overtook is not cached */
+  private epoch = 0;
 
   constructor(deps: BehaviourMonitorDeps) {
     this.d = deps;
@@ -150,10 +152,14 @@ export class BehaviourMonitor {
   async load(task: Task): Promise<ContainmentState> {
     const known = this.states.get(task.id);
     if (known !== undefined) return known;
-    const state = foldRestrictions(await this.d.store.listRestrictions(task.id));
-    // a restriction added meanwhile on this node wins over what the read saw
-    const merged = this.merge(task.id, state);
-    return merged;
+    for (let attempt = 0; ; attempt++) {
+      const epoch = this.epoch;
+      const state = foldRestrictions(await this.d.store.listRestrictions(task.id));
+      // a restriction added meanwhile on this node wins over what the read saw
+      if (epoch === this.epoch) return this.merge(task.id, state);
+      // an invalidation (a lift) overtook the read: it may be stale, so it is not cached
+      if (attempt >= 2) return state;
+    }
   }
 
   /**
@@ -165,13 +171,15 @@ export class BehaviourMonitor {
     return state.stepUp && isSensitive(this.d.config.containment.sensitive, tool.category, tool.risk);
   }
 
-  /** Forgets the cached containment of a task (another node changed it). */
+  /** Forgets the cached containment of a task (another node changed it, or it was lifted). */
   invalidate(taskId: string): void {
+    this.epoch += 1;
     this.states.delete(taskId);
   }
 
   /** Forgets every cached containment (a gap in the change feed); each is read again on use. */
   clearCache(): void {
+    this.epoch += 1;
     this.states.clear();
   }
 
