@@ -250,7 +250,7 @@ describe('the operator dashboard in a real browser', () => {
     // no reason: the form does not submit; too short: refused by the server, shown in the dialog
     await dialog.getByRole('button', { name: 'Lift' }).click();
     expect(await dialog.isVisible()).toBe(true);
-    expect(await dialog.getByLabel('Reason').evaluate((el) => (el as HTMLInputElement).validity.valueMissing)).toBe(true);
+    expect(await dialog.getByLabel('Reason').evaluate((el) => (el as unknown as { validity: { valueMissing: boolean } }).validity.valueMissing)).toBe(true);
     await dialog.getByLabel('Reason').fill('ok');
     await dialog.getByRole('button', { name: 'Lift' }).click();
     await expect.poll(() => dialog.getByRole('alert').textContent()).toContain('MALFORMED_REQUEST');

@@ -51,6 +51,9 @@ import { createAuthzen, type AuthzenRuntime } from './authzen/runtime.ts';
 import { SignedWebhook, webhookNotifier } from './webhook.ts';
 import { EventBus, PublishingDecisionEngine, publishingAudit } from './events.ts';
 import { AlertHub } from './behaviour/alerts.ts';
+import { sinkName } from './behaviour/config.ts';
+import { AlertDelivery } from './behaviour/delivery.ts';
+import { alertView } from './http/views.ts';
 import { HttpJudge } from './behaviour/judge.ts';
 import { loadSecretsKey, McpGateway, type PinAlert } from '@mandate/gateway';
 
@@ -169,6 +172,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
   // several nodes: cached state expires after max_staleness even if an invalidation is lost
   const staleness = pg ? { clock, maxAgeMs: config.postgres.max_staleness } : undefined;
   let feed: Subscription | undefined;
+  let deliveries: AlertDelivery[] = [];
   try {
     const policies = new PolicyHolder(config.policies.dir === undefined ? undefined : resolve(config.policies.dir), hasher, {
       engine: config.policies.engine,
@@ -243,6 +247,16 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
     });
     // --- behaviour (issue 4): detectors, containment that only restricts, alerts
     const b = config.behaviour;
+    // each webhook is owed every stored alert: a cursor and a lease per webhook, in the store
+    const node = ids.next('node');
+    deliveries = b.alerts.webhooks.map(
+      (w) =>
+        new AlertDelivery(
+          { sink: sinkName(w), url: w.url, secret: w.secret, maxAttempts: w.max_attempts, backoffMs: w.backoff_ms, maxBackoffMs: w.max_backoff_ms, timeoutMs: w.timeout_ms, retentionMs: w.retention_ms, pollMs: w.poll_ms },
+          { store: store.alertSinks, clock, owner: node, log, view: alertView },
+        ),
+    );
+    for (const d of deliveries) await d.start();
     const alerts = new AlertHub({
       store: store.alerts,
       audit,
@@ -250,6 +264,8 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       webhooks: b.alerts.webhooks.map(
         (w) => new SignedWebhook({ url: w.url, secret: w.secret, maxAttempts: w.max_attempts, backoffMs: w.backoff_ms, maxBackoffMs: w.max_backoff_ms, timeoutMs: w.timeout_ms, queueSize: w.queue_size, now: () => clock.now() / 1000 }, log),
       ),
+      deliveries,
+      sinks: store.alertSinks,
       storeQueue: b.alerts.store_queue,
       maxSubscribers: b.alerts.stream_max_subscribers,
       subscriberQueue: b.alerts.stream_queue,
@@ -480,7 +496,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
         closed = true;
         clearInterval(sweep);
         events.close();
-        alerts.close();
+        await alerts.close();
         clearInterval(supervisionSweep);
         try {
           await mcp.close();
@@ -492,6 +508,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       },
     };
   } catch (e) {
+    await Promise.all(deliveries.map((d) => d.close()));
     await store.close();
     throw e;
   }

@@ -7,7 +7,7 @@ import { Pool, type ClientConfig } from 'pg';
 import { MandateError, type Hasher, type Store } from '@mandate/core';
 import { postgresAgents } from './agents.ts';
 import { postgresApprovals } from './approvals.ts';
-import { postgresAlerts, postgresContainment } from './behaviour.ts';
+import { postgresAlerts, postgresAlertSinks, postgresContainment } from './behaviour.ts';
 import { postgresAudit } from './audit.ts';
 import { postgresBudgets } from './budgets.ts';
 import { ChangeListener, changesChannel, changesSince, type StoreChange, type SubscribeOptions, type Subscription } from './changes.ts';
@@ -191,6 +191,7 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
     keys: postgresKeys(db),
     operators: postgresOperators(db),
     alerts: postgresAlerts(db),
+    alertSinks: postgresAlertSinks(db),
     containment: postgresContainment(db),
 
     subscribe,
