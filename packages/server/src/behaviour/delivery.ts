@@ -63,6 +63,11 @@ export class AlertDelivery {
   readonly leaseMs: number;
   readonly stats: AlertDeliveryStats = { attempts: 0, failures: 0, delivered: 0, dropped: 0, delivering: false };
   private closed = false;
+  /** cuts the request in flight short when the loop closes */
+  private readonly abort = new AbortController();
+  /** while this node holds the lease: until when, and the sink's cursor (only this node moves it) */
+  private heldUntil = 0;
+  private cursor = 0;
   private loop: Promise<void> | undefined;
   private wakeIdle: (() => void) | undefined;
   private wakeAny: (() => void) | undefined;
@@ -98,6 +103,7 @@ export class AlertDelivery {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.abort.abort();
     this.wakeAny?.();
     await this.loop;
     if (this.stats.delivering) await this.d.store.releaseSink(this.o.sink, this.d.owner).catch(() => undefined);
@@ -107,12 +113,11 @@ export class AlertDelivery {
   private async run(): Promise<void> {
     while (!this.closed) {
       try {
-        const state = await this.claim();
-        if (state === undefined) {
+        if (!(await this.holdLease())) {
           await this.idle();
           continue;
         }
-        const batch = await this.d.store.alertsAfter(state.cursor, BATCH);
+        const batch = await this.d.store.alertsAfter(this.cursor, BATCH);
         if (batch.length === 0) {
           await this.idle();
           continue;
@@ -126,11 +131,28 @@ export class AlertDelivery {
     }
   }
 
-  private async claim() {
+  /**
+   * Whether this node holds the sink's lease, taking or renewing it when it could run out before
+   * the longest wait ahead (a backoff and a request): so an idle node writes to the store only
+   * every few seconds, and never posts without a lease that outlasts the post.
+   */
+  private async holdLease(): Promise<boolean> {
     const now = this.d.clock.now();
+    if (this.stats.delivering && this.heldUntil - now > this.o.maxBackoffMs + this.o.timeoutMs + 5_000) return true;
     const state = await this.d.store.claimSink(this.o.sink, this.d.owner, now, now + this.leaseMs);
     this.stats.delivering = state !== undefined;
-    return state;
+    if (state === undefined) return false;
+    this.heldUntil = state.leaseUntil;
+    this.cursor = state.cursor;
+    return true;
+  }
+
+  /** moves the sink's cursor (only the lease holder can); a refusal means the lease is gone */
+  private async advance(to: number, counts: { delivered: number; dropped: number }, lastError: string | undefined): Promise<boolean> {
+    const moved = await this.d.store.advanceSink(this.o.sink, this.d.owner, to, counts, lastError, this.d.clock.now());
+    if (moved) this.cursor = Math.max(this.cursor, to);
+    else this.stats.delivering = false;
+    return moved;
   }
 
   private tooOld(e: SequencedAlert): boolean {
@@ -160,19 +182,19 @@ export class AlertDelivery {
     for (let attempt = 1; ; attempt++) {
       if (this.closed) return 'closed';
       if (this.tooOld(e)) return (await this.drop([e], 'older than the retention period', undefined)) ? 'dropped' : 'lost';
-      // each attempt renews the lease: a node that lost it stops before posting
-      if ((await this.claim()) === undefined) return 'lost';
+      // a node without a lease that outlasts this attempt stops before posting
+      if (!(await this.holdLease())) return 'lost';
       this.stats.attempts += 1;
       const r = await this.post(e, attempt);
       if (r.ok) {
         this.stats.delivered += 1;
-        return (await this.d.store.advanceSink(this.o.sink, this.d.owner, e.seq, { delivered: 1, dropped: 0 }, undefined, this.d.clock.now())) ? 'delivered' : 'lost';
+        return (await this.advance(e.seq, { delivered: 1, dropped: 0 }, undefined)) ? 'delivered' : 'lost';
       }
       this.stats.failures += 1;
       this.d.log.warn({ sink: this.o.sink, url: this.target, alert: e.alert.id, attempt, error: r.error }, 'alert webhook failed');
       if (r.rejected && ++rejections >= this.o.maxAttempts) return (await this.drop([e], `rejected by the receiver ${rejections} time(s)`, r.error)) ? 'dropped' : 'lost';
       // the last error, for the status endpoint (the cursor does not move)
-      if (!(await this.d.store.advanceSink(this.o.sink, this.d.owner, e.seq - 1, { delivered: 0, dropped: 0 }, r.error, this.d.clock.now()))) return 'lost';
+      if (!(await this.advance(e.seq - 1, { delivered: 0, dropped: 0 }, r.error))) return 'lost';
       await this.backoff(delay);
       delay = Math.min(delay * 2, this.o.maxBackoffMs);
     }
@@ -181,8 +203,7 @@ export class AlertDelivery {
   /** moves the cursor past alerts that will not be delivered: logged with their ids, counted */
   private async drop(entries: readonly SequencedAlert[], why: string, lastError: string | undefined): Promise<boolean> {
     const last = entries.at(-1) as SequencedAlert;
-    const moved = await this.d.store.advanceSink(this.o.sink, this.d.owner, last.seq, { delivered: 0, dropped: entries.length }, lastError ?? `dropped ${entries.length}: ${why}`, this.d.clock.now());
-    if (!moved) return false;
+    if (!(await this.advance(last.seq, { delivered: 0, dropped: entries.length }, lastError ?? `dropped ${entries.length}: ${why}`))) return false;
     this.stats.dropped += entries.length;
     for (let i = 0; i < entries.length; i += IDS_PER_LINE) {
       const ids = entries.slice(i, i + IDS_PER_LINE).map((x) => x.alert.id);
@@ -205,7 +226,7 @@ export class AlertDelivery {
           'x-mandate-signature': webhookSignature(this.o.secret, ts, body),
         },
         body,
-        signal: AbortSignal.timeout(this.o.timeoutMs),
+        signal: AbortSignal.any([AbortSignal.timeout(this.o.timeoutMs), this.abort.signal]),
       });
       await res.body?.cancel().catch(() => undefined);
       if (res.ok) return { ok: true };
