@@ -89,3 +89,9 @@ export const serveHelp = `mandate serve [--config FILE] [--port N] [--host H] [-
   MANDATE_LOG_LEVEL, MANDATE_DEV_ISSUER=1, MANDATE_KEK (the key encryption key of the private
   signing keys, base64 of 32 bytes; else keys.kek_file, else <data-dir>/kek.key, generated).
   Stops cleanly on SIGINT/SIGTERM.`;
+
+export const taskHelp = `mandate task lift <TASK_ID> --reason TEXT [--json]
+  Lifts a task's behavioural containment through the running server (admin key): step-up,
+  narrowed tools, and a suspension containment made (the task resumes). Never a kill, a policy
+  deny or a budget. The reason (3 to 500 characters, one line) goes into the audit chain with
+  the operator and what was lifted. Exit 1 when there is nothing to lift or the task has ended.`;

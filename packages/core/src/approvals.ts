@@ -43,6 +43,11 @@ export interface StepUpCall {
   readonly policyIds: readonly string[];
 }
 
+/** Whether an approval answers every one of these reasons (it may name more). */
+export function answers(a: Pick<Approval, 'policyIds'>, reasons: readonly string[]): boolean {
+  return reasons.every((r) => a.policyIds.includes(r));
+}
+
 /**
  * Step-up approvals: bound to one task, one tool and the canonical hash of the arguments;
  * approved by an operator, never by an agent; usable once; expiring. A second use, other
@@ -55,10 +60,27 @@ export class ApprovalService {
     this.d = deps;
   }
 
-  /** Called by the decision for a call that needs a step-up. */
+  /**
+   * Called by the decision for a call that needs a step-up. An approval answers the reasons it
+   * was asked for (`policyIds`: the @step_up policies, `mandate.approvals`, or
+   * `behaviour.containment`), not the call as such: it is spent only by a call whose reasons it
+   * names, all of them. A call that needs a reason the open request or approval does not name
+   * supersedes it (cancelled, audited) with a new request naming both, for a human to see.
+   */
   async resolve(call: StepUpCall): Promise<ApprovalResolution> {
     const now = this.d.clock.now();
     const found = await this.d.store.findApproval(call.task.id, call.tool, call.argsHash, now);
+    let reasons = [...call.policyIds];
+    if (found !== undefined && found.state !== 'denied' && !answers(found, call.policyIds)) {
+      if (found.state === 'pending' || found.state === 'approved') {
+        reasons = [...new Set([...found.policyIds, ...call.policyIds])];
+        const { changed, approval } = await this.d.store.transitionApproval(found.id, ['pending', 'approved'], 'cancelled', { at: now, reason: 'superseded: the call needs a reason this approval does not answer' });
+        if (changed && approval) {
+          await this.d.audit.append([this.draft('approval.cancelled', approval, now, { reason: 'superseded', needs: [...call.policyIds], superseded_by_call: call.callId })]);
+        }
+      }
+      return this.request(call, reasons, now);
+    }
     if (found?.state === 'approved') {
       // single use rests on this compare-and-set: of two concurrent retries, one wins
       const { changed, approval } = await this.d.store.transitionApproval(found.id, ['approved'], 'used', { at: now, callId: call.callId });
@@ -71,6 +93,11 @@ export class ApprovalService {
     } else if (found?.state === 'denied') {
       return { kind: 'denied', approval: found };
     }
+    return this.request(call, reasons, now);
+  }
+
+  /** Opens a request for this call, naming `reasons` (bounded per task). */
+  private async request(call: StepUpCall, reasons: readonly string[], now: number): Promise<ApprovalResolution> {
     if ((await this.d.store.countPending(call.task.id, now)) >= this.d.limits.maxPendingPerTask) return { kind: 'limit' };
     const approval: Approval = {
       id: this.d.ids.next('apr'),
@@ -81,7 +108,7 @@ export class ApprovalService {
       resource: call.resource,
       callId: call.callId,
       state: 'pending',
-      policyIds: [...call.policyIds],
+      policyIds: [...reasons],
       args: call.args,
       createdAt: now,
       expiresAt: now + this.d.limits.ttlMs,

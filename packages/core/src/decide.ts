@@ -91,6 +91,9 @@ function pendingKey(taskId: string, callId: string): string {
   return `${taskId} ${callId}`;
 }
 
+/** The reason a containment step-up names on its approval requests. */
+const CONTAINMENT_REASON = 'behaviour.containment';
+
 /** Allowed calls remembered for their outcome reports, by default (bounded; oldest dropped). */
 const MAX_PENDING_OUTCOMES = 50_000;
 
@@ -141,6 +144,8 @@ interface Ctx {
   errors: { policyId: string; message: string }[];
   policyVersion: string;
   approvalId?: string;
+  /** the reasons the approval this call spent was asked for (it answers those, no others) */
+  approvalReasons?: readonly string[];
   // for behaviour: what the pipeline learnt on the way
   agentType?: string;
   /** a delegated task: the agents above it, root first (behaviour counts the call for them too) */
@@ -287,9 +292,13 @@ export class DecisionEngine {
       const ids = result.decision === 'step_up' ? result.policyIds : ['mandate.approvals'];
       const approvals = this.d.approvals;
       if (!approvals) return this.finish(ctx, 'approval_required', ['APPROVAL_REQUIRED'], ids, ['this call needs an approval']);
-      const r = await this.store(() => this.requestApproval(approvals, ctx, task, ids));
+      // a task already under step-up containment: one request names both reasons
+      const contained = this.d.behaviour !== undefined && (await this.store(() => (this.d.behaviour as BehaviourMonitor).stepUpHolds(task, toolInfo)));
+      const reasons = contained ? [...ids, CONTAINMENT_REASON] : ids;
+      const r = await this.store(() => this.requestApproval(approvals, ctx, task, reasons));
       if (r.kind === 'limit') throw new Deny(['APPROVAL_LIMIT_REACHED'], ['too many approval requests are open for this task'], ids);
       ctx.approvalId = r.approval.id;
+      ctx.approvalReasons = r.approval.policyIds;
       if (r.kind === 'denied') throw new Deny(['APPROVAL_DENIED'], ['an approver denied this call'], ids);
       if (r.kind === 'held') return this.finish(ctx, 'approval_required', ['APPROVAL_REQUIRED'], ids, ['this call needs an approval']);
       policyIds = [...result.policyIds, ...ids.filter((id) => !result.policyIds.includes(id)), `approval:${r.approval.id}`];
@@ -544,10 +553,13 @@ export class DecisionEngine {
     return { final, assessment };
   }
 
-  /** containment asks for a step-up: an approval bound to this exact call, used once */
+  /**
+   * containment asks for a step-up: an approval bound to this exact call, used once, that was
+   * asked for this reason. One the policy's own step-up just spent covers it only if it names
+   * containment too; otherwise the call is held for one that names both.
+   */
   private async containmentStepUp(ctx: Ctx, task: Task, base: Decision, ids: string[]): Promise<Decision> {
-    // an approval the policy's own step-up just spent covers this call
-    if (base.approvalId !== undefined) return base;
+    if (base.approvalId !== undefined && ctx.approvalReasons?.includes(CONTAINMENT_REASON) === true) return base;
     const held = (approvalId?: string): Decision => ({
       ...base,
       effect: 'approval_required',
@@ -559,7 +571,7 @@ export class DecisionEngine {
     });
     const approvals = this.d.approvals;
     if (!approvals) return held();
-    const r = await this.requestApproval(approvals, ctx, task, ['behaviour.containment']);
+    const r = await this.requestApproval(approvals, ctx, task, [...new Set([...(ctx.approvalReasons ?? []), CONTAINMENT_REASON])]);
     if (r.kind === 'limit') return { ...base, effect: 'deny', final: 'blocked', reasons: ['APPROVAL_LIMIT_REACHED'], policyIds: ids, details: ['too many approval requests are open for this task'] };
     if (r.kind === 'denied') return { ...base, effect: 'deny', final: 'blocked', reasons: ['APPROVAL_DENIED'], policyIds: ids, details: ['an approver denied this call'], approvalId: r.approval.id };
     if (r.kind === 'held') return held(r.approval.id);

@@ -127,18 +127,20 @@ export { delegateTask, DEFAULT_MAX_CHILDREN, workloadTokenUseKey } from './deleg
 export { attenuationViolations, constraintImplicationGap, globsOverlap, type AttenuationOptions } from './mandate/attenuation.ts';
 // Behaviour (issue 4): detectors, containment that only restricts, alerts
 export { SEVERITIES, DETECTORS, CONTAINMENT_ACTIONS, severityRank, type Severity, type DetectorName, type Signal, type CallEvent, type TaskProfile, type DetectorInput, type BaselineView, type VolumeTotals, type ContainmentAction, type Restriction, type Alert, type AlertState } from './behaviour/types.ts';
-export { restrict, permissiveness, planActions, applyActions, foldRestrictions, isSensitive, ruleMatches, NO_CONTAINMENT, containmentRuleSchema, containmentConfigSchema, type ContainmentState, type CallContainment, type Verdict, type FinalVerdict, type PlannedAction, type ContainmentRule, type ContainmentConfig } from './behaviour/combine.ts';
+export { restrict, permissiveness, planActions, applyActions, foldRestrictions, isSensitive, isUncatalogued, ruleMatches, NO_CONTAINMENT, containmentRuleSchema, containmentConfigSchema, type ContainmentState, type CallContainment, type Verdict, type FinalVerdict, type PlannedAction, type ContainmentRule, type ContainmentConfig } from './behaviour/combine.ts';
 export { behaviourCoreConfigSchema, detectorsConfigSchema, type BehaviourCoreConfig, type BehaviourCoreConfigInput, type DetectorsConfig } from './behaviour/config.ts';
 export { BehaviourMonitor, argShape, recordsIn, type BehaviourMonitorDeps, type AlertSink, type ContainmentEnforcer, type DriftJudge, type JudgeQuery, type AssessInput, type Assessment, type MonitorLog } from './behaviour/monitor.ts';
 export { BehaviourHistory, Ring, DEFAULT_HISTORY_LIMITS, type HistoryLimits } from './behaviour/history.ts';
 export { runDetectors } from './behaviour/detect.ts';
 export { detectDrift, driftConfigSchema, purposeWords, type DriftConfig } from './behaviour/drift.ts';
+export { readPurpose, verbForms, type PurposeClause } from './behaviour/purpose.ts';
+export { ContainmentLifter, CONTAINMENT_OPERATOR, LIFTABLE_ACTIONS, type ContainmentLifts, type ContainmentLifterDeps, type LiftResult, type LiftableAction } from './behaviour/lift.ts';
 export { detectChains, matchChain, stepMatches, chainsConfigSchema, chainRuleSchema, chainStepSchema, type ChainsConfig, type ChainRule, type ChainStep } from './behaviour/chains.ts';
 export { detectRate, callsInWindow, rateConfigSchema, type RateConfig } from './behaviour/rate.ts';
 export { detectNovelty, noveltyConfigSchema, type NoveltyConfig } from './behaviour/novelty.ts';
 export { detectVolume, volumeLimits, volumeConfigSchema, type VolumeConfig } from './behaviour/volume.ts';
 export { detectRetry, retryConfigSchema, type RetryConfig } from './behaviour/retry.ts';
-export type { AlertStore, ContainmentStore } from './ports.ts';
+export type { AlertStore, AlertSinkStore, AlertSinkState, SequencedAlert, ContainmentStore } from './ports.ts';
 export { mergeShared, type BehaviourShareStore, type SharedScope, type SharedMark } from './behaviour/share.ts';
 export { detectorScopeSchema, type DetectorScope } from './behaviour/scope.ts';
 // proof of possession (RFC 9449 DPoP) and supervision (issue 13)

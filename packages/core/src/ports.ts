@@ -9,6 +9,7 @@ import type { Agent, AgentStatus, Approval, ApprovalState, BudgetLimits, BudgetU
 import type { Ceiling } from './mandate/schema.ts';
 import type { Alert, AlertState, Severity } from './behaviour/types.ts';
 import type { ContainmentStore } from './behaviour/monitor.ts';
+import type { ContainmentLifts } from './behaviour/lift.ts';
 
 export type { ContainmentStore } from './behaviour/monitor.ts';
 
@@ -244,6 +245,53 @@ export interface AlertStore {
   ackAlert(id: string, by: string, at: number, note: string | undefined): Promise<{ changed: boolean; alert: Alert | undefined }>;
 }
 
+/** A stored alert and its place in the store's order: the order webhooks receive alerts in. */
+export interface SequencedAlert {
+  /** 1, 2, 3… in the order alerts were stored (commit order, on every node) */
+  readonly seq: number;
+  readonly alert: Alert;
+}
+
+/** Where one webhook's delivery stands: its cursor, its counters and who holds its lease. */
+export interface AlertSinkState {
+  readonly sink: string;
+  /** the place of the last alert delivered or dropped; later ones are still owed */
+  readonly cursor: number;
+  readonly delivered: number;
+  readonly dropped: number;
+  /** the node delivering now, while `leaseUntil` has not passed */
+  readonly owner: string | undefined;
+  readonly leaseUntil: number;
+  readonly lastError: string | undefined;
+  readonly updatedAt: number;
+}
+
+/**
+ * Durable alert delivery: each webhook (a sink) keeps a cursor into the stored alerts, so an
+ * alert is delivered after any outage or restart; a lease lets one node at a time deliver it.
+ */
+export interface AlertSinkStore {
+  /** the place of the newest stored alert (0 when there is none) */
+  alertHead(): Promise<number>;
+  /** alerts stored after place `after`, in store order, at most `limit` */
+  alertsAfter(after: number, limit: number): Promise<SequencedAlert[]>;
+  /** registers a sink once, its cursor at the head then (a new sink is not sent the past); returns its state */
+  openSink(sink: string, now: number): Promise<AlertSinkState>;
+  /**
+   * Takes or renews the sink's lease for `owner` until `until`, unless another owner holds a
+   * lease that has not expired at `now`. The state when `owner` holds it, else undefined.
+   */
+  claimSink(sink: string, owner: string, now: number, until: number): Promise<AlertSinkState | undefined>;
+  /**
+   * Moves the cursor forward to `to` (never back), adds the counts and records the last error
+   * (undefined clears it), only while `owner` holds the lease. False when it does not.
+   */
+  advanceSink(sink: string, owner: string, to: number, counts: { delivered: number; dropped: number }, lastError: string | undefined, now: number): Promise<boolean>;
+  /** gives the lease up (a node closing), so another node need not wait for it to expire */
+  releaseSink(sink: string, owner: string): Promise<void>;
+  listSinks(): Promise<AlertSinkState[]>;
+}
+
 /** Everything a full store adapter provides. */
 export interface Store {
   readonly agents: AgentReader & AgentWriter;
@@ -258,7 +306,8 @@ export interface Store {
   readonly keys: KeyStore & PrivateKeyRewriter;
   readonly operators: OperatorKeyStore;
   readonly alerts: AlertStore;
-  readonly containment: ContainmentStore;
+  readonly alertSinks: AlertSinkStore;
+  readonly containment: ContainmentStore & ContainmentLifts;
   /** true when the store answers */
   ping(): Promise<boolean>;
   /**

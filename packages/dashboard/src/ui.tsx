@@ -44,6 +44,8 @@ export interface ConfirmRequest {
   readonly confirmLabel: string;
   /** ask for a reason (kills and approvals record one) */
   readonly reason?: boolean;
+  /** the longest reason the server takes (default 1000) */
+  readonly reasonMax?: number;
   readonly onConfirm: (reason: string) => Promise<void> | void;
 }
 
@@ -104,7 +106,7 @@ export function ConfirmDialog({ request, onClose }: { request: ConfirmRequest | 
           {request.reason && (
             <label class="field">
               Reason
-              <input name="reason" value={reason} maxLength={1000} required onInput={(e) => setReason((e.target as HTMLInputElement).value)} />
+              <input name="reason" value={reason} maxLength={request.reasonMax ?? 1000} required onInput={(e) => setReason((e.target as HTMLInputElement).value)} />
             </label>
           )}
           <ErrorNote error={error} />

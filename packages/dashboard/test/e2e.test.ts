@@ -241,6 +241,40 @@ describe('the operator dashboard in a real browser', { timeout: 120_000 }, () =>
     await shot('task-timeline-signals');
   });
 
+  it('lifts the reporter’s narrowing from its task row, with a reason the server checks, and the lift is audited', async () => {
+    await page.getByRole('link', { name: 'Agents & tasks' }).click();
+    const cell = page.locator(`tr[data-task-id="${reporter.taskId}"] .containment-cell`);
+    await cell.filter({ hasText: 'narrowed: helpdesk.draft_reply' }).waitFor();
+    const button = page.getByRole('button', { name: `Lift containment of task ${reporter.taskId}` });
+    await button.click();
+    const dialog = page.getByRole('dialog');
+    await dialog.waitFor();
+    // no reason: the form does not submit; too short: refused by the server, shown in the dialog
+    await dialog.getByRole('button', { name: 'Lift' }).click();
+    expect(await dialog.isVisible()).toBe(true);
+    expect(await dialog.getByLabel('Reason').evaluate((el) => (el as unknown as { validity: { valueMissing: boolean } }).validity.valueMissing)).toBe(true);
+    await dialog.getByLabel('Reason').fill('ok');
+    await dialog.getByRole('button', { name: 'Lift' }).click();
+    await expect.poll(() => dialog.getByRole('alert').textContent()).toContain('MALFORMED_REQUEST');
+    await dialog.getByLabel('Reason').fill('reporter may draft replies this week (ticket OPS-12)');
+    await shot('lift-dialog');
+    await dialog.getByRole('button', { name: 'Lift' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    await cell.filter({ hasText: 'none' }).waitFor();
+    expect(await button.count()).toBe(0);
+
+    const task = await call(served.url, served.admin, 'GET', `/v1/tasks/${encodeURIComponent(reporter.taskId)}`);
+    expect(task.json['containment']).toMatchObject({ narrowed_tools: [], restrictions: [] });
+    const audit = await call(served.url, served.admin, 'GET', `/v1/tasks/${encodeURIComponent(reporter.taskId)}/audit`);
+    const lifted = (audit.json['records'] as { kind: string; data: Record<string, unknown> }[]).find((r) => r.kind === 'containment.lifted');
+    expect(lifted?.data).toMatchObject({ reason: 'reporter may draft replies this week (ticket OPS-12)', lifted: [expect.objectContaining({ action: 'narrow', tool: 'helpdesk.draft_reply' })] });
+    // the search still works; the timeline shows the lift
+    expect((await reporter.act('helpdesk.search_tickets', { query: 'after the lift' })).effect).toBe('allow');
+    await page.locator(`tr[data-task-id="${reporter.taskId}"] a`).click();
+    await page.getByRole('heading', { name: '1. Intent' }).waitFor();
+    await expect.poll(async () => (await page.locator('main').textContent()) ?? '').toContain('narrow helpdesk.draft_reply lifted by');
+  });
+
   it('validates a draft policy set and shows the calls it would change in shadow mode', async () => {
     await page.getByRole('link', { name: 'Policies' }).click();
     const draft = page.getByLabel('Draft policies (Cedar)');

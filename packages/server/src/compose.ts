@@ -8,6 +8,8 @@ import { join, resolve } from 'node:path';
 import {
   ApprovalService,
   BehaviourMonitor,
+  CONTAINMENT_OPERATOR,
+  ContainmentLifter,
   KillSwitch,
   CachedAgents,
   CachedBudgets,
@@ -54,6 +56,9 @@ import { createAuthzen, type AuthzenRuntime } from './authzen/runtime.ts';
 import { SignedWebhook, webhookNotifier } from './webhook.ts';
 import { EventBus, PublishingDecisionEngine, publishingAudit } from './events.ts';
 import { AlertHub } from './behaviour/alerts.ts';
+import { sinkName } from './behaviour/config.ts';
+import { AlertDelivery } from './behaviour/delivery.ts';
+import { alertView } from './http/views.ts';
 import { HttpJudge } from './behaviour/judge.ts';
 import { BehaviourSharing } from './behaviour/share.ts';
 import { loadSecretsKey, McpGateway, type PinAlert } from '@mandate/gateway';
@@ -110,6 +115,8 @@ export interface MandateRuntime {
   readonly behaviourSharing: BehaviourSharing | undefined;
   /** alerts: stored, listed, acknowledged, delivered to webhooks and the live stream */
   readonly alerts: AlertHub;
+  /** an operator's audited lift of a task's behavioural restrictions */
+  readonly containment: ContainmentLifter;
   /** proof of possession: verifies DPoP proofs at every HTTP edge (issue 13) */
   readonly dpop: DpopVerifier;
   /** heartbeats, the renewal check, the lapse sweeper and re-evaluation of live tasks (issue 13) */
@@ -195,6 +202,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
   const staleness = pg ? { clock, maxAgeMs: config.postgres.max_staleness } : undefined;
   let feed: Subscription | undefined;
   let checkpointer: CheckpointingAudit | undefined;
+  let deliveries: AlertDelivery[] = [];
   try {
     const policies = new PolicyHolder(config.policies.dir === undefined ? undefined : resolve(config.policies.dir), hasher, {
       engine: config.policies.engine,
@@ -287,6 +295,16 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
     });
     // --- behaviour (issue 4): detectors, containment that only restricts, alerts
     const b = config.behaviour;
+    // each webhook is owed every stored alert: a cursor and a lease per webhook, in the store
+    const node = ids.next('node');
+    deliveries = b.alerts.webhooks.map(
+      (w) =>
+        new AlertDelivery(
+          { sink: sinkName(w), url: w.url, secret: w.secret, maxAttempts: w.max_attempts, backoffMs: w.backoff_ms, maxBackoffMs: w.max_backoff_ms, timeoutMs: w.timeout_ms, retentionMs: w.retention_ms, pollMs: w.poll_ms },
+          { store: store.alertSinks, clock, owner: node, log, view: alertView },
+        ),
+    );
+    for (const d of deliveries) await d.start();
     const alerts = new AlertHub({
       store: store.alerts,
       audit,
@@ -294,13 +312,15 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       webhooks: b.alerts.webhooks.map(
         (w) => new SignedWebhook({ url: w.url, secret: w.secret, maxAttempts: w.max_attempts, backoffMs: w.backoff_ms, maxBackoffMs: w.max_backoff_ms, timeoutMs: w.timeout_ms, queueSize: w.queue_size, now: () => clock.now() / 1000 }, log),
       ),
+      deliveries,
+      sinks: store.alertSinks,
       storeQueue: b.alerts.store_queue,
       maxSubscribers: b.alerts.stream_max_subscribers,
       subscriberQueue: b.alerts.stream_queue,
       log,
       onPublish: (event, view) => events.publish('alert', JSON.parse(JSON.stringify({ ...view, event })) as JsonObject),
     });
-    const containmentActor = { kind: 'operator', operatorId: 'mandate:behaviour' } as const;
+    const containmentActor = { kind: 'operator', operatorId: CONTAINMENT_OPERATOR } as const;
     const behaviour = b.enabled
       ? new BehaviourMonitor({
           clock,
@@ -400,6 +420,14 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       supervisor,
     });
     const kill = await KillSwitch.open({ clock, controls: store.controls, agents, tasks, audit });
+    const containment = new ContainmentLifter({
+      clock,
+      store: store.containment,
+      tasks: taskState,
+      audit: { append: (drafts) => audit.append(drafts), readByTask: (taskId, limit) => store.audit.readByTask(taskId, limit) },
+      invalidate: (taskId) => behaviour?.invalidate(taskId),
+      reevaluate: (agentId) => supervisor.reevaluate('containment lifted', { agentId }),
+    });
     killSwitch = kill;
     if (pg) {
       // what other nodes change reaches this node's caches through the store's change feed
@@ -538,6 +566,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       authzen,
       behaviour,
       alerts,
+      containment,
       dpop,
       supervisor,
       mcp,
@@ -552,7 +581,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
         closed = true;
         clearInterval(sweep);
         events.close();
-        alerts.close();
+        await alerts.close();
         clearInterval(supervisionSweep);
         try {
           await mcp.close();
@@ -567,6 +596,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
     };
   } catch (e) {
     checkpointer?.stop();
+    await Promise.all(deliveries.map((d) => d.close()));
     await store.close();
     throw e;
   }

@@ -226,6 +226,9 @@ export function recordEvent(r: AuditRecord): { type: EventType; data: JsonObject
   if (r.kind.startsWith(TASK)) {
     return { type: 'task', data: { ...common, kind: r.kind.slice(TASK.length), ...pick(r.data, ['reason', 'by', 'code']) } };
   }
+  if (r.kind === 'containment.lifted') {
+    return { type: 'task', data: { ...common, kind: 'containment_lifted', ...pick(r.data, ['reason', 'by', 'resumes_task']) } };
+  }
   if (r.kind === 'kill' || r.kind === 'unkill') {
     return { type: 'kill', data: { ...common, kind: r.kind, ...pick(r.data, ['target', 'reason', 'by', 'disabled_agent', 'killed_tasks', 'emergency_stop']) } };
   }

@@ -1,5 +1,5 @@
-import type { AlertStore, BehaviourShareStore, ContainmentStore, SharedMark, SharedScope } from '@mandate/core';
-import { ALERT_COLUMNS, alertColumns, SEVERITY_RANK, toAlert, toRestriction } from '@mandate/store-sql';
+import type { AlertSinkStore, AlertStore, BehaviourShareStore, ContainmentLifts, ContainmentStore, SharedMark, SharedScope } from '@mandate/core';
+import { ALERT_COLUMNS, alertColumns, SEVERITY_RANK, toAlert, toAlertSink, toRestriction } from '@mandate/store-sql';
 import { checkLimit, mapConstraint, nullable, num, str, type Db } from './db.ts';
 
 export function postgresAlerts(db: Db) {
@@ -11,7 +11,12 @@ export function postgresAlerts(db: Db) {
     async createAlert(a) {
       const cols = alertColumns(a);
       try {
-        await db.run(`INSERT INTO alerts (${ALERT_COLUMNS}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})`, cols);
+        // its place in the store's order: numbers are taken under a lock held to the commit, so
+        // a later number never commits before an earlier one (a cursor never skips an alert)
+        await db.tx(async (c) => {
+          await c.query("SELECT pg_advisory_xact_lock(hashtext('mandate.alerts'), hashtext(current_schema()))");
+          await c.query(`INSERT INTO alerts (${ALERT_COLUMNS}, seq) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')}, (SELECT COALESCE(MAX(seq), 0) + 1 FROM alerts))`, cols);
+        });
       } catch (error) {
         mapConstraint(error, `alert ${a.id}`);
       }
@@ -62,7 +67,68 @@ export function postgresContainment(db: Db) {
     async listRestrictions(taskId) {
       return (await db.rows('SELECT * FROM containment WHERE task_id = $1 ORDER BY created_at, action, tool', [taskId])).map(toRestriction);
     },
-  } satisfies ContainmentStore;
+
+    async liftRestrictions(taskId, rows) {
+      if (rows.length === 0) return [];
+      // the removal and its feed entry commit together: every node drops its cached containment
+      return db.tx(async (c) => {
+        const lifted = [];
+        for (const r of rows) {
+          const res = await c.query('DELETE FROM containment WHERE task_id = $1 AND action = $2 AND tool = $3 AND created_at = $4 RETURNING *', [taskId, r.action, r.tool, r.createdAt]);
+          for (const row of res.rows) lifted.push(toRestriction(row));
+        }
+        await c.query("SELECT record_changes('containment', $1::text[])", [[taskId]]);
+        return lifted;
+      });
+    },
+  } satisfies ContainmentStore & ContainmentLifts;
+}
+
+export function postgresAlertSinks(db: Db) {
+  const sinkState = async (sink: string) => {
+    const r = await db.row('SELECT * FROM alert_sinks WHERE sink = $1', [sink]);
+    return r === undefined ? undefined : toAlertSink(r);
+  };
+  return {
+    async alertHead() {
+      return Number((await db.row('SELECT COALESCE(MAX(seq), 0) AS head FROM alerts'))?.['head'] ?? 0);
+    },
+
+    async alertsAfter(after, limit) {
+      return (await db.rows('SELECT * FROM alerts WHERE seq > $1 ORDER BY seq LIMIT $2', [after, checkLimit(limit)])).map((r) => ({ seq: Number(r['seq']), alert: toAlert(r) }));
+    },
+
+    async openSink(sink, now) {
+      await db.run('INSERT INTO alert_sinks (sink, cursor, updated_at) VALUES ($1, (SELECT COALESCE(MAX(seq), 0) FROM alerts), $2) ON CONFLICT (sink) DO NOTHING', [sink, now]);
+      const state = await sinkState(sink);
+      if (state === undefined) throw new Error(`alert sink ${sink} could not be opened`);
+      return state;
+    },
+
+    async claimSink(sink, owner, now, until) {
+      const r = await db.row(
+        'UPDATE alert_sinks SET owner = $2, lease_until = $3, updated_at = $4 WHERE sink = $1 AND (owner IS NULL OR owner = $2 OR lease_until <= $4) RETURNING *',
+        [sink, owner, until, now],
+      );
+      return r === undefined ? undefined : toAlertSink(r);
+    },
+
+    async advanceSink(sink, owner, to, counts, lastError, now) {
+      const r = await db.row(
+        'UPDATE alert_sinks SET cursor = GREATEST(cursor, $3), delivered = delivered + $4, dropped = dropped + $5, last_error = $6, updated_at = $7 WHERE sink = $1 AND owner = $2 RETURNING sink',
+        [sink, owner, to, counts.delivered, counts.dropped, nullable(lastError), now],
+      );
+      return r !== undefined;
+    },
+
+    async releaseSink(sink, owner) {
+      await db.run('UPDATE alert_sinks SET owner = NULL, lease_until = 0 WHERE sink = $1 AND owner = $2', [sink, owner]);
+    },
+
+    async listSinks() {
+      return (await db.rows('SELECT * FROM alert_sinks ORDER BY sink')).map(toAlertSink);
+    },
+  } satisfies AlertSinkStore;
 }
 
 /** the shared scopes as a payload column: what mergeShared reads, nothing else */

@@ -9,7 +9,7 @@ import { MandateError, type BehaviourShareStore, type Hasher, type Store } from 
 import { Availability, type AvailabilityEvent } from './availability.ts';
 import { postgresAgents } from './agents.ts';
 import { postgresApprovals } from './approvals.ts';
-import { postgresAlerts, postgresBehaviourShare, postgresContainment } from './behaviour.ts';
+import { postgresAlerts, postgresAlertSinks, postgresBehaviourShare, postgresContainment } from './behaviour.ts';
 import { postgresAudit } from './audit.ts';
 import { postgresBudgets } from './budgets.ts';
 import { ChangeListener, changesChannel, changesSince, type StoreChange, type SubscribeOptions, type Subscription } from './changes.ts';
@@ -207,6 +207,7 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
     keys: postgresKeys(db),
     operators: postgresOperators(db),
     alerts: postgresAlerts(db),
+    alertSinks: postgresAlertSinks(db),
     containment: postgresContainment(db),
     behaviourShare: postgresBehaviourShare(db),
 

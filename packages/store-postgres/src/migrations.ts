@@ -301,6 +301,27 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX behaviour_share_by_expiry ON behaviour_share (expires_at);
     `,
   },
+  {
+    version: 6,
+    name: 'durable alert delivery: alerts in store order, a cursor and a lease per webhook',
+    sql: `
+      ALTER TABLE alerts ADD COLUMN seq bigint;
+      UPDATE alerts SET seq = o.n FROM (SELECT id, row_number() OVER (ORDER BY ts, id) AS n FROM alerts) o WHERE alerts.id = o.id;
+      CREATE UNIQUE INDEX alerts_by_seq ON alerts (seq);
+
+      -- one row per webhook: the last alert delivered or dropped, counters, who delivers now
+      CREATE TABLE alert_sinks (
+        sink text COLLATE "C" PRIMARY KEY,
+        cursor bigint NOT NULL,
+        delivered bigint NOT NULL DEFAULT 0,
+        dropped bigint NOT NULL DEFAULT 0,
+        owner text,
+        lease_until bigint NOT NULL DEFAULT 0,
+        last_error text,
+        updated_at bigint NOT NULL
+      );
+    `,
+  },
 ];
 
 /** long enough for a real upgrade; a node waiting on another node's migration waits this long */

@@ -6,6 +6,7 @@ import {
   canonicalJson,
   GroupCommit,
   MandateError,
+  type AlertSinkState,
   type AuditAppender,
   type AuditDraft,
   type DecisionCommit,
@@ -156,6 +157,19 @@ export function alertColumns(a: Alert): unknown[] {
   ];
 }
 export const ALERT_COLUMNS = 'id, ts, task_id, agent_id, call_id, tool, severity, severity_rank, detectors, signals, actions, policy_effect, final_effect, state, acked_by, acked_at, ack_note';
+
+export function toAlertSink(r: Row): AlertSinkState {
+  return {
+    sink: str(r, 'sink'),
+    cursor: num(r, 'cursor'),
+    delivered: num(r, 'delivered'),
+    dropped: num(r, 'dropped'),
+    owner: optStr(r, 'owner'),
+    leaseUntil: num(r, 'lease_until'),
+    lastError: optStr(r, 'last_error'),
+    updatedAt: num(r, 'updated_at'),
+  };
+}
 
 export function toAlert(r: Row): Alert {
   return {

@@ -8,7 +8,7 @@ import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
 import type { Hasher, Store } from '@mandate/core';
 import { sqliteAgents } from './agents.ts';
 import { sqliteApprovals } from './approvals.ts';
-import { sqliteAlerts, sqliteContainment } from './behaviour.ts';
+import { sqliteAlertSinks, sqliteAlerts, sqliteContainment } from './behaviour.ts';
 import { sqliteControls } from './controls.ts';
 import { sqliteAudit } from './audit.ts';
 import { sqliteBudgets } from './budgets.ts';
@@ -110,6 +110,7 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
     keys: sqliteKeys(sql),
     operators: sqliteOperators(sql),
     alerts: sqliteAlerts(sql),
+    alertSinks: sqliteAlertSinks(sql),
     containment: sqliteContainment(sql),
 
     async ping() {

@@ -199,6 +199,27 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX task_supervision_by_time ON task_supervision (supervised_at, task_id);
     `,
   },
+  {
+    version: 5,
+    name: 'durable alert delivery: alerts in store order, a cursor and a lease per webhook',
+    sql: `
+      ALTER TABLE alerts ADD COLUMN seq INTEGER;
+      UPDATE alerts SET seq = rowid;
+      CREATE UNIQUE INDEX alerts_by_seq ON alerts (seq);
+
+      -- one row per webhook: the last alert delivered or dropped, counters, who delivers now
+      CREATE TABLE alert_sinks (
+        sink TEXT PRIMARY KEY,
+        cursor INTEGER NOT NULL,
+        delivered INTEGER NOT NULL DEFAULT 0,
+        dropped INTEGER NOT NULL DEFAULT 0,
+        owner TEXT,
+        lease_until INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        updated_at INTEGER NOT NULL
+      ) STRICT;
+    `,
+  },
 ];
 
 /**

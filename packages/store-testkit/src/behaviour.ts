@@ -86,5 +86,26 @@ export function containmentSuite(store: GetStore): void {
       expect(rows).toEqual([stepUp, narrow, restriction({ action: 'narrow', tool: 'mail.send', createdAt: T0 + 2 }), restriction({ action: 'suspend', createdAt: T0 + 3 })]);
       expect((await s.containment.listRestrictions('task-2')).map((r) => r.action)).toEqual(['kill']);
     });
+
+    it('lifts exactly the restrictions named (by action, tool and creation time), returns them, and lets a later one be added again', async () => {
+      const s = store();
+      const stepUp = restriction();
+      const narrow = restriction({ action: 'narrow', tool: 'http.*', createdAt: T0 + 1 });
+      const kill = restriction({ action: 'kill', createdAt: T0 + 2 });
+      await s.containment.addRestrictions([stepUp, narrow, kill, restriction({ taskId: 'task-2' })]);
+      expect(await s.containment.liftRestrictions('task-1', [])).toEqual([]);
+      // a stale creation time names another restriction: nothing is lifted
+      expect(await s.containment.liftRestrictions('task-1', [{ action: 'step_up', tool: '', createdAt: T0 + 99 }])).toEqual([]);
+      const lifted = await s.containment.liftRestrictions('task-1', [stepUp, narrow, { action: 'narrow', tool: 'mail.send', createdAt: T0 }]);
+      expect(lifted).toEqual(expect.arrayContaining([stepUp, narrow]));
+      expect(lifted).toHaveLength(2);
+      expect(await s.containment.listRestrictions('task-1')).toEqual([kill]);
+      // another task's restrictions are untouched
+      expect(await s.containment.listRestrictions('task-2')).toEqual([restriction({ taskId: 'task-2' })]);
+      // a signal after the lift restricts the task again
+      const again = restriction({ createdAt: T0 + 10, callId: 'c10' });
+      await s.containment.addRestrictions([again]);
+      expect(await s.containment.listRestrictions('task-1')).toEqual([kill, again]);
+    });
   });
 }

@@ -7,6 +7,7 @@ import type { Store } from '@mandate/core';
 import { agentSuite } from './agents.ts';
 import { approvalSuite, controlSuite } from './approvals.ts';
 import { auditSuite } from './audit.ts';
+import { alertSinkSuite } from './alert-sinks.ts';
 import { alertSuite, containmentSuite } from './behaviour.ts';
 import { budgetSuite } from './budgets.ts';
 import { checkpointSuite } from './checkpoints.ts';
@@ -70,6 +71,7 @@ export function runStoreConformance(name: string, makeStore: () => Promise<Store
     operatorSuite(store);
     alertSuite(store);
     containmentSuite(store);
+    alertSinkSuite(store);
     supervisionSuite(store);
 
     describe('lifecycle', () => {

@@ -13,6 +13,8 @@ export type AuditKind =
   | 'task.expired'
   | 'task.killed'
   | 'task.suspended'
+  | 'task.resumed'
+  | 'containment.lifted'
   | 'alert.acknowledged'
   | 'task.heartbeat'
   | 'decision'

@@ -33,6 +33,8 @@ export interface CallContainment {
   readonly tool: string;
   /** whether the call is sensitive (step-up applies to sensitive calls only) */
   readonly sensitive: boolean;
+  /** whether the catalogue leaves the tool unclassified: a narrowed task may not call it (it may be a narrowed tool by another name) */
+  readonly unknown?: boolean | undefined;
 }
 
 export interface Verdict {
@@ -52,7 +54,7 @@ export function restrict(policy: Verdict, c: CallContainment): FinalVerdict {
   let out: FinalVerdict = keep;
   if (c.state.killed) out = { effect: 'deny', reasons: ['CONTAINMENT_KILLED'], restrictedBy: 'kill' };
   else if (c.state.suspended) out = { effect: 'deny', reasons: ['CONTAINMENT_SUSPENDED'], restrictedBy: 'suspend' };
-  else if (c.state.narrowed.some((g) => globMatch(g, c.tool))) out = { effect: 'deny', reasons: ['CONTAINMENT_NARROWED'], restrictedBy: 'narrow' };
+  else if (c.state.narrowed.some((g) => globMatch(g, c.tool)) || (c.state.narrowed.length > 0 && c.unknown === true)) out = { effect: 'deny', reasons: ['CONTAINMENT_NARROWED'], restrictedBy: 'narrow' };
   else if (c.state.stepUp && c.sensitive && policy.effect === 'allow') out = { effect: 'approval_required', reasons: ['CONTAINMENT_STEP_UP'], restrictedBy: 'step_up' };
   // belt and braces: whatever the branches above say, never answer more permissively than policy
   return permissiveness(out.effect) <= permissiveness(policy.effect) ? out : keep;
@@ -77,7 +79,7 @@ export type ContainmentRule = z.output<typeof containmentRuleSchema>;
 
 export const containmentConfigSchema = z.strictObject({
   rules: z.array(containmentRuleSchema).max(200).default([]),
-  /** which calls a step-up holds: by tool category or risk (tools.yaml) */
+  /** which calls a step-up holds: by tool category or risk (tools.yaml); a tool the catalogue does not classify always is */
   sensitive: z
     .strictObject({
       categories: z.array(z.string().min(1).max(64)).max(100).default(['write', 'external_sink', 'exec', 'payment', 'network']),
@@ -140,6 +142,16 @@ export function foldRestrictions(rows: readonly Restriction[]): ContainmentState
   );
 }
 
+/**
+ * Whether the tool catalogue (tools.yaml) leaves a tool unclassified: not listed, or listed
+ * without a category or a risk. Unknown counts as sensitive, as a value of unknown origin
+ * counts as untrusted: what nobody classified may be anything.
+ */
+export function isUncatalogued(category: string, risk: string): boolean {
+  return category === 'unknown' || risk === 'unknown';
+}
+
+/** which calls a step-up holds: a sensitive category or risk, and every tool the catalogue does not classify */
 export function isSensitive(cfg: ContainmentConfig['sensitive'], category: string, risk: string): boolean {
-  return cfg.categories.includes(category) || cfg.risks.includes(risk);
+  return isUncatalogued(category, risk) || cfg.categories.includes(category) || cfg.risks.includes(risk);
 }

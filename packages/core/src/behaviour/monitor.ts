@@ -16,12 +16,13 @@
  * records are in the audit chain with the decision.
  */
 import { redactArgs } from '../audit/redact.ts';
+import { hasGlob } from '../glob.ts';
 import type { JsonObject, JsonValue } from '../json.ts';
 import type { Effect, Task, ToolInfo } from '../model.ts';
 import type { ArgProvenance } from '../policy/context.ts';
 import type { Clock, IdGenerator } from '../ports.ts';
 import { markChains, stepHits } from './chains.ts';
-import { applyActions, foldRestrictions, isSensitive, NO_CONTAINMENT, planActions, restrict, type ContainmentState, type FinalVerdict, type PlannedAction, type Verdict } from './combine.ts';
+import { applyActions, foldRestrictions, isSensitive, isUncatalogued, NO_CONTAINMENT, planActions, restrict, type ContainmentState, type FinalVerdict, type PlannedAction, type Verdict } from './combine.ts';
 import type { BehaviourCoreConfig } from './config.ts';
 import { runDetectors } from './detect.ts';
 import { purposeWords } from './drift.ts';
@@ -163,6 +164,8 @@ export class BehaviourMonitor {
   /** several nodes: agent scopes changed since last shared, and what the other nodes shared */
   private dirty = new Set<Scope>();
   private remote: Map<string, RemoteScope> | undefined;
+  /** counts invalidations: a read of the store that one overtook is not cached */
+  private epoch = 0;
 
   constructor(deps: BehaviourMonitorDeps) {
     this.d = deps;
@@ -189,19 +192,36 @@ export class BehaviourMonitor {
   async load(task: Task): Promise<ContainmentState> {
     const known = this.states.get(task.id);
     if (known !== undefined) return known;
-    const state = foldRestrictions(await this.d.store.listRestrictions(task.id));
-    // a restriction added meanwhile on this node, or decided here and not yet stored, wins over what the read saw
-    const unstored = this.unstored.get(task.id);
-    return this.merge(task.id, unstored === undefined ? state : applyActions(state, toActions(unstored.state)));
+    for (let attempt = 0; ; attempt++) {
+      const epoch = this.epoch;
+      const read = foldRestrictions(await this.d.store.listRestrictions(task.id));
+      // a restriction added meanwhile on this node, or decided here and not yet stored, wins over what the read saw
+      const unstored = this.unstored.get(task.id);
+      const state = unstored === undefined ? read : applyActions(read, toActions(unstored.state));
+      if (epoch === this.epoch) return this.merge(task.id, state);
+      // an invalidation (a lift) overtook the read: it may be stale, so it is not cached
+      if (attempt >= 2) return state;
+    }
   }
 
-  /** Forgets the cached containment of a task (another node changed it). */
+  /**
+   * Whether the task's containment already holds this call for a step-up: a policy step-up on
+   * the same call then asks one approval for both reasons (approvals answer the reasons they name).
+   */
+  async stepUpHolds(task: Task, tool: ToolInfo): Promise<boolean> {
+    const state = await this.load(task);
+    return state.stepUp && isSensitive(this.d.config.containment.sensitive, tool.category, tool.risk);
+  }
+
+  /** Forgets the cached containment of a task (another node changed it, or it was lifted). */
   invalidate(taskId: string): void {
+    this.epoch += 1;
     this.states.delete(taskId);
   }
 
   /** Forgets every cached containment (a gap in the change feed); each is read again on use. */
   clearCache(): void {
+    this.epoch += 1;
     this.states.clear();
   }
 
@@ -226,10 +246,11 @@ export class BehaviourMonitor {
       this.states.set(task.id, before);
     }
     const sensitive = isSensitive(cfg.containment.sensitive, tool.category, tool.risk);
+    const unknown = isUncatalogued(tool.category, tool.risk);
     const killedBefore = this.killedAgents.size > 0 && this.killedAgents.has(task.agentId);
     // denied before its own signals: by the policy, or by containment already in force (step-up only holds)
     const contained = killedBefore || before.killed || before.suspended || before.narrowed.length > 0;
-    const deniedBefore = input.policy.effect === 'deny' || (contained && restrict(input.policy, { state: killedBefore ? { ...before, killed: true } : before, tool: tool.name, sensitive }).effect === 'deny');
+    const deniedBefore = input.policy.effect === 'deny' || (contained && restrict(input.policy, { state: killedBefore ? { ...before, killed: true } : before, tool: tool.name, sensitive, unknown }).effect === 'deny');
     const event: CallEvent = {
       ts: now,
       callId: input.callId,
@@ -282,7 +303,7 @@ export class BehaviourMonitor {
       }
     }
     const effective = this.killedAgents.size > 0 && this.killedAgents.has(task.agentId) ? { ...state, killed: true } : state;
-    const final = restrict(input.policy, { state: effective, tool: tool.name, sensitive });
+    const final = restrict(input.policy, { state: effective, tool: tool.name, sensitive, unknown });
 
     // admission: from here on every call this node judges sees this one, denied ones included
     const admitted: CallEvent = final.effect === 'deny' && !event.denied ? { ...event, denied: true } : event;
@@ -372,6 +393,7 @@ export class BehaviourMonitor {
       agentType: input.agentType,
       purpose: m.purpose,
       purposeWords: purposeWords(m.purpose),
+      declaredTools: new Set(m.tools.map((x) => x.name).filter((n) => !hasGlob(n))),
       startedAt: input.task.createdAt,
       declaredCalls: m.budgets?.calls,
       declaredScale: m.scale,

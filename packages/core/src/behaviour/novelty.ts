@@ -1,8 +1,10 @@
 /**
  * Novelty: a tool, a resource kind or an argument shape never seen in an allowed call of this
- * agent type. Silent until the type's baseline has seen enough calls to mean something.
+ * agent type. Silent until the type's baseline has seen enough calls to mean something, except
+ * for a tool the catalogue does not classify: that is new on every call, whatever the baseline.
  */
 import { z } from 'zod';
+import { isUncatalogued } from './combine.ts';
 import type { DetectorInput, Signal } from './types.ts';
 
 export const noveltyConfigSchema = z.strictObject({
@@ -18,6 +20,9 @@ export type NoveltyConfig = z.output<typeof noveltyConfigSchema>;
 export function detectNovelty(input: DetectorInput, cfg: NoveltyConfig): Signal[] {
   if (!cfg.enabled) return [];
   const b = input.baseline;
+  if (isUncatalogued(input.call.category, input.call.risk)) {
+    return [{ detector: 'novelty', severity: 'medium', confidence: 0.9, evidence: { agent_type: input.task.agentType, observations: b.observations, kind: 'uncatalogued_tool', tool: input.call.tool } }];
+  }
   if (b.observations < cfg.min_observations) return [];
   const call = input.call;
   // more history, more confidence that "never seen" means something

@@ -57,6 +57,8 @@ export interface TaskProfile {
   readonly purpose: string;
   /** the purpose in lower case and its words (drift) */
   readonly purposeWords: { readonly text: string; readonly tokens: ReadonlySet<string> };
+  /** the tools the mandate names exactly (not through a glob) */
+  readonly declaredTools: ReadonlySet<string>;
   readonly startedAt: number;
   /** the mandate's call budget, when it declares one */
   readonly declaredCalls: number | undefined;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { BehaviourHistory, chainsConfigSchema, detectChains, detectDrift, detectNovelty, detectRate, detectRetry, detectVolume, runDetectors } from '../../src/index.ts';
-import { call, config, input, T0, TRIAGE } from './trace.ts';
+import { BehaviourHistory, chainsConfigSchema, detectChains, detectDrift, detectNovelty, detectRate, detectRetry, detectVolume, isSensitive, restrict, runDetectors } from '../../src/index.ts';
+import { call, config, input, profile, T0, TRIAGE } from './trace.ts';
 
 const cfg = config().detectors;
 const S = 1000;
@@ -163,5 +163,27 @@ describe('all detectors', () => {
     const trace = [call('vault.read_secret', T0), call('http.post', T0 + S, { policyEffect: 'deny' })];
     expect(runDetectors(input(TRIAGE, trace), off).length).toBeGreaterThan(0);
     expect(runDetectors(input(TRIAGE, trace), none)).toEqual([]);
+  });
+});
+
+describe('a tool the catalogue does not classify', () => {
+  it('drifts high unless the mandate names it exactly (a glob is not a name), and is novel before any baseline', () => {
+    const wire = call('billing.wire_funds', T0);
+    expect(wire.category).toBe('unknown');
+    const named = input(TRIAGE, [wire], { task: { ...profile(TRIAGE), declaredTools: new Set(['billing.wire_funds']) } });
+    const globbed = input(TRIAGE, [wire], { task: { ...profile(TRIAGE), declaredTools: new Set() } });
+    expect(detectDrift(named, cfg.drift)).toEqual([]);
+    expect(detectDrift(globbed, cfg.drift)).toEqual([expect.objectContaining({ severity: 'high', evidence: expect.objectContaining({ class: 'uncatalogued' }) })]);
+    expect(detectNovelty(named, cfg.novelty)).toEqual([expect.objectContaining({ detector: 'novelty', evidence: expect.objectContaining({ kind: 'uncatalogued_tool', observations: 0 }) })]);
+  });
+
+  it('is sensitive for step-up and removed by any narrowing, whatever the containment config says', () => {
+    expect(isSensitive({ categories: [], risks: [] }, 'unknown', 'unknown')).toBe(true);
+    expect(isSensitive({ categories: [], risks: [] }, 'read', 'unknown')).toBe(true);
+    expect(isSensitive({ categories: [], risks: [] }, 'read', 'low')).toBe(false);
+    const allow = { effect: 'allow' as const, reasons: [] };
+    const narrowed = { stepUp: false, narrowed: ['http.*'], suspended: false, killed: false };
+    expect(restrict(allow, { state: narrowed, tool: 'billing.wire_funds', sensitive: true, unknown: true })).toMatchObject({ effect: 'deny', restrictedBy: 'narrow' });
+    expect(restrict(allow, { state: narrowed, tool: 'kb.search', sensitive: false, unknown: false }).effect).toBe('allow');
   });
 });

@@ -19,6 +19,10 @@ export const CATALOG: Record<string, { category: string; risk: string; dataClass
   'mail.send': { category: 'external_sink', risk: 'high', dataClasses: ['internal'] },
   'kb.search': { category: 'read', risk: 'low', dataClasses: ['internal'] },
   'shell.exec': { category: 'exec', risk: 'critical', dataClasses: [] },
+  'payments.transfer': { category: 'payment', risk: 'high', dataClasses: ['financial'] },
+  'billing.charge_card': { category: 'payment', risk: 'high', dataClasses: ['financial'] },
+  'fs.delete_file': { category: 'destructive', risk: 'high', dataClasses: ['internal'] },
+  'crm.update_contact': { category: 'write', risk: 'medium', dataClasses: ['customer-pii'] },
 };
 
 let seq = 0;
@@ -59,6 +63,7 @@ export function profile(purpose: string, over: Partial<TaskProfile> = {}): TaskP
     agentType: 'support',
     purpose,
     purposeWords: purposeWords(purpose),
+    declaredTools: new Set(Object.keys(CATALOG)),
     startedAt: T0,
     declaredCalls: 200,
     declaredScale: undefined,

@@ -9,7 +9,7 @@ interface Budget {
   limit: number | undefined;
 }
 
-/** Behavioural containment of a task, as badges: restrictions only ever accumulate. */
+/** Behavioural containment of a task, as badges: restrictions accumulate until an admin lifts them. */
 export function ContainmentBadges({ c }: { c: Containment | undefined }) {
   if (!c) return <span class="muted">—</span>;
   const parts: ComponentChildren[] = [];
@@ -53,6 +53,12 @@ export function allowedCalls(records: readonly AuditRecord[]): number {
   let n = 0;
   for (const e of final.values()) if (e === 'allow') n++;
   return n;
+}
+
+/** whether a task has behavioural restrictions an admin may lift (never a kill, never an ended task) */
+function liftable(t: Task, c: Containment | undefined): boolean {
+  if (c === undefined || (t.state !== 'active' && t.state !== 'suspended')) return false;
+  return c.step_up || c.suspended || c.narrowed_tools.length > 0;
 }
 
 /** tasks whose budget use is recounted from their audit records on each refresh */
@@ -130,6 +136,24 @@ export function AgentsView({ shared }: { shared: Shared }) {
       reason: true,
       onConfirm: async (reason) => {
         await api.post('/v1/kill', { ...target, reason });
+        again();
+      },
+    });
+
+  const lift = (t: Task) =>
+    shared.confirm({
+      title: 'Lift this task\u2019s containment?',
+      body: (
+        <p>
+          Step-up, narrowed tools and a suspension made by containment are lifted from {t.id}; a task containment suspended resumes. A kill, a policy deny or a budget is never lifted, and later signals may
+          contain the task again. Your reason is recorded in the audit chain.
+        </p>
+      ),
+      confirmLabel: 'Lift',
+      reason: true,
+      reasonMax: 500,
+      onConfirm: async (reason) => {
+        await api.post(`/v1/tasks/${q(t.id)}/containment/lift`, { reason });
         again();
       },
     });
@@ -267,6 +291,11 @@ export function AgentsView({ shared }: { shared: Shared }) {
                   </td>
                   <td>{time(t.state === 'active' ? t.expires_at : t.ended_at)}</td>
                   <td>
+                    {liftable(t, containment[t.id]) && (
+                      <button type="button" aria-label={`Lift containment of task ${t.id}`} onClick={() => lift(t)}>
+                        Lift containment
+                      </button>
+                    )}
                     {t.state === 'active' && (
                       <button type="button" class="danger" aria-label={`Kill task ${t.id}`} onClick={() => kill('Kill this task?', { task: t.id }, `${t.id} and every task delegated from it are killed; their tokens stop working at the next call.`)}>
                         Kill task

@@ -10,6 +10,8 @@ interface Call {
 }
 
 const END = new Set(['task.completed', 'task.killed', 'task.revoked', 'task.expired']);
+/** what happened to the task between calls: suspensions, lifts, resumptions */
+const CONTROL = new Set(['task.suspended', 'task.resumed', 'containment.lifted']);
 
 /** within one call: the policy decision, its signals, the final action, then what followed */
 const ORDER: Record<string, number> = { decision: 0, signal: 1, action: 2 };
@@ -52,6 +54,14 @@ function Step({ r }: { r: AuditRecord }) {
     );
   }
   if (r.kind === 'alert.acknowledged') return <span>by {String(d['by'])}{d['note'] ? `: “${String(d['note'])}”` : ''} <a href="#/alerts">alerts</a></span>;
+  if (r.kind === 'containment.lifted') {
+    const lifted = (d['lifted'] as { action?: unknown; tool?: unknown }[] | undefined) ?? [];
+    return (
+      <span>
+        {lifted.map((x) => `${String(x.action)}${x.tool ? ` ${String(x.tool)}` : ''}`).join(', ') || 'suspension'} lifted by {String(d['by'])}: “{String(d['reason'])}”
+      </span>
+    );
+  }
   if (r.kind.startsWith('approval.')) return <span>{r.kind.slice(9)}{d['by'] ? ` by ${String(d['by'])}` : ''}{d['reason'] ? `: ${String(d['reason'])}` : ''}</span>;
   return null;
 }
@@ -62,6 +72,7 @@ function phaseOf(r: AuditRecord): string {
   if (r.kind === 'action') return 'final action';
   if (r.kind === 'outcome') return 'outcome';
   if (r.kind === 'alert.acknowledged') return 'alert acknowledged';
+  if (r.kind === 'containment.lifted') return 'containment lifted';
   if (r.kind.startsWith('approval.')) return 'approval';
   return r.kind;
 }
@@ -142,6 +153,7 @@ export function TimelineView({ shared, taskId }: { shared: Shared; taskId: strin
     c.records.push(r);
   }
   const end = records.filter((r) => END.has(r.kind));
+  const control = records.filter((r) => CONTROL.has(r.kind));
 
   return (
     <>
@@ -212,6 +224,15 @@ export function TimelineView({ shared, taskId }: { shared: Shared; taskId: strin
               {time(r.ts)} <strong>{r.kind.replace('task.', '')}</strong> {r.data['reason'] ? `— ${String(r.data['reason'])}` : ''} <span class="muted">#{r.seq}</span>
             </p>
           ))
+        )}
+        {control.length > 0 && (
+          <ul class="plain control-steps">
+            {control.map((r) => (
+              <li key={r.seq}>
+                {time(r.ts)} <strong>{phaseOf(r)}</strong> {r.kind === 'containment.lifted' ? <Step r={r} /> : r.data['reason'] ? `— ${String(r.data['reason'])}` : ''} <span class="muted">#{r.seq}</span>
+              </li>
+            ))}
+          </ul>
         )}
         {task?.containment && (
           <div class="containment-line">

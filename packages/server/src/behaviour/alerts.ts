@@ -1,18 +1,24 @@
 /**
  * Where alerts go: stored (listed and acknowledged over the API), then delivered to the signed
- * webhooks and to the live stream's subscribers. Everything here runs off the decision's path:
- * `emit` only queues, and a slow store, receiver or subscriber never delays a decision.
+ * webhooks — durably, from the store (delivery.ts) — and to the live stream's subscribers.
+ * Everything here runs off the decision's path: `emit` only queues, and a slow store, receiver
+ * or subscriber never delays a decision.
  */
 import type { ServerResponse } from 'node:http';
-import { MandateError, type Alert, type AlertSink, type AlertStore, type AuditAppender, type Clock, type OperatorKey } from '@mandate/core';
+import { MandateError, type Alert, type AlertSink, type AlertSinkStore, type AlertStore, type AuditAppender, type Clock, type OperatorKey } from '@mandate/core';
 import { alertView } from '../http/views.ts';
 import type { SignedWebhook, WebhookLog } from '../webhook.ts';
+import type { AlertDelivery } from './delivery.ts';
 
 export interface AlertHubOptions {
   readonly store: AlertStore;
   readonly audit: AuditAppender;
   readonly clock: Clock;
+  /** acknowledgements, to each webhook (best effort: a bounded queue, retried) */
   readonly webhooks: readonly SignedWebhook[];
+  /** alerts, to each webhook: durable, from the store */
+  readonly deliveries: readonly AlertDelivery[];
+  readonly sinks: AlertSinkStore;
   readonly storeQueue: number;
   readonly maxSubscribers: number;
   readonly subscriberQueue: number;
@@ -167,14 +173,46 @@ export class AlertHub implements AlertSink {
     for (const s of [...this.subscribers]) s.end('shutdown');
   }
 
-  close(): void {
+  /**
+   * Where every webhook's delivery stands (durable counters from the store, this node's own
+   * beside them) and what never reached the store: for operators, GET /v1/alerts/delivery.
+   */
+  async deliveryStatus() {
+    const [head, sinks] = await Promise.all([this.o.sinks.alertHead(), this.o.sinks.listSinks()]);
+    const now = this.o.clock.now();
+    return {
+      head,
+      alerts: { stored: this.stats.stored, dropped_queue_full: this.stats.dropped, store_failed: this.stats.storeFailed },
+      webhooks: this.o.deliveries.map((d) => {
+        const s = sinks.find((x) => x.sink === d.sink);
+        const ack = this.o.webhooks[this.o.deliveries.indexOf(d)];
+        return {
+          name: d.sink,
+          url: d.target,
+          cursor: s?.cursor ?? null,
+          pending: s === undefined ? null : Math.max(0, head - s.cursor),
+          delivered: s?.delivered ?? 0,
+          dropped: s?.dropped ?? 0,
+          last_error: s?.lastError ?? null,
+          lease: s?.owner !== undefined && s.leaseUntil > now ? { owner: s.owner, until: new Date(s.leaseUntil).toISOString() } : null,
+          this_node: { ...d.stats, acknowledgements: ack ? { ...ack.stats } : null },
+        };
+      }),
+    };
+  }
+
+  /** stops the streams and the webhooks; the deliveries give their leases up */
+  async close(): Promise<void> {
     this.closeStreams();
     for (const w of this.o.webhooks) w.close();
+    await Promise.all(this.o.deliveries.map((d) => d.close()));
   }
 
   private publish(event: 'alert' | 'alert.acknowledged', alert: Alert): void {
     const view = alertView(alert);
-    for (const w of this.o.webhooks) w.send({ type: event, alert: view });
+    // a stored alert is owed to every webhook: the deliveries read it from the store
+    if (event === 'alert') for (const d of this.o.deliveries) d.wake();
+    else for (const w of this.o.webhooks) w.send({ type: event, alert: view });
     for (const s of [...this.subscribers]) s.push(event, view, alert.id);
     this.o.onPublish?.(event, view);
   }

@@ -2,23 +2,45 @@
  * The `behaviour` section: the core's detector and containment config, plus what only a server
  * has: alert webhooks, the live stream's bounds, and the optional judge endpoint.
  */
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { behaviourCoreConfigSchema } from '@mandate/core';
 
+const DAY = 86_400_000;
+
 const webhookSchema = z.strictObject({
+  /** the webhook's name in the store: its delivery cursor and counters are kept under it */
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,64}$/)
+    .optional()
+    .describe('the name its delivery cursor and counters are kept under in the store (default: derived from the URL, so a new URL starts afresh)'),
   url: z.url(),
   /** HMAC-SHA256 key: each delivery carries x-mandate-signature: sha256=<hex of HMAC(timestamp + "." + body)> */
   secret: z.string().min(16).max(1024),
-  /** attempts per alert (the first included), with exponential backoff between them */
+  /** attempts for an alert the receiver rejects (a 4xx other than 408, 425, 429), then it is dropped; an unreachable receiver is retried until retention_ms */
   max_attempts: z.number().int().min(1).max(20).default(5),
   /** first retry delay; doubled after each failure, up to max_backoff_ms */
   backoff_ms: z.number().int().min(10).max(600_000).default(500),
   max_backoff_ms: z.number().int().min(10).max(3_600_000).default(30_000),
   timeout_ms: z.number().int().min(100).max(60_000).default(5_000),
-  /** alerts waiting for delivery; past it the oldest is dropped (and counted) */
+  /** acknowledgement events waiting for delivery (best effort); past it the oldest is dropped (and counted) */
   queue_size: z.number().int().min(1).max(1_000_000).default(1_000),
+  retention_ms: z
+    .number()
+    .int()
+    .min(60_000)
+    .max(90 * DAY)
+    .default(7 * DAY)
+    .describe('how long a stored alert is still owed to this webhook: one older and still undelivered is dropped, logged with its id and counted'),
+  poll_ms: z.number().int().min(50).max(60_000).default(1_000).describe('how often an idle node looks for alerts other nodes stored, and for a free delivery lease'),
 });
 export type AlertWebhookConfig = z.output<typeof webhookSchema>;
+
+/** The webhook's sink name: its own, or one derived from its URL. */
+export function sinkName(w: { name?: string | undefined; url: string }): string {
+  return w.name ?? `url-${createHash('sha256').update(w.url).digest('hex').slice(0, 16)}`;
+}
 
 export const behaviourConfigSchema = z
   .strictObject({
@@ -27,7 +49,11 @@ export const behaviourConfigSchema = z
     ...behaviourCoreConfigSchema.shape,
     alerts: z
       .strictObject({
-        webhooks: z.array(webhookSchema).max(20).default([]),
+        webhooks: z
+          .array(webhookSchema)
+          .max(20)
+          .default([])
+          .refine((hooks) => new Set(hooks.map(sinkName)).size === hooks.length, 'two webhooks share a name (or a URL): each needs its own'),
         /** live stream (GET /v1/alerts/stream): subscribers at once, and events queued per subscriber before it is dropped */
         stream_max_subscribers: z.number().int().min(1).max(10_000).default(100),
         stream_queue: z.number().int().min(1).max(100_000).default(256),

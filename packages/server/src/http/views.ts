@@ -104,12 +104,16 @@ export function alertView(a: Alert) {
   };
 }
 
+export function restrictionView(r: Restriction) {
+  return { action: r.action, tool: r.tool === '' ? null : r.tool, detector: r.detector, call_id: r.callId, reason: r.reason, at: iso(r.createdAt) };
+}
+
 export function containmentView(state: ContainmentState, restrictions: readonly Restriction[]) {
   return {
     step_up: state.stepUp,
     narrowed_tools: state.narrowed,
     suspended: state.suspended,
     killed: state.killed,
-    restrictions: restrictions.map((r) => ({ action: r.action, tool: r.tool === '' ? null : r.tool, detector: r.detector, call_id: r.callId, reason: r.reason, at: iso(r.createdAt) })),
+    restrictions: restrictions.map(restrictionView),
   };
 }

@@ -26,6 +26,13 @@ export function alertRoutes(app: FastifyInstance, rt: MandateRuntime): void {
     return { alerts: list.map(alertView), next: list.length === q.limit ? (list.at(-1)?.id ?? null) : null };
   });
 
+  /** where each webhook's delivery stands: delivered, pending, dropped (logged with their ids), the lease */
+  app.get('/v1/alerts/delivery', async (req) => {
+    await requireOperator(rt, req, 'admin');
+    parseBody(z.strictObject({}), req.query ?? {}, 'query');
+    return rt.alerts.deliveryStatus();
+  });
+
   app.get<{ Params: { id: string } }>('/v1/alerts/:id', async (req) => {
     await requireOperator(rt, req, 'viewer');
     const a = await rt.store.alerts.getAlert(req.params.id);

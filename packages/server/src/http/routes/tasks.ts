@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { MandateRuntime } from '../../compose.ts';
 import { bearer, operatorFirst, requireOperator, taskTokenFirst, taskTokenOrOperatorFirst, workloadTokenFirst } from '../auth.ts';
 import { parseBody } from '../validate.ts';
-import { auditView, containmentView, taskView } from '../views.ts';
+import { auditView, containmentView, restrictionView, taskView } from '../views.ts';
 import { requestProof } from '../dpop.ts';
 
 const startSchema = z.strictObject({ mandate: z.unknown() });
@@ -18,6 +18,15 @@ const listSchema = z.strictObject({
   after: z.string().max(200).optional(),
   agent_id: z.string().max(2048).optional(),
   state: z.enum(STATES).optional(),
+});
+/** why an operator lifts a containment: required, bounded, one printable line (it goes into the audit chain) */
+const liftSchema = z.strictObject({
+  reason: z
+    .string()
+    .trim()
+    .min(3, 'a reason of at least 3 characters is required')
+    .max(500)
+    .regex(/^[^\p{Cc}]*$/u, 'the reason must not contain control characters'),
 });
 const auditQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(10_000).default(1000) });
 
@@ -35,6 +44,11 @@ async function actorFor(rt: MandateRuntime, req: FastifyRequest, reply: FastifyR
   }
   const op = await rt.operators.require(cred, 'admin');
   return { kind: 'operator', operatorId: op.id };
+}
+
+/** behavioural containment: stored restrictions (and, on this node, what is not stored yet) */
+async function containmentOf(rt: MandateRuntime, taskId: string) {
+  return rt.behaviour ? rt.behaviour.containmentOf(taskId) : rt.store.containment.listRestrictions(taskId).then((rows) => ({ state: foldRestrictions(rows), restrictions: rows }));
 }
 
 export function taskRoutes(app: FastifyInstance, rt: MandateRuntime): void {
@@ -96,6 +110,26 @@ export function taskRoutes(app: FastifyInstance, rt: MandateRuntime): void {
     return taskView(await rt.tasks.revoke(req.params.id, { kind: 'operator', operatorId: op.id }, body.reason));
   });
 
+  /**
+   * An admin lifts the task's behavioural restrictions (step-up, narrow, a containment
+   * suspension), audited; never a kill, a policy deny or a budget (behaviour/lift.ts).
+   */
+  app.post<{ Params: { id: string } }>('/v1/tasks/:id/containment/lift', async (req) => {
+    const op = await requireOperator(rt, req, 'admin');
+    const body = parseBody(liftSchema, req.body ?? {});
+    const r = await rt.containment.lift(req.params.id, op.id, body.reason);
+    req.log.warn({ task: r.task.id, lifted: r.lifted.map((x) => x.action), resumed: r.resumed, by: op.id }, 'containment lifted');
+    const c = await containmentOf(rt, r.task.id);
+    return {
+      task: taskView(r.task),
+      lifted: r.lifted.map(restrictionView),
+      resumed: r.resumed,
+      kept: r.kept.map(restrictionView),
+      audit_seq: r.auditSeq ?? null,
+      containment: containmentView(c.state, c.restrictions),
+    };
+  });
+
   app.get('/v1/tasks', async (req) => {
     await requireOperator(rt, req, 'viewer');
     const q = parseBody(listSchema, req.query, 'query');
@@ -107,8 +141,7 @@ export function taskRoutes(app: FastifyInstance, rt: MandateRuntime): void {
     await requireOperator(rt, req, 'viewer');
     const task = await rt.taskState.getTask(req.params.id);
     if (!task) throw new MandateError('NOT_FOUND', 'task not found');
-    // behavioural containment: stored restrictions (and, on this node, what is not stored yet)
-    const c = rt.behaviour ? await rt.behaviour.containmentOf(task.id) : await rt.store.containment.listRestrictions(task.id).then((rows) => ({ state: foldRestrictions(rows), restrictions: rows }));
+    const c = await containmentOf(rt, task.id);
     return { ...taskView(task), containment: containmentView(c.state, c.restrictions) };
   });
 
