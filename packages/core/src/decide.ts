@@ -10,7 +10,7 @@ import type { AgentReader, BudgetLedger, Clock, DecisionCommit, DecisionCommitte
 import type { ReasonCode } from './reasons.ts';
 import type { TaskTokenClaims, TaskTokens } from './tokens/task-token.ts';
 import type { ApprovalResolution, ApprovalService } from './approvals.ts';
-import { SOURCE_CATEGORIES, readsNamedSource, type ProvenanceLedger, type Trust } from './provenance.ts';
+import { SOURCE_CATEGORIES, type ProvenanceLedger, type Trust } from './provenance.ts';
 import type { ToolInfo } from './model.ts';
 import type { Assessment, BehaviourMonitor } from './behaviour/monitor.ts';
 import { permissiveness } from './behaviour/combine.ts';
@@ -246,10 +246,10 @@ export class DecisionEngine {
     ctx.toolInfo = toolInfo;
     // values a parent task saw flow into what it delegates: the child inherits its ancestors' record
     const ledger = this.d.provenance;
-    const provenance = given ?? ledger?.classify(task.id, task.mandate.purpose, ctx.args, lineage.tasks, toolInfo.sinkArgs) ?? NO_PROVENANCE;
+    const provenance = given ?? ledger?.classify(task.id, task.mandate.purpose, ctx.args, lineage.tasks, toolInfo.sinkArgs, toolInfo.contentArgs) ?? NO_PROVENANCE;
     ctx.provenance = provenance;
     // a read of a source the purpose names: its output will carry the user's authority (provenance/named-sources.ts)
-    ctx.namedSource = ledger !== undefined && SOURCE_CATEGORIES.has(toolInfo.category) && readsNamedSource(ledger.namedSources(task.mandate.purpose), ctx.args);
+    ctx.namedSource = ledger !== undefined && SOURCE_CATEGORIES.has(toolInfo.category) && ledger.readsNamedSource(task.mandate.purpose, ctx.args);
 
     // 4. the mandate's own constraints
     const usage = await this.store(() => this.d.budgets.usage(task.id, ctx.tool));

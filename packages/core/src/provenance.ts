@@ -26,21 +26,24 @@
  * `untrusted_text` (within `untrusted`) holds the arguments with a value only ever *mentioned
  * inside prose* of untrusted output, never standing alone as a field's value there: where
  * injected instructions put their destinations. `purpose_source_text` (within `purpose_source`)
- * is the same for a source the purpose names: a value its prose mentions, but that it never
- * states as a field's value (an instruction inside the user's document is not the user's).
+ * is the same for a source the purpose names: a value its prose mentions but never states (as a
+ * field's value, or as its only e-mail address or only link): an instruction inside the user's
+ * document is not the user's.
  *
  * Which values count: structured tokens at any length; the whole string of an argument when it
  * is at least `minLength` long; and for the arguments that name a destination (`sink_args` in
- * tools.yaml) every string, however short (a user or channel name means as much as an address),
- * matched as a whole word.
+ * tools.yaml) every string, however short (a user or channel name means as much as an address):
+ * as a whole word in the purpose or in untrusted text, as a field's whole value where it would
+ * be vouched for. For content arguments (`content_args`) only their structured values can be
+ * `untrusted_text`: their wording is the agent's, written from what it read.
  *
  * Memory is bounded: per task a fixed budget of stored text and tokens, oldest results dropped
  * first; across tasks an LRU of tasks.
  */
 import type { JsonObject, JsonValue } from './json.ts';
 import { NO_PROVENANCE, type ArgProvenance } from './policy/context.ts';
-import { readResult } from './provenance/reading.ts';
-import { namedSources } from './provenance/named-sources.ts';
+import { readResult, type ResultReading } from './provenance/reading.ts';
+import { namedSources, readsNamedSource } from './provenance/named-sources.ts';
 import { extractTokens, normaliseText, significantValues, tokenKey, type SignificantValue } from './provenance/tokens.ts';
 
 export { extractTokens, normaliseText, significantValues, type TokenKind, type SignificantValue } from './provenance/tokens.ts';
@@ -82,6 +85,8 @@ interface Source {
   readonly fields: ReadonlySet<string>;
   /** an untrusted output of a read of a source the purpose names */
   readonly named: boolean;
+  /** a named source's only e-mail address, only link (see soleContacts) */
+  readonly sole?: ReadonlySet<string> | undefined;
 }
 
 const NO_FIELDS: ReadonlySet<string> = new Set();
@@ -107,18 +112,43 @@ function textSource(text: string, named: boolean, fields: ReadonlySet<string> = 
   return { text: normaliseText(text), tokens, fields, named };
 }
 
+/**
+ * A named source also states a destination when it mentions only one of its kind (the one e-mail
+ * address, the one link: "my e-mail is kim@…"), though in a sentence. An account or IBAN is
+ * stated only as a field: where money goes is data, never a sentence. And this is for
+ * destinations only: a link relayed in a message's content is not made safe by being the only one.
+ */
+function soleContacts(reading: ResultReading): ReadonlySet<string> {
+  const byKind = new Map<string, string[]>();
+  for (const t of reading.tokens) {
+    const kind = t.slice(0, t.indexOf(':'));
+    if (kind === 'email' || kind === 'url') byKind.set(kind, [...(byKind.get(kind) ?? []), t]);
+  }
+  return new Set([...byKind.values()].filter((ts) => ts.length === 1).map((ts) => ts[0] as string));
+}
+
+/** a trusted field's value: a source that is one field, whole */
+function valueSource(value: string): Source {
+  return textSource(value, false, new Set(['text:' + normaliseText(value)]));
+}
+
 class Matcher {
   readonly minLength: number;
   constructor(minLength: number) {
     this.minLength = minLength;
   }
 
-  foundIn(src: Source, v: SignificantValue): boolean {
+  /**
+   * Whether `src` holds `v`. A short value (a name, an id) counts only as a whole word ("Al" is
+   * not in "also"), and, where it would vouch for a value (`exact`: a trusted output, a trusted
+   * field, a named source), only as a field's whole value: the id "13" is not vouched for by a
+   * timestamp that contains 13.
+   */
+  foundIn(src: Source, v: SignificantValue, exact = false): boolean {
     if (v.kind !== 'text' && src.tokens.has(tokenKey(v))) return true;
     // IBANs and account numbers may be written grouped in one text and ungrouped in another
     if (v.kind === 'iban' || v.kind === 'account') return src.text.replace(/[ -]/g, '').includes(v.value.toLowerCase());
-    // a short value (a name, an id) counts only as a whole word: "Al" is not in "also"
-    if (v.kind === 'text' && v.value.length < this.minLength) return hasWord(src.text, v.value);
+    if (v.kind === 'text' && v.value.length < this.minLength) return exact ? src.fields.has(tokenKey(v)) : hasWord(src.text, v.value);
     return src.text.includes(v.value);
   }
 }
@@ -167,13 +197,13 @@ export class ProvenanceLedger {
     const trustedFields = trust === 'untrusted' ? (o.trustedFields ?? []) : [];
     const reading = readResult(result, this.opts.maxScanPerResult, trustedFields);
     const named = trust === 'untrusted' && o.namedSource === true;
-    const src: Source = { text: reading.text, tokens: reading.tokens, fields: reading.fields, named };
+    const src: Source = { text: reading.text, tokens: reading.tokens, fields: reading.fields, named, ...(named ? { sole: soleContacts(reading) } : {}) };
     const t = this.touch(taskId, true)!;
     (trust === 'trusted' ? t.trusted : t.untrusted).push(src);
     t.size += src.text.length;
     // the values at trusted fields: each its own trusted source, so that no match spans two of them
     for (const v of reading.vouched) {
-      const vs = textSource(v, false);
+      const vs = valueSource(v);
       t.trusted.push(vs);
       t.size += vs.text.length;
     }
@@ -213,12 +243,19 @@ export class ProvenanceLedger {
     return this.purposeOf(purpose).named;
   }
 
+  /** Whether a call with these arguments reads a source the purpose names (provenance/named-sources.ts). */
+  readsNamedSource(purpose: string, args: JsonObject): boolean {
+    const p = this.purposeOf(purpose);
+    return readsNamedSource(p.named, args, p.source.text);
+  }
+
   /**
    * Classifies each top-level argument of a call of `taskId` whose declared purpose is `purpose`.
    * `inherit`: ancestor tasks whose record the task sees; `sinkArgs`: the arguments that name a
-   * destination (every value of theirs counts, however short).
+   * destination (every value of theirs counts, however short); `contentArgs`: the arguments whose
+   * wording the agent writes (only their structured values can be `untrusted_text`).
    */
-  classify(taskId: string, purpose: string, args: JsonObject, inherit: readonly string[] = [], sinkArgs: readonly string[] = []): ArgProvenance {
+  classify(taskId: string, purpose: string, args: JsonObject, inherit: readonly string[] = [], sinkArgs: readonly string[] = [], contentArgs: readonly string[] = []): ArgProvenance {
     const own = this.touch(taskId, false);
     const lineage = inherit.map((id) => this.tasks.get(id)).filter((t): t is TaskProvenance => t !== undefined);
     if (!own && lineage.length === 0 && Object.keys(args).length === 0) return NO_PROVENANCE;
@@ -234,22 +271,27 @@ export class ProvenanceLedger {
           seen.add('untrusted');
           continue;
         }
-        const inTrusted = sources.some((s) => s.trusted.some((src) => this.match.foundIn(src, v)));
+        const inTrusted = sources.some((s) => s.trusted.some((src) => this.match.foundIn(src, v, true)));
         if (inTrusted) seen.add('trusted');
         if (inPurpose || inTrusted) continue;
         let named = false;
         let untrusted = false;
         for (const s of sources) {
           for (const src of s.untrusted) {
-            if (!this.match.foundIn(src, v)) continue;
-            if (src.named) named = true;
-            else untrusted = true;
+            // a named source vouches like a trusted one (a short value only as a field's whole
+            // value); a short value its prose merely mentions is untrusted there
+            if (src.named && !named && this.match.foundIn(src, v, true)) named = true;
+            else if (!untrusted && this.match.foundIn(src, v)) untrusted = true;
           }
         }
         if (named || untrusted) {
           seen.add(named ? 'purpose_source' : 'untrusted');
-          // …and never as a field's whole value there: only mentioned inside prose
-          if (!sources.some((s) => s.untrusted.some((src) => src.fields.has(tokenKey(v))))) seen.add(named ? 'purpose_source_text' : 'untrusted_text');
+          // …and never as a field's whole value there: only mentioned inside prose (the wording of a
+          // content argument is the agent's own: only its structured values count here)
+          const key = tokenKey(v);
+          const sink = sinkArgs.includes(name);
+          const prose = !sources.some((s) => s.untrusted.some((src) => src.fields.has(key) || (sink && src.named && src.sole?.has(key) === true)));
+          if (prose && !(v.kind === 'text' && contentArgs.includes(name))) seen.add(named ? 'purpose_source_text' : 'untrusted_text');
         } else if (v.kind !== 'text') {
           seen.add('unknown');
         }

@@ -167,8 +167,9 @@ function samePath(a: readonly string[], b: readonly string[]): boolean {
 }
 
 /**
- * Walks a parsed structure: scalars are fields (short, one line) or prose (read by line);
- * scalars at a trusted path (keys from the root, list positions skipped) are vouched for.
+ * Walks a parsed structure: scalars and keys are fields (short, one line) or prose (read by
+ * line); at a trusted path (keys from the root, list positions skipped) the scalars, and the
+ * keys of a map, are vouched for.
  */
 function walkStructure(root: object, trusted: readonly (readonly string[])[], fields: Set<string>, vouched: string[]): void {
   const path: string[] = [];
@@ -188,6 +189,10 @@ function walkStructure(root: object, trusted: readonly (readonly string[])[], fi
     }
     if (v !== null && typeof v === 'object') {
       for (const [k, x] of Object.entries(v)) {
+        // a key stands alone (a map keyed by addresses, e.g. who a file is shared with); at a
+        // trusted path the map's keys are vouched for with it
+        addField(fields, k);
+        if (atTrusted) vouched.push(k);
         path.push(k);
         visit(x, depth + 1, trusted.length > 0 && trusted.some((p) => samePath(p, path)));
         path.pop();

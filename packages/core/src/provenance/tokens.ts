@@ -21,7 +21,8 @@ const IBAN = /\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b/gi;
 const ACCOUNT = /(?<![\w.])\d(?:[ -]?\d){7,}(?![\w.])/g;
 /** a calendar date written with dashes is not an account number */
 const DATE = /^(?:\d{4}-\d{2}-\d{2}|\d{2}-\d{2}-\d{4})(?: \d{1,2})?$/;
-const PATH = /(?:~|\.{1,2})?\/(?:[\w.@%+-]+\/)*[\w.@%+-]+/g;
+/** a path starts a word ("Snorkel/diving" holds none) */
+const PATH = /(?<![\w/.~])(?:~|\.{1,2})?\/(?:[\w.@%+-]+\/)*[\w.@%+-]+/g;
 const DOMAIN = /\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|org|net|io|dev|ai|co|uk|de|fr|ch|eu|info|biz|app|xyz|gov|edu)\b/gi;
 
 const WWW = /www\./i;
@@ -106,9 +107,12 @@ export function significantValues(value: JsonValue, minLength: number): Signific
   const walk = (v: JsonValue, depth: number) => {
     if (depth > 16) return;
     if (typeof v === 'string') {
-      for (const t of extractTokens(v)) out.push(t);
+      const tokens = extractTokens(v);
+      for (const t of tokens) out.push(t);
       const n = normaliseText(v);
-      if (n.length >= Math.max(1, minLength)) out.push({ kind: 'text', value: n });
+      // a string that is one token whole (an address, an IBAN) is that token, not also a text
+      const whole = tokens.length === 1 && wholeForm((tokens[0] as SignificantValue).kind, v.trim()) === (tokens[0] as SignificantValue).value;
+      if (!whole && n.length >= Math.max(1, minLength)) out.push({ kind: 'text', value: n });
     } else if (typeof v === 'number') {
       const s = String(v);
       if (/^\d{8,}$/.test(s)) out.push({ kind: 'account', value: s });
