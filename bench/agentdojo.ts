@@ -7,7 +7,7 @@
  * on the same decisions.
  *
  *   node bench/agentdojo.ts [--quick | --every N] [--data DIR] [--suites a,b]
- *                           [--baseline LABEL=DIR]… [--decisions DIR] [--json-only] [--out DIR]
+ *                           [--baseline LABEL=DIR [--facts LABEL=DIR]]… [--decisions DIR] [--json-only] [--out DIR]
  *
  * --data      a folder with traces/<suite>.jsonl[.gz] and labels/<suite>.jsonl[.gz] (and score.py
  *             for the cross-check); default $AGENTDOJO_DIR or /work/shared/benchmarks/agentdojo.
@@ -15,6 +15,8 @@
  * --baseline  a rule set to score, as LABEL=DIR (repeatable; default baseline=policies/agent-baseline).
  *             Each is loaded with the suite's facts; several in one run are scored on the same
  *             traces, e.g. a snapshot written on one suite beside the current one.
+ * --facts     the folder of suite facts (<suite>/tools.yaml) for the rule set LABEL (default
+ *             examples/agentdojo), e.g. the facts as they were when that snapshot was taken.
  * --decisions write each rule set's decisions (decisions-<label>.jsonl, score.py's input) there.
  * --quick     replays every 50th trace of each suite (a smoke run; its figures are rough).
  */
@@ -39,7 +41,7 @@ const TARGETS = { asr_lenient_pct: 0.5, asr_strict_pct: 1, utility_loss_pct: 2, 
 interface Options {
   readonly data: string;
   readonly suites: readonly string[] | undefined;
-  readonly baselines: readonly { label: string; dir: string }[];
+  readonly baselines: readonly { label: string; dir: string; facts: string }[];
   readonly every: number | undefined;
   readonly decisionsDir: string | undefined;
   /** what parseBenchArgs reads (--quick, --json-only, --out) */
@@ -50,7 +52,14 @@ function parseOptions(argv: readonly string[]): Options {
   const rest: string[] = [];
   let data = DEFAULT_DATA;
   let suites: string[] | undefined;
-  const baselines: { label: string; dir: string }[] = [];
+  const baselines: { label: string; dir: string; facts: string }[] = [];
+  const facts = new Map<string, string>();
+  const labelled = (v: string, what: string): [string, string] => {
+    const eq = v.indexOf('=');
+    if (eq < 1 || !/^[\w.-]+$/.test(v.slice(0, eq))) throw new Error(`${what} needs LABEL=DIR (LABEL: letters, digits, . _ -)`);
+    const d = v.slice(eq + 1);
+    return [v.slice(0, eq), isAbsolute(d) ? d : resolve(d)];
+  };
   let every: number | undefined;
   let decisionsDir: string | undefined;
   for (let i = 0; i < argv.length; i++) {
@@ -67,15 +76,17 @@ function parseOptions(argv: readonly string[]): Options {
       if (!Number.isInteger(every) || every < 1) throw new Error('--every needs a whole number of at least 1');
     } else if (a === '--decisions') decisionsDir = value();
     else if (a === '--baseline') {
-      const v = value();
-      const eq = v.indexOf('=');
-      if (eq < 1 || !/^[\w.-]+$/.test(v.slice(0, eq))) throw new Error('--baseline needs LABEL=DIR (LABEL: letters, digits, . _ -)');
-      const dir = v.slice(eq + 1);
-      baselines.push({ label: v.slice(0, eq), dir: isAbsolute(dir) ? dir : resolve(dir) });
+      const [label, dir] = labelled(value(), '--baseline');
+      baselines.push({ label, dir, facts: FACTS });
+    } else if (a === '--facts') {
+      const [label, dir] = labelled(value(), '--facts');
+      facts.set(label, dir);
     } else rest.push(a);
   }
+  for (const label of facts.keys()) if (!baselines.some((b) => b.label === label)) throw new Error(`--facts ${label}: no --baseline has that label`);
+  for (const b of baselines) b.facts = facts.get(b.label) ?? FACTS;
   if (new Set(baselines.map((b) => b.label)).size !== baselines.length) throw new Error('--baseline labels must differ');
-  return { data, suites, baselines: baselines.length > 0 ? baselines : [{ label: 'baseline', dir: BASELINE }], every, decisionsDir, rest };
+  return { data, suites, baselines: baselines.length > 0 ? baselines : [{ label: 'baseline', dir: BASELINE, facts: FACTS }], every, decisionsDir, rest };
 }
 
 /** `<dir>/<suite>.jsonl.gz` or `<dir>/<suite>.jsonl`, whichever exists */
@@ -120,7 +131,7 @@ export async function runAgentdojoBenchmark(argv: readonly string[]): Promise<Be
   const suites = o.suites ?? present;
   for (const s of suites) {
     if (!present.includes(s)) throw new Error(`suite ${s} has no traces and labels in ${o.data} (present: ${present.join(', ')})`);
-    if (!existsSync(join(FACTS, s, 'tools.yaml'))) throw new Error(`suite ${s} has no tool facts in ${join(FACTS, s)}`);
+    for (const b of o.baselines) if (!existsSync(join(b.facts, s, 'tools.yaml'))) throw new Error(`suite ${s} has no tool facts in ${join(b.facts, s)}`);
   }
   const every = o.every ?? (args.quick ? QUICK_EVERY : 1);
   const figures: Record<string, Figure> = {};
@@ -133,13 +144,13 @@ export async function runAgentdojoBenchmark(argv: readonly string[]): Promise<Be
     const rows: [string, string, SuiteScore][] = [];
     const scores = new Map<string, Record<string, SuiteScore>>();
     let allowAll: Record<string, SuiteScore> | undefined;
-    for (const { label, dir } of o.baselines) {
+    for (const { label, dir, facts } of o.baselines) {
       const decisions = new Map<string, string>();
       const lines: string[] = [];
       const ids = new Set<string>();
       for (const suite of suites) {
         const perTrace: number[] = [];
-        const session = await ReplaySession.open({ policiesDir: [dir, join(FACTS, suite)] });
+        const session = await ReplaySession.open({ policiesDir: [dir, join(facts, suite)] });
         let summary;
         try {
           summary = await session.run(sample(dataFile(join(o.data, 'traces'), suite) as string, every), {
@@ -210,7 +221,7 @@ export async function runAgentdojoBenchmark(argv: readonly string[]): Promise<Be
             name: 'agentdojo',
             title: 'AgentDojo replay: agent baseline + tool facts vs allow-all',
             mode: every === 1 ? 'full' : 'quick',
-            params: { suites: [...suites], baselines: o.baselines.map((b) => b.label), every, concurrency: CONCURRENCY, durability: 'normal', data: o.data },
+            params: { suites: [...suites], baselines: o.baselines.map((b) => `${b.label}=${b.dir} (facts ${b.facts})`), every, concurrency: CONCURRENCY, durability: 'normal', data: o.data },
           },
           start,
         ),
