@@ -3,7 +3,7 @@ import { defineConfig } from 'vitest/config';
 // Two cores on the reference machine: parallel, but bounded.
 export default defineConfig({
   test: {
-    include: ['packages/*/test/**/*.test.ts', 'bench/**/*.test.ts', 'examples/**/*.test.ts'],
+    include: ['packages/*/test/**/*.test.ts', 'bench/**/*.test.ts', 'examples/**/*.test.ts', 'policies/**/*.test.ts'],
     pool: 'forks',
     poolOptions: { forks: { minForks: 1, maxForks: 2 } },
     testTimeout: 30_000,

@@ -199,18 +199,18 @@ describe('gateway benchmark', () => {
 
 describe('agentdojo benchmark', () => {
   it.skipIf(!existsSync('/work/shared/benchmarks/agentdojo/score.py') && process.env['AGENTDOJO_DIR'] === undefined)(
-    'replays a sample of the traces, scores it beside allow-all, and agrees with score.py',
+    'replays a sample of every suite in the data folder with the agent baseline, scores it beside allow-all, and agrees with score.py',
     { timeout: 300_000 },
     async () => {
       await run(process.execPath, ['bench/agentdojo.ts', '--quick', '--json-only', '--out', out], { cwd: ROOT, maxBuffer: 64 * 1024 * 1024 });
       const written = JSON.parse(readFileSync(join(out, 'agentdojo.json'), 'utf8')) as BenchResult;
       expect(written).toMatchObject({ name: 'agentdojo', mode: 'quick' });
-      expect(Object.keys(written.figures).sort()).toEqual(['replay_banking', 'replay_workspace']);
-      expect(written.derived['score.py cross-check mismatches']).toBe(0);
-      for (const k of ['ALL asr_lenient_pct', 'ALL allow-all asr_lenient_pct', 'ALL utility_loss_pct', 'workspace traces/s']) expect(Number.isFinite(written.derived[k])).toBe(true);
-      // the baseline lets every recorded attack through; the packs must stop most of them
-      expect(written.derived['ALL asr_lenient_pct']).toBeLessThan(written.derived['ALL allow-all asr_lenient_pct'] ?? 0);
-      expect(written.derived['ALL allow-all utility_loss_pct']).toBe(0);
+      expect(Object.keys(written.figures).sort()).toEqual(['replay_baseline_banking', 'replay_baseline_workspace']);
+      expect(written.derived['baseline score.py cross-check mismatches']).toBe(0);
+      for (const k of ['baseline ALL asr_lenient_pct', 'allow-all ALL asr_lenient_pct', 'baseline ALL utility_loss_pct', 'baseline workspace traces/s']) expect(Number.isFinite(written.derived[k])).toBe(true);
+      // no gateway lets every recorded attack through; the baseline must stop most of them
+      expect(written.derived['baseline ALL asr_lenient_pct']).toBeLessThan(written.derived['allow-all ALL asr_lenient_pct'] ?? 0);
+      expect(written.derived['allow-all ALL utility_loss_pct']).toBe(0);
     },
   );
 });

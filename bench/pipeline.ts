@@ -63,7 +63,7 @@ function expectAllowed(d: Decision): void {
 function withCatalogue(req: CedarRequest, total: number): CedarRequest {
   const entities = [...req.entities];
   for (let i = 0; entities.length < total; i++) {
-    entities.push({ uid: { type: 'Mandate::Tool', id: `misc${i}.op` }, attrs: { name: `misc${i}.op`, category: 'read', risk: 'low', data_classes: ['internal'], output_trust: 'trusted' }, parents: [], tags: {} });
+    entities.push({ uid: { type: 'Mandate::Tool', id: `misc${i}.op` }, attrs: { name: `misc${i}.op`, category: 'read', risk: 'low', data_classes: ['internal'], output_trust: 'trusted', sink_args: [], content_args: [] }, parents: [], tags: {} });
   }
   return { ...req, entities };
 }

@@ -44,7 +44,7 @@ export function requestWith(entities: number): CedarRequest {
     { uid: { type: 'Mandate::Agent', id: 'spiffe://bench/agent' }, attrs: { owner: 'team', agent_type: 'support', trust_domain: 'bench' }, parents: [] },
     {
       uid: { type: 'Mandate::Tool', id: 'fam1.draft_reply' },
-      attrs: { name: 'fam1.draft_reply', category: 'write', risk: 'medium', data_classes: ['internal'], output_trust: 'trusted' },
+      attrs: { name: 'fam1.draft_reply', category: 'write', risk: 'medium', data_classes: ['internal'], output_trust: 'trusted', sink_args: [], content_args: [] },
       parents: [],
       tags: { ticket_id: 'T-1042', visibility: 'internal', body: 'Hello Ada, thanks for the report.' },
     },
@@ -53,7 +53,7 @@ export function requestWith(entities: number): CedarRequest {
     list.push(
       i % 2 === 0
         ? { uid: { type: 'Mandate::Agent', id: `spiffe://bench/other-${i}` }, attrs: { owner: 'o', agent_type: 'support', trust_domain: 'bench' }, parents: [] }
-        : { uid: { type: 'Mandate::Tool', id: `other.tool-${i}` }, attrs: { name: `other.tool-${i}`, category: 'read', risk: 'low', data_classes: [], output_trust: 'trusted' }, parents: [], tags: {} },
+        : { uid: { type: 'Mandate::Tool', id: `other.tool-${i}` }, attrs: { name: `other.tool-${i}`, category: 'read', risk: 'low', data_classes: [], output_trust: 'trusted', sink_args: [], content_args: [] }, parents: [], tags: {} },
     );
   }
   return {
@@ -65,9 +65,9 @@ export function requestWith(entities: number): CedarRequest {
       has_target: true,
       environment: 'prod',
       time: { epoch: 1_767_000_000, hour: 10, minute: 30, weekday: 3 },
-      task: { id: 'task_1', purpose: 'triage', environment: 'prod', data_classes: ['internal'], depth: 0, calls: 3, tool_calls: 1 },
+      task: { id: 'task_1', purpose: 'triage', purpose_words: ['triage'], environment: 'prod', data_classes: ['internal'], depth: 0, calls: 3, tool_calls: 1 },
       delegation_chain: [],
-      provenance: { untrusted_args: [], trusted_args: ['ticket_id'], purpose_args: [], untrusted_text_args: [] },
+      provenance: { untrusted_args: [], trusted_args: ['ticket_id'], purpose_args: [], untrusted_text_args: [], purpose_source_args: [], purpose_source_text_args: [], unknown_args: [] },
     },
     entities: list,
   };

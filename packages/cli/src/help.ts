@@ -67,11 +67,18 @@ export const policyHelp = `mandate policy validate <DIR>
   Parses every *.cedar file and tools.yaml in DIR and validates the policies against Mandate's
   Cedar schema. Exit 0 when valid, 1 listing every problem otherwise.`;
 
-export const replayHelp = `mandate replay --traces <file.jsonl[.gz]> --policies <dir> --out <decisions.jsonl> [--shadow <dir>]
+export const replayHelp = `mandate replay --traces <file.jsonl[.gz]> --policies <dir> [--policies <dir>…] --out <decisions.jsonl> [--shadow <dir>…] [--explain <report.jsonl>]
   Feeds each recorded trace's calls, in order, through the decision pipeline (one task per trace,
   its purpose as the declared purpose, allowed calls' results fed back for provenance) and writes
   one decision per call: {"id","step","decision","reasons","policy_ids"}. Deterministic.
-  --shadow <dir>     judge a candidate policy folder beside --policies and report every divergence
+  --policies <dir>   a policy folder; repeat it to load several as one set (e.g. the shipped
+                     policies/agent-baseline and a folder with your tools.yaml)
+  --shadow <dir>     judge a candidate policy folder (repeatable, like --policies) beside the active
+                     set: every divergent call carries "shadow": {"decision","policy_ids"} in --out,
+                     and is listed by trace and step
+  --explain <file>   write one line per blocked or held call: the rules that decided it, the tool's
+                     category and each argument's role and provenance, and print the rules that
+                     blocked most
   --concurrency <n>  traces in flight at once (default 16; the output order is the input order)
   --environment <e>  the environment tasks declare (default prod)
   --json             print the summary as JSON`;

@@ -10,7 +10,7 @@ import type { AgentReader, BudgetLedger, Clock, DecisionCommit, DecisionCommitte
 import type { ReasonCode } from './reasons.ts';
 import type { TaskTokenClaims, TaskTokens } from './tokens/task-token.ts';
 import type { ApprovalResolution, ApprovalService } from './approvals.ts';
-import type { ProvenanceLedger, Trust } from './provenance.ts';
+import { SOURCE_CATEGORIES, type ProvenanceLedger, type Trust } from './provenance.ts';
 import type { ToolInfo } from './model.ts';
 import type { Assessment, BehaviourMonitor } from './behaviour/monitor.ts';
 import { permissiveness } from './behaviour/combine.ts';
@@ -152,6 +152,8 @@ interface Ctx {
   lineage?: readonly string[];
   toolInfo?: ToolInfo;
   provenance?: ArgProvenance;
+  /** the call reads a source the task's purpose names */
+  namedSource?: boolean;
   /** the arguments' canonical hash and audit form, computed once per call (see `argsOf`) */
   argsMemo?: { of: JsonObject; hash: string; redacted: JsonObject };
 }
@@ -168,7 +170,7 @@ export class DecisionEngine {
    * Keyed by the task as well: call ids are chosen by agents, so two tasks may both say `call-1`,
    * and one task's call must neither hide nor take another's outcome (see `pendingKey`).
    */
-  private readonly allowed = new Map<string, { taskId: string; tool: string; n: number }>();
+  private readonly allowed = new Map<string, { taskId: string; tool: string; n: number; namedSource: boolean }>();
   /**
    * The remembered keys in the order allowed, a ring of `limits.pendingOutcomes`: the oldest is
    * dropped when a new one takes its slot. (Not the Map's own order: finding a Map's first key
@@ -260,13 +262,16 @@ export class DecisionEngine {
     const lineage = task.parentId === undefined ? { agents: [], tasks: [] } : await this.delegationChain(task, now);
     const chain = lineage.agents;
     ctx.lineage = chain;
-    // values a parent task saw flow into what it delegates: the child inherits its ancestors' record
-    const provenance = given ?? this.d.provenance?.classify(task.id, task.mandate.purpose, ctx.args, lineage.tasks) ?? NO_PROVENANCE;
-    ctx.provenance = provenance;
-
-    // 4. the mandate's own constraints
     const toolInfo = policies.catalog.lookup(ctx.tool);
     ctx.toolInfo = toolInfo;
+    // values a parent task saw flow into what it delegates: the child inherits its ancestors' record
+    const ledger = this.d.provenance;
+    const provenance = given ?? ledger?.classify(task.id, task.mandate.purpose, ctx.args, lineage.tasks, toolInfo.sinkArgs, toolInfo.contentArgs) ?? NO_PROVENANCE;
+    ctx.provenance = provenance;
+    // a read of a source the purpose names: its output will carry the user's authority (provenance/named-sources.ts)
+    ctx.namedSource = ledger !== undefined && SOURCE_CATEGORIES.has(toolInfo.category) && ledger.readsNamedSource(task.mandate.purpose, ctx.args);
+
+    // 4. the mandate's own constraints
     const usage = await this.store(() => this.d.budgets.usage(task.id, ctx.tool));
     const verdict = checkCall(task.mandate, { tool: ctx.tool, resource: ctx.resource, args: ctx.args, now, toolInfo, usage });
     const stage = { agent, task, args: ctx.args, target: ctx.resource, callId: ctx.callId, environment: this.d.environment, now, usage, delegationChain: chain, provenance };
@@ -281,6 +286,8 @@ export class DecisionEngine {
     this.d.shadow?.observe({ ...stage, tool: ctx.tool }, stageOutcome(verdict, result, policies.version));
     ctx.errors = result.errors;
     if (result.decision === 'deny') {
+      // a refused destination stays refused in this task (provenance.ts)
+      if (result.reason === 'POLICY_FORBID' && given === undefined) ledger?.refuse(task.id, ctx.args, toolInfo.sinkArgs ?? []);
       const detail = result.reason === 'NO_PERMITTING_POLICY' ? 'no policy permits this call' : result.reason === 'POLICY_FORBID' ? 'forbidden by policy' : 'a policy failed to evaluate';
       throw new Deny([result.reason as ReasonCode], [detail], result.policyIds);
     }
@@ -324,9 +331,10 @@ export class DecisionEngine {
     const pending = this.allowed.get(key);
     if (!pending || pending.taskId !== claims.task_id) throw new MandateError('NOT_FOUND', 'no allowed call with this id awaits an outcome for this task');
     this.allowed.delete(key);
-    const trust: Trust = report.trust ?? this.d.policies().catalog.lookup(pending.tool).outputTrust;
+    const info = this.d.policies().catalog.lookup(pending.tool);
+    const trust: Trust = report.trust ?? info.outputTrust;
     const resultDigest = 'sha256:' + this.d.hasher.sha256Hex(canonicalJson(report.result));
-    const recorded = this.d.provenance?.record(claims.task_id, trust, report.result);
+    const recorded = this.d.provenance?.record(claims.task_id, trust, report.result, { trustedFields: info.trustedFields, namedSource: pending.namedSource });
     this.d.behaviour?.outcome(claims.task_id, report.result);
     const committed = await this.d.audit.commitDecision({
       drafts: [
@@ -342,7 +350,7 @@ export class DecisionEngine {
             result_digest: resultDigest,
             is_error: report.isError === true,
             trust,
-            ...(recorded ? { chars: recorded.chars, tokens: recorded.tokens } : {}),
+            ...(recorded ? { chars: recorded.chars, tokens: recorded.tokens, vouched: recorded.vouched, named_source: recorded.namedSource } : {}),
           },
         },
       ],
@@ -380,7 +388,7 @@ export class DecisionEngine {
     return approvals.resolve({ task, tool: ctx.tool, argsHash: a.hash, resource: ctx.resource, callId: ctx.callId, args: a.redacted, policyIds });
   }
 
-  private rememberAllowed(callId: string, taskId: string, tool: string): void {
+  private rememberAllowed(callId: string, taskId: string, tool: string, namedSource: boolean): void {
     const key = pendingKey(taskId, callId);
     const n = this.allowedCount++;
     const slot = n % this.maxPending;
@@ -388,7 +396,7 @@ export class DecisionEngine {
     // the entry that held this slot, unless its outcome came or the same call was allowed again since
     if (evicted !== undefined && this.allowed.get(evicted)?.n === n - this.maxPending) this.allowed.delete(evicted);
     this.order[slot] = key;
-    this.allowed.set(key, { taskId, tool, n });
+    this.allowed.set(key, { taskId, tool, n, namedSource });
   }
 
   /**
@@ -438,6 +446,7 @@ export class DecisionEngine {
       errors: ctx.errors,
       auditSeq: undefined,
       ...(ctx.approvalId !== undefined ? { approvalId: ctx.approvalId } : {}),
+      ...(ctx.provenance !== undefined ? { provenance: ctx.provenance } : {}),
     };
   }
 
@@ -491,7 +500,7 @@ export class DecisionEngine {
       if (committed.budget && !committed.budget.ok) {
         return { ...exhausted(committed.budget.exhausted === 'tool' ? 'TOOL_BUDGET_EXHAUSTED' : 'BUDGET_EXHAUSTED'), auditSeq: seq };
       }
-      if (effect === 'allow') this.rememberAllowed(ctx.callId, claims.task_id, ctx.tool);
+      if (effect === 'allow') this.rememberAllowed(ctx.callId, claims.task_id, ctx.tool, ctx.namedSource === true);
       return { ...decision, auditSeq: seq };
     } catch (e) {
       // no committed record, no allow

@@ -80,7 +80,7 @@ export { checkCall, withinTimeWindow, approvalFor, approvalRuleFor, toolBudget, 
 export { ceilingViolations } from './mandate/ceiling.ts';
 export { CEDAR_SCHEMA } from './policy/schema.ts';
 export { PolicySet, splitPolicies, validatePolicies, type PolicySource, type LoadedPolicy, type PolicyProblem, type PolicyResult, type CedarRequest } from './policy/engine.ts';
-export { ToolCatalog, toolCatalogSchema, unknownTool, type ToolCatalogInput } from './policy/catalog.ts';
+export { ToolCatalog, toolCatalogSchema, unknownTool, type ToolCatalogInput, type ToolCatalogEntry } from './policy/catalog.ts';
 export { callRequest, startTaskRequest, argumentTags, NO_PROVENANCE, type ArgProvenance, type CallContextInput } from './policy/context.ts';
 export {
   GENESIS_HASH,
@@ -105,7 +105,27 @@ export { KeyRing } from './tokens/keyring.ts';
 export { TaskTokens, TASK_TOKEN_TYPE, mapJoseError, type TaskTokenClaims, type TaskTokenOptions, type ActorClaim } from './tokens/task-token.ts';
 export { DecisionEngine, type DecisionEngineDeps, type DecisionLimits, type OutcomeReport, type OutcomeReceipt } from './decide.ts';
 export { ShadowEvaluator, evaluateStage, stageOutcome, type Divergence, type PolicyStageInput, type ShadowOptions, type ShadowStats, type StageOutcome } from './shadow.ts';
-export { ProvenanceLedger, DEFAULT_PROVENANCE_OPTIONS, extractTokens, fieldValues, significantValues, normaliseText, type ProvenanceOptions, type Trust, type TokenKind, type SignificantValue, type RecordedResult } from './provenance.ts';
+export {
+  ProvenanceLedger,
+  DEFAULT_PROVENANCE_OPTIONS,
+  extractTokens,
+  fieldValues,
+  readResult,
+  namedSources,
+  readsNamedSource,
+  SOURCE_CATEGORIES,
+  FIELD_MAX,
+  significantValues,
+  normaliseText,
+  type ProvenanceOptions,
+  type RecordOptions,
+  type ResultReading,
+  type Trust,
+  type TokenKind,
+  type SignificantValue,
+  type RecordedResult,
+} from './provenance.ts';
+export { readPurposeWords, purposeReading, baseForms, type PurposeReading } from './purpose-words.ts';
 export { TaskService, type TaskServiceDeps, type TaskLimits, type IssuedTask, type Actor, type WorkloadAuthenticator, type VerifiedWorkload } from './tasks.ts';
 export { CachedTasks, CachedAgents, CachedRevocations, CachedBudgets, type Staleness } from './state/cache.ts';
 export { WorkloadVerifier, WORKLOAD_TOKEN_ALGORITHMS, oidcSubjectToSpiffeId, DevIssuer, jwtSvidKeySet, verificationKeySet, MAX_KEYS_PER_SET, MAX_TOKEN_LENGTH } from './identity/index.ts';

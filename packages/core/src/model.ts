@@ -3,6 +3,7 @@ import type { Ceiling, Mandate } from './mandate/schema.ts';
 import type { ReasonCode } from './reasons.ts';
 import type { ContainmentAction, Signal } from './behaviour/types.ts';
 import type { ProofResult } from './tokens/dpop.ts';
+import type { ArgProvenance } from './policy/context.ts';
 
 export type AgentStatus = 'active' | 'disabled';
 
@@ -120,6 +121,8 @@ export interface Decision {
   readonly signals?: readonly Signal[] | undefined;
   /** with behaviour on: the containment actions this call's signals caused */
   readonly containment?: readonly ContainmentAction[] | undefined;
+  /** where the arguments' values came from, when they were classified (for explaining a decision) */
+  readonly provenance?: ArgProvenance | undefined;
 }
 
 /** Classification of a tool, from the organisation's tool catalogue. */
@@ -131,6 +134,12 @@ export interface ToolInfo {
   readonly dataClasses: readonly string[];
   /** whether the tool's output may carry instructions from outside (untrusted) */
   readonly outputTrust: 'trusted' | 'untrusted';
+  /** output fields the operator vouches for when the output as a whole is untrusted (key paths) */
+  readonly trustedFields?: readonly string[] | undefined;
+  /** arguments that name where data, money or access goes (a recipient, an IBAN, a URL, an invitee) */
+  readonly sinkArgs?: readonly string[] | undefined;
+  /** arguments whose content goes out or is written (a body, a subject, a file's content, a password) */
+  readonly contentArgs?: readonly string[] | undefined;
 }
 
 export interface BudgetLimits {

@@ -2,28 +2,53 @@
  * Provenance: where the values in a call's arguments came from.
  *
  * Every tool result an enforcement point sees (MCP gateway, SDK outcome report, replay) is
- * recorded against its task with the trust of the tool that produced it. When the task later
- * calls a tool, each argument is classified by the values in it:
+ * recorded against its task with the trust the operator declared for the tool: untrusted unless
+ * declared trusted, per tool (`output_trust`) or per output field (`trusted_fields`). When the
+ * task later calls a tool, each value in its arguments gets one origin, the first that holds:
  *
- * - `purpose`:   the value appears in the task's declared purpose (what the user asked for);
- * - `trusted`:   it appeared in the output of a tool the organisation trusts;
- * - `untrusted`: it appeared ONLY in output of untrusted tools (web pages, e-mails, files written
- *                by others), and not in the purpose or any trusted output.
+ * - `purpose`:        it appears in the task's declared purpose (what the user asked for);
+ * - `trusted`:        it appeared in a trusted output, or at a trusted field of an untrusted one;
+ * - `purpose_source`: it appeared in the output of a read of a source the purpose names
+ *                     (provenance/named-sources.ts): the user delegated that read;
+ * - `untrusted`:      it appeared only in untrusted output (web pages, e-mails, files written
+ *                     by others);
+ * - `unknown`:        a structured value (address, URL, IBAN, account number, path) that appears
+ *                     nowhere the pipeline knows: typed by the model, or read from a result that
+ *                     was never reported. Never trusted, never the purpose's.
  *
- * An argument is in `untrusted_args` as soon as one of its significant values came only from
- * untrusted output: a list of recipients with one injected address is tainted. `untrusted_text`
- * narrows that to values only ever *mentioned inside prose* of untrusted output, never standing
- * alone as a field's value (a recipient line, a list item): where injected instructions put
- * their destinations. Values that
- * appear nowhere (typed by the model itself) are in none of the sets. Values shorter than
- * `minLength` that are not structured tokens (e-mail, URL, IBAN, account number, path) are too
- * common to mean anything and are ignored.
+ * A destination a policy refused in a task stays refused there: a value that was a sink argument
+ * of a denied call is `untrusted` for the rest of the task, whatever trusted output later shows
+ * it (unless the purpose holds it). Trust never rises by repeating a refused value until a
+ * trusted record echoes it.
+ *
+ * An argument is in a set as soon as one of its values has that origin: a list of recipients
+ * with one injected address is in `untrusted_args` (and maybe also in `purpose_args`).
+ * `untrusted_text` (within `untrusted`) holds the arguments with a value only ever *mentioned
+ * inside prose* of untrusted output, never standing alone as a field's value there: where
+ * injected instructions put their destinations. `purpose_source_text` (within `purpose_source`)
+ * is the same for a source the purpose names: a value its prose mentions but never states (as a
+ * field's value, or as its only e-mail address or only link): an instruction inside the user's
+ * document is not the user's.
+ *
+ * Which values count: structured tokens at any length; the whole string of an argument when it
+ * is at least `minLength` long; and for the arguments that name a destination (`sink_args` in
+ * tools.yaml) every string, however short (a user or channel name means as much as an address):
+ * as a whole word in the purpose or in untrusted text, as a field's whole value where it would
+ * be vouched for. For content arguments (`content_args`) only their structured values can be
+ * `untrusted_text`: their wording is the agent's, written from what it read.
  *
  * Memory is bounded: per task a fixed budget of stored text and tokens, oldest results dropped
  * first; across tasks an LRU of tasks.
  */
 import type { JsonObject, JsonValue } from './json.ts';
 import { NO_PROVENANCE, type ArgProvenance } from './policy/context.ts';
+import { readResult, type ResultReading } from './provenance/reading.ts';
+import { namedSources, readsNamedSource } from './provenance/named-sources.ts';
+import { extractTokens, normaliseText, significantValues, tokenKey, type SignificantValue } from './provenance/tokens.ts';
+
+export { extractTokens, normaliseText, significantValues, type TokenKind, type SignificantValue } from './provenance/tokens.ts';
+export { fieldValues, readResult, FIELD_MAX, type ResultReading } from './provenance/reading.ts';
+export { namedSources, readsNamedSource, SOURCE_CATEGORIES } from './provenance/named-sources.ts';
 
 export type Trust = 'trusted' | 'untrusted';
 
@@ -45,228 +70,111 @@ export const DEFAULT_PROVENANCE_OPTIONS: ProvenanceOptions = {
   maxTasks: 10_000,
 };
 
-export type TokenKind = 'email' | 'url' | 'iban' | 'account' | 'path' | 'text';
-
-export interface SignificantValue {
-  readonly kind: TokenKind;
-  /** normalised form, as matched */
-  readonly value: string;
-}
-
-const EMAIL = /[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)+/gi;
-const URL_RE = /\b(?:https?|ftp):\/\/[^\s<>"'`)\]}]+|\bwww\.[a-z0-9-]+(?:\.[a-z0-9-]+)+[^\s<>"'`)\]}]*/gi;
-/** two letters, two check digits, then groups of four (optionally space-separated) and a short tail */
-const IBAN = /\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b/gi;
-/** account-like: 8+ digits, possibly grouped by spaces or dashes */
-const ACCOUNT = /(?<![\w.])\d(?:[ -]?\d){7,}(?![\w.])/g;
-const PATH = /(?:~|\.{1,2})?\/(?:[\w.@%+-]+\/)*[\w.@%+-]+/g;
-const DOMAIN = /\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|org|net|io|dev|ai|co|uk|de|fr|ch|eu|info|biz|app|xyz|gov|edu)\b/gi;
-
-const WWW = /www\./i;
-
-/** the number of ASCII digits in `s`, counted up to `enough` */
-function countDigits(s: string, enough: number): number {
-  let n = 0;
-  for (let i = 0; i < s.length && n < enough; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 48 && c <= 57) n++;
-  }
-  return n;
-}
-
-/** Lower case, whitespace collapsed, quotes unified: the form values are compared in. */
-export function normaliseText(s: string): string {
-  return s
-    .normalize('NFKC')
-    .toLowerCase()
-    .replace(/[\u2018\u2019\u201c\u201d]/g, (c) => (c === '\u2018' || c === '\u2019' ? "'" : '"'))
-    .replace(/\s+/g, ' ')
-    .trim();
-}
-
-function stripTrailing(s: string): string {
-  return s.replace(/[.,;:!?'"]+$/, '');
-}
-
-function normUrl(u: string): string {
-  return stripTrailing(u.toLowerCase()).replace(/^(?:https?|ftp):\/\//, '').replace(/^www\./, '').replace(/\/+$/, '');
-}
-
-/**
- * The structured tokens in a text, normalised: e-mail addresses, URLs (and bare domains), IBANs,
- * account-like digit runs and file paths.
- */
-export function extractTokens(text: string): SignificantValue[] {
-  const out: SignificantValue[] = [];
-  const seen = new Set<string>();
-  const add = (kind: TokenKind, value: string) => {
-    if (value.length === 0) return;
-    const key = kind + '\u0000' + value;
-    if (seen.has(key)) return;
-    seen.add(key);
-    out.push({ kind, value });
-  };
-  // each pattern needs a character the text may not have at all: skip it then (same matches)
-  if (text.includes('@')) for (const m of text.matchAll(EMAIL)) add('email', stripTrailing(m[0].toLowerCase()));
-  if (text.includes('://') || WWW.test(text)) for (const m of text.matchAll(URL_RE)) add('url', normUrl(m[0]));
-  if (text.includes('.')) {
-    for (const m of text.matchAll(DOMAIN)) {
-      // a bare domain inside an e-mail address is the address's, not a link
-      const before = text[(m.index ?? 0) - 1];
-      if (before !== '@') add('url', normUrl(m[0]));
-    }
-  }
-  // an IBAN and an account number both take at least eight digits
-  if (countDigits(text, 8) >= 8) {
-    for (const m of text.matchAll(IBAN)) {
-      const v = m[0].replace(/ /g, '').toUpperCase();
-      // an IBAN is mostly digits; a run of words that happens to fit the pattern is not one
-      if (v.length >= 15 && (v.match(/\d/g)?.length ?? 0) >= 8) add('iban', v);
-    }
-    for (const m of text.matchAll(ACCOUNT)) add('account', m[0].replace(/[ -]/g, ''));
-  }
-  if (text.includes('/')) {
-    for (const m of text.matchAll(PATH)) {
-      const v = m[0];
-      if (v.includes('/') && v.length >= 3 && !v.startsWith('//')) add('path', v.toLowerCase());
-    }
-  }
-  return out;
-}
-
-/** The values of an argument that carry meaning: its structured tokens, and the whole string if long enough. */
-export function significantValues(value: JsonValue, minLength: number): SignificantValue[] {
-  const out: SignificantValue[] = [];
-  const walk = (v: JsonValue, depth: number) => {
-    if (depth > 16) return;
-    if (typeof v === 'string') {
-      for (const t of extractTokens(v)) out.push(t);
-      const n = normaliseText(v);
-      if (n.length >= minLength) out.push({ kind: 'text', value: n });
-    } else if (typeof v === 'number') {
-      const s = String(v);
-      if (/^\d{8,}$/.test(s)) out.push({ kind: 'account', value: s });
-    } else if (Array.isArray(v)) {
-      for (const x of v) walk(x, depth + 1);
-    } else if (v !== null && typeof v === 'object') {
-      for (const x of Object.values(v)) walk(x, depth + 1);
-    }
-  };
-  walk(value, 0);
-  return out;
-}
-
-/** All strings of a JSON value joined (keys too: a result's field names are part of its text). */
-function flatten(value: JsonValue, max: number): string {
-  const parts: string[] = [];
-  let size = 0;
-  const walk = (v: JsonValue, depth: number) => {
-    if (size >= max || depth > 32) return;
-    if (typeof v === 'string') {
-      parts.push(v);
-      size += v.length + 1;
-    } else if (typeof v === 'number' || typeof v === 'boolean') {
-      parts.push(String(v));
-      size += 8;
-    } else if (Array.isArray(v)) {
-      for (const x of v) walk(x, depth + 1);
-    } else if (v !== null && typeof v === 'object') {
-      for (const [k, x] of Object.entries(v)) {
-        parts.push(k);
-        size += k.length + 1;
-        walk(x, depth + 1);
-      }
-    }
-  };
-  walk(value, 0);
-  const s = parts.join('\n');
-  return s.length > max ? s.slice(0, max) : s;
+/** How one result is recorded beside its trust. */
+export interface RecordOptions {
+  /** output fields the operator vouches for in an untrusted output (tools.yaml `trusted_fields`) */
+  readonly trustedFields?: readonly string[] | undefined;
+  /** the call read a source the task's purpose names (provenance/named-sources.ts) */
+  readonly namedSource?: boolean | undefined;
 }
 
 interface Source {
   readonly text: string;
   readonly tokens: ReadonlySet<string>;
-  /** values that stand alone as a field's value (see fieldValues) */
+  /** values that stand alone as a field's value (see reading.ts) */
   readonly fields: ReadonlySet<string>;
+  /** an untrusted output of a read of a source the purpose names */
+  readonly named: boolean;
+  /** a named source's only e-mail address, only link (see soleContacts) */
+  readonly sole?: ReadonlySet<string> | undefined;
 }
 
-function tokenKey(t: SignificantValue): string {
-  return t.kind + ':' + t.value;
+const NO_FIELDS: ReadonlySet<string> = new Set();
+
+function isWordChar(c: number): boolean {
+  // ASCII letters and digits, and every non-ASCII code unit (letters of other scripts)
+  return (c >= 48 && c <= 57) || (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 95 || c > 127;
 }
 
-/** `- key: value`, `key: value`, `- value`: the key and list marker of a YAML-ish or JSON-ish line */
-const FIELD_PREFIX = /^(?:-\s+)*(?:["']?[A-Za-z_][\w .-]{0,40}["']?\s*[:=]\s*)?/;
-const FIELD_MAX = 512;
-const QUOTED = /'([^'\n]{1,512})'|"([^"\n]{1,512})"/g;
-
-/** The form a token takes when it is the whole of a field's value, to compare with its normalised value. */
-function wholeForm(kind: TokenKind, raw: string): string {
-  switch (kind) {
-    case 'email':
-    case 'path':
-      return raw.toLowerCase();
-    case 'url':
-      return normUrl(raw);
-    case 'iban':
-      return raw.replace(/ /g, '').toUpperCase();
-    case 'account':
-      return raw.replace(/[ -]/g, '');
-    case 'text':
-      return normaliseText(raw);
+/** whether `word` occurs in `text` as a whole word (both already normalised) */
+function hasWord(text: string, word: string): boolean {
+  for (let i = text.indexOf(word); i !== -1; i = text.indexOf(word, i + 1)) {
+    const before = i === 0 ? 32 : text.charCodeAt(i - 1);
+    const after = i + word.length >= text.length ? 32 : text.charCodeAt(i + word.length);
+    if (!isWordChar(before) && !isWordChar(after)) return true;
   }
+  return false;
+}
+
+function textSource(text: string, named: boolean, fields: ReadonlySet<string> = NO_FIELDS): Source {
+  const tokens = new Set<string>();
+  for (const t of extractTokens(text)) tokens.add(tokenKey(t));
+  return { text: normaliseText(text), tokens, fields, named };
 }
 
 /**
- * The values of a result that stand alone as a field's value: a line that is `key: value`,
- * `- value` or a bare value, or an item of an inline `[a, b]` list, whose value is exactly one
- * token (an address, an IBAN, a URL…) or one short text. A value only *mentioned inside a
- * sentence* (prose, where injected instructions live) is not one. Generic: it reads the layout
- * of YAML, JSON and `key: value` text, nothing of any particular tool.
+ * A named source also states a destination when it mentions only one of its kind (the one e-mail
+ * address, the one link: "my e-mail is kim@…"), though in a sentence. An account or IBAN is
+ * stated only as a field: where money goes is data, never a sentence. And this is for
+ * destinations only: a link relayed in a message's content is not made safe by being the only one.
  */
-export function fieldValues(text: string): Set<string> {
-  const out = new Set<string>();
-  for (const line of text.split('\n')) {
-    if (line.length > FIELD_MAX * 4) continue;
-    let rest = line.trim().replace(FIELD_PREFIX, '').trim();
-    if (rest.length === 0 || rest.length > FIELD_MAX * 4) continue;
-    const parts = rest.startsWith('[') && rest.endsWith(']') ? rest.slice(1, -1).split(',') : [rest];
-    // inline mappings and lists ({'k': 'v'}, ["a", "b"]): each quoted string is a value of its own
-    if (/^[{[(]/.test(rest)) for (const m of rest.matchAll(QUOTED)) parts.push(m[1] ?? m[2] ?? '');
-    for (const part of parts) {
-      rest = part.trim().replace(/^["'`]+|["'`,]+$/g, '').trim();
-      if (rest.length === 0) continue;
-      for (const t of extractTokens(rest)) if (wholeForm(t.kind, rest) === t.value) out.add(tokenKey(t));
-      out.add('text:' + normaliseText(rest));
-    }
+function soleContacts(reading: ResultReading): ReadonlySet<string> {
+  const byKind = new Map<string, string[]>();
+  for (const t of reading.tokens) {
+    const kind = t.slice(0, t.indexOf(':'));
+    if (kind === 'email' || kind === 'url') byKind.set(kind, [...(byKind.get(kind) ?? []), t]);
   }
-  return out;
+  return new Set([...byKind.values()].filter((ts) => ts.length === 1).map((ts) => ts[0] as string));
 }
 
-function sourceOf(text: string, withFields = true): Source {
-  const tokens = new Set<string>();
-  for (const t of extractTokens(text)) tokens.add(tokenKey(t));
-  return { text: normaliseText(text), tokens, fields: withFields ? fieldValues(text) : new Set() };
+/** a trusted field's value: a source that is one field, whole */
+function valueSource(value: string): Source {
+  return textSource(value, false, new Set(['text:' + normaliseText(value)]));
 }
 
-function foundIn(src: Source, v: SignificantValue): boolean {
-  if (v.kind !== 'text' && src.tokens.has(tokenKey(v))) return true;
-  // IBANs and account numbers may be written grouped in one text and ungrouped in another
-  if (v.kind === 'iban' || v.kind === 'account') return src.text.replace(/[ -]/g, '').includes(v.value.toLowerCase());
-  return src.text.includes(v.value);
+class Matcher {
+  readonly minLength: number;
+  constructor(minLength: number) {
+    this.minLength = minLength;
+  }
+
+  /**
+   * Whether `src` holds `v`. A short value (a name, an id) counts only as a whole word ("Al" is
+   * not in "also"), and, where it would vouch for a value (`exact`: a trusted output, a trusted
+   * field, a named source), only as a field's whole value: the id "13" is not vouched for by a
+   * timestamp that contains 13.
+   */
+  foundIn(src: Source, v: SignificantValue, exact = false): boolean {
+    if (v.kind !== 'text' && src.tokens.has(tokenKey(v))) return true;
+    // IBANs and account numbers may be written grouped in one text and ungrouped in another
+    if (v.kind === 'iban' || v.kind === 'account') return src.text.replace(/[ -]/g, '').includes(v.value.toLowerCase());
+    if (v.kind === 'text' && v.value.length < this.minLength) return exact ? src.fields.has(tokenKey(v)) : hasWord(src.text, v.value);
+    return src.text.includes(v.value);
+  }
 }
 
 class TaskProvenance {
   readonly trusted: Source[] = [];
   readonly untrusted: Source[] = [];
+  /** values of sink arguments of calls a policy denied (tokenKey form) */
+  readonly refused = new Set<string>();
   size = 0;
 }
+
+/** refused destinations kept per task (the oldest forgotten first) */
+const MAX_REFUSED = 1000;
 
 /** What one tool result contributed, for audit and tests. */
 export interface RecordedResult {
   readonly trust: Trust;
   readonly chars: number;
   readonly tokens: number;
+  /** values found at trusted fields of an untrusted output */
+  readonly vouched: number;
+  readonly namedSource: boolean;
 }
+
+type Origin = 'purpose' | 'trusted' | 'purpose_source' | 'untrusted' | 'unknown' | 'none';
 
 /**
  * Per-task record of the values seen in tool results, and the classifier that turns a call's
@@ -274,21 +182,31 @@ export interface RecordedResult {
  */
 export class ProvenanceLedger {
   private readonly opts: ProvenanceOptions;
+  private readonly match: Matcher;
   private readonly tasks = new Map<string, TaskProvenance>();
-  /** declared purposes, scanned once each (a task's purpose is fixed; many calls share it) */
-  private readonly purposes = new Map<string, Source>();
+  /** declared purposes, read once each (a task's purpose is fixed; many calls share it) */
+  private readonly purposes = new Map<string, { source: Source; named: ReadonlySet<string> }>();
 
   constructor(opts: Partial<ProvenanceOptions> = {}) {
     this.opts = { ...DEFAULT_PROVENANCE_OPTIONS, ...opts };
+    this.match = new Matcher(this.opts.minLength);
   }
 
   /** Records a tool result seen by `taskId`, with the trust of the tool that produced it. */
-  record(taskId: string, trust: Trust, result: JsonValue): RecordedResult {
-    const text = flatten(result, this.opts.maxScanPerResult);
-    const src = sourceOf(text);
+  record(taskId: string, trust: Trust, result: JsonValue, o: RecordOptions = {}): RecordedResult {
+    const trustedFields = trust === 'untrusted' ? (o.trustedFields ?? []) : [];
+    const reading = readResult(result, this.opts.maxScanPerResult, trustedFields);
+    const named = trust === 'untrusted' && o.namedSource === true;
+    const src: Source = { text: reading.text, tokens: reading.tokens, fields: reading.fields, named, ...(named ? { sole: soleContacts(reading) } : {}) };
     const t = this.touch(taskId, true)!;
     (trust === 'trusted' ? t.trusted : t.untrusted).push(src);
     t.size += src.text.length;
+    // the values at trusted fields: each its own trusted source, so that no match spans two of them
+    for (const v of reading.vouched) {
+      const vs = valueSource(v);
+      t.trusted.push(vs);
+      t.size += vs.text.length;
+    }
     // bounded: drop the oldest results first (untrusted before trusted, so a flood of
     // untrusted text cannot push out what the organisation trusts)
     while (t.size > this.opts.maxTextPerTask && (t.untrusted.length > 1 || t.trusted.length > 1)) {
@@ -296,56 +214,111 @@ export class ProvenanceLedger {
       const dropped = from.shift()!;
       t.size -= dropped.text.length;
     }
-    return { trust, chars: src.text.length, tokens: src.tokens.size };
+    return { trust, chars: src.text.length, tokens: src.tokens.size, vouched: reading.vouched.length, namedSource: named };
   }
 
-  /** Classifies each top-level argument of a call of `taskId` whose declared purpose is `purpose`. */
-  classify(taskId: string, purpose: string, args: JsonObject, inherit: readonly string[] = []): ArgProvenance {
+  /**
+   * Remembers the destinations of a call a policy denied (the values of its sink arguments):
+   * they stay refused for the rest of the task (see the module comment).
+   */
+  refuse(taskId: string, args: JsonObject, sinkArgs: readonly string[]): void {
+    if (sinkArgs.length === 0) return;
+    const t = this.touch(taskId, true)!;
+    for (const name of sinkArgs) {
+      const value = args[name];
+      if (value === undefined) continue;
+      for (const v of significantValues(value, 0)) {
+        t.refused.delete(tokenKey(v));
+        t.refused.add(tokenKey(v));
+        if (t.refused.size > MAX_REFUSED) {
+          const oldest = t.refused.values().next().value;
+          if (oldest !== undefined) t.refused.delete(oldest);
+        }
+      }
+    }
+  }
+
+  /** The sources the purpose names (normalised; see provenance/named-sources.ts). */
+  namedSources(purpose: string): ReadonlySet<string> {
+    return this.purposeOf(purpose).named;
+  }
+
+  /** Whether a call with these arguments reads a source the purpose names (provenance/named-sources.ts). */
+  readsNamedSource(purpose: string, args: JsonObject): boolean {
+    const p = this.purposeOf(purpose);
+    return readsNamedSource(p.named, args, p.source.text);
+  }
+
+  /**
+   * Classifies each top-level argument of a call of `taskId` whose declared purpose is `purpose`.
+   * `inherit`: ancestor tasks whose record the task sees; `sinkArgs`: the arguments that name a
+   * destination (every value of theirs counts, however short); `contentArgs`: the arguments whose
+   * wording the agent writes (only their structured values can be `untrusted_text`).
+   */
+  classify(taskId: string, purpose: string, args: JsonObject, inherit: readonly string[] = [], sinkArgs: readonly string[] = [], contentArgs: readonly string[] = []): ArgProvenance {
     const own = this.touch(taskId, false);
     const lineage = inherit.map((id) => this.tasks.get(id)).filter((t): t is TaskProvenance => t !== undefined);
     if (!own && lineage.length === 0 && Object.keys(args).length === 0) return NO_PROVENANCE;
     const sources = own ? [own, ...lineage] : lineage;
-    const purposeSrc = this.purposeSource(purpose);
-    const untrusted: string[] = [];
-    const untrustedText: string[] = [];
-    const trusted: string[] = [];
-    const fromPurpose: string[] = [];
+    const purposeSrc = this.purposeOf(purpose).source;
+    const sets = { purpose: [] as string[], trusted: [] as string[], purposeSource: [] as string[], purposeSourceText: [] as string[], untrusted: [] as string[], untrustedText: [] as string[], unknown: [] as string[] };
     for (const [name, value] of Object.entries(args)) {
-      let p = false;
-      let tr = false;
-      let onlyUntrusted = false;
-      let onlyInText = false;
-      for (const v of significantValues(value, this.opts.minLength)) {
-        const inPurpose = foundIn(purposeSrc, v);
-        const inTrusted = sources.some((s) => s.trusted.some((src) => foundIn(src, v)));
-        p ||= inPurpose;
-        tr ||= inTrusted;
-        if (!inPurpose && !inTrusted && sources.some((s) => s.untrusted.some((src) => foundIn(src, v)))) {
-          onlyUntrusted = true;
-          // …and never as a field's whole value there: only mentioned inside untrusted prose
-          if (!sources.some((s) => s.untrusted.some((src) => src.fields.has(tokenKey(v))))) onlyInText = true;
+      const seen = new Set<Origin | 'untrusted_text' | 'purpose_source_text'>();
+      for (const v of significantValues(value, sinkArgs.includes(name) ? 0 : this.opts.minLength)) {
+        const inPurpose = this.match.foundIn(purposeSrc, v);
+        if (inPurpose) seen.add('purpose');
+        else if (sources.some((s) => s.refused.has(tokenKey(v)))) {
+          seen.add('untrusted');
+          continue;
+        }
+        const inTrusted = sources.some((s) => s.trusted.some((src) => this.match.foundIn(src, v, true)));
+        if (inTrusted) seen.add('trusted');
+        if (inPurpose || inTrusted) continue;
+        let named = false;
+        let untrusted = false;
+        for (const s of sources) {
+          for (const src of s.untrusted) {
+            // a named source vouches like a trusted one (a short value only as a field's whole
+            // value); a short value its prose merely mentions is untrusted there
+            if (src.named && !named && this.match.foundIn(src, v, true)) named = true;
+            else if (!untrusted && this.match.foundIn(src, v)) untrusted = true;
+          }
+        }
+        if (named || untrusted) {
+          seen.add(named ? 'purpose_source' : 'untrusted');
+          // …and never as a field's whole value there: only mentioned inside prose (the wording of a
+          // content argument is the agent's own: only its structured values count here)
+          const key = tokenKey(v);
+          const sink = sinkArgs.includes(name);
+          const prose = !sources.some((s) => s.untrusted.some((src) => src.fields.has(key) || (sink && src.named && src.sole?.has(key) === true)));
+          if (prose && !(v.kind === 'text' && contentArgs.includes(name))) seen.add(named ? 'purpose_source_text' : 'untrusted_text');
+        } else if (v.kind !== 'text') {
+          seen.add('unknown');
         }
       }
-      if (p) fromPurpose.push(name);
-      if (tr) trusted.push(name);
-      if (onlyUntrusted) untrusted.push(name);
-      if (onlyInText) untrustedText.push(name);
+      if (seen.has('purpose')) sets.purpose.push(name);
+      if (seen.has('trusted')) sets.trusted.push(name);
+      if (seen.has('purpose_source')) sets.purposeSource.push(name);
+      if (seen.has('purpose_source_text')) sets.purposeSourceText.push(name);
+      if (seen.has('untrusted')) sets.untrusted.push(name);
+      if (seen.has('untrusted_text')) sets.untrustedText.push(name);
+      if (seen.has('unknown')) sets.unknown.push(name);
     }
-    return { untrusted, trusted, purpose: fromPurpose, untrustedText };
+    return sets;
   }
 
-  private purposeSource(purpose: string): Source {
-    let src = this.purposes.get(purpose);
-    if (src === undefined) {
-      src = sourceOf(purpose, false);
-      this.purposes.set(purpose, src);
+  private purposeOf(purpose: string): { source: Source; named: ReadonlySet<string> } {
+    let p = this.purposes.get(purpose);
+    if (p === undefined) {
+      p = { source: textSource(purpose, false), named: namedSources(purpose) };
+      this.purposes.set(purpose, p);
       // bounded like the tasks: as many purposes as tasks remembered
       if (this.purposes.size > this.opts.maxTasks) {
         const oldest = this.purposes.keys().next().value;
         if (oldest !== undefined) this.purposes.delete(oldest);
       }
     }
-    return src;
+    return p;
   }
 
   /** Forgets a task (it ended). */

@@ -19,13 +19,13 @@ function request(tool: string, category: string, epoch: number): CedarRequest {
       has_target: false,
       environment: 'prod',
       time: { epoch, hour: 1, minute: 2, weekday: 3 },
-      task: { id: 't', purpose: 'p', environment: 'prod', data_classes: [], depth: 0, calls: 0, tool_calls: 0 },
+      task: { id: 't', purpose: 'p', purpose_words: ['p'], environment: 'prod', data_classes: [], depth: 0, calls: 0, tool_calls: 0 },
       delegation_chain: [],
-      provenance: { untrusted_args: [], trusted_args: [], purpose_args: [], untrusted_text_args: [] },
+      provenance: { untrusted_args: [], trusted_args: [], purpose_args: [], untrusted_text_args: [], purpose_source_args: [], purpose_source_text_args: [], unknown_args: [] },
     },
     entities: [
       { uid: { type: 'Mandate::Agent', id: 'spiffe://t/a' }, attrs: { owner: 'o', agent_type: 't', trust_domain: 't' }, parents: [] },
-      { uid: { type: 'Mandate::Tool', id: tool }, attrs: { name: tool, category, risk: 'low', data_classes: [], output_trust: 'trusted' }, parents: [], tags: {} },
+      { uid: { type: 'Mandate::Tool', id: tool }, attrs: { name: tool, category, risk: 'low', data_classes: [], output_trust: 'trusted', sink_args: [], content_args: [] }, parents: [], tags: {} },
     ],
   };
 }

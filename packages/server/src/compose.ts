@@ -174,6 +174,12 @@ async function devIssuerFrom(keys: KeyStore, trustDomain: string, clock: Clock, 
   return issuer;
 }
 
+/** policy folder(s) from the config, resolved against the working directory */
+function resolveDirs(dir: string | readonly string[] | undefined): string | string[] | undefined {
+  if (dir === undefined) return undefined;
+  return typeof dir === 'string' ? resolve(dir) : dir.map((d) => resolve(d));
+}
+
 export async function createRuntime(config: MandateConfig, opts: RuntimeOptions = {}): Promise<MandateRuntime> {
   const clock = opts.clock ?? systemClock;
   const ids = opts.ids ?? randomIds;
@@ -204,7 +210,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
   let checkpointer: CheckpointingAudit | undefined;
   let deliveries: AlertDelivery[] = [];
   try {
-    const policies = new PolicyHolder(config.policies.dir === undefined ? undefined : resolve(config.policies.dir), hasher, {
+    const policies = new PolicyHolder(resolveDirs(config.policies.dir), hasher, {
       engine: config.policies.engine,
       crossCheck:
         config.policies.engine === 'compiled' && config.policies.cross_check_fraction > 0
@@ -274,7 +280,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
     checkpointer = audit;
     const current = () => policies.current;
     // shadow mode: the candidate folder is judged beside the active one and never enforced
-    const shadowPolicies = config.policies.shadow_dir === undefined ? undefined : new PolicyHolder(resolve(config.policies.shadow_dir), hasher);
+    const shadowPolicies = config.policies.shadow_dir === undefined ? undefined : new PolicyHolder(resolveDirs(config.policies.shadow_dir), hasher);
     const shadow = shadowPolicies === undefined ? undefined : new ShadowEvaluator({ candidate: () => shadowPolicies.current, clock });
     // the emergency stop is read on every call; the kill switch is created below, once tasks exist
     let killSwitch: KillSwitch | undefined;

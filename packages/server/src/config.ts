@@ -9,6 +9,10 @@ import { anchorsConfigSchema } from './anchor-file.ts';
 import { mcpConfigSchema } from '@mandate/gateway';
 
 const duration = (dflt: string) => durationSchema.prefault(dflt);
+/** one policy folder, or several loaded as one set (their *.cedar files and tools.yaml entries together) */
+const policyDirs = z
+  .union([z.string().min(1), z.array(z.string().min(1)).min(1).max(16)])
+  .describe('a policy folder, or a list of folders loaded as one set (e.g. policies/agent-baseline and a folder of your tool facts)');
 
 /** `10.1.2.3`, `fd00::1`, `10.0.0.0/8`, `fd00::/8` */
 export function isAddressOrRange(text: string): boolean {
@@ -146,10 +150,10 @@ export const configSchema = z.strictObject({
     .prefault({}),
   policies: z
     .strictObject({
-      /** folder of *.cedar files and an optional tools.yaml; absent = empty set = deny everything */
-      dir: z.string().min(1).optional(),
-      /** shadow mode: a candidate folder judged beside the active set on every call; divergences are recorded, never enforced */
-      shadow_dir: z.string().min(1).optional(),
+      /** folder of *.cedar files and an optional tools.yaml, or several loaded as one set (e.g. policies/agent-baseline and your tool facts); absent = empty set = deny everything */
+      dir: policyDirs.optional(),
+      /** shadow mode: a candidate folder (or folders) judged beside the active set on every call; divergences are recorded, never enforced */
+      shadow_dir: policyDirs.optional(),
       /** compiled: validated policies compiled to JS, cedar-wasm as the oracle (README, Compiled policies); cedar: cedar-wasm only */
       engine: z.enum(['compiled', 'cedar']).default('compiled'),
       /** share of compiled decisions re-evaluated by cedar-wasm in the background; a divergence is logged and counted */

@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { MandateError, PolicySet, type CrossChecker, type Hasher, type PolicySetOptions, type PolicySource, type ToolCatalogInput } from '@mandate/core';
 
@@ -35,9 +35,44 @@ export function readPolicyDir(dir: string): { sources: PolicySource[]; catalog: 
   return { sources, catalog };
 }
 
-export function loadPolicyDir(dir: string | undefined, hasher: Hasher, options: PolicySetOptions = {}): PolicySet {
-  if (dir === undefined) return PolicySet.load([], {}, hasher, options);
-  const { sources, catalog } = readPolicyDir(dir);
+/**
+ * Reads several policy folders as one set: every folder's *.cedar files (each named
+ * `<folder>/<file>` when there is more than one folder) and the union of their tools.yaml
+ * entries. A tool classified in two folders is an error: its facts would depend on the order.
+ * This is how an organisation's facts about its own tools join a shared rule set, such as the
+ * shipped baseline in policies/agent-baseline.
+ */
+export function readPolicyDirs(dirs: readonly string[]): { sources: PolicySource[]; catalog: ToolCatalogInput } {
+  if (dirs.length === 1) return readPolicyDir(dirs[0] as string);
+  const sources: PolicySource[] = [];
+  const tools: unknown[] = [];
+  const classifiedIn = new Map<string, string>();
+  for (const dir of dirs) {
+    const one = readPolicyDir(dir);
+    for (const s of one.sources) sources.push({ source: `${basename(dir)}/${s.source}`, text: s.text });
+    const raw = one.catalog as { tools?: unknown };
+    const keys = Object.keys(one.catalog as object);
+    if (keys.some((k) => k !== 'tools')) throw new MandateError('POLICY_INVALID', `${dir}: tools.yaml may hold only \`tools\` (found ${keys.join(', ')})`);
+    if (raw.tools === undefined || raw.tools === null) continue;
+    if (!Array.isArray(raw.tools)) throw new MandateError('POLICY_INVALID', `${dir}: tools in tools.yaml must be a list`);
+    for (const t of raw.tools as unknown[]) {
+      const name = t !== null && typeof t === 'object' && typeof (t as { name?: unknown }).name === 'string' ? (t as { name: string }).name : undefined;
+      if (name !== undefined) {
+        const other = classifiedIn.get(name);
+        if (other !== undefined) throw new MandateError('POLICY_INVALID', `tool ${name} is classified in both ${other} and ${dir}`);
+        classifiedIn.set(name, dir);
+      }
+      tools.push(t);
+    }
+  }
+  return { sources, catalog: { tools } as ToolCatalogInput };
+}
+
+/** One folder, several (see readPolicyDirs), or none: the empty set, which denies everything. */
+export function loadPolicyDir(dir: string | readonly string[] | undefined, hasher: Hasher, options: PolicySetOptions = {}): PolicySet {
+  const dirs = dir === undefined ? [] : typeof dir === 'string' ? [dir] : dir;
+  if (dirs.length === 0) return PolicySet.load([], {}, hasher, options);
+  const { sources, catalog } = readPolicyDirs(dirs);
   return PolicySet.load(sources, catalog, hasher, options);
 }
 
@@ -50,11 +85,11 @@ export interface PolicyEngineOptions {
 /** The policy set in force; reload swaps it atomically or keeps the old one on error. */
 export class PolicyHolder {
   private set: PolicySet;
-  private readonly dir: string | undefined;
+  private readonly dir: string | readonly string[] | undefined;
   private readonly hasher: Hasher;
   private readonly options: PolicyEngineOptions;
 
-  constructor(dir: string | undefined, hasher: Hasher, options: PolicyEngineOptions = {}) {
+  constructor(dir: string | readonly string[] | undefined, hasher: Hasher, options: PolicyEngineOptions = {}) {
     this.dir = dir;
     this.hasher = hasher;
     this.options = options;
@@ -70,7 +105,7 @@ export class PolicyHolder {
     return this.set;
   }
 
-  get folder(): string | undefined {
+  get folder(): string | readonly string[] | undefined {
     return this.dir;
   }
 

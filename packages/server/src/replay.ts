@@ -19,7 +19,7 @@ import { createInterface } from 'node:readline';
 import { createGunzip } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MandateError, type ShadowEvaluator, type Clock, type Divergence, type IdGenerator, type JsonObject, type JsonValue, type ShadowStats } from '@mandate/core';
+import { MandateError, type ArgProvenance, type Decision, type ShadowEvaluator, type Clock, type Divergence, type IdGenerator, type JsonObject, type JsonValue, type ShadowStats } from '@mandate/core';
 import { createRuntime, type MandateRuntime } from './compose.ts';
 import { parseConfig } from './config.ts';
 import { loadPolicyDir } from './policies.ts';
@@ -48,13 +48,36 @@ export interface ReplayDecision {
   readonly decision: ReplayEffect;
   readonly reasons: readonly string[];
   readonly policy_ids: readonly string[];
+  /** shadow mode: what the candidate set decided, when it differs from the active one */
+  readonly shadow?: { readonly decision: ReplayEffect; readonly policy_ids: readonly string[] } | undefined;
+  /** with `explain`, for a blocked or held call: the tool's facts and each argument's provenance */
+  readonly explain?: Explanation | undefined;
+}
+
+/** Why a call was blocked or held, for the author of a policy: the rule, the arguments and where their values came from. */
+export interface Explanation {
+  readonly tool: string;
+  readonly category: string;
+  readonly args: readonly ExplainedArg[];
+}
+
+export interface ExplainedArg {
+  readonly name: string;
+  /** `sink` (names a destination) or `content` (sent or written), from tools.yaml; absent otherwise */
+  readonly role?: 'sink' | 'content' | undefined;
+  /** the provenance sets the argument is in (purpose, trusted, purpose_source, purpose_source_text, untrusted, untrusted_text, unknown) */
+  readonly provenance: readonly string[];
+  /** the value, cut to 200 characters */
+  readonly value: string;
 }
 
 export interface ReplayOptions {
-  /** the active policy folder (*.cedar + tools.yaml) */
-  readonly policiesDir: string;
-  /** a candidate policy folder judged beside the active one (shadow mode) */
-  readonly shadowDir?: string | undefined;
+  /** the active policy folder (*.cedar + tools.yaml), or several loaded as one set */
+  readonly policiesDir: string | readonly string[];
+  /** a candidate policy folder (or folders) judged beside the active one (shadow mode) */
+  readonly shadowDir?: string | readonly string[] | undefined;
+  /** explain each blocked or held call in its decision (`explain`) */
+  readonly explain?: boolean | undefined;
   /** the environment tasks declare and the deployment guards (default prod) */
   readonly environment?: string;
   /** traces in flight at once (default 16); the output order is the input order regardless */
@@ -143,11 +166,11 @@ interface Pack {
   readonly dataClasses: string[];
 }
 
-function packOf(dir: string): Pack {
+function packOf(dir: string | readonly string[]): Pack {
   const set = loadPolicyDir(dir, sha256Hasher);
   try {
     const tools = set.catalog.entries.map((e) => e.name).filter((n) => !n.includes('*'));
-    if (tools.length === 0) throw new MandateError('POLICY_INVALID', `${dir}/tools.yaml names no tool: a replay task needs the tools it may call`);
+    if (tools.length === 0) throw new MandateError('POLICY_INVALID', `${String(dir)}: tools.yaml names no tool: a replay task needs the tools it may call`);
     const dataClasses = [...new Set(set.catalog.entries.flatMap((e) => e.data_classes))].sort();
     return { tools: [...new Set(tools)].sort(), dataClasses };
   } finally {
@@ -165,14 +188,19 @@ export class ReplaySession {
   private readonly pack: Pack;
   private readonly environment: string;
   private readonly shadow: ShadowEvaluator | undefined;
+  private readonly explain: boolean;
   private readonly agents = new Map<string, Promise<string>>();
+  /** shadow divergences not yet attached to their call, by call id, and the last one read */
+  private readonly divergences = new Map<string, Divergence>();
+  private divergenceSeq = 0;
 
-  private constructor(rt: MandateRuntime, dir: string, pack: Pack, environment: string, shadow: ShadowEvaluator | undefined) {
+  private constructor(rt: MandateRuntime, dir: string, pack: Pack, environment: string, shadow: ShadowEvaluator | undefined, explain: boolean) {
     this.rt = rt;
     this.dir = dir;
     this.pack = pack;
     this.environment = environment;
     this.shadow = shadow;
+    this.explain = explain;
   }
 
   static async open(o: ReplayOptions): Promise<ReplaySession> {
@@ -183,7 +211,7 @@ export class ReplaySession {
       const config = parseConfig({
         environment,
         data_dir: dir,
-        policies: { dir: o.policiesDir, ...(o.shadowDir !== undefined ? { shadow_dir: o.shadowDir } : {}) },
+        policies: { dir: typeof o.policiesDir === 'string' ? o.policiesDir : [...o.policiesDir], ...(o.shadowDir !== undefined ? { shadow_dir: typeof o.shadowDir === 'string' ? o.shadowDir : [...o.shadowDir] } : {}) },
         identity: { dev_issuer: { enabled: true, trust_domain: TRUST_DOMAIN } },
         audit: { durability: 'normal', checkpoint_every: 100_000, checkpoint_interval: '1h' },
         approvals: { max_pending_per_task: 1000 },
@@ -191,7 +219,7 @@ export class ReplaySession {
         log: { level: 'silent' },
       });
       const rt = await createRuntime(config, { clock: frozenClock(), ids: counterIds(), writeAdminKeyFile: false });
-      return new ReplaySession(rt, dir, pack, environment, rt.shadow);
+      return new ReplaySession(rt, dir, pack, environment, rt.shadow, o.explain === true);
     } catch (e) {
       rmSync(dir, { recursive: true, force: true });
       throw e;
@@ -245,7 +273,16 @@ export class ReplaySession {
       for (const [step, s] of trace.steps.entries()) {
         const callId = `t${index.toString(36)}-s${step}`;
         const d = await this.rt.engine.decide({ taskToken: task.token, tool: s.tool, args: s.args, callId });
-        out.push({ id: trace.id, step, decision: d.effect, reasons: [...d.reasons], policy_ids: d.policyIds.filter((p) => !p.startsWith('approval:')) });
+        const diverged = this.divergenceOf(callId);
+        out.push({
+          id: trace.id,
+          step,
+          decision: d.effect,
+          reasons: [...d.reasons],
+          policy_ids: d.policyIds.filter((p) => !p.startsWith('approval:')),
+          ...(diverged ? { shadow: { decision: diverged.candidate.effect, policy_ids: [...diverged.candidate.policyIds] } } : {}),
+          ...(this.explain && d.effect !== 'allow' ? { explain: this.explainCall(s, d) } : {}),
+        });
         // only what the agent received can inform its later calls
         if (d.effect === 'allow') {
           await this.rt.engine.recordOutcome({ taskToken: task.token, callId, result: s.error ?? s.result, isError: s.error !== null });
@@ -256,6 +293,45 @@ export class ReplaySession {
       this.rt.engine.forgetTask(task.task.id);
     }
     return out;
+  }
+
+  /** The shadow divergence recorded for this call, if any (the candidate is judged inside `decide`). */
+  private divergenceOf(callId: string): Divergence | undefined {
+    const shadow = this.shadow;
+    if (shadow === undefined) return undefined;
+    const total = shadow.stats().divergences;
+    if (total > this.divergenceSeq) {
+      for (const d of shadow.list(this.divergenceSeq, total - this.divergenceSeq)) this.divergences.set(d.callId, d);
+      this.divergenceSeq = total;
+    }
+    const d = this.divergences.get(callId);
+    if (d !== undefined) this.divergences.delete(callId);
+    return d;
+  }
+
+  private explainCall(s: ReplayStep, d: Decision): Explanation {
+    const info = this.rt.policies.current.catalog.lookup(s.tool);
+    const p: ArgProvenance | undefined = d.provenance;
+    const sets: [string, readonly string[] | undefined][] = [
+      ['purpose', p?.purpose],
+      ['trusted', p?.trusted],
+      ['purpose_source', p?.purposeSource],
+      ['purpose_source_text', p?.purposeSourceText],
+      ['untrusted', p?.untrusted],
+      ['untrusted_text', p?.untrustedText],
+      ['unknown', p?.unknown],
+    ];
+    const args = Object.entries(s.args).map(([name, v]): ExplainedArg => {
+      const role = info.sinkArgs?.includes(name) ? 'sink' : info.contentArgs?.includes(name) ? 'content' : undefined;
+      const text = typeof v === 'string' ? v : JSON.stringify(v);
+      return {
+        name,
+        ...(role !== undefined ? { role } : {}),
+        provenance: sets.filter(([, names]) => names?.includes(name) === true).map(([set]) => set),
+        value: text.length > 200 ? text.slice(0, 200) + '…' : text,
+      };
+    });
+    return { tool: s.tool, category: info.category, args };
   }
 
   /**

@@ -75,7 +75,15 @@ function recordedOutcome(effect: string, reasons: readonly string[], data: JsonO
 function provenanceOf(data: JsonObject): ArgProvenance {
   const p = data['provenance'];
   if (!isJsonObject(p)) return NO_PROVENANCE;
-  return { untrusted: strings(p['untrusted_args']), trusted: strings(p['trusted_args']), purpose: strings(p['purpose_args']), untrustedText: strings(p['untrusted_text_args']) };
+  return {
+    untrusted: strings(p['untrusted_args']),
+    trusted: strings(p['trusted_args']),
+    purpose: strings(p['purpose_args']),
+    untrustedText: strings(p['untrusted_text_args']),
+    purposeSource: strings(p['purpose_source_args']),
+    purposeSourceText: strings(p['purpose_source_text_args']),
+    unknown: strings(p['unknown_args']),
+  };
 }
 
 export async function shadowEvaluate(draft: PolicySet, live: PolicySet, deps: ShadowDeps, limit: number): Promise<ShadowReport> {

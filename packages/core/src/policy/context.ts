@@ -2,16 +2,24 @@ import { canonicalJson, type JsonObject, type JsonValue } from '../json.ts';
 import type { Mandate } from '../mandate/schema.ts';
 import type { Agent, BudgetUsage, Task, ToolInfo } from '../model.ts';
 import type { CedarRequest } from './engine.ts';
+import { purposeReading } from '../purpose-words.ts';
 
+/** Which arguments hold a value of each origin (provenance.ts defines each set). */
 export interface ArgProvenance {
   readonly untrusted: readonly string[];
   readonly trusted: readonly string[];
   readonly purpose: readonly string[];
-  /** the untrusted arguments whose values appeared only inside untrusted prose (see provenance.ts) */
+  /** arguments with a value only mentioned inside untrusted prose (see provenance.ts) */
   readonly untrustedText?: readonly string[] | undefined;
+  /** arguments with a value read from a source the purpose names */
+  readonly purposeSource?: readonly string[] | undefined;
+  /** …of which a value is only mentioned inside that source's prose, never stated as a field */
+  readonly purposeSourceText?: readonly string[] | undefined;
+  /** arguments with a structured value (address, URL, IBAN…) seen nowhere the pipeline knows */
+  readonly unknown?: readonly string[] | undefined;
 }
 
-export const NO_PROVENANCE: ArgProvenance = { untrusted: [], trusted: [], purpose: [], untrustedText: [] };
+export const NO_PROVENANCE: ArgProvenance = { untrusted: [], trusted: [], purpose: [], untrustedText: [], purposeSource: [], purposeSourceText: [], unknown: [] };
 
 function timeContext(now: number): JsonObject {
   const d = new Date(now);
@@ -65,6 +73,7 @@ export function callRequest(i: CallContextInput): CedarRequest {
     task: {
       id: i.task.id,
       purpose: i.task.mandate.purpose,
+      purpose_words: [...purposeReading(i.task.mandate.purpose).words],
       environment: i.task.mandate.environment,
       data_classes: [...i.task.mandate.data_classes],
       depth: i.task.depth,
@@ -77,6 +86,9 @@ export function callRequest(i: CallContextInput): CedarRequest {
       trusted_args: [...i.provenance.trusted],
       purpose_args: [...i.provenance.purpose],
       untrusted_text_args: [...(i.provenance.untrustedText ?? [])],
+      purpose_source_args: [...(i.provenance.purposeSource ?? [])],
+      purpose_source_text_args: [...(i.provenance.purposeSourceText ?? [])],
+      unknown_args: [...(i.provenance.unknown ?? [])],
     },
   };
   return {
@@ -93,6 +105,8 @@ export function callRequest(i: CallContextInput): CedarRequest {
           risk: i.tool.risk,
           data_classes: [...i.tool.dataClasses],
           output_trust: i.tool.outputTrust,
+          sink_args: [...(i.tool.sinkArgs ?? [])],
+          content_args: [...(i.tool.contentArgs ?? [])],
         },
         parents: [],
         tags: argumentTags(i.args),
@@ -113,6 +127,7 @@ export function startTaskRequest(agent: Agent, taskId: string, m: Mandate, depth
         uid: resource,
         attrs: {
           purpose: m.purpose,
+          purpose_words: [...purposeReading(m.purpose).words],
           environment: m.environment,
           data_classes: [...m.data_classes],
           tools: m.tools.map((t) => t.name),

@@ -21,10 +21,13 @@ namespace Mandate {
     risk: String,
     data_classes: Set<String>,
     output_trust: String,
+    sink_args: Set<String>,
+    content_args: Set<String>,
   } tags String;
 
   entity TaskRequest = {
     purpose: String,
+    purpose_words: Set<String>,
     environment: String,
     data_classes: Set<String>,
     tools: Set<String>,
@@ -39,6 +42,7 @@ namespace Mandate {
   type TaskContext = {
     id: String,
     purpose: String,
+    purpose_words: Set<String>,
     environment: String,
     data_classes: Set<String>,
     depth: Long,
@@ -51,6 +55,9 @@ namespace Mandate {
     trusted_args: Set<String>,
     purpose_args: Set<String>,
     untrusted_text_args: Set<String>,
+    purpose_source_args: Set<String>,
+    purpose_source_text_args: Set<String>,
+    unknown_args: Set<String>,
   };
 
   action call_tool appliesTo {

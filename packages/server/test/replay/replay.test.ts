@@ -129,7 +129,9 @@ describe('replay', () => {
     ]);
     const plain = await run([t]);
     const shadowed = await run([t], ACTIVE, 8, strict);
-    expect(shadowed.out).toEqual(plain.out);
+    // the same decisions; the divergent call names what the candidate would have decided
+    expect(shadowed.out.map(({ shadow: _, ...d }) => d)).toEqual(plain.out);
+    expect(shadowed.out.map((d) => d.shadow)).toEqual([undefined, { decision: 'approval_required', policy_ids: ['hold-sends'] }, undefined]);
     expect(shadowed.summary.shadow).toMatchObject({ evaluated: 3, divergences: 1, byKind: { 'allow->approval_required': 1 } });
     expect(shadowed.summary.shadow?.sample[0]).toMatchObject({ tool: 'send_mail', active: { effect: 'allow' }, candidate: { effect: 'approval_required', policyIds: ['hold-sends'] } });
   });
