@@ -91,6 +91,8 @@ export function mcpRoutes(app: FastifyInstance, rt: MandateRuntime): void {
     }
     // the value is never returned, logged or audited
     await rt.audit.append([{ kind: 'secret.set', ts: now, data: { name: req.params.name, by: op.id } }]);
+    // spare upstream connections decrypted the old value: they are started anew
+    await rt.mcp.secretsChanged();
     return { name: req.params.name, updated_at: new Date(now).toISOString() };
   });
 
@@ -106,6 +108,7 @@ export function mcpRoutes(app: FastifyInstance, rt: MandateRuntime): void {
     }
     if (!had) throw new MandateError('NOT_FOUND', `secret ${req.params.name} is not set`);
     await rt.audit.append([{ kind: 'secret.deleted', ts: now, data: { name: req.params.name, by: op.id } }]);
+    await rt.mcp.secretsChanged();
     return reply.code(204).send();
   });
 }
