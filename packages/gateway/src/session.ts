@@ -135,7 +135,6 @@ export class GatewaySession implements LinkUser {
       { session: session.id, task: session.taskId, agent: session.agentId, upstreams: [...session.links.values()].filter((l) => l.link.isReady).map((l) => l.link.config.name), unavailable: missing, ms: d.clock.now() - session.openedAt },
       missing.length > 0 ? 'MCP session opened without some upstreams' : 'MCP session opened',
     );
-    for (const { link } of session.links.values()) if (link.isReady && link.mode !== 'shared') void link.client?.sendRootsListChanged().catch(() => undefined);
     return session;
   }
 
@@ -159,6 +158,9 @@ export class GatewaySession implements LinkUser {
       },
     );
     this.register(server);
+    // a warm connection was told "no roots" before this client came: once it has initialized,
+    // the upstreams of this session (or task) are told to ask again
+    server.oninitialized = () => this.rootsChanged();
     // the client went away (DELETE, a closed pipe): the upstreams and their leases go too
     server.onclose = () => void this.close('client closed the session');
     return server;
@@ -408,9 +410,11 @@ export class GatewaySession implements LinkUser {
       return {};
     });
 
-    server.setNotificationHandler(RootsListChangedNotificationSchema, () => {
-      for (const { link } of this.links.values()) if (link.isReady && link.mode !== 'shared') void link.client?.sendRootsListChanged().catch(() => undefined);
-    });
+    server.setNotificationHandler(RootsListChangedNotificationSchema, () => this.rootsChanged());
+  }
+
+  private rootsChanged(): void {
+    for (const { link } of this.links.values()) if (link.isReady && link.mode !== 'shared') void link.client?.sendRootsListChanged().catch(() => undefined);
   }
 
   private async listed<T>(link: UpstreamLink, what: string, list: () => Promise<T[]>): Promise<T[]> {
@@ -460,8 +464,12 @@ export class GatewaySession implements LinkUser {
     return decision;
   }
 
-  /** Request options toward a link: the timeout, the client's cancellation, its progress token. */
-  private options(link: UpstreamLink, extra: Extra): RequestOptions {
+  /**
+   * Request options toward a link: the timeout, the client's cancellation, its progress token.
+   * Progress notifications still being sent go in `sending`: the answer waits for them, else it
+   * could end the client's stream before the last one.
+   */
+  private options(link: UpstreamLink, extra: Extra, sending: Promise<unknown>[] = []): RequestOptions {
     const token = extra._meta?.progressToken;
     return {
       timeout: this.d.config.limits.upstream_timeout,
@@ -471,7 +479,7 @@ export class GatewaySession implements LinkUser {
             resetTimeoutOnProgress: true,
             onprogress: (p) => {
               const message = p.message !== undefined ? link.scrubber.scrubText(p.message) : undefined;
-              extra.sendNotification({ method: 'notifications/progress', params: { progressToken: token, progress: p.progress, ...(p.total !== undefined ? { total: p.total } : {}), ...(message !== undefined ? { message } : {}) } }).catch(() => undefined);
+              sending.push(extra.sendNotification({ method: 'notifications/progress', params: { progressToken: token, progress: p.progress, ...(p.total !== undefined ? { total: p.total } : {}), ...(message !== undefined ? { message } : {}) } }).catch(() => undefined));
             },
           }
         : {}),
@@ -504,7 +512,9 @@ export class GatewaySession implements LinkUser {
     let result: z.output<S>;
     try {
       const client = link.requireClient();
-      result = link.scrubber.scrub(await this.track(link, extra, () => client.request({ method, params }, schema, this.options(link, extra))));
+      const sending: Promise<unknown>[] = [];
+      result = link.scrubber.scrub(await this.track(link, extra, () => client.request({ method, params }, schema, this.options(link, extra, sending))));
+      await Promise.all(sending);
     } catch (e) {
       const message = link.scrubber.scrubText(describeError(e));
       this.report(link, decision, { error: message }, true, trust);

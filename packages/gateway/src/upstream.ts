@@ -193,6 +193,8 @@ export class UpstreamLink {
       if (gen === this.generation && this.state === 'ready' && this.failures === failuresAtStart) this.failures = 0;
     }, this.o.limits.restart_max_backoff * 2).unref();
     this.changed('tools', 'resources', 'prompts');
+    // sessions already waiting for it: it asks them for their roots again
+    if (this.mode !== 'shared' && this.users.size > 0) void client.sendRootsListChanged().catch(() => undefined);
     return true;
   }
 

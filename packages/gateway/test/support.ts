@@ -21,7 +21,7 @@ export const SERVERS = {
 };
 export const CLI = join(ROOT, 'packages', 'cli', 'src', 'main.ts');
 /** the tools a test agent may ever be granted */
-export const GATEWAY_CEILING = { tools: ['fs__*', 'mem__*', 'ev__*', 'mut__*', 'web__*', 'nowhere__*'], data_classes: ['internal'], environments: ['prod'], max_ttl: '1h', max_calls: 1000 };
+export const GATEWAY_CEILING = { tools: ['fs__*', 'mem__*', 'ev__*', 'ev2__*', 'slow__*', 'mut__*', 'web__*', 'nowhere__*'], data_classes: ['internal'], environments: ['prod'], max_ttl: '1h', max_calls: 1000 };
 
 export interface GatewayBed {
   readonly h: Harness;
