@@ -90,7 +90,7 @@ export class McpGateway {
     // warm start: shared connections and spares come up with the gateway, not with the first session
     if (o.lazy !== true) for (const p of this.pools) p.start();
     const idle = o.config.limits.idle_timeout;
-    this.sweep = setInterval(() => this.closeIdle(), Math.max(250, Math.min(30_000, Math.floor(idle / 4))));
+    this.sweep = setInterval(() => this.closeIdle(), Math.max(250, Math.min(5_000, Math.floor(idle / 4))));
     this.sweep.unref();
     this.taskWatch = setInterval(() => void this.checkTasks(), o.config.limits.task_check_interval);
     this.taskWatch.unref();
@@ -98,6 +98,11 @@ export class McpGateway {
 
   get sessionCount(): number {
     return this.open.size;
+  }
+
+  /** Open sessions of one task. */
+  sessionsOf(taskId: string): number {
+    return this.byTask.get(taskId)?.size ?? 0;
   }
 
   /** Upstream connections held now (spares, per-task and shared ones; per-session ones are the sessions'). */
