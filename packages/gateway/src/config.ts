@@ -71,6 +71,10 @@ export const mcpConfigSchema = z
   .strictObject({
     upstreams: z.array(upstreamSchema).max(64).default([]).describe('the MCP servers behind the gateway'),
     secrets_key_file: z.string().min(1).optional().describe('file holding the 32-byte secrets key (base64 or hex); or env MANDATE_SECRETS_KEY'),
+    require_resource_audience: z
+      .boolean()
+      .default(false)
+      .describe('accept at /mcp only task tokens requested for this gateway (RFC 8707: the task started with resource = server.public_url + /mcp); a token bound to another resource is refused either way'),
     limits: z
       .strictObject({
         max_message_bytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(1024 * 1024).describe('largest JSON-RPC message accepted from a client'),

@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
-import { checkBinding, describeError, isMandateError, MandateError, type AuditAppender, type Clock, type ControlStore, type DecisionEngine, type Hasher, type IdGenerator, type ProofResult, type TaskReader, type TaskTokens, type TaskTokenClaims } from '@mandate/core';
+import { checkBinding, describeError, tokenResource, isMandateError, MandateError, type AuditAppender, type Clock, type ControlStore, type DecisionEngine, type Hasher, type IdGenerator, type ProofResult, type TaskReader, type TaskTokens, type TaskTokenClaims } from '@mandate/core';
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import type { McpConfig } from './config.ts';
 import type { GatewayDeps, GatewayLog } from './deps.ts';
@@ -39,6 +39,8 @@ export interface McpGatewayOptions {
    * `WWW-Authenticate` of every 401; from the configured public URL, never from a request.
    */
   readonly resourceMetadataUrl?: string | undefined;
+  /** RFC 8707: this gateway's resource identifier (public URL + /mcp), and Mandate's own token audience */
+  readonly resource?: { readonly id: string; readonly audience: string } | undefined;
   /** start no upstream until a session asks (tests of config alone) */
   readonly lazy?: boolean | undefined;
 }
@@ -71,6 +73,7 @@ export class McpGateway {
   private readonly sweep: NodeJS.Timeout;
   private readonly taskWatch: NodeJS.Timeout;
   private readonly challenge: string;
+  private readonly resource: { readonly id: string; readonly audience: string } | undefined;
   private closed = false;
 
   constructor(o: McpGatewayOptions) {
@@ -85,6 +88,7 @@ export class McpGateway {
     this.limits = { maxBytes: o.config.limits.max_message_bytes, maxDepth: o.config.limits.max_depth };
     this.deps = { config: o.config, engine: o.engine, tokens: o.tokens, tasks: o.tasks, audit: o.audit, pins: this.pins, vault: this.vault, clock: o.clock, ids: o.ids, hasher: o.hasher, log: o.log };
     this.challenge = o.resourceMetadataUrl !== undefined ? `Bearer realm="mandate", resource_metadata="${o.resourceMetadataUrl}"` : 'Bearer realm="mandate"';
+    this.resource = o.resource;
     const linkOptions = { vault: this.vault, log: o.log, limits: o.config.limits, now: () => o.clock.now() };
     this.pools = o.config.upstreams.map((u) => new UpstreamPool(u, linkOptions));
     // warm start: shared connections and spares come up with the gateway, not with the first session
@@ -271,6 +275,14 @@ export class McpGateway {
       // session's own token never works without the key, even after it stopped being valid
       claims = undefined;
       jkt = unverifiedJkt(token);
+    }
+    // audience (RFC 8707): a token requested for another resource is never accepted here
+    if (claims && this.resource) {
+      const bound = tokenResource(claims, this.resource.audience);
+      if ((bound !== undefined && bound !== this.resource.id) || (bound === undefined && this.deps.config.require_resource_audience)) {
+        const why = bound !== undefined ? 'this task token was requested for another resource' : `this gateway accepts only task tokens requested for it (start the task with "resource": "${this.resource.id}")`;
+        return send(res, 401, jsonRpcError(null, -32001, `TOKEN_AUDIENCE_MISMATCH: ${why}`, 'TOKEN_AUDIENCE_MISMATCH'), `${this.challenge}, error="invalid_token"`);
+      }
     }
     const unproven = checkBinding(jkt, proof);
     if (unproven) {

@@ -429,6 +429,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       log: { ...(log.debug !== undefined ? { debug: log.debug.bind(log) } : {}), info: log.info.bind(log), warn: log.warn.bind(log), error: log.error.bind(log) },
       onAlert: opts.onMcpAlert,
       resourceMetadataUrl: mcpResource(config).metadata,
+      resource: { id: mcpResource(config).resource, audience: config.tokens.audience },
     });
     // --- end MCP gateway
     let bootstrapAdminKey: string | undefined;
