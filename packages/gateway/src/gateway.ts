@@ -128,33 +128,53 @@ export class McpGateway {
   async openSession(token: string | undefined, transport: Transport, onSession?: (s: GatewaySession) => void): Promise<GatewaySession> {
     if (this.closed) throw new MandateError('NOT_READY', 'the gateway is closing');
     if (token === undefined || token === '') throw new MandateError('TOKEN_MISSING', 'a task token is required');
-    const claims = await this.deps.tokens.verify(token);
-    await this.makeRoom(claims.task_id, claims.sub);
+    // full with other tasks' sessions: refused before any upstream is touched
+    if (this.liveCount() >= this.deps.config.limits.max_sessions) throw this.full();
     const session = await GatewaySession.open(this.deps, token, this.pools, {
       closed: (s, reason) => this.forget(s, reason),
       taskMayHaveEnded: (taskId) => void this.checkTask(taskId),
       cancelled: (s, requestId) => this.cancelled(s, requestId),
     });
-    if (this.closed || this.open.size >= this.deps.config.limits.max_sessions) {
+    // the caps are checked and the session counted in one synchronous step, so sessions opened
+    // at once are counted as if opened one by one (a closing session no longer counts)
+    const evicted = this.closed ? [] : [...this.evict(session.taskId, session.agentId)];
+    if (this.closed || this.liveCount() - evicted.length >= this.deps.config.limits.max_sessions) {
+      await Promise.all(evicted);
       await session.close(this.closed ? 'the gateway is closing' : 'too many MCP sessions');
-      throw new MandateError(this.closed ? 'NOT_READY' : 'RATE_LIMITED', this.closed ? 'the gateway is closing' : 'too many MCP sessions are open');
+      throw this.closed ? new MandateError('NOT_READY', 'the gateway is closing') : this.full();
     }
     this.track(session);
     onSession?.(session);
+    await Promise.all(evicted);
     await session.connect(transport);
     return session;
   }
 
-  /** Closes the least recently used sessions of this task and agent past their caps; refuses past the global cap. */
-  private async makeRoom(taskId: string, agentId: string): Promise<void> {
+  private full(): MandateError {
+    this.deps.log.warn({ sessions: this.open.size }, 'MCP session refused: the gateway is at max_sessions');
+    return new MandateError('RATE_LIMITED', 'too many MCP sessions are open');
+  }
+
+  private liveCount(): number {
+    let n = 0;
+    for (const s of this.open) if (!s.isClosed) n += 1;
+    return n;
+  }
+
+  /**
+   * Starts closing the least recently used sessions of this task and agent that one more would
+   * put past their caps (synchronously: they stop counting at once). A task or agent at its own
+   * cap gives up its own oldest session: it can only crowd itself out, never another task.
+   */
+  private *evict(taskId: string, agentId: string): Generator<Promise<void>> {
     const l = this.deps.config.limits;
-    const evict = async (set: Set<GatewaySession> | undefined, cap: number, what: string) => {
+    for (const [set, cap, what] of [
+      [this.byTask.get(taskId), l.max_sessions_per_task, 'task'],
+      [this.byAgent.get(agentId), l.max_sessions_per_agent, 'agent'],
+    ] as const) {
       const live = [...(set ?? [])].filter((s) => !s.isClosed).sort((a, b) => a.lastUsed - b.lastUsed);
-      await Promise.all(live.slice(0, Math.max(0, live.length - cap + 1)).map((s) => s.close(`replaced: the ${what} reached its session cap`)));
-    };
-    await evict(this.byTask.get(taskId), l.max_sessions_per_task, 'task');
-    await evict(this.byAgent.get(agentId), l.max_sessions_per_agent, 'agent');
-    if (this.open.size >= l.max_sessions) throw new MandateError('RATE_LIMITED', 'too many MCP sessions are open');
+      for (const s of live.slice(0, Math.max(0, live.length - cap + 1))) yield s.close(`replaced: the ${what} reached its session cap`);
+    }
   }
 
   private track(s: GatewaySession): void {
@@ -346,7 +366,6 @@ export class McpGateway {
   private refuse(res: ServerResponse, e: unknown): void {
     if (isMandateError(e)) {
       const status = statusOf(e.code);
-      if (e.code === 'RATE_LIMITED') this.deps.log.warn({ sessions: this.open.size }, 'MCP session refused: the gateway is at max_sessions');
       return send(res, status, jsonRpcError(null, -32001, `${e.code}: ${e.message}`, e.code), status === 401 ? this.challenge : false);
     }
     this.deps.log.error({ err: describeError(e) }, 'MCP session failed to open');

@@ -125,9 +125,10 @@ export class GatewaySession implements LinkUser {
    */
   static async open(d: GatewayDeps, token: string, pools: readonly UpstreamPool[], hooks: SessionHooks): Promise<GatewaySession> {
     const claims = await d.tokens.verify(token);
-    await requireActiveTask(d, claims.task_id);
+    const task = await requireActiveTask(d, claims.task_id);
     const session = new GatewaySession(d, d.ids.next('mcps'), token, claims, hooks);
-    for (const pool of pools) session.links.set(pool.prefix, { link: pool.acquire(session), pool });
+    // only the upstreams the mandate can reach: nothing starts (and no secret is decrypted) for the others
+    for (const pool of pools) if (mayUse(task, pool.prefix)) session.links.set(pool.prefix, { link: pool.acquire(session), pool });
     await Promise.all([...session.links.values()].map(({ link }) => link.ready(d.config.limits.connect_timeout)));
     const missing = session.unavailable();
     session.server = session.makeServer(missing);
@@ -599,6 +600,19 @@ export class GatewaySession implements LinkUser {
 function requestAuth(extra: { authInfo?: AuthInfo | undefined }): RequestAuth | undefined {
   const a = extra.authInfo?.extra?.[PROOF_EXTRA] as RequestAuth | undefined;
   return a !== undefined && typeof a.token === 'string' ? a : undefined;
+}
+
+/**
+ * Whether any grant of the mandate can name something of this upstream (`<prefix>__…`): the
+ * literal part of each grant before its first `*` is compared; never false for a usable upstream.
+ */
+function mayUse(task: Task, prefix: string): boolean {
+  const head = namespacedTool(prefix, '');
+  return task.mandate.tools.some((g) => {
+    const star = g.name.indexOf('*');
+    const literal = star < 0 ? g.name : g.name.slice(0, star);
+    return literal.startsWith(head) || (star >= 0 && head.startsWith(literal));
+  });
 }
 
 function granted(task: Task, tool: string): boolean {

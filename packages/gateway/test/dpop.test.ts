@@ -204,6 +204,8 @@ describe('MCP gateway: key-bound task tokens (DPoP) over Streamable HTTP', () =>
 
   it('relays over stdio with MANDATE_DPOP_KEY_FILE: every forwarded request signed; without the key, refused', async () => {
     const key = await newKey();
+    // the relay signs with the real time: bring the bed's clock up to it (a slow run is minutes in)
+    if (Date.now() > bed.h.clock.now()) bed.h.clock.advance(Date.now() - bed.h.clock.now());
     const t = await startBound(bed, key, 'dpop-mcp-stdio');
     const keyFile = join(bed.work, 'dpop-key.json');
     await writeFile(keyFile, JSON.stringify(key.privateJwk), { mode: 0o600 });

@@ -4,7 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import { MandateError, durationSchema, zodIssues } from '@mandate/core';
 import { authzenConfigSchema } from './authzen/config.ts';
 import { behaviourConfigSchema } from './behaviour/config.ts';
-import { mcpConfigSchema } from '@mandate/gateway';
+import { mcpConfigSchema } from '@mandate/gateway/config';
 
 const duration = (dflt: string) => durationSchema.prefault(dflt);
 
