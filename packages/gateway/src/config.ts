@@ -79,7 +79,13 @@ export const mcpConfigSchema = z
       .strictObject({
         max_message_bytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(1024 * 1024).describe('largest JSON-RPC message accepted from a client'),
         max_depth: z.number().int().min(4).max(128).default(32).describe('deepest JSON nesting in a client message'),
-        max_sessions: z.number().int().min(1).max(10_000).default(64).describe('MCP sessions open at once, all tasks together'),
+        max_sessions: z
+          .number()
+          .int()
+          .min(1)
+          .max(10_000)
+          .default(64)
+          .describe('MCP sessions open at once, all tasks together; at the cap, the agent holding the most sessions gives up its least recently used one'),
         max_sessions_per_task: z
           .number()
           .int()

@@ -121,15 +121,13 @@ export class McpGateway {
 
   /**
    * Opens a session for a task token on any transport (in-memory, stdio…). Throws MandateError
-   * (the token's or the task's reason) when there is no valid token or no active task, and
-   * RATE_LIMITED when the gateway is full. A task (or agent) at its own cap gives up its least
-   * recently used session instead: it can only crowd itself out, never another task.
+   * (the token's or the task's reason) when there is no valid token or no active task. A task
+   * (or agent) at its own cap gives up its least recently used session, and a full gateway takes
+   * one from the agent holding the most: one task can crowd out only itself, never another.
    */
   async openSession(token: string | undefined, transport: Transport, onSession?: (s: GatewaySession) => void): Promise<GatewaySession> {
     if (this.closed) throw new MandateError('NOT_READY', 'the gateway is closing');
     if (token === undefined || token === '') throw new MandateError('TOKEN_MISSING', 'a task token is required');
-    // full with other tasks' sessions: refused before any upstream is touched
-    if (this.liveCount() >= this.deps.config.limits.max_sessions) throw this.full();
     const session = await GatewaySession.open(this.deps, token, this.pools, {
       closed: (s, reason) => this.forget(s, reason),
       taskMayHaveEnded: (taskId) => void this.checkTask(taskId),
@@ -137,12 +135,13 @@ export class McpGateway {
     });
     // the caps are checked and the session counted in one synchronous step, so sessions opened
     // at once are counted as if opened one by one (a closing session no longer counts)
-    const evicted = this.closed ? [] : [...this.evict(session.taskId, session.agentId)];
-    if (this.closed || this.liveCount() - evicted.length >= this.deps.config.limits.max_sessions) {
-      await Promise.all(evicted);
-      await session.close(this.closed ? 'the gateway is closing' : 'too many MCP sessions');
-      throw this.closed ? new MandateError('NOT_READY', 'the gateway is closing') : this.full();
+    if (this.closed) {
+      await session.close('the gateway is closing');
+      throw new MandateError('NOT_READY', 'the gateway is closing');
     }
+    const evicted = [...this.evict(session.taskId, session.agentId)];
+    const fairShare = this.liveCount() >= this.deps.config.limits.max_sessions ? this.evictLargest(session.agentId) : undefined;
+    if (fairShare) evicted.push(fairShare);
     this.track(session);
     onSession?.(session);
     await Promise.all(evicted);
@@ -150,9 +149,22 @@ export class McpGateway {
     return session;
   }
 
-  private full(): MandateError {
-    this.deps.log.warn({ sessions: this.open.size }, 'MCP session refused: the gateway is at max_sessions');
-    return new MandateError('RATE_LIMITED', 'too many MCP sessions are open');
+  /**
+   * The gateway is full: the agent holding the most sessions gives up its least recently used
+   * one (the newcomer's own agent when it holds as many), so no task or agent can lock others
+   * out by leaving sessions open; at worst they share `max_sessions` evenly.
+   */
+  private evictLargest(agentId: string): Promise<void> | undefined {
+    const liveOf = (set: Set<GatewaySession> | undefined) => [...(set ?? [])].filter((s) => !s.isClosed);
+    let victims = liveOf(this.byAgent.get(agentId));
+    for (const [, set] of this.byAgent) {
+      const live = liveOf(set);
+      if (live.length > victims.length) victims = live;
+    }
+    const oldest = victims.sort((a, b) => a.lastUsed - b.lastUsed)[0];
+    if (!oldest) return undefined;
+    this.deps.log.warn({ sessions: this.open.size, agent: oldest.agentId, held: victims.length }, 'MCP gateway at max_sessions: the agent holding the most sessions gives up its oldest');
+    return oldest.close('replaced: the gateway reached max_sessions and this agent held the most sessions');
   }
 
   private liveCount(): number {

@@ -122,6 +122,32 @@ describe('upstream and session lifecycle', () => {
   });
 });
 
+describe('a full gateway', () => {
+  let bed: GatewayBed;
+  const rec = recorder();
+  beforeAll(async () => {
+    bed = await startGatewayBed({
+      log: rec.log,
+      upstreams: () => [{ name: 'slow', transport: 'stdio', command: process.execPath, args: [SLOW], sharing: 'shared' }],
+      // the task's and agent's own caps do not stop it filling the gateway: only fair share does
+      config: { limits: { max_sessions: 4, max_sessions_per_task: 4, max_sessions_per_agent: 4 } },
+    });
+  });
+  afterAll(async () => bed.close());
+
+  it('one task holding every session does not lock out another: its oldest gives way', { timeout: 120_000 }, async () => {
+    const greedy = await bed.task([{ name: 'slow__wait' }]);
+    const held: Client[] = [];
+    for (let i = 0; i < 4; i++) held.push((await openClient(bed.url, greedy.token)).client);
+    const other = await bed.task([{ name: 'slow__wait' }]);
+    const { client } = await openClient(bed.url, other.token);
+    expect(textOf(await client.callTool({ name: 'slow__wait', arguments: { seconds: 0 } }))).toBe('waited 0');
+    expect(bed.h.runtime.mcp.sessionsOf(greedy.id)).toBe(3);
+    await expect((held[0] as Client).callTool({ name: 'slow__wait', arguments: { seconds: 0 } })).rejects.toThrow();
+    expect(rec.lines.some((l) => l.msg === 'MCP session closed' && String(l.o['reason']).includes('held the most sessions'))).toBe(true);
+  });
+});
+
 describe('upstreams that are missing, hang, or speak HTTP', () => {
   let bed: GatewayBed;
   let web: ChildProcess;
