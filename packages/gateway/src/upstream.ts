@@ -120,7 +120,8 @@ export class UpstreamLink {
   async ready(timeoutMs: number): Promise<boolean> {
     if (this.isReady) return true;
     if (this.state === 'closed') return false;
-    this.start();
+    // a connection that is down waits for its backoff: a session opening does not hurry it
+    if (this.state === 'starting') this.start();
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<boolean>((resolve) => {
       timer = setTimeout(() => resolve(false), timeoutMs);
