@@ -465,26 +465,43 @@ export class GatewaySession implements LinkUser {
     return decision;
   }
 
+  /** Request options toward a link: the timeout and the client's cancellation. */
+  private options(_link: UpstreamLink, extra: Extra): RequestOptions {
+    return { timeout: this.d.config.limits.upstream_timeout, signal: extra.signal };
+  }
+
   /**
-   * Request options toward a link: the timeout, the client's cancellation, its progress token.
-   * Progress notifications still being sent go in `sending`: the answer waits for them, else it
-   * could end the client's stream before the last one.
+   * Sends a request to a link, relaying its progress under the client's own progress token. The
+   * gateway routes the upstream's progress by a token of its own (the SDK's progress handler is
+   * dropped the moment the answer arrives, and a last notification that came in the same read
+   * as the answer was lost with it); the answer waits until every progress notification is sent,
+   * and the timeout restarts with each one.
    */
-  private options(link: UpstreamLink, extra: Extra, sending: Promise<unknown>[] = []): RequestOptions {
-    const token = extra._meta?.progressToken;
-    return {
-      timeout: this.d.config.limits.upstream_timeout,
-      signal: extra.signal,
-      ...(token !== undefined
-        ? {
-            resetTimeoutOnProgress: true,
-            onprogress: (p) => {
-              const message = p.message !== undefined ? link.scrubber.scrubText(p.message) : undefined;
-              sending.push(extra.sendNotification({ method: 'notifications/progress', params: { progressToken: token, progress: p.progress, ...(p.total !== undefined ? { total: p.total } : {}), ...(message !== undefined ? { message } : {}) } }).catch(() => undefined));
-            },
-          }
-        : {}),
-    };
+  private async send<S extends z.ZodType<object>>(link: UpstreamLink, extra: Extra, method: string, params: Record<string, unknown>, schema: S): Promise<z.output<S>> {
+    const client = link.requireClient();
+    const clientToken = extra._meta?.progressToken;
+    if (clientToken === undefined) return client.request({ method, params }, schema, this.options(link, extra));
+    const timeoutMs = this.d.config.limits.upstream_timeout;
+    const timeout = new AbortController();
+    let timer = setTimeout(() => timeout.abort(new McpError(ErrorCode.RequestTimeout, `upstream ${link.config.name} did not answer in ${timeoutMs} ms`)), timeoutMs);
+    const token = `${this.id}/${this.d.ids.next('progress')}`;
+    const sending: Promise<unknown>[] = [];
+    link.progressRoutes.set(token, (p) => {
+      clearTimeout(timer);
+      timer = setTimeout(() => timeout.abort(new McpError(ErrorCode.RequestTimeout, `upstream ${link.config.name} did not answer in ${timeoutMs} ms`)), timeoutMs);
+      const message = p.message !== undefined ? link.scrubber.scrubText(p.message) : undefined;
+      sending.push(extra.sendNotification({ method: 'notifications/progress', params: { progressToken: clientToken, progress: p.progress, ...(p.total !== undefined ? { total: p.total } : {}), ...(message !== undefined ? { message } : {}) } }).catch(() => undefined));
+    });
+    try {
+      // the SDK's own timer is the outer bound (a day); ours restarts with progress
+      return await client.request({ method, params: { ...params, _meta: { progressToken: token } } }, schema, { timeout: 86_400_000, signal: AbortSignal.any([extra.signal, timeout.signal]) });
+    } finally {
+      clearTimeout(timer);
+      // a notification dispatched just before the answer is still routed, then sent first
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      link.progressRoutes.delete(token);
+      await Promise.all(sending);
+    }
   }
 
   /** Runs a request to a link, known as waiting on it (so an upstream's own request finds its session). */
@@ -512,10 +529,7 @@ export class GatewaySession implements LinkUser {
     const trust = link.config.trusted ? 'trusted' : 'untrusted';
     let result: z.output<S>;
     try {
-      const client = link.requireClient();
-      const sending: Promise<unknown>[] = [];
-      result = link.scrubber.scrub(await this.track(link, extra, () => client.request({ method, params }, schema, this.options(link, extra, sending))));
-      await Promise.all(sending);
+      result = link.scrubber.scrub(await this.track(link, extra, () => this.send(link, extra, method, params, schema)));
     } catch (e) {
       const message = link.scrubber.scrubText(describeError(e));
       this.report(link, decision, { error: message }, true, trust);

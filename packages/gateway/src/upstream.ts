@@ -16,12 +16,14 @@ import {
   ListRootsRequestSchema,
   LoggingMessageNotificationSchema,
   McpError,
+  ProgressNotificationSchema,
   PromptListChangedNotificationSchema,
   ResourceListChangedNotificationSchema,
   ResourceUpdatedNotificationSchema,
   ToolListChangedNotificationSchema,
   type ClientCapabilities,
   type LoggingMessageNotification,
+  type Progress,
   type Prompt,
   type Resource,
   type ResourceTemplate,
@@ -79,6 +81,8 @@ export class UpstreamLink {
   /** `<name>#<n>`: tells this connection apart in the log */
   readonly id: string;
   readonly users = new Set<LinkUser>();
+  /** the gateway's own progress tokens of requests waiting on this connection → where their progress goes */
+  readonly progressRoutes = new Map<string, (p: Progress) => void>();
   client: Client | undefined;
   /** scrubs this connection's leased secrets from what it sends back */
   scrubber = new SecretScrubber([]);
@@ -204,6 +208,7 @@ export class UpstreamLink {
     client.onclose = () => {
       if (gen === this.generation) this.lost('the connection closed');
     };
+    client.setNotificationHandler(ProgressNotificationSchema, (n) => this.progressRoutes.get(String(n.params.progressToken))?.(n.params));
     client.setNotificationHandler(ToolListChangedNotificationSchema, () => this.changed('tools'));
     client.setNotificationHandler(ResourceListChangedNotificationSchema, () => this.changed('resources'));
     client.setNotificationHandler(PromptListChangedNotificationSchema, () => this.changed('prompts'));

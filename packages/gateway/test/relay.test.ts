@@ -68,6 +68,18 @@ describe('the full MCP relay', () => {
     await client.close();
   });
 
+  it('relays every progress notification, the last one too, when the upstream answers right after it', async () => {
+    const t = await bed.task([{ name: 'slow__count' }]);
+    const { client } = await richClient(t.token);
+    for (let round = 0; round < 5; round++) {
+      const seen: number[] = [];
+      const r = await client.callTool({ name: 'slow__count', arguments: { n: 4 } }, undefined, { onprogress: (p) => seen.push(p.progress) });
+      expect(textOf(r)).toBe('counted 4');
+      expect(seen).toEqual([1, 2, 3, 4]);
+    }
+    await client.close();
+  });
+
   it('forwards a cancellation upstream and ends the client\'s HTTP request', async () => {
     const t = await bed.task([{ name: 'slow__wait' }]);
     const { client } = await richClient(t.token);
