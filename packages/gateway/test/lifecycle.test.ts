@@ -57,12 +57,12 @@ describe('upstream and session lifecycle', () => {
     const { client, transport } = await openClient(bed.url, t.token);
     let changes = 0;
     client.setNotificationHandler(ToolListChangedNotificationSchema, () => void (changes += 1));
-    expect((await client.listTools()).tools.map((x) => x.name).sort()).toEqual(['slow__crash', 'slow__wait']);
+    expect((await client.listTools()).tools.map((x) => x.name).sort()).toEqual(['slow__count', 'slow__crash', 'slow__wait']);
     await expect(client.callTool({ name: 'slow__crash', arguments: {} })).rejects.toThrow();
     await expect.poll(() => changes, { timeout: 20_000, interval: 50 }).toBeGreaterThanOrEqual(2);
     expect(rec.lines.some((l) => l.msg === 'upstream process exited' && l.o['upstream'] === 'slow' && l.o['code'] === 3)).toBe(true);
     expect(rec.lines.some((l) => l.msg === 'upstream started' && l.o['upstream'] === 'slow' && Number(l.o['restarts']) >= 1)).toBe(true);
-    await expect.poll(async () => (await client.listTools()).tools.length, { timeout: 20_000, interval: 100 }).toBe(2);
+    await expect.poll(async () => (await client.listTools()).tools.length, { timeout: 20_000, interval: 100 }).toBe(3);
     expect(textOf(await client.callTool({ name: 'slow__wait', arguments: { seconds: 0 } }))).toBe('waited 0');
     await transport.terminateSession();
     await client.close();
