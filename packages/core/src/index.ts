@@ -102,7 +102,7 @@ export {
 export { GroupCommit, type GroupCommitOptions, type SubmitOptions } from './audit/group-commit.ts';
 export { redactArgs, redactSecretsInText, isSecretName } from './audit/redact.ts';
 export { KeyRing } from './tokens/keyring.ts';
-export { TaskTokens, TASK_TOKEN_TYPE, mapJoseError, type TaskTokenClaims, type TaskTokenOptions, type ActorClaim } from './tokens/task-token.ts';
+export { TaskTokens, TASK_TOKEN_TYPE, mapJoseError, tokenResource, type TaskTokenClaims, type TaskTokenOptions, type ActorClaim } from './tokens/task-token.ts';
 export { DecisionEngine, type DecisionEngineDeps, type DecisionLimits, type OutcomeReport, type OutcomeReceipt } from './decide.ts';
 export { ShadowEvaluator, evaluateStage, stageOutcome, type Divergence, type PolicyStageInput, type ShadowOptions, type ShadowStats, type StageOutcome } from './shadow.ts';
 export {

@@ -75,6 +75,8 @@ export interface TaskServiceDeps {
 export interface RequestProof {
   /** the DPoP proof result, or undefined when the request carried none */
   readonly proof?: ProofResult | undefined;
+  /** RFC 8707: the resource (an MCP gateway's URL) the token is for; it becomes part of its `aud` */
+  readonly resource?: string | undefined;
 }
 
 
@@ -166,6 +168,7 @@ export class TaskService {
       txn: task.txn,
       expiresAt: Math.min(now + this.d.limits.tokenTtlMs, task.expiresAt),
       cnfJkt: jkt,
+      resource: req.resource,
     });
     return { task, token, claims };
   }
@@ -224,6 +227,8 @@ export class TaskService {
       expiresAt: Math.min(now + this.d.limits.tokenTtlMs, extended.expiresAt),
       act: claims.act,
       cnfJkt: claims.cnf?.jkt,
+      // a renewal keeps the resource the token was bound to
+      resource: typeof claims.aud === 'string' ? undefined : claims.aud[1],
     });
     // one live token per task: the previous one stops working for calls after the grace window
     // (at once without one); it can never renew again. Suspending, revoking or killing the task

@@ -3,7 +3,9 @@ import type { McpConfig } from './config.ts';
 import type { PinRegistry } from './pins.ts';
 import type { SecretVault } from './secrets.ts';
 
+/** The server's logger (pino under `mandate serve`); `debug` carries upstream stderr lines. */
 export interface GatewayLog {
+  debug?(obj: object, msg: string): void;
   info(obj: object, msg: string): void;
   warn(obj: object, msg: string): void;
   error(obj: object, msg: string): void;

@@ -1,12 +1,13 @@
 /**
  * The MCP gateway: sessions (each bound to one task token) toward clients over Streamable HTTP
- * (and, through `mandate mcp --stdio`, stdio), each with its own upstream connections.
+ * (and, through `mandate mcp --stdio`, stdio), the pools of upstream connections they draw on,
+ * and how sessions end: DELETE, idle, their task's end, a kill, their token's expiry, or a cap.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
-import { checkBinding, describeError, isMandateError, MandateError, type AuditAppender, type Clock, type ControlStore, type DecisionEngine, type Hasher, type IdGenerator, type ProofResult, type TaskReader, type TaskTokens, type TaskTokenClaims } from '@mandate/core';
+import { checkBinding, describeError, tokenResource, isMandateError, MandateError, type AuditAppender, type Clock, type ControlStore, type DecisionEngine, type Hasher, type IdGenerator, type ProofResult, type TaskReader, type TaskTokens, type TaskTokenClaims } from '@mandate/core';
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import type { McpConfig } from './config.ts';
 import type { GatewayDeps, GatewayLog } from './deps.ts';
@@ -14,7 +15,8 @@ import { dpopChallenge, PROOF_EXTRA, type RequestAuth } from './dpop.ts';
 import { checkParsed, jsonRpcError, type JsonRpcErrorMessage, type MessageLimits } from './limits.ts';
 import { PinRegistry, type PinAlert } from './pins.ts';
 import { SecretVault } from './secrets.ts';
-import { GatewaySession } from './session.ts';
+import { UpstreamPool } from './pool.ts';
+import { ENDING_REASONS, GatewaySession, requireActiveTask } from './session.ts';
 
 export interface McpGatewayOptions {
   readonly config: McpConfig;
@@ -32,6 +34,15 @@ export interface McpGatewayOptions {
   readonly log: GatewayLog;
   /** called when a pinned tool changes (the behaviour subsystem wires its alerts here) */
   readonly onAlert?: ((alert: PinAlert) => void) | undefined;
+  /**
+   * The URL of the gateway's protected resource metadata (RFC 9728), named in the
+   * `WWW-Authenticate` of every 401; from the configured public URL, never from a request.
+   */
+  readonly resourceMetadataUrl?: string | undefined;
+  /** RFC 8707: this gateway's resource identifier (public URL + /mcp), and Mandate's own token audience */
+  readonly resource?: { readonly id: string; readonly audience: string } | undefined;
+  /** start no upstream until a session asks (tests of config alone) */
+  readonly lazy?: boolean | undefined;
 }
 
 interface HttpSession {
@@ -45,7 +56,7 @@ const SESSION_HEADER = 'mcp-session-id';
 function statusOf(code: string): number {
   if (code === 'TOKEN_TASK_MISMATCH') return 403;
   if (code.startsWith('TOKEN_') || code === 'UNAUTHENTICATED') return 401;
-  if (code === 'STORE_UNAVAILABLE' || code === 'NOT_READY') return 503;
+  if (code === 'STORE_UNAVAILABLE' || code === 'NOT_READY' || code === 'RATE_LIMITED') return 503;
   return 403;
 }
 
@@ -54,9 +65,15 @@ export class McpGateway {
   readonly vault: SecretVault;
   readonly limits: MessageLimits;
   private readonly deps: GatewayDeps;
+  private readonly pools: UpstreamPool[];
   private readonly http = new Map<string, HttpSession>();
   private readonly open = new Set<GatewaySession>();
+  private readonly byTask = new Map<string, Set<GatewaySession>>();
+  private readonly byAgent = new Map<string, Set<GatewaySession>>();
   private readonly sweep: NodeJS.Timeout;
+  private readonly taskWatch: NodeJS.Timeout;
+  private readonly challenge: string;
+  private readonly resource: { readonly id: string; readonly audience: string } | undefined;
   private closed = false;
 
   constructor(o: McpGatewayOptions) {
@@ -70,29 +87,191 @@ export class McpGateway {
     this.vault = new SecretVault(o.controls, o.secretsKey);
     this.limits = { maxBytes: o.config.limits.max_message_bytes, maxDepth: o.config.limits.max_depth };
     this.deps = { config: o.config, engine: o.engine, tokens: o.tokens, tasks: o.tasks, audit: o.audit, pins: this.pins, vault: this.vault, clock: o.clock, ids: o.ids, hasher: o.hasher, log: o.log };
-    this.sweep = setInterval(() => this.closeIdle(), Math.min(60_000, o.config.limits.idle_timeout));
+    this.challenge = o.resourceMetadataUrl !== undefined ? `Bearer realm="mandate", resource_metadata="${o.resourceMetadataUrl}"` : 'Bearer realm="mandate"';
+    this.resource = o.resource;
+    const linkOptions = { vault: this.vault, log: o.log, limits: o.config.limits, now: () => o.clock.now() };
+    this.pools = o.config.upstreams.map((u) => new UpstreamPool(u, linkOptions));
+    // warm start: shared connections and spares come up with the gateway, not with the first session
+    if (o.lazy !== true) for (const p of this.pools) p.start();
+    const idle = o.config.limits.idle_timeout;
+    this.sweep = setInterval(() => this.closeIdle(), Math.max(250, Math.min(5_000, Math.floor(idle / 4))));
     this.sweep.unref();
+    this.taskWatch = setInterval(() => void this.checkTasks(), o.config.limits.task_check_interval);
+    this.taskWatch.unref();
   }
 
   get sessionCount(): number {
     return this.open.size;
   }
 
+  /** Open sessions of one task. */
+  sessionsOf(taskId: string): number {
+    return this.byTask.get(taskId)?.size ?? 0;
+  }
+
+  /** Upstream connections held now (spares, per-task and shared ones; per-session ones are the sessions'). */
+  get pooledConnections(): number {
+    return this.pools.reduce((n, p) => n + p.size, 0);
+  }
+
+  /** Resolves once every upstream's warm connections are ready (or `timeoutMs` passed): true if all are. */
+  async warmed(timeoutMs: number): Promise<boolean> {
+    return (await Promise.all(this.pools.map((p) => p.warmed(timeoutMs)))).every(Boolean);
+  }
+
   /**
    * Opens a session for a task token on any transport (in-memory, stdio…). Throws MandateError
-   * (the token's or the task's reason) when there is no valid token or no active task.
+   * (the token's or the task's reason) when there is no valid token or no active task. A task
+   * (or agent) at its own cap gives up its least recently used session, and a full gateway takes
+   * one from the agent holding the most: one task can crowd out only itself, never another.
    */
-  async openSession(token: string | undefined, transport: Transport): Promise<GatewaySession> {
+  async openSession(token: string | undefined, transport: Transport, onSession?: (s: GatewaySession) => void): Promise<GatewaySession> {
     if (this.closed) throw new MandateError('NOT_READY', 'the gateway is closing');
     if (token === undefined || token === '') throw new MandateError('TOKEN_MISSING', 'a task token is required');
-    if (this.open.size >= this.deps.config.limits.max_sessions) throw new MandateError('RATE_LIMITED', 'too many MCP sessions are open');
-    const session = await GatewaySession.open(this.deps, token, (s) => {
-      this.open.delete(s);
-      this.http.delete(s.id);
+    const session = await GatewaySession.open(this.deps, token, this.pools, {
+      closed: (s, reason) => this.forget(s, reason),
+      taskMayHaveEnded: (taskId) => void this.checkTask(taskId),
+      cancelled: (s, requestId) => this.cancelled(s, requestId),
     });
-    this.open.add(session);
+    // the caps are checked and the session counted in one synchronous step, so sessions opened
+    // at once are counted as if opened one by one (a closing session no longer counts)
+    if (this.closed) {
+      await session.close('the gateway is closing');
+      throw new MandateError('NOT_READY', 'the gateway is closing');
+    }
+    const evicted = [...this.evict(session.taskId, session.agentId)];
+    const fairShare = this.liveCount() >= this.deps.config.limits.max_sessions ? this.evictLargest(session.agentId) : undefined;
+    if (fairShare) evicted.push(fairShare);
+    this.track(session);
+    onSession?.(session);
+    await Promise.all(evicted);
     await session.connect(transport);
     return session;
+  }
+
+  /**
+   * The gateway is full: the agent holding the most sessions gives up its least recently used
+   * one (the newcomer's own agent when it holds as many), so no task or agent can lock others
+   * out by leaving sessions open; at worst they share `max_sessions` evenly.
+   */
+  private evictLargest(agentId: string): Promise<void> | undefined {
+    const liveOf = (set: Set<GatewaySession> | undefined) => [...(set ?? [])].filter((s) => !s.isClosed);
+    let victims = liveOf(this.byAgent.get(agentId));
+    for (const [, set] of this.byAgent) {
+      const live = liveOf(set);
+      if (live.length > victims.length) victims = live;
+    }
+    const oldest = victims.sort((a, b) => a.lastUsed - b.lastUsed)[0];
+    if (!oldest) return undefined;
+    this.deps.log.warn({ sessions: this.open.size, agent: oldest.agentId, held: victims.length }, 'MCP gateway at max_sessions: the agent holding the most sessions gives up its oldest');
+    return oldest.close('replaced: the gateway reached max_sessions and this agent held the most sessions');
+  }
+
+  private liveCount(): number {
+    let n = 0;
+    for (const s of this.open) if (!s.isClosed) n += 1;
+    return n;
+  }
+
+  /**
+   * Starts closing the least recently used sessions of this task and agent that one more would
+   * put past their caps (synchronously: they stop counting at once). A task or agent at its own
+   * cap gives up its own oldest session: it can only crowd itself out, never another task.
+   */
+  private *evict(taskId: string, agentId: string): Generator<Promise<void>> {
+    const l = this.deps.config.limits;
+    for (const [set, cap, what] of [
+      [this.byTask.get(taskId), l.max_sessions_per_task, 'task'],
+      [this.byAgent.get(agentId), l.max_sessions_per_agent, 'agent'],
+    ] as const) {
+      const live = [...(set ?? [])].filter((s) => !s.isClosed).sort((a, b) => a.lastUsed - b.lastUsed);
+      for (const s of live.slice(0, Math.max(0, live.length - cap + 1))) yield s.close(`replaced: the ${what} reached its session cap`);
+    }
+  }
+
+  private track(s: GatewaySession): void {
+    this.open.add(s);
+    const add = (m: Map<string, Set<GatewaySession>>, k: string) => {
+      const set = m.get(k) ?? new Set<GatewaySession>();
+      m.set(k, set);
+      set.add(s);
+    };
+    add(this.byTask, s.taskId);
+    add(this.byAgent, s.agentId);
+  }
+
+  private forget(s: GatewaySession, _reason: string): void {
+    this.open.delete(s);
+    this.http.delete(s.id);
+    const drop = (m: Map<string, Set<GatewaySession>>, k: string) => {
+      const set = m.get(k);
+      set?.delete(s);
+      if (set?.size === 0) m.delete(k);
+    };
+    drop(this.byTask, s.taskId);
+    drop(this.byAgent, s.agentId);
+  }
+
+  /**
+   * The one way a task's sessions end because the task did (completed, expired, revoked, killed):
+   * each session closes, with its upstream connections and their secret leases. Returns how many.
+   */
+  async endTaskSessions(taskId: string, reason: string): Promise<number> {
+    const ending = [...(this.byTask.get(taskId) ?? [])];
+    await Promise.all(ending.map((s) => s.close(reason)));
+    return ending.length;
+  }
+
+  /** Closes the sessions of these tasks (they ended). Returns how many sessions it closed. */
+  async endTasks(taskIds: readonly string[], reason = 'task killed'): Promise<number> {
+    const counts = await Promise.all([...new Set(taskIds)].map((id) => this.endTaskSessions(id, reason)));
+    return counts.reduce((a, b) => a + b, 0);
+  }
+
+  /** Closes every session (an emergency stop). */
+  async endAll(reason = 'emergency stop'): Promise<number> {
+    const all = [...this.open];
+    await Promise.all(all.map((s) => s.close(reason)));
+    return all.length;
+  }
+
+  /** A secret changed: spare connections started with the old value are replaced. */
+  async secretsChanged(): Promise<void> {
+    await Promise.all(this.pools.map((p) => p.renewSpares('a secret changed')));
+  }
+
+  /** Is this task still active? If not, its sessions end (today polled every task_check_interval, and after a deny that says so). */
+  async checkTask(taskId: string): Promise<void> {
+    try {
+      await requireActiveTask(this.deps, taskId);
+    } catch (e) {
+      if (isMandateError(e) && ENDING_REASONS.has(e.code)) await this.endTaskSessions(taskId, `task ended (${e.code})`);
+    }
+  }
+
+  private async checkTasks(): Promise<void> {
+    await Promise.all([...this.byTask.keys()].map((id) => this.checkTask(id)));
+  }
+
+  /** Idle sessions and sessions whose token expired (and was not renewed) end. */
+  private closeIdle(): void {
+    const now = this.deps.clock.now();
+    const cutoff = now - this.deps.config.limits.idle_timeout;
+    for (const s of this.open) {
+      if (s.lastUsed < cutoff) void s.close('idle');
+      else if (s.tokenExpiresAt <= now) void s.close('task token expired');
+    }
+  }
+
+  /** A cancelled request gets no JSON-RPC answer (the SDK sends none): its HTTP stream is ended instead. */
+  private cancelled(s: GatewaySession, requestId: string | number): void {
+    const entry = this.http.get(s.id);
+    if (!entry) return;
+    // after the SDK has seen the abort (the handler settles in a later turn)
+    setImmediate(() => {
+      entry.transport.closeSSEStream(requestId);
+      releaseAnsweredStreams(entry.transport);
+    });
   }
 
   /**
@@ -101,7 +280,8 @@ export class McpGateway {
    * `proof` is the route's verification of the request's `DPoP` header (undefined: none came): a
    * key-bound token without a valid proof made with its key is refused (401, the DPOP_* reason),
    * and a failed proof is refused even with an unbound token; the verified proof goes with every
-   * decision the request leads to.
+   * decision the request leads to. Answers stream (SSE) when the client accepts them (every
+   * conforming client does), so progress and the upstream's own requests reach it mid-call.
    */
   async handleHttp(req: IncomingMessage, res: ServerResponse, body: unknown, proof?: ProofResult): Promise<void> {
     const bad = body === undefined ? undefined : checkParsed(body, this.limits);
@@ -110,10 +290,10 @@ export class McpGateway {
     const authorization = req.headers.authorization;
     if (authorization !== undefined) {
       const m = /^Bearer ([^\s]+)$/i.exec(authorization);
-      if (!m) return send(res, 401, jsonRpcError(null, -32001, 'Authorization must be "Bearer <task token>"', 'TOKEN_MALFORMED'), true);
+      if (!m) return send(res, 401, jsonRpcError(null, -32001, 'Authorization must be "Bearer <task token>"', 'TOKEN_MALFORMED'), this.challenge);
       token = m[1];
     }
-    if (token === undefined) return send(res, 401, jsonRpcError(null, -32001, 'a task token is required (Authorization: Bearer)', 'TOKEN_MISSING'), true);
+    if (token === undefined) return send(res, 401, jsonRpcError(null, -32001, 'a task token is required (Authorization: Bearer)', 'TOKEN_MISSING'), this.challenge);
 
     // proof of possession, before a session is looked up or opened: nothing runs for a stolen token
     let claims: TaskTokenClaims | undefined;
@@ -127,6 +307,14 @@ export class McpGateway {
       // session's own token never works without the key, even after it stopped being valid
       claims = undefined;
       jkt = unverifiedJkt(token);
+    }
+    // audience (RFC 8707): a token requested for another resource is never accepted here
+    if (claims && this.resource) {
+      const bound = tokenResource(claims, this.resource.audience);
+      if ((bound !== undefined && bound !== this.resource.id) || (bound === undefined && this.deps.config.require_resource_audience)) {
+        const why = bound !== undefined ? 'this task token was requested for another resource' : `this gateway accepts only task tokens requested for it (start the task with "resource": "${this.resource.id}")`;
+        return send(res, 401, jsonRpcError(null, -32001, `TOKEN_AUDIENCE_MISMATCH: ${why}`, 'TOKEN_AUDIENCE_MISMATCH'), `${this.challenge}, error="invalid_token"`);
+      }
     }
     const unproven = checkBinding(jkt, proof);
     if (unproven) {
@@ -147,6 +335,7 @@ export class McpGateway {
       } catch (e) {
         return this.refuse(res, e);
       }
+      entry.session.lastUsed = this.deps.clock.now();
       try {
         return await entry.transport.handleRequest(req, res, body);
       } finally {
@@ -160,18 +349,16 @@ export class McpGateway {
     let session: GatewaySession | undefined;
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => session?.id ?? this.deps.ids.next('mcps'),
-      enableJsonResponse: true,
       maxRequestBodySize: this.limits.maxBytes,
     });
     try {
-      session = await this.openSession(token, transport);
+      session = await this.openSession(token, transport, (s) => this.http.set(s.id, { session: s, transport }));
     } catch (e) {
       return this.refuse(res, e);
     }
-    this.http.set(session.id, { session, transport });
     await transport.handleRequest(req, res, body);
     releaseAnsweredStreams(transport);
-    if (transport.sessionId === undefined) await session.close();
+    if (transport.sessionId === undefined) await session.close('initialize failed');
   }
 
   /** The refusal of a request whose valid task token came without its key's proof (never throws). */
@@ -190,40 +377,19 @@ export class McpGateway {
 
   private refuse(res: ServerResponse, e: unknown): void {
     if (isMandateError(e)) {
-      const status = e.code === 'RATE_LIMITED' ? 503 : statusOf(e.code);
-      return send(res, status, jsonRpcError(null, -32001, `${e.code}: ${e.message}`, e.code), status === 401);
+      const status = statusOf(e.code);
+      return send(res, status, jsonRpcError(null, -32001, `${e.code}: ${e.message}`, e.code), status === 401 ? this.challenge : false);
     }
     this.deps.log.error({ err: describeError(e) }, 'MCP session failed to open');
     return send(res, 500, jsonRpcError(null, -32603, 'internal error', 'INTERNAL_ERROR'));
   }
 
-  /**
-   * Closes the sessions of these tasks (they ended): their upstream processes and secret leases
-   * go with them. Returns how many sessions it closed.
-   */
-  async endTasks(taskIds: readonly string[]): Promise<number> {
-    const ids = new Set(taskIds);
-    const ending = [...this.open].filter((s) => ids.has(s.taskId));
-    await Promise.all(ending.map((s) => s.close()));
-    return ending.length;
-  }
-
-  /** Closes every session (an emergency stop). */
-  async endAll(): Promise<number> {
-    const all = [...this.open];
-    await Promise.all(all.map((s) => s.close()));
-    return all.length;
-  }
-
-  private closeIdle(): void {
-    const cutoff = this.deps.clock.now() - this.deps.config.limits.idle_timeout;
-    for (const s of this.open) if (s.lastUsed < cutoff) void s.close();
-  }
-
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.sweep);
-    await Promise.all([...this.open].map((s) => s.close()));
+    clearInterval(this.taskWatch);
+    await Promise.all([...this.open].map((s) => s.close('the gateway is closing')));
+    await Promise.all(this.pools.map((p) => p.close()));
   }
 }
 
@@ -238,10 +404,10 @@ function unverifiedJkt(token: string): string | undefined {
   }
 }
 
-function send(res: ServerResponse, status: number, body: JsonRpcErrorMessage, challenge: boolean | string = false): void {
+function send(res: ServerResponse, status: number, body: JsonRpcErrorMessage, challenge: string | false = false): void {
   if (res.headersSent) return;
   const headers: Record<string, string> = { 'content-type': 'application/json' };
-  if (challenge !== false) headers['www-authenticate'] = challenge === true ? 'Bearer realm="mandate"' : challenge;
+  if (challenge !== false) headers['www-authenticate'] = challenge;
   res.writeHead(status, headers).end(JSON.stringify(body));
 }
 
@@ -250,16 +416,22 @@ function send(res: ServerResponse, status: number, body: JsonRpcErrorMessage, ch
  * keeps one `_streamMapping` entry per answered POST for the session's lifetime, holding the
  * answered request's Response (modelcontextprotocol/typescript-sdk#2559): about 6 KB a call, found
  * by `npm run soak`. After each request, drop the JSON entries none of whose requests is still
- * waiting (no `_requestToStreamMapping` entry points at them). Only the JSON-mode entries
- * (`resolveJson`) are touched, and only if the internals look as expected.
+ * waiting (no `_requestToStreamMapping` entry points at them), and the request entries whose
+ * stream is gone (a cancelled request's stream, ended without an answer). Only touched if the
+ * internals look as expected.
  */
 export function releaseAnsweredStreams(transport: StreamableHTTPServerTransport): number {
   const inner = (transport as unknown as { _webStandardTransport?: { _streamMapping?: unknown; _requestToStreamMapping?: unknown } })._webStandardTransport;
   const streams = inner?._streamMapping;
   const waiting = inner?._requestToStreamMapping;
   if (!(streams instanceof Map) || !(waiting instanceof Map)) return 0;
-  const live = new Set<unknown>(waiting.values());
   let released = 0;
+  for (const [requestId, streamId] of waiting) {
+    if (streams.has(streamId)) continue;
+    waiting.delete(requestId);
+    released += 1;
+  }
+  const live = new Set<unknown>(waiting.values());
   for (const [streamId, stream] of streams) {
     if (live.has(streamId) || typeof (stream as { resolveJson?: unknown } | undefined)?.resolveJson !== 'function') continue;
     streams.delete(streamId);

@@ -1,131 +1,175 @@
 /**
  * One MCP session, bound to one task: a low-level MCP `Server` toward the client whose handlers
- * translate, ask the core, and forward to the session's own upstream connections. Nothing here
- * decides: `engine.decide` does, for every call, with the arguments.
+ * translate, ask the core, and forward to the upstream connections the session holds (its own,
+ * its task's, or shared ones: see pool.ts). Nothing here decides: `engine.decide` does, for
+ * every call, read, prompt, and every sampling or elicitation an upstream asks for.
  */
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import type { RequestOptions } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import {
   CallToolRequestSchema,
   CallToolResultSchema,
+  CompleteRequestSchema,
+  CompleteResultSchema,
   ErrorCode,
   GetPromptRequestSchema,
   GetPromptResultSchema,
   ListPromptsRequestSchema,
   ListResourcesRequestSchema,
+  ListResourceTemplatesRequestSchema,
   ListToolsRequestSchema,
   McpError,
   ReadResourceRequestSchema,
   ReadResourceResultSchema,
+  RootsListChangedNotificationSchema,
+  SetLevelRequestSchema,
+  SubscribeRequestSchema,
+  UnsubscribeRequestSchema,
   type CallToolResult,
+  type LoggingLevel,
+  type LoggingMessageNotification,
   type Prompt,
   type Resource,
+  type ResourceTemplate,
   type Tool,
 } from '@modelcontextprotocol/sdk/types.js';
+import type { z } from 'zod';
 import { describeError, globMatch, isMandateError, MandateError, TASK_STATE_REASON, type Decision, type JsonObject, type JsonValue, type Task, type TaskTokenClaims } from '@mandate/core';
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import type { GatewayDeps } from './deps.ts';
 import { PROOF_EXTRA, type RequestAuth } from './dpop.ts';
+import { namespacedTool, namespacedUri, promptTool, resourceTool, splitName, splitUri } from './names.ts';
 import { toolHash } from './pins.ts';
-import { Upstream } from './upstream.ts';
+import type { UpstreamPool } from './pool.ts';
+import { decisionMeta, denialResult, denialText, relayUpstreamRequest } from './relay.ts';
+import type { LinkUser, ListKind, UpstreamLink, UpstreamRequest } from './upstream.ts';
 
 const TOOL_NAME = /^[A-Za-z0-9._:/@-]{1,200}$/;
-/** the separator between an upstream's prefix and its tool's name */
-export const NAMESPACE_SEPARATOR = '__';
-
-export function namespacedTool(prefix: string, tool: string): string {
-  return `${prefix}${NAMESPACE_SEPARATOR}${tool}`;
-}
-/** The name a mandate grants to read an upstream's resources (the resource is the URI). */
-export function resourceTool(prefix: string): string {
-  return `${prefix}${NAMESPACE_SEPARATOR}resources/read`;
-}
-/** The name a mandate grants to get one of an upstream's prompts. */
-export function promptTool(prefix: string, prompt: string): string {
-  return `${prefix}${NAMESPACE_SEPARATOR}prompts/${prompt}`;
-}
+const LEVELS: readonly LoggingLevel[] = ['debug', 'info', 'notice', 'warning', 'error', 'critical', 'alert', 'emergency'];
 
 interface ToolEntry {
-  readonly upstream: Upstream;
+  readonly link: UpstreamLink;
   readonly tool: Tool;
   readonly hash: string;
   usable: boolean;
 }
 
-/** Task states and reasons after which the session (and its leases) end. */
-const ENDING_REASONS = new Set<string>(['TASK_COMPLETED', 'TASK_EXPIRED', 'TASK_REVOKED', 'TASK_KILLED', 'TASK_MAX_LIFETIME_REACHED', 'TASK_NOT_FOUND', 'AGENT_DISABLED', 'TOKEN_REVOKED']);
+/** A client request forwarded to a link and not answered yet: where an upstream's own request belongs. */
+interface Waiting {
+  readonly id: string | number;
+  readonly auth: RequestAuth | undefined;
+}
 
-export class GatewaySession {
+/** What a request handler gets from the SDK. */
+interface Extra {
+  readonly signal: AbortSignal;
+  readonly requestId: string | number;
+  readonly authInfo?: AuthInfo | undefined;
+  readonly _meta?: { progressToken?: string | number | undefined } | undefined;
+  sendNotification(n: { method: 'notifications/progress'; params: { progressToken: string | number; progress: number; total?: number | undefined; message?: string | undefined } }): Promise<void>;
+}
+
+/** Task states and reasons after which the session (and its leases) end. */
+export const ENDING_REASONS = new Set<string>(['TASK_COMPLETED', 'TASK_EXPIRED', 'TASK_REVOKED', 'TASK_KILLED', 'TASK_MAX_LIFETIME_REACHED', 'TASK_NOT_FOUND', 'AGENT_DISABLED', 'TOKEN_REVOKED']);
+
+export interface SessionHooks {
+  /** the session ended (its links are released): the gateway forgets it */
+  closed(s: GatewaySession, reason: string): void;
+  /** a decision said the task ended: the gateway checks it and ends its sessions */
+  taskMayHaveEnded(taskId: string): void;
+  /** a client's request was cancelled: its HTTP stream is to be ended (the SDK sends no answer) */
+  cancelled(s: GatewaySession, requestId: string | number): void;
+}
+
+export class GatewaySession implements LinkUser {
   readonly id: string;
   readonly taskId: string;
-  readonly server: Server;
+  readonly agentId: string;
+  readonly openedAt: number;
+  server!: Server;
   private readonly d: GatewayDeps;
   private token: string;
   private claims: TaskTokenClaims;
-  private readonly upstreams: Upstream[];
+  private readonly hooks: SessionHooks;
+  private readonly links = new Map<string, { link: UpstreamLink; pool: UpstreamPool }>();
   private tools = new Map<string, ToolEntry>();
   private toolsFresh = false;
   private refreshing: Promise<void> | undefined;
-  private readonly resources = new Map<string, Upstream>();
-  private readonly prompts = new Map<string, { upstream: Upstream; prompt: Prompt }>();
+  private readonly waiting = new Map<UpstreamLink, Waiting[]>();
+  private readonly subscriptions = new Map<UpstreamLink, Set<string>>();
+  private logLevel: LoggingLevel | undefined;
+  private connected = false;
   /** the last outcome report: the next decision waits for it, so provenance is never behind */
   private pendingOutcome: Promise<unknown> = Promise.resolve();
-  private watch: NodeJS.Timeout | undefined;
   private closing: Promise<void> | undefined;
   lastUsed: number;
-  private readonly onClosed: (s: GatewaySession) => void;
 
-  private constructor(d: GatewayDeps, id: string, token: string, claims: TaskTokenClaims, upstreams: Upstream[], onClosed: (s: GatewaySession) => void) {
+  private constructor(d: GatewayDeps, id: string, token: string, claims: TaskTokenClaims, hooks: SessionHooks) {
     this.d = d;
     this.id = id;
     this.token = token;
     this.claims = claims;
     this.taskId = claims.task_id;
-    this.upstreams = upstreams;
-    this.onClosed = onClosed;
-    this.lastUsed = d.clock.now();
-    this.server = new Server(
-      { name: 'mandate-gateway', version: '0.1.0' },
-      { capabilities: { tools: { listChanged: true }, resources: {}, prompts: {} }, instructions: 'Tools behind Mandate: every call is decided against your task mandate.' },
-    );
-    this.register();
-    // the client went away (DELETE, a closed pipe): the upstreams and their leases go too
-    this.server.onclose = () => void this.close();
+    this.agentId = claims.sub;
+    this.hooks = hooks;
+    this.openedAt = d.clock.now();
+    this.lastUsed = this.openedAt;
   }
 
   /**
-   * Opens a session for a task token: no valid token or no active task, no session. Each
-   * upstream is connected for this session alone (a stdio upstream holding secrets is a process
-   * of its own: the lease); an upstream that cannot be reached is left out and logged.
+   * Opens a session for a task token: no valid token or no active task, no session. It takes a
+   * connection from every upstream's pool, all at once, and waits at most `connect_timeout` for
+   * those not ready: it opens with what is ready, says what is not (the instructions, the log,
+   * `_meta["mandate/upstreams"]` on every list), and tells the client when one comes up.
    */
-  static async open(d: GatewayDeps, token: string, onClosed: (s: GatewaySession) => void): Promise<GatewaySession> {
+  static async open(d: GatewayDeps, token: string, pools: readonly UpstreamPool[], hooks: SessionHooks): Promise<GatewaySession> {
     const claims = await d.tokens.verify(token);
-    await requireActiveTask(d, claims.task_id);
-    const id = d.ids.next('mcps');
-    const holder: { session?: GatewaySession } = {};
-    const connected = await Promise.all(
-      d.config.upstreams.map(async (cfg) => {
-        try {
-          return await Upstream.connect(cfg, d.vault, {
-            timeoutMs: d.config.limits.upstream_timeout,
-            maxItems: d.config.limits.max_list_items,
-            log: d.log,
-            onToolsChanged: () => holder.session?.toolsChanged(),
-          });
-        } catch (e) {
-          d.log.warn({ upstream: cfg.name, session: id, err: isMandateError(e) ? `${e.code}: ${e.message}` : describeError(e) }, 'upstream unavailable for this session');
-          return undefined;
-        }
-      }),
+    const task = await requireActiveTask(d, claims.task_id);
+    const session = new GatewaySession(d, d.ids.next('mcps'), token, claims, hooks);
+    // only the upstreams the mandate can reach: nothing starts (and no secret is decrypted) for the others
+    for (const pool of pools) if (mayUse(task, pool.prefix)) session.links.set(pool.prefix, { link: pool.acquire(session), pool });
+    await Promise.all([...session.links.values()].map(({ link }) => link.ready(d.config.limits.connect_timeout)));
+    const missing = session.unavailable();
+    session.server = session.makeServer(missing);
+    d.log.info(
+      { session: session.id, task: session.taskId, agent: session.agentId, upstreams: [...session.links.values()].filter((l) => l.link.isReady).map((l) => l.link.config.name), unavailable: missing, ms: d.clock.now() - session.openedAt },
+      missing.length > 0 ? 'MCP session opened without some upstreams' : 'MCP session opened',
     );
-    const session = new GatewaySession(d, id, token, claims, connected.filter((u): u is Upstream => u !== undefined), onClosed);
-    holder.session = session;
-    session.startWatch();
     return session;
+  }
+
+  /** The upstreams this session lacks now, and why. */
+  unavailable(): { name: string; state: string; error?: string }[] {
+    const out: { name: string; state: string; error?: string }[] = [];
+    for (const { link } of this.links.values()) {
+      if (link.isReady) continue;
+      out.push({ name: link.config.name, state: link.state, ...(link.lastError !== undefined ? { error: link.lastError.slice(0, 300) } : {}) });
+    }
+    return out;
+  }
+
+  private makeServer(missing: { name: string }[]): Server {
+    const note = missing.length > 0 ? ` Not available when this session opened (their tools appear once they are): ${missing.map((m) => m.name).join(', ')}.` : '';
+    const server = new Server(
+      { name: 'mandate-gateway', version: '0.1.0' },
+      {
+        capabilities: { tools: { listChanged: true }, resources: { listChanged: true, subscribe: true }, prompts: { listChanged: true }, logging: {}, completions: {} },
+        instructions: `Tools behind Mandate: every call is decided against your task mandate.${note}`,
+      },
+    );
+    this.register(server);
+    // a warm connection was told "no roots" before this client came: once it has initialized,
+    // the upstreams of this session (or task) are told to ask again
+    server.oninitialized = () => this.rootsChanged();
+    // the client went away (DELETE, a closed pipe): the upstreams and their leases go too
+    server.onclose = () => void this.close('client closed the session');
+    return server;
   }
 
   async connect(transport: Transport): Promise<void> {
     await this.server.connect(transport);
+    this.connected = true;
   }
 
   /**
@@ -140,33 +184,56 @@ export class GatewaySession {
     this.claims = claims;
   }
 
-  get agentId(): string {
-    return this.claims.sub;
+  /** When the session's newest token expires (ms since the epoch). */
+  get tokenExpiresAt(): number {
+    return this.claims.exp * 1000;
   }
 
-  private startWatch(): void {
-    this.watch = setInterval(() => {
-      void this.checkTask();
-    }, this.d.config.limits.task_check_interval);
-    this.watch.unref();
+  // --- what the links tell the session (LinkUser)
+
+  linkChanged(_link: UpstreamLink, what: ListKind): void {
+    if (what === 'tools') this.toolsFresh = false;
+    if (!this.connected || this.closing) return;
+    const send = what === 'tools' ? this.server.sendToolListChanged() : what === 'resources' ? this.server.sendResourceListChanged() : this.server.sendPromptListChanged();
+    send.catch(() => undefined);
   }
 
-  /** Ends the session (and kills its upstream processes) once its task is no longer active. */
-  async checkTask(): Promise<void> {
-    try {
-      await requireActiveTask(this.d, this.taskId);
-    } catch (e) {
-      if (isMandateError(e) && ENDING_REASONS.has(e.code)) {
-        this.d.log.info({ session: this.id, task: this.taskId, reason: e.code }, 'task ended: closing the MCP session and its upstream leases');
-        await this.close();
-      }
-    }
+  subscribed(link: UpstreamLink, uri: string): boolean {
+    return this.subscriptions.get(link)?.has(uri) === true;
   }
 
-  toolsChanged(): void {
-    this.toolsFresh = false;
-    this.server.sendToolListChanged().catch(() => undefined);
+  resourceUpdated(link: UpstreamLink, uri: string): void {
+    if (this.connected && !this.closing) this.server.sendResourceUpdated({ uri: namespacedUri(link.prefix, uri) }).catch(() => undefined);
   }
+
+  upstreamLog(link: UpstreamLink, params: LoggingMessageNotification['params']): void {
+    if (!this.connected || this.closing) return;
+    if (this.logLevel !== undefined && LEVELS.indexOf(params.level) < LEVELS.indexOf(this.logLevel)) return;
+    const logger = params.logger !== undefined ? `${link.prefix}/${params.logger}` : link.prefix;
+    this.server.notification({ method: 'notifications/message', params: { level: params.level, logger, data: link.scrubber.scrub(params.data) as unknown } }).catch(() => undefined);
+  }
+
+  inFlight(link: UpstreamLink): string | number | undefined {
+    return this.waiting.get(link)?.at(-1)?.id;
+  }
+
+  upstreamRequest(link: UpstreamLink, req: UpstreamRequest, signal: AbortSignal): Promise<Record<string, unknown>> {
+    const w = this.waiting.get(link)?.at(-1);
+    return relayUpstreamRequest(
+      {
+        server: this.server,
+        timeoutMs: this.d.config.limits.upstream_timeout,
+        decide: (tool, args) => this.decide(tool, args, w?.auth),
+        report: (decision, result, isError) => this.report(link, decision, result, isError, 'untrusted'),
+      },
+      link,
+      req,
+      signal,
+      w?.id,
+    );
+  }
+
+  // --- the client's requests
 
   private async task(): Promise<Task> {
     const task = await requireActiveTask(this.d, this.taskId);
@@ -174,30 +241,43 @@ export class GatewaySession {
     return task;
   }
 
-  /** Lists every upstream's tools, checks each against its pin. */
+  private linkFor(prefix: string | undefined): UpstreamLink | undefined {
+    return prefix === undefined ? undefined : this.links.get(prefix)?.link;
+  }
+
+  /** `_meta` of every list: which upstreams this session lacks now (so a list is never silently partial). */
+  private listMeta(): { _meta?: Record<string, unknown> } {
+    const missing = this.unavailable();
+    return missing.length > 0 ? { _meta: { 'mandate/upstreams': { unavailable: missing } } } : {};
+  }
+
+  /** Lists every ready upstream's tools, checks each against its pin. */
   private refreshTools(): Promise<void> {
     if (this.toolsFresh) return Promise.resolve();
     this.refreshing ??= (async () => {
       try {
         const next = new Map<string, ToolEntry>();
-        for (const up of this.upstreams) {
-          if (up.isClosed) continue;
-          let listed: Tool[];
-          try {
-            listed = await up.listTools();
-          } catch (e) {
-            this.d.log.warn({ upstream: up.config.name, err: describeError(e) }, 'tools/list failed upstream');
-            continue;
-          }
-          for (const tool of listed) {
-            const name = namespacedTool(up.prefix, tool.name);
+        const lists = await Promise.all(
+          [...this.links.values()].map(async ({ link }) => {
+            if (!link.isReady) return { link, tools: [] as Tool[] };
+            try {
+              return { link, tools: await link.listTools() };
+            } catch (e) {
+              this.d.log.warn({ session: this.id, upstream: link.config.name, err: link.scrubber.scrubText(describeError(e)) }, 'tools/list failed upstream');
+              return { link, tools: [] as Tool[] };
+            }
+          }),
+        );
+        for (const { link, tools } of lists) {
+          for (const tool of tools) {
+            const name = namespacedTool(link.prefix, tool.name);
             if (!TOOL_NAME.test(name) || next.has(name)) {
-              this.d.log.warn({ upstream: up.config.name, tool: tool.name.slice(0, 200) }, 'upstream tool left out: its name is not a valid mandate tool name');
+              this.d.log.warn({ upstream: link.config.name, tool: tool.name.slice(0, 200) }, 'upstream tool left out: its name is not a valid mandate tool name');
               continue;
             }
             const hash = toolHash(this.d.hasher, tool);
-            const usable = await this.d.pins.check(up.config.name, tool.name, hash, this.taskId);
-            next.set(name, { upstream: up, tool, hash, usable });
+            const usable = await this.d.pins.check(link.config.name, tool.name, hash, this.taskId);
+            next.set(name, { link, tool, hash, usable });
           }
         }
         this.tools = next;
@@ -209,8 +289,8 @@ export class GatewaySession {
     return this.refreshing;
   }
 
-  private register(): void {
-    this.server.setRequestHandler(ListToolsRequestSchema, async () => {
+  private register(server: Server): void {
+    server.setRequestHandler(ListToolsRequestSchema, async () => {
       const task = await this.task().catch(asMcpError);
       // every list asks the upstreams again, so a changed description is caught when it appears
       this.toolsFresh = false;
@@ -218,74 +298,148 @@ export class GatewaySession {
       const tools: Tool[] = [];
       for (const [name, e] of this.tools) {
         if (!e.usable || !granted(task, name)) continue;
-        tools.push(e.upstream.scrubber.scrub({ ...e.tool, name }));
+        tools.push(e.link.scrubber.scrub({ ...e.tool, name }));
       }
-      return { tools };
+      return { tools, ...this.listMeta() };
     });
 
-    this.server.setRequestHandler(CallToolRequestSchema, async (req, extra) => this.callTool(req.params.name, req.params.arguments ?? {}, requestAuth(extra)));
+    server.setRequestHandler(CallToolRequestSchema, async (req, extra) => this.callTool(req.params.name, req.params.arguments ?? {}, requestAuth(extra), extra as Extra));
 
-    this.server.setRequestHandler(ListResourcesRequestSchema, async () => {
+    server.setRequestHandler(ListResourcesRequestSchema, async () => {
       const task = await this.task().catch(asMcpError);
       const out: Resource[] = [];
-      for (const up of this.upstreams) {
-        if (up.isClosed || !granted(task, resourceTool(up.prefix))) continue;
-        let listed: Resource[];
-        try {
-          listed = await up.listResources();
-        } catch (e) {
-          this.d.log.warn({ upstream: up.config.name, err: describeError(e) }, 'resources/list failed upstream');
-          continue;
-        }
-        for (const r of listed) {
+      for (const { link } of this.links.values()) {
+        if (!link.isReady || !granted(task, resourceTool(link.prefix))) continue;
+        for (const r of await this.listed(link, 'resources/list', () => link.listResources())) {
           if (task.mandate.resources && !task.mandate.resources.some((g) => globMatch(g, r.uri))) continue;
-          if (!this.resources.has(r.uri)) this.resources.set(r.uri, up);
-          if (this.resources.get(r.uri) === up) out.push(up.scrubber.scrub(r));
+          out.push(link.scrubber.scrub({ ...r, uri: namespacedUri(link.prefix, r.uri) }));
         }
       }
-      return { resources: out };
+      return { resources: out, ...this.listMeta() };
     });
 
-    this.server.setRequestHandler(ReadResourceRequestSchema, async (req, extra) => {
-      const up = this.resources.get(req.params.uri);
-      if (!up) throw new McpError(ErrorCode.InvalidParams, `unknown resource ${req.params.uri.slice(0, 200)} (list resources first)`);
-      const decision = await this.decide(resourceTool(up.prefix), { uri: req.params.uri }, requestAuth(extra), req.params.uri);
+    server.setRequestHandler(ListResourceTemplatesRequestSchema, async () => {
+      const task = await this.task().catch(asMcpError);
+      const out: ResourceTemplate[] = [];
+      for (const { link } of this.links.values()) {
+        if (!link.isReady || !granted(task, resourceTool(link.prefix))) continue;
+        for (const t of await this.listed(link, 'resources/templates/list', () => link.listResourceTemplates())) out.push(link.scrubber.scrub({ ...t, uriTemplate: namespacedUri(link.prefix, t.uriTemplate) }));
+      }
+      return { resourceTemplates: out, ...this.listMeta() };
+    });
+
+    server.setRequestHandler(ReadResourceRequestSchema, async (req, extra) => {
+      const { link, uri } = this.resourceTarget(req.params.uri);
+      await this.task().catch(asMcpError);
+      const decision = await this.decide(resourceTool(link.prefix), { uri }, requestAuth(extra), uri);
       if (decision.effect !== 'allow') throw new McpError(ErrorCode.InvalidRequest, denialText(decision), decisionMeta(decision));
-      return this.forward(up, decision, () => up.client.request({ method: 'resources/read', params: req.params }, ReadResourceResultSchema, { timeout: this.d.config.limits.upstream_timeout }));
+      const result = await this.forward(link, decision, extra as Extra, 'resources/read', { uri }, ReadResourceResultSchema);
+      return { ...result, contents: result.contents.map((c) => ({ ...c, uri: namespacedUri(link.prefix, c.uri) })) };
     });
 
-    this.server.setRequestHandler(ListPromptsRequestSchema, async () => {
+    server.setRequestHandler(SubscribeRequestSchema, async (req) => {
+      const { link, uri } = this.resourceTarget(req.params.uri);
+      await this.requireResourceGrant(link, uri);
+      const mine = this.subscriptions.get(link) ?? new Set<string>();
+      this.subscriptions.set(link, mine);
+      mine.add(uri);
+      await link.requireClient().subscribeResource({ uri }, { timeout: this.d.config.limits.upstream_timeout });
+      return {};
+    });
+
+    server.setRequestHandler(UnsubscribeRequestSchema, async (req) => {
+      const { link, uri } = this.resourceTarget(req.params.uri);
+      this.subscriptions.get(link)?.delete(uri);
+      // a shared connection's subscription stays while another session of it holds one
+      if (![...link.users].some((u) => u.subscribed(link, uri)) && link.isReady) await link.requireClient().unsubscribeResource({ uri }, { timeout: this.d.config.limits.upstream_timeout });
+      return {};
+    });
+
+    server.setRequestHandler(ListPromptsRequestSchema, async () => {
       const task = await this.task().catch(asMcpError);
       const out: Prompt[] = [];
-      for (const up of this.upstreams) {
-        if (up.isClosed) continue;
-        let listed: Prompt[];
-        try {
-          listed = await up.listPrompts();
-        } catch (e) {
-          this.d.log.warn({ upstream: up.config.name, err: describeError(e) }, 'prompts/list failed upstream');
-          continue;
-        }
-        for (const p of listed) {
-          const name = namespacedTool(up.prefix, p.name);
-          if (!TOOL_NAME.test(promptTool(up.prefix, p.name)) || !granted(task, promptTool(up.prefix, p.name))) continue;
-          this.prompts.set(name, { upstream: up, prompt: p });
-          out.push(up.scrubber.scrub({ ...p, name }));
+      for (const { link } of this.links.values()) {
+        if (!link.isReady) continue;
+        for (const p of await this.listed(link, 'prompts/list', () => link.listPrompts())) {
+          if (!TOOL_NAME.test(promptTool(link.prefix, p.name)) || !granted(task, promptTool(link.prefix, p.name))) continue;
+          out.push(link.scrubber.scrub({ ...p, name: namespacedTool(link.prefix, p.name) }));
         }
       }
-      return { prompts: out };
+      return { prompts: out, ...this.listMeta() };
     });
 
-    this.server.setRequestHandler(GetPromptRequestSchema, async (req, extra) => {
-      const entry = this.prompts.get(req.params.name);
-      if (!entry) throw new McpError(ErrorCode.InvalidParams, `unknown prompt ${req.params.name.slice(0, 200)} (list prompts first)`);
-      const { upstream: up, prompt } = entry;
-      const decision = await this.decide(promptTool(up.prefix, prompt.name), (req.params.arguments ?? {}) as JsonObject, requestAuth(extra));
+    server.setRequestHandler(GetPromptRequestSchema, async (req, extra) => {
+      const split = splitName(req.params.name);
+      const link = this.linkFor(split?.prefix);
+      if (!split || !link) throw new McpError(ErrorCode.InvalidParams, `unknown prompt ${req.params.name.slice(0, 200)}`);
+      await this.task().catch(asMcpError);
+      const decision = await this.decide(promptTool(link.prefix, split.name), (req.params.arguments ?? {}) as JsonObject, requestAuth(extra));
       if (decision.effect !== 'allow') throw new McpError(ErrorCode.InvalidRequest, denialText(decision), decisionMeta(decision));
-      return this.forward(up, decision, () =>
-        up.client.request({ method: 'prompts/get', params: { ...req.params, name: prompt.name } }, GetPromptResultSchema, { timeout: this.d.config.limits.upstream_timeout }),
-      );
+      return this.forward(link, decision, extra as Extra, 'prompts/get', { name: split.name, ...(req.params.arguments ? { arguments: req.params.arguments } : {}) }, GetPromptResultSchema);
     });
+
+    server.setRequestHandler(CompleteRequestSchema, async (req, extra) => {
+      const task = await this.task().catch(asMcpError);
+      const ref = req.params.ref;
+      let link: UpstreamLink | undefined;
+      let upstreamRef: typeof ref;
+      if (ref.type === 'ref/prompt') {
+        const split = splitName(ref.name);
+        link = this.linkFor(split?.prefix);
+        if (!split || !link || !granted(task, promptTool(link.prefix, split.name))) throw new McpError(ErrorCode.InvalidParams, `unknown prompt ${ref.name.slice(0, 200)}`);
+        upstreamRef = { ...ref, name: split.name };
+      } else {
+        const split = splitUri(ref.uri);
+        link = this.linkFor(split?.prefix);
+        if (!split || !link || !granted(task, resourceTool(link.prefix))) throw new McpError(ErrorCode.InvalidParams, `unknown resource ${ref.uri.slice(0, 200)}`);
+        upstreamRef = { ...ref, uri: split.uri };
+      }
+      if (!link.isReady || !link.has('completions')) return { completion: { values: [] } };
+      const r = await this.track(link, extra as Extra, () => link.requireClient().request({ method: 'completion/complete', params: { ...req.params, ref: upstreamRef } }, CompleteResultSchema, this.options(link, extra as Extra)));
+      return link.scrubber.scrub(r);
+    });
+
+    server.setRequestHandler(SetLevelRequestSchema, async (req) => {
+      this.logLevel = req.params.level;
+      // only connections of this session or its task hear it: a shared one is everyone's
+      await Promise.all(
+        [...this.links.values()].map(async ({ link }) => {
+          if (link.mode === 'shared' || !link.isReady || !link.has('logging')) return;
+          await link.requireClient().setLoggingLevel(req.params.level, { timeout: this.d.config.limits.upstream_timeout }).catch((e: unknown) => this.d.log.warn({ session: this.id, upstream: link.config.name, err: describeError(e) }, 'logging/setLevel failed upstream'));
+        }),
+      );
+      return {};
+    });
+
+    server.setNotificationHandler(RootsListChangedNotificationSchema, () => this.rootsChanged());
+  }
+
+  private rootsChanged(): void {
+    for (const { link } of this.links.values()) if (link.isReady && link.mode !== 'shared') void link.client?.sendRootsListChanged().catch(() => undefined);
+  }
+
+  private async listed<T>(link: UpstreamLink, what: string, list: () => Promise<T[]>): Promise<T[]> {
+    try {
+      return await list();
+    } catch (e) {
+      this.d.log.warn({ session: this.id, upstream: link.config.name, err: link.scrubber.scrubText(describeError(e)) }, `${what} failed upstream`);
+      return [];
+    }
+  }
+
+  /** `<prefix>+<uri>` → its link and the upstream's URI. */
+  private resourceTarget(wire: string): { link: UpstreamLink; uri: string } {
+    const split = splitUri(wire);
+    const link = this.linkFor(split?.prefix);
+    if (!split || !link) throw new McpError(ErrorCode.InvalidParams, `unknown resource ${wire.slice(0, 200)} (resource URIs are <upstream>+<uri>)`);
+    return { link, uri: split.uri };
+  }
+
+  private async requireResourceGrant(link: UpstreamLink, uri: string): Promise<void> {
+    const task = await this.task().catch(asMcpError);
+    if (!granted(task, resourceTool(link.prefix)) || (task.mandate.resources && !task.mandate.resources.some((g) => globMatch(g, uri)))) {
+      throw new McpError(ErrorCode.InvalidRequest, `Mandate denied this subscription: RESOURCE_NOT_IN_MANDATE`, { reason: 'RESOURCE_NOT_IN_MANDATE' });
+    }
   }
 
   /**
@@ -307,50 +461,112 @@ export class GatewaySession {
       ...(resource !== undefined ? { resource } : {}),
       ...(auth?.proof !== undefined ? { proof: auth.proof } : {}),
     });
-    if (decision.effect !== 'allow' && decision.reasons.some((r) => ENDING_REASONS.has(r))) void this.checkTask();
+    if (decision.effect !== 'allow' && decision.reasons.some((r) => ENDING_REASONS.has(r))) this.hooks.taskMayHaveEnded(this.taskId);
     return decision;
+  }
+
+  /** Request options toward a link: the timeout and the client's cancellation. */
+  private options(_link: UpstreamLink, extra: Extra): RequestOptions {
+    return { timeout: this.d.config.limits.upstream_timeout, signal: extra.signal };
+  }
+
+  /**
+   * Sends a request to a link, relaying its progress under the client's own progress token. The
+   * gateway routes the upstream's progress by a token of its own (the SDK's progress handler is
+   * dropped the moment the answer arrives, and a last notification that came in the same read
+   * as the answer was lost with it); the answer waits until every progress notification is sent,
+   * and the timeout restarts with each one.
+   */
+  private async send<S extends z.ZodType<object>>(link: UpstreamLink, extra: Extra, method: string, params: Record<string, unknown>, schema: S): Promise<z.output<S>> {
+    const client = link.requireClient();
+    const clientToken = extra._meta?.progressToken;
+    if (clientToken === undefined) return client.request({ method, params }, schema, this.options(link, extra));
+    const timeoutMs = this.d.config.limits.upstream_timeout;
+    const timeout = new AbortController();
+    let timer = setTimeout(() => timeout.abort(new McpError(ErrorCode.RequestTimeout, `upstream ${link.config.name} did not answer in ${timeoutMs} ms`)), timeoutMs);
+    const token = `${this.id}/${this.d.ids.next('progress')}`;
+    const sending: Promise<unknown>[] = [];
+    link.progressRoutes.set(token, (p) => {
+      clearTimeout(timer);
+      timer = setTimeout(() => timeout.abort(new McpError(ErrorCode.RequestTimeout, `upstream ${link.config.name} did not answer in ${timeoutMs} ms`)), timeoutMs);
+      const message = p.message !== undefined ? link.scrubber.scrubText(p.message) : undefined;
+      sending.push(extra.sendNotification({ method: 'notifications/progress', params: { progressToken: clientToken, progress: p.progress, ...(p.total !== undefined ? { total: p.total } : {}), ...(message !== undefined ? { message } : {}) } }).catch(() => undefined));
+    });
+    try {
+      // the SDK's own timer is the outer bound (a day); ours restarts with progress
+      return await client.request({ method, params: { ...params, _meta: { progressToken: token } } }, schema, { timeout: 86_400_000, signal: AbortSignal.any([extra.signal, timeout.signal]) });
+    } finally {
+      clearTimeout(timer);
+      // a notification dispatched just before the answer is still routed, then sent first
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      link.progressRoutes.delete(token);
+      await Promise.all(sending);
+    }
+  }
+
+  /** Runs a request to a link, known as waiting on it (so an upstream's own request finds its session). */
+  private async track<T>(link: UpstreamLink, extra: Extra, fn: () => Promise<T>): Promise<T> {
+    const list = this.waiting.get(link) ?? [];
+    this.waiting.set(link, list);
+    const w: Waiting = { id: extra.requestId, auth: requestAuth(extra) };
+    list.push(w);
+    const onAbort = () => this.hooks.cancelled(this, extra.requestId);
+    extra.signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      return await fn();
+    } finally {
+      extra.signal.removeEventListener('abort', onAbort);
+      const i = list.indexOf(w);
+      if (i >= 0) list.splice(i, 1);
+    }
   }
 
   /**
    * Forwards an allowed request, scrubs leased secrets from the answer, and reports the outcome
    * (digest audited, values recorded for provenance with the upstream's trust).
    */
-  private async forward<T extends object>(up: Upstream, decision: Decision, send: () => Promise<T>): Promise<T> {
-    let result: T;
+  private async forward<S extends z.ZodType<object>>(link: UpstreamLink, decision: Decision, extra: Extra, method: string, params: Record<string, unknown>, schema: S): Promise<z.output<S>> {
+    const trust = link.config.trusted ? 'trusted' : 'untrusted';
+    let result: z.output<S>;
     try {
-      result = up.scrubber.scrub(await send());
+      result = link.scrubber.scrub(await this.track(link, extra, () => this.send(link, extra, method, params, schema)));
     } catch (e) {
-      const message = up.scrubber.scrubText(describeError(e));
-      this.report(up, decision, { error: message }, true);
-      throw new McpError(ErrorCode.InternalError, `upstream ${up.config.name} failed: ${message}`);
+      const message = link.scrubber.scrubText(describeError(e));
+      this.report(link, decision, { error: message }, true, trust);
+      if (e instanceof McpError && e.message.includes(`upstream ${link.config.name} is unavailable`)) throw e;
+      throw new McpError(ErrorCode.InternalError, `upstream ${link.config.name} failed: ${message}`);
     }
-    this.report(up, decision, result as JsonValue, (result as { isError?: unknown }).isError === true);
+    this.report(link, decision, result as JsonValue, (result as { isError?: unknown }).isError === true, trust);
     return result;
   }
 
-  private report(up: Upstream, decision: Decision, result: JsonValue, isError: boolean): void {
+  private report(_link: UpstreamLink, decision: Decision, result: JsonValue, isError: boolean, trust: 'trusted' | 'untrusted'): void {
     const p = this.d.engine
-      .recordOutcome({ taskToken: this.token, callId: decision.callId, result, isError, trust: up.config.trusted ? 'trusted' : 'untrusted' })
+      .recordOutcome({ taskToken: this.token, callId: decision.callId, result, isError, trust })
       .catch((e: unknown) => this.d.log.warn({ session: this.id, callId: decision.callId, err: describeError(e) }, 'outcome report failed'));
     this.pendingOutcome = p;
   }
 
-  async callTool(name: string, args: Record<string, unknown>, auth?: RequestAuth): Promise<CallToolResult> {
+  async callTool(name: string, args: Record<string, unknown>, auth?: RequestAuth, extra?: Extra): Promise<CallToolResult> {
     await this.task().catch(asMcpError);
     await this.refreshTools();
     const entry = this.tools.get(name);
-    if (!entry) throw new McpError(ErrorCode.InvalidParams, `unknown tool ${name.slice(0, 200)}`);
+    if (!entry) {
+      const link = this.linkFor(splitName(name)?.prefix);
+      if (link && !link.isReady) link.requireClient();
+      throw new McpError(ErrorCode.InvalidParams, `unknown tool ${name.slice(0, 200)}`);
+    }
     if (!entry.usable) {
-      const pin = await this.d.pins.get(entry.upstream.config.name, entry.tool.name);
+      const pin = await this.d.pins.get(entry.link.config.name, entry.tool.name);
       if (pin?.status === 'approved' && pin.hash === entry.hash) entry.usable = true;
       else return this.blockedByPin(name, args as JsonObject);
     }
+    // an upstream that is down is said so before anything is decided or forwarded
+    entry.link.requireClient();
     const decision = await this.decide(name, args as JsonObject, auth);
     if (decision.effect !== 'allow') return denialResult(decision);
-    const up = entry.upstream;
-    return this.forward(up, decision, () =>
-      up.client.request({ method: 'tools/call', params: { name: entry.tool.name, arguments: args } }, CallToolResultSchema, { timeout: this.d.config.limits.upstream_timeout }),
-    ) as Promise<CallToolResult>;
+    const ex: Extra = extra ?? { signal: new AbortController().signal, requestId: this.d.ids.next('req'), sendNotification: async () => undefined };
+    return this.forward(entry.link, decision, ex, 'tools/call', { name: entry.tool.name, arguments: args }, CallToolResultSchema) as Promise<CallToolResult>;
   }
 
   /** A pinned tool whose description changed: refused and audited, never forwarded. */
@@ -369,18 +585,26 @@ export class GatewaySession {
     };
   }
 
-  /** Closes the client side and every upstream connection (stdio processes are killed). */
-  close(): Promise<void> {
+  get isClosed(): boolean {
+    return this.closing !== undefined;
+  }
+
+  /**
+   * Ends the session: the client side, and its hold on every upstream connection (a
+   * per-session one is closed, its process killed and its HTTP session ended; a per-task one
+   * with the task's last session). `reason` goes to the log.
+   */
+  close(reason: string): Promise<void> {
     this.closing ??= (async () => {
-      if (this.watch) clearInterval(this.watch);
       await this.pendingOutcome;
-      await Promise.all(this.upstreams.map((u) => u.close()));
+      await Promise.all([...this.links.values()].map(({ link, pool }) => pool.release(this, link, `session ${this.id} closed: ${reason}`)));
       try {
         await this.server.close();
       } catch {
         // already closed by its transport
       }
-      this.onClosed(this);
+      this.d.log.info({ session: this.id, task: this.taskId, agent: this.agentId, reason, lived_ms: this.d.clock.now() - this.openedAt }, 'MCP session closed');
+      this.hooks.closed(this, reason);
     })();
     return this.closing;
   }
@@ -392,12 +616,25 @@ function requestAuth(extra: { authInfo?: AuthInfo | undefined }): RequestAuth | 
   return a !== undefined && typeof a.token === 'string' ? a : undefined;
 }
 
+/**
+ * Whether any grant of the mandate can name something of this upstream (`<prefix>__…`): the
+ * literal part of each grant before its first `*` is compared; never false for a usable upstream.
+ */
+function mayUse(task: Task, prefix: string): boolean {
+  const head = namespacedTool(prefix, '');
+  return task.mandate.tools.some((g) => {
+    const star = g.name.indexOf('*');
+    const literal = star < 0 ? g.name : g.name.slice(0, star);
+    return literal.startsWith(head) || (star >= 0 && head.startsWith(literal));
+  });
+}
+
 function granted(task: Task, tool: string): boolean {
   return task.mandate.tools.some((g) => globMatch(g.name, tool));
 }
 
 /** The task's current state, or a MandateError whose code is the task-state reason. */
-export async function requireActiveTask(d: GatewayDeps, taskId: string): Promise<Task> {
+export async function requireActiveTask(d: Pick<GatewayDeps, 'tasks' | 'clock'>, taskId: string): Promise<Task> {
   let task: Task | undefined;
   try {
     task = await d.tasks.getTask(taskId);
@@ -413,27 +650,4 @@ export async function requireActiveTask(d: GatewayDeps, taskId: string): Promise
 function asMcpError(e: unknown): never {
   if (isMandateError(e)) throw new McpError(ErrorCode.InvalidRequest, `${e.code}: ${e.message}`, { reason: e.code });
   throw new McpError(ErrorCode.InternalError, 'internal error');
-}
-
-function decisionMeta(d: Decision): { 'mandate/decision': JsonObject } {
-  return {
-    'mandate/decision': {
-      call_id: d.callId,
-      effect: d.effect,
-      reasons: [...d.reasons],
-      policy_ids: [...d.policyIds],
-      ...(d.approvalId !== undefined ? { approval_id: d.approvalId } : {}),
-    },
-  };
-}
-
-function denialText(d: Decision): string {
-  const head = d.effect === 'approval_required' ? 'Mandate holds this call for approval' : 'Mandate denied this call';
-  const tail = d.effect === 'approval_required' && d.approvalId !== undefined ? ` (approval ${d.approvalId}: once an approver allows it, repeat the same call)` : '';
-  return `${head}: ${d.reasons.join(', ')}${d.details.length > 0 ? ` (${d.details.join('; ')})` : ''}${tail}`;
-}
-
-/** A deny or a held call, as a tool result the model can read: never a hang, never a forward. */
-function denialResult(d: Decision): CallToolResult {
-  return { isError: true, content: [{ type: 'text', text: denialText(d) }], _meta: decisionMeta(d) };
 }

@@ -17,7 +17,7 @@ import { dpopFetch } from '@mandate/gateway';
 import { exportJWK, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allAuditRecords, decodeJwt, ManualClock } from '../../server/test/support.ts';
-import { CLI, decisionOf, GATEWAY_CEILING, SERVERS, startGatewayBed, textOf, type GatewayBed } from './support.ts';
+import { CLI, decisionOf, GATEWAY_CEILING, rpcBody, SERVERS, startGatewayBed, textOf, type GatewayBed } from './support.ts';
 
 const evOnly = () => [{ name: 'ev', transport: 'stdio', command: process.execPath, args: [SERVERS.everything] }];
 const sha256 = { sha256Hex: (s: string) => createHash('sha256').update(s, 'utf8').digest('hex') };
@@ -188,7 +188,7 @@ describe('MCP gateway: key-bound task tokens (DPoP) over Streamable HTTP', () =>
     const p = await proofFor(bed, key, { method: 'POST', htu: `${bed.url}/mcp`, token: t.token });
     const first = await rawCall(bed, sid, t.token, p);
     expect(first.status).toBe(200);
-    expect(textOf(((await first.json()) as { result: unknown }).result)).toContain('raw');
+    expect(textOf((await rpcBody(first))['result'])).toContain('raw');
     const again = await rawCall(bed, sid, t.token, p);
     expect(again.status).toBe(401);
     expect(await reasonOf(again)).toBe('DPOP_PROOF_REPLAYED');
@@ -204,6 +204,8 @@ describe('MCP gateway: key-bound task tokens (DPoP) over Streamable HTTP', () =>
 
   it('relays over stdio with MANDATE_DPOP_KEY_FILE: every forwarded request signed; without the key, refused', async () => {
     const key = await newKey();
+    // the relay signs with the real time: bring the bed's clock up to it (a slow run is minutes in)
+    if (Date.now() > bed.h.clock.now()) bed.h.clock.advance(Date.now() - bed.h.clock.now());
     const t = await startBound(bed, key, 'dpop-mcp-stdio');
     const keyFile = join(bed.work, 'dpop-key.json');
     await writeFile(keyFile, JSON.stringify(key.privateJwk), { mode: 0o600 });

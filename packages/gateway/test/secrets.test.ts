@@ -18,6 +18,7 @@ describe('secrets brokered by the gateway', () => {
   let bed: GatewayBed;
   const logs: string[] = [];
   const log = {
+    debug: (o: object, m: string) => logs.push(JSON.stringify(o) + m),
     info: (o: object, m: string) => logs.push(JSON.stringify(o) + m),
     warn: (o: object, m: string) => logs.push(JSON.stringify(o) + m),
     error: (o: object, m: string) => logs.push(JSON.stringify(o) + m),

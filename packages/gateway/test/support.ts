@@ -21,7 +21,7 @@ export const SERVERS = {
 };
 export const CLI = join(ROOT, 'packages', 'cli', 'src', 'main.ts');
 /** the tools a test agent may ever be granted */
-export const GATEWAY_CEILING = { tools: ['fs__*', 'mem__*', 'ev__*', 'mut__*', 'web__*', 'nowhere__*'], data_classes: ['internal'], environments: ['prod'], max_ttl: '1h', max_calls: 1000 };
+export const GATEWAY_CEILING = { tools: ['fs__*', 'mem__*', 'ev__*', 'ev2__*', 'slow__*', 'mut__*', 'web__*', 'nowhere__*'], data_classes: ['internal'], environments: ['prod'], max_ttl: '1h', max_calls: 1000 };
 
 export interface GatewayBed {
   readonly h: Harness;
@@ -45,7 +45,7 @@ export interface BedOptions {
   readonly serverConfig?: Record<string, unknown>;
   /** a policy folder instead of the example policies */
   readonly policiesDir?: (work: string) => Promise<string>;
-  readonly log?: { info(o: object, m: string): void; warn(o: object, m: string): void; error(o: object, m: string): void };
+  readonly log?: { debug?(o: object, m: string): void; info(o: object, m: string): void; warn(o: object, m: string): void; error(o: object, m: string): void };
 }
 
 export function defaultUpstreams(work: string, files: string): Record<string, unknown>[] {
@@ -69,11 +69,13 @@ export async function startGatewayBed(opts: BedOptions = {}): Promise<GatewayBed
     config: {
       ...(opts.serverConfig ?? {}),
       ...(policies !== undefined ? { policies: { dir: policies } } : {}),
-      mcp: { upstreams: (opts.upstreams ?? defaultUpstreams)(work, files), secrets_key_file: keyFile, ...(opts.config ?? {}) },
+      // a busy machine starts an upstream in seconds: sessions here wait for theirs
+      mcp: { upstreams: (opts.upstreams ?? defaultUpstreams)(work, files), secrets_key_file: keyFile, ...(opts.config ?? {}), limits: { connect_timeout: '60s', ...((opts.config?.['limits'] as object | undefined) ?? {}) } },
     } as never,
     ...(opts.log ? { log: opts.log } : {}),
     ...(opts.clock ? { clock: opts.clock } : {}),
   });
+  await h.runtime.mcp.warmed(20_000);
   await h.app.listen({ host: '127.0.0.1', port: 0 });
   const addr = h.app.server.address();
   const url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
@@ -124,4 +126,22 @@ export function textOf(r: unknown): string {
 /** The decision Mandate attached to a refused call. */
 export function decisionOf(r: unknown): { effect: string; reasons: string[]; call_id: string; approval_id?: string } | undefined {
   return (r as { _meta?: Record<string, unknown> })._meta?.['mandate/decision'] as never;
+}
+
+/**
+ * The JSON-RPC answer in a raw /mcp response: the JSON body, or (a streamed answer) the last
+ * message with an id among the SSE events.
+ */
+export async function rpcBody(res: Response): Promise<Record<string, unknown>> {
+  const text = await res.text();
+  if (!(res.headers.get('content-type') ?? '').includes('text/event-stream')) return JSON.parse(text) as Record<string, unknown>;
+  const messages = text
+    .split('\n')
+    .filter((l) => l.startsWith('data:'))
+    .map((l) => l.slice(5).trim())
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  const answer = messages.filter((m) => 'id' in m && ('result' in m || 'error' in m)).at(-1);
+  if (!answer) throw new Error(`no JSON-RPC answer in the stream: ${text.slice(0, 300)}`);
+  return answer;
 }

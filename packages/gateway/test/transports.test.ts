@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../server/test/cluster/throwaway-pg.ts';
-import { decisionOf, SERVERS, startGatewayBed, textOf, type GatewayBed } from './support.ts';
+import { decisionOf, rpcBody, SERVERS, startGatewayBed, textOf, type GatewayBed } from './support.ts';
 
 async function startHttpEverything(): Promise<{ url: string; proc: ChildProcess }> {
   const port = await freePort();
@@ -73,20 +73,20 @@ describe('gateway transports and bounds', () => {
       });
     const garbage = await post('{"jsonrpc": "2.0", "id": 7, "method": ');
     expect(garbage.status).toBe(400);
-    expect(await garbage.json()).toMatchObject({ jsonrpc: '2.0', id: null, error: { code: -32700 } });
+    expect(await rpcBody(garbage)).toMatchObject({ jsonrpc: '2.0', id: null, error: { code: -32700 } });
     let deep: unknown = 'x';
     for (let i = 0; i < 40; i++) deep = { d: deep };
     const nested = await post(JSON.stringify({ jsonrpc: '2.0', id: 8, method: 'tools/call', params: { name: 'web__echo', arguments: { message: deep } } }));
-    expect(await nested.json()).toMatchObject({ id: 8, error: { code: -32600, data: { reason: 'LIMIT_EXCEEDED' } } });
+    expect(await rpcBody(nested)).toMatchObject({ id: 8, error: { code: -32600, data: { reason: 'LIMIT_EXCEEDED' } } });
     const big = await post(JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'web__echo', arguments: { message: 'x'.repeat(70 * 1024) } } }));
     expect(big.status).toBe(413);
-    expect(await big.json()).toMatchObject({ error: { code: -32600, data: { reason: 'LIMIT_EXCEEDED' } } });
+    expect(await rpcBody(big)).toMatchObject({ error: { code: -32600, data: { reason: 'LIMIT_EXCEEDED' } } });
     const notRpc = await post(JSON.stringify({ hello: 'world' }));
     expect(notRpc.status).toBe(400);
     // the same session still answers
     await post(JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }));
     const ok = await post(JSON.stringify({ jsonrpc: '2.0', id: 10, method: 'tools/call', params: { name: 'web__echo', arguments: { message: 'still here' } } }));
-    expect(await ok.json()).toMatchObject({ id: 10, result: { content: [{ type: 'text', text: 'Echo: still here' }] } });
+    expect(await rpcBody(ok)).toMatchObject({ id: 10, result: { content: [{ type: 'text', text: 'Echo: still here' }] } });
     // an argument past the decision limits is a deny with the reason, not a crash
     const wide = await client.callTool({ name: 'web__echo', arguments: Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`k${i}`, i])) });
     expect(decisionOf(wide)).toMatchObject({ effect: 'deny', reasons: ['LIMIT_EXCEEDED'] });
@@ -107,6 +107,6 @@ describe('gateway transports and bounds', () => {
       body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list' }),
     });
     expect(hijack.status).toBe(403);
-    expect(await hijack.json()).toMatchObject({ error: { data: { reason: 'TOKEN_TASK_MISMATCH' } } });
+    expect(await rpcBody(hijack)).toMatchObject({ error: { data: { reason: 'TOKEN_TASK_MISMATCH' } } });
   });
 });

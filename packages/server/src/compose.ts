@@ -66,7 +66,7 @@ import { loadSecretsKey, McpGateway, type PinAlert } from '@mandate/gateway';
 export interface RuntimeOptions {
   readonly clock?: Clock;
   readonly ids?: IdGenerator;
-  readonly log?: CheckpointerLog & { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
+  readonly log?: CheckpointerLog & { debug?(obj: object, msg: string): void; info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
   /** an admin key to create when the store has no operator yet (else one is generated) */
   readonly bootstrapAdminKey?: string | undefined;
   /** write the generated bootstrap admin key to <data_dir>/admin.key (default true) */
@@ -137,7 +137,17 @@ export interface MandateRuntime {
   close(): Promise<void>;
 }
 
-const silentLog = { info: () => undefined, warn: () => undefined, error: () => undefined };
+/**
+ * The MCP gateway as an OAuth 2.1 protected resource (RFC 9728): its identifier and where its
+ * metadata is, from `server.public_url` (else the configured host and port): never from a
+ * request's Host header, which a client controls.
+ */
+export function mcpResource(config: MandateConfig): { base: string; resource: string; metadata: string } {
+  const base = (config.server.public_url ?? `http://${config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host}:${config.server.port}`).replace(/\/$/, '');
+  return { base, resource: `${base}/mcp`, metadata: `${base}/.well-known/oauth-protected-resource/mcp` };
+}
+
+const silentLog: NonNullable<RuntimeOptions['log']> = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
 export function isPostgres(config: MandateConfig): boolean {
   return config.store.startsWith('postgres://') || config.store.startsWith('postgresql://');
@@ -508,8 +518,10 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       clock,
       ids,
       hasher,
-      log: { info: log.info.bind(log), warn: log.warn.bind(log), error: log.error.bind(log) },
+      log: { ...(log.debug !== undefined ? { debug: log.debug.bind(log) } : {}), info: log.info.bind(log), warn: log.warn.bind(log), error: log.error.bind(log) },
       onAlert: opts.onMcpAlert,
+      resourceMetadataUrl: mcpResource(config).metadata,
+      resource: { id: mcpResource(config).resource, audience: config.tokens.audience },
     });
     // --- end MCP gateway
     let bootstrapAdminKey: string | undefined;

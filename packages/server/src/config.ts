@@ -6,7 +6,7 @@ import { MandateError, durationSchema, zodIssues } from '@mandate/core';
 import { authzenConfigSchema } from './authzen/config.ts';
 import { behaviourConfigSchema } from './behaviour/config.ts';
 import { anchorsConfigSchema } from './anchor-file.ts';
-import { mcpConfigSchema } from '@mandate/gateway';
+import { mcpConfigSchema } from '@mandate/gateway/config';
 
 const duration = (dflt: string) => durationSchema.prefault(dflt);
 /** one policy folder, or several loaded as one set (their *.cedar files and tools.yaml entries together) */

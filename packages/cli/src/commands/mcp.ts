@@ -1,6 +1,8 @@
 import { parseArgs } from 'node:util';
-import { loadConfig } from '@mandate/server';
-import { loadDpopKey, runStdioRelay, tokenSource } from '@mandate/gateway';
+// subpaths: an MCP host waits for this command to start, so it loads the relay alone
+import { loadConfig } from '@mandate/server/config';
+import { runStdioRelay, tokenSource } from '@mandate/gateway/stdio';
+import { loadDpopKey } from '@mandate/gateway/dpop';
 import { isMandateError } from '@mandate/core';
 import { CliError, EXIT } from '../exit-codes.ts';
 import type { CliIO } from '../io.ts';

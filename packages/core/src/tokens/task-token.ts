@@ -14,7 +14,8 @@ export interface TaskTokenClaims {
   readonly iss: string;
   /** the agent's SPIFFE ID */
   readonly sub: string;
-  readonly aud: string;
+  /** Mandate's audience, and (RFC 8707) the one resource the token was requested for, if any */
+  readonly aud: string | string[];
   readonly jti: string;
   readonly iat: number;
   readonly exp: number;
@@ -61,13 +62,13 @@ export class TaskTokens {
     this.cacheSize = opts.cacheSize ?? 50_000;
   }
 
-  async mint(input: { agentId: string; taskId: string; mandateHash: string; txn: string; expiresAt: number; act?: ActorClaim | undefined; cnfJkt?: string | undefined }): Promise<{ token: string; claims: TaskTokenClaims }> {
+  async mint(input: { agentId: string; taskId: string; mandateHash: string; txn: string; expiresAt: number; act?: ActorClaim | undefined; cnfJkt?: string | undefined; resource?: string | undefined }): Promise<{ token: string; claims: TaskTokenClaims }> {
     const key = this.ring.active();
     const now = this.opts.clock.now();
     const claims: TaskTokenClaims = {
       iss: this.opts.issuer,
       sub: input.agentId,
-      aud: this.opts.audience,
+      aud: input.resource !== undefined ? [this.opts.audience, input.resource] : this.opts.audience,
       jti: this.opts.ids.next('jti'),
       iat: Math.floor(now / 1000),
       exp: Math.floor(input.expiresAt / 1000),
@@ -143,7 +144,7 @@ export class TaskTokens {
       throw mapJoseError(e);
     }
     const c = payload as Partial<TaskTokenClaims>;
-    if (typeof c.task_id !== 'string' || typeof c.mandate_hash !== 'string' || typeof c.txn !== 'string' || typeof c.aud !== 'string') {
+    if (typeof c.task_id !== 'string' || typeof c.mandate_hash !== 'string' || typeof c.txn !== 'string' || !(typeof c.aud === 'string' || (Array.isArray(c.aud) && c.aud.length <= 2 && c.aud.every((a) => typeof a === 'string')))) {
       throw new MandateError('TOKEN_CLAIMS_INVALID', 'task token lacks task claims');
     }
     if (c.cnf !== undefined && (typeof c.cnf !== 'object' || c.cnf === null || !isJkt((c.cnf as { jkt?: unknown }).jkt))) {
@@ -166,4 +167,9 @@ export function mapJoseError(e: unknown): MandateError {
   if (e instanceof joseErrors.JOSEAlgNotAllowed) return new MandateError('TOKEN_ALG_NOT_ALLOWED', 'token algorithm not allowed');
   if (e instanceof joseErrors.JWTInvalid || e instanceof joseErrors.JWSInvalid) return new MandateError('TOKEN_MALFORMED', 'token malformed');
   return new MandateError('TOKEN_SIGNATURE_INVALID', 'token could not be verified');
+}
+
+/** The resource (RFC 8707) a task token was requested for, if it names one besides Mandate's audience. */
+export function tokenResource(claims: Pick<TaskTokenClaims, 'aud'>, audience: string): string | undefined {
+  return typeof claims.aud === 'string' ? undefined : claims.aud.find((a) => a !== audience);
 }

@@ -32,7 +32,7 @@ export function killRoutes(app: FastifyInstance, rt: MandateRuntime): void {
     const target: KillTarget = 'all' in body ? { all: true } : 'agent' in body ? { agent: body.agent } : { task: body.task };
     const killed = await rt.kill.kill(target, { kind: 'operator', operatorId: op.id }, body.reason);
     // the MCP gateway's sessions of those tasks end now, and their secret leases with them
-    const leases = 'all' in body ? await rt.mcp.endAll() : await rt.mcp.endTasks(killed.killedTasks);
+    const leases = 'all' in body ? await rt.mcp.endAll('emergency stop') : await rt.mcp.endTasks(killed.killedTasks, 'task killed');
     const report = { ...killed, revokedLeases: killed.revokedLeases + leases };
     req.log.warn({ target, killed: report.killedTasks.length, by: op.id }, 'kill');
     return reportView(report);

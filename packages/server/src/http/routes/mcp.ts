@@ -6,7 +6,7 @@ import { MandateError } from '@mandate/core';
 import { jsonRpcError, parseBounded, type Pin } from '@mandate/gateway';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import type { MandateRuntime } from '../../compose.ts';
+import { mcpResource, type MandateRuntime } from '../../compose.ts';
 import { operatorFirst, requireOperator } from '../auth.ts';
 import { requestProof } from '../dpop.ts';
 import { parseBody } from '../validate.ts';
@@ -26,8 +26,32 @@ function pinView(p: Pin) {
   };
 }
 
+/**
+ * The gateway as an OAuth 2.1 protected resource (RFC 9728, as the MCP authorization spec asks):
+ * what it is, how a token is presented, and where one comes from. Mandate is not an OAuth
+ * authorization server, so none is named (`authorization_servers` is left out: a client must
+ * not start an OAuth flow here); the token is a task token from Mandate's task start, named in
+ * `mandate_task_start_endpoint`. Every value comes from the configuration, none from the request.
+ */
+export function protectedResourceMetadata(rt: MandateRuntime): Record<string, unknown> {
+  const r = mcpResource(rt.config);
+  return {
+    resource: r.resource,
+    resource_name: 'Mandate MCP gateway',
+    bearer_methods_supported: ['header'],
+    dpop_signing_alg_values_supported: ['EdDSA', 'ES256'],
+    dpop_bound_access_tokens_required: false,
+    mandate_task_start_endpoint: `${r.base}/v1/tasks`,
+    mandate_token_instructions: `Start a task: POST ${r.base}/v1/tasks with your workload token (JWT-SVID or OIDC) as Bearer and {"mandate": {...}, "resource": "${r.resource}"}; present the returned task token as "Authorization: Bearer <token>" on every request to ${r.resource}.`,
+  };
+}
+
 export function mcpRoutes(app: FastifyInstance, rt: MandateRuntime): void {
   const limits = rt.mcp.limits;
+  const metadata = protectedResourceMetadata(rt);
+  // RFC 9728 §3.1: the path of the resource (/mcp) is inserted after the well-known name; the bare one serves clients that look there
+  app.get('/.well-known/oauth-protected-resource/mcp', async () => metadata);
+  app.get('/.well-known/oauth-protected-resource', async () => metadata);
   void app.register(async (scope) => {
     // the body is parsed here, so that a malformed message gets a JSON-RPC error
     scope.removeAllContentTypeParsers();
@@ -86,6 +110,8 @@ export function mcpRoutes(app: FastifyInstance, rt: MandateRuntime): void {
     }
     // the value is never returned, logged or audited
     await rt.audit.append([{ kind: 'secret.set', ts: now, data: { name: req.params.name, by: op.id } }]);
+    // spare upstream connections decrypted the old value: they are started anew
+    await rt.mcp.secretsChanged();
     return { name: req.params.name, updated_at: new Date(now).toISOString() };
   });
 
@@ -101,6 +127,7 @@ export function mcpRoutes(app: FastifyInstance, rt: MandateRuntime): void {
     }
     if (!had) throw new MandateError('NOT_FOUND', `secret ${req.params.name} is not set`);
     await rt.audit.append([{ kind: 'secret.deleted', ts: now, data: { name: req.params.name, by: op.id } }]);
+    await rt.mcp.secretsChanged();
     return reply.code(204).send();
   });
 }

@@ -1,13 +1,14 @@
 import { foldRestrictions, MandateError, type Actor, type TaskState } from '@mandate/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import type { MandateRuntime } from '../../compose.ts';
+import { mcpResource, type MandateRuntime } from '../../compose.ts';
 import { bearer, operatorFirst, requireOperator, taskTokenFirst, taskTokenOrOperatorFirst, workloadTokenFirst } from '../auth.ts';
 import { parseBody } from '../validate.ts';
 import { auditView, containmentView, restrictionView, taskView } from '../views.ts';
 import { requestProof } from '../dpop.ts';
 
-const startSchema = z.strictObject({ mandate: z.unknown() });
+/** `resource` (RFC 8707): the MCP gateway the token is for; it must be this server's (`server.public_url` + /mcp) */
+const startSchema = z.strictObject({ mandate: z.unknown(), resource: z.string().max(2048).optional() });
 const delegateSchema = z.strictObject({ workload_token: z.string().min(1).max(16 * 1024), mandate: z.unknown() });
 /** `state`: the agent's signed task state (supervision.ts), a compact JWS made with its DPoP key */
 const renewSchema = z.strictObject({ state: z.string().min(1).max(4096).optional() });
@@ -57,8 +58,10 @@ export function taskRoutes(app: FastifyInstance, rt: MandateRuntime): void {
     const token = bearer(req);
     if (token === undefined) throw new MandateError('TOKEN_MISSING', 'a workload token (JWT-SVID or OIDC) is required');
     const body = parseBody(startSchema, req.body);
+    const mcp = mcpResource(rt.config).resource;
+    if (body.resource !== undefined && body.resource !== mcp) throw new MandateError('MALFORMED_REQUEST', `invalid_target: resource must be this server's MCP gateway, ${mcp}`);
     // a DPoP proof over this request (ath = the workload token's hash) binds the task to its key
-    const r = await rt.tasks.start(token, body.mandate, { proof: await requestProof(rt, req, reply, token) });
+    const r = await rt.tasks.start(token, body.mandate, { proof: await requestProof(rt, req, reply, token), resource: body.resource });
     return reply.code(201).send(issued(r));
   });
 

@@ -1,0 +1,214 @@
+/**
+ * How sessions and upstream connections live and die: a crashed upstream restarts and clients
+ * are told (list_changed) both ways; one task cannot take another's sessions; sessions end on
+ * idle and on token expiry, with their per-session processes; an upstream that is missing or
+ * never answers does not hold a session open, and the session says what it lacks; an HTTP
+ * upstream's session is ended (DELETE) with the gateway's.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../server/test/cluster/throwaway-pg.ts';
+import { SERVERS, startGatewayBed, textOf, type GatewayBed } from './support.ts';
+
+const SLOW = new URL('./fixtures/slow-server.ts', import.meta.url).pathname;
+
+function recorder() {
+  const lines: { msg: string; o: Record<string, unknown> }[] = [];
+  const push = (o: object, msg: string) => void lines.push({ msg, o: o as Record<string, unknown> });
+  return { lines, log: { debug: push, info: push, warn: push, error: push } };
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function openClient(url: string, token: string): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
+  const client = new Client({ name: 'lifecycle', version: '1.0.0' });
+  const transport = new StreamableHTTPClientTransport(new URL(`${url}/mcp`), { requestInit: { headers: { authorization: `Bearer ${token}` } } });
+  await client.connect(transport);
+  return { client, transport };
+}
+
+describe('upstream and session lifecycle', () => {
+  let bed: GatewayBed;
+  const rec = recorder();
+  beforeAll(async () => {
+    bed = await startGatewayBed({
+      log: rec.log,
+      upstreams: () => [
+        { name: 'slow', transport: 'stdio', command: process.execPath, args: [SLOW], sharing: 'shared' },
+        { name: 'ev', transport: 'stdio', command: process.execPath, args: [SERVERS.everything], sharing: 'per_session', warm: 1 },
+      ],
+      config: { limits: { max_sessions: 6, max_sessions_per_task: 2, max_sessions_per_agent: 3, restart_backoff: '100ms', idle_timeout: '4m' } },
+    });
+  });
+  afterAll(async () => bed.close());
+
+  it('restarts a crashed upstream and tells the client its tools went and came back', async () => {
+    const t = await bed.task([{ name: 'slow__*' }]);
+    const { client, transport } = await openClient(bed.url, t.token);
+    let changes = 0;
+    client.setNotificationHandler(ToolListChangedNotificationSchema, () => void (changes += 1));
+    expect((await client.listTools()).tools.map((x) => x.name).sort()).toEqual(['slow__count', 'slow__crash', 'slow__wait']);
+    await expect(client.callTool({ name: 'slow__crash', arguments: {} })).rejects.toThrow();
+    await expect.poll(() => changes, { timeout: 20_000, interval: 50 }).toBeGreaterThanOrEqual(2);
+    expect(rec.lines.some((l) => l.msg === 'upstream process exited' && l.o['upstream'] === 'slow' && l.o['code'] === 3)).toBe(true);
+    expect(rec.lines.some((l) => l.msg === 'upstream started' && l.o['upstream'] === 'slow' && Number(l.o['restarts']) >= 1)).toBe(true);
+    await expect.poll(async () => (await client.listTools()).tools.length, { timeout: 20_000, interval: 100 }).toBe(3);
+    expect(textOf(await client.callTool({ name: 'slow__wait', arguments: { seconds: 0 } }))).toBe('waited 0');
+    await transport.terminateSession();
+    await client.close();
+  });
+
+  it('one task cannot exhaust another\'s sessions: a task past its cap gives up its own oldest', { timeout: 120_000 }, async () => {
+    // a shared upstream: no process per session, the caps alone are tested
+    const greedy = await bed.task([{ name: 'slow__wait' }]);
+    const opened: { client: Client; transport: StreamableHTTPClientTransport }[] = [];
+    // more sessions than the gateway holds in all, never closed (as the Inspector leaves them)
+    for (let i = 0; i < 7; i++) opened.push(await openClient(bed.url, greedy.token));
+    const mcp = bed.h.runtime.mcp;
+    expect(mcp.sessionsOf(greedy.id)).toBe(2);
+    // the newest still works; the oldest was closed for it
+    expect(textOf(await (opened.at(-1) as (typeof opened)[number]).client.callTool({ name: 'slow__wait', arguments: { seconds: 0 } }))).toBe('waited 0');
+    await expect((opened[0] as (typeof opened)[number]).client.callTool({ name: 'slow__wait', arguments: { seconds: 0 } })).rejects.toThrow();
+    expect(rec.lines.some((l) => l.msg === 'MCP session closed' && String(l.o['reason']).includes('session cap'))).toBe(true);
+    // another task opens as many as its own cap allows
+    const other = await bed.task([{ name: 'slow__wait' }]);
+    const mine = await openClient(bed.url, other.token);
+    expect(textOf(await mine.client.callTool({ name: 'slow__wait', arguments: { seconds: 0 } }))).toBe('waited 0');
+    expect(mcp.sessionsOf(other.id)).toBe(1);
+    // opened at once, counted as if one by one
+    const burst = await bed.task([{ name: 'slow__wait' }]);
+    const many = await Promise.allSettled(Array.from({ length: 5 }, () => openClient(bed.url, burst.token)));
+    // a session replaced before its client finished the handshake fails that handshake (404)
+    expect(many.filter((r) => r.status === 'fulfilled').length).toBeGreaterThanOrEqual(2);
+    expect(mcp.sessionsOf(burst.id)).toBe(2);
+    for (const r of many) if (r.status === 'fulfilled') opened.push(r.value);
+    await Promise.all([...opened, mine].map((o) => o.transport.terminateSession().catch(() => undefined)));
+    await expect.poll(() => mcp.sessionsOf(greedy.id) + mcp.sessionsOf(other.id), { timeout: 10_000, interval: 50 }).toBe(0);
+  });
+
+  it('ends an idle session with its own upstream process, and one whose token expired', { timeout: 90_000 }, async () => {
+    const mcp = bed.h.runtime.mcp;
+    const t = await bed.task([{ name: 'ev__echo' }]);
+    const before = rec.lines.length;
+    const { client } = await openClient(bed.url, t.token);
+    await client.callTool({ name: 'ev__echo', arguments: { message: 'x' } });
+    const session = rec.lines.slice(before).find((l) => l.msg === 'MCP session opened');
+    expect(session).toBeDefined();
+    // its per-session connection: a pid started for it (a spare taken at open)
+    const pids = rec.lines.filter((l) => l.msg === 'upstream started' && l.o['upstream'] === 'ev').map((l) => Number(l.o['pid']));
+    bed.h.clock.advance(4 * 60_000 + 1000);
+    await expect.poll(() => mcp.sessionsOf(t.id), { timeout: 15_000, interval: 50 }).toBe(0);
+    expect(rec.lines.some((l) => l.msg === 'MCP session closed' && l.o['session'] === session?.o['session'] && l.o['reason'] === 'idle')).toBe(true);
+    // what is left of ev: the warm spare alone
+    await expect.poll(() => pids.filter(alive).length, { timeout: 10_000, interval: 100 }).toBeLessThanOrEqual(1);
+
+    const u = await bed.task([{ name: 'ev__echo' }]);
+    const second = await openClient(bed.url, u.token);
+    bed.h.clock.advance(3 * 60_000);
+    await second.client.callTool({ name: 'ev__echo', arguments: { message: 'still here' } });
+    bed.h.clock.advance(2 * 60_000 + 1000); // past the task token's 5 minutes, not idle
+    await expect.poll(() => mcp.sessionsOf(u.id), { timeout: 15_000, interval: 50 }).toBe(0);
+    expect(rec.lines.some((l) => l.msg === 'MCP session closed' && l.o['task'] === u.id && l.o['reason'] === 'task token expired')).toBe(true);
+  });
+});
+
+describe('a full gateway', () => {
+  let bed: GatewayBed;
+  const rec = recorder();
+  beforeAll(async () => {
+    bed = await startGatewayBed({
+      log: rec.log,
+      upstreams: () => [{ name: 'slow', transport: 'stdio', command: process.execPath, args: [SLOW], sharing: 'shared' }],
+      // the task's and agent's own caps do not stop it filling the gateway: only fair share does
+      config: { limits: { max_sessions: 4, max_sessions_per_task: 4, max_sessions_per_agent: 4 } },
+    });
+  });
+  afterAll(async () => bed.close());
+
+  it('one task holding every session does not lock out another: its oldest gives way', { timeout: 120_000 }, async () => {
+    const greedy = await bed.task([{ name: 'slow__wait' }]);
+    const held: Client[] = [];
+    for (let i = 0; i < 4; i++) held.push((await openClient(bed.url, greedy.token)).client);
+    const other = await bed.task([{ name: 'slow__wait' }]);
+    const { client } = await openClient(bed.url, other.token);
+    expect(textOf(await client.callTool({ name: 'slow__wait', arguments: { seconds: 0 } }))).toBe('waited 0');
+    expect(bed.h.runtime.mcp.sessionsOf(greedy.id)).toBe(3);
+    await expect((held[0] as Client).callTool({ name: 'slow__wait', arguments: { seconds: 0 } })).rejects.toThrow();
+    expect(rec.lines.some((l) => l.msg === 'MCP session closed' && String(l.o['reason']).includes('held the most sessions'))).toBe(true);
+  });
+});
+
+describe('upstreams that are missing, hang, or speak HTTP', () => {
+  let bed: GatewayBed;
+  let web: ChildProcess;
+  let webOut = '';
+  const rec = recorder();
+  beforeAll(async () => {
+    const port = await freePort();
+    web = spawn(process.execPath, [SERVERS.everything, 'streamableHttp'], { env: { PATH: process.env['PATH'] ?? '', PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
+    web.stdout?.on('data', (d: Buffer) => (webOut += d.toString()));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('server-everything did not start')), 20_000);
+      web.stderr?.on('data', (d: Buffer) => {
+        if (d.toString().includes('listening on port')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+    bed = await startGatewayBed({
+      log: rec.log,
+      upstreams: () => [
+        { name: 'web', transport: 'http', url: `http://127.0.0.1:${port}/mcp`, warm: 1 },
+        { name: 'nowhere', transport: 'stdio', command: '/nonexistent/mcp-server', warm: 0 },
+        // a process that never answers initialize
+        { name: 'mut', transport: 'stdio', command: process.execPath, args: ['-e', 'setInterval(() => {}, 1e6)'], warm: 0 },
+      ],
+      config: { limits: { connect_timeout: '1s', restart_max_backoff: '2s' } },
+    });
+  });
+  afterAll(async () => {
+    await bed.close();
+    web.kill();
+  });
+
+  it('opens without an upstream that is missing or never answers, within the connect timeout, and says so', async () => {
+    const t = await bed.task([{ name: 'web__echo' }, { name: 'nowhere__*' }, { name: 'mut__*' }]);
+    const started = Date.now();
+    const { client } = await openClient(bed.url, t.token);
+    // bounded by connect_timeout (1 s) plus a busy machine's slack, never the 30 s upstream timeout
+    expect(Date.now() - started).toBeLessThan(20_000);
+    const list = await client.listTools();
+    expect(list.tools.map((x) => x.name)).toEqual(['web__echo']);
+    const unavailable = (list._meta?.['mandate/upstreams'] as { unavailable: { name: string; error?: string }[] } | undefined)?.unavailable ?? [];
+    expect(unavailable.map((u) => u.name).sort()).toEqual(['mut', 'nowhere']);
+    expect(unavailable.find((u) => u.name === 'nowhere')?.error).toMatch(/ENOENT/);
+    expect(client.getInstructions()).toMatch(/nowhere/);
+    await expect(client.callTool({ name: 'nowhere__anything', arguments: {} })).rejects.toThrow(/upstream nowhere is unavailable/);
+    expect(rec.lines.some((l) => l.msg === 'upstream failed to start' && l.o['upstream'] === 'nowhere' && String(l.o['err']).includes('ENOENT'))).toBe(true);
+    expect(rec.lines.some((l) => l.msg === 'MCP session opened without some upstreams')).toBe(true);
+    await client.close();
+  });
+
+  it('ends the HTTP upstream\'s session (DELETE) with the gateway session', async () => {
+    const t = await bed.task([{ name: 'web__echo' }]);
+    const { client, transport } = await openClient(bed.url, t.token);
+    // its connection may be a spare still starting on a busy machine: its tools come when it is up
+    await expect.poll(async () => (await client.listTools()).tools.length, { timeout: 30_000, interval: 200 }).toBe(1);
+    expect(textOf(await client.callTool({ name: 'web__echo', arguments: { message: 'hi' } }))).toBe('Echo: hi');
+    const ended = (webOut.match(/Received session termination request/g) ?? []).length;
+    await transport.terminateSession();
+    await expect.poll(() => (webOut.match(/Received session termination request/g) ?? []).length, { timeout: 10_000, interval: 50 }).toBe(ended + 1);
+    await client.close();
+  });
+});
