@@ -39,7 +39,7 @@ export interface MandateClientOptions {
 }
 
 export interface StartTaskOptions {
-  /** the declared mandate: purpose, tools, data classes, budgets… (see the Mandate README) */
+  /** the declared mandate: purpose, tools, data classes, budgets… (see docs/concepts.md) */
   readonly mandate: Record<string, unknown>;
   /** overrides the client's workload token source for this task */
   readonly workloadToken?: WorkloadTokenSource | undefined;

@@ -154,7 +154,7 @@ export const configSchema = z.strictObject({
       dir: policyDirs.optional(),
       /** shadow mode: a candidate folder (or folders) judged beside the active set on every call; divergences are recorded, never enforced */
       shadow_dir: policyDirs.optional(),
-      /** compiled: validated policies compiled to JS, cedar-wasm as the oracle (README, Compiled policies); cedar: cedar-wasm only */
+      /** compiled: validated policies compiled to JS, cedar-wasm as the oracle (docs/benchmarks.md, Compiled policies); cedar: cedar-wasm only */
       engine: z.enum(['compiled', 'cedar']).default('compiled'),
       /** share of compiled decisions re-evaluated by cedar-wasm in the background; a divergence is logged and counted */
       cross_check_fraction: z.number().min(0).max(1).default(0.01),

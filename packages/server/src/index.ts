@@ -2,6 +2,7 @@ export { createRuntime, type MandateRuntime, type RuntimeOptions } from './compo
 export { buildHttpApp, type HttpOptions } from './http/app.ts';
 export { STATUS_BY_CODE, envelope, type ErrorEnvelope } from './http/errors.ts';
 export { configSchema, parseConfig, loadConfig, configJsonSchema, ENV_OVERRIDES, type MandateConfig, type MandateConfigInput } from './config.ts';
+export { configReference } from './config-docs.ts';
 export { loadPolicyDir, readPolicyDir, readPolicyDirs, PolicyHolder } from './policies.ts';
 export { OperatorAuth, roleAtLeast } from './operators.ts';
 export { sha256Hasher, randomIds, systemClock } from './node-ports.ts';

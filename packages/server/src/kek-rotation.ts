@@ -1,7 +1,7 @@
 /**
  * `mandate keys rotate-kek`: re-encrypts every private signing key (in the store and in the
  * audit key file) under a new key encryption key, offline. Mandate must be stopped (one node);
- * a cluster rotates without stopping through keys.previous_kek_files instead (README).
+ * a cluster rotates without stopping through keys.previous_kek_files instead (docs/configuration-guide.md).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';

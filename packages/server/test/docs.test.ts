@@ -2,7 +2,7 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REASON_CODES } from '@mandate/core';
-import { configJsonSchema } from '../src/index.ts';
+import { configJsonSchema, configReference } from '../src/index.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
 
@@ -12,9 +12,31 @@ describe('docs stay true', () => {
     expect(committed).toEqual(configJsonSchema());
   });
 
-  it('the README documents every reason code', () => {
-    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
-    const missing = REASON_CODES.filter((c) => !readme.includes(`\`${c}\``));
+  it('docs/configuration.md is generated from the current config schema (npm run docs)', () => {
+    expect(readFileSync(join(ROOT, 'docs', 'configuration.md'), 'utf8')).toBe(configReference());
+  });
+
+  it('the configuration reference has a row for every key of the schema, with its default', () => {
+    const reference = configReference();
+    expect(reference).toContain('| `server.port` | integer | `8787` |');
+    expect(reference).toContain('| `audit.durability` | `"full"`, `"normal"` | `"full"` |');
+    expect(reference).toContain('| `identity.trust_bundles[].spiffe_bundle_file` | string |');
+    expect(reference).toContain('| `mcp.upstreams[].transport` | `"stdio"` / `"http"` |');
+    // every leaf key of the JSON Schema is a row
+    const leaves: string[] = [];
+    const walk = (s: Record<string, unknown>, key: string): void => {
+      const props = s['properties'] as Record<string, Record<string, unknown>> | undefined;
+      if (props) for (const [k, c] of Object.entries(props)) walk(c, key === '' ? k : `${key}.${k}`);
+      else leaves.push(key);
+    };
+    walk(configJsonSchema() as Record<string, unknown>, '');
+    expect(leaves.length).toBeGreaterThan(100);
+    expect(leaves.filter((k) => !reference.includes(`| \`${k}\` |`))).toEqual([]);
+  });
+
+  it('the HTTP API reference (docs/http-api.md) documents every reason code', () => {
+    const reference = readFileSync(join(ROOT, 'docs', 'http-api.md'), 'utf8');
+    const missing = REASON_CODES.filter((c) => !reference.includes(`\`${c}\``));
     expect(missing).toEqual([]);
   });
 

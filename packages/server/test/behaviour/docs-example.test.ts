@@ -5,11 +5,11 @@ import { parse as parseYaml } from 'yaml';
 import { matchChain, type CallEvent } from '@mandate/core';
 import { parseConfig } from '@mandate/server';
 
-const README = readFileSync(join(import.meta.dirname, '..', '..', '..', '..', 'README.md'), 'utf8');
+const PAGE = readFileSync(join(import.meta.dirname, '..', '..', '..', '..', 'docs', 'containment.md'), 'utf8');
 
-describe('the README behaviour example', () => {
+describe('the behaviour example in docs/containment.md', () => {
   it('is a valid configuration, and its chain rules match the stories they tell', () => {
-    const block = /```yaml\n(behaviour:\n[\s\S]*?)```/.exec(README)?.[1];
+    const block = /```yaml\n(behaviour:\n[\s\S]*?)```/.exec(PAGE)?.[1];
     expect(block).toBeDefined();
     const config = parseConfig(parseYaml(block as string) as Record<string, unknown>);
     expect(config.behaviour.enabled).toBe(true);
