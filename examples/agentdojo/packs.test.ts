@@ -27,7 +27,12 @@ function folderText(dir: string): string {
 }
 
 /** every folder whose text must hold no benchmark data: the baseline and each suite's facts */
-const FOLDERS: [string, string][] = [['agent-baseline', BASELINE], ...SUITES.map((s): [string, string] => [s, join(PACKS, s)])];
+const FOLDERS: [string, string][] = [
+  ['agent-baseline', BASELINE],
+  ...SUITES.map((s): [string, string] => [s, join(PACKS, s)]),
+  // the facts written from the catalogue alone, to score the baseline blind (bench/agentdojo.ts --facts)
+  ['banking (blind)', join(PACKS, '..', 'agentdojo-blind', 'banking')],
+];
 
 function jsonl(file: string): Record<string, unknown>[] {
   return gunzipSync(readFileSync(file)).toString('utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);

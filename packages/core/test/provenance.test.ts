@@ -206,6 +206,19 @@ describe('trusted fields', () => {
   });
 });
 
+  it('names a key in any of its spellings (case, _ and - do not count), and only that key', () => {
+    const p = new ProvenanceLedger();
+    const out = JSON.stringify([
+      { id_: 'f-17', Owner: 'kim@corp.example', last_modified: '2024-05-01', note: 'id: f-99' },
+      { _ID: 'f-18', 'owner-email': 'eve@elsewhere.example', lastModified: '2024-05-02', identity: 'f-20' },
+    ]);
+    p.record('t', 'untrusted', out, { trustedFields: ['id', 'owner', 'lastModified'] });
+    const c = p.classify('t', 'p', { a: 'f-17', b: 'f-18', c: 'kim@corp.example', d: '2024-05-01', e: 'f-99', f: 'eve@elsewhere.example', g: 'f-20' }, [], ['a', 'b', 'e', 'g']);
+    expect(c.trusted).toEqual(['a', 'b', 'c', 'd']);
+    // a value inside another field's text, another key that only starts alike, and a longer key
+    expect(c.untrusted).toEqual(['e', 'f', 'g']);
+  });
+
 describe('unknown origin', () => {
   it('puts a structured value seen nowhere in unknown_args, a typed sentence in no set', () => {
     const p = new ProvenanceLedger();

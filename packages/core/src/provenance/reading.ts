@@ -155,9 +155,19 @@ function flatten(value: JsonValue, max: number): string {
   return s.length > max ? s.slice(0, max) : s;
 }
 
-/** Trusted field paths, each split into its keys (`sender.email` → [sender, email]). */
+/**
+ * A key's spelling, as `trusted_fields` matches it: case and the separators `_` and `-` do not
+ * count, so `id` names `id_`, `_id` and `ID`, and `start_time` names `startTime`. Whoever
+ * declares a field names what the field means, not how one serialiser spells it; the keys of a
+ * tool's output are set by the tool, never by the text inside its values.
+ */
+export function keySpelling(key: string): string {
+  return key.toLowerCase().replace(/[_-]/g, '');
+}
+
+/** Trusted field paths, each split into its keys in their spelling (`sender.email` → [sender, email]). */
 export function fieldPaths(trustedFields: readonly string[]): readonly (readonly string[])[] {
-  return trustedFields.map((f) => f.split('.'));
+  return trustedFields.map((f) => f.split('.').map(keySpelling));
 }
 
 function samePath(a: readonly string[], b: readonly string[]): boolean {
@@ -172,6 +182,7 @@ function samePath(a: readonly string[], b: readonly string[]): boolean {
  * keys of a map, are vouched for.
  */
 function walkStructure(root: object, trusted: readonly (readonly string[])[], fields: Set<string>, vouched: string[]): void {
+  /** the keys from the root, in their spelling */
   const path: string[] = [];
   const visit = (v: unknown, depth: number, atTrusted: boolean) => {
     if (depth > MAX_DEPTH) return;
@@ -193,7 +204,7 @@ function walkStructure(root: object, trusted: readonly (readonly string[])[], fi
         // trusted path the map's keys are vouched for with it
         addField(fields, k);
         if (atTrusted) vouched.push(k);
-        path.push(k);
+        path.push(keySpelling(k));
         visit(x, depth + 1, trusted.length > 0 && trusted.some((p) => samePath(p, path)));
         path.pop();
       }
