@@ -39,7 +39,7 @@ import { describeError, globMatch, isMandateError, MandateError, TASK_STATE_REAS
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import type { GatewayDeps } from './deps.ts';
 import { PROOF_EXTRA, type RequestAuth } from './dpop.ts';
-import { namespacedTool, namespacedUri, promptTool, resourceTool, splitName, splitUri } from './names.ts';
+import { namespacedContent, namespacedTool, namespacedUri, promptTool, resourceTool, splitName, splitUri } from './names.ts';
 import { toolHash } from './pins.ts';
 import type { UpstreamPool } from './pool.ts';
 import { decisionMeta, denialResult, denialText, relayUpstreamRequest } from './relay.ts';
@@ -434,7 +434,8 @@ export class GatewaySession implements LinkUser {
       await this.task().catch(asMcpError);
       const decision = await this.decide(promptTool(link.prefix, split.name), (req.params.arguments ?? {}) as JsonObject, requestAuth(extra));
       if (decision.effect !== 'allow') throw new McpError(ErrorCode.InvalidRequest, denialText(decision), decisionMeta(decision));
-      return this.forward(link, decision, extra as Extra, 'prompts/get', { name: split.name, ...(req.params.arguments ? { arguments: req.params.arguments } : {}) }, GetPromptResultSchema);
+      const prompt = await this.forward(link, decision, extra as Extra, 'prompts/get', { name: split.name, ...(req.params.arguments ? { arguments: req.params.arguments } : {}) }, GetPromptResultSchema);
+      return { ...prompt, messages: prompt.messages.map((m) => ({ ...m, content: namespacedContent(link.prefix, [m.content])[0] ?? m.content })) };
     });
 
     server.setRequestHandler(CompleteRequestSchema, async (req, extra) => {
@@ -625,7 +626,9 @@ export class GatewaySession implements LinkUser {
     const decision = await this.decide(name, args as JsonObject, auth);
     if (decision.effect !== 'allow') return denialResult(decision);
     const ex: Extra = extra ?? { signal: new AbortController().signal, requestId: this.d.ids.next('req'), sendNotification: async () => undefined };
-    return this.forward(entry.link, decision, ex, 'tools/call', { name: entry.tool.name, arguments: args }, CallToolResultSchema) as Promise<CallToolResult>;
+    const result = (await this.forward(entry.link, decision, ex, 'tools/call', { name: entry.tool.name, arguments: args }, CallToolResultSchema)) as CallToolResult;
+    // resource links point into the gateway's namespace, where the client can read them
+    return Array.isArray(result.content) ? { ...result, content: namespacedContent(entry.link.prefix, result.content) } : result;
   }
 
   /** A pinned tool whose description changed: refused and audited, never forwarded. */
