@@ -94,7 +94,7 @@ export class McpGateway {
     // warm start: shared connections and spares come up with the gateway, not with the first session
     if (o.lazy !== true) for (const p of this.pools) p.start();
     const idle = o.config.limits.idle_timeout;
-    this.sweep = setInterval(() => this.closeIdle(), Math.max(250, Math.min(5_000, Math.floor(idle / 4))));
+    this.sweep = setInterval(() => this.sweepIdle(), Math.max(250, Math.min(5_000, Math.floor(idle / 4))));
     this.sweep.unref();
     this.taskWatch = setInterval(() => void this.checkTasks(), o.config.limits.task_check_interval);
     this.taskWatch.unref();
@@ -253,14 +253,23 @@ export class McpGateway {
     await Promise.all([...this.byTask.keys()].map((id) => this.checkTask(id)));
   }
 
-  /** Idle sessions and sessions whose token expired (and was not renewed) end. */
-  private closeIdle(): void {
+  /**
+   * Ends idle sessions and sessions whose token expired (and was not renewed); run every
+   * `idle_timeout / 4` (at most 5 s). Idle means no request in flight and none answered for
+   * `idle_timeout`: a session waiting on a long call is in use. Returns how many it ends.
+   */
+  sweepIdle(): number {
     const now = this.deps.clock.now();
     const cutoff = now - this.deps.config.limits.idle_timeout;
+    let ended = 0;
     for (const s of this.open) {
-      if (s.lastUsed < cutoff) void s.close('idle');
+      if (s.isClosed) continue;
+      if (s.lastUsed < cutoff && !s.busy) void s.close('idle');
       else if (s.tokenExpiresAt <= now) void s.close('task token expired');
+      else continue;
+      ended += 1;
     }
+    return ended;
   }
 
   /** A cancelled request gets no JSON-RPC answer (the SDK sends none): its HTTP stream is ended instead. */
@@ -336,6 +345,12 @@ export class McpGateway {
         return this.refuse(res, e);
       }
       entry.session.lastUsed = this.deps.clock.now();
+      if (req.method === 'DELETE') {
+        // the session's open requests are answered (SESSION_CLOSED) before its transport closes
+        await entry.session.close('the client ended the session (DELETE)');
+        res.writeHead(200).end();
+        return;
+      }
       try {
         return await entry.transport.handleRequest(req, res, body);
       } finally {

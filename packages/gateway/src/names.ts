@@ -47,3 +47,19 @@ export function splitUri(uri: string): { prefix: string; uri: string } | undefin
   if (i <= 0) return undefined;
   return { prefix: uri.slice(0, i), uri: uri.slice(i + 1) };
 }
+
+/**
+ * A tool result's or prompt's content with the upstream's resource URIs in the gateway's
+ * namespace: `resource_link` items and embedded resources name `<prefix>+<uri>`, so a client
+ * reads them through the gateway (decided like any read) as it reads listed resources.
+ */
+export function namespacedContent<T>(prefix: string, items: T): T {
+  if (!Array.isArray(items)) return items;
+  return items.map((item: unknown) => {
+    if (item === null || typeof item !== 'object') return item;
+    const c = item as { type?: unknown; uri?: unknown; resource?: { uri?: unknown } };
+    if (c.type === 'resource_link' && typeof c.uri === 'string') return { ...c, uri: namespacedUri(prefix, c.uri) };
+    if (c.type === 'resource' && c.resource !== null && typeof c.resource === 'object' && typeof c.resource.uri === 'string') return { ...c, resource: { ...c.resource, uri: namespacedUri(prefix, c.resource.uri) } };
+    return item;
+  }) as T;
+}

@@ -39,7 +39,7 @@ import { describeError, globMatch, isMandateError, MandateError, TASK_STATE_REAS
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import type { GatewayDeps } from './deps.ts';
 import { PROOF_EXTRA, type RequestAuth } from './dpop.ts';
-import { namespacedTool, namespacedUri, promptTool, resourceTool, splitName, splitUri } from './names.ts';
+import { namespacedContent, namespacedTool, namespacedUri, promptTool, resourceTool, splitName, splitUri } from './names.ts';
 import { toolHash } from './pins.ts';
 import type { UpstreamPool } from './pool.ts';
 import { decisionMeta, denialResult, denialText, relayUpstreamRequest } from './relay.ts';
@@ -103,6 +103,12 @@ export class GatewaySession implements LinkUser {
   /** the last outcome report: the next decision waits for it, so provenance is never behind */
   private pendingOutcome: Promise<unknown> = Promise.resolve();
   private closing: Promise<void> | undefined;
+  /** the client's requests not answered yet: a session holding one is never idle, and closing answers them */
+  private readonly open = new Set<string | number>();
+  /** aborted when the session closes: what it still forwards upstream is cancelled there */
+  private readonly ended = new AbortController();
+  /** sends on the client transport without the bookkeeping of `open` (set by connect) */
+  private rawSend: Transport['send'] | undefined;
   lastUsed: number;
 
   private constructor(d: GatewayDeps, id: string, token: string, claims: TaskTokenClaims, hooks: SessionHooks) {
@@ -130,6 +136,8 @@ export class GatewaySession implements LinkUser {
     // only the upstreams the mandate can reach: nothing starts (and no secret is decrypted) for the others
     for (const pool of pools) if (mayUse(task, pool.prefix)) session.links.set(pool.prefix, { link: pool.acquire(session), pool });
     await Promise.all([...session.links.values()].map(({ link }) => link.ready(d.config.limits.connect_timeout)));
+    // idle counts from when the session is usable, not from when its upstreams were asked for
+    session.lastUsed = d.clock.now();
     const missing = session.unavailable();
     session.server = session.makeServer(missing);
     d.log.info(
@@ -169,7 +177,58 @@ export class GatewaySession implements LinkUser {
 
   async connect(transport: Transport): Promise<void> {
     await this.server.connect(transport);
+    this.trackRequests(transport);
     this.connected = true;
+  }
+
+  /**
+   * Knows which of the client's requests are open: from the moment one arrives until its answer
+   * is sent (or the client cancels it, which gets no answer). Wraps the transport's callbacks
+   * the SDK's Server installed, so every request counts, whatever its handler.
+   */
+  private trackRequests(transport: Transport): void {
+    const received = transport.onmessage;
+    const send = transport.send.bind(transport);
+    this.rawSend = send;
+    // shape checks by hand: the SDK's type guards run a zod parse per message, on the hot path
+    transport.onmessage = (message, extra) => {
+      const m = message as { id?: string | number; method?: string; params?: { requestId?: string | number } };
+      if (m.method !== undefined && m.id !== undefined) this.open.add(m.id);
+      else if (m.method === 'notifications/cancelled') this.settled(m.params?.requestId);
+      received?.(message, extra);
+    };
+    transport.send = async (message, options) => {
+      const m = message as { id?: string | number; method?: string };
+      if (m.method === undefined && m.id !== undefined) this.settled(m.id);
+      return send(message, options);
+    };
+  }
+
+  private settled(id: string | number | undefined): void {
+    if (id === undefined || !this.open.delete(id)) return;
+    // a long request is use: idle counts from its answer
+    this.lastUsed = this.d.clock.now();
+  }
+
+  /** Whether a client request of this session is being handled now. */
+  get busy(): boolean {
+    return this.open.size > 0;
+  }
+
+  /**
+   * Answers every request still open with a JSON-RPC error saying the session ended and why,
+   * so a client never waits on a request nobody will answer. Before the transport closes.
+   */
+  async answerOpenRequests(reason: string): Promise<void> {
+    const send = this.rawSend;
+    const ids = [...this.open];
+    this.open.clear();
+    if (!send) return;
+    await Promise.all(
+      ids.map((id) =>
+        send({ jsonrpc: '2.0', id, error: { code: ErrorCode.ConnectionClosed, message: `SESSION_CLOSED: Mandate ended this MCP session (${reason}) before this request was answered; open a new session to retry`, data: { reason: 'SESSION_CLOSED' } } }, { relatedRequestId: id }).catch(() => undefined),
+      ),
+    );
   }
 
   /**
@@ -375,7 +434,8 @@ export class GatewaySession implements LinkUser {
       await this.task().catch(asMcpError);
       const decision = await this.decide(promptTool(link.prefix, split.name), (req.params.arguments ?? {}) as JsonObject, requestAuth(extra));
       if (decision.effect !== 'allow') throw new McpError(ErrorCode.InvalidRequest, denialText(decision), decisionMeta(decision));
-      return this.forward(link, decision, extra as Extra, 'prompts/get', { name: split.name, ...(req.params.arguments ? { arguments: req.params.arguments } : {}) }, GetPromptResultSchema);
+      const prompt = await this.forward(link, decision, extra as Extra, 'prompts/get', { name: split.name, ...(req.params.arguments ? { arguments: req.params.arguments } : {}) }, GetPromptResultSchema);
+      return { ...prompt, messages: prompt.messages.map((m) => ({ ...m, content: namespacedContent(link.prefix, [m.content])[0] ?? m.content })) };
     });
 
     server.setRequestHandler(CompleteRequestSchema, async (req, extra) => {
@@ -467,7 +527,7 @@ export class GatewaySession implements LinkUser {
 
   /** Request options toward a link: the timeout and the client's cancellation. */
   private options(_link: UpstreamLink, extra: Extra): RequestOptions {
-    return { timeout: this.d.config.limits.upstream_timeout, signal: extra.signal };
+    return { timeout: this.d.config.limits.upstream_timeout, signal: AbortSignal.any([extra.signal, this.ended.signal]) };
   }
 
   /**
@@ -494,7 +554,7 @@ export class GatewaySession implements LinkUser {
     });
     try {
       // the SDK's own timer is the outer bound (a day); ours restarts with progress
-      return await client.request({ method, params: { ...params, _meta: { progressToken: token } } }, schema, { timeout: 86_400_000, signal: AbortSignal.any([extra.signal, timeout.signal]) });
+      return await client.request({ method, params: { ...params, _meta: { progressToken: token } } }, schema, { timeout: 86_400_000, signal: AbortSignal.any([extra.signal, timeout.signal, this.ended.signal]) });
     } finally {
       clearTimeout(timer);
       // a notification dispatched just before the answer is still routed, then sent first
@@ -566,7 +626,9 @@ export class GatewaySession implements LinkUser {
     const decision = await this.decide(name, args as JsonObject, auth);
     if (decision.effect !== 'allow') return denialResult(decision);
     const ex: Extra = extra ?? { signal: new AbortController().signal, requestId: this.d.ids.next('req'), sendNotification: async () => undefined };
-    return this.forward(entry.link, decision, ex, 'tools/call', { name: entry.tool.name, arguments: args }, CallToolResultSchema) as Promise<CallToolResult>;
+    const result = (await this.forward(entry.link, decision, ex, 'tools/call', { name: entry.tool.name, arguments: args }, CallToolResultSchema)) as CallToolResult;
+    // resource links point into the gateway's namespace, where the client can read them
+    return Array.isArray(result.content) ? { ...result, content: namespacedContent(entry.link.prefix, result.content) } : result;
   }
 
   /** A pinned tool whose description changed: refused and audited, never forwarded. */
@@ -596,13 +658,16 @@ export class GatewaySession implements LinkUser {
    */
   close(reason: string): Promise<void> {
     this.closing ??= (async () => {
-      await this.pendingOutcome;
-      await Promise.all([...this.links.values()].map(({ link, pool }) => pool.release(this, link, `session ${this.id} closed: ${reason}`)));
+      // the client hears why its open requests end, before anything it waits on goes away
+      await this.answerOpenRequests(reason);
+      this.ended.abort(new McpError(ErrorCode.ConnectionClosed, `the MCP session ended: ${reason}`));
       try {
         await this.server.close();
       } catch {
         // already closed by its transport
       }
+      await this.pendingOutcome;
+      await Promise.all([...this.links.values()].map(({ link, pool }) => pool.release(this, link, `session ${this.id} closed: ${reason}`)));
       this.d.log.info({ session: this.id, task: this.taskId, agent: this.agentId, reason, lived_ms: this.d.clock.now() - this.openedAt }, 'MCP session closed');
       this.hooks.closed(this, reason);
     })();

@@ -11,6 +11,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../server/test/cluster/throwaway-pg.ts';
+import { allAuditRecords } from '../../server/test/support.ts';
 import { SERVERS, startGatewayBed, textOf, type GatewayBed } from './support.ts';
 
 const SLOW = new URL('./fixtures/slow-server.ts', import.meta.url).pathname;
@@ -119,6 +120,73 @@ describe('upstream and session lifecycle', () => {
     bed.h.clock.advance(2 * 60_000 + 1000); // past the task token's 5 minutes, not idle
     await expect.poll(() => mcp.sessionsOf(u.id), { timeout: 15_000, interval: 50 }).toBe(0);
     expect(rec.lines.some((l) => l.msg === 'MCP session closed' && l.o['task'] === u.id && l.o['reason'] === 'task token expired')).toBe(true);
+  });
+});
+
+describe('sessions with a request in flight', () => {
+  let bed: GatewayBed;
+  const rec = recorder();
+  beforeAll(async () => {
+    bed = await startGatewayBed({
+      log: rec.log,
+      upstreams: () => [{ name: 'slow', transport: 'stdio', command: process.execPath, args: [SLOW], sharing: 'shared' }],
+      config: { limits: { idle_timeout: '1m' } },
+    });
+  });
+  afterAll(async () => bed.close());
+
+  type Outcome = { ok: true; text: string } | { ok: false; message: string };
+  /** Starts a call to slow__wait; returns once the upstream is working on it (its decision is audited). */
+  async function waitCall(client: Client, taskId: string, seconds: number): Promise<{ call: Promise<Outcome> }> {
+    const call = client.callTool({ name: 'slow__wait', arguments: { seconds } }, undefined, { timeout: 300_000 }).then(
+      (r): Outcome => ({ ok: true, text: textOf(r) }),
+      (e: unknown): Outcome => ({ ok: false, message: e instanceof Error ? e.message : String(e) }),
+    );
+    await expect.poll(async () => (await allAuditRecords(bed.h)).filter((r) => r.task_id === taskId && r.kind === 'decision').length, { timeout: 30_000, interval: 50 }).toBeGreaterThan(0);
+    return { call };
+  }
+
+  /** The call's outcome, or "unanswered" after `ms`. */
+  function within<T>(p: Promise<T>, ms: number): Promise<T | 'unanswered'> {
+    return Promise.race([p, new Promise<'unanswered'>((resolve) => setTimeout(() => resolve('unanswered'), ms).unref())]);
+  }
+
+  it('is not idle while a request is in flight, however long it runs; idle counts from its answer', { timeout: 120_000 }, async () => {
+    const mcp = bed.h.runtime.mcp;
+    const t = await bed.task([{ name: 'slow__wait' }]);
+    const { client } = await openClient(bed.url, t.token);
+    const { call } = await waitCall(client, t.id, 15);
+    // the call has run past the idle timeout (the manual clock; the token lives 5 minutes): the sweep leaves its session alone
+    bed.h.clock.advance(90_000);
+    expect(mcp.sweepIdle()).toBe(0);
+    expect(await call).toEqual({ ok: true, text: 'waited 15' });
+    expect(mcp.sessionsOf(t.id)).toBe(1);
+    expect(mcp.sweepIdle()).toBe(0);
+    // idle from the answer on: past the timeout again, it ends
+    bed.h.clock.advance(61_000);
+    expect(mcp.sweepIdle()).toBe(1);
+    await expect.poll(() => mcp.sessionsOf(t.id), { timeout: 15_000, interval: 50 }).toBe(0);
+  });
+
+  it('answers a request in flight with SESSION_CLOSED when its client ends the session (DELETE)', { timeout: 120_000 }, async () => {
+    const t = await bed.task([{ name: 'slow__wait' }]);
+    const { client, transport } = await openClient(bed.url, t.token);
+    const { call } = await waitCall(client, t.id, 120);
+    await transport.terminateSession();
+    expect(await within(call, 30_000)).toMatchObject({ ok: false, message: expect.stringMatching(/SESSION_CLOSED: Mandate ended this MCP session \(the client ended the session \(DELETE\)\)/) as unknown });
+    // and the upstream was told to stop working on it
+    await expect.poll(() => rec.lines.some((l) => l.msg === 'upstream stderr' && String(l.o['stderr']).includes('cancelled 120')), { timeout: 15_000, interval: 50 }).toBe(true);
+    expect(bed.h.runtime.mcp.sessionsOf(t.id)).toBe(0);
+  });
+
+  it('answers a request in flight with SESSION_CLOSED when its task is killed', { timeout: 120_000 }, async () => {
+    const t = await bed.task([{ name: 'slow__wait' }]);
+    const { client } = await openClient(bed.url, t.token);
+    const { call } = await waitCall(client, t.id, 121);
+    const kill = await bed.h.op('POST', '/v1/kill', { task: t.id, reason: 'test' });
+    expect(kill.statusCode).toBe(200);
+    expect(await within(call, 30_000)).toMatchObject({ ok: false, message: expect.stringMatching(/SESSION_CLOSED: .*task killed/) as unknown });
+    expect(bed.h.runtime.mcp.sessionsOf(t.id)).toBe(0);
   });
 });
 

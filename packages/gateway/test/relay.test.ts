@@ -189,6 +189,19 @@ describe('the full MCP relay', () => {
     await client.close();
   });
 
+  it('rewrites the resource links a tool returns into the gateway\'s namespace, where the client reads them', async () => {
+    const t = await bed.task([{ name: 'ev__get-resource-links' }, { name: 'ev__resources/read' }]);
+    const { client } = await richClient(t.token);
+    const r = await client.callTool({ name: 'ev__get-resource-links', arguments: { count: 2 } });
+    const links = (r.content as { type: string; uri?: string }[]).filter((c) => c.type === 'resource_link');
+    expect(links.length).toBe(2);
+    for (const l of links) expect(l.uri).toMatch(/^ev\+demo:\/\/resource\//);
+    // the link as given is readable through the gateway
+    const read = await client.readResource({ uri: links[0]?.uri ?? '' });
+    expect(read.contents[0]?.uri).toBe(links[0]?.uri);
+    await client.close();
+  });
+
   it('relays resource subscriptions with the namespaced URI', async () => {
     const t = await bed.task([{ name: 'ev__resources/read' }, { name: 'ev__toggle-subscriber-updates' }]);
     const { client } = await richClient(t.token);
