@@ -18,8 +18,9 @@ export async function serve(config: MandateConfig, opts: RuntimeOptions & { logg
   // feed, checkpoints), so an operator reads both in one stream
   const logger = opts.logger === false ? undefined : pino({ level: typeof opts.logger === 'object' ? opts.logger.level : config.log.level, serializers: requestLogSerializers });
   const runtime = await createRuntime(config, { ...opts, ...(opts.log === undefined && logger !== undefined ? { log: logger } : {}) });
-  const app = buildHttpApp(runtime, logger === undefined ? { logger: false } : { loggerInstance: logger });
+  let app: FastifyInstance;
   try {
+    app = buildHttpApp(runtime, logger === undefined ? { logger: false } : { loggerInstance: logger });
     await app.listen({ host: config.server.host, port: config.server.port });
   } catch (e) {
     await runtime.close();

@@ -21,6 +21,7 @@ import { eventRoutes } from './routes/events.ts';
 import { dashboardRoutes } from './routes/dashboard.ts';
 import { alertRoutes } from './routes/alerts.ts';
 import { mcpRoutes } from './routes/mcp.ts';
+import { countRequests, metricsRoutes } from './routes/metrics.ts';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -105,6 +106,7 @@ export function buildHttpApp(rt: MandateRuntime, opts: HttpOptions = {}): Fastif
   });
 
   boundConnections(app, rt.config.server.max_connections_per_ip, isTrustedProxy, app.log);
+  countRequests(app, rt);
   if (rt.config.server.public_url === undefined && !trustsHostHeader(rt.config)) {
     const metadata = rt.authzen.config.enabled && rt.authzen.config.pdp_url === undefined;
     app.log.warn(
@@ -207,5 +209,6 @@ export function buildHttpApp(rt: MandateRuntime, opts: HttpOptions = {}): Fastif
   dashboardRoutes(app, opts.dashboardDir);
   alertRoutes(app, rt);
   mcpRoutes(app, rt);
+  metricsRoutes(app, rt);
   return app;
 }
