@@ -63,9 +63,16 @@ export const mcpHelp = `mandate mcp --stdio [--url URL] [--config FILE]
   P-256); every forwarded request then carries a fresh DPoP proof for server.public_url + /mcp
   (of --config; else the URL above), and a DPoP-Nonce challenge is answered once.`;
 
-export const policyHelp = `mandate policy validate <DIR>
+export const policyHelp = `mandate policy validate <DIR> [--allow-empty]
   Parses every *.cedar file and tools.yaml in DIR and validates the policies against Mandate's
-  Cedar schema. Exit 0 when valid, 1 listing every problem otherwise.`;
+  Cedar schema. Exit 0 when valid, 1 listing every problem otherwise. A folder with no policy
+  fails (it would deny every call) unless --allow-empty.
+
+mandate policy reload [--allow-empty] [--url <url>] [--api-key <key>] [--data-dir <dir>]
+  Asks the running server to re-read its policy folder (as SIGHUP does). An invalid folder, or
+  one with no policy (unless --allow-empty), is refused and the set in force keeps serving; both
+  outcomes are audited (policy.reloaded, policy.reload_refused). Exit 0 when reloaded, 1 when
+  refused, 4 when the server cannot be reached. Needs an admin key.`;
 
 export const replayHelp = `mandate replay --traces <file.jsonl[.gz]> --policies <dir> [--policies <dir>…] --out <decisions.jsonl> [--shadow <dir>…] [--explain <report.jsonl>]
   Feeds each recorded trace's calls, in order, through the decision pipeline (one task per trace,

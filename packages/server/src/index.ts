@@ -3,6 +3,7 @@ export { buildHttpApp, type HttpOptions } from './http/app.ts';
 export { STATUS_BY_CODE, envelope, type ErrorEnvelope } from './http/errors.ts';
 export { configSchema, parseConfig, loadConfig, configJsonSchema, ENV_OVERRIDES, type MandateConfig, type MandateConfigInput } from './config.ts';
 export { loadPolicyDir, readPolicyDir, readPolicyDirs, PolicyHolder } from './policies.ts';
+export { reloadPolicies, type ReloadRequest, type ReloadResult, type ReloadVia } from './policy-reload.ts';
 export { OperatorAuth, roleAtLeast } from './operators.ts';
 export { sha256Hasher, randomIds, systemClock } from './node-ports.ts';
 export { serve, type RunningServer } from './serve.ts';
