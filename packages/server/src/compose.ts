@@ -357,9 +357,11 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
           enforcer: {
             suspend: async (taskId, reason) => {
               await tasks.suspend(taskId, reason, containmentActor);
+              log.warn({ event: 'task.suspended', taskId, reason, by: CONTAINMENT_OPERATOR }, 'behavioural containment suspended a task');
             },
             kill: async (agentId, reason) => {
-              await kill.kill({ agent: agentId }, containmentActor, reason);
+              const r = await kill.kill({ agent: agentId }, containmentActor, reason);
+              log.warn({ event: 'kill', target: { agent: agentId }, agentId, reason, by: CONTAINMENT_OPERATOR, killed: r.killedTasks.length, taskIds: r.killedTasks.slice(0, 100) }, 'behavioural containment killed an agent');
             },
           },
           judge: b.judge.url === undefined ? undefined : new HttpJudge(b.judge.url, b.judge.timeout_ms, b.judge.token),
@@ -548,7 +550,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
 
     // what admitted the live tasks may have changed while this node was down (environment, policies)
     const misfits = await supervisor.reevaluate('startup');
-    if (misfits.length > 0) log.warn({ tasks: misfits.length }, 'suspended live tasks whose mandate no longer fits');
+    if (misfits.length > 0) log.warn({ event: 'task.suspended', reason: 'MANDATE_NO_LONGER_FITS', tasks: misfits.length, taskIds: misfits.slice(0, 100) }, 'suspended live tasks whose mandate no longer fits (policies or environment changed while this node was down)');
     const supervisionSweep = setInterval(() => {
       supervisor.suspendLapsed().catch((e: unknown) => log.error({ err: e }, 'supervision sweep failed'));
     }, sup.sweep_interval);

@@ -62,7 +62,7 @@ export async function reloadPolicies(rt: MandateRuntime, req: ReloadRequest, log
   const suspendedTasks = await rt.supervisor.reevaluate(`policy set ${next.version} loaded`);
   const shadow = rt.shadowPolicies?.reload();
   log.info(
-    { event: 'policy.reloaded', via: req.via, by: req.by, version: next.version, previousVersion: previous, policies: next.policies.length, suspendedTasks: suspendedTasks.length },
+    { event: 'policy.reloaded', via: req.via, by: req.by, version: next.version, previousVersion: previous, policies: next.policies.length, suspendedTasks: suspendedTasks.length, taskIds: suspendedTasks.slice(0, 100) },
     next.policies.length === 0 ? 'policy set reloaded: it is EMPTY, every call is denied' : 'policy set reloaded',
   );
   return { version: next.version, previousVersion: previous, policies: next.policies.length, suspendedTasks, shadowVersion: shadow?.version };
