@@ -14,7 +14,7 @@ mandate approvals approve|deny <ID> --reason TEXT
   Step-up approvals through the running server. Approving needs an operator key with the
   approver (or admin) role: --api-key, MANDATE_API_KEY, or <data-dir>/admin.key.`;
 
-export const auditHelp = `mandate audit verify [--data-dir DIR | --db FILE] [--key-file FILE] [--jwks FILE] [--anchors FILE] [--require-checkpoint] [--require-anchored] [--json]
+export const auditHelp = `mandate audit verify [--data-dir DIR | --db FILE | --store URL [--schema S]] [--key-file FILE] [--jwks FILE] [--anchors FILE] [--require-checkpoint] [--require-anchored] [--json]
   Walks the audit hash chain record by record, checks every signed checkpoint (those in the
   database and those in audit-checkpoints.jsonl beside it), and reports the first broken link:
   an edited, deleted or reordered record, or a cut that reaches into a signed checkpoint.
@@ -27,7 +27,10 @@ export const auditHelp = `mandate audit verify [--data-dir DIR | --db FILE] [--k
   GET /v1/audit/jwks, pinned elsewhere), never from the database itself. --jwks and
   --require-checkpoint fail a non-empty log that no checkpoint covers; --require-anchored
   fails any unanchored tail (a log whose server stopped cleanly has none).
-  Exit 0 when intact (or intact with an unanchored tail), 1 when broken.`;
+  Exit 0 when intact (or intact with an unanchored tail), 1 when broken.
+  --store postgres://… (or MANDATE_STORE) verifies a PostgreSQL store instead (--schema, default
+  mandate); the key file and checkpoint copy are then read from --data-dir (a node's data_dir)
+  or --key-file. An unreachable database is exit 4.`;
 
 export const configHelp = `mandate config schema
   Prints the JSON Schema of the configuration file.`;
