@@ -32,6 +32,20 @@ export const auditHelp = `mandate audit verify [--data-dir DIR | --db FILE | --s
   mandate); the key file and checkpoint copy are then read from --data-dir (a node's data_dir)
   or --key-file. An unreachable database is exit 4.`;
 
+export const backupHelp = `mandate backup --out DIR [--data-dir DIR | --db FILE] [--json]
+  Copies the embedded SQLite store while the server keeps running (SQLite's online backup API)
+  into the new folder DIR: the database, the signed checkpoints that cover it, the checkpoint
+  keys and a manifest (backup.json). The copy's audit chain is verified before DIR appears; a
+  copy that does not verify is deleted. The key encryption key is not copied: back it up apart.
+  Exit 0 when written and verified, 1 when the copy does not verify.`;
+
+export const restoreHelp = `mandate restore --from DIR --data-dir DIR [--replace] [--json]
+  Verifies the backup in DIR (written by mandate backup) and only then copies it into the data
+  folder of a stopped node. A data folder that already holds a store is refused unless
+  --replace, which moves that store aside (into pre-restore-<time>/), never deletes it. The
+  restored folder is verified again. Exit 0 when restored and verified, 1 when the backup does
+  not verify (nothing is changed).`;
+
 export const configHelp = `mandate config schema
   Prints the JSON Schema of the configuration file.`;
 

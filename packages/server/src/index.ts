@@ -11,6 +11,7 @@ export { installSafetyNet, uncaughtHandler, type SafetyNetLog, type UncaughtHand
 export { rotateKek, type KekRotation } from './kek-rotation.ts';
 export { EncryptedKeyStore, KEK_FILE, kekId, type KekSet } from './key-encryption.ts';
 export { FileKeyStore, MirroredCheckpoints, readAuditPublicKeys, readCheckpointFile, mergeCheckpoints, AUDIT_KEY_FILE, CHECKPOINT_FILE } from './audit-files.ts';
+export { backupSqlite, restoreSqlite, verifyFolder, BackupBrokenError, BACKUP_DB, BACKUP_MANIFEST, type BackupManifest, type RestoreResult } from './backup.ts';
 export { verifyAudit, type AuditReport, type AuditVerifyInput } from './audit-verify.ts';
 export { readAnchorFile, anchorsConfigSchema, type AnchorsConfig } from './anchor-file.ts';
 export { createAuthzen, type AuthzenRuntime, type AuthzenDeps } from './authzen/runtime.ts';
