@@ -14,7 +14,7 @@ mandate approvals approve|deny <ID> --reason TEXT
   Step-up approvals through the running server. Approving needs an operator key with the
   approver (or admin) role: --api-key, MANDATE_API_KEY, or <data-dir>/admin.key.`;
 
-export const auditHelp = `mandate audit verify [--data-dir DIR | --db FILE] [--key-file FILE] [--jwks FILE] [--anchors FILE] [--require-checkpoint] [--require-anchored] [--json]
+export const auditHelp = `mandate audit verify [--data-dir DIR | --db FILE | --store URL [--schema S]] [--key-file FILE] [--jwks FILE] [--anchors FILE] [--require-checkpoint] [--require-anchored] [--json]
   Walks the audit hash chain record by record, checks every signed checkpoint (those in the
   database and those in audit-checkpoints.jsonl beside it), and reports the first broken link:
   an edited, deleted or reordered record, or a cut that reaches into a signed checkpoint.
@@ -27,7 +27,24 @@ export const auditHelp = `mandate audit verify [--data-dir DIR | --db FILE] [--k
   GET /v1/audit/jwks, pinned elsewhere), never from the database itself. --jwks and
   --require-checkpoint fail a non-empty log that no checkpoint covers; --require-anchored
   fails any unanchored tail (a log whose server stopped cleanly has none).
-  Exit 0 when intact (or intact with an unanchored tail), 1 when broken.`;
+  Exit 0 when intact (or intact with an unanchored tail), 1 when broken.
+  --store postgres://… (or MANDATE_STORE) verifies a PostgreSQL store instead (--schema, default
+  mandate); the key file and checkpoint copy are then read from --data-dir (a node's data_dir)
+  or --key-file. An unreachable database is exit 4.`;
+
+export const backupHelp = `mandate backup --out DIR [--data-dir DIR | --db FILE] [--json]
+  Copies the embedded SQLite store while the server keeps running (SQLite's online backup API)
+  into the new folder DIR: the database, the signed checkpoints that cover it, the checkpoint
+  keys and a manifest (backup.json). The copy's audit chain is verified before DIR appears; a
+  copy that does not verify is deleted. The key encryption key is not copied: back it up apart.
+  Exit 0 when written and verified, 1 when the copy does not verify.`;
+
+export const restoreHelp = `mandate restore --from DIR --data-dir DIR [--replace] [--json]
+  Verifies the backup in DIR (written by mandate backup) and only then copies it into the data
+  folder of a stopped node. A data folder that already holds a store is refused unless
+  --replace, which moves that store aside (into pre-restore-<time>/), never deletes it. The
+  restored folder is verified again. Exit 0 when restored and verified, 1 when the backup does
+  not verify (nothing is changed).`;
 
 export const configHelp = `mandate config schema
   Prints the JSON Schema of the configuration file.`;
@@ -63,9 +80,16 @@ export const mcpHelp = `mandate mcp --stdio [--url URL] [--config FILE]
   P-256); every forwarded request then carries a fresh DPoP proof for server.public_url + /mcp
   (of --config; else the URL above), and a DPoP-Nonce challenge is answered once.`;
 
-export const policyHelp = `mandate policy validate <DIR>
+export const policyHelp = `mandate policy validate <DIR> [--allow-empty]
   Parses every *.cedar file and tools.yaml in DIR and validates the policies against Mandate's
-  Cedar schema. Exit 0 when valid, 1 listing every problem otherwise.`;
+  Cedar schema. Exit 0 when valid, 1 listing every problem otherwise. A folder with no policy
+  fails (it would deny every call) unless --allow-empty.
+
+mandate policy reload [--allow-empty] [--url <url>] [--api-key <key>] [--data-dir <dir>]
+  Asks the running server to re-read its policy folder (as SIGHUP does). An invalid folder, or
+  one with no policy (unless --allow-empty), is refused and the set in force keeps serving; both
+  outcomes are audited (policy.reloaded, policy.reload_refused). Exit 0 when reloaded, 1 when
+  refused, 4 when the server cannot be reached. Needs an admin key.`;
 
 export const replayHelp = `mandate replay --traces <file.jsonl[.gz]> --policies <dir> [--policies <dir>…] --out <decisions.jsonl> [--shadow <dir>…] [--explain <report.jsonl>]
   Feeds each recorded trace's calls, in order, through the decision pipeline (one task per trace,

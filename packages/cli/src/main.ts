@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { enableCompileCache } from 'node:module';
 import { CliError, EXIT } from './exit-codes.ts';
-import { agentHelp, approvalsHelp, auditHelp, configHelp, demoHelp, keysHelp, killHelp, mcpHelp, policyHelp, replayHelp, secretHelp, serveHelp, taskHelp } from './help.ts';
+import { agentHelp, approvalsHelp, auditHelp, backupHelp, configHelp, demoHelp, keysHelp, killHelp, mcpHelp, policyHelp, replayHelp, restoreHelp, secretHelp, serveHelp, taskHelp } from './help.ts';
 import { processIO, type CliIO } from './io.ts';
 
 type Run = (args: string[], io: CliIO) => Promise<number>;
@@ -26,6 +26,8 @@ const COMMANDS: Record<string, { run: Run; help: string }> = {
   secret: { run: async (a, io) => (await import('./commands/secret.ts')).secretCommand(a, io), help: secretHelp },
   keys: { run: async (a, io) => (await import('./commands/keys.ts')).keysCommand(a, io), help: keysHelp },
   task: { run: async (a, io) => (await import('./commands/task.ts')).taskCommand(a, io), help: taskHelp },
+  backup: { run: async (a, io) => (await import('./commands/backup.ts')).backupCommand(a, io), help: backupHelp },
+  restore: { run: async (a, io) => (await import('./commands/restore.ts')).restoreCommand(a, io), help: restoreHelp },
 };
 
 /** A MandateError's code (subclasses too), told by its class name: importing @mandate/core to ask would load it for every command. */

@@ -47,6 +47,7 @@ import { EncryptedKeyStore, loadKeks, protectSigningKeys } from './key-encryptio
 import { openAnchors, type AnchoredCheckpoints } from './anchors.ts';
 import { CheckpointingAudit, type CheckpointerLog } from './checkpointer.ts';
 import { WriteHealth } from './write-health.ts';
+import { LIVE_COUNT_CAP, MandateMetrics, countLiveTasks } from './metrics.ts';
 import type { MandateConfig } from './config.ts';
 import { loadOidcIssuer, loadTrustBundle } from './identity/bundles.ts';
 import { randomIds, sha256Hasher, systemClock } from './node-ports.ts';
@@ -128,6 +129,8 @@ export interface MandateRuntime {
   readonly shadowPolicies: PolicyHolder | undefined;
   /** whether this node can commit (readiness) */
   readonly writeHealth: WriteHealth;
+  /** Prometheus metrics of this runtime, served at /metrics when metrics.enabled (metrics.ts) */
+  readonly metrics: MandateMetrics;
   /** whether this node's cached state is current (always, on one node; with several, its change feed is connected and, with behaviour on, its last exchange of behaviour counts is recent) */
   fresh(): boolean;
   /** whether the change feed is connected (always true on one node) */
@@ -195,6 +198,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
   const ids = opts.ids ?? randomIds;
   const hasher = sha256Hasher;
   const log = opts.log ?? silentLog;
+  const metrics = new MandateMetrics();
 
   mkdirSync(config.data_dir, { recursive: true, mode: 0o700 });
   const pg = isPostgres(config)
@@ -207,8 +211,10 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
         // once per outage and once on recovery, however many statements fail in between
         onAvailability: (e) => {
           // the cause only: a driver error can carry its client, connection settings and all
-          if (e.kind === 'unavailable') log.warn({ cause: e.cause }, 'PostgreSQL is unavailable; calls are denied (STORE_UNAVAILABLE) until it answers again');
-          else log.info({ downMs: e.downMs, failedStatements: e.failures }, 'PostgreSQL answers again');
+          if (e.kind === 'unavailable') {
+            metrics.storeError('outage');
+            log.warn({ event: 'store.unavailable', cause: e.cause }, 'PostgreSQL is unavailable; calls are denied (STORE_UNAVAILABLE) until it answers again');
+          } else log.info({ event: 'store.recovered', downMs: e.downMs, failedStatements: e.failures }, 'PostgreSQL answers again');
         },
       })
     : undefined;
@@ -286,7 +292,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
     const events = new EventBus();
     // readiness follows the audit commits, and probes the store when none is recent
     const writeHealth = new WriteHealth(() => store.probeWrite(), { freshMs: WRITE_FRESH_MS, minProbeGapMs: WRITE_PROBE_GAP_MS, now: () => performance.now() }, log);
-    const audit = new CheckpointingAudit(publishingAudit(store.audit, events), anchors, auditKeys, clock, config.audit.checkpoint_every, config.audit.checkpoint_interval, log, writeHealth);
+    const audit = new CheckpointingAudit(publishingAudit(store.audit, events, metrics), anchors, auditKeys, clock, config.audit.checkpoint_every, config.audit.checkpoint_interval, log, writeHealth);
     checkpointer = audit;
     const current = () => policies.current;
     // shadow mode: the candidate folder is judged beside the active one and never enforced
@@ -334,7 +340,10 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       maxSubscribers: b.alerts.stream_max_subscribers,
       subscriberQueue: b.alerts.stream_queue,
       log,
-      onPublish: (event, view) => events.publish('alert', JSON.parse(JSON.stringify({ ...view, event })) as JsonObject),
+      onPublish: (event, view) => {
+        if (event === 'alert') metrics.alertRaised(view.severity);
+        events.publish('alert', JSON.parse(JSON.stringify({ ...view, event })) as JsonObject);
+      },
     });
     const containmentActor = { kind: 'operator', operatorId: CONTAINMENT_OPERATOR } as const;
     const behaviour = b.enabled
@@ -348,9 +357,11 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
           enforcer: {
             suspend: async (taskId, reason) => {
               await tasks.suspend(taskId, reason, containmentActor);
+              log.warn({ event: 'task.suspended', taskId, reason, by: CONTAINMENT_OPERATOR }, 'behavioural containment suspended a task');
             },
             kill: async (agentId, reason) => {
-              await kill.kill({ agent: agentId }, containmentActor, reason);
+              const r = await kill.kill({ agent: agentId }, containmentActor, reason);
+              log.warn({ event: 'kill', target: { agent: agentId }, agentId, reason, by: CONTAINMENT_OPERATOR, killed: r.killedTasks.length, taskIds: r.killedTasks.slice(0, 100) }, 'behavioural containment killed an agent');
             },
           },
           judge: b.judge.url === undefined ? undefined : new HttpJudge(b.judge.url, b.judge.timeout_ms, b.judge.token),
@@ -389,7 +400,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
         },
         pendingOutcomes: config.limits.pending_outcomes,
       },
-    }, events);
+    }, events, metrics);
     // --- proof of possession and supervision (issue 13)
     const dpop = new DpopVerifier({
       hasher,
@@ -459,7 +470,8 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
         {
           onLost: (e) => {
             feedLost = true;
-            log.warn({ cause: describeError(e) }, 'change feed lost its connection; this node denies every call (STORE_UNAVAILABLE) until it is back');
+            metrics.storeError('change_feed');
+            log.warn({ event: 'change_feed.lost', cause: describeError(e) }, 'change feed lost its connection; this node denies every call (STORE_UNAVAILABLE) until it is back');
           },
           // while it is lost, each failed attempt to come back says the same: one line per outage
           onError: (e) => {
@@ -467,7 +479,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
           },
           onReconnect: (o) => {
             feedLost = false;
-            log.info({ downMs: o.downMs, failedAttempts: o.failedAttempts }, 'change feed listening again; re-read every change made while it was away');
+            log.info({ event: 'change_feed.recovered', downMs: o.downMs, failedAttempts: o.failedAttempts }, 'change feed listening again; re-read every change made while it was away');
           },
           onGap: () => {
             taskState.clear();
@@ -538,7 +550,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
 
     // what admitted the live tasks may have changed while this node was down (environment, policies)
     const misfits = await supervisor.reevaluate('startup');
-    if (misfits.length > 0) log.warn({ tasks: misfits.length }, 'suspended live tasks whose mandate no longer fits');
+    if (misfits.length > 0) log.warn({ event: 'task.suspended', reason: 'MANDATE_NO_LONGER_FITS', tasks: misfits.length, taskIds: misfits.slice(0, 100) }, 'suspended live tasks whose mandate no longer fits (policies or environment changed while this node was down)');
     const supervisionSweep = setInterval(() => {
       supervisor.suspendLapsed().catch((e: unknown) => log.error({ err: e }, 'supervision sweep failed'));
     }, sup.sweep_interval);
@@ -554,6 +566,14 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
 
     // a tail left by a run that crashed is covered now, not at the first append
     audit.trigger();
+    metrics.attach({
+      liveTasks: () => countLiveTasks(store.tasks),
+      gateway: () => ({ sessions: mcp.sessionCount, upstreamConnections: mcp.pooledConnections }),
+      storeUp: () => store.ping(),
+      changeFeedConnected: () => !pg || feed?.connected === true,
+      approvalsPending: async () => (await store.approvals.listApprovals({ limit: LIVE_COUNT_CAP, state: 'pending' })).length,
+      policies: () => policies.current.policies.length,
+    });
     let closed = false;
     return {
       config,
@@ -568,6 +588,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       anchors,
       anchorFile,
       writeHealth,
+      metrics,
       policies,
       keyEncryption,
       taskKeys,

@@ -7,6 +7,7 @@ import { authzenConfigSchema } from './authzen/config.ts';
 import { behaviourConfigSchema } from './behaviour/config.ts';
 import { anchorsConfigSchema } from './anchor-file.ts';
 import { mcpConfigSchema } from '@mandate/gateway/config';
+import { metricsConfigSchema } from './metrics-config.ts';
 
 const duration = (dflt: string) => durationSchema.prefault(dflt);
 /** one policy folder, or several loaded as one set (their *.cedar files and tools.yaml entries together) */
@@ -250,6 +251,7 @@ export const configSchema = z.strictObject({
   behaviour: behaviourConfigSchema,
   /** the MCP gateway at /mcp: upstream servers, the secrets key, message limits (see packages/gateway/src/config.ts) */
   mcp: mcpConfigSchema,
+  metrics: metricsConfigSchema,
   log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).prefault({}),
 }).superRefine((c, ctx) => {
   // every task start would need a proof that cannot be checked

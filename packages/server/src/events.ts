@@ -25,6 +25,7 @@ import {
   type JsonValue,
 } from '@mandate/core';
 import { performance } from 'node:perf_hooks';
+import type { MandateMetrics } from './metrics.ts';
 
 /** `alert` is reserved for the behaviour detectors: {id, ts, task_id, agent_id, call_id, detector, severity, confidence, evidence, action, acknowledged} */
 export const EVENT_TYPES = ['decision', 'approval', 'task', 'kill', 'alert'] as const;
@@ -198,16 +199,19 @@ export function decisionEvent(d: Decision, tool: unknown, latencyMs: number, ts:
 export class PublishingDecisionEngine extends DecisionEngine {
   private readonly bus: EventBus;
   private readonly clock: Clock;
+  private readonly metrics: MandateMetrics | undefined;
 
-  constructor(deps: DecisionEngineDeps, bus: EventBus) {
+  constructor(deps: DecisionEngineDeps, bus: EventBus, metrics?: MandateMetrics) {
     super(deps);
     this.bus = bus;
     this.clock = deps.clock;
+    this.metrics = metrics;
   }
 
   override async decide(req: CallRequest, provenance?: ArgProvenance): Promise<Decision> {
     const t0 = performance.now();
     const d = await super.decide(req, provenance);
+    this.metrics?.decided(d, (performance.now() - t0) / 1000);
     // the event is built only for someone to read it: with no stream open, a decision costs nothing here
     if (this.bus.subscribers > 0) this.bus.publish('decision', decisionEvent(d, req.tool, performance.now() - t0, this.clock.now()));
     return d;
@@ -243,8 +247,11 @@ function pick(data: JsonObject, keys: readonly string[]): JsonObject {
 
 type FullAudit = AuditAppender & AuditReader & DecisionCommitter;
 
-/** Wraps the audit log: committed approval, task and kill records are published as they land. */
-export function publishingAudit(inner: FullAudit, bus: EventBus): FullAudit {
+/**
+ * Wraps the audit log: committed approval, task and kill records are published as they land, and
+ * (with metrics) every commit is timed and counted, and every failed one counted.
+ */
+export function publishingAudit(inner: FullAudit, bus: EventBus, metrics?: MandateMetrics): FullAudit {
   const publish = (records: readonly AuditRecord[]) => {
     if (bus.subscribers === 0) return;
     for (const r of records) {
@@ -254,12 +261,30 @@ export function publishingAudit(inner: FullAudit, bus: EventBus): FullAudit {
   };
   return {
     async append(drafts: readonly AuditDraft[]) {
-      const records = await inner.append(drafts);
+      const t0 = performance.now();
+      let records: AuditRecord[];
+      try {
+        records = await inner.append(drafts);
+      } catch (e) {
+        metrics?.commitFailed('append', e);
+        throw e;
+      }
+      metrics?.committed('append', records, (performance.now() - t0) / 1000);
       publish(records);
       return records;
     },
     async commitDecision(entry: DecisionCommit): Promise<DecisionCommitResult> {
-      return inner.commitDecision(entry);
+      if (metrics === undefined) return inner.commitDecision(entry);
+      const t0 = performance.now();
+      let result: DecisionCommitResult;
+      try {
+        result = await inner.commitDecision(entry);
+      } catch (e) {
+        metrics.commitFailed('decision', e);
+        throw e;
+      }
+      metrics.committed('decision', result.records, (performance.now() - t0) / 1000);
+      return result;
     },
     head: () => inner.head(),
     readRange: (from, limit) => inner.readRange(from, limit),

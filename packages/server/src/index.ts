@@ -4,6 +4,7 @@ export { STATUS_BY_CODE, envelope, type ErrorEnvelope } from './http/errors.ts';
 export { configSchema, parseConfig, loadConfig, configJsonSchema, ENV_OVERRIDES, type MandateConfig, type MandateConfigInput } from './config.ts';
 export { configReference } from './config-docs.ts';
 export { loadPolicyDir, readPolicyDir, readPolicyDirs, PolicyHolder } from './policies.ts';
+export { reloadPolicies, type ReloadRequest, type ReloadResult, type ReloadVia } from './policy-reload.ts';
 export { OperatorAuth, roleAtLeast } from './operators.ts';
 export { sha256Hasher, randomIds, systemClock } from './node-ports.ts';
 export { serve, type RunningServer } from './serve.ts';
@@ -11,6 +12,7 @@ export { installSafetyNet, uncaughtHandler, type SafetyNetLog, type UncaughtHand
 export { rotateKek, type KekRotation } from './kek-rotation.ts';
 export { EncryptedKeyStore, KEK_FILE, kekId, type KekSet } from './key-encryption.ts';
 export { FileKeyStore, MirroredCheckpoints, readAuditPublicKeys, readCheckpointFile, mergeCheckpoints, AUDIT_KEY_FILE, CHECKPOINT_FILE } from './audit-files.ts';
+export { backupSqlite, restoreSqlite, verifyFolder, BackupBrokenError, BACKUP_DB, BACKUP_MANIFEST, type BackupManifest, type RestoreResult } from './backup.ts';
 export { verifyAudit, type AuditReport, type AuditVerifyInput } from './audit-verify.ts';
 export { readAnchorFile, anchorsConfigSchema, type AnchorsConfig } from './anchor-file.ts';
 export { createAuthzen, type AuthzenRuntime, type AuthzenDeps } from './authzen/runtime.ts';

@@ -110,7 +110,16 @@ export class PolicyHolder {
   }
 
   reload(): PolicySet {
-    const next = loadPolicyDir(this.dir, this.hasher, this.options);
+    return this.swap(this.read());
+  }
+
+  /** reads the folder again as a candidate set, without putting it in force (throws POLICY_INVALID) */
+  read(): PolicySet {
+    return loadPolicyDir(this.dir, this.hasher, this.options);
+  }
+
+  /** puts a set read by `read()` in force */
+  swap(next: PolicySet): PolicySet {
     const old = this.set;
     this.set = next;
     // free the old set's WASM memory once no decision can still be holding it

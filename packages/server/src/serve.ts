@@ -1,5 +1,5 @@
 import { buildHttpApp, requestLogSerializers } from './http/app.ts';
-import { createRuntime, type MandateRuntime, type RuntimeOptions } from './compose.ts';
+import { createRuntime, isPostgres, type MandateRuntime, type RuntimeOptions } from './compose.ts';
 import type { MandateConfig } from './config.ts';
 import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
@@ -18,8 +18,9 @@ export async function serve(config: MandateConfig, opts: RuntimeOptions & { logg
   // feed, checkpoints), so an operator reads both in one stream
   const logger = opts.logger === false ? undefined : pino({ level: typeof opts.logger === 'object' ? opts.logger.level : config.log.level, serializers: requestLogSerializers });
   const runtime = await createRuntime(config, { ...opts, ...(opts.log === undefined && logger !== undefined ? { log: logger } : {}) });
-  const app = buildHttpApp(runtime, logger === undefined ? { logger: false } : { loggerInstance: logger });
+  let app: FastifyInstance;
   try {
+    app = buildHttpApp(runtime, logger === undefined ? { logger: false } : { loggerInstance: logger });
     await app.listen({ host: config.server.host, port: config.server.port });
   } catch (e) {
     await runtime.close();
@@ -28,11 +29,19 @@ export async function serve(config: MandateConfig, opts: RuntimeOptions & { logg
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr !== null ? addr.port : config.server.port;
   const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
+  const url = `http://${host}:${port}`;
+  const set = runtime.policies.current;
+  app.log.info(
+    { event: 'server.started', url, environment: config.environment, store: isPostgres(config) ? 'postgres' : 'sqlite', policyVersion: set.version, policies: set.policies.length, metrics: config.metrics.enabled },
+    'mandate started',
+  );
+  // deny-all by accident is the trap: say it where an operator looks first
+  if (set.policies.length === 0) app.log.warn({ event: 'policy.empty', policyDir: config.policies.dir ?? null }, 'no policy is loaded: every call is denied (set policies.dir)');
   let closed = false;
   return {
     runtime,
     app,
-    url: `http://${host}:${port}`,
+    url,
     async close() {
       if (closed) return;
       closed = true;

@@ -77,7 +77,7 @@ export class WriteHealth {
     const was = this.last?.ok;
     this.last = { ok, at: this.o.now(), reason };
     // a change, not every outcome: a full disk fails every decision
-    if (was !== false && !ok) this.log.warn({ reason }, 'the store cannot commit: not ready');
-    else if (was === false && ok) this.log.info({}, 'the store commits again: ready');
+    if (was !== false && !ok) this.log.warn({ event: 'store.unavailable', reason }, 'the store cannot commit: not ready');
+    else if (was === false && ok) this.log.info({ event: 'store.recovered' }, 'the store commits again: ready');
   }
 }

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { isJsonObject, type Checkpoint, type JsonObject } from '@mandate/core';
+import { describeError, isJsonObject, redactSecretsInText, type Checkpoint, type JsonObject, type Store } from '@mandate/core';
 import { AUDIT_KEY_FILE, mergeCheckpoints, readAnchorFile, readAuditPublicKeys, readCheckpointFile, sha256Hasher, verifyAudit } from '@mandate/server';
 import { openSqliteStore } from '@mandate/store-sqlite';
 import { CliError, EXIT } from '../exit-codes.ts';
@@ -23,10 +23,16 @@ export async function auditCommand(args: string[], io: CliIO): Promise<number> {
       'require-checkpoint': { type: 'boolean' },
       'require-anchored': { type: 'boolean' },
       'key-file': { type: 'string' },
+      store: { type: 'string' },
+      schema: { type: 'string' },
     },
   });
+  // PostgreSQL (several nodes): --store or MANDATE_STORE; else the SQLite file
+  const pgUrl = [values.store, io.env['MANDATE_STORE']].find((u) => u !== undefined && /^postgres(ql)?:\/\//.test(u));
+  if (values.store !== undefined && pgUrl === undefined) throw new CliError(EXIT.USAGE, '--store must be a postgres:// URL (for SQLite, give --data-dir or --db)');
+  if (pgUrl !== undefined && values.db !== undefined) throw new CliError(EXIT.USAGE, '--db and a PostgreSQL store cannot be verified at once');
   const db = values.db ?? join(values['data-dir'] ?? io.env['MANDATE_DATA_DIR'] ?? './.mandate', 'mandate.db');
-  if (!existsSync(db)) throw new CliError(EXIT.USAGE, `no audit database at ${db}`);
+  if (pgUrl === undefined && !existsSync(db)) throw new CliError(EXIT.USAGE, `no audit database at ${db}`);
   let pinned: JsonObject[] | undefined;
   if (values.jwks !== undefined) {
     let doc: unknown;
@@ -47,9 +53,10 @@ export async function auditCommand(args: string[], io: CliIO): Promise<number> {
       throw new CliError(EXIT.USAGE, (e as Error).message);
     }
   }
-  const dataDir = dirname(db);
+  // the folder holding the checkpoint key file and the checkpoint copy: a node's data_dir
+  const dataDir = pgUrl !== undefined ? (values['data-dir'] ?? io.env['MANDATE_DATA_DIR'] ?? './.mandate') : dirname(db);
   const fileKeys = readAuditPublicKeys(values['key-file'] ?? join(dataDir, AUDIT_KEY_FILE));
-  const store = openSqliteStore({ path: db, hasher: sha256Hasher });
+  const store = pgUrl !== undefined ? await openPostgres(pgUrl, values.schema ?? io.env['MANDATE_PG_SCHEMA']) : openSqliteStore({ path: db, hasher: sha256Hasher });
   try {
     // pinned keys first; else the key file beside the database (never keys stored inside it)
     let keys: Map<string, JsonObject>;
@@ -81,5 +88,15 @@ export async function auditCommand(args: string[], io: CliIO): Promise<number> {
     return r.ok ? EXIT.OK : EXIT.FAILED;
   } finally {
     await store.close();
+  }
+}
+
+/** the PostgreSQL store, opened to read; an unreachable database is exit 4, and the URL's password is never printed */
+async function openPostgres(url: string, schema: string | undefined): Promise<Pick<Store, 'audit' | 'checkpoints' | 'close'>> {
+  const { openPostgresStore } = await import('@mandate/store-postgres');
+  try {
+    return await openPostgresStore({ url, hasher: sha256Hasher, schema, poolSize: 2 });
+  } catch (e) {
+    throw new CliError(EXIT.UNAVAILABLE, `cannot open the PostgreSQL store: ${redactSecretsInText(describeError(e)).replace(/\/\/[^@/\s]*@/g, '//[REDACTED]@')}`);
   }
 }

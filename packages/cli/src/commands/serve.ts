@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { installSafetyNet, loadConfig, serve } from '@mandate/server';
+import { installSafetyNet, loadConfig, reloadPolicies, serve } from '@mandate/server';
 import type { CliIO } from '../io.ts';
 
 export async function serveCommand(args: string[], io: CliIO): Promise<number> {
@@ -32,13 +32,24 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
   if (ke.generated) io.err(`warning: generated the key encryption key ${ke.source} next to the store; in production keep it elsewhere (keys.kek_file or MANDATE_KEK)`);
   if (ke.encrypted > 0) io.err(`warning: encrypted ${ke.encrypted} private signing key(s) that were stored in plain text; rotate them (POST /v1/keys/rotate), since earlier copies of the store hold them`);
   if (server.runtime.bootstrapAdminKey) io.out(`bootstrap admin API key written to ${config.data_dir}/admin.key`);
-  await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+  const log = server.app.log;
+  // SIGHUP re-reads the policy folder (policy-reload.ts); a refusal keeps the set in force, and
+  // never ends the process (Node's default for SIGHUP)
+  let reloading: Promise<unknown> = Promise.resolve();
+  const onHangup = () => {
+    reloading = reloading.then(() => reloadPolicies(server.runtime, { by: 'signal:SIGHUP', via: 'signal' }, log).catch(() => undefined));
+  };
+  process.on('SIGHUP', onHangup);
+  const signal = await new Promise<string>((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
   });
+  process.off('SIGHUP', onHangup);
+  log.info({ event: 'server.stopping', signal }, 'mandate stopping');
   io.out('mandate stopping');
+  await reloading;
   await server.close();
+  log.info({ event: 'server.stopped' }, 'mandate stopped');
   removeSafetyNet();
   return 0;
 }

@@ -34,7 +34,9 @@ export type AuditKind =
   | 'operator.key_created'
   | 'operator.key_revoked'
   | 'secret.set'
-  | 'secret.deleted';
+  | 'secret.deleted'
+  | 'policy.reloaded'
+  | 'policy.reload_refused';
 
 /** A record before it is placed in the chain. */
 export interface AuditDraft {

@@ -3,6 +3,7 @@ import { checkJsonBounds, checkJsonTextBounds, findDuplicateKey, isMandateError,
 import type { MandateRuntime } from '../compose.ts';
 import { trustsHostHeader } from '../config.ts';
 import { randomBase64url } from '../node-ports.ts';
+import { accessFields } from './access-log.ts';
 import { boundConnections, timeoutOptions, trustedProxies } from './edge.ts';
 import { envelope, STATUS_BY_CODE } from './errors.ts';
 import { agentRoutes } from './routes/agents.ts';
@@ -21,6 +22,7 @@ import { eventRoutes } from './routes/events.ts';
 import { dashboardRoutes } from './routes/dashboard.ts';
 import { alertRoutes } from './routes/alerts.ts';
 import { mcpRoutes } from './routes/mcp.ts';
+import { countRequests, metricsRoutes } from './routes/metrics.ts';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -56,17 +58,20 @@ class OneLineRequestLog extends LogController {
 
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
     if (this.isLogDisabled(request)) return;
-    if (error) reply.log.error({ req: request, res: reply, err: error, responseTime: reply.elapsedTime }, 'request errored');
-    else reply.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed');
+    const known = accessFields(request);
+    if (error) reply.log.error({ req: request, res: reply, err: error, responseTime: reply.elapsedTime, ...known }, 'request errored');
+    else reply.log.info({ req: request, res: reply, responseTime: reply.elapsedTime, ...known }, 'request completed');
   }
 }
 
 /**
- * The request as the access log names it: Fastify's fields, with secrets in the URL (a token in
- * a query parameter, a credential in a path) redacted like audited arguments are.
+ * The request as the access log names it: Fastify's fields, with the path only (a query string
+ * can carry anything, a token included: it is never logged) and a credential in the path
+ * redacted like audited arguments are.
  */
 function loggedRequest(req: FastifyRequest): Record<string, unknown> {
-  return { method: req.method, url: redactSecretsInText(req.url), host: req.host, remoteAddress: req.ip, remotePort: req.socket.remotePort };
+  const q = req.url.indexOf('?');
+  return { method: req.method, url: redactSecretsInText(q === -1 ? req.url : req.url.slice(0, q)), host: req.host, remoteAddress: req.ip, remotePort: req.socket.remotePort };
 }
 
 /** the access log's serializers, for a logger made outside this app (serve.ts) as for its own */
@@ -105,6 +110,7 @@ export function buildHttpApp(rt: MandateRuntime, opts: HttpOptions = {}): Fastif
   });
 
   boundConnections(app, rt.config.server.max_connections_per_ip, isTrustedProxy, app.log);
+  countRequests(app, rt);
   if (rt.config.server.public_url === undefined && !trustsHostHeader(rt.config)) {
     const metadata = rt.authzen.config.enabled && rt.authzen.config.pdp_url === undefined;
     app.log.warn(
@@ -207,5 +213,6 @@ export function buildHttpApp(rt: MandateRuntime, opts: HttpOptions = {}): Fastif
   dashboardRoutes(app, opts.dashboardDir);
   alertRoutes(app, rt);
   mcpRoutes(app, rt);
+  metricsRoutes(app, rt);
   return app;
 }

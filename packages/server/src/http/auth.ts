@@ -2,6 +2,7 @@ import { MandateError, type OperatorKey, type OperatorRole } from '@mandate/core
 import type { FastifyRequest } from 'fastify';
 import type { MandateRuntime } from '../compose.ts';
 import { roleAtLeast } from '../operators.ts';
+import { noteAccess } from './access-log.ts';
 
 /** The bearer credential of a request, or undefined. Only the `Bearer` scheme is accepted. */
 export function bearer(req: FastifyRequest): string | undefined {
@@ -18,7 +19,9 @@ const authenticated = new WeakMap<FastifyRequest, OperatorKey>();
 export async function requireOperator(rt: MandateRuntime, req: FastifyRequest, role: OperatorRole): Promise<OperatorKey> {
   const known = authenticated.get(req);
   if (known !== undefined && roleAtLeast(known.role, role)) return known;
-  return rt.operators.require(bearer(req), role);
+  const op = await rt.operators.require(bearer(req), role);
+  noteAccess(req, { operator: op.id });
+  return op;
 }
 
 /*
@@ -30,7 +33,9 @@ export async function requireOperator(rt: MandateRuntime, req: FastifyRequest, r
 /** The operator key must have `role`. */
 export function operatorFirst(rt: MandateRuntime, role: OperatorRole): (req: FastifyRequest) => Promise<void> {
   return async (req) => {
-    authenticated.set(req, await rt.operators.require(bearer(req), role));
+    const op = await rt.operators.require(bearer(req), role);
+    authenticated.set(req, op);
+    noteAccess(req, { operator: op.id });
   };
 }
 

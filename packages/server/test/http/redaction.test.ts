@@ -54,7 +54,8 @@ describe('audit redaction at the HTTP edge', () => {
     expect(text).not.toContain(ACCESS_TOKEN);
     expect(text).not.toContain(PASSWORD);
     const completed = lines.map((l) => JSON.parse(l) as { reqId?: string; msg: string; req?: { url: string } }).filter((e) => e.msg === 'request completed');
-    expect(completed.find((e) => e.reqId === 'log-redact-1')?.req?.url).toBe('/v1/audit?access_token=[REDACTED]&api_key=[REDACTED]&from=1');
-    expect(completed.find((e) => e.reqId === 'log-redact-2')?.req?.url).toBe('/v1/nowhere?sig=[REDACTED]');
+    // the path only: a query string is never logged, whatever it holds
+    expect(completed.find((e) => e.reqId === 'log-redact-1')?.req?.url).toBe('/v1/audit');
+    expect(completed.find((e) => e.reqId === 'log-redact-2')?.req?.url).toBe('/v1/nowhere');
   });
 });

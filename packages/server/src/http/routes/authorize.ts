@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { MandateRuntime } from '../../compose.ts';
 import { bearer } from '../auth.ts';
 import { parseBody } from '../validate.ts';
+import { noteAccess } from '../access-log.ts';
 import { decisionView } from '../views.ts';
 import { proofError, requestProof } from '../dpop.ts';
 
@@ -46,6 +47,7 @@ export function authorizeRoutes(app: FastifyInstance, rt: MandateRuntime): void 
       taskId: body.task_id,
       proof: await requestProof(rt, req, reply, taskToken),
     });
+    noteAccess(req, { effect: decision.effect, taskId: decision.taskId, agentId: decision.agentId, callId: decision.callId });
     if (decision.effect !== 'allow') req.log.info({ callId: decision.callId, reasons: decision.reasons }, 'call not allowed');
     return decisionView(decision);
   });
@@ -69,6 +71,7 @@ export function authorizeRoutes(app: FastifyInstance, rt: MandateRuntime): void 
     const bad = proofError(proof) ?? proofError(checkBinding((await rt.tokens.verify(taskToken)).cnf?.jkt, proof));
     if (bad) throw bad;
     const r = await rt.engine.recordOutcome({ taskToken, callId: body.call_id, result: body.result as JsonValue, isError: body.is_error });
+    noteAccess(req, { taskId: r.taskId, callId: r.callId });
     return { call_id: r.callId, task_id: r.taskId, tool: r.tool, trust: r.trust, result_digest: r.resultDigest, audit_seq: r.auditSeq ?? null };
   });
 }

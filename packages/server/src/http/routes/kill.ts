@@ -34,14 +34,20 @@ export function killRoutes(app: FastifyInstance, rt: MandateRuntime): void {
     // the MCP gateway's sessions of those tasks end now, and their secret leases with them
     const leases = 'all' in body ? await rt.mcp.endAll('emergency stop') : await rt.mcp.endTasks(killed.killedTasks, 'task killed');
     const report = { ...killed, revokedLeases: killed.revokedLeases + leases };
-    req.log.warn({ target, killed: report.killedTasks.length, by: op.id }, 'kill');
+    req.log.warn(
+      { event: 'kill', target, reason: body.reason.slice(0, 500), by: op.id, disabledAgent: report.disabledAgent ?? null, killed: report.killedTasks.length, taskIds: report.killedTasks.slice(0, 100), emergencyStop: report.emergencyStop },
+      'kill',
+    );
     return reportView(report);
   });
 
   app.post('/v1/unkill', { onRequest: operatorFirst(rt, 'admin') }, async (req) => {
     const op = await requireOperator(rt, req, 'admin');
     const body = parseBody(unkillSchema, req.body);
-    return rt.kill.unkill('all' in body ? { all: true } : { agent: body.agent }, { kind: 'operator', operatorId: op.id }, body.reason);
+    const target = 'all' in body ? { all: true as const } : { agent: body.agent };
+    const released = await rt.kill.unkill(target, { kind: 'operator', operatorId: op.id }, body.reason);
+    req.log.warn({ event: 'unkill', target, reason: body.reason.slice(0, 500), by: op.id }, 'unkill');
+    return released;
   });
 
   app.get('/v1/kill', async (req) => {

@@ -1,10 +1,11 @@
-import { MandateError, PolicySet, isMandateError } from '@mandate/core';
+import { PolicySet, isMandateError } from '@mandate/core';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { MandateRuntime } from '../../compose.ts';
 import { operatorFirst, requireOperator } from '../auth.ts';
 import { parseBody } from '../validate.ts';
 import { shadowEvaluate } from '../../shadow.ts';
+import { reloadPolicies } from '../../policy-reload.ts';
 
 const validateSchema = z.strictObject({
   policies: z.array(z.strictObject({ source: z.string().min(1).max(200), text: z.string().max(1024 * 1024) })).max(1000),
@@ -12,6 +13,8 @@ const validateSchema = z.strictObject({
 });
 
 const shadowSchema = validateSchema.extend({ limit: z.number().int().min(1).max(5000).default(500) });
+/** an empty set denies every call: a reload puts one in force only when asked to */
+const reloadSchema = z.strictObject({ allow_empty: z.boolean().optional() });
 const divergenceQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(1000).default(100), after: z.coerce.number().int().min(0).default(0) });
 
 export function policyRoutes(app: FastifyInstance, rt: MandateRuntime): void {
@@ -90,14 +93,14 @@ export function policyRoutes(app: FastifyInstance, rt: MandateRuntime): void {
     };
   });
 
-  /** Re-reads the policy folder; on any problem the running set stays in force. */
+  /**
+   * Re-reads the policy folder (policy-reload.ts): on any problem, or an empty set without
+   * `allow_empty`, the running set stays in force; either way the attempt is audited.
+   */
   app.post('/v1/policies/reload', { onRequest: operatorFirst(rt, 'admin') }, async (req) => {
-    await requireOperator(rt, req, 'admin');
-    if (rt.policies.folder === undefined) throw new MandateError('CONFLICT', 'no policy folder is configured');
-    const set = rt.policies.reload();
-    // live tasks were admitted by the old set: re-check them against the new one
-    const suspended = await rt.supervisor.reevaluate(`policy set ${set.version} loaded`);
-    const shadow = rt.shadowPolicies?.reload();
-    return { version: set.version, policies: set.policies.length, suspended_tasks: suspended, ...(shadow ? { shadow_version: shadow.version } : {}) };
+    const op = await requireOperator(rt, req, 'admin');
+    const body = parseBody(reloadSchema, req.body);
+    const r = await reloadPolicies(rt, { by: op.id, via: 'api', allowEmpty: body.allow_empty }, req.log);
+    return { version: r.version, previous_version: r.previousVersion, policies: r.policies, suspended_tasks: r.suspendedTasks, ...(r.shadowVersion !== undefined ? { shadow_version: r.shadowVersion } : {}) };
   });
 }

@@ -6,6 +6,7 @@ import { bearer, operatorFirst, requireOperator, taskTokenFirst, taskTokenOrOper
 import { parseBody } from '../validate.ts';
 import { auditView, containmentView, restrictionView, taskView } from '../views.ts';
 import { requestProof } from '../dpop.ts';
+import { noteAccess } from '../access-log.ts';
 
 /** `resource` (RFC 8707): the MCP gateway the token is for; it must be this server's (`server.public_url` + /mcp) */
 const startSchema = z.strictObject({ mandate: z.unknown(), resource: z.string().max(2048).optional() });
@@ -62,6 +63,7 @@ export function taskRoutes(app: FastifyInstance, rt: MandateRuntime): void {
     if (body.resource !== undefined && body.resource !== mcp) throw new MandateError('MALFORMED_REQUEST', `invalid_target: resource must be this server's MCP gateway, ${mcp}`);
     // a DPoP proof over this request (ath = the workload token's hash) binds the task to its key
     const r = await rt.tasks.start(token, body.mandate, { proof: await requestProof(rt, req, reply, token), resource: body.resource });
+    noteAccess(req, { taskId: r.task.id, agentId: r.task.agentId });
     return reply.code(201).send(issued(r));
   });
 
@@ -74,6 +76,7 @@ export function taskRoutes(app: FastifyInstance, rt: MandateRuntime): void {
     const claims = await rt.tasks.authenticateTaskToken(token, proof);
     if (claims.task_id !== req.params.id) throw new MandateError('TOKEN_TASK_MISMATCH', 'the token was issued for another task');
     const r = await rt.tasks.delegate(token, body.workload_token, body.mandate, { proof });
+    noteAccess(req, { taskId: r.task.id, agentId: r.task.agentId });
     return reply.code(201).send(issued(r));
   });
 
