@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import { enableCompileCache } from 'node:module';
 import { CliError, EXIT } from './exit-codes.ts';
 import { agentHelp, approvalsHelp, auditHelp, configHelp, demoHelp, keysHelp, killHelp, mcpHelp, policyHelp, replayHelp, secretHelp, serveHelp, taskHelp } from './help.ts';
@@ -40,7 +41,14 @@ function mandateErrorCode(e: unknown): string | undefined {
   return undefined;
 }
 
+/** The installed package's version (its package.json: ../package.json from src/ and from dist/ alike). */
+export function cliVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+  return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+}
+
 export const USAGE = `usage: mandate <command> [options]
+       mandate --version
 
 ${[...new Set(Object.values(COMMANDS).map((c) => c.help))].join('\n\n')}
 
@@ -49,6 +57,10 @@ exit codes: 0 ok, 1 check failed, 2 usage, 3 configuration, 4 server unavailable
 /** Runs one CLI invocation and returns its exit code; never calls process.exit itself. */
 export async function runCli(argv: string[], io: CliIO): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === '--version' || name === '-v' || name === 'version') {
+    io.out(cliVersion());
+    return EXIT.OK;
+  }
   if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
     io.out(USAGE);
     return name === undefined ? EXIT.USAGE : EXIT.OK;
