@@ -47,6 +47,17 @@ export function cliVersion(): string {
   return typeof pkg.version === 'string' ? pkg.version : 'unknown';
 }
 
+/** A server that cannot listen (port taken, not allowed): one readable line with a stable code, no stack. */
+function listenError(e: unknown): string | undefined {
+  const { code, syscall, address, port } = e as { code?: unknown; syscall?: unknown; address?: unknown; port?: unknown };
+  if (syscall !== 'listen') return undefined;
+  const where = `${typeof address === 'string' ? address : ''}:${typeof port === 'number' ? String(port) : ''}`;
+  if (code === 'EADDRINUSE') return `PORT_IN_USE: ${where} is already in use by another process; stop it or choose another port (--port, or server.port in the config)`;
+  if (code === 'EACCES') return `PORT_NOT_ALLOWED: this user may not listen on ${where}; choose a port above 1023 (--port, or server.port in the config)`;
+  if (code === 'EADDRNOTAVAIL') return `ADDRESS_NOT_AVAILABLE: ${where} is not an address of this machine (server.host in the config)`;
+  return undefined;
+}
+
 export const USAGE = `usage: mandate <command> [options]
        mandate --version
 
@@ -87,6 +98,11 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
       return mandateCode === 'CONFIG_INVALID' || mandateCode === 'KEK_MISMATCH' ? EXIT.CONFIG : EXIT.FAILED;
     }
     const code = (e as { code?: unknown }).code;
+    const listen = listenError(e);
+    if (listen !== undefined) {
+      io.err(listen);
+      return EXIT.CONFIG;
+    }
     if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) {
       io.err(`${(e as Error).message}\n\n${cmd.help}`);
       return EXIT.USAGE;
