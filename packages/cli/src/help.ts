@@ -30,7 +30,11 @@ export const auditHelp = `mandate audit verify [--data-dir DIR | --db FILE] [--k
   Exit 0 when intact (or intact with an unanchored tail), 1 when broken.`;
 
 export const configHelp = `mandate config schema
-  Prints the JSON Schema of the configuration file.`;
+  Prints the JSON Schema of the configuration file.
+mandate config validate FILE [--json]
+  Checks a configuration file (YAML or JSON) against the schema without starting anything:
+  exit 0 when valid, 3 with each problem's path inside the file when not. Environment overrides
+  (MANDATE_*) are not applied: the file alone is checked.`;
 
 export const demoHelp = `mandate demo [--keep]
   Starts Mandate on a fresh embedded SQLite store with the example policies and the development

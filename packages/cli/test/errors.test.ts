@@ -3,7 +3,7 @@
  * stack trace. Run as a process, as users run it.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,5 +45,31 @@ describe('mandate serve on a port already in use', () => {
     expect(r.stderr).toContain(`PORT_IN_USE: 127.0.0.1:${String(port)} is already in use`);
     expect(r.stderr).not.toMatch(/\n\s+at /);
     expect(r.stderr).not.toContain('internal error');
+  }, 300_000);
+});
+
+describe('mandate config validate', () => {
+  it('exits 0 for a valid file, and --json prints JSON only', async () => {
+    const file = join(dir, 'good.yaml');
+    writeFileSync(file, 'server:\n  port: 9000\n');
+    const r = await run(process.execPath, [BIN, 'config', 'validate', file, '--json'], { timeout: 300_000 });
+    expect(JSON.parse(r.stdout)).toEqual({ ok: true, file });
+  }, 300_000);
+
+  it('exits 3 naming the file and the path of each problem in it, without a stack trace', async () => {
+    const file = join(dir, 'bad.yaml');
+    writeFileSync(file, 'server:\n  port: "abc"\n  bogus: 1\n');
+    const r = await mandate(['config', 'validate', file]);
+    expect(r.code).toBe(EXIT.CONFIG);
+    expect(r.stderr).toContain(`CONFIG_INVALID: config file ${file}:`);
+    expect(r.stderr).toContain('server.port');
+    expect(r.stderr).toContain('bogus');
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  }, 300_000);
+
+  it('exits 2 and says what is missing without a FILE', async () => {
+    const r = await mandate(['config', 'validate']);
+    expect(r.code).toBe(EXIT.USAGE);
+    expect(r.stderr).toContain('missing the configuration FILE');
   }, 300_000);
 });
