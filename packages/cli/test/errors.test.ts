@@ -73,3 +73,15 @@ describe('mandate config validate', () => {
     expect(r.stderr).toContain('missing the configuration FILE');
   }, 300_000);
 });
+
+describe('a missing required option', () => {
+  it.each([
+    [['replay', '--out', 'x.jsonl'], 'missing --traces, --policies'],
+    [['agent', 'add', '--owner', 'me', '--data-dir', 'no-such-folder'], 'missing --id, --type'],
+    [['agent', 'disable', '--data-dir', 'no-such-folder'], 'missing --id'],
+  ])('is named: mandate %j', async (args, message) => {
+    const r = await mandate(args);
+    expect(r.code).toBe(EXIT.USAGE);
+    expect(r.stderr.split('\n')[0]).toBe(message);
+  }, 300_000);
+});
