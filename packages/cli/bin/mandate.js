@@ -4,9 +4,14 @@
 // runs load every module's stripped and compiled code from it instead of loading the TypeScript
 // stripper and compiling again. NODE_DISABLE_COMPILE_CACHE=1 turns it off; a cache that cannot be
 // written is skipped. Entries are keyed by each file's content, so an edited file is never stale.
+//
+// In the repository it runs the TypeScript sources (src/, Node 24's type stripping); an installed
+// package has no src/ and runs its build (dist/, plain JavaScript: any Node >= 22).
+import { existsSync } from 'node:fs';
 import { enableCompileCache } from 'node:module';
 
 enableCompileCache(new URL('../.cache/compile', import.meta.url).pathname);
-const { runCli } = await import('../src/main.ts');
-const { processIO } = await import('../src/io.ts');
+const fromSource = existsSync(new URL('../src/main.ts', import.meta.url));
+const { runCli } = await import(fromSource ? '../src/main.ts' : '../dist/main.js');
+const { processIO } = await import(fromSource ? '../src/io.ts' : '../dist/io.js');
 process.exitCode = await runCli(process.argv.slice(2), processIO);

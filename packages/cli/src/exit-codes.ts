@@ -21,3 +21,12 @@ export class CliError extends Error {
     this.exitCode = exitCode;
   }
 }
+
+/** A usage error that names the required options missing from `values` (none missing: nothing thrown). */
+export function requireOptions(values: Record<string, unknown>, names: readonly string[], help: string): void {
+  const missing = names.filter((n) => {
+    const v = values[n];
+    return v === undefined || v === '' || (Array.isArray(v) && v.length === 0);
+  });
+  if (missing.length > 0) throw new CliError(EXIT.USAGE, `missing ${missing.map((n) => `--${n}`).join(', ')}\n\n${help}`);
+}

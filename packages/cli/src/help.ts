@@ -47,7 +47,11 @@ export const restoreHelp = `mandate restore --from DIR --data-dir DIR [--replace
   not verify (nothing is changed).`;
 
 export const configHelp = `mandate config schema
-  Prints the JSON Schema of the configuration file.`;
+  Prints the JSON Schema of the configuration file.
+mandate config validate FILE [--json]
+  Checks a configuration file (YAML or JSON) against the schema without starting anything:
+  exit 0 when valid, 3 with each problem's path inside the file when not. Environment overrides
+  (MANDATE_*) are not applied: the file alone is checked.`;
 
 export const demoHelp = `mandate demo [--keep]
   Starts Mandate on a fresh embedded SQLite store with the example policies and the development

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import { enableCompileCache } from 'node:module';
 import { CliError, EXIT } from './exit-codes.ts';
 import { agentHelp, approvalsHelp, auditHelp, backupHelp, configHelp, demoHelp, keysHelp, killHelp, mcpHelp, policyHelp, replayHelp, restoreHelp, secretHelp, serveHelp, taskHelp } from './help.ts';
@@ -42,7 +43,25 @@ function mandateErrorCode(e: unknown): string | undefined {
   return undefined;
 }
 
+/** The installed package's version (its package.json: ../package.json from src/ and from dist/ alike). */
+export function cliVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+  return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+}
+
+/** A server that cannot listen (port taken, not allowed): one readable line with a stable code, no stack. */
+function listenError(e: unknown): string | undefined {
+  const { code, syscall, address, port } = e as { code?: unknown; syscall?: unknown; address?: unknown; port?: unknown };
+  if (syscall !== 'listen') return undefined;
+  const where = `${typeof address === 'string' ? address : ''}:${typeof port === 'number' ? String(port) : ''}`;
+  if (code === 'EADDRINUSE') return `PORT_IN_USE: ${where} is already in use by another process; stop it or choose another port (--port, or server.port in the config)`;
+  if (code === 'EACCES') return `PORT_NOT_ALLOWED: this user may not listen on ${where}; choose a port above 1023 (--port, or server.port in the config)`;
+  if (code === 'EADDRNOTAVAIL') return `ADDRESS_NOT_AVAILABLE: ${where} is not an address of this machine (server.host in the config)`;
+  return undefined;
+}
+
 export const USAGE = `usage: mandate <command> [options]
+       mandate --version
 
 ${[...new Set(Object.values(COMMANDS).map((c) => c.help))].join('\n\n')}
 
@@ -51,6 +70,10 @@ exit codes: 0 ok, 1 check failed, 2 usage, 3 configuration, 4 server unavailable
 /** Runs one CLI invocation and returns its exit code; never calls process.exit itself. */
 export async function runCli(argv: string[], io: CliIO): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === '--version' || name === '-v' || name === 'version') {
+    io.out(cliVersion());
+    return EXIT.OK;
+  }
   if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
     io.out(USAGE);
     return name === undefined ? EXIT.USAGE : EXIT.OK;
@@ -77,6 +100,11 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
       return mandateCode === 'CONFIG_INVALID' || mandateCode === 'KEK_MISMATCH' ? EXIT.CONFIG : EXIT.FAILED;
     }
     const code = (e as { code?: unknown }).code;
+    const listen = listenError(e);
+    if (listen !== undefined) {
+      io.err(listen);
+      return EXIT.CONFIG;
+    }
     if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) {
       io.err(`${(e as Error).message}\n\n${cmd.help}`);
       return EXIT.USAGE;

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -44,6 +44,17 @@ describe('mandate (no arguments, help, unknown commands)', () => {
     expect(r.code).toBe(2);
     expect(r.err).toContain('unknown command "frobnicate"');
     expect(r.err).toContain('usage: mandate');
+  });
+
+  it('prints the version of its package with --version, -v and version, and exits 0', async () => {
+    const { version } = JSON.parse(await readFile(join(import.meta.dirname, '..', 'package.json'), 'utf8')) as { version: string };
+    expect(version).toMatch(/^\d+\.\d+\.\d+/);
+    for (const arg of ['--version', '-v', 'version']) {
+      const r = await cli([arg]);
+      expect(r.code, arg).toBe(0);
+      expect(r.out.trim(), arg).toBe(version);
+      expect(r.err, arg).toBe('');
+    }
   });
 
   it('prints a command’s help with --help and exits 0', async () => {

@@ -332,7 +332,14 @@ export function loadConfig(file: string | undefined, env: Record<string, string 
     for (const k of keys.slice(0, -1)) cur = section(cur, k);
     cur[keys[keys.length - 1] as string] = value;
   }
-  return parseConfig(raw);
+  if (file === undefined) return parseConfig(raw);
+  try {
+    return parseConfig(raw);
+  } catch (e) {
+    // name the file: the paths in the message (server.port, ...) are paths inside it
+    if (e instanceof MandateError && e.code === 'CONFIG_INVALID') throw new MandateError('CONFIG_INVALID', `config file ${file}: ${e.message}`);
+    throw e;
+  }
 }
 
 export function configJsonSchema(): unknown {

@@ -169,7 +169,8 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
 function startCheckpointer(db: DatabaseSync, path: string, intervalMs: number) {
   if (!(Number.isInteger(intervalMs) && intervalMs >= 1)) throw new RangeError('backgroundCheckpointMs must be a positive integer');
   db.exec(`PRAGMA wal_autocheckpoint = ${BACKSTOP_CHECKPOINT_PAGES}`);
-  const worker = new Worker(new URL('./checkpoint-worker.ts', import.meta.url), { workerData: { path, intervalMs } });
+  // the built package runs checkpoint-worker.js beside this file; the sources run the .ts
+  const worker = new Worker(new URL(import.meta.url.endsWith('.ts') ? './checkpoint-worker.ts' : './checkpoint-worker.js', import.meta.url), { workerData: { path, intervalMs } });
   // never keeps the process alive; an error leaves the backstop to SQLite
   worker.unref();
   const counts = { runs: 0, frames: 0, errors: 0 };

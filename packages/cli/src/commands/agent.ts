@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
-import { CliError, EXIT } from '../exit-codes.ts';
+import { CliError, EXIT, requireOptions } from '../exit-codes.ts';
 import { callApi, expectOk, serverTarget } from '../http-client.ts';
 import type { CliIO } from '../io.ts';
 import { agentHelp } from '../help.ts';
@@ -21,6 +21,9 @@ export async function agentCommand(args: string[], io: CliIO): Promise<number> {
       'data-dir': { type: 'string' },
     },
   });
+  // name what is missing before asking for a key: a usage error is not an authentication problem
+  if (sub === 'add') requireOptions(values, ['id', 'owner', 'type'], agentHelp);
+  if (sub === 'disable' || sub === 'enable') requireOptions(values, ['id'], agentHelp);
   const { url, apiKey } = serverTarget(values, io);
   switch (sub) {
     case 'add': {

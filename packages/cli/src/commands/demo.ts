@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,7 +8,10 @@ import { CliError, EXIT } from '../exit-codes.ts';
 import { callApi, expectOk } from '../http-client.ts';
 import type { CliIO } from '../io.ts';
 
-const EXAMPLE_POLICIES = fileURLToPath(new URL('../../../../examples/policies', import.meta.url));
+/** The example policies: packed into the installed package (policies/), or the repository's examples/policies. */
+const EXAMPLE_POLICIES = [new URL('../../policies', import.meta.url), new URL('../../../../examples/policies', import.meta.url)]
+  .map((u) => fileURLToPath(u))
+  .find((p) => existsSync(p)) ?? fileURLToPath(new URL('../../../../examples/policies', import.meta.url));
 const AGENT = 'spiffe://demo.mandate.local/agents/support-triage';
 
 interface Step {

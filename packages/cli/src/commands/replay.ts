@@ -2,7 +2,7 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { parseArgs } from 'node:util';
 import { readTraceFile, replayTraces, type ReplaySummary } from '@mandate/server';
-import { CliError, EXIT } from '../exit-codes.ts';
+import { CliError, EXIT, requireOptions } from '../exit-codes.ts';
 import type { CliIO } from '../io.ts';
 import { replayHelp } from '../help.ts';
 
@@ -45,6 +45,7 @@ export async function replayCommand(args: string[], io: CliIO): Promise<number> 
       json: { type: 'boolean', default: false },
     },
   });
+  requireOptions(values, ['traces', 'policies', 'out'], replayHelp);
   if (positionals.length > 0 || values.traces === undefined || values.policies === undefined || values.policies.length === 0 || values.out === undefined) throw new CliError(EXIT.USAGE, replayHelp);
   const concurrency = values.concurrency === undefined ? 16 : Number(values.concurrency);
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) throw new CliError(EXIT.USAGE, '--concurrency must be an integer from 1 to 256');

@@ -7,11 +7,8 @@ import { readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { createLocalJWKSet, createRemoteJWKSet, customFetch } from 'jose';
 import type { FetchImplementation, JSONWebKeySet, JWTVerifyGetKey } from 'jose';
-import { describeError, MandateError } from '../../../core/src/errors.ts';
-import { assertKeysImportable, jwtSvidKeySet, verificationKeySet } from '../../../core/src/identity/key-set.ts';
-import type { OidcIssuer, TrustBundle } from '../../../core/src/identity/workload.ts';
-import { isValidTrustDomain } from '../../../core/src/spiffe.ts';
-import { findDuplicateKey } from '../../../core/src/json.ts';
+import { assertKeysImportable, describeError, findDuplicateKey, isValidTrustDomain, jwtSvidKeySet, MandateError, verificationKeySet } from '@mandate/core';
+import type { OidcIssuer, TrustBundle } from '@mandate/core';
 
 /** Exactly one of `jwks_file`, `spiffe_bundle_file`, `jwks_url`. */
 export interface TrustBundleEntry {

@@ -4,8 +4,14 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { envelope } from '../errors.ts';
 
-/** Where `npm run build:dashboard` writes the operator dashboard (packages/dashboard/dist). */
-export const DASHBOARD_DIST = fileURLToPath(new URL('../../../../dashboard/dist/', import.meta.url));
+/**
+ * The operator dashboard's built files: the copy packed into the installed server package
+ * (dashboard/ at its root, put there by scripts/pack.ts), else where `npm run build:dashboard`
+ * writes it in the repository (packages/dashboard/dist).
+ */
+export const DASHBOARD_DIST = [new URL('../../../dashboard/', import.meta.url), new URL('../../../../dashboard/dist/', import.meta.url)]
+  .map((u) => fileURLToPath(u))
+  .find((p) => existsSync(join(p, 'index.html'))) ?? fileURLToPath(new URL('../../../../dashboard/dist/', import.meta.url));
 
 /**
  * Headers on every dashboard response: scripts, styles and connections from this origin only,
