@@ -1,25 +1,75 @@
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { isMandateError, type PolicyProblem } from '@mandate/core';
+import { parse as parseYaml } from 'yaml';
+import { ceilingViolations, isMandateError, parseCeiling, parseMandate, type Ceiling, type Mandate, type PolicyProblem } from '@mandate/core';
 import { loadPolicyDir, sha256Hasher } from '@mandate/server';
 import { CliError, EXIT } from '../exit-codes.ts';
 import type { CliIO } from '../io.ts';
 import { policyHelp } from '../help.ts';
 
+function readYaml(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new CliError(EXIT.USAGE, `cannot read ${path}: ${(e as Error).message}`);
+  }
+  return parseYaml(text, { uniqueKeys: true, maxAliasCount: 100 });
+}
+
+/** Validates each file with `parse`; the problems are written to stderr, the good ones returned. */
+function validateFiles<T>(paths: readonly string[], what: string, parse: (v: unknown) => T, io: CliIO): { ok: { path: string; value: T }[]; bad: number } {
+  const ok: { path: string; value: T }[] = [];
+  let bad = 0;
+  for (const path of paths) {
+    try {
+      ok.push({ path, value: parse(readYaml(path)) });
+    } catch (e) {
+      if (e instanceof CliError) throw e;
+      bad += 1;
+      io.err(`${path}: ${what}: ${isMandateError(e) ? `${e.code}: ${e.message}` : `not valid YAML: ${(e as Error).message}`}`);
+    }
+  }
+  return { ok, bad };
+}
+
 export async function policyCommand(args: string[], io: CliIO): Promise<number> {
   const [sub, ...rest] = args;
   if (sub !== 'validate') throw new CliError(EXIT.USAGE, policyHelp);
-  const { positionals } = parseArgs({ args: rest, strict: true, allowPositionals: true, options: {} });
+  const { values, positionals } = parseArgs({ args: rest, strict: true, allowPositionals: true, options: { ceiling: { type: 'string', multiple: true }, mandate: { type: 'string', multiple: true } } });
   const dir = positionals[0];
-  if (dir === undefined || positionals.length !== 1) throw new CliError(EXIT.USAGE, policyHelp);
-  try {
-    const set = loadPolicyDir(dir, sha256Hasher);
-    io.out(`ok: ${set.policies.length} policies, ${set.catalog.entries.length} classified tools, version ${set.version}`);
-    return EXIT.OK;
-  } catch (e) {
-    if (!isMandateError(e) || e.code !== 'POLICY_INVALID') throw e;
-    const problems = (e.details?.['problems'] as PolicyProblem[] | undefined) ?? [{ policyId: undefined, source: dir, message: e.message }];
-    for (const p of problems) io.err(`${p.source}${p.policyId ? ` [${p.policyId}]` : ''}: ${p.message}`);
-    io.err(`invalid: ${problems.length} problem(s)`);
-    return EXIT.FAILED;
+  const ceilings = values.ceiling ?? [];
+  const mandates = values.mandate ?? [];
+  if (positionals.length > 1 || (dir === undefined && ceilings.length === 0 && mandates.length === 0)) throw new CliError(EXIT.USAGE, policyHelp);
+  let failed = false;
+  if (dir !== undefined) {
+    try {
+      const set = loadPolicyDir(dir, sha256Hasher);
+      io.out(`ok: ${set.policies.length} policies, ${set.catalog.entries.length} classified tools, version ${set.version}`);
+    } catch (e) {
+      if (!isMandateError(e) || e.code !== 'POLICY_INVALID') throw e;
+      const problems = (e.details?.['problems'] as PolicyProblem[] | undefined) ?? [{ policyId: undefined, source: dir, message: e.message }];
+      for (const p of problems) io.err(`${p.source}${p.policyId ? ` [${p.policyId}]` : ''}: ${p.message}`);
+      io.err(`invalid: ${problems.length} problem(s)`);
+      failed = true;
+    }
   }
+  if (ceilings.length > 0 || mandates.length > 0) {
+    const c = validateFiles<Ceiling>(ceilings, 'ceiling', parseCeiling, io);
+    const m = validateFiles<Mandate>(mandates, 'mandate', parseMandate, io);
+    let beyond = 0;
+    for (const mandate of m.ok) {
+      for (const ceiling of c.ok) {
+        for (const v of ceilingViolations(mandate.value, ceiling.value)) {
+          beyond += 1;
+          io.err(`${mandate.path}: beyond the ceiling ${ceiling.path}: ${v}`);
+        }
+      }
+    }
+    if (c.bad + m.bad + beyond > 0) {
+      io.err(`invalid: ${c.bad} ceiling(s) and ${m.bad} mandate(s) invalid, ${beyond} ceiling violation(s)`);
+      failed = true;
+    } else io.out(`ok: ${c.ok.length} ceiling(s), ${m.ok.length} mandate(s)${c.ok.length > 0 && m.ok.length > 0 ? ', every mandate within every ceiling' : ''}`);
+  }
+  return failed ? EXIT.FAILED : EXIT.OK;
 }

@@ -21,6 +21,7 @@ import { eventRoutes } from './routes/events.ts';
 import { dashboardRoutes } from './routes/dashboard.ts';
 import { alertRoutes } from './routes/alerts.ts';
 import { mcpRoutes } from './routes/mcp.ts';
+import { suggestRoutes } from './routes/suggest.ts';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -207,5 +208,6 @@ export function buildHttpApp(rt: MandateRuntime, opts: HttpOptions = {}): Fastif
   dashboardRoutes(app, opts.dashboardDir);
   alertRoutes(app, rt);
   mcpRoutes(app, rt);
+  suggestRoutes(app, rt);
   return app;
 }
