@@ -58,12 +58,12 @@ describe('mandate suggestions', () => {
   it('denies nothing but budget overruns of the training window, for any traffic (property)', () => {
     const value = fc.oneof(fc.string({ maxLength: 12 }), fc.integer({ min: 0, max: 50 }), fc.boolean(), fc.constantFrom('/a/b', '/a/c/d', 'x@y.example', 'I-12', 'I-7'));
     const call = fc.tuple(fc.constantFrom('helpdesk.get_ticket', 'fs.read_file', 'mail.send', 'weird tool!'), fc.dictionary(fc.constantFrom('a', 'b', 'c.d', 'x y'), value, { maxKeys: 3 }));
-    const t = fc.record({ agent: fc.constantFrom('a1', 'a2'), purpose: fc.constantFrom('read the ticket', 'send mail to ops', 'read the article'), calls: fc.array(call, { maxLength: 8 }) });
+    const t = fc.record({ agent: fc.constantFrom('a1', 'a2'), purpose: fc.array(fc.constantFrom('read', 'ticket', 'send', 'mail', 'ops', 'article', 'draft', 'reply'), { maxLength: 4 }).map((w) => w.join(' ')), calls: fc.array(call, { maxLength: 8 }) });
     fc.assert(
-      fc.property(fc.array(t, { minLength: 1, maxLength: 12 }), fc.integer({ min: 50, max: 100 }), (raw, p) => {
+      fc.property(fc.array(t, { minLength: 1, maxLength: 12 }), fc.integer({ min: 50, max: 100 }), fc.constantFrom(0.2, 0.5, 0.8, 1), fc.integer({ min: 1, max: 4 }), (raw, p, clusterSimilarity, maxClusters) => {
         const tasks = raw.map((x, i) => task(x.agent, `t${i}`, x.purpose, x.calls.filter(([tool]) => tool !== 'weird tool!')));
-        const s = suggest(tasks, { toolInfo, budgetPercentile: p });
-        const r = evaluateSuggestions(s, tasks, { toolInfo });
+        const s = suggest(tasks, { toolInfo, budgetPercentile: p, clusterSimilarity, maxClusters });
+        const r = evaluateSuggestions(s, tasks, { toolInfo, clusterSimilarity });
         expect(r.template.denied - r.template.budget).toBe(0);
         expect(r.cluster.denied - r.cluster.budget).toBe(0);
         expect(r.ceiling.denied).toBe(0);
@@ -76,6 +76,23 @@ describe('mandate suggestions', () => {
       }),
       { numRuns: 150 },
     );
+  });
+
+  it('judges a task learnt from by the template of the cluster it taught, even when a later seed is nearer', () => {
+    // in purpose order: "aa bb cc dd" seeds a cluster; "aa … hh" is alike enough to join it
+    // (4/8), but the seed "cc … hh" that comes after it is nearer (6/8)
+    const tasks = [
+      task('a', 't1', 'aa bb cc dd', [['fs.read_file', { path: '/a' }]]),
+      task('a', 't2', 'aa bb cc dd', [['fs.read_file', { path: '/a' }]]),
+      task('a', 't3', 'aa bb cc dd ee ff gg hh', [['mail.send', { to: 'x@acme.example' }]]),
+      task('a', 't4', 'cc dd ee ff gg hh', [['helpdesk.get_ticket', { ticket_id: 'T-1' }]]),
+      task('a', 't5', 'cc dd ee ff gg hh', [['helpdesk.get_ticket', { ticket_id: 'T-1' }]]),
+    ];
+    const s = suggest(tasks, { toolInfo, budgetPercentile: 100 });
+    const r = evaluateSuggestions(s, tasks, { toolInfo });
+    expect(r.cluster.denied).toBe(0);
+    const withMail = s[0]?.clusters.find((c) => c.mandate.tools?.some((t) => t.name === 'mail.send'));
+    expect(withMail?.words).toEqual(['cc', 'dd', 'ee', 'ff', 'gg', 'hh']);
   });
 
   it('learns the narrowest template: exact tools, shaped ids, a path prefix, hosts, a range', () => {

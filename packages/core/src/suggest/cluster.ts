@@ -4,8 +4,10 @@
  * without the words every request has ("please", "the", "can"…). Two purposes are alike when the
  * Jaccard similarity of their word sets is at least `clusterSimilarity`.
  *
- * Greedy and deterministic: tasks in purpose order, each joins the cluster whose seed (its first
- * task's words) is most alike, or seeds a new one. A later task is matched to a cluster the same way.
+ * Deterministic, in two passes: tasks in purpose order seed a cluster when no seed yet is alike
+ * (up to `maxClusters` seeds); then every task joins its nearest seed, exactly as a later task is
+ * matched (`nearestSeed`, ties to the seed whose words sort first), so a task learnt from is
+ * always judged by the template of the cluster it taught.
  */
 import { readPurposeWords } from '../purpose-words.ts';
 import type { ObservedTask } from './observe.ts';
@@ -39,15 +41,19 @@ export function jaccard(a: ReadonlySet<string>, b: ReadonlySet<string>): number 
   return both / (a.size + b.size - both);
 }
 
-/** The index of the most alike seed at or above `similarity`, or -1. */
+/** The index of the most alike seed at or above `similarity` (ties: the seed whose words sort first), or -1. */
 export function nearestSeed(words: ReadonlySet<string>, seeds: readonly ReadonlySet<string>[], similarity: number): number {
   let best = -1;
   let bestScore = -1;
+  let bestKey = '';
   seeds.forEach((s, i) => {
     const j = jaccard(words, s);
-    if (j >= similarity && j > bestScore) {
+    if (j < similarity || j < bestScore) return;
+    const key = [...s].sort().join(' ');
+    if (j > bestScore || key < bestKey) {
       best = i;
       bestScore = j;
+      bestKey = key;
     }
   });
   return best;
@@ -56,24 +62,24 @@ export function nearestSeed(words: ReadonlySet<string>, seeds: readonly Readonly
 export function clusterPurposes(tasks: readonly ObservedTask[], opts: { readonly clusterSimilarity?: number; readonly maxClusters?: number } = {}): PurposeCluster[] {
   const similarity = opts.clusterSimilarity ?? 0.5;
   const max = opts.maxClusters ?? 32;
-  const seeds: Set<string>[] = [];
-  const members: ObservedTask[][] = [];
   const sorted = [...tasks].sort((a, b) => (a.purpose < b.purpose ? -1 : a.purpose > b.purpose ? 1 : a.task < b.task ? -1 : 1));
   const wordsByPurpose = new Map<string, Set<string>>();
+  const wordsOf = (purpose: string): Set<string> => {
+    let w = wordsByPurpose.get(purpose);
+    if (w === undefined) {
+      w = clusterWords(purpose);
+      wordsByPurpose.set(purpose, w);
+    }
+    return w;
+  };
+  const seeds: Set<string>[] = [];
+  for (const t of sorted) if (seeds.length < max && nearestSeed(wordsOf(t.purpose), seeds, similarity) < 0) seeds.push(wordsOf(t.purpose));
+  const members: ObservedTask[][] = seeds.map(() => []);
   for (const t of sorted) {
-    let words = wordsByPurpose.get(t.purpose);
-    if (words === undefined) {
-      words = clusterWords(t.purpose);
-      wordsByPurpose.set(t.purpose, words);
-    }
-    const i = nearestSeed(words, seeds, similarity);
+    const i = nearestSeed(wordsOf(t.purpose), seeds, similarity);
     if (i >= 0) (members[i] as ObservedTask[]).push(t);
-    else if (seeds.length < max) {
-      seeds.push(words);
-      members.push([t]);
-    }
   }
-  const order = members.map((m, i) => i).sort((a, b) => (members[b] as ObservedTask[]).length - (members[a] as ObservedTask[]).length || a - b);
+  const order = members.map((_, i) => i).sort((a, b) => (members[b] as ObservedTask[]).length - (members[a] as ObservedTask[]).length || a - b);
   return order.map((i, n) => {
     const m = members[i] as ObservedTask[];
     const freq = new Map<string, number>();

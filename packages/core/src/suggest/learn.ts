@@ -34,8 +34,6 @@ export interface SuggestOptions extends GeneraliseOptions {
   readonly clusterSimilarity?: number;
   /** the most clusters per agent (default 32); tasks beyond are in the agent's template only */
   readonly maxClusters?: number;
-  /** clusters with fewer tasks get no template of their own (default 2) */
-  readonly minClusterTasks?: number;
 }
 
 /** How one argument's constraint was derived (or why it was left open). */
@@ -185,7 +183,6 @@ export function suggest(tasks: readonly ObservedTask[], opts: SuggestOptions = {
     if (learnt.mandate.tools?.length === 0) continue;
     const clusters: ClusterSuggestion[] = [];
     for (const c of clusterPurposes(own, opts)) {
-      if (c.tasks.length < (opts.minClusterTasks ?? 2)) continue;
       const m = learnMandate(c.tasks, c.purpose.trim() === '' ? TEMPLATE_PURPOSE : c.purpose.slice(0, 4000), opts, undefined, new Set());
       if ((m.mandate.tools ?? []).length > 0) clusters.push({ id: c.id, words: c.words, purpose: c.purpose, tasks: c.tasks.length, calls: m.calls, mandate: m.mandate });
     }
