@@ -298,7 +298,7 @@ describe('the operator dashboard in a real browser', { timeout: 120_000 }, () =>
     // the training window: nothing denied by the ceiling or the template (budgets aside)
     expect(await learnt.locator('td').nth(2).textContent()).toBe('0.0 %');
     const triage = page.locator('details', { has: page.locator('summary', { hasText: 'support-triage' }) }).first();
-    await triage.evaluate((d) => ((d as HTMLDetailsElement).open = true));
+    await triage.evaluate((d) => d.setAttribute('open', ''));
     await triage.locator('td', { hasText: 'helpdesk.search_tickets' }).first().waitFor();
     await shot('suggest');
   });
