@@ -222,9 +222,6 @@ export async function runSuggestAgentdojoBenchmark(argv: readonly string[]): Pro
   return result;
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  runSuggestAgentdojoBenchmark(process.argv.slice(2)).catch((e: unknown) => {
-    process.stderr.write(`${(e as Error).stack ?? String(e)}\n`);
-    process.exitCode = 1;
-  });
+if (import.meta.main) {
+  await runSuggestAgentdojoBenchmark(process.argv.slice(2));
 }
