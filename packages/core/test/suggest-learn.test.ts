@@ -58,10 +58,10 @@ describe('mandate suggestions', () => {
   it('denies nothing but budget overruns of the training window, for any traffic (property)', () => {
     const value = fc.oneof(fc.string({ maxLength: 12 }), fc.integer({ min: 0, max: 50 }), fc.boolean(), fc.constantFrom('/a/b', '/a/c/d', 'x@y.example', 'I-12', 'I-7'));
     const call = fc.tuple(fc.constantFrom('helpdesk.get_ticket', 'fs.read_file', 'mail.send', 'weird tool!'), fc.dictionary(fc.constantFrom('a', 'b', 'c.d', 'x y'), value, { maxKeys: 3 }));
-    const t = fc.record({ agent: fc.constantFrom('a1', 'a2'), purpose: fc.array(fc.constantFrom('read', 'ticket', 'send', 'mail', 'ops', 'article', 'draft', 'reply'), { maxLength: 4 }).map((w) => w.join(' ')), calls: fc.array(call, { maxLength: 8 }) });
+    const t = fc.record({ agent: fc.constantFrom('a1', 'a2'), purpose: fc.array(fc.constantFrom('read', 'ticket', 'send', 'mail', 'ops', 'article', 'draft', 'reply'), { maxLength: 4 }).map((w) => w.join(' ')), calls: fc.array(call, { maxLength: 8 }), ttl: fc.option(fc.integer({ min: 1, max: 3600 }), { nil: undefined }) });
     fc.assert(
       fc.property(fc.array(t, { minLength: 1, maxLength: 12 }), fc.integer({ min: 50, max: 100 }), fc.constantFrom(0.2, 0.5, 0.8, 1), fc.integer({ min: 1, max: 4 }), (raw, p, clusterSimilarity, maxClusters) => {
-        const tasks = raw.map((x, i) => task(x.agent, `t${i}`, x.purpose, x.calls.filter(([tool]) => tool !== 'weird tool!')));
+        const tasks = raw.map((x, i) => ({ ...task(x.agent, `t${i}`, x.purpose, x.calls.filter(([tool]) => tool !== 'weird tool!')), ...(x.ttl !== undefined ? { ttlMs: x.ttl * 1000 } : {}) }));
         const s = suggest(tasks, { toolInfo, budgetPercentile: p, clusterSimilarity, maxClusters });
         const r = evaluateSuggestions(s, tasks, { toolInfo, clusterSimilarity });
         expect(r.template.denied - r.template.budget).toBe(0);
@@ -162,6 +162,9 @@ describe('mandate suggestions', () => {
     expect(tasks).toEqual([{ agent: 'a1', task: 't1', purpose: 'read things', environment: 'staging', ttlMs: 600_000, dataClasses: ['internal'], calls: [{ tool: 'fs.read_file', args: { path: '/a' }, ts: 1000 }] }]);
     const [s] = suggest(tasks);
     expect(s?.ceiling).toMatchObject({ environments: ['staging'], max_ttl: '10m', data_classes: ['internal'] });
+    // the template declares the ttl it needs, so it fits a ceiling with a max_ttl
+    expect(s?.mandate).toMatchObject({ environment: 'staging', ttl: '10m' });
+    expect(ceilingViolations(parseMandate(s?.mandate), parseCeiling(s?.ceiling))).toEqual([]);
   });
 
   it('writes YAML that parses back into the same ceiling and mandates', () => {

@@ -12,8 +12,10 @@
  *   default 99) over the tasks (over the tasks that called the tool, per tool). At 100 the
  *   budget is the most any task used; below, up to (100 - p) % of the tasks ran over it, which is
  *   the point: a runaway task should not set the budget. The training report counts them apart;
- * - ceiling: the tools, data classes and environments seen, the longest ttl declared, and the
- *   call budget as `max_calls`.
+ * - ttl: the longest ttl the tasks declared, in the template and as the ceiling's `max_ttl` (only
+ *   when every task declared one);
+ * - ceiling: the tools, data classes and environments seen, and the largest call budget of the
+ *   templates as `max_calls`.
  */
 import { formatDuration } from '../duration.ts';
 import type { JsonObject, JsonValue } from '../json.ts';
@@ -129,7 +131,8 @@ function learnMandate(tasks: readonly ObservedTask[], purpose: string, opts: Sug
       if (opts.toolInfo !== undefined) for (const d of opts.toolInfo(c.tool).dataClasses) dataClasses.add(d);
     }
     calls += n;
-    perTaskCalls.push(n);
+    // a task that made no call says nothing about how many calls a task needs
+    if (n > 0) perTaskCalls.push(n);
     for (const [tool, k] of counts) byTool.get(tool)?.stats.perTask.push(k);
     if (opts.toolInfo === undefined) for (const d of t.dataClasses ?? []) dataClasses.add(d);
     environments.add(t.environment ?? opts.environment ?? 'prod');
@@ -155,9 +158,13 @@ function learnMandate(tasks: readonly ObservedTask[], purpose: string, opts: Sug
   if (byTool.size > MAX_TOOLS) skipped.add(`more than ${MAX_TOOLS} tools: the first ${MAX_TOOLS} by name are in the mandate`);
   const envs = [...environments].filter((e) => LABEL.test(e)).sort();
   const classes = [...dataClasses].filter((d) => LABEL.test(d)).sort();
+  // a task that declared no ttl ran under the server's default: no ttl can be read then
+  const ttls = tasks.map((t) => t.ttlMs).filter((x): x is number => x !== undefined);
+  const ttl = ttls.length === tasks.length && ttls.length > 0 ? formatDuration(Math.max(...ttls)) : undefined;
   const mandate: MandateInput = {
     purpose,
     environment: envs[0] ?? 'prod',
+    ...(ttl !== undefined ? { ttl } : {}),
     tools,
     data_classes: classes,
     budgets: { calls: Math.max(1, percentile(perTaskCalls, p)), per_tool: perTool },
@@ -186,13 +193,11 @@ export function suggest(tasks: readonly ObservedTask[], opts: SuggestOptions = {
       const m = learnMandate(c.tasks, c.purpose.trim() === '' ? TEMPLATE_PURPOSE : c.purpose.slice(0, 4000), opts, undefined, new Set());
       if ((m.mandate.tools ?? []).length > 0) clusters.push({ id: c.id, words: c.words, purpose: c.purpose, tasks: c.tasks.length, calls: m.calls, mandate: m.mandate });
     }
-    const ttls = own.map((t) => t.ttlMs).filter((x): x is number => x !== undefined);
-    // a task that declared no ttl ran under the server's default: no ttl ceiling can be read then
     const ceiling: CeilingInput = {
       tools: (learnt.mandate.tools ?? []).map((t) => t.name),
       data_classes: learnt.dataClasses,
       environments: learnt.environments.length > 0 ? learnt.environments : ['prod'],
-      ...(ttls.length === own.length && ttls.length > 0 ? { max_ttl: formatDuration(Math.max(...ttls)) } : {}),
+      ...(learnt.mandate.ttl !== undefined ? { max_ttl: learnt.mandate.ttl } : {}),
       // a cluster's percentile may sit above the agent's: the ceiling must hold every template
       max_calls: Math.max(learnt.mandate.budgets?.calls ?? 0, ...clusters.map((c) => c.mandate.budgets?.calls ?? 0)),
       max_delegation_depth: 0,
