@@ -99,6 +99,11 @@ describe('argument generalisers', () => {
     expect(g).toMatchObject({ rule: 'text', constraint: undefined, distinct: 20 });
   });
 
+  it('takes the range of 300,000 values (no spread of the values on the stack)', () => {
+    const values = Array.from({ length: 300_000 }, (_, i) => (i * 7919) % 1000);
+    expect(generaliseArg(values).constraint).toEqual({ range: { min: 0, max: 999 } });
+  });
+
   it('never makes a constraint that refuses a value it saw (property)', () => {
     const scalar = fc.oneof(fc.boolean(), fc.integer({ min: -1e6, max: 1e6 }), fc.double({ noNaN: true, noDefaultInfinity: true }), fc.constantFrom('ann@acme.example', 'https://acme.example/x', '/srv/a/b', '/srv/a/c', 'T-1', 'T-22', 'x'), fc.string({ maxLength: 30 }));
     fc.assert(

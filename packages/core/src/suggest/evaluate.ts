@@ -123,7 +123,7 @@ export function evaluateSuggestions(
     calls += t.calls.length;
     if (s === undefined) {
       unknownAgentCalls += t.calls.length;
-      t.calls.forEach((c, i) => {
+      t.calls.forEach((_, i) => {
         for (const counter of [ceiling, template, cluster]) counter.add(['AGENT_NOT_IN_SUGGESTION']);
         opts.onCall?.(t, i, { ceiling: ['AGENT_NOT_IN_SUGGESTION'], template: ['AGENT_NOT_IN_SUGGESTION'], cluster: ['AGENT_NOT_IN_SUGGESTION'] });
       });

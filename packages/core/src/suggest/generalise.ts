@@ -131,6 +131,17 @@ function runsOf(value: string): Run[] | undefined {
   return out;
 }
 
+/** least and greatest, without spreading (a spread of 100,000 values overflows the stack) */
+export function extent(values: readonly number[]): [number, number] {
+  let min = Number.POSITIVE_INFINITY;
+  let max = Number.NEGATIVE_INFINITY;
+  for (const v of values) {
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  return [min, max];
+}
+
 function escapeRegex(c: string): string {
   return /[\\^$.|?*+()[\]{}/-]/.test(c) ? `\\${c}` : c;
 }
@@ -159,8 +170,7 @@ export function shapeRegex(values: readonly string[]): string | undefined {
   for (let i = 0; i < first.length; i++) {
     const column = runs.map((r) => r[i] as Run);
     const kind = (first[i] as Run).kind;
-    const lengths = column.map((r) => r.text.length);
-    const [min, max] = [Math.min(...lengths), Math.max(...lengths)];
+    const [min, max] = extent(column.map((r) => r.text.length));
     if (kind === 'punct') source += escapeRegex((first[i] as Run).text);
     else if (kind === 'digits') source += `[0-9]${quantifier(min, max)}`;
     else if (column.every((r) => r.text === (first[i] as Run).text)) source += (first[i] as Run).text;
@@ -187,8 +197,8 @@ export function generaliseArg(values: readonly (JsonValue | undefined)[], opts: 
   const fit = (rule: GeneraliserRule, constraint: Constraint): Generalised => ({ rule, constraint, seen, distinct: d });
   if (present.every((v) => typeof v === 'boolean')) return fit('boolean', { one_of: distinct });
   if (present.every((v) => typeof v === 'number' && Number.isFinite(v))) {
-    const nums = present as number[];
-    return fit('range', { range: { min: Math.min(...nums), max: Math.max(...nums) } });
+    const [min, max] = extent(present as number[]);
+    return fit('range', { range: { min, max } });
   }
   if (d <= maxEnum && seen >= 2 * d) return fit('enum', { one_of: distinct });
   if (present.every((v) => typeof v === 'string')) {

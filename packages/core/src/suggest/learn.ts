@@ -22,7 +22,7 @@ import type { JsonObject, JsonValue } from '../json.ts';
 import type { ToolInfo } from '../model.ts';
 import type { CeilingInput, MandateInput } from '../mandate/schema.ts';
 import { clusterPurposes } from './cluster.ts';
-import { generaliseArg, type GeneraliseOptions, type GeneraliserRule } from './generalise.ts';
+import { extent, generaliseArg, type GeneraliseOptions, type GeneraliserRule } from './generalise.ts';
 import type { ObservedTask } from './observe.ts';
 
 export interface SuggestOptions extends GeneraliseOptions {
@@ -99,15 +99,10 @@ function leaves(args: JsonObject, skipped: Set<string>, tool: string, prefix = '
   return out;
 }
 
-interface ToolStats {
-  readonly calls: number;
-  readonly perTask: number[];
-}
-
 /** Everything learnt from one set of tasks: the pieces both the agent's and a cluster's mandate use. */
 function learnMandate(tasks: readonly ObservedTask[], purpose: string, opts: SuggestOptions, rules: ArgRule[] | undefined, skipped: Set<string>): { mandate: MandateInput; dataClasses: string[]; environments: string[]; calls: number } {
   const p = Math.min(Math.max(opts.budgetPercentile ?? 99, 1), 100);
-  const byTool = new Map<string, { args: Map<string, JsonValue>[]; stats: ToolStats }>();
+  const byTool = new Map<string, { args: Map<string, JsonValue>[]; perTask: number[] }>();
   const perTaskCalls: number[] = [];
   const dataClasses = new Set<string>();
   const environments = new Set<string>();
@@ -124,7 +119,7 @@ function learnMandate(tasks: readonly ObservedTask[], purpose: string, opts: Sug
       counts.set(c.tool, (counts.get(c.tool) ?? 0) + 1);
       let entry = byTool.get(c.tool);
       if (entry === undefined) {
-        entry = { args: [], stats: { calls: 0, perTask: [] } };
+        entry = { args: [], perTask: [] };
         byTool.set(c.tool, entry);
       }
       entry.args.push(leaves(c.args, skipped, c.tool));
@@ -133,14 +128,14 @@ function learnMandate(tasks: readonly ObservedTask[], purpose: string, opts: Sug
     calls += n;
     // a task that made no call says nothing about how many calls a task needs
     if (n > 0) perTaskCalls.push(n);
-    for (const [tool, k] of counts) byTool.get(tool)?.stats.perTask.push(k);
+    for (const [tool, k] of counts) byTool.get(tool)?.perTask.push(k);
     if (opts.toolInfo === undefined) for (const d of t.dataClasses ?? []) dataClasses.add(d);
     environments.add(t.environment ?? opts.environment ?? 'prod');
   }
   const tools: NonNullable<MandateInput['tools']> = [];
   const perTool: Record<string, number> = {};
   for (const tool of [...byTool.keys()].sort().slice(0, MAX_TOOLS)) {
-    const entry = byTool.get(tool) as { args: Map<string, JsonValue>[]; stats: ToolStats };
+    const entry = byTool.get(tool) as { args: Map<string, JsonValue>[]; perTask: number[] };
     const names = new Set<string>();
     for (const a of entry.args) for (const k of a.keys()) names.add(k);
     const args: Record<string, NonNullable<NonNullable<MandateInput['tools']>[number]['args']>[string]> = {};
@@ -153,14 +148,14 @@ function learnMandate(tasks: readonly ObservedTask[], purpose: string, opts: Sug
       if (g.constraint !== undefined) args[name] = g.constraint;
     }
     tools.push(Object.keys(args).length > 0 ? { name: tool, args } : { name: tool });
-    perTool[tool] = Math.max(1, percentile(entry.stats.perTask, p));
+    perTool[tool] = Math.max(1, percentile(entry.perTask, p));
   }
   if (byTool.size > MAX_TOOLS) skipped.add(`more than ${MAX_TOOLS} tools: the first ${MAX_TOOLS} by name are in the mandate`);
   const envs = [...environments].filter((e) => LABEL.test(e)).sort();
   const classes = [...dataClasses].filter((d) => LABEL.test(d)).sort();
   // a task that declared no ttl ran under the server's default: no ttl can be read then
   const ttls = tasks.map((t) => t.ttlMs).filter((x): x is number => x !== undefined);
-  const ttl = ttls.length === tasks.length && ttls.length > 0 ? formatDuration(Math.max(...ttls)) : undefined;
+  const ttl = ttls.length === tasks.length && ttls.length > 0 ? formatDuration(extent(ttls)[1]) : undefined;
   const mandate: MandateInput = {
     purpose,
     environment: envs[0] ?? 'prod',
@@ -179,7 +174,11 @@ function learnMandate(tasks: readonly ObservedTask[], purpose: string, opts: Sug
  */
 export function suggest(tasks: readonly ObservedTask[], opts: SuggestOptions = {}): AgentSuggestion[] {
   const byAgent = new Map<string, ObservedTask[]>();
-  for (const t of tasks) byAgent.set(t.agent, [...(byAgent.get(t.agent) ?? []), t]);
+  for (const t of tasks) {
+    const own = byAgent.get(t.agent);
+    if (own === undefined) byAgent.set(t.agent, [t]);
+    else own.push(t);
+  }
   const out: AgentSuggestion[] = [];
   for (const agent of [...byAgent.keys()].sort()) {
     const own = byAgent.get(agent) as ObservedTask[];
