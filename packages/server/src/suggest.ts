@@ -24,28 +24,32 @@ export interface AuditRangeReader {
 }
 
 const PAGE = 1000;
+/** records of several nodes reach the log a little out of time order: read this far past a window's end */
+const SKEW_MS = 5 * 60_000;
 
 /**
- * Tasks and their allowed calls from the audit log, oldest first, over at most `maxRecords`
- * records (a log longer than that throws LIMIT_EXCEEDED naming the bound: a suggestion from part
- * of a window would deny the rest of it).
+ * Tasks and their allowed calls from the audit log, one list per window, in one pass over at
+ * most `maxRecords` records (a log longer than that throws LIMIT_EXCEEDED naming the bound: a
+ * suggestion from part of a window would deny the rest of it). Reading stops once a page starts
+ * well past the last window's end.
  */
-export async function observeAudit(reader: AuditRangeReader, window: AuditWindow, maxRecords: number): Promise<ObservedTask[]> {
-  const observer = new AuditObserver(window);
+export async function observeAudit(reader: AuditRangeReader, windows: readonly AuditWindow[], maxRecords: number): Promise<ObservedTask[][]> {
+  const observers = windows.map((w) => new AuditObserver(w));
+  const ends = windows.map((w) => w.until);
+  const end = ends.some((u) => u === undefined) ? undefined : Math.max(...(ends as number[]));
   let from = 1;
   let read = 0;
   for (;;) {
     const page = await reader.readRange(from, PAGE);
-    if (page.length === 0) break;
+    const first = page[0];
+    if (first === undefined || (end !== undefined && first.ts >= end + SKEW_MS)) break;
     read += page.length;
     if (read > maxRecords) throw new MandateError('LIMIT_EXCEEDED', `the audit log holds more than ${maxRecords} records: narrow the window or raise the bound`, { limit: maxRecords });
-    observer.fold(page);
+    for (const o of observers) o.fold(page);
     from = (page[page.length - 1] as AuditRecord).seq + 1;
-    // records past the window's end are not read further: the log is in time order
-    if (window.until !== undefined && (page[page.length - 1] as AuditRecord).ts >= window.until) break;
     if (page.length < PAGE) break;
   }
-  return observer.result();
+  return observers.map((o) => o.result());
 }
 
 export function observeTraces(traces: readonly ReplayTrace[], agent?: string): ObservedTask[] {

@@ -94,8 +94,8 @@ export async function suggestCommand(args: string[], io: CliIO): Promise<number>
     if (evaluateUntil !== undefined && (until === undefined || evaluateUntil <= until)) throw new CliError(EXIT.USAGE, '--evaluate-until needs --until before it: the later window runs from --until to --evaluate-until');
     const store = openSqliteStore({ path: db, hasher: sha256Hasher });
     try {
-      train = await observeAudit(store.audit, { since, until, agent: values.agent }, MAX_RECORDS);
-      if (evaluateUntil !== undefined) later = await observeAudit(store.audit, { since: until, until: evaluateUntil, agent: values.agent }, MAX_RECORDS);
+      const windows = [{ since, until, agent: values.agent }, ...(evaluateUntil !== undefined ? [{ since: until, until: evaluateUntil, agent: values.agent }] : [])];
+      [train = [], later] = await observeAudit(store.audit, windows, MAX_RECORDS);
     } finally {
       await store.close();
     }

@@ -6,6 +6,7 @@
 import { parse } from 'yaml';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TEMPLATE_PURPOSE, type AgentSuggestion, type DenialReport } from '@mandate/core';
+import { observeAudit } from '../../src/suggest.ts';
 import { MINUTE, errorOf, mandate, startHarness, type Harness } from '../support.ts';
 
 interface SuggestBody {
@@ -67,6 +68,12 @@ describe('POST /v1/mandates/suggest', () => {
     const body = res.json<SuggestBody>();
     expect(body.training.calls).toBe(8);
     expect(body.evaluation).toMatchObject({ tasks: 1, calls: 1, template: { denied: 1, byReason: { ARG_CONSTRAINT_FAILED: 1 } }, ceiling: { denied: 0 } });
+  });
+
+  it('reads both windows in one pass over the store, and refuses a log longer than its bound rather than cut it', async () => {
+    const [first, second] = await observeAudit(h.runtime.store.audit, [{ until: t0 + 2 * MINUTE }, { since: t0 + 2 * MINUTE }], 10_000);
+    expect([first?.length, second?.length]).toEqual([2, 2]);
+    await expect(observeAudit(h.runtime.store.audit, [{}], 5)).rejects.toMatchObject({ code: 'LIMIT_EXCEEDED' });
   });
 
   it('suggests from traces in the body', async () => {

@@ -65,8 +65,8 @@ export function suggestRoutes(app: FastifyInstance, rt: MandateRuntime): void {
       const evaluateUntil = body.evaluate_until !== undefined ? Date.parse(body.evaluate_until) : undefined;
       if (since !== undefined && until !== undefined && since >= until) throw invalid('since must be before until');
       if (evaluateUntil !== undefined && (until === undefined || evaluateUntil <= until)) throw invalid('evaluate_until needs until before it: the later window runs from until to evaluate_until');
-      train = await observeAudit(rt.store.audit, { since, until, agent: body.agent }, SUGGEST_MAX_AUDIT_RECORDS);
-      if (evaluateUntil !== undefined) later = await observeAudit(rt.store.audit, { since: until, until: evaluateUntil, agent: body.agent }, SUGGEST_MAX_AUDIT_RECORDS);
+      const windows = [{ since, until, agent: body.agent }, ...(evaluateUntil !== undefined ? [{ since: until, until: evaluateUntil, agent: body.agent }] : [])];
+      [train = [], later] = await observeAudit(rt.store.audit, windows, SUGGEST_MAX_AUDIT_RECORDS);
     }
     const doc = runSuggest({
       train,
