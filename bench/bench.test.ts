@@ -217,3 +217,19 @@ describe('agentdojo benchmark', () => {
     },
   );
 });
+
+describe('suggested mandates on agentdojo', () => {
+  it.skipIf(!existsSync('/work/shared/benchmarks/agentdojo/labels') && process.env['AGENTDOJO_DIR'] === undefined)(
+    'learns from half of the models, judges the other half both ways round, and denies no call it learnt from except for a budget',
+    { timeout: 300_000 },
+    async () => {
+      await run(process.execPath, ['bench/suggest-agentdojo.ts', '--json-only', '--out', out], { cwd: ROOT, maxBuffer: 64 * 1024 * 1024 });
+      const written = JSON.parse(readFileSync(join(out, 'suggest-agentdojo.json'), 'utf8')) as BenchResult;
+      expect(written).toMatchObject({ name: 'suggest-agentdojo', mode: 'full' });
+      for (const j of ['ceiling', 'template', 'cluster']) {
+        expect(written.derived[`ALL training-window shape denials (${j})`]).toBe(0);
+        for (const k of ['clean calls denied %', 'attack calls denied %']) expect(Number.isFinite(written.derived[`ALL ${k} (${j})`])).toBe(true);
+      }
+    },
+  );
+});

@@ -84,16 +84,38 @@ export const mcpHelp = `mandate mcp --stdio [--url URL] [--config FILE]
   P-256); every forwarded request then carries a fresh DPoP proof for server.public_url + /mcp
   (of --config; else the URL above), and a DPoP-Nonce challenge is answered once.`;
 
-export const policyHelp = `mandate policy validate <DIR> [--allow-empty]
+export const policyHelp = `mandate policy validate [<DIR>] [--allow-empty] [--ceiling <file.yaml>]… [--mandate <file.yaml>]…
   Parses every *.cedar file and tools.yaml in DIR and validates the policies against Mandate's
   Cedar schema. Exit 0 when valid, 1 listing every problem otherwise. A folder with no policy
   fails (it would deny every call) unless --allow-empty.
+  --ceiling <file>   an agent ceiling (YAML) to validate (repeatable)
+  --mandate <file>   a mandate or mandate template (YAML) to validate (repeatable); with --ceiling,
+                     each mandate must also fit within every ceiling given
 
 mandate policy reload [--allow-empty] [--url <url>] [--api-key <key>] [--data-dir <dir>]
   Asks the running server to re-read its policy folder (as SIGHUP does). An invalid folder, or
   one with no policy (unless --allow-empty), is refused and the set in force keeps serving; both
   outcomes are audited (policy.reloaded, policy.reload_refused). Exit 0 when reloaded, 1 when
   refused, 4 when the server cannot be reached. Needs an admin key.`;
+
+export const suggestHelp = `mandate suggest (--data-dir <dir> | --db <file> | --traces <file.jsonl[.gz]>…) [options]
+  Proposes, per agent (and per purpose cluster), the smallest ceiling and mandate template that
+  would have allowed the calls observed: in the audit log (allowed decisions) or in recorded
+  traces (the replay format, one agent per suite). Prints one YAML document with each agent's
+  ceiling, template, cluster templates, how every argument constraint was derived, and what the
+  suggestion denies of the window (and of a later one). Summaries go to stderr.
+  --since <t>, --until <t>   the audit window: ISO date-times or durations back from now (7d, 12h)
+  --evaluate-until <t>       also judge the later window from --until to this time
+  --evaluate-traces <file>   with --traces: judge these traces as the later window (repeatable)
+  --agent <id>               only this agent (for traces: the suite)
+  --policies <dir>           read tools.yaml there for the tools' data classes (repeatable)
+  --environment <e>          environment of tasks that declared none (default prod)
+  --budget-percentile <p>    budgets at this percentile of calls per task (1-100, default 99)
+  --max-enum <n>             most distinct values an argument's one_of lists (default 8)
+  --cluster-similarity <j>   purpose-word similarity of one cluster (0.05-1, default 0.5)
+  --out <file>               write the YAML there instead of stdout
+  --out-dir <dir>            also write <agent>.ceiling.yaml, <agent>.mandate.yaml and one
+                             <agent>.<cluster>.mandate.yaml per cluster (policy validate reads them)`;
 
 export const replayHelp = `mandate replay --traces <file.jsonl[.gz]> --policies <dir> [--policies <dir>…] --out <decisions.jsonl> [--shadow <dir>…] [--explain <report.jsonl>]
   Feeds each recorded trace's calls, in order, through the decision pipeline (one task per trace,

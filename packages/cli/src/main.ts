@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { enableCompileCache } from 'node:module';
 import { CliError, EXIT } from './exit-codes.ts';
-import { agentHelp, approvalsHelp, auditHelp, backupHelp, configHelp, demoHelp, keysHelp, killHelp, mcpHelp, policyHelp, replayHelp, restoreHelp, secretHelp, serveHelp, taskHelp } from './help.ts';
+import { agentHelp, approvalsHelp, auditHelp, backupHelp, configHelp, demoHelp, keysHelp, killHelp, mcpHelp, policyHelp, replayHelp, restoreHelp, secretHelp, serveHelp, suggestHelp, taskHelp } from './help.ts';
 import { processIO, type CliIO } from './io.ts';
 
 type Run = (args: string[], io: CliIO) => Promise<number>;
@@ -17,6 +17,7 @@ const COMMANDS: Record<string, { run: Run; help: string }> = {
   demo: { run: async (a, io) => (await import('./commands/demo.ts')).demoCommand(a, io), help: demoHelp },
   policy: { run: async (a, io) => (await import('./commands/policy.ts')).policyCommand(a, io), help: policyHelp },
   replay: { run: async (a, io) => (await import('./commands/replay.ts')).replayCommand(a, io), help: replayHelp },
+  suggest: { run: async (a, io) => (await import('./commands/suggest.ts')).suggestCommand(a, io), help: suggestHelp },
   audit: { run: async (a, io) => (await import('./commands/audit.ts')).auditCommand(a, io), help: auditHelp },
   agent: { run: async (a, io) => (await import('./commands/agent.ts')).agentCommand(a, io), help: agentHelp },
   config: { run: async (a, io) => (await import('./commands/config.ts')).configCommand(a, io), help: configHelp },

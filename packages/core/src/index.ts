@@ -190,3 +190,9 @@ export {
 export { Supervisor, suspendTask, misfit, type SupervisionSettings, type SupervisorDeps, type SupervisionActor } from './supervision.ts';
 export type { SupervisionStore, TaskSupervision } from './ports.ts';
 export type { RequestProof } from './tasks.ts';
+export { generaliseArg, domainsOf, commonPathPrefix, shapeRegex, type Generalised, type GeneraliseOptions, type GeneraliserRule } from './suggest/generalise.ts';
+export { AuditObserver, traceTask, type AuditWindow, type ObservedCall, type ObservedTask } from './suggest/observe.ts';
+export { suggest, percentile, TEMPLATE_PURPOSE, type AgentSuggestion, type ArgRule, type ClusterSuggestion, type SuggestOptions } from './suggest/learn.ts';
+export { clusterPurposes, clusterWords, jaccard, type PurposeCluster } from './suggest/cluster.ts';
+export { evaluateSuggestions, type CallVerdicts, type DenialCount, type DenialReport } from './suggest/evaluate.ts';
+export { suggestionYaml, agentFiles, agentSlug, type SuggestionDocument } from './suggest/yaml.ts';

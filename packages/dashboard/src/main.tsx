@@ -10,6 +10,7 @@ import { AlertsView } from './views/alerts.tsx';
 import { TimelineView } from './views/timeline.tsx';
 import { PoliciesView } from './views/policies.tsx';
 import { ChartsView } from './views/charts.tsx';
+import { SuggestView } from './views/suggest.tsx';
 
 /** live decisions kept in memory: bounded, oldest dropped first */
 export const MAX_DECISIONS = 1000;
@@ -21,6 +22,7 @@ const ROUTES = [
   { id: 'alerts', label: 'Alerts' },
   { id: 'timeline', label: 'Task timeline' },
   { id: 'policies', label: 'Policies' },
+  { id: 'suggest', label: 'Suggest' },
   { id: 'charts', label: 'Charts' },
 ] as const;
 
@@ -155,6 +157,7 @@ function Shell({ api, onLogout }: { api: Api; onLogout: () => void }) {
         {route.view === 'alerts' && <AlertsView shared={shared} />}
         {route.view === 'timeline' && <TimelineView shared={shared} taskId={route.arg} />}
         {route.view === 'policies' && <PoliciesView shared={shared} />}
+        {route.view === 'suggest' && <SuggestView shared={shared} />}
         {route.view === 'charts' && <ChartsView shared={shared} />}
       </main>
       <ConfirmDialog request={confirm} onClose={() => setConfirm(undefined)} />

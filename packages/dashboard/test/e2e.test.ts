@@ -290,6 +290,19 @@ describe('the operator dashboard in a real browser', { timeout: 120_000 }, () =>
     await shot('policies-shadow');
   });
 
+  it('suggests ceilings and mandate templates from the audit log, with the rule behind each argument', async () => {
+    await page.getByRole('link', { name: 'Suggest' }).click();
+    await page.getByRole('button', { name: 'Suggest' }).click();
+    await page.getByRole('heading', { name: /^Suggested for [1-9]/ }).waitFor();
+    const learnt = page.locator('tr', { hasText: 'Learnt from' });
+    // the training window: nothing denied by the ceiling or the template (budgets aside)
+    expect(await learnt.locator('td').nth(2).textContent()).toBe('0.0 %');
+    const triage = page.locator('details', { has: page.locator('summary', { hasText: 'support-triage' }) }).first();
+    await triage.evaluate((d) => d.setAttribute('open', ''));
+    await triage.locator('td', { hasText: 'helpdesk.search_tickets' }).first().waitFor();
+    await shot('suggest');
+  });
+
   it('draws the charts, and the page ran no blocked inline code', async () => {
     await page.getByRole('link', { name: 'Charts' }).click();
     await page.getByRole('img', { name: /Decisions over time/ }).waitFor();

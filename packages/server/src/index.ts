@@ -22,3 +22,4 @@ export { authzenConfigSchema, type AuthzenConfig } from './authzen/config.ts';
 // proof of possession at an HTTP edge (issue 13): the MCP gateway verifies its requests with it
 export { verifyHttpProof, htuFor, type HttpRequestLike } from './http/dpop.ts';
 export { ReplaySession, replayTraces, parseTrace, readTraceFile, frozenClock, counterIds, type ReplayTrace, type ReplayStep, type ReplayDecision, type ReplayEffect, type ReplayOptions, type ReplaySummary } from './replay.ts';
+export { observeAudit, observeTraces, runSuggest, type AuditRangeReader, type SuggestRun } from './suggest.ts';

@@ -23,6 +23,7 @@ import { dashboardRoutes } from './routes/dashboard.ts';
 import { alertRoutes } from './routes/alerts.ts';
 import { mcpRoutes } from './routes/mcp.ts';
 import { countRequests, metricsRoutes } from './routes/metrics.ts';
+import { suggestRoutes } from './routes/suggest.ts';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -214,5 +215,6 @@ export function buildHttpApp(rt: MandateRuntime, opts: HttpOptions = {}): Fastif
   alertRoutes(app, rt);
   mcpRoutes(app, rt);
   metricsRoutes(app, rt);
+  suggestRoutes(app, rt);
   return app;
 }
