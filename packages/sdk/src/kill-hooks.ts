@@ -40,10 +40,14 @@ export class MemorySeenDeliveries implements SeenDeliveries {
 
   remember(id: string, now: number): boolean {
     for (const [old, until] of this.ids) {
-      if (until > now && this.ids.size < this.max) break;
+      if (until > now) break;
       this.ids.delete(old);
     }
     if (this.ids.has(id)) return false;
+    for (const old of this.ids.keys()) {
+      if (this.ids.size < this.max) break;
+      this.ids.delete(old);
+    }
     this.ids.set(id, now + this.ttlMs);
     return true;
   }
