@@ -11,6 +11,8 @@
 /** Remembers delivery ids; `remember` answers false for an id it already holds. */
 export interface SeenDeliveries {
   remember(id: string, now: number): boolean | Promise<boolean>;
+  /** lets an id go again: the receiver failed to act on it, so Mandate's retry must be let in */
+  forget?(id: string): void | Promise<void>;
 }
 
 export interface MemorySeenDeliveriesOptions {
@@ -50,6 +52,10 @@ export class MemorySeenDeliveries implements SeenDeliveries {
     }
     this.ids.set(id, now + this.ttlMs);
     return true;
+  }
+
+  forget(id: string): void {
+    this.ids.delete(id);
   }
 
   get size(): number {
