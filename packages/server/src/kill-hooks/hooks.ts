@@ -89,11 +89,23 @@ export class KillHooks {
   /** where each hook stands: its cursor against the outbox head, durable counters, this node's own */
   async status() {
     const [head, sinks] = await Promise.all([this.outbox.killEventHead(), this.d.store.alertSinks.listSinks()]);
+    const now = this.d.clock.now();
     return {
       head,
       hooks: this.deliveries.map((d) => {
         const s = sinks.find((x) => x.sink === d.sink);
-        return { name: d.sink, url: d.target, cursor: s?.cursor ?? null, delivered: s?.delivered ?? 0, dropped: s?.dropped ?? 0, last_error: s?.lastError ?? null, this_node: { ...d.stats } };
+        return {
+          name: d.sink,
+          url: d.target,
+          cursor: s?.cursor ?? null,
+          /** kills stored after the cursor: owed to this hook, or passed over once it reads them */
+          behind: s === undefined ? null : Math.max(0, head - s.cursor),
+          delivered: s?.delivered ?? 0,
+          dropped: s?.dropped ?? 0,
+          last_error: s?.lastError ?? null,
+          lease: s?.owner !== undefined && s.leaseUntil > now ? { owner: s.owner, until: new Date(s.leaseUntil).toISOString() } : null,
+          this_node: { ...d.stats },
+        };
       }),
     };
   }
