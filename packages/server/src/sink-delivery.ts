@@ -84,6 +84,8 @@ export class SinkDelivery<E> {
   private loop: Promise<void> | undefined;
   private wakeIdle: (() => void) | undefined;
   private wakeAny: (() => void) | undefined;
+  /** a wake that came while the loop was reading: the next idle wait does not wait */
+  private woken = false;
 
   constructor(opts: SinkDeliveryOptions, deps: SinkDeliveryDeps<E>) {
     this.o = opts;
@@ -109,7 +111,8 @@ export class SinkDelivery<E> {
 
   /** a new entry was stored on this node: an idle loop looks now instead of at its next poll */
   wake(): void {
-    this.wakeIdle?.();
+    if (this.wakeIdle) this.wakeIdle();
+    else this.woken = true;
   }
 
   /** stops after the request in flight and gives the lease up (another node need not wait for it) */
@@ -130,6 +133,8 @@ export class SinkDelivery<E> {
           await this.idle();
           continue;
         }
+        // a wake from here on is for an entry this read may not see
+        this.woken = false;
         const batch = await this.d.feed.after(this.cursor, BATCH);
         if (batch.length === 0) {
           await this.idle();
@@ -269,6 +274,10 @@ export class SinkDelivery<E> {
 
   private wait(ms: number, wakeable: boolean): Promise<void> {
     if (this.closed) return Promise.resolve();
+    if (wakeable && this.woken) {
+      this.woken = false;
+      return Promise.resolve();
+    }
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(t);
