@@ -112,7 +112,9 @@ const SIGNATURE = /^sha256=([0-9a-f]{64})$/;
 
 function header(h: HookHeaders, name: string): string | undefined {
   if (typeof h.get === 'function') return (h as { get(name: string): string | null }).get(name) ?? undefined;
-  const v = (h as Readonly<Record<string, string | readonly string[] | undefined>>)[name];
+  const record = h as Readonly<Record<string, string | readonly string[] | undefined>>;
+  // node:http lower-cases header names; a framework's plain object may not
+  const v = record[name] ?? Object.entries(record).find(([k]) => k.toLowerCase() === name)?.[1];
   return typeof v === 'string' ? v : undefined;
 }
 

@@ -29,6 +29,14 @@ describe('verifyKillHook', () => {
     // fetch's Headers and raw bytes work the same
     const req = delivery();
     expect(await verifyKillHook({ secret: HOOK_SECRET, headers: new Headers(req.headers), body: new TextEncoder().encode(req.body), seen: new MemorySeenDeliveries(), now: () => NOW })).toMatchObject({ ok: true });
+    // header names in any case, as some frameworks hand them over
+    const upper = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k.toUpperCase(), v]));
+    expect(await verify({ ...req, headers: upper })).toMatchObject({ ok: true });
+  });
+
+  it('signs and verifies the body as UTF-8 bytes: a reason outside ASCII verifies', async () => {
+    const event: SequencedKillEvent = { seq: 8, event: { ...KILL.event, id: 'kill_02', data: { ...KILL.event.data, reason: 'arrêt d’urgence ⚠ 停止' } } };
+    expect(await verify(delivery({ event }))).toMatchObject({ ok: true, event: { kill: { reason: 'arrêt d’urgence ⚠ 停止' } } });
   });
 
   it('detects a forged delivery: another key, an altered body, a swapped delivery id or timestamp', async () => {
