@@ -1,10 +1,10 @@
 /**
  * Kill hooks on PostgreSQL: the outbox and the hooks' cursors live in the database, so a kill made
- * while the receiver is down is delivered once after the node restarts. One node, on a fresh
- * database of the shared PostgreSQL server.
+ * while the receiver is down is delivered once after the node restarts, and on two nodes a kill
+ * made on either is delivered once. A fresh database of the shared PostgreSQL server.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,6 +22,7 @@ describe('kill hooks on PostgreSQL', () => {
   beforeAll(async () => {
     await admin((c) => c.query(`CREATE DATABASE ${database}`));
     dir = mkdtempSync(join(tmpdir(), 'mandate-kill-hooks-pg-'));
+    writeFileSync(join(dir, 'kek.key'), randomBytes(32).toString('base64') + '\n', { mode: 0o600 });
     hook = await receiver(Date.now);
     agentsOnly = await receiver(Date.now);
     agentsOnly.state.up = true;
@@ -34,12 +35,15 @@ describe('kill hooks on PostgreSQL', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   }, 60_000);
 
-  it('delivers a kill made while the receiver was down once, after the node restarts', async () => {
+  function nodeConfig(node: string) {
     const url = new URL(PG_URL);
     url.pathname = `/${database}`;
-    const config = parseConfig({
+    return parseConfig({
       environment: 'prod',
-      data_dir: dir,
+      data_dir: join(dir, node),
+      // the nodes of a cluster share the audit keys and the key encryption key
+      audit: { key_file: join(dir, 'audit-keys.json') },
+      keys: { kek_file: join(dir, 'kek.key') },
       store: url.toString(),
       postgres: { schema: 'mandate' },
       policies: { dir: EXAMPLE_POLICIES },
@@ -49,7 +53,11 @@ describe('kill hooks on PostgreSQL', () => {
         { name: 'agents', url: agentsOnly.url, secret_env: 'HOOK_SECRET', kills: ['agent'], ...FAST },
       ],
     });
-    const env = { HOOK_SECRET };
+  }
+  const env = { HOOK_SECRET };
+
+  it('delivers a kill made while the receiver was down once, after the node restarts', async () => {
+    const config = nodeConfig('a');
     const first: MandateRuntime = await createRuntime(config, { writeAdminKeyFile: false, env });
     try {
       await first.kill.kill({ all: true }, { kind: 'operator', operatorId: 'op-pg' }, 'stop on postgres');
@@ -76,5 +84,28 @@ describe('kill hooks on PostgreSQL', () => {
     expect(hook.attempts.filter((a) => a.outcome !== undefined).map((a) => a.outcome)).toEqual(['accepted']);
     // a hook that asked only for agent kills was told nothing
     expect(agentsOnly.attempts).toEqual([]);
+  }, 120_000);
+
+  it('on two nodes, delivers a kill made on either node once', async () => {
+    const nodes = [await createRuntime(nodeConfig('a'), { writeAdminKeyFile: false, env }), await createRuntime(nodeConfig('b'), { writeAdminKeyFile: false, env })] as const;
+    try {
+      const before = hook.accepted.length;
+      await nodes[0].kill.kill({ all: true }, { kind: 'operator', operatorId: 'op-a' }, 'from node a');
+      await nodes[1].kill.kill({ all: true }, { kind: 'operator', operatorId: 'op-b' }, 'from node b');
+      await eventually('both kills are delivered', () => hook.accepted.length === before + 2);
+      const status = await eventually('the cursor reaches the head', async () => {
+        const s = await nodes[1].killHooks.status();
+        return s.hooks[0]?.behind === 0 && s;
+      });
+      // one node holds the hook's lease and delivers for both
+      expect(status.hooks[0]?.lease).toEqual({ owner: expect.any(String), until: expect.any(String) });
+      expect(nodes.filter((n) => n.killHooks.deliveries[0]?.stats.delivering)).toHaveLength(1);
+    } finally {
+      for (const n of nodes) await n.close();
+    }
+    expect(hook.accepted.slice(-2).map((e) => e.kill.reason)).toEqual(['from node a', 'from node b']);
+    // each delivery once: no id accepted twice, and every later attempt was a replay at most
+    const ids = hook.accepted.map((e) => e.delivery.id);
+    expect(new Set(ids).size).toBe(ids.length);
   }, 120_000);
 });
