@@ -160,7 +160,7 @@ export { detectRate, callsInWindow, rateConfigSchema, type RateConfig } from './
 export { detectNovelty, noveltyConfigSchema, type NoveltyConfig } from './behaviour/novelty.ts';
 export { detectVolume, volumeLimits, volumeConfigSchema, type VolumeConfig } from './behaviour/volume.ts';
 export { detectRetry, retryConfigSchema, type RetryConfig } from './behaviour/retry.ts';
-export type { AlertStore, AlertSinkStore, AlertSinkState, SequencedAlert, ContainmentStore } from './ports.ts';
+export type { AlertStore, AlertSinkStore, AlertSinkState, SequencedAlert, ContainmentStore, KillEvent, KillKind, KillOutbox, SequencedKillEvent } from './ports.ts';
 export { mergeShared, type BehaviourShareStore, type SharedScope, type SharedMark } from './behaviour/share.ts';
 export { detectorScopeSchema, type DetectorScope } from './behaviour/scope.ts';
 // proof of possession (RFC 9449 DPoP) and supervision (issue 13)

@@ -1,7 +1,7 @@
 import type { AuditDraft } from './audit/chain.ts';
 import { MandateError } from './errors.ts';
 import type { JsonObject } from './json.ts';
-import type { AgentReader, AgentWriter, AuditAppender, Clock, ControlStore } from './ports.ts';
+import type { AgentReader, AgentWriter, AuditAppender, Clock, ControlStore, KillKind } from './ports.ts';
 import type { Actor, TaskService } from './tasks.ts';
 
 export type KillTarget = { readonly agent: string } | { readonly task: string } | { readonly all: true };
@@ -24,6 +24,11 @@ export interface KillSwitchDeps {
   readonly agents: AgentReader & AgentWriter;
   readonly tasks: TaskService;
   readonly audit: AuditAppender;
+  /**
+   * Where a kill is written for the kill hooks (their durable outbox), once the kill has taken
+   * effect and is audited; the hooks are delivered later, so the kill never waits on a receiver.
+   */
+  readonly outbox?: { record(kind: KillKind, ts: number, data: JsonObject): Promise<void> } | undefined;
 }
 
 const EMERGENCY = 'emergency_stop';
@@ -77,7 +82,10 @@ export class KillSwitch {
       killed = await this.d.tasks.killTree(target.task, actor, reason);
     }
     const report: KillReport = { target, disabledAgent, killedTasks: killed, emergencyStop: this.stop, revokedLeases: 0, auditSeq: undefined };
-    const [record] = await this.d.audit.append([this.draft('kill', now, { target: target as JsonObject, reason, by: actorId(actor), disabled_agent: disabledAgent ?? null, killed_tasks: killed, emergency_stop: this.stop })]);
+    const data: JsonObject = { target: target as JsonObject, reason, by: actorId(actor), disabled_agent: disabledAgent ?? null, killed_tasks: killed, emergency_stop: this.stop };
+    const [record] = await this.d.audit.append([this.draft('kill', now, data)]);
+    const kind: KillKind = 'all' in target ? 'emergency_stop' : 'agent' in target ? 'agent' : 'task';
+    await this.d.outbox?.record(kind, now, { ...data, audit_seq: record?.seq ?? null });
     return { ...report, auditSeq: record?.seq };
   }
 

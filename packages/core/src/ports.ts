@@ -292,6 +292,40 @@ export interface AlertSinkStore {
   listSinks(): Promise<AlertSinkState[]>;
 }
 
+/** Which kind of kill a kill event records. */
+export type KillKind = 'agent' | 'task' | 'emergency_stop';
+
+/** One kill, as the kill hooks' outbox keeps it: written in the kill path, delivered later. */
+export interface KillEvent {
+  /** unique; with the hook's name, the delivery id receivers dedupe on */
+  readonly id: string;
+  readonly ts: number;
+  readonly kind: KillKind;
+  /** what the kill reports (target, reason, killed tasks…), as the receivers get it */
+  readonly data: JsonObject;
+}
+
+/** A stored kill event and its place in the outbox's order (commit order, on every node). */
+export interface SequencedKillEvent {
+  readonly seq: number;
+  readonly event: KillEvent;
+}
+
+/**
+ * The kill hooks' durable outbox: every kill is appended once, and each hook reads it through a
+ * cursor and a lease kept beside the alert webhooks' (claimSink, advanceSink… of AlertSinkStore).
+ */
+export interface KillOutbox {
+  /** throws MandateError CONFLICT when the id exists */
+  appendKillEvent(e: KillEvent): Promise<number>;
+  /** the place of the newest kill event (0 when there is none) */
+  killEventHead(): Promise<number>;
+  /** kill events after place `after`, in store order, at most `limit` */
+  killEventsAfter(after: number, limit: number): Promise<SequencedKillEvent[]>;
+  /** registers a hook's sink once, its cursor at the outbox's head then; returns its state */
+  openKillSink(sink: string, now: number): Promise<AlertSinkState>;
+}
+
 /** Everything a full store adapter provides. */
 export interface Store {
   readonly agents: AgentReader & AgentWriter;
@@ -307,6 +341,7 @@ export interface Store {
   readonly operators: OperatorKeyStore;
   readonly alerts: AlertStore;
   readonly alertSinks: AlertSinkStore;
+  readonly killOutbox: KillOutbox;
   readonly containment: ContainmentStore & ContainmentLifts;
   /** true when the store answers */
   ping(): Promise<boolean>;

@@ -5,3 +5,4 @@ export { DEFAULT_RETRY, type RetryOptions, type RequestKind } from './http.ts';
 export { workloadTokenFromEnv, type WorkloadTokenSource } from './workload.ts';
 export type { Decision, IssuedTask } from './wire.ts';
 export { createDpopProof, dpopThumbprint, type DpopKeyPair, type ProofRequest } from './dpop.ts';
+export { verifyKillHook, MemorySeenDeliveries, type SeenDeliveries, type MemorySeenDeliveriesOptions, type KillHookEvent, type KillHookRefusal, type KillHookVerification, type VerifyKillHookOptions, type HookHeaders } from './kill-hooks.ts';

@@ -59,6 +59,7 @@ import { EventBus, PublishingDecisionEngine, publishingAudit } from './events.ts
 import { AlertHub } from './behaviour/alerts.ts';
 import { sinkName } from './behaviour/config.ts';
 import { AlertDelivery } from './behaviour/delivery.ts';
+import { KillHooks } from './kill-hooks/hooks.ts';
 import { alertView } from './http/views.ts';
 import { HttpJudge } from './behaviour/judge.ts';
 import { BehaviourSharing } from './behaviour/share.ts';
@@ -105,6 +106,8 @@ export interface MandateRuntime {
   readonly tasks: TaskService;
   readonly approvals: ApprovalService;
   readonly kill: KillSwitch;
+  /** webhooks told of every kill, from the store's outbox */
+  readonly killHooks: KillHooks;
   readonly operators: OperatorAuth;
   /** live events for `GET /v1/events` (the dashboard): decisions, approvals, tasks, kills, alerts */
   readonly events: EventBus;
@@ -225,6 +228,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
   let feed: Subscription | undefined;
   let checkpointer: CheckpointingAudit | undefined;
   let deliveries: AlertDelivery[] = [];
+  let killHooks: KillHooks | undefined;
   try {
     const policies = new PolicyHolder(resolveDirs(config.policies.dir), hasher, {
       engine: config.policies.engine,
@@ -446,7 +450,10 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       requirePop: config.tokens.require_pop_environments.includes(config.environment),
       supervisor,
     });
-    const kill = await KillSwitch.open({ clock, controls: store.controls, agents, tasks, audit });
+    // every kill is written to the store's outbox; each kill hook delivers it from there
+    killHooks = new KillHooks(config.kill_hooks, { store, clock, ids, owner: node, log, env: opts.env ?? process.env });
+    await killHooks.start();
+    const kill = await KillSwitch.open({ clock, controls: store.controls, agents, tasks, audit, outbox: killHooks });
     const containment = new ContainmentLifter({
       clock,
       store: store.containment,
@@ -600,6 +607,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       tasks,
       approvals,
       kill,
+      killHooks,
       operators,
       events,
       authzen,
@@ -621,6 +629,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
         clearInterval(sweep);
         events.close();
         await alerts.close();
+        await killHooks?.close();
         clearInterval(supervisionSweep);
         try {
           await mcp.close();
@@ -636,6 +645,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
   } catch (e) {
     checkpointer?.stop();
     await Promise.all(deliveries.map((d) => d.close()));
+    await killHooks?.close();
     await store.close();
     throw e;
   }

@@ -5,6 +5,7 @@ import { parse as parseYaml } from 'yaml';
 import { MandateError, durationSchema, zodIssues } from '@mandate/core';
 import { authzenConfigSchema } from './authzen/config.ts';
 import { behaviourConfigSchema } from './behaviour/config.ts';
+import { killHooksSchema } from './kill-hooks/config.ts';
 import { anchorsConfigSchema } from './anchor-file.ts';
 import { mcpConfigSchema } from '@mandate/gateway/config';
 import { metricsConfigSchema } from './metrics-config.ts';
@@ -249,6 +250,8 @@ export const configSchema = z.strictObject({
   authzen: authzenConfigSchema,
   /** behavioural detectors, containment, alerts and the judge hook (see behaviour/config.ts) */
   behaviour: behaviourConfigSchema,
+  /** webhooks told of every kill (see kill-hooks/config.ts) */
+  kill_hooks: killHooksSchema,
   /** the MCP gateway at /mcp: upstream servers, the secrets key, message limits (see packages/gateway/src/config.ts) */
   mcp: mcpConfigSchema,
   metrics: metricsConfigSchema,

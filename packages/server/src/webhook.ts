@@ -146,3 +146,11 @@ export class SignedWebhook {
     });
   }
 }
+
+/**
+ * The HMAC a kill hook delivery carries: hex HMAC-SHA256 over `${timestamp}.${deliveryId}.${body}`,
+ * so neither the delivery id a receiver dedupes on nor the time it checks can be swapped.
+ */
+export function killHookSignature(secret: string, timestamp: number, deliveryId: string, body: string): string {
+  return 'sha256=' + createHmac('sha256', secret).update(`${timestamp}.${deliveryId}.${body}`).digest('hex');
+}

@@ -10,6 +10,7 @@ import { Availability, type AvailabilityEvent } from './availability.ts';
 import { postgresAgents } from './agents.ts';
 import { postgresApprovals } from './approvals.ts';
 import { postgresAlerts, postgresAlertSinks, postgresBehaviourShare, postgresContainment } from './behaviour.ts';
+import { postgresKillOutbox } from './kill-outbox.ts';
 import { postgresAudit } from './audit.ts';
 import { postgresBudgets } from './budgets.ts';
 import { ChangeListener, changesChannel, changesSince, type StoreChange, type SubscribeOptions, type Subscription } from './changes.ts';
@@ -208,6 +209,7 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
     operators: postgresOperators(db),
     alerts: postgresAlerts(db),
     alertSinks: postgresAlertSinks(db),
+    killOutbox: postgresKillOutbox(db),
     containment: postgresContainment(db),
     behaviourShare: postgresBehaviourShare(db),
 

@@ -322,6 +322,19 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 7,
+    name: 'kill hooks: an outbox of kills in store order (their cursors and leases are in alert_sinks)',
+    sql: `
+      CREATE TABLE kill_events (
+        seq bigint PRIMARY KEY,
+        id text COLLATE "C" NOT NULL UNIQUE,
+        ts bigint NOT NULL,
+        kind text NOT NULL,
+        data text NOT NULL
+      );
+    `,
+  },
 ];
 
 /** long enough for a real upgrade; a node waiting on another node's migration waits this long */

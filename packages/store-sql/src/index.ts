@@ -7,6 +7,8 @@ import {
   GroupCommit,
   MandateError,
   type AlertSinkState,
+  type KillEvent,
+  type KillKind,
   type AuditAppender,
   type AuditDraft,
   type DecisionCommit,
@@ -169,6 +171,14 @@ export function toAlertSink(r: Row): AlertSinkState {
     lastError: optStr(r, 'last_error'),
     updatedAt: num(r, 'updated_at'),
   };
+}
+
+const KILL_KINDS: ReadonlySet<string> = new Set<KillKind>(['agent', 'task', 'emergency_stop']);
+
+export function toKillEvent(r: Row): KillEvent {
+  const kind = str(r, 'kind');
+  if (!KILL_KINDS.has(kind)) throw new Error(`kill event ${str(r, 'id')} has an unknown kind ${kind}`);
+  return { id: str(r, 'id'), ts: num(r, 'ts'), kind: kind as KillKind, data: json(r, 'data') };
 }
 
 export function toAlert(r: Row): Alert {

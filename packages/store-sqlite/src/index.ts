@@ -9,6 +9,7 @@ import type { Hasher, Store } from '@mandate/core';
 import { sqliteAgents } from './agents.ts';
 import { sqliteApprovals } from './approvals.ts';
 import { sqliteAlertSinks, sqliteAlerts, sqliteContainment } from './behaviour.ts';
+import { sqliteKillOutbox } from './kill-outbox.ts';
 import { sqliteControls } from './controls.ts';
 import { sqliteAudit } from './audit.ts';
 import { sqliteBudgets } from './budgets.ts';
@@ -111,6 +112,7 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
     operators: sqliteOperators(sql),
     alerts: sqliteAlerts(sql),
     alertSinks: sqliteAlertSinks(sql),
+    killOutbox: sqliteKillOutbox(sql),
     containment: sqliteContainment(sql),
 
     async ping() {

@@ -220,6 +220,19 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 6,
+    name: 'kill hooks: an outbox of kills in store order (their cursors and leases are in alert_sinks)',
+    sql: `
+      CREATE TABLE kill_events (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        ts INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        data TEXT NOT NULL
+      ) STRICT;
+    `,
+  },
 ];
 
 /**

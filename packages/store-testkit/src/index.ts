@@ -8,6 +8,7 @@ import { agentSuite } from './agents.ts';
 import { approvalSuite, controlSuite } from './approvals.ts';
 import { auditSuite } from './audit.ts';
 import { alertSinkSuite } from './alert-sinks.ts';
+import { killOutboxSuite } from './kill-outbox.ts';
 import { alertSuite, containmentSuite } from './behaviour.ts';
 import { budgetSuite } from './budgets.ts';
 import { checkpointSuite } from './checkpoints.ts';
@@ -72,6 +73,7 @@ export function runStoreConformance(name: string, makeStore: () => Promise<Store
     alertSuite(store);
     containmentSuite(store);
     alertSinkSuite(store);
+    killOutboxSuite(store);
     supervisionSuite(store);
 
     describe('lifecycle', () => {

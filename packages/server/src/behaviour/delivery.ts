@@ -1,33 +1,13 @@
 /**
- * Durable alert delivery to one webhook (a sink): driven by the stored alerts, not by a queue in
- * memory. The sink keeps a cursor in the store (the last alert delivered or dropped); a node
- * holding the sink's lease reads the alerts after it, in store order, and posts them one at a
- * time, each until it lands. So a receiver that is down, or a node that restarts, loses nothing:
- * every alert is delivered after recovery, in order, at least once (the alert id is the
- * idempotency key a receiver dedupes on). What is dropped — an alert older than `retentionMs`
- * still undelivered, or one the receiver keeps rejecting (a 4xx) — is logged with its id and
- * counted in the store. On several nodes the lease makes one node deliver each sink.
- *
- * Nothing here is on a decision's path: the loop runs beside the server and only reads and
- * advances the store.
+ * Durable alert delivery to one webhook: the stored alerts, in store order, through the sink
+ * delivery loop (sink-delivery.ts) that the kill hooks share. The alert id is the idempotency key.
  */
 import type { Alert, AlertSinkStore, Clock, SequencedAlert } from '@mandate/core';
+import { SinkDelivery, type SinkDeliveryOptions } from '../sink-delivery.ts';
 import { webhookSignature, type WebhookLog } from '../webhook.ts';
 
-export interface AlertDeliveryOptions {
-  /** the sink's name: its cursor and counters are kept under it */
-  readonly sink: string;
-  readonly url: string;
+export interface AlertDeliveryOptions extends SinkDeliveryOptions {
   readonly secret: string;
-  /** attempts for an alert the receiver rejects (a 4xx other than 408, 425, 429); then it is dropped */
-  readonly maxAttempts: number;
-  readonly backoffMs: number;
-  readonly maxBackoffMs: number;
-  readonly timeoutMs: number;
-  /** an undelivered alert older than this is dropped (logged and counted) */
-  readonly retentionMs: number;
-  /** how often an idle node looks for alerts other nodes stored, or for a free lease */
-  readonly pollMs: number;
 }
 
 export interface AlertDeliveryDeps {
@@ -40,227 +20,27 @@ export interface AlertDeliveryDeps {
   readonly view: (a: Alert) => object;
 }
 
-/** What this node did for the sink since it started (the durable counters are in the store). */
-export interface AlertDeliveryStats {
-  attempts: number;
-  failures: number;
-  delivered: number;
-  dropped: number;
-  /** whether this node holds the sink's lease now */
-  delivering: boolean;
-}
-
-type Outcome = 'delivered' | 'dropped' | 'lost' | 'closed';
-
-const BATCH = 100;
-/** alert ids per log line when alerts are dropped */
-const IDS_PER_LINE = 100;
-
-export class AlertDelivery {
-  private readonly o: AlertDeliveryOptions;
-  private readonly d: AlertDeliveryDeps;
-  /** a lease outlives the longest wait between two renewals: a backoff and a request */
-  readonly leaseMs: number;
-  readonly stats: AlertDeliveryStats = { attempts: 0, failures: 0, delivered: 0, dropped: 0, delivering: false };
-  private closed = false;
-  /** cuts the request in flight short when the loop closes */
-  private readonly abort = new AbortController();
-  /** while this node holds the lease: until when, and the sink's cursor (only this node moves it) */
-  private heldUntil = 0;
-  private cursor = 0;
-  private loop: Promise<void> | undefined;
-  private wakeIdle: (() => void) | undefined;
-  private wakeAny: (() => void) | undefined;
-
+export class AlertDelivery extends SinkDelivery<SequencedAlert> {
   constructor(opts: AlertDeliveryOptions, deps: AlertDeliveryDeps) {
-    this.o = opts;
-    this.d = deps;
-    this.leaseMs = Math.max(30_000, opts.maxBackoffMs + opts.timeoutMs + 15_000);
-  }
-
-  get sink(): string {
-    return this.o.sink;
-  }
-
-  /** the receiver's address without its query (which may carry a token), for status and logs */
-  get target(): string {
-    const u = new URL(this.o.url);
-    return `${u.origin}${u.pathname}`;
-  }
-
-  /** registers the sink (its cursor at the head, the first time) and starts delivering */
-  async start(): Promise<void> {
-    await this.d.store.openSink(this.o.sink, this.d.clock.now());
-    this.loop = this.run();
-  }
-
-  /** a new alert was stored on this node: an idle loop looks now instead of at its next poll */
-  wake(): void {
-    this.wakeIdle?.();
-  }
-
-  /** stops after the request in flight and gives the lease up (another node need not wait for it) */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.abort.abort();
-    this.wakeAny?.();
-    await this.loop;
-    if (this.stats.delivering) await this.d.store.releaseSink(this.o.sink, this.d.owner).catch(() => undefined);
-    this.stats.delivering = false;
-  }
-
-  private async run(): Promise<void> {
-    while (!this.closed) {
-      try {
-        if (!(await this.holdLease())) {
-          await this.idle();
-          continue;
-        }
-        const batch = await this.d.store.alertsAfter(this.cursor, BATCH);
-        if (batch.length === 0) {
-          await this.idle();
-          continue;
-        }
-        await this.deliverBatch(batch);
-      } catch (e) {
-        // the store did not answer: nothing moved; try again after a pause
-        this.d.log.warn({ err: e, sink: this.o.sink }, 'alert delivery: the store failed; retrying');
-        await this.idle();
-      }
-    }
-  }
-
-  /**
-   * Whether this node holds the sink's lease, taking or renewing it when it could run out before
-   * the longest wait ahead (a backoff and a request): so an idle node writes to the store only
-   * every few seconds, and never posts without a lease that outlasts the post.
-   */
-  private async holdLease(): Promise<boolean> {
-    const now = this.d.clock.now();
-    if (this.stats.delivering && this.heldUntil - now > this.o.maxBackoffMs + this.o.timeoutMs + 5_000) return true;
-    const state = await this.d.store.claimSink(this.o.sink, this.d.owner, now, now + this.leaseMs);
-    this.stats.delivering = state !== undefined;
-    if (state === undefined) return false;
-    this.heldUntil = state.leaseUntil;
-    this.cursor = state.cursor;
-    return true;
-  }
-
-  /** moves the sink's cursor (only the lease holder can); a refusal means the lease is gone */
-  private async advance(to: number, counts: { delivered: number; dropped: number }, lastError: string | undefined): Promise<boolean> {
-    const moved = await this.d.store.advanceSink(this.o.sink, this.d.owner, to, counts, lastError, this.d.clock.now());
-    if (moved) this.cursor = Math.max(this.cursor, to);
-    else this.stats.delivering = false;
-    return moved;
-  }
-
-  private tooOld(e: SequencedAlert): boolean {
-    return this.d.clock.now() - e.alert.ts > this.o.retentionMs;
-  }
-
-  private async deliverBatch(batch: readonly SequencedAlert[]): Promise<void> {
-    let expired: SequencedAlert[] = [];
-    for (const e of batch) {
-      if (this.closed) return;
-      if (this.tooOld(e)) {
-        expired.push(e);
-        continue;
-      }
-      if (expired.length > 0 && !(await this.drop(expired, 'older than the retention period', undefined))) return;
-      expired = [];
-      const outcome = await this.deliverOne(e);
-      if (outcome === 'lost' || outcome === 'closed') return;
-    }
-    if (expired.length > 0) await this.drop(expired, 'older than the retention period', undefined);
-  }
-
-  /** posts one alert until it lands, is dropped, the lease is lost or the loop closes */
-  private async deliverOne(e: SequencedAlert): Promise<Outcome> {
-    let delay = this.o.backoffMs;
-    let rejections = 0;
-    for (let attempt = 1; ; attempt++) {
-      if (this.closed) return 'closed';
-      if (this.tooOld(e)) return (await this.drop([e], 'older than the retention period', undefined)) ? 'dropped' : 'lost';
-      // a node without a lease that outlasts this attempt stops before posting
-      if (!(await this.holdLease())) return 'lost';
-      this.stats.attempts += 1;
-      const r = await this.post(e, attempt);
-      if (r.ok) {
-        this.stats.delivered += 1;
-        return (await this.advance(e.seq, { delivered: 1, dropped: 0 }, undefined)) ? 'delivered' : 'lost';
-      }
-      this.stats.failures += 1;
-      this.d.log.warn({ sink: this.o.sink, url: this.target, alert: e.alert.id, attempt, error: r.error }, 'alert webhook failed');
-      if (r.rejected && ++rejections >= this.o.maxAttempts) return (await this.drop([e], `rejected by the receiver ${rejections} time(s)`, r.error)) ? 'dropped' : 'lost';
-      // the last error, for the status endpoint (the cursor does not move)
-      if (!(await this.advance(e.seq - 1, { delivered: 0, dropped: 0 }, r.error))) return 'lost';
-      await this.backoff(delay);
-      delay = Math.min(delay * 2, this.o.maxBackoffMs);
-    }
-  }
-
-  /** moves the cursor past alerts that will not be delivered: logged with their ids, counted */
-  private async drop(entries: readonly SequencedAlert[], why: string, lastError: string | undefined): Promise<boolean> {
-    const last = entries.at(-1) as SequencedAlert;
-    if (!(await this.advance(last.seq, { delivered: 0, dropped: entries.length }, lastError ?? `dropped ${entries.length}: ${why}`))) return false;
-    this.stats.dropped += entries.length;
-    for (let i = 0; i < entries.length; i += IDS_PER_LINE) {
-      const ids = entries.slice(i, i + IDS_PER_LINE).map((x) => x.alert.id);
-      this.d.log.warn({ sink: this.o.sink, url: this.target, count: entries.length, alerts: ids, reason: why }, 'alert webhook: alerts dropped undelivered');
-    }
-    return true;
-  }
-
-  private async post(e: SequencedAlert, attempt: number): Promise<{ ok: true } | { ok: false; rejected: boolean; error: string }> {
-    const body = JSON.stringify({ type: 'alert', delivery: { id: e.alert.id, seq: e.seq, sink: this.o.sink, attempt }, alert: this.d.view(e.alert) });
-    const ts = Math.floor(this.d.clock.now() / 1000);
-    try {
-      const res = await fetch(this.o.url, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          'idempotency-key': e.alert.id,
-          'x-mandate-alert-seq': String(e.seq),
-          'x-mandate-timestamp': String(ts),
-          'x-mandate-signature': webhookSignature(this.o.secret, ts, body),
+    super(opts, {
+      store: deps.store,
+      clock: deps.clock,
+      owner: deps.owner,
+      log: deps.log,
+      feed: {
+        what: 'alert',
+        open: (sink, now) => deps.store.openSink(sink, now),
+        after: (seq, limit) => deps.store.alertsAfter(seq, limit),
+        place: (e) => ({ seq: e.seq, id: e.alert.id, ts: e.alert.ts }),
+        request: (e, attempt, now) => {
+          const body = JSON.stringify({ type: 'alert', delivery: { id: e.alert.id, seq: e.seq, sink: opts.sink, attempt }, alert: deps.view(e.alert) });
+          const ts = Math.floor(now / 1000);
+          return {
+            body,
+            headers: { 'idempotency-key': e.alert.id, 'x-mandate-alert-seq': String(e.seq), 'x-mandate-timestamp': String(ts), 'x-mandate-signature': webhookSignature(opts.secret, ts, body) },
+          };
         },
-        body,
-        signal: AbortSignal.any([AbortSignal.timeout(this.o.timeoutMs), this.abort.signal]),
-      });
-      await res.body?.cancel().catch(() => undefined);
-      if (res.ok) return { ok: true };
-      // a receiver that is down or overloaded is waited for; one that refuses this alert is not, forever
-      const transient = res.status >= 500 || res.status === 408 || res.status === 425 || res.status === 429;
-      return { ok: false, rejected: !transient, error: `HTTP ${res.status}` };
-    } catch (err) {
-      return { ok: false, rejected: false, error: err instanceof Error ? `${err.name}: ${err.message}` : String(err) };
-    }
-  }
-
-  /** waits `pollMs`, or less when an alert is stored here or the loop closes */
-  private idle(): Promise<void> {
-    return this.wait(this.o.pollMs, true);
-  }
-
-  /** waits `ms`; only closing cuts it short */
-  private backoff(ms: number): Promise<void> {
-    return this.wait(ms, false);
-  }
-
-  private wait(ms: number, wakeable: boolean): Promise<void> {
-    if (this.closed) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(t);
-        this.wakeAny = undefined;
-        this.wakeIdle = undefined;
-        resolve();
-      };
-      const t = setTimeout(done, ms);
-      t.unref();
-      this.wakeAny = done;
-      if (wakeable) this.wakeIdle = done;
+      },
     });
   }
 }

@@ -18,6 +18,7 @@ import { devRoutes } from './routes/dev.ts';
 import { authzenRoutes } from './routes/authzen.ts';
 import { approvalRoutes } from './routes/approvals.ts';
 import { killRoutes } from './routes/kill.ts';
+import { killHookRoutes } from './routes/kill-hooks.ts';
 import { eventRoutes } from './routes/events.ts';
 import { dashboardRoutes } from './routes/dashboard.ts';
 import { alertRoutes } from './routes/alerts.ts';
@@ -210,6 +211,7 @@ export function buildHttpApp(rt: MandateRuntime, opts: HttpOptions = {}): Fastif
   authzenRoutes(app, rt);
   approvalRoutes(app, rt);
   killRoutes(app, rt);
+  killHookRoutes(app, rt);
   eventRoutes(app, rt);
   dashboardRoutes(app, opts.dashboardDir);
   alertRoutes(app, rt);
