@@ -4,7 +4,7 @@
  * reason, and the call's final action is audited as `halted`, when its agent, its task or its
  * parent task is killed. Nothing here polls: the task-check backstop is set to an hour.
  */
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HALTED_ERROR_CODE } from '../src/index.ts';
@@ -42,12 +42,13 @@ describe('a kill halts MCP calls in flight', () => {
   async function killDuring(token: string, kill: () => Promise<void>): Promise<McpError> {
     const client = await bed.http(token);
     const cancelledBefore = rec.lines.filter((l) => String(l.o['line'] ?? l.msg).includes('cancelled 600')).length;
-    const inFlightBefore = bed.h.runtime.mcp.callsInFlight;
+    const startedBefore = rec.lines.filter((l) => JSON.stringify(l).includes('waiting 600')).length;
     const call = client.callTool({ name: 'slow__wait', arguments: { seconds: 600 } }, undefined, { timeout: 120_000 }).then(
       () => new Error('the call was answered'),
       (e: unknown) => e,
     );
-    await until(() => bed.h.runtime.mcp.callsInFlight > inFlightBefore, 'the call to reach the upstream');
+    // the upstream has the call (its stderr says so), not merely the gateway
+    await until(() => rec.lines.filter((l) => JSON.stringify(l).includes('waiting 600')).length > startedBefore, 'the call to reach the upstream');
     await kill();
     const err = await call;
     // the upstream heard the cancellation (its stderr line reaches the gateway's debug log)
@@ -106,8 +107,9 @@ describe('a kill halts MCP calls in flight', () => {
   it('halts the call when the task is revoked, with TASK_REVOKED, and a later call is refused', async () => {
     const t = await bed.task([{ name: 'slow__*' }]);
     const client: Client = await bed.http(t.token);
+    const startedBefore = rec.lines.filter((l) => JSON.stringify(l).includes('waiting 600')).length;
     const call = client.callTool({ name: 'slow__wait', arguments: { seconds: 600 } }, undefined, { timeout: 120_000 }).catch((e: unknown) => e);
-    await until(() => bed.h.runtime.mcp.callsInFlight > 0, 'the call to reach the upstream');
+    await until(() => rec.lines.filter((l) => JSON.stringify(l).includes('waiting 600')).length > startedBefore, 'the call to reach the upstream');
     await bed.h.runtime.tasks.revoke(t.id, { kind: 'operator', operatorId: 'test' }, 'no longer needed');
     const err = (await call) as McpError;
     expect(err.data).toMatchObject({ reason: 'TASK_REVOKED', halted: true });

@@ -6,6 +6,8 @@ import { EndingTasks, TaskEnds } from './task-ends.ts';
 import { mkdirSync, writeFileSync, chmodSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
+import type {
+  CachedTasks} from '@mandate/core';
 import {
   ApprovalService,
   BehaviourMonitor,
@@ -15,7 +17,6 @@ import {
   CachedAgents,
   CachedBudgets,
   CachedRevocations,
-  CachedTasks,
   CrossChecker,
   type DecisionEngine,
   describeError,
