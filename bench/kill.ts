@@ -107,4 +107,7 @@ export async function runKillBenchmark(argv: readonly string[]): Promise<BenchRe
 
 if (import.meta.main) {
   await runKillBenchmark(process.argv.slice(2));
+  // kill sent -> an in-flight MCP call cancelled upstream (bench/kill-inflight.ts)
+  const { runKillInflightBenchmark } = await import('./kill-inflight.ts');
+  await runKillInflightBenchmark(process.argv.slice(2));
 }

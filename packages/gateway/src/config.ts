@@ -100,6 +100,7 @@ export const mcpConfigSchema = z
           .max(10_000)
           .default(16)
           .describe('MCP sessions of one agent (all its tasks); opening one more closes that agent\'s least recently used session'),
+        halt_grace: durationSchema.prefault('250ms').describe('when a task ends, its calls in flight are cancelled upstream at once; its upstream connections (per-session processes and HTTP sessions) are ended after this grace, so an upstream that honours the cancellation can finish cleanly'),
         upstream_timeout: durationSchema.prefault('30s').describe('an upstream that does not answer a request in this time fails the request'),
         connect_timeout: durationSchema
           .prefault('3s')

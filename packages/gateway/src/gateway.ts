@@ -41,8 +41,22 @@ export interface McpGatewayOptions {
   readonly resourceMetadataUrl?: string | undefined;
   /** RFC 8707: this gateway's resource identifier (public URL + /mcp), and Mandate's own token audience */
   readonly resource?: { readonly id: string; readonly audience: string } | undefined;
+  /** where the gateway hears that a task ended (server/task-ends.ts); without it only polling notices */
+  readonly taskEnds?: TaskEndSource | undefined;
   /** start no upstream until a session asks (tests of config alone) */
   readonly lazy?: boolean | undefined;
+}
+
+/** A task end as the gateway hears it: the reason code and the words given with it. */
+export interface TaskEndNotice {
+  readonly taskId: string;
+  readonly code: string;
+  readonly detail: string;
+}
+
+/** Tells a watcher once when a task ends; returns the unwatch. */
+export interface TaskEndSource {
+  watch(taskId: string, onEnd: (e: TaskEndNotice) => void): () => void;
 }
 
 interface HttpSession {
@@ -74,6 +88,9 @@ export class McpGateway {
   private readonly taskWatch: NodeJS.Timeout;
   private readonly challenge: string;
   private readonly resource: { readonly id: string; readonly audience: string } | undefined;
+  private readonly taskEnds: TaskEndSource | undefined;
+  /** one watch per task with sessions here */
+  private readonly unwatch = new Map<string, () => void>();
   private closed = false;
 
   constructor(o: McpGatewayOptions) {
@@ -89,6 +106,7 @@ export class McpGateway {
     this.deps = { config: o.config, engine: o.engine, tokens: o.tokens, tasks: o.tasks, audit: o.audit, pins: this.pins, vault: this.vault, clock: o.clock, ids: o.ids, hasher: o.hasher, log: o.log };
     this.challenge = o.resourceMetadataUrl !== undefined ? `Bearer realm="mandate", resource_metadata="${o.resourceMetadataUrl}"` : 'Bearer realm="mandate"';
     this.resource = o.resource;
+    this.taskEnds = o.taskEnds;
     const linkOptions = { vault: this.vault, log: o.log, limits: o.config.limits, now: () => o.clock.now() };
     this.pools = o.config.upstreams.map((u) => new UpstreamPool(u, linkOptions));
     // warm start: shared connections and spares come up with the gateway, not with the first session
@@ -102,6 +120,13 @@ export class McpGateway {
 
   get sessionCount(): number {
     return this.open.size;
+  }
+
+  /** Calls forwarded upstream and not answered yet, over every session. */
+  get callsInFlight(): number {
+    let n = 0;
+    for (const s of this.open) n += s.callsInFlight;
+    return n;
   }
 
   /** Open sessions of one task. */
@@ -198,6 +223,23 @@ export class McpGateway {
     };
     add(this.byTask, s.taskId);
     add(this.byAgent, s.agentId);
+    if (this.taskEnds && !this.unwatch.has(s.taskId)) this.unwatch.set(s.taskId, this.taskEnds.watch(s.taskId, (e) => void this.taskEnded(e)));
+  }
+
+  /**
+   * A task ended: every call of its sessions in flight is halted now (cancelled upstream, its
+   * client answered with the reason); the sessions, and their upstream connections and leases,
+   * end after `halt_grace`.
+   */
+  private async taskEnded(e: TaskEndNotice): Promise<void> {
+    this.unwatch.delete(e.taskId);
+    const sessions = [...(this.byTask.get(e.taskId) ?? [])];
+    let halted = 0;
+    for (const s of sessions) halted += s.halt(e.code, e.detail);
+    if (halted > 0) this.deps.log.warn({ task: e.taskId, reason: e.code, halted }, 'task ended: calls in flight halted');
+    const grace = this.deps.config.limits.halt_grace;
+    if (halted > 0 && grace > 0) await new Promise<void>((resolve) => setTimeout(resolve, grace).unref());
+    await this.endTaskSessions(e.taskId, `task ended (${e.code})`);
   }
 
   private forget(s: GatewaySession, _reason: string): void {
@@ -210,6 +252,10 @@ export class McpGateway {
     };
     drop(this.byTask, s.taskId);
     drop(this.byAgent, s.agentId);
+    if (!this.byTask.has(s.taskId)) {
+      this.unwatch.get(s.taskId)?.();
+      this.unwatch.delete(s.taskId);
+    }
   }
 
   /**

@@ -70,6 +70,16 @@ interface Extra {
   sendNotification(n: { method: 'notifications/progress'; params: { progressToken: string | number; progress: number; total?: number | undefined; message?: string | undefined } }): Promise<void>;
 }
 
+/** Why calls in flight were halted: the task end's reason code and words. */
+interface Halt {
+  readonly code: string;
+  readonly detail: string;
+  readonly at: number;
+}
+
+/** The JSON-RPC error code of a halted call (in the server-defined range; `data.reason` says why). */
+export const HALTED_ERROR_CODE = -32003;
+
 /** Task states and reasons after which the session (and its leases) end. */
 export const ENDING_REASONS = new Set<string>(['TASK_COMPLETED', 'TASK_EXPIRED', 'TASK_REVOKED', 'TASK_KILLED', 'TASK_MAX_LIFETIME_REACHED', 'TASK_NOT_FOUND', 'AGENT_DISABLED', 'TOKEN_REVOKED']);
 
@@ -109,6 +119,8 @@ export class GatewaySession implements LinkUser {
   private readonly ended = new AbortController();
   /** sends on the client transport without the bookkeeping of `open` (set by connect) */
   private rawSend: Transport['send'] | undefined;
+  /** one per call forwarded and not answered yet: a kill aborts them all */
+  private readonly inFlightCalls = new Set<AbortController>();
   lastUsed: number;
 
   private constructor(d: GatewayDeps, id: string, token: string, claims: TaskTokenClaims, hooks: SessionHooks) {
@@ -588,13 +600,20 @@ export class GatewaySession implements LinkUser {
   private async forward<S extends z.ZodType<object>>(link: UpstreamLink, decision: Decision, extra: Extra, method: string, params: Record<string, unknown>, schema: S): Promise<z.output<S>> {
     const trust = link.config.trusted ? 'trusted' : 'untrusted';
     let result: z.output<S>;
+    // the client's own cancellation, or the task's end (halt): either cancels the call upstream
+    const halt = new AbortController();
+    this.inFlightCalls.add(halt);
+    const ex: Extra = { ...extra, signal: AbortSignal.any([extra.signal, halt.signal]), sendNotification: (n) => extra.sendNotification(n) };
     try {
-      result = link.scrubber.scrub(await this.track(link, extra, () => this.send(link, extra, method, params, schema)));
+      result = link.scrubber.scrub(await this.track(link, extra, () => this.send(link, ex, method, params, schema)));
     } catch (e) {
+      if (halt.signal.aborted) throw await this.halted(link, decision, method, halt.signal.reason as Halt);
       const message = link.scrubber.scrubText(describeError(e));
       this.report(link, decision, { error: message }, true, trust);
       if (e instanceof McpError && e.message.includes(`upstream ${link.config.name} is unavailable`)) throw e;
       throw new McpError(ErrorCode.InternalError, `upstream ${link.config.name} failed: ${message}`);
+    } finally {
+      this.inFlightCalls.delete(halt);
     }
     this.report(link, decision, result as JsonValue, (result as { isError?: unknown }).isError === true, trust);
     return result;
@@ -645,6 +664,46 @@ export class GatewaySession implements LinkUser {
       content: [{ type: 'text', text: `Mandate blocked this call: TOOL_DESCRIPTION_CHANGED (the tool's description or input schema changed since it was pinned; an operator must approve it)` }],
       _meta: { 'mandate/decision': { call_id: callId, effect: 'deny', reasons: ['TOOL_DESCRIPTION_CHANGED'], policy_ids: ['mcp.pins'] } },
     };
+  }
+
+  /** calls forwarded and not answered yet */
+  get callsInFlight(): number {
+    return this.inFlightCalls.size;
+  }
+
+  /**
+   * The task ended (killed, revoked, expired…): every call in flight is cancelled upstream now
+   * (`notifications/cancelled` with the reason) and its client answered with the reason code.
+   * Returns how many calls it halted. The session itself is closed by the caller.
+   */
+  halt(code: string, detail: string): number {
+    const calls = [...this.inFlightCalls];
+    this.inFlightCalls.clear();
+    const reason: Halt = { code, detail: detail.slice(0, 500), at: this.d.clock.now() };
+    for (const c of calls) c.abort(reason);
+    return calls.length;
+  }
+
+  /** A halted call: its final action is audited as `halted`, and its client hears the reason. */
+  private async halted(link: UpstreamLink, decision: Decision, method: string, reason: Halt): Promise<McpError> {
+    try {
+      await this.d.audit.append([
+        {
+          kind: 'action',
+          ts: this.d.clock.now(),
+          callId: decision.callId,
+          taskId: this.taskId,
+          agentId: this.agentId,
+          txn: this.claims.txn,
+          data: { final: 'halted', effect: 'allow', reason: reason.code, detail: reason.detail, upstream: link.config.name, method, cancelled_upstream: true },
+        },
+      ]);
+    } catch (e) {
+      this.d.log.warn({ session: this.id, callId: decision.callId, err: describeError(e) }, 'a halted call could not be audited');
+    }
+    this.d.log.info({ session: this.id, task: this.taskId, callId: decision.callId, upstream: link.config.name, reason: reason.code }, 'call halted: its task ended');
+    const why = reason.detail !== '' ? ` (${reason.detail})` : '';
+    return new McpError(HALTED_ERROR_CODE, `${reason.code}: Mandate halted this call because its task ended${why}; the upstream was told to cancel it`, { reason: reason.code, halted: true, call_id: decision.callId });
   }
 
   get isClosed(): boolean {

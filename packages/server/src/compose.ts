@@ -2,9 +2,12 @@
  * The composition root: the only place adapters are chosen and wired. Everything else receives
  * its collaborators explicitly; there are no module-level singletons.
  */
+import { EndingTasks, TaskEnds } from './task-ends.ts';
 import { mkdirSync, writeFileSync, chmodSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
+import type {
+  CachedTasks} from '@mandate/core';
 import {
   ApprovalService,
   BehaviourMonitor,
@@ -14,7 +17,6 @@ import {
   CachedAgents,
   CachedBudgets,
   CachedRevocations,
-  CachedTasks,
   CrossChecker,
   type DecisionEngine,
   describeError,
@@ -87,6 +89,8 @@ export interface MandateRuntime {
   readonly store: Store;
   readonly agents: CachedAgents;
   readonly taskState: CachedTasks;
+  /** what ends a task, told to what watches it (task-ends.ts) */
+  readonly taskEnds: TaskEnds;
   readonly audit: CheckpointingAudit;
   /** signed checkpoints: the store's copy and the file outside it */
   readonly checkpoints: MirroredCheckpoints;
@@ -289,7 +293,9 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
     const revocations = pg ? store.revocations : new CachedRevocations(store.revocations);
     const budgets = pg ? undefined : new CachedBudgets(store.budgets);
     const agents = new CachedAgents(store.agents, 100_000, staleness);
-    const taskState = new CachedTasks(store.tasks, 100_000, staleness);
+    // what ends a task reaches what runs for it (MCP calls in flight, task event streams) at once
+    const taskEnds = new TaskEnds((id) => store.tasks.getTask(id), (e) => log.warn({ err: describeError(e) }, 'task end delivery failed'));
+    const taskState = new EndingTasks(store.tasks, taskEnds, 100_000, staleness);
     const checkpoints = new MirroredCheckpoints(store.checkpoints, config.data_dir);
     // copies of each checkpoint out of reach of whoever can write the data folder (anchors.ts)
     const { anchors, anchorFile } = await openAnchors(checkpoints, config.audit.anchors, config.data_dir, () => clock.now() / 1000, log);
@@ -469,7 +475,10 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       let feedLost = false;
       feed = await pg.subscribe(
         (c) => {
-          if (c.kind === 'task') taskState.invalidateTask(c.key);
+          if (c.kind === 'task') {
+            taskState.invalidateTask(c.key);
+            taskEnds.changed(c.key);
+          }
           else if (c.kind === 'agent') agents.invalidateAgent(c.key);
           else if (c.kind === 'control') void reloadKill();
           else if (c.kind === 'containment') behaviour?.invalidate(c.key);
@@ -487,10 +496,12 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
           onReconnect: (o) => {
             feedLost = false;
             log.info({ event: 'change_feed.recovered', downMs: o.downMs, failedAttempts: o.failedAttempts }, 'change feed listening again; re-read every change made while it was away');
+            taskEnds.recheckAll();
           },
           onGap: () => {
             taskState.clear();
             agents.clear();
+            taskEnds.recheckAll();
             behaviour?.clearCache();
             void reloadKill();
           },
@@ -541,6 +552,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       onAlert: opts.onMcpAlert,
       resourceMetadataUrl: mcpResource(config).metadata,
       resource: { id: mcpResource(config).resource, audience: config.tokens.audience },
+      taskEnds,
     });
     // --- end MCP gateway
     let bootstrapAdminKey: string | undefined;
@@ -590,6 +602,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       store,
       agents,
       taskState,
+      taskEnds,
       audit,
       checkpoints,
       anchors,
