@@ -227,7 +227,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
     : undefined;
   // the WAL is checkpointed on a thread of its own, not inside the commit that fills it, and the
   // audit's group commits (transaction and sync) run on another, off the event loop
-  const store: Store = pg ?? openSqliteStore({ path: storePath(config), hasher, durability: config.audit.durability, backgroundCheckpointMs: WAL_CHECKPOINT_MS, commitThread: true });
+  const store: Store = pg ?? openSqliteStore({ path: storePath(config), hasher, durability: config.audit.durability, backgroundCheckpointMs: WAL_CHECKPOINT_MS, commitThread: config.audit.commit_thread });
   // several nodes: cached state expires after max_staleness even if an invalidation is lost
   const staleness = pg ? { clock, maxAgeMs: config.postgres.max_staleness } : undefined;
   let feed: Subscription | undefined;

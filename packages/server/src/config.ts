@@ -213,6 +213,12 @@ export const configSchema = z.strictObject({
       key_file: z.string().min(1).optional(),
       /** full: fsync every commit; normal: survive a process crash, not a power cut */
       durability: z.enum(['full', 'normal']).default('full'),
+      commit_thread: z
+        .boolean()
+        .default(true)
+        .describe(
+          'SQLite store: run the audit group commits (the transaction and the WAL sync) on a thread of their own, so the event loop decides other calls while the disk works; a call is still answered only once its records are durable, and a thread that dies refuses every commit (calls denied, readiness fails) until restart. false: commit on the event loop',
+        ),
       /** copies of every signed checkpoint kept outside the data folder (see anchors.ts) */
       anchors: anchorsConfigSchema,
     })
