@@ -227,7 +227,8 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
     : undefined;
   // the WAL is checkpointed on a thread of its own, not inside the commit that fills it, and the
   // audit's group commits (transaction and sync) run on another, off the event loop
-  const store: Store = pg ?? openSqliteStore({ path: storePath(config), hasher, durability: config.audit.durability, backgroundCheckpointMs: WAL_CHECKPOINT_MS, commitThread: config.audit.commit_thread });
+  const sqlite = pg ? undefined : openSqliteStore({ path: storePath(config), hasher, durability: config.audit.durability, backgroundCheckpointMs: WAL_CHECKPOINT_MS, commitThread: config.audit.commit_thread });
+  const store: Store = pg ?? (sqlite as Store);
   // several nodes: cached state expires after max_staleness even if an invalidation is lost
   const staleness = pg ? { clock, maxAgeMs: config.postgres.max_staleness } : undefined;
   let feed: Subscription | undefined;
@@ -584,6 +585,8 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
     }, config.tokens.expiry_sweep_interval);
     sweep.unref();
 
+    // the commit thread started beside the rest: ready only once it can commit at once
+    await sqlite?.started();
     // a tail left by a run that crashed is covered now, not at the first append
     audit.trigger();
     metrics.attach({

@@ -32,6 +32,11 @@ export interface WireResult {
   readonly budget?: { ok: boolean; usage: BudgetUsage; exhausted?: 'calls' | 'tool' };
 }
 
+/** the thread's first message: its connection is open and set up */
+export interface ThreadReady {
+  readonly kind: 'ready';
+}
+
 export type BatchReply =
   | { readonly id: number; readonly kind: 'committed'; readonly results: readonly WireResult[] }
   /** these entries found their budget used up: send their exhausted records; nothing was committed */

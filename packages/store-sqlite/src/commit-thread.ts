@@ -12,7 +12,7 @@
 import { hash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import { MandateError, describeError, type AuditDraft, type AuditRecord, type DecisionCommit, type DecisionCommitResult, type Hasher } from '@mandate/core';
-import type { BatchReply, CommitThreadSettings, WireEntry, WireResult } from './commit-protocol.ts';
+import type { BatchReply, CommitThreadSettings, ThreadReady, WireEntry, WireResult } from './commit-protocol.ts';
 
 /** how long `stop` waits for the thread to close its connection before ending it */
 const STOP_TIMEOUT_MS = 5000;
@@ -26,6 +26,8 @@ export class CommitThread {
   private readonly worker: Worker;
   private readonly waiting = new Map<number, Waiter>();
   private readonly exited: Promise<void>;
+  private readonly up: Promise<void>;
+  private markUp: () => void = () => undefined;
   private nextId = 1;
   private failure: MandateError | undefined;
   private stopping = false;
@@ -39,7 +41,12 @@ export class CommitThread {
     this.worker = new Worker(url, { workerData: settings });
     // idle, it never keeps the process alive; while a commit is awaited it does (see `send`)
     this.worker.unref();
-    this.worker.on('message', (reply: BatchReply) => {
+    this.up = new Promise<void>((resolve) => (this.markUp = resolve));
+    this.worker.on('message', (reply: BatchReply | ThreadReady) => {
+      if (reply.kind === 'ready') {
+        this.markUp();
+        return;
+      }
       const w = this.waiting.get(reply.id);
       this.waiting.delete(reply.id);
       if (this.waiting.size === 0) this.worker.unref();
@@ -52,6 +59,19 @@ export class CommitThread {
         resolve();
       });
     });
+  }
+
+  /**
+   * Resolves once the thread has opened its connection (a start should not report ready before:
+   * the first commits would wait for it); rejects if it failed instead.
+   */
+  started(): Promise<void> {
+    return Promise.race([
+      this.up,
+      this.exited.then(() => {
+        throw this.failure ?? new MandateError('AUDIT_UNAVAILABLE', 'the commit thread ended before it started');
+      }),
+    ]);
   }
 
   /** why every commit is refused, once the thread died or the WAL could not be synced (until restart) */

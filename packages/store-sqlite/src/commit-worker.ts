@@ -85,6 +85,8 @@ async function commit(req: BatchRequest): Promise<BatchReply> {
   };
 }
 
+port.postMessage({ kind: 'ready' });
+
 let queue = Promise.resolve();
 port.on('message', (m: BatchRequest | 'stop') => {
   queue = queue.then(async () => {

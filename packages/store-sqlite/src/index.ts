@@ -70,6 +70,11 @@ export interface SqliteStore extends Store {
    * purpose. Production code must go through the capability objects.
    */
   unsafeDatabase(): DatabaseSync;
+  /**
+   * Resolves once the store can commit at once: with a commit thread, once the thread has its
+   * connection (rejects if it failed to start); without one, at once.
+   */
+  started(): Promise<void>;
   /** TEST ONLY: the commit thread's worker, for tests that end it on purpose (undefined without one) */
   unsafeCommitWorker(): Worker | undefined;
   /** what the background checkpointer did so far (undefined without one) */
@@ -178,6 +183,10 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
 
     unsafeDatabase() {
       return db;
+    },
+
+    async started() {
+      await thread?.started();
     },
 
     unsafeCommitWorker() {

@@ -33,8 +33,9 @@ const spend = (i: number, calls: number, exhausted: (which: 'calls' | 'tool') =>
 });
 
 describe('sqlite store: the commit thread', () => {
-  it('answers a commit once it is committed, visible to the event loop’s own reads at once', async () => {
+  it('says when the thread can commit, and answers a commit once it is committed, visible to the event loop’s own reads at once', async () => {
     const s = open();
+    await s.started();
     await seedTask(s, 'task-1');
     const [r] = await s.audit.append([draft(1), draft(2)]);
     expect(r?.seq).toBe(1);
