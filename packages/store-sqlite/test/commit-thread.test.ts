@@ -76,6 +76,20 @@ describe('sqlite store: the commit thread', () => {
     expect((await s.audit.head())?.seq).toBe(1);
   });
 
+  it('refuses a batch the database refuses, with AUDIT_UNAVAILABLE, and commits the next one', async () => {
+    const s = open();
+    await s.audit.append([draft(1)]);
+    // the thread's connection sees the schema the event loop's changes
+    s.unsafeDatabase().exec(`CREATE TRIGGER fail_outcome BEFORE INSERT ON audit_log WHEN NEW.kind = 'outcome'
+                             BEGIN SELECT RAISE(ABORT, 'disk full (simulated)'); END`);
+    await expect(s.audit.append([draft(2, { kind: 'outcome' })])).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE', message: expect.stringContaining('disk full') as unknown });
+    await s.probeWrite();
+    s.unsafeDatabase().exec('DROP TRIGGER fail_outcome');
+    const [next] = await s.audit.append([draft(3)]);
+    expect(next?.seq).toBe(2);
+    expect(await verifyAuditLog(s.audit, [], new Map(), testHasher)).toMatchObject({ ok: true, records: 2 });
+  });
+
   it('keeps one chain with a second store appending to the same file', async () => {
     const a = open();
     const b = openSqliteStore({ path, hasher: testHasher });
