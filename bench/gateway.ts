@@ -93,6 +93,8 @@ async function startBed(upstreams: Record<string, unknown>[], limits: Record<str
       policies: { dir: join(REPO_ROOT, 'examples', 'policies') },
       identity: { dev_issuer: { enabled: true, trust_domain: TRUST_DOMAIN } },
       log: { level: 'silent' },
+      // a slow (busy) machine's run outlasts the default token lifetime
+      tokens: { ttl: '1h', default_task_ttl: '1h', max_task_ttl: '1h' },
       mcp: { upstreams, limits: { connect_timeout: '60s', max_sessions: 1000, max_sessions_per_agent: 1000, ...limits } },
     }),
     { writeAdminKeyFile: false },
