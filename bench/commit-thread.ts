@@ -3,8 +3,10 @@
  * against the disk's own commit, interleaved in one run (≥ 3 rounds, order rotated):
  *
  * - one commit at a time (c1): `audit.commitDecision` of a decision's 2 records with a budget,
- *   durability full, as the engine makes it; beside it one fsync'd single-row SQLite commit on
- *   the same disk (the floor a durable commit cannot beat);
+ *   durability full, as the engine makes it; beside it, on the same disk, one single-row SQLite
+ *   commit at synchronous=FULL (SQLite in Node syncs with fsync, file metadata included) and one
+ *   4 KiB overwrite + fdatasync (what the store's own WAL sync does: the floor for a durable
+ *   commit here);
  * - 32 at a time (c32): throughput, and the event loop's delay while they run (what every other
  *   call on the node waits for).
  *
@@ -13,7 +15,7 @@
  * No target: the differences and ratios are the result (one call at a time, the thread costs a
  * hand-off; under load, the loop stays free).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -56,6 +58,9 @@ export async function runCommitThreadBenchmark(argv: readonly string[]): Promise
     thread: openSqliteStore({ path: join(dir, 'thread.db'), hasher: sha256Hasher, durability: 'full', backgroundCheckpointMs: 250, commitThread: true }),
   };
   const disk = new DatabaseSync(join(dir, 'disk.db'));
+  const raw = openSync(join(dir, 'raw.bin'), 'w');
+  const page = Buffer.alloc(4096, 7);
+  let rawAt = 0;
   try {
     await stores.thread.started();
     say(`commit-thread benchmark: ${plan.rounds} interleaved rounds, ${args.quick ? 'quick' : 'full'} run; load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
@@ -71,7 +76,7 @@ export async function runCommitThreadBenchmark(argv: readonly string[]): Promise
     const samples: Record<string, number[][]> = {};
     const delays: Record<string, number[]> = {};
     const rates: Record<string, number[]> = {};
-    const variants = ['disk', 'loop', 'thread'] as const;
+    const variants = ['disk', 'fdatasync', 'loop', 'thread'] as const;
     for (let r = 0; r < plan.rounds; r++) {
       // rotate the order, so neither side always runs first in a round
       const order = variants.map((_, i) => variants[(i + r) % variants.length] as (typeof variants)[number]);
@@ -84,6 +89,15 @@ export async function runCommitThreadBenchmark(argv: readonly string[]): Promise
             disk.exec('COMMIT');
           }, plan.disk);
           (samples['disk_c1'] ??= []).push(res.samples);
+          continue;
+        }
+        if (v === 'fdatasync') {
+          const res = timeSync(() => {
+            // overwrite within 64 KiB, as a WAL reused from its start after a checkpoint is
+            writeSync(raw, page, 0, page.length, (rawAt++ % 16) * page.length);
+            fdatasyncSync(raw);
+          }, plan.disk);
+          (samples['fdatasync_c1'] ??= []).push(res.samples);
           continue;
         }
         const c1 = await timeSequential(commit(stores[v]), plan.c1);
@@ -100,7 +114,8 @@ export async function runCommitThreadBenchmark(argv: readonly string[]): Promise
       say(`  round ${r + 1}/${plan.rounds} done; load ${loadavg()[0]?.toFixed(2)}`);
     }
     const labels: Record<string, string> = {
-      disk_c1: 'disk: one fsync\'d single-row SQLite commit (synchronous=FULL)',
+      disk_c1: 'disk: one single-row SQLite commit, synchronous=FULL (fsync)',
+      fdatasync_c1: 'disk: 4 KiB overwrite + fdatasync (the WAL sync\'s floor)',
       loop_c1: 'commitDecision on the event loop (audit.commit_thread: false), one at a time',
       thread_c1: 'commitDecision on the commit thread (default), one at a time',
       [`loop_c${C}`]: `commitDecision on the event loop, ${C} in flight`,
@@ -127,6 +142,8 @@ export async function runCommitThreadBenchmark(argv: readonly string[]): Promise
     spread('c1 p50 ms thread - disk commit', diff('thread_c1', 'disk_c1', 'p50'));
     spread('c1 p99 ms thread - disk commit p99', diff('thread_c1', 'disk_c1', 'p99'));
     spread('c1 p99 ms loop - disk commit p99', diff('loop_c1', 'disk_c1', 'p99'));
+    spread('c1 p50 ms thread - fdatasync', diff('thread_c1', 'fdatasync_c1', 'p50'));
+    spread('c1 p99 ms thread - fdatasync p99', diff('thread_c1', 'fdatasync_c1', 'p99'));
     spread(`c${C} commits/s thread / loop`, (rates['thread'] ?? []).map((x, i) => x / (rates['loop']?.[i] ?? NaN)));
     spread(`c${C} event loop delay p99 ms, loop`, delays['loop'] ?? []);
     spread(`c${C} event loop delay p99 ms, thread`, delays['thread'] ?? []);
@@ -151,6 +168,7 @@ export async function runCommitThreadBenchmark(argv: readonly string[]): Promise
     return emitResult(result, args, say);
   } finally {
     disk.close();
+    closeSync(raw);
     await stores.loop.close();
     await stores.thread.close();
     rmSync(dir, { recursive: true, force: true });
