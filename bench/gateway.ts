@@ -265,6 +265,9 @@ export async function runGatewayBenchmark(argv: readonly string[]): Promise<Benc
     await Promise.all(closers.splice(0).map((c) => c().catch(() => undefined)));
 
     // --- abandonment: sessions dropped without DELETE, over several tasks, reclaimed after idle
+    // printed now: the abandonment phase below may fail on a loaded machine (sessions idle out while opening)
+    for (const [k, f] of Object.entries(figures)) say(`  ${k}: p50 ${f.p50.toFixed(3)} ms, p99 ${f.p99.toFixed(3)} ms, ${f.runs} calls`);
+    for (const [k, v] of Object.entries(derived)) say(`  ${k}: ${v}`);
     say(`  abandonment: ${plan.abandon.sessions} sessions over ${plan.abandon.tasks} tasks, dropped without DELETE; idle_timeout ${plan.abandon.idle}`);
     const before = children();
     const ab = await startBed(
