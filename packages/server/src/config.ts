@@ -213,6 +213,11 @@ export const configSchema = z.strictObject({
       key_file: z.string().min(1).optional(),
       /** full: fsync every commit; normal: survive a process crash, not a power cut */
       durability: z.enum(['full', 'normal']).default('full'),
+      integrity_check_interval: duration('60s')
+        .refine((ms) => ms >= 1000 && ms <= 86_400_000, 'integrity_check_interval must be between 1s and 24h')
+        .describe(
+          'how often (and at start) the node checks that the audit log still holds what its newest signed checkpoint covers and that the records after it link up; while that fails, /readyz answers 503 (checks.audit)',
+        ),
       /** copies of every signed checkpoint kept outside the data folder (see anchors.ts) */
       anchors: anchorsConfigSchema,
     })
