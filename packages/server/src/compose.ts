@@ -50,6 +50,7 @@ import { openAnchors, type AnchoredCheckpoints } from './anchors.ts';
 import { CheckpointingAudit, type CheckpointerLog } from './checkpointer.ts';
 import { WriteHealth } from './write-health.ts';
 import { AuditIntegrity } from './audit-integrity.ts';
+import { createTracing, type Tracing } from './tracing.ts';
 import { readAnchorFile } from './anchor-file.ts';
 import { LIVE_COUNT_CAP, MandateMetrics, countLiveTasks } from './metrics.ts';
 import type { MandateConfig } from './config.ts';
@@ -140,6 +141,8 @@ export interface MandateRuntime {
   readonly writeHealth: WriteHealth;
   /** whether the audit log still holds what its newest signed checkpoint covers (readiness) */
   readonly auditIntegrity: AuditIntegrity;
+  /** OpenTelemetry spans (tracing.enabled), through @opentelemetry/api */
+  readonly tracing: Tracing;
   /** Prometheus metrics of this runtime, served at /metrics when metrics.enabled (metrics.ts) */
   readonly metrics: MandateMetrics;
   /** whether this node's cached state is current (always, on one node; with several, its change feed is connected and, with behaviour on, its last exchange of behaviour counts is recent) */
@@ -400,6 +403,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       : undefined;
     let sharing: BehaviourSharing | undefined;
     // --- end behaviour
+    const tracing = createTracing(config.tracing.enabled);
     const engine = new PublishingDecisionEngine({
       clock,
       ids,
@@ -428,7 +432,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
         },
         pendingOutcomes: config.limits.pending_outcomes,
       },
-    }, events, metrics);
+    }, events, metrics, tracing);
     // --- proof of possession and supervision (issue 13)
     const dpop = new DpopVerifier({
       hasher,
@@ -628,6 +632,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       anchorFile,
       writeHealth,
       auditIntegrity,
+      tracing,
       metrics,
       policies,
       keyEncryption,

@@ -260,6 +260,17 @@ export const configSchema = z.strictObject({
   /** the MCP gateway at /mcp: upstream servers, the secrets key, message limits (see packages/gateway/src/config.ts) */
   mcp: mcpConfigSchema,
   metrics: metricsConfigSchema,
+  tracing: z
+    .strictObject({
+      enabled: z
+        .boolean()
+        .default(false)
+        .describe(
+          'start OpenTelemetry spans (through @opentelemetry/api) for /v1/authorize, /mcp and each decision, as children of the caller\'s traceparent; they go to the tracer provider the process registers (an OTel SDK loaded with node --import, for instance), and nowhere without one',
+        ),
+    })
+    .prefault({})
+    .describe('OpenTelemetry traces (docs/operations.md#traces)'),
   log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).prefault({}),
 }).superRefine((c, ctx) => {
   // every task start would need a proof that cannot be checked

@@ -38,7 +38,7 @@ describe('readiness and the audit log', () => {
   it('is ready with checks.audit ok on an intact log, an unanchored tail included', async () => {
     const { h } = await withRecords();
     // records after the newest checkpoint: linked, so still ok
-    await h.runtime.audit.append([{ kind: 'test.note', ts: h.runtime.clock.now(), data: { n: 1 } }]);
+    await h.runtime.audit.append([{ kind: 'secret.set', ts: h.runtime.clock.now(), data: { name: 'n1', by: 'test' } }]);
     expect(await h.runtime.auditIntegrity.recheck()).toMatchObject({ ok: true, tailChecked: 1 });
     const r = await h.inject({ method: 'GET', url: '/readyz' });
     expect(r.statusCode).toBe(200);
@@ -68,7 +68,7 @@ describe('readiness and the audit log', () => {
 
     // a fresh log segment after the checkpoint, one of its records rewritten
     const { h: h2 } = await withRecords();
-    await h2.runtime.audit.append([{ kind: 'test.note', ts: h2.runtime.clock.now(), data: { n: 1 } }, { kind: 'test.note', ts: h2.runtime.clock.now(), data: { n: 2 } }]);
+    await h2.runtime.audit.append([{ kind: 'secret.set', ts: h2.runtime.clock.now(), data: { name: 'n1', by: 'test' } }, { kind: 'secret.set', ts: h2.runtime.clock.now(), data: { name: 'n2', by: 'test' } }]);
     const tailSeq = ((await h2.runtime.store.audit.head())?.seq ?? 0) - 1;
     const db2 = new DatabaseSync(join(h2.dir, 'mandate.db'));
     db2.prepare(`UPDATE audit_log SET data = '{"n":9}' WHERE seq = ?`).run(tailSeq);
