@@ -91,12 +91,15 @@ function hashInputWithData(r: Omit<AuditRecord, 'hash' | 'data'>, dataText: stri
   out += '"data":' + dataText;
   out += ',"kind":' + text(r.kind);
   out += ',"prevHash":' + text(r.prevHash);
-  out += ',"seq":' + canonicalJson(r.seq);
+  out += ',"seq":' + integer(r.seq);
   if (r.taskId !== undefined) out += ',"taskId":' + text(r.taskId);
-  out += ',"ts":' + canonicalJson(r.ts);
+  out += ',"ts":' + integer(r.ts);
   if (r.txn !== undefined) out += ',"txn":' + text(r.txn);
   return out + '}';
 }
+
+/** a number field's canonical JSON (an integer's is its decimal digits) */
+const integer = (n: number): string => (Number.isSafeInteger(n) ? String(n) : canonicalJson(n));
 
 /** a string field's canonical JSON (JSON.stringify's, as `canonicalJson` writes it) */
 const text = (v: string): string => (typeof v === 'string' ? JSON.stringify(v) : canonicalJson(v));
@@ -352,7 +355,7 @@ export async function verifyAuditLog(
   checkpoints: readonly Checkpoint[],
   publicKeys: ReadonlyMap<string, JsonObject>,
   hasher: Hasher,
-  pageSize = 500,
+  pageSize = 256,
 ): Promise<ChainVerdict> {
   const verifier = new ChainVerifier(hasher, new Set(checkpoints.map((c) => c.seq)));
   const read = (from: number): Promise<readonly (AuditRecord | StoredAuditRecord)[]> =>
