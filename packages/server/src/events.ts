@@ -300,6 +300,7 @@ export function publishingAudit(inner: FullAudit, bus: EventBus, metrics?: Manda
     },
     head: () => inner.head(),
     readRange: (from, limit) => inner.readRange(from, limit),
+    readStored: (from, limit) => inner.readStored(from, limit),
     readByTask: (taskId, limit) => inner.readByTask(taskId, limit),
   };
 }
