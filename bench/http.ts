@@ -26,7 +26,7 @@ import { DatabaseSync } from 'node:sqlite';
 import type { AutocannonResult } from 'autocannon';
 import { freePort } from '../packages/server/test/cluster/throwaway-pg.ts';
 import { armFigures, difference, fmtSpread, interleave, metrics, of, processCpuUs, ratio, runParams, spreadEntries, timeSyncCpu, type Arm, type RoundSample } from './lib/interleave.ts';
-import { findCerbos, pinning, postJson, runLoad, startCerbos, startMandateServe, startRawHttp, startTaskOver, type ChildServer, type LoadSpec } from './lib/procs.ts';
+import { findCerbos, pinning, postJson, runLoad, runSequential, startCerbos, startMandateServe, startRawHttp, startTaskOver, type ChildServer, type LoadSpec } from './lib/procs.ts';
 import { type BenchResult, emitResult, newResult, parseBenchArgs, startInfo } from './lib/report.ts';
 
 const TRUST_DOMAIN = 'dev.mandate.local';
@@ -156,8 +156,19 @@ export async function runHttpBenchmark(argv: readonly string[]): Promise<BenchRe
       },
     });
 
-    // one call at a time, and the disk's own commit of the same bytes, on the server's disk
-    const sequential = loadArm({ ...(targets[1] as (typeof targets)[number]), spec: { ...(targets[1] as (typeof targets)[number]).spec, headers: { authorization: `Bearer ${seqToken}` } } }, 1, 'authorize_c1', 'mandate serve: POST /v1/authorize, one connection (one call at a time)');
+    // one call at a time (each timed, µs resolution), and the disk's own commit of the same bytes, on the server's disk
+    const seqSpec = { url: `${mandate.url}/v1/authorize`, headers: { authorization: `Bearer ${seqToken}` }, body: JSON.stringify(CALL) };
+    const sequential: Arm = {
+      name: 'authorize_c1',
+      label: 'mandate serve: POST /v1/authorize, one call at a time (one keep-alive connection)',
+      concurrency: 1,
+      warmup: async () => void (await runSequential({ ...seqSpec, duration: plan.warmupSeconds }, pin?.load)),
+      measure: async () => {
+        const c0 = processCpuUs(mandate.pid);
+        const r = await runSequential({ ...seqSpec, duration: plan.seconds }, pin?.load);
+        return { ops: r.samples.length, elapsedMs: r.elapsedMs, samples: r.samples, cpuUs: processCpuUs(mandate.pid) - c0, extra: { non2xx: r.non2xx, errors: r.errors } };
+      },
+    };
     const payload = Buffer.alloc(recordBytes, 0x61);
     const fsyncFile = openSync(join(mandate.dir, 'fsync-probe.bin'), 'w');
     let offset = 0;

@@ -77,11 +77,14 @@ export interface InterleaveOptions {
   readonly between?: (() => Promise<void>) | undefined;
 }
 
-/** Round r runs the arms starting at index r mod n: A B C, B C A, C A B, … */
-export function rotation<T>(arms: readonly T[], round: number): T[] {
+/**
+ * Round r starts at arm r·step (mod n), step = max(1, ⌊n / rounds⌋), so over the rounds every part
+ * of the list gets to go first: A B, B A, A B for two arms; A B C, B C A, C A B for three.
+ */
+export function rotation<T>(arms: readonly T[], round: number, rounds: number = arms.length): T[] {
   const n = arms.length;
   if (n === 0) return [];
-  const k = round % n;
+  const k = (round * Math.max(1, Math.floor(n / Math.max(1, rounds)))) % n;
   return [...arms.slice(k), ...arms.slice(0, k)];
 }
 
@@ -101,7 +104,7 @@ export async function interleave(arms: readonly Arm[], o: InterleaveOptions): Pr
   }
   const order: string[][] = [];
   for (let r = 0; r < o.rounds; r++) {
-    const seq = rotation(arms, r);
+    const seq = rotation(arms, r, o.rounds);
     order.push(seq.map((a) => a.name));
     for (const a of seq) {
       if (o.between) await o.between();
@@ -249,47 +252,73 @@ export function processCpuUs(pid: number): number {
   return (ticks * 1e6) / ticksPerSecond();
 }
 
-/** Times `fn` called `n` times in a tight loop, with this process's CPU time over it. */
-export function timeSyncCpu(fn: () => unknown, n: number): RoundSample {
-  const samples = new Array<number>(n);
+/** How much of a loop to time: `iterations` calls, or fewer once `maxMs` passed (at least `min`). */
+export interface Budget {
+  readonly iterations: number;
+  readonly maxMs?: number | undefined;
+  /** calls taken whatever the time (default min(iterations, 20)) */
+  readonly min?: number | undefined;
+}
+
+function budgetOf(b: Budget | number): { iterations: number; maxMs: number; min: number } {
+  const o = typeof b === 'number' ? { iterations: b } : b;
+  return { iterations: o.iterations, maxMs: o.maxMs ?? Number.POSITIVE_INFINITY, min: o.min ?? Math.min(o.iterations, 20) };
+}
+
+/** Times a synchronous `fn` call by call, with this process's CPU time over the loop. */
+export function timeSyncCpu(fn: () => unknown, budget: Budget | number): RoundSample {
+  const b = budgetOf(budget);
+  const samples: number[] = [];
   const c0 = ownCpuUs();
   const t0 = performance.now();
-  for (let i = 0; i < n; i++) {
+  const deadline = t0 + b.maxMs;
+  for (let i = 0; i < b.iterations; i++) {
     const a = performance.now();
     fn();
-    samples[i] = performance.now() - a;
+    const z = performance.now();
+    samples.push(z - a);
+    if (z > deadline && samples.length >= b.min) break;
   }
   const elapsedMs = performance.now() - t0;
-  return { ops: n, elapsedMs, samples, cpuUs: ownCpuUs() - c0 };
+  return { ops: samples.length, elapsedMs, samples, cpuUs: ownCpuUs() - c0 };
 }
 
-/** Awaits `fn` one call at a time, `n` times, with this process's CPU time over it. */
-export async function timeSequentialCpu(fn: () => Promise<unknown>, n: number): Promise<RoundSample> {
-  const samples = new Array<number>(n);
+/** Awaits `fn` one call at a time, with this process's CPU time over the loop. */
+export async function timeSequentialCpu(fn: () => Promise<unknown>, budget: Budget | number): Promise<RoundSample> {
+  const b = budgetOf(budget);
+  const samples: number[] = [];
   const c0 = ownCpuUs();
   const t0 = performance.now();
-  for (let i = 0; i < n; i++) {
+  const deadline = t0 + b.maxMs;
+  for (let i = 0; i < b.iterations; i++) {
     const a = performance.now();
     await fn();
-    samples[i] = performance.now() - a;
+    const z = performance.now();
+    samples.push(z - a);
+    if (z > deadline && samples.length >= b.min) break;
   }
   const elapsedMs = performance.now() - t0;
-  return { ops: n, elapsedMs, samples, cpuUs: ownCpuUs() - c0 };
+  return { ops: samples.length, elapsedMs, samples, cpuUs: ownCpuUs() - c0 };
 }
 
-/** `concurrency` workers awaiting `fn` until `n` calls completed, with this process's CPU time over it. */
-export async function timeConcurrentCpu(fn: () => Promise<unknown>, concurrency: number, n: number): Promise<RoundSample> {
+/** `concurrency` workers awaiting `fn`, with this process's CPU time over the run (every thread). */
+export async function timeConcurrentCpu(fn: () => Promise<unknown>, concurrency: number, budget: Budget | number): Promise<RoundSample> {
+  const b = budgetOf(budget);
   const samples: number[] = [];
   let started = 0;
+  let stop = false;
   const c0 = ownCpuUs();
   const t0 = performance.now();
+  const deadline = t0 + b.maxMs;
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
-      while (started < n) {
+      while (!stop && started < b.iterations) {
         started += 1;
         const a = performance.now();
         await fn();
-        samples.push(performance.now() - a);
+        const z = performance.now();
+        samples.push(z - a);
+        if (z > deadline && samples.length >= b.min) stop = true;
       }
     }),
   );
@@ -297,3 +326,20 @@ export async function timeConcurrentCpu(fn: () => Promise<unknown>, concurrency:
   return { ops: samples.length, elapsedMs, samples, cpuUs: ownCpuUs() - c0 };
 }
 
+/** Runs `fn` `n` times untimed (a warm-up), one call at a time. */
+export async function warmSequential(fn: () => unknown, n: number): Promise<void> {
+  for (let i = 0; i < n; i++) await fn();
+}
+
+/** Runs `fn` `n` times untimed with `concurrency` in flight. */
+export async function warmConcurrent(fn: () => Promise<unknown>, concurrency: number, n: number): Promise<void> {
+  let left = n;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (left > 0) {
+        left -= 1;
+        await fn();
+      }
+    }),
+  );
+}

@@ -140,10 +140,29 @@ export interface LoadSpec {
   readonly connections: number;
   /** seconds */
   readonly duration: number;
+  /** one request at a time on one connection, each timed (µs resolution) instead of autocannon */
+  readonly sequential?: boolean;
+}
+
+export interface SequentialResult {
+  /** per-request latency, ms */
+  readonly samples: number[];
+  readonly elapsedMs: number;
+  readonly non2xx: number;
+  readonly errors: number;
 }
 
 /** autocannon (bench/lib/loadgen.ts) in a child process, pinned when `cpus` is given. */
 export async function runLoad(spec: LoadSpec, cpus?: string): Promise<AutocannonResult> {
+  return (await loadChild(spec, cpus)) as AutocannonResult;
+}
+
+/** One request at a time from a child process (bench/lib/loadgen.ts), each timed. */
+export async function runSequential(spec: Omit<LoadSpec, 'sequential' | 'connections'>, cpus?: string): Promise<SequentialResult> {
+  return (await loadChild({ ...spec, connections: 1, sequential: true }, cpus)) as SequentialResult;
+}
+
+async function loadChild(spec: LoadSpec, cpus?: string): Promise<unknown> {
   const child = spawnNode([join(LIB, 'loadgen.ts'), JSON.stringify(spec)], { cpus });
   let out = '';
   let err = '';
@@ -151,7 +170,7 @@ export async function runLoad(spec: LoadSpec, cpus?: string): Promise<Autocannon
   child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
   const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
   if (code !== 0) throw new Error(`load generator exited with ${String(code)}:\n${err}`);
-  return JSON.parse(out.trim().split('\n').at(-1) ?? '') as AutocannonResult;
+  return JSON.parse(out.trim().split('\n').at(-1) ?? '') as unknown;
 }
 
 export async function postJson(url: string, bearer: string, payload: unknown): Promise<{ status: number; text: string }> {
