@@ -43,7 +43,7 @@ describe('decision benchmark', () => {
     for (const key of ['timestamp', 'machine', 'commit', 'dirty', 'params', 'figures', 'derived', 'target']) expect(written).toHaveProperty(key);
     expect(written.machine).toEqual(expect.objectContaining({ cpu: expect.any(String), cores: expect.any(Number), node: process.version }));
     expect(Object.keys(written.figures).sort()).toEqual([
-      'detectors', 'dpop_verify', 'pipeline_c1', 'pipeline_c128', 'pipeline_c128_normal', 'pipeline_c1_behaviour', 'pipeline_c1_dpop', 'pipeline_c1_normal', 'pipeline_c32', 'raw_plain', 'raw_stateful', 'sqlite_commit',
+      'detectors', 'dpop_verify', 'pipeline_c1', 'pipeline_c128', 'pipeline_c128_behaviour', 'pipeline_c128_normal', 'pipeline_c1_behaviour', 'pipeline_c1_dpop', 'pipeline_c1_normal', 'pipeline_c32', 'raw_plain', 'raw_stateful', 'sqlite_commit',
     ]);
     for (const f of Object.values(written.figures)) {
       for (const k of ['p50', 'p99', 'min', 'max', 'mean', 'opsPerSec', 'elapsedMs'] as const) expect(Number.isFinite(f[k])).toBe(true);

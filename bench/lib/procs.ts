@@ -5,7 +5,7 @@
  * cores and the load generator to another (`taskset`), so the generator's work is never billed to
  * the server and every server gets the same cores.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,7 +48,7 @@ export function pinning(): Pinning | null {
 }
 
 /** `node args…`, under `taskset -c cpus` when given. */
-export function spawnNode(args: readonly string[], o: { cpus?: string | undefined; env?: NodeJS.ProcessEnv; stdio?: import('node:child_process').StdioOptions }): ChildProcess {
+export function spawnNode(args: readonly string[], o: { cpus?: string | undefined; env?: NodeJS.ProcessEnv; stdio?: StdioOptions }): ChildProcess {
   const node = [process.execPath, ...args];
   const [cmd, ...rest] = o.cpus === undefined ? node : ['taskset', '-c', o.cpus, ...node];
   return spawn(cmd as string, rest, { env: o.env ?? process.env, stdio: o.stdio ?? ['ignore', 'pipe', 'pipe'] });
