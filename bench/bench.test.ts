@@ -191,7 +191,7 @@ describe('gateway benchmark', () => {
     await run(process.execPath, ['bench/gateway.ts', '--quick', '--json-only', '--out', out], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 });
     const written = JSON.parse(readFileSync(join(out, 'gateway.json'), 'utf8')) as BenchResult;
     expect(written).toMatchObject({ name: 'gateway', mode: 'quick' });
-    expect(Object.keys(written.figures).sort()).toEqual(['direct_http', 'direct_stdio', 'gateway_http', 'gateway_in_memory', 'gateway_stdio_relay', 'open_direct_http', 'open_gateway_http']);
+    expect(Object.keys(written.figures).sort()).toEqual(['direct_http', 'direct_stdio', 'gateway_http', 'gateway_stdio_relay', 'open_direct_http', 'open_gateway_http']);
     for (const k of ['added p50 ms (http) median of rounds', 'added p99 ms (http) max round', 'added p50 ms (stdio relay) median of rounds', 'added p50 ms (session open) median of rounds']) expect(Number.isFinite(written.derived[k])).toBe(true);
     expect(written.target).toMatchObject({ metric: 'added p50 ms (http) median of rounds', required: 0.5, comparison: '<=' });
     // abandoned sessions are reclaimed: none left, no more processes than the warm pool
