@@ -16,7 +16,7 @@ import type { AuditDraft } from '@mandate/core';
 import { sha256Hasher } from '@mandate/server';
 import { openSqliteStore } from '@mandate/store-sqlite';
 import { armFigures, interleave, metrics, of, ratio, runParams, spread, spreadEntries, timeConcurrentCpu, timeSequentialCpu, timeSyncCpu, warmConcurrent, warmSequential, type Arm, type Budget, type Metric, type RoundSample } from './lib/interleave.ts';
-import { type BenchResult, emitResult, newResult, parseBenchArgs, startInfo } from './lib/report.ts';
+import { type BenchResult, emitResult, newResult, parseBenchArgs, startInfo, printer } from './lib/report.ts';
 
 const RECORDS_PER_APPEND = 2;
 const CONCURRENCY = 32;
@@ -61,14 +61,11 @@ function entry(n: number): AuditDraft[] {
   ] as AuditDraft[];
 }
 
-function log(jsonOnly: boolean, msg: string): void {
-  (jsonOnly ? process.stderr : process.stdout).write(msg + '\n');
-}
 
 export async function runAuditBenchmark(argv: readonly string[]): Promise<BenchResult> {
   const args = parseBenchArgs(argv);
   const plan = args.quick ? QUICK : FULL;
-  const say = (m: string) => log(args.jsonOnly, m);
+  const say = printer(args);
   const start = startInfo();
   const dir = mkdtempSync(join(tmpdir(), 'mandate-bench-audit-'));
   const store = openSqliteStore({ path: join(dir, 'mandate.db'), hasher: sha256Hasher, durability: 'full' });

@@ -14,7 +14,7 @@ import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import { CEDAR_SCHEMA, NO_PROVENANCE, argsHash, callRequest, createProof, jwkThumbprint, type AssessInput, type CallRequest, type CedarRequest, type Decision, type ProofKey } from '@mandate/core';
 import { exportJWK, generateKeyPair } from 'jose';
 import { AGENT_ID, BENCH_MANDATE, BENCH_TOOL, createDecisionFixture, type DecisionFixture } from './lib/decision-fixture.ts';
-import { type BenchResult, type Figure, emitResult, newResult, parseBenchArgs, startInfo } from './lib/report.ts';
+import { type BenchResult, type Figure, emitResult, newResult, parseBenchArgs, startInfo, printer } from './lib/report.ts';
 import { armFigures, fmtSpread, interleave, metrics, of, ratio, runParams, spreadEntries, timeConcurrentCpu, timeSequentialCpu, timeSyncCpu, warmConcurrent, warmSequential, type Arm, type Budget, type RoundSample } from './lib/interleave.ts';
 
 const ACTION_CALL_TOOL = { type: 'Mandate::Action', id: 'call_tool' };
@@ -64,10 +64,6 @@ const QUICK: Plan = {
   warmup: { commit: 5, stateful: 100, plain: 5, sequential: 50, concurrent: 128, detectors: 300 },
 };
 
-function log(jsonOnly: boolean, msg: string): void {
-  if (jsonOnly) process.stderr.write(msg + '\n');
-  else process.stdout.write(msg + '\n');
-}
 
 /** The Cedar request the pipeline builds for the benchmark call (same agent, task, tool, args). */
 export async function sameCedarRequest(fx: DecisionFixture): Promise<CedarRequest> {
@@ -141,7 +137,7 @@ async function proofsAhead(fx: DecisionFixture, key: ProofKey, token: string, n:
 export async function runDecisionBenchmark(argv: readonly string[]): Promise<BenchResult> {
   const args = parseBenchArgs(argv);
   const plan = args.quick ? QUICK : FULL;
-  const say = (m: string) => log(args.jsonOnly, m);
+  const say = printer(args);
   const start = startInfo();
 
   const fx = await createDecisionFixture({ durability: 'full' });

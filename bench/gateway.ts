@@ -30,7 +30,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { buildHttpApp, createRuntime, parseConfig, type MandateRuntime } from '@mandate/server';
 import type { FastifyInstance } from 'fastify';
-import { type BenchResult, type Figure, emitResult, newResult, parseBenchArgs, startInfo } from './lib/report.ts';
+import { type BenchResult, type Figure, emitResult, newResult, parseBenchArgs, startInfo, printer } from './lib/report.ts';
 import { armFigures, difference, interleave, metrics, runParams, timeSequentialCpu, warmSequential, type Arm, type Budget } from './lib/interleave.ts';
 import { startMandateServe, startTaskOver } from './lib/procs.ts';
 import { REPO_ROOT } from './lib/stats.ts';
@@ -157,7 +157,7 @@ const round2 = (n: number) => Math.round(n * 1000) / 1000;
 export async function runGatewayBenchmark(argv: readonly string[]): Promise<BenchResult> {
   const args = parseBenchArgs(argv);
   const plan = args.quick ? QUICK : FULL;
-  const say = (m: string) => (args.jsonOnly ? process.stderr : process.stdout).write(m + '\n');
+  const say = printer(args);
   const start = startInfo();
   say(`gateway benchmark: ${plan.rounds} interleaved rounds, ${args.quick ? 'quick' : 'full'} run; load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 

@@ -27,7 +27,7 @@ import type { AutocannonResult } from 'autocannon';
 import { freePort } from '../packages/server/test/cluster/throwaway-pg.ts';
 import { armFigures, difference, fmtSpread, interleave, metrics, of, processCpuUs, ratio, runParams, spreadEntries, timeSyncCpu, type Arm, type RoundSample } from './lib/interleave.ts';
 import { findCerbos, pinning, postJson, runLoad, runSequential, startCerbos, startMandateServe, startRawHttp, startTaskOver, type ChildServer, type LoadSpec } from './lib/procs.ts';
-import { type BenchResult, emitResult, newResult, parseBenchArgs, startInfo } from './lib/report.ts';
+import { type BenchResult, emitResult, newResult, parseBenchArgs, startInfo, printer } from './lib/report.ts';
 
 const TRUST_DOMAIN = 'dev.mandate.local';
 const AGENT = `spiffe://${TRUST_DOMAIN}/agents/http-bench`;
@@ -90,7 +90,7 @@ function fromAutocannon(r: AutocannonResult, cpuUs: number): RoundSample {
 export async function runHttpBenchmark(argv: readonly string[]): Promise<BenchResult> {
   const args = parseBenchArgs(argv);
   const plan = args.quick ? QUICK : FULL;
-  const say = (m: string) => (args.jsonOnly ? process.stderr : process.stdout).write(m + '\n');
+  const say = printer(args);
   const start = startInfo();
   const pin = pinning();
   const cerbosBin = findCerbos();

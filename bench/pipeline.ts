@@ -20,7 +20,7 @@ import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import { CEDAR_SCHEMA, type CedarRequest, type Decision } from '@mandate/core';
 import { sameCedarRequest } from './decision.ts';
 import { createDecisionFixture, type DecisionFixture } from './lib/decision-fixture.ts';
-import { type BenchResult, emitResult, newResult, parseBenchArgs, startInfo } from './lib/report.ts';
+import { type BenchResult, emitResult, newResult, parseBenchArgs, startInfo, printer } from './lib/report.ts';
 import { armFigures, interleave, metrics, of, ratio, runParams, spreadEntries, timeConcurrentCpu, timeSequentialCpu, timeSyncCpu, warmConcurrent, warmSequential, type Arm, type Budget } from './lib/interleave.ts';
 
 const ACTION = { type: 'Mandate::Action', id: 'call_tool' };
@@ -96,7 +96,7 @@ function rawCall(fx: DecisionFixture, setId: string, req: CedarRequest): () => v
 export async function runPipelineBenchmark(argv: readonly string[]): Promise<BenchResult> {
   const args = parseBenchArgs(argv);
   const plan = args.quick ? QUICK : FULL;
-  const say = (m: string) => (args.jsonOnly ? process.stderr.write(m + '\n') : process.stdout.write(m + '\n'));
+  const say = printer(args);
   const start = startInfo();
   const sch = cedar.preparseSchema('bench-pipeline:schema', CEDAR_SCHEMA);
   if (sch.type !== 'success') throw new Error('preparseSchema failed');

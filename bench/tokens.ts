@@ -16,7 +16,7 @@ import { generateKeyPair, jwtVerify, SignJWT } from 'jose';
 import { TASK_TOKEN_TYPE } from '@mandate/core';
 import { buildHttpApp, createRuntime, parseConfig } from '@mandate/server';
 import { armFigures, interleave, metrics, of, ratio, runParams, spreadEntries, timeConcurrentCpu, timeSequentialCpu, warmConcurrent, warmSequential, type Arm, type Budget } from './lib/interleave.ts';
-import { type BenchResult, emitResult, newResult, parseBenchArgs, startInfo } from './lib/report.ts';
+import { type BenchResult, emitResult, newResult, parseBenchArgs, startInfo, printer } from './lib/report.ts';
 import { REPO_ROOT } from './lib/stats.ts';
 
 const TRUST_DOMAIN = 'bench.mandate.local';
@@ -62,7 +62,7 @@ const QUICK: Plan = {
 export async function runTokensBenchmark(argv: readonly string[]): Promise<BenchResult> {
   const args = parseBenchArgs(argv);
   const plan = args.quick ? QUICK : FULL;
-  const say = (m: string) => (args.jsonOnly ? process.stderr : process.stdout).write(m + '\n');
+  const say = printer(args);
   const start = startInfo();
   const dir = mkdtempSync(join(tmpdir(), 'mandate-bench-tokens-'));
   const rt = await createRuntime(

@@ -128,6 +128,11 @@ export function emitResult(result: BenchResult, args: BenchArgs, say: (line: str
   return result;
 }
 
+/** Progress lines: stdout normally, stderr under --json-only (stdout then carries the result line alone). */
+export function printer(args: Pick<BenchArgs, 'jsonOnly'>): (line: string) => void {
+  return (line) => void (args.jsonOnly ? process.stderr : process.stdout).write(line + '\n');
+}
+
 export interface BenchArgs {
   readonly quick: boolean;
   readonly jsonOnly: boolean;
