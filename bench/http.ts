@@ -201,6 +201,8 @@ export async function runHttpBenchmark(argv: readonly string[]): Promise<BenchRe
     disk.close();
 
     const failures = Object.values(run.arms).reduce((t, a) => t + a.rounds.reduce((u, s) => u + (s.extra?.['non2xx'] ?? 0) + (s.extra?.['errors'] ?? 0) + (s.extra?.['timeouts'] ?? 0), 0), 0);
+    // a refused request is cheaper than a decision: any failure would flatter the figures
+    if (failures > 0) throw new Error(`${failures} requests failed (non-2xx, errors or timeouts): the figures would not be of decisions`);
     const share = ratio(run, 'authorize', 'raw', metrics.opsPerSec);
     const cpuShare = ratio(run, 'authorize', 'raw', metrics.perCore);
     const p99 = of(run, 'authorize', metrics.p99);

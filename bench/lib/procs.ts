@@ -79,16 +79,16 @@ export const BENCH_ADMIN_KEY = 'mk_' + 'B'.repeat(43);
  * on a fresh data folder with the example policies and the dev issuer. Its log goes to a file, as
  * a supervisor would take it, so reading it costs this process nothing.
  */
-export async function startMandateServe(o: { cpus?: string | undefined; env?: Record<string, string>; configJson?: unknown; dir?: string } = {}): Promise<ChildServer & { dir: string; admin: string }> {
+export async function startMandateServe(o: { cpus?: string | undefined; env?: Record<string, string>; configJson?: Record<string, unknown>; dir?: string } = {}): Promise<ChildServer & { dir: string; admin: string }> {
   const dir = o.dir ?? mkdtempSync(join(tmpdir(), 'mandate-bench-serve-'));
   const logFile = join(dir, 'serve.log');
   const fd = openSync(logFile, 'w');
   const args = [CLI, 'serve', '--port', '0', '--host', '127.0.0.1', '--data-dir', join(dir, 'data'), '--policies', join(REPO_ROOT, 'examples', 'policies'), '--dev-issuer'];
-  if (o.configJson !== undefined) {
-    const cfg = join(dir, 'mandate.json');
-    writeFileSync(cfg, JSON.stringify(o.configJson));
-    args.push('--config', cfg);
-  }
+  // the one departure from the defaults: a task token lives 1 h instead of 5 min, since a full run on
+  // a busy machine outlives the default (a real agent renews; the token's life costs nothing per call)
+  const cfg = join(dir, 'mandate.json');
+  writeFileSync(cfg, JSON.stringify({ tokens: { ttl: '1h' }, ...o.configJson }));
+  args.push('--config', cfg);
   const env: NodeJS.ProcessEnv = { ...process.env, MANDATE_BOOTSTRAP_ADMIN_KEY: BENCH_ADMIN_KEY, MANDATE_ENVIRONMENT: 'prod', ...o.env };
   delete env['MANDATE_LOG_LEVEL'];
   if (o.env?.['MANDATE_LOG_LEVEL'] !== undefined) env['MANDATE_LOG_LEVEL'] = o.env['MANDATE_LOG_LEVEL'];
