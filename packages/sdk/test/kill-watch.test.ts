@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, serve, type RunningServer } from '@mandate/server';
-import { MandateClient, MandateHaltedError, type KillWatchState, type MandateTask } from '../src/index.ts';
+import { MandateClient, MandateHaltedError, type DpopKeyPair, type KillWatchState, type MandateTask } from '../src/index.ts';
 import { EXAMPLE_POLICIES, startExampleServer, SUPPORT_MANDATE, type ExampleServer } from '../../../examples/support/mandate-server.ts';
 
 const DELEGATING = { ...SUPPORT_MANDATE, delegation: { allowed: true, max_depth: 1, max_children: 2 } };
@@ -88,6 +88,17 @@ describe('watchKills against a running server', () => {
     const { call } = await startLongCall(task);
     await server.op('POST', '/v1/kill', { agent, reason: 'agent compromised' });
     expect(await call).toMatchObject({ ok: false, error: { code: 'HALTED', reason: 'TASK_KILLED', detail: 'agent compromised' } });
+  });
+
+  it("watches a key-bound task with a proof on each connect; the token alone is refused", async () => {
+    const dpopKey = (await crypto.subtle.generateKey({ name: 'Ed25519' }, false, ['sign', 'verify'])) as unknown as DpopKeyPair;
+    const task = await new MandateClient({ url: server.url, workloadToken: () => server.workloadToken(), autoRenew: false, dpopKey, watchKills: { lostAfterMs: 60_000 } }).startTask({ mandate: SUPPORT_MANDATE });
+    await until(() => task.killWatch?.state === 'live', 'the watch to be live');
+    const bare = await fetch(`${server.url}/v1/tasks/${task.id}/events`, { headers: { authorization: `Bearer ${task.token}` } });
+    expect([bare.status, ((await bare.json()) as { error: { code: string } }).error.code]).toEqual([401, 'DPOP_PROOF_MISSING']);
+    const { call } = await startLongCall(task);
+    await server.op('POST', '/v1/kill', { task: task.id, reason: 'key-bound kill' });
+    expect(await call).toMatchObject({ ok: false, error: { code: 'HALTED', reason: 'TASK_KILLED', detail: 'key-bound kill' } });
   });
 
   it("aborts a delegated task's guarded function when its parent task is killed", async () => {
