@@ -35,7 +35,7 @@ async function readerOf(rt: MandateRuntime, req: FastifyRequest, reply: FastifyR
 }
 
 /** What the stream says of a task that is no longer active. */
-function endView(taskId: string, agentId: string, state: TaskState, detail: string, at: number) {
+function endView(taskId: string, agentId: string, state: Exclude<TaskState, 'active'>, detail: string, at: number) {
   return { task_id: taskId, agent_id: agentId, state, code: TASK_STATE_REASON[state], reason: detail.slice(0, 500), at: new Date(at).toISOString() };
 }
 
@@ -90,7 +90,8 @@ export function taskEventRoutes(app: FastifyInstance, rt: MandateRuntime): void 
     };
     /** an end heard from the task-ends path (this node's transition, or another node's through the change feed) */
     const heard = (e: TaskEnd) => {
-      const view = endView(e.taskId, e.agentId, e.state, e.detail, rt.clock.now());
+      // TaskEnds tells only of moves out of `active`
+      const view = endView(e.taskId, e.agentId, e.state as Exclude<TaskState, 'active'>, e.detail, rt.clock.now());
       if (e.state !== 'suspended') {
         finish('end', view);
         return;
