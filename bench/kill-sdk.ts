@@ -48,7 +48,7 @@ export async function runKillSdkBenchmark(argv: readonly string[]): Promise<Benc
               reject(signal.reason as Error);
             });
           }),
-        { passSignal: (signal, a) => [a, signal] },
+        { passSignal: (signal, [a]) => [a, signal] },
       );
       const call = guarded({ query: 'bench' }).then(
         () => {

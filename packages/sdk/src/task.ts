@@ -51,12 +51,12 @@ export interface GuardOptions<A extends unknown[]> {
   readonly approval?: Partial<ApprovalWait> | undefined;
   readonly signal?: ((...a: A) => AbortSignal | undefined) | undefined;
   /**
-   * Where the call's AbortSignal goes in the function's arguments: returns the arguments to call
-   * it with. The signal fires when the caller's own signal does and, with a kill watch, when
+   * Where the call's AbortSignal goes in the function's arguments: given the call's arguments,
+   * returns those to call the function with. The signal fires when the caller's own signal does and, with a kill watch, when
    * the task is killed, revoked, suspended, completed or expires (reason: MandateHaltedError) or
-   * the watch is lost (KILL_WATCH_LOST). E.g. `(signal, a) => [a, signal]`.
+   * the watch is lost (KILL_WATCH_LOST). E.g. `(signal, [a]) => [a, signal]`.
    */
-  readonly passSignal?: ((signal: AbortSignal, ...a: A) => A) | undefined;
+  readonly passSignal?: ((signal: AbortSignal, args: NoInfer<A>) => readonly unknown[]) | undefined;
 }
 
 const TERMINAL_TOKEN_REASONS = new Set(['TOKEN_REVOKED', 'TOKEN_EXPIRED']);
@@ -319,7 +319,9 @@ export class MandateTask {
       const signal = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
       let result: Awaited<R>;
       try {
-        const call = Promise.resolve().then(() => fn(...(signal !== undefined && opts.passSignal ? opts.passSignal(signal, ...a) : a)));
+        // what passSignal returns is the function's own arguments (their type is the caller's to keep right)
+        const callArgs = signal !== undefined && opts.passSignal ? (opts.passSignal(signal, a) as A) : a;
+        const call = Promise.resolve().then(() => fn(...callArgs));
         // a halt answers the caller at once, whether or not the function heeds its signal
         result = await (halt ? untilAborted(call, halt.signal) : call);
       } catch (e) {

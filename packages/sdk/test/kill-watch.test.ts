@@ -45,7 +45,7 @@ function longTool() {
 /** Starts a guarded long call; resolves with its promise once the function is running. */
 async function startLongCall(task: MandateTask) {
   const { fn, seen } = longTool();
-  const guarded = task.guard('helpdesk.search_tickets', fn, { passSignal: (signal, a) => [a, signal] });
+  const guarded = task.guard('helpdesk.search_tickets', fn, { passSignal: (signal, [a]) => [a, signal] });
   const call = guarded({ query: 'refund' }).then(
     () => ({ ok: true as const, error: undefined }),
     (e: unknown) => ({ ok: false as const, error: e }),

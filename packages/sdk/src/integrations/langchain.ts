@@ -31,7 +31,7 @@ export function guardLangChainTool(task: MandateTask, original: StructuredToolIn
     approval: opts.approval,
     signal: (_input, config) => config?.signal,
     // the tool's own config.signal also fires on the task's end (with task.watchKills)
-    passSignal: (signal, input, config): [unknown, ToolRunnableConfig] => [input, { ...config, signal }],
+    passSignal: (signal, [input, config]) => [input, { ...config, signal }],
   });
   return tool(
     async (input: unknown, config: ToolRunnableConfig) => {
