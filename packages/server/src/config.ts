@@ -187,6 +187,28 @@ export const configSchema = z.strictObject({
           sweep_interval: duration('10s'),
         })
         .prefault({}),
+      /** GET /v1/tasks/{id}/events: the stream that tells an agent (the SDK's watchKills) its task ended */
+      events: z
+        .strictObject({
+          heartbeat: duration('10s')
+            .refine((ms) => ms >= 100 && ms <= 300_000, 'tasks.events.heartbeat must be between 100ms and 5m')
+            .describe("a comment line this often keeps proxies from closing an idle task event stream and lets the client tell a dead stream from a quiet one; the task's state (and an operator's key) is re-checked at each"),
+          max_streams_per_task: z
+            .number()
+            .int()
+            .min(1)
+            .max(1000)
+            .default(4)
+            .describe("task event streams open at once for one task; one more makes the task's oldest give way (a reconnecting client is never locked out by its own stream that has not noticed it is dead)"),
+          max_streams_per_agent: z
+            .number()
+            .int()
+            .min(1)
+            .max(100_000)
+            .default(256)
+            .describe("task event streams open at once for all the tasks of one agent; one more makes the agent's oldest give way"),
+        })
+        .prefault({}),
     })
     .prefault({}),
   approvals: z
