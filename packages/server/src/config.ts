@@ -180,7 +180,7 @@ export const configSchema = z.strictObject({
             .default(256)
             .describe("task event streams open at once for all the tasks of one agent; one more makes the agent's oldest give way"),
         })
-        .prefault({}),
+        .prefault({}).describe('the task event stream (GET /v1/tasks/{id}/events) that tells an agent its task ended'),
     })
     .prefault({}).describe('task lifecycle settings'),
   approvals: z
