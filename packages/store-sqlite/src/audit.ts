@@ -12,7 +12,7 @@ import { writeAuditBatch } from './audit-batch.ts';
 import type { CommitThread } from './commit-thread.ts';
 import type { WalSync } from './wal-sync.ts';
 import { checkLimit, type Sql } from './sql.ts';
-import { auditFront, toAuditRecord } from '@mandate/store-sql';
+import { auditFront, STORED_AUDIT_COLUMNS, storedAuditRecord, toAuditRecord } from '@mandate/store-sql';
 
 /** batches of at most this many entries commit with SQLite's own sync when no WAL sync is under way */
 const INLINE_SYNC_MAX_ENTRIES = 4;
@@ -75,6 +75,10 @@ export function sqliteAudit(sql: Sql, hasher: Hasher, schedule: (fn: () => void)
 
     async readRange(fromSeq, limit) {
       return sql.all('SELECT * FROM audit_log WHERE seq >= ? ORDER BY seq LIMIT ?', fromSeq, checkLimit(limit)).map(toAuditRecord);
+    },
+
+    async readStored(fromSeq, limit) {
+      return sql.allArrays(`SELECT ${STORED_AUDIT_COLUMNS} FROM audit_log WHERE seq >= ? ORDER BY seq LIMIT ?`, fromSeq, checkLimit(limit)).map(storedAuditRecord);
     },
 
     async readByTask(taskId, limit) {

@@ -19,18 +19,29 @@ export function recordHash(r: Omit<AuditRecord, 'hash'>, hasher: Hasher): string
  * sorting the same nine keys for every record.
  */
 export function recordHashInput(r: Omit<AuditRecord, 'hash'>): string {
+  return hashInputWithData(r, canonicalJson(r.data));
+}
+
+/** `recordHashInput` with the canonical text of `data` given */
+export function hashInputWithData(r: Omit<AuditRecord, 'hash' | 'data'>, dataText: string): string {
   let out = '{';
-  if (r.agentId !== undefined) out += '"agentId":' + canonicalJson(r.agentId) + ',';
-  if (r.callId !== undefined) out += '"callId":' + canonicalJson(r.callId) + ',';
-  out += '"data":' + canonicalJson(r.data);
-  out += ',"kind":' + canonicalJson(r.kind);
-  out += ',"prevHash":' + canonicalJson(r.prevHash);
-  out += ',"seq":' + canonicalJson(r.seq);
-  if (r.taskId !== undefined) out += ',"taskId":' + canonicalJson(r.taskId);
-  out += ',"ts":' + canonicalJson(r.ts);
-  if (r.txn !== undefined) out += ',"txn":' + canonicalJson(r.txn);
+  if (r.agentId !== undefined) out += '"agentId":' + text(r.agentId) + ',';
+  if (r.callId !== undefined) out += '"callId":' + text(r.callId) + ',';
+  out += '"data":' + dataText;
+  out += ',"kind":' + text(r.kind);
+  out += ',"prevHash":' + text(r.prevHash);
+  out += ',"seq":' + integer(r.seq);
+  if (r.taskId !== undefined) out += ',"taskId":' + text(r.taskId);
+  out += ',"ts":' + integer(r.ts);
+  if (r.txn !== undefined) out += ',"txn":' + text(r.txn);
   return out + '}';
 }
+
+/** a number field's canonical JSON (an integer's is its decimal digits) */
+const integer = (n: number): string => (Number.isSafeInteger(n) ? String(n) : canonicalJson(n));
+
+/** a string field's canonical JSON (JSON.stringify's, as `canonicalJson` writes it) */
+const text = (v: string): string => (typeof v === 'string' ? JSON.stringify(v) : canonicalJson(v));
 
 /**
  * Places drafts after `head` in the chain. Stores call this inside the transaction that holds
