@@ -351,7 +351,8 @@ export class ProvenanceLedger {
     const lineage = inherit.map((id) => this.tasks.get(id)).filter((t): t is TaskProvenance => t !== undefined);
     if (!own && lineage.length === 0 && Object.keys(args).length === 0) return NO_PROVENANCE;
     const scope: Scope = { taskId, sources: own ? [own, ...lineage] : lineage, purposeSrc: this.purposeOf(purpose).source, sinkArgs, contentArgs };
-    const sets = { purpose: [] as string[], trusted: [] as string[], purposeSource: [] as string[], purposeSourceText: [] as string[], untrusted: [] as string[], untrustedText: [] as string[], unknown: [] as string[], labelled: [] as string[] };
+    const sets = { purpose: [] as string[], trusted: [] as string[], purposeSource: [] as string[], purposeSourceText: [] as string[], untrusted: [] as string[], untrustedText: [] as string[], unknown: [] as string[] };
+    const labelledArgs: string[] = [];
     const foreign = new Set<string>();
     for (const [name, value] of Object.entries(args)) {
       const seen = new Set<Origin>();
@@ -369,9 +370,10 @@ export class ProvenanceLedger {
       if (seen.has('untrusted')) sets.untrusted.push(name);
       if (seen.has('untrusted_text')) sets.untrustedText.push(name);
       if (seen.has('unknown')) sets.unknown.push(name);
-      if (labelled) sets.labelled.push(name);
+      if (labelled) labelledArgs.push(name);
     }
-    return { ...sets, foreignTasks: [...foreign] };
+    // only a task that read labelled values back carries these (provenance/labels.ts)
+    return labelledArgs.length === 0 ? sets : { ...sets, labelled: labelledArgs, foreignTasks: [...foreign] };
   }
 
   /**

@@ -23,7 +23,7 @@ export interface ArgProvenance {
   readonly foreignTasks?: readonly string[] | undefined;
 }
 
-export const NO_PROVENANCE: ArgProvenance = { untrusted: [], trusted: [], purpose: [], untrustedText: [], purposeSource: [], purposeSourceText: [], unknown: [], labelled: [], foreignTasks: [] };
+export const NO_PROVENANCE: ArgProvenance = { untrusted: [], trusted: [], purpose: [], untrustedText: [], purposeSource: [], purposeSourceText: [], unknown: [] };
 
 function timeContext(now: number): JsonObject {
   const d = new Date(now);
