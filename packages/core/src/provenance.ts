@@ -283,7 +283,8 @@ export class ProvenanceLedger {
       if (t.labelled.size > MAX_LABELLED) {
         const oldest = t.labelled.keys().next().value;
         if (oldest !== undefined) t.labelled.delete(oldest);
-        if (oldest?.startsWith('text:') === true) t.labelledText.splice(t.labelledText.indexOf(oldest.slice(5)), 1);
+        const at = oldest?.startsWith('text:') === true ? t.labelledText.indexOf(oldest.slice(5)) : -1;
+        if (at >= 0) t.labelledText.splice(at, 1);
       }
     }
     return { labelled, foreignTasks: [...foreign] };
