@@ -71,10 +71,11 @@ describe('labels through a shared ticket store, across agents', () => {
     const operator = await direct([SERVERS.memory], { MEMORY_FILE_PATH: memoryFile });
     await operator.callTool({ name: 'create_entities', arguments: { entities: [{ name: 'T-5520', entityType: 'ticket', observations: ['customer contact: billing@acme-customer.example'] }] } });
     await operator.close();
-  });
-  afterAll(async () => bed.close());
+    // three upstreams and a direct one start on a machine that may be busy
+  }, 180_000);
+  afterAll(async () => bed.close(), 60_000);
 
-  it("refuses at B's send sink the address A wrote from an injected page, and passes the one the operator wrote", async () => {
+  it("refuses at B's send sink the address A wrote from an injected page, and passes the one the operator wrote", { timeout: 180_000 }, async () => {
     // agent A: triage the form submission into a ticket
     const a = await bed.task([{ name: 'fs__read_text_file', args: { path: { prefix: bed.files + '/' } } }, { name: 'mem__*' }], { purpose: 'Triage the latest contact form submission and create a ticket for it.' });
     const ca = await bed.http(a.token);
