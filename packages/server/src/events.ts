@@ -26,6 +26,7 @@ import {
 } from '@mandate/core';
 import { performance } from 'node:perf_hooks';
 import type { MandateMetrics } from './metrics.ts';
+import { createTracing, decisionAttributes, type Tracing } from './tracing.ts';
 
 /** `alert` is reserved for the behaviour detectors: {id, ts, task_id, agent_id, call_id, detector, severity, confidence, evidence, action, acknowledged} */
 export const EVENT_TYPES = ['decision', 'approval', 'task', 'kill', 'alert'] as const;
@@ -201,14 +202,25 @@ export class PublishingDecisionEngine extends DecisionEngine {
   private readonly clock: Clock;
   private readonly metrics: MandateMetrics | undefined;
 
-  constructor(deps: DecisionEngineDeps, bus: EventBus, metrics?: MandateMetrics) {
+  private readonly tracing: Tracing;
+
+  constructor(deps: DecisionEngineDeps, bus: EventBus, metrics?: MandateMetrics, tracing: Tracing = createTracing(false)) {
     super(deps);
     this.bus = bus;
     this.clock = deps.clock;
     this.metrics = metrics;
+    this.tracing = tracing;
   }
 
-  override async decide(req: CallRequest, provenance?: ArgProvenance): Promise<Decision> {
+  override decide(req: CallRequest, provenance?: ArgProvenance): Promise<Decision> {
+    return this.tracing.child('mandate.decide', { 'mandate.tool': req.tool }, async (span) => {
+      const d = await this.decideAndPublish(req, provenance);
+      span?.setAttributes(decisionAttributes(d));
+      return d;
+    });
+  }
+
+  private async decideAndPublish(req: CallRequest, provenance?: ArgProvenance): Promise<Decision> {
     // metrics off and no stream open: nothing to time, nothing to publish
     if (this.metrics === undefined && this.bus.subscribers === 0) return super.decide(req, provenance);
     const t0 = performance.now();
@@ -295,6 +307,7 @@ export function publishingAudit(inner: FullAudit, bus: EventBus, metrics?: Manda
     },
     head: () => inner.head(),
     readRange: (from, limit) => inner.readRange(from, limit),
+    readStored: (from, limit) => inner.readStored(from, limit),
     readByTask: (taskId, limit) => inner.readByTask(taskId, limit),
   };
 }
