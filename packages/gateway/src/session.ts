@@ -121,6 +121,9 @@ export class GatewaySession implements LinkUser {
   private rawSend: Transport['send'] | undefined;
   /** one per call forwarded and not answered yet: a kill aborts them all */
   private readonly inFlightCalls = new Set<AbortController>();
+  /** halted calls whose answer is not handed to the client yet, and their `halted` audit records on the way */
+  private readonly haltAnswers = new Set<Promise<void>>();
+  private readonly haltAudits = new Set<Promise<unknown>>();
   lastUsed: number;
 
   private constructor(d: GatewayDeps, id: string, token: string, claims: TaskTokenClaims, hooks: SessionHooks) {
@@ -607,7 +610,7 @@ export class GatewaySession implements LinkUser {
     try {
       result = link.scrubber.scrub(await this.track(link, extra, () => this.send(link, ex, method, params, schema)));
     } catch (e) {
-      if (halt.signal.aborted) throw await this.halted(link, decision, method, halt.signal.reason as Halt);
+      if (halt.signal.aborted) throw this.halted(link, decision, method, halt.signal.reason as Halt);
       const message = link.scrubber.scrubText(describeError(e));
       this.report(link, decision, { error: message }, true, trust);
       if (e instanceof McpError && e.message.includes(`upstream ${link.config.name} is unavailable`)) throw e;
@@ -684,10 +687,15 @@ export class GatewaySession implements LinkUser {
     return calls.length;
   }
 
-  /** A halted call: its final action is audited as `halted`, and its client hears the reason. */
-  private async halted(link: UpstreamLink, decision: Decision, method: string, reason: Halt): Promise<McpError> {
-    try {
-      await this.d.audit.append([
+  /**
+   * A halted call: its client hears the reason at once (the answer does not wait for a store
+   * write: on a busy database that took longer than `halt_grace`, and the session's close then
+   * answered the call with SESSION_CLOSED instead); its final action is audited as `halted` beside
+   * it, and closing the session waits for both.
+   */
+  private halted(link: UpstreamLink, decision: Decision, method: string, reason: Halt): McpError {
+    const audited = this.d.audit
+      .append([
         {
           kind: 'action',
           ts: this.d.clock.now(),
@@ -697,13 +705,24 @@ export class GatewaySession implements LinkUser {
           txn: this.claims.txn,
           data: { final: 'halted', effect: 'allow', reason: reason.code, detail: reason.detail, upstream: link.config.name, method, cancelled_upstream: true },
         },
-      ]);
-    } catch (e) {
-      this.d.log.warn({ session: this.id, callId: decision.callId, err: describeError(e) }, 'a halted call could not be audited');
-    }
+      ])
+      .catch((e: unknown) => this.d.log.warn({ session: this.id, callId: decision.callId, err: describeError(e) }, 'a halted call could not be audited'));
+    // the answer is handed to the transport within microtasks of this throw; a macrotask turn covers it
+    const answered = new Promise<void>((resolve) => setImmediate(resolve));
+    this.haltAnswers.add(answered);
+    void answered.then(() => this.haltAnswers.delete(answered));
+    this.haltAudits.add(audited);
+    void audited.then(() => this.haltAudits.delete(audited));
     this.d.log.info({ session: this.id, task: this.taskId, callId: decision.callId, upstream: link.config.name, reason: reason.code }, 'call halted: its task ended');
     const why = reason.detail !== '' ? ` (${reason.detail})` : '';
     return new McpError(HALTED_ERROR_CODE, `${reason.code}: Mandate halted this call because its task ended${why}; the upstream was told to cancel it`, { reason: reason.code, halted: true, call_id: decision.callId });
+  }
+
+  /** resolves once every call halted so far has been answered (their audit records may still be on the way) */
+  private async haltsAnswered(): Promise<void> {
+    // a halt's abort reaches forward()'s catch within microtasks: after one turn each halted call is in `haltAnswers`
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    await Promise.all([...this.haltAnswers]);
   }
 
   get isClosed(): boolean {
@@ -717,6 +736,8 @@ export class GatewaySession implements LinkUser {
    */
   close(reason: string): Promise<void> {
     this.closing ??= (async () => {
+      // a halted call's answer (the task's end, with its reason) goes out before the catch-all below
+      await this.haltsAnswered();
       // the client hears why its open requests end, before anything it waits on goes away
       await this.answerOpenRequests(reason);
       this.ended.abort(new McpError(ErrorCode.ConnectionClosed, `the MCP session ended: ${reason}`));
@@ -726,6 +747,7 @@ export class GatewaySession implements LinkUser {
         // already closed by its transport
       }
       await this.pendingOutcome;
+      await Promise.all([...this.haltAudits]);
       await Promise.all([...this.links.values()].map(({ link, pool }) => pool.release(this, link, `session ${this.id} closed: ${reason}`)));
       this.d.log.info({ session: this.id, task: this.taskId, agent: this.agentId, reason, lived_ms: this.d.clock.now() - this.openedAt }, 'MCP session closed');
       this.hooks.closed(this, reason);
