@@ -482,6 +482,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
           else if (c.kind === 'agent') agents.invalidateAgent(c.key);
           else if (c.kind === 'control') void reloadKill();
           else if (c.kind === 'containment') behaviour?.invalidate(c.key);
+          else if (c.kind === 'kill') killHooks?.wake();
         },
         {
           onLost: (e) => {
@@ -497,6 +498,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
             feedLost = false;
             log.info({ event: 'change_feed.recovered', downMs: o.downMs, failedAttempts: o.failedAttempts }, 'change feed listening again; re-read every change made while it was away');
             taskEnds.recheckAll();
+            killHooks?.wake();
           },
           onGap: () => {
             taskState.clear();
@@ -504,6 +506,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
             taskEnds.recheckAll();
             behaviour?.clearCache();
             void reloadKill();
+            killHooks?.wake();
           },
         },
       );
