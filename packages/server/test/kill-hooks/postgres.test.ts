@@ -136,4 +136,29 @@ describe('kill hooks on PostgreSQL', () => {
     }
     expect(pushed.attempts).toHaveLength(1);
   }, 120_000);
+
+  it('on two nodes, delivers a kill made on the other node while the receiver was down once, after the delivering node restarts', async () => {
+    const late = await receiver(Date.now);
+    const hooks = [{ name: 'late', url: late.url, secret_env: 'HOOK_SECRET', ...FAST }];
+    let a = await createRuntime(nodeConfig('a', hooks), { writeAdminKeyFile: false, env });
+    const b = await createRuntime(nodeConfig('b', hooks), { writeAdminKeyFile: false, env });
+    try {
+      await eventually('node a holds the lease', () => a.killHooks.deliveries[0]?.stats.delivering === true);
+      await b.kill.kill({ all: true }, { kind: 'operator', operatorId: 'op-b' }, 'while the receiver was down');
+      await eventually('node a tried twice', () => late.attempts.length >= 2);
+      // the delivering node stops (its lease goes with it) and starts again; the receiver comes back
+      await a.close();
+      a = await createRuntime(nodeConfig('a', hooks), { writeAdminKeyFile: false, env });
+      late.state.up = true;
+      await eventually('the kill is delivered', () => late.accepted.length === 1);
+      await eventually('the cursor reaches the head', async () => (await b.killHooks.status()).hooks[0]?.behind === 0);
+    } finally {
+      await a.close();
+      await b.close();
+      await late.close();
+    }
+    expect(late.accepted[0]?.kill).toMatchObject({ kind: 'emergency_stop', reason: 'while the receiver was down' });
+    expect(new Set(late.attempts.map((x) => x.deliveryId)).size).toBe(1);
+    expect(late.attempts.filter((x) => x.outcome !== undefined).map((x) => x.outcome)).toEqual(['accepted']);
+  }, 120_000);
 });
