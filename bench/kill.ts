@@ -110,4 +110,7 @@ if (import.meta.main) {
   // kill sent -> an in-flight MCP call cancelled upstream (bench/kill-inflight.ts)
   const { runKillInflightBenchmark } = await import('./kill-inflight.ts');
   await runKillInflightBenchmark(process.argv.slice(2));
+  // the same across three nodes on PostgreSQL (bench/kill-inflight-cluster.ts)
+  const { runKillInflightClusterBenchmark } = await import('./kill-inflight-cluster.ts');
+  await runKillInflightClusterBenchmark(process.argv.slice(2));
 }
