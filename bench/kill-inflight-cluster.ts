@@ -3,9 +3,10 @@
  * processes on loopback over a throw-away PostgreSQL (the cluster tests' harness). Each trial
  * starts a task on node C, opens a 10-minute call through node B's gateway to a per-session stdio
  * upstream that waits until cancelled, waits until the upstream has it, and sends POST /v1/kill
- * {task} to node A. Node B hears of the end through the change feed. Timed: (a) kill sent → the
- * upstream's `cancelled` stderr line read by node B (the time on node B's log line), (b) kill sent
- * → the client answered with the reason, and (c) kill sent → node A's answer to the kill (for
+ * {task} to node A. Node B hears of the end through the change feed. Timed: (a) kill sent → node B
+ * halted the call (its log line: the cancellation is sent upstream), (b) kill sent → the
+ * upstream's `cancelled` stderr line read by node B (the time on node B's log line), (c) kill sent
+ * → the client answered with the reason, and (d) kill sent → node A's answer to the kill (for
  * scale: the halt on B needs only the first task transition's commit, not the whole kill).
  *
  *   node bench/kill-inflight-cluster.ts [--quick] [--json-only] [--out DIR]
@@ -21,16 +22,21 @@ const CEILING = { tools: ['slow__*'], data_classes: ['internal'], environments: 
 const MANDATE = { purpose: 'Wait for the slow job.', environment: 'prod', ttl: '15m', tools: [{ name: 'slow__wait' }], data_classes: ['internal'], budgets: { calls: 10 } };
 const TARGET_P99_MS = 250;
 
-/** the times (ms since the epoch) of node B's log lines carrying this upstream stderr line */
-function stderrTimes(node: ClusterNode, line: string): number[] {
+/** the times (ms since the epoch) of the node's log lines that hold this text */
+function logTimes(node: ClusterNode, text: string): number[] {
   const out: number[] = [];
   for (const l of node.log().split('\n')) {
-    if (!l.includes(`"stderr":"${line}"`)) continue;
+    if (!l.includes(text)) continue;
     const t = (JSON.parse(l) as { time?: unknown }).time;
     if (typeof t === 'number') out.push(t);
   }
   return out;
 }
+
+/** the times of node B's log lines carrying this upstream stderr line */
+const stderrTimes = (node: ClusterNode, line: string) => logTimes(node, `"stderr":"${line}"`);
+/** the times node B halted calls in flight (aborted them: the cancellation is on its way upstream) */
+const haltTimes = (node: ClusterNode) => logTimes(node, 'task ended: calls in flight halted');
 
 async function until(ok: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
   const end = Date.now() + timeoutMs;
@@ -57,6 +63,7 @@ export async function runKillInflightClusterBenchmark(argv: readonly string[]): 
   const toUpstream: number[] = [];
   const toClient: number[] = [];
   const killAnswered: number[] = [];
+  const toHalted: number[] = [];
   const loadBefore = loadavg()[0] ?? 0;
   try {
     const [a, b, c] = cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
@@ -73,6 +80,7 @@ export async function runKillInflightClusterBenchmark(argv: readonly string[]): 
       await client.connect(new StreamableHTTPClientTransport(new URL(`${b.url}/mcp`), { requestInit: { headers: { authorization: `Bearer ${started.json['token'] as string}` } } }));
       const waiting = stderrTimes(b, 'waiting 600').length;
       const cancelled = stderrTimes(b, 'cancelled 600').length;
+      const halts = haltTimes(b).length;
       let answeredAt = 0;
       let answer: unknown;
       const call = client.callTool({ name: 'slow__wait', arguments: { seconds: 600 } }, undefined, { timeout: 120_000 }).then(
@@ -94,6 +102,8 @@ export async function runKillInflightClusterBenchmark(argv: readonly string[]): 
       if ((answer as { code?: unknown }).code !== -32003) throw new Error(`the client was not told of the halt: ${String(answer)}`);
       await until(() => stderrTimes(b, 'cancelled 600').length > cancelled, 'the upstream to hear the cancellation');
       toUpstream.push((stderrTimes(b, 'cancelled 600')[cancelled] as number) - sentWall);
+      await until(() => haltTimes(b).length > halts, "node B's halt line");
+      toHalted.push((haltTimes(b)[halts] as number) - sentWall);
       toClient.push(answeredAt - sentAt);
       await client.close().catch(() => undefined);
     }
@@ -110,6 +120,7 @@ export async function runKillInflightClusterBenchmark(argv: readonly string[]): 
         start,
       ),
       figures: {
+        toHalted: figure('kill sent on A -> node B halted the call (cancellation sent upstream)', toHalted, { concurrency: 1, elapsedMs: toHalted.reduce((x, y) => x + y, 0), opsBasis: 'inverse-mean' }),
         toUpstreamCancelled: up,
         toClientAnswered: figure('kill sent on A -> client of B answered with the reason', toClient, { concurrency: 1, elapsedMs: toClient.reduce((x, y) => x + y, 0), opsBasis: 'inverse-mean' }),
         killAnswered: figure('kill sent on A -> A answered the kill (all of it durable)', killAnswered, { concurrency: 1, elapsedMs: killAnswered.reduce((x, y) => x + y, 0), opsBasis: 'inverse-mean' }),
@@ -117,6 +128,7 @@ export async function runKillInflightClusterBenchmark(argv: readonly string[]): 
       derived: { loadavg1Before: loadBefore, loadavg1After: loadAfter },
       target: { description: `kill -> upstream cancelled p99 <= ${TARGET_P99_MS} ms across three nodes (idle machine)`, metric: 'toUpstreamCancelled p99 ms', required: TARGET_P99_MS, actual: up.p99, met: up.p99 <= TARGET_P99_MS, comparison: '<=' },
       notes: [
+        'halted = the time on node B\'s "calls in flight halted" log line, written as the calls are aborted (Mandate\'s part; the rest is the upstream process reading the cancellation and answering)',
         "upstream cancelled = the time on node B's log line for the fixture's stderr line written in its abort handler (includes the pipe back); kill sent = the benchmark's clock when it sent POST /v1/kill (same machine clock, ms)",
         'the benchmark, three nodes, their upstream processes and PostgreSQL share the machine; see loadavg',
       ],
