@@ -118,4 +118,12 @@ describe('a kill on one node halts calls in flight on another', () => {
     );
     expect(records.filter((x) => x.kind === 'action' && x.data['final'] === 'halted')).toHaveLength(1);
   }, 240_000);
+
+  // last: the emergency stop refuses every new task until it is lifted
+  it('halts the call when an emergency stop is set on another node, with TASK_KILLED', async () => {
+    const ag = await agent();
+    const t = await task(cluster.nodes[2] as ClusterNode, ag.svid);
+    const err = await killDuring(t.token, () => kill({ all: true }));
+    expect(err.data).toMatchObject({ reason: 'TASK_KILLED', halted: true });
+  }, 240_000);
 });
