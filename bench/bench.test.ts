@@ -91,7 +91,7 @@ describe('kill benchmark', () => {
     const inflight = JSON.parse(readFileSync(join(out, 'kill-inflight.json'), 'utf8')) as BenchResult;
     expect(inflight.figures['toUpstreamCancelled']?.runs).toBe(5);
     const cluster = JSON.parse(readFileSync(join(out, 'kill-inflight-cluster.json'), 'utf8')) as BenchResult;
-    expect(Object.keys(cluster.figures).sort()).toEqual(['killAnswered', 'toClientAnswered', 'toHalted', 'toUpstreamCancelled']);
+    expect(Object.keys(cluster.figures).sort()).toEqual(['killAnswered', 'toClientAnswered', 'toHalted', 'toHookReceived', 'toUpstreamCancelled']);
     expect(cluster.figures['toUpstreamCancelled']?.runs).toBe(5);
     expect(cluster.target).toEqual(expect.objectContaining({ required: 250, met: expect.any(Boolean) }));
   });
