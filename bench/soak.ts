@@ -10,6 +10,7 @@
  *   result with TOOL_NOT_IN_MANDATE).
  *
  *   node bench/soak.ts [--quick] [--json-only] [--out DIR]
+ *   node bench/soak.ts --tasks …: many live tasks and a long run of decisions, for memory (lib/soak-tasks.ts)
  *   (npm run soak: 60 s at 200 req/s over HTTP and 50 calls/s through the gateway)
  *
  * Checks, and exits non-zero when one fails:
@@ -33,7 +34,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { freePort } from '../packages/server/test/cluster/throwaway-pg.ts';
 import { CLI, waitReady } from '../packages/server/test/serve-process.ts';
-import { type BenchResult, emitResult, figure, newResult, parseBenchArgs, startInfo } from './lib/report.ts';
+import { type BenchResult, emitResult, figure, newResult, parseBenchArgs, startInfo, printer } from './lib/report.ts';
 import { REPO_ROOT } from './lib/stats.ts';
 
 const ADMIN = 'mk_' + 'K'.repeat(43);
@@ -86,7 +87,7 @@ function rssMb(pid: number): number {
 export async function runSoak(argv: readonly string[]): Promise<BenchResult> {
   const args = parseBenchArgs(argv);
   const plan = args.quick ? QUICK : FULL;
-  const say = (m: string) => (args.jsonOnly ? process.stderr : process.stdout).write(m + '\n');
+  const say = printer(args);
   const start = startInfo();
   const dir = mkdtempSync(join(tmpdir(), 'mandate-soak-'));
   const port = await freePort();
@@ -313,4 +314,9 @@ export async function runSoak(argv: readonly string[]): Promise<BenchResult> {
   }
 }
 
-if (import.meta.main) await runSoak(process.argv.slice(2));
+if (import.meta.main) {
+  const argv = process.argv.slice(2);
+  // --tasks: many live tasks and a long run of decisions, for memory (lib/soak-tasks.ts)
+  if (argv.includes('--tasks')) await (await import('./lib/soak-tasks.ts')).runTaskSoak(argv);
+  else await runSoak(argv);
+}

@@ -120,10 +120,11 @@ export class GatewaySession implements LinkUser {
   /** sends on the client transport without the bookkeeping of `open` (set by connect) */
   private rawSend: Transport['send'] | undefined;
   /** one per call forwarded and not answered yet: a kill aborts them all */
-  private readonly inFlightCalls = new Set<AbortController>();
-  /** halted calls whose answer is not handed to the client yet, and their `halted` audit records on the way */
-  private readonly haltAnswers = new Set<Promise<void>>();
-  private readonly haltAudits = new Set<Promise<unknown>>();
+  /** each call forwarded and not answered yet: its halt, and the client's request id */
+  private readonly inFlightCalls = new Map<AbortController, string | number>();
+  /** client requests halted and not answered yet; told to `haltWaiters` when none is left */
+  private readonly halting = new Set<string | number>();
+  private haltWaiters: (() => void)[] = [];
   lastUsed: number;
 
   private constructor(d: GatewayDeps, id: string, token: string, claims: TaskTokenClaims, hooks: SessionHooks) {
@@ -220,6 +221,7 @@ export class GatewaySession implements LinkUser {
   }
 
   private settled(id: string | number | undefined): void {
+    if (id !== undefined && this.halting.delete(id) && this.halting.size === 0) this.haltsAnswered();
     if (id === undefined || !this.open.delete(id)) return;
     // a long request is use: idle counts from its answer
     this.lastUsed = this.d.clock.now();
@@ -234,14 +236,27 @@ export class GatewaySession implements LinkUser {
    * Answers every request still open with a JSON-RPC error saying the session ended and why,
    * so a client never waits on a request nobody will answer. Before the transport closes.
    */
-  async answerOpenRequests(reason: string): Promise<void> {
+  async answerOpenRequests(reason: string, end?: Halt): Promise<void> {
     const send = this.rawSend;
     const ids = [...this.open];
     this.open.clear();
+    this.halting.clear();
+    this.haltsAnswered();
     if (!send) return;
     await Promise.all(
       ids.map((id) =>
-        send({ jsonrpc: '2.0', id, error: { code: ErrorCode.ConnectionClosed, message: `SESSION_CLOSED: Mandate ended this MCP session (${reason}) before this request was answered; open a new session to retry`, data: { reason: 'SESSION_CLOSED' } } }, { relatedRequestId: id }).catch(() => undefined),
+        send(
+          {
+            jsonrpc: '2.0',
+            id,
+            // a request cut off by its task's end (decided, not yet forwarded) is told that end's reason
+            error:
+              end !== undefined
+                ? { code: HALTED_ERROR_CODE, message: `${end.code}: Mandate ended this MCP session because its task ended${end.detail !== '' ? ` (${end.detail})` : ''}, before this request was answered`, data: { reason: end.code, halted: true } }
+                : { code: ErrorCode.ConnectionClosed, message: `SESSION_CLOSED: Mandate ended this MCP session (${reason}) before this request was answered; open a new session to retry`, data: { reason: 'SESSION_CLOSED' } },
+          },
+          { relatedRequestId: id },
+        ).catch(() => undefined),
       ),
     );
   }
@@ -605,12 +620,12 @@ export class GatewaySession implements LinkUser {
     let result: z.output<S>;
     // the client's own cancellation, or the task's end (halt): either cancels the call upstream
     const halt = new AbortController();
-    this.inFlightCalls.add(halt);
+    this.inFlightCalls.set(halt, extra.requestId);
     const ex: Extra = { ...extra, signal: AbortSignal.any([extra.signal, halt.signal]), sendNotification: (n) => extra.sendNotification(n) };
     try {
       result = link.scrubber.scrub(await this.track(link, extra, () => this.send(link, ex, method, params, schema)));
     } catch (e) {
-      if (halt.signal.aborted) throw this.halted(link, decision, method, halt.signal.reason as Halt);
+      if (halt.signal.aborted) throw await this.halted(link, decision, method, halt.signal.reason as Halt);
       const message = link.scrubber.scrubText(describeError(e));
       this.report(link, decision, { error: message }, true, trust);
       if (e instanceof McpError && e.message.includes(`upstream ${link.config.name} is unavailable`)) throw e;
@@ -683,19 +698,40 @@ export class GatewaySession implements LinkUser {
     const calls = [...this.inFlightCalls];
     this.inFlightCalls.clear();
     const reason: Halt = { code, detail: detail.slice(0, 500), at: this.d.clock.now() };
-    for (const c of calls) c.abort(reason);
+    for (const [c, requestId] of calls) {
+      if (this.open.has(requestId)) this.halting.add(requestId);
+      c.abort(reason);
+    }
     return calls.length;
   }
 
   /**
-   * A halted call: its client hears the reason at once (the answer does not wait for a store
-   * write: on a busy database that took longer than `halt_grace`, and the session's close then
-   * answered the call with SESSION_CLOSED instead); its final action is audited as `halted` beside
-   * it, and closing the session waits for both.
+   * Resolves once every call halted here has been answered to its client (its halt's reason,
+   * audited first), or after `boundMs`: the session is closed only then, so a halted call's
+   * client hears why it was halted, never just that the session closed.
    */
-  private halted(link: UpstreamLink, decision: Decision, method: string, reason: Halt): McpError {
-    const audited = this.d.audit
-      .append([
+  haltedAnswered(boundMs: number): Promise<void> {
+    if (this.halting.size === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, boundMs);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.haltWaiters.push(done);
+    });
+  }
+
+  private haltsAnswered(): void {
+    const waiters = this.haltWaiters;
+    this.haltWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** A halted call: its final action is audited as `halted`, and its client hears the reason. */
+  private async halted(link: UpstreamLink, decision: Decision, method: string, reason: Halt): Promise<McpError> {
+    try {
+      await this.d.audit.append([
         {
           kind: 'action',
           ts: this.d.clock.now(),
@@ -705,24 +741,13 @@ export class GatewaySession implements LinkUser {
           txn: this.claims.txn,
           data: { final: 'halted', effect: 'allow', reason: reason.code, detail: reason.detail, upstream: link.config.name, method, cancelled_upstream: true },
         },
-      ])
-      .catch((e: unknown) => this.d.log.warn({ session: this.id, callId: decision.callId, err: describeError(e) }, 'a halted call could not be audited'));
-    // the answer is handed to the transport within microtasks of this throw; a macrotask turn covers it
-    const answered = new Promise<void>((resolve) => setImmediate(resolve));
-    this.haltAnswers.add(answered);
-    void answered.then(() => this.haltAnswers.delete(answered));
-    this.haltAudits.add(audited);
-    void audited.then(() => this.haltAudits.delete(audited));
+      ]);
+    } catch (e) {
+      this.d.log.warn({ session: this.id, callId: decision.callId, err: describeError(e) }, 'a halted call could not be audited');
+    }
     this.d.log.info({ session: this.id, task: this.taskId, callId: decision.callId, upstream: link.config.name, reason: reason.code }, 'call halted: its task ended');
     const why = reason.detail !== '' ? ` (${reason.detail})` : '';
     return new McpError(HALTED_ERROR_CODE, `${reason.code}: Mandate halted this call because its task ended${why}; the upstream was told to cancel it`, { reason: reason.code, halted: true, call_id: decision.callId });
-  }
-
-  /** resolves once every call halted so far has been answered (their audit records may still be on the way) */
-  private async haltsAnswered(): Promise<void> {
-    // a halt's abort reaches forward()'s catch within microtasks: after one turn each halted call is in `haltAnswers`
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    await Promise.all([...this.haltAnswers]);
   }
 
   get isClosed(): boolean {
@@ -734,12 +759,10 @@ export class GatewaySession implements LinkUser {
    * per-session one is closed, its process killed and its HTTP session ended; a per-task one
    * with the task's last session). `reason` goes to the log.
    */
-  close(reason: string): Promise<void> {
+  close(reason: string, end?: { readonly code: string; readonly detail: string }): Promise<void> {
     this.closing ??= (async () => {
-      // a halted call's answer (the task's end, with its reason) goes out before the catch-all below
-      await this.haltsAnswered();
       // the client hears why its open requests end, before anything it waits on goes away
-      await this.answerOpenRequests(reason);
+      await this.answerOpenRequests(reason, end === undefined ? undefined : { code: end.code, detail: end.detail.slice(0, 500), at: this.d.clock.now() });
       this.ended.abort(new McpError(ErrorCode.ConnectionClosed, `the MCP session ended: ${reason}`));
       try {
         await this.server.close();
@@ -747,7 +770,6 @@ export class GatewaySession implements LinkUser {
         // already closed by its transport
       }
       await this.pendingOutcome;
-      await Promise.all([...this.haltAudits]);
       await Promise.all([...this.links.values()].map(({ link, pool }) => pool.release(this, link, `session ${this.id} closed: ${reason}`)));
       this.d.log.info({ session: this.id, task: this.taskId, agent: this.agentId, reason, lived_ms: this.d.clock.now() - this.openedAt }, 'MCP session closed');
       this.hooks.closed(this, reason);

@@ -2,7 +2,8 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REASON_CODES } from '@mandate/core';
-import { configJsonSchema, configReference } from '../src/index.ts';
+import { parse as parseYaml } from 'yaml';
+import { configJsonSchema, configReference, parseConfig } from '../src/index.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
 
@@ -32,6 +33,23 @@ describe('docs stay true', () => {
     walk(configJsonSchema() as Record<string, unknown>, '');
     expect(leaves.length).toBeGreaterThan(100);
     expect(leaves.filter((k) => !reference.includes(`| \`${k}\` |`))).toEqual([]);
+  });
+
+  it('the several-nodes example (docs/operations.md) is a valid configuration and starts each node on a data folder of its own', () => {
+    const md = readFileSync(join(ROOT, 'docs', 'operations.md'), 'utf8');
+    const section = md.slice(md.indexOf('## Several nodes'));
+    const block = (lang: string): string => {
+      const m = new RegExp('```' + lang + '\\n([\\s\\S]*?)```').exec(section);
+      if (m === null) throw new Error(`no ${lang} block in the several-nodes section`);
+      return m[1] ?? '';
+    };
+    const config = parseConfig(parseYaml(block('yaml')));
+    expect(config.data_dir).not.toBe(parseConfig({}).data_dir);
+    const starts = block('sh').split('\n').filter((l) => l.includes('npm start'));
+    expect(starts.length).toBeGreaterThanOrEqual(3);
+    const dirs = starts.map((l) => /--data-dir (\S+)/.exec(l)?.[1]);
+    expect(dirs.every((d) => d !== undefined)).toBe(true);
+    expect(new Set(dirs).size).toBe(starts.length);
   });
 
   it('the HTTP API reference (docs/http-api.md) documents every reason code', () => {
