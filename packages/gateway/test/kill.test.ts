@@ -35,7 +35,7 @@ describe('a kill halts MCP calls in flight', () => {
       upstreams: () => [{ name: 'slow', transport: 'stdio', command: process.execPath, args: [SLOW], sharing: 'per_session', warm: 1 }],
       config: { limits: { task_check_interval: '1h', halt_grace: '100ms' } },
     });
-  });
+  }, 120_000);
   afterAll(async () => bed.close());
 
   /** starts a 10-minute call, waits until it is upstream, kills, and returns what the client got */
@@ -126,7 +126,7 @@ describe('a halted call is answered with its reason even when its session ends a
       upstreams: () => [{ name: 'slow', transport: 'stdio', command: process.execPath, args: [SLOW], sharing: 'per_session', warm: 1 }],
       config: { limits: { task_check_interval: '1h', halt_grace: '0s' } },
     });
-  });
+  }, 120_000);
   afterAll(async () => bed.close());
 
   it('answers TASK_KILLED, not SESSION_CLOSED, and audits the call as halted', async () => {
