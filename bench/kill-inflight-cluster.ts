@@ -42,7 +42,7 @@ function logTimes(node: ClusterNode, text: string): number[] {
 /** the times of node B's log lines carrying this upstream stderr line */
 const stderrTimes = (node: ClusterNode, line: string) => logTimes(node, `"stderr":"${line}"`);
 /** the times node B halted calls in flight (aborted them: the cancellation is on its way upstream) */
-const haltTimes = (node: ClusterNode) => logTimes(node, 'task ended: calls in flight halted');
+const haltTimes = (node: ClusterNode) => logTimes(node, '"msg":"calls in flight halted"');
 
 async function until(ok: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
   const end = Date.now() + timeoutMs;

@@ -42,7 +42,7 @@ export async function runKillInflightBenchmark(argv: readonly string[]): Promise
       },
       info: quiet,
       warn: (_o, msg) => {
-        if (msg === 'task ended: calls in flight halted') halts.push(performance.now());
+        if (msg === 'calls in flight halted') halts.push(performance.now());
       },
       error: quiet,
     },
