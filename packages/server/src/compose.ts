@@ -24,6 +24,7 @@ import {
   KeyRing,
   MandateError,
   ProvenanceLedger,
+  type SharedLabelOptions,
   DpopNonces,
   DpopVerifier,
   MemoryReplayCache,
@@ -168,6 +169,17 @@ const silentLog: NonNullable<RuntimeOptions['log']> = { info: () => undefined, w
 
 export function isPostgres(config: MandateConfig): boolean {
   return config.store.startsWith('postgres://') || config.store.startsWith('postgresql://');
+}
+
+/** the shared-resource label settings (provenance/labels.ts) */
+function sharedLabelOptions(config: MandateConfig): SharedLabelOptions {
+  const l = config.shared_labels;
+  return {
+    ttlMs: l.ttl,
+    limits: { maxLabels: l.max_labels_per_entry, maxTasks: l.max_tasks_per_label, maxEntries: l.max_entries },
+    maxRead: l.max_labels_per_read,
+    maxTextLength: l.max_text_length,
+  };
 }
 
 /** the SQLite database file of a sqlite store */
@@ -421,6 +433,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       // several nodes: no decision on state this node cannot confirm is current
       freshness: pg ? { fresh: () => feed?.connected === true && (sharing?.fresh() ?? true) } : undefined,
       provenance: new ProvenanceLedger({ minLength: config.limits.provenance_min_length }),
+      labels: { store: store.labels, options: sharedLabelOptions(config) },
       behaviour,
       shadow,
       limits: {

@@ -35,6 +35,28 @@ describe('docs stay true', () => {
     expect(leaves.filter((k) => !reference.includes(`| \`${k}\` |`))).toEqual([]);
   });
 
+  it('every key of the configuration schema has a description, at every depth (list items and maps included)', () => {
+    type Node = { description?: string; properties?: Record<string, Node>; items?: Node; additionalProperties?: boolean | Node; anyOf?: Node[]; oneOf?: Node[] };
+    const missing: string[] = [];
+    let keys = 0;
+    const walk = (s: Node, key: string): void => {
+      if (key !== '') {
+        keys += 1;
+        if (s.description === undefined || s.description.trim() === '') missing.push(key);
+      }
+      for (const alt of [s, ...(s.anyOf ?? []), ...(s.oneOf ?? [])]) {
+        for (const [k, c] of Object.entries(alt.properties ?? {})) walk(c, key === '' ? k : `${key}.${k}`);
+        for (const item of alt.items ? [alt.items, ...(alt.items.anyOf ?? []), ...(alt.items.oneOf ?? [])] : []) {
+          for (const [k, c] of Object.entries(item.properties ?? {})) walk(c, `${key}[].${k}`);
+        }
+        if (typeof alt.additionalProperties === 'object') for (const [k, c] of Object.entries(alt.additionalProperties.properties ?? {})) walk(c, `${key}.<name>.${k}`);
+      }
+    };
+    walk(configJsonSchema() as Node, '');
+    expect(keys).toBeGreaterThan(250);
+    expect([...new Set(missing)]).toEqual([]);
+  });
+
   it('the several-nodes example (docs/operations.md) is a valid configuration and starts each node on a data folder of its own', () => {
     const md = readFileSync(join(ROOT, 'docs', 'operations.md'), 'utf8');
     const section = md.slice(md.indexOf('## Several nodes'));
