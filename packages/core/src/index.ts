@@ -133,6 +133,7 @@ export {
   DEFAULT_SHARED_LABEL_OPTIONS,
   READ_ONLY_CATEGORIES,
   joinLevel,
+  labelStoreFull,
   levelRank,
   mergeLabel,
   planLabelWrite,

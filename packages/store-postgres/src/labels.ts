@@ -1,4 +1,4 @@
-import { planLabelWrite, storedLevel, storedTasks, type LabelStore, type ValueLabel } from '@mandate/core';
+import { labelStoreFull, planLabelWrite, storedLevel, storedTasks, type LabelStore, type ValueLabel } from '@mandate/core';
 import { checkLimit, num, type Db } from './db.ts';
 
 /** expired entries deleted along with each write (the rest by pruneLabels) */
@@ -15,9 +15,11 @@ export function postgresLabels(db: Db) {
         await c.query(PRUNE, [at.now, PRUNE_PER_WRITE]);
         let row = (await c.query<{ labels: number; saturated: boolean }>('SELECT labels, saturated FROM label_entries WHERE entry = $1', [entry])).rows[0];
         if (row === undefined) {
-          // a new entry past the bound: the least recently written one is forgotten
-          const n = Number((await c.query<{ n: string }>('SELECT count(*) AS n FROM label_entries')).rows[0]?.n ?? 0);
-          if (n >= limits.maxEntries) await c.query('DELETE FROM label_entries WHERE entry IN (SELECT entry FROM label_entries ORDER BY updated_at, entry LIMIT $1)', [n - limits.maxEntries + 1]);
+          // a new entry past the bound: expired entries go; if none has expired the write is
+          // refused (forgetting a live entry would let its values read back trusted)
+          const count = async () => Number((await c.query<{ n: string }>('SELECT count(*) AS n FROM label_entries')).rows[0]?.n ?? 0);
+          const n = await count();
+          if (n >= limits.maxEntries && ((await c.query(PRUNE, [at.now, n])).rowCount === 0 || (await count()) >= limits.maxEntries)) throw labelStoreFull(limits.maxEntries);
           await c.query('INSERT INTO label_entries (entry, store, labels, saturated, updated_at, expires_at) VALUES ($1, $2, 0, false, $3, $4)', [entry, store, at.now, at.expiresAt]);
           row = { labels: 0, saturated: false };
         }

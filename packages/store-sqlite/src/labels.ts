@@ -1,4 +1,4 @@
-import { planLabelWrite, storedLevel, storedTasks, type LabelStore, type ValueLabel } from '@mandate/core';
+import { labelStoreFull, planLabelWrite, storedLevel, storedTasks, type LabelStore, type ValueLabel } from '@mandate/core';
 import { checkLimit, num, type Sql } from './sql.ts';
 
 /** expired entries deleted along with each write (the rest by pruneLabels) */
@@ -14,9 +14,11 @@ export function sqliteLabels(sql: Sql) {
         prune(at.now, PRUNE_PER_WRITE);
         let row = sql.get('SELECT labels, saturated FROM label_entries WHERE entry = ?', entry);
         if (row === undefined) {
-          // a new entry past the bound: the least recently written one is forgotten
-          const n = num(sql.get('SELECT count(*) AS n FROM label_entries') ?? { n: 0 }, 'n');
-          if (n >= limits.maxEntries) sql.run('DELETE FROM label_entries WHERE entry IN (SELECT entry FROM label_entries ORDER BY updated_at, entry LIMIT ?)', n - limits.maxEntries + 1);
+          // a new entry past the bound: expired entries go; if none has expired the write is
+          // refused (forgetting a live entry would let its values read back trusted)
+          const count = () => num(sql.get('SELECT count(*) AS n FROM label_entries') ?? { n: 0 }, 'n');
+          const n = count();
+          if (n >= limits.maxEntries && (prune(at.now, n) === 0 || count() >= limits.maxEntries)) throw labelStoreFull(limits.maxEntries);
           sql.run('INSERT INTO label_entries (entry, store, labels, saturated, updated_at, expires_at) VALUES (?, ?, 0, 0, ?, ?)', entry, store, at.now, at.expiresAt);
           row = { labels: 0, saturated: 0 };
         }

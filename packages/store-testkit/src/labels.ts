@@ -36,16 +36,23 @@ export function labelSuite(store: GetStore): void {
       expect(await s.readLabels({ entries: ['r'] }, T0 + 1, 2)).toMatchObject({ saturated: false });
     });
 
-    it('forgets an entry after its expiry, and the least recently written one past the bound on entries', async () => {
+    it('forgets an entry after its expiry; past the bound on live entries a new entry is refused, never made room for by forgetting a live one', async () => {
       const s = store().labels;
       await s.putLabels('e1', 'x', [label('text:first value', 'unknown', 't-1')], at(0), LIMITS);
       await s.putLabels('e2', 'x', [label('text:second value', 'unknown', 't-1')], at(1), LIMITS);
       await s.putLabels('e3', 'x', [label('text:third value', 'unknown', 't-1')], at(2), LIMITS);
-      await s.putLabels('e4', 'x', [label('text:fourth value', 'unknown', 't-1')], at(3), LIMITS);
-      expect((await s.readLabels({ entries: ['e1'] }, T0 + 4, 10)).labels).toEqual([]);
-      expect((await s.readLabels({ entries: ['e2', 'e3', 'e4'] }, T0 + 4, 10)).labels).toHaveLength(3);
+      // full of live entries: the fourth is refused and every held label stays
+      await expect(s.putLabels('e4', 'x', [label('text:fourth value', 'untrusted', 't-2')], at(3), LIMITS)).rejects.toMatchObject({ code: 'LIMIT_EXCEEDED' });
+      expect((await s.readLabels({ entries: ['e1', 'e2', 'e3'] }, T0 + 4, 10)).labels).toHaveLength(3);
+      expect((await s.readLabels({ entries: ['e4'] }, T0 + 4, 10)).labels).toEqual([]);
+      // a held entry still takes more labels when full
+      await s.putLabels('e1', 'x', [label('text:more of the first', 'untrusted', 't-2')], at(4), LIMITS);
+      expect((await s.readLabels({ entries: ['e1'] }, T0 + 5, 10)).labels).toHaveLength(2);
+      // once an entry has expired, a new one takes its room
       expect((await s.readLabels({ entries: ['e2'] }, T0 + 1 + 10 * MINUTE, 10)).labels).toEqual([]);
-      expect(await s.pruneLabels(T0 + 3 + 10 * MINUTE, 10)).toBe(3);
+      await s.putLabels('e4', 'x', [label('text:fourth value', 'untrusted', 't-2')], at(1 + 10 * MINUTE), LIMITS);
+      expect((await s.readLabels({ entries: ['e4'] }, T0 + 2 + 10 * MINUTE, 10)).labels).toHaveLength(1);
+      expect(await s.pruneLabels(T0 + 5 + 20 * MINUTE, 10)).toBe(3);
     });
   });
 }

@@ -10,6 +10,7 @@
  * labelled one never above its label, and a value labelled twice keeps the least trusted of the
  * two (`joinLevel`). A task's own purpose still holds a value it names.
  */
+import { MandateError } from '../errors.ts';
 import type { JsonObject, JsonValue } from '../json.ts';
 
 /**
@@ -96,8 +97,17 @@ export interface LabelLimits {
   readonly maxLabels: number;
   /** writing task ids kept per label */
   readonly maxTasks: number;
-  /** entries kept; the least recently written is forgotten first */
+  /** live entries kept; a new entry past it is refused (expired ones are removed first) */
   readonly maxEntries: number;
+}
+
+/**
+ * The store holds `max` live entries: a new one is refused, never made room for by forgetting
+ * a live entry (its values would read back with the tool's trust, so an agent could launder an
+ * injected value by flooding the store). The write is denied; expiry frees room.
+ */
+export function labelStoreFull(max: number): MandateError {
+  return new MandateError('LIMIT_EXCEEDED', `the shared label store holds its ${max} live entries (shared_labels.max_entries): a new entry is refused rather than forget another's labels`);
 }
 
 /**
