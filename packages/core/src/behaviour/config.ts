@@ -25,12 +25,12 @@ export const behaviourCoreConfigSchema = z.strictObject({
   alert_min_severity: z.enum(['low', 'medium', 'high', 'critical']).default('low'),
   history: z
     .strictObject({
-      per_task: z.number().int().min(8).max(10_000).default(256),
-      max_tasks: z.number().int().min(1).max(1_000_000).default(20_000),
+      per_task: z.number().int().min(8).max(10_000).default(256).describe('recent calls remembered per task (rate rhythm, retry loops, drift read them); ~400 B each: live tasks × min(calls per task, per_task) × 400 B is the largest memory cost of a busy server (docs/operations.md, memory)'),
+      max_tasks: z.number().int().min(1).max(1_000_000).default(20_000).describe('tasks whose calls are remembered at once (the least recently active goes first; a task that ends is forgotten); ~2.7 KB each besides its calls'),
       per_agent: z.number().int().min(8).max(10_000).default(256).describe('recent calls remembered per agent, across all its tasks and delegates (retry loops read them)'),
       max_agents: z.number().int().min(1).max(1_000_000).default(10_000).describe('agents remembered at once; the least recently active goes first'),
-      max_agent_types: z.number().int().min(1).max(100_000).default(1_000),
-      max_baseline_entries: z.number().int().min(1).max(1_000_000).default(5_000),
+      max_agent_types: z.number().int().min(1).max(100_000).default(1_000).describe('agent types with a baseline of the tools, resource kinds and argument shapes their allowed calls used'),
+      max_baseline_entries: z.number().int().min(1).max(1_000_000).default(5_000).describe('tools, resource kinds and argument shapes kept per agent type (each); a set stops growing at this size'),
     })
     .prefault({}),
   /** the judge's answers: a score at or above min_score becomes a signal for the task's next call */
