@@ -47,6 +47,12 @@ function rssMb(pid: number): number {
   return m ? Math.round(Number(m[1]) / 102.4) / 10 : NaN;
 }
 
+/** CPU time (user + system) of a process so far, ms */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // clock ticks: USER_HZ is 100 on Linux
+}
+
 /** where the resident memory is: malloc's heap, other anonymous mappings (V8's heap, thread arenas, wasm), files */
 function residentBreakdown(pid: number): { malloc_heap_mb: number; anonymous_mb: number; files_mb: number } {
   let cur = '';
@@ -149,6 +155,7 @@ export async function runTaskSoak(argv: readonly string[]): Promise<BenchResult>
     const samples: { s: number; decisions: number; rss_mb: number }[] = [];
     const failureSamples: string[] = [];
     const t1 = performance.now();
+    const cpu0 = cpuMs(pid);
     const deadline = t1 + p.maxSeconds * 1000;
     const sample = () => {
       const s = { s: Math.round((performance.now() - t1) / 100) / 10, decisions: done, rss_mb: rssMb(pid) };
@@ -175,6 +182,7 @@ export async function runTaskSoak(argv: readonly string[]): Promise<BenchResult>
       }),
     ).finally(() => clearInterval(sampler));
     sample();
+    const serverCpuMs = cpuMs(pid) - cpu0;
     const endParts = residentBreakdown(pid);
     await snapshot();
     const seconds = (performance.now() - t1) / 1000;
@@ -198,6 +206,7 @@ export async function runTaskSoak(argv: readonly string[]): Promise<BenchResult>
       derived: {
         decisions: done,
         decisions_per_s: done / seconds,
+        server_cpu_ms_per_decision: Math.round((serverCpuMs / Math.max(1, done)) * 1000) / 1000,
         errors_not_policy: failures,
         rss_idle_mb: rssIdle,
         rss_after_tasks_mb: rssTasks,
