@@ -26,7 +26,7 @@ import { tmpdir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { readTraceFile, ReplaySession, type ReplayTrace } from '@mandate/server';
 import { readJsonl, score, type Label, type SuiteScore } from './lib/agentdojo-score.ts';
-import { type BenchResult, type Figure, emitResult, figure, newResult, parseBenchArgs, startInfo } from './lib/report.ts';
+import { type BenchResult, type Figure, emitResult, figure, newResult, parseBenchArgs, startInfo, printer } from './lib/report.ts';
 import { REPO_ROOT } from './lib/stats.ts';
 
 const DEFAULT_DATA = process.env['AGENTDOJO_DIR'] ?? '/work/shared/benchmarks/agentdojo';
@@ -124,7 +124,7 @@ function meets(s: SuiteScore | undefined): boolean {
 export async function runAgentdojoBenchmark(argv: readonly string[]): Promise<BenchResult> {
   const o = parseOptions(argv);
   const args = parseBenchArgs(o.rest);
-  const say = (m: string) => (args.jsonOnly ? process.stderr : process.stdout).write(m + '\n');
+  const say = printer(args);
   const start = startInfo();
   const present = suitesIn(o.data);
   if (present.length === 0) throw new Error(`no AgentDojo traces with labels in ${o.data} (set --data or AGENTDOJO_DIR)`);

@@ -9,42 +9,45 @@
  * No target: the ratios are the result.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import type { AuditDraft } from '@mandate/core';
 import { sha256Hasher } from '@mandate/server';
 import { openSqliteStore } from '@mandate/store-sqlite';
-import { type BenchResult, type Figure, emitResult, figure, newResult, parseBenchArgs, startInfo } from './lib/report.ts';
-import { settle, timeConcurrent, timeSequential, timeSync, type LoopOptions } from './lib/stats.ts';
+import { armFigures, interleave, metrics, of, ratio, runParams, spread, spreadEntries, timeConcurrentCpu, timeSequentialCpu, timeSyncCpu, warmConcurrent, warmSequential, type Arm, type Budget, type Metric, type RoundSample } from './lib/interleave.ts';
+import { type BenchResult, emitResult, newResult, parseBenchArgs, startInfo, printer } from './lib/report.ts';
 
 const RECORDS_PER_APPEND = 2;
 const CONCURRENCY = 32;
 
 interface Plan {
-  readonly c1: LoopOptions;
-  readonly c32: LoopOptions;
+  readonly rounds: number;
+  readonly c1: Budget;
+  readonly c32: Budget;
   /** rows per raw transaction */
   readonly rawRows: number;
-  readonly raw: LoopOptions;
-  readonly commit: LoopOptions;
+  readonly raw: Budget;
+  readonly commit: Budget;
 }
 
 const FULL: Plan = {
-  c1: { warmup: 20, iterations: 2000, maxMs: 5000 },
-  c32: { warmup: 200, iterations: 200_000, maxMs: 6000 },
+  rounds: 3,
+  c1: { iterations: 700, maxMs: 1700 },
+  c32: { iterations: 70_000, maxMs: 2000 },
   rawRows: 20_000,
-  raw: { warmup: 1, iterations: 10, maxMs: 6000, minIterations: 3 },
-  commit: { warmup: 20, iterations: 400, maxMs: 2000 },
+  raw: { iterations: 4, maxMs: 2000, min: 1 },
+  commit: { iterations: 150, maxMs: 700 },
 };
 
 /** a smoke run: proves the benchmark works; its numbers are rough */
 const QUICK: Plan = {
-  c1: { warmup: 5, iterations: 200, maxMs: 400, minIterations: 20 },
-  c32: { warmup: 64, iterations: 20_000, maxMs: 600, minIterations: 64 },
-  rawRows: 5000,
-  raw: { warmup: 1, iterations: 3, maxMs: 400, minIterations: 2 },
-  commit: { warmup: 5, iterations: 100, maxMs: 300, minIterations: 20 },
+  rounds: 3,
+  c1: { iterations: 70, maxMs: 150, min: 10 },
+  c32: { iterations: 7000, maxMs: 200, min: 64 },
+  rawRows: 2000,
+  raw: { iterations: 1, maxMs: 150, min: 1 },
+  commit: { iterations: 35, maxMs: 100, min: 10 },
 };
 
 /** a decision's two records, as the engine writes them (a call and its outcome) */
@@ -58,14 +61,11 @@ function entry(n: number): AuditDraft[] {
   ] as AuditDraft[];
 }
 
-function log(jsonOnly: boolean, msg: string): void {
-  (jsonOnly ? process.stderr : process.stdout).write(msg + '\n');
-}
 
 export async function runAuditBenchmark(argv: readonly string[]): Promise<BenchResult> {
   const args = parseBenchArgs(argv);
   const plan = args.quick ? QUICK : FULL;
-  const say = (m: string) => log(args.jsonOnly, m);
+  const say = printer(args);
   const start = startInfo();
   const dir = mkdtempSync(join(tmpdir(), 'mandate-bench-audit-'));
   const store = openSqliteStore({ path: join(dir, 'mandate.db'), hasher: sha256Hasher, durability: 'full' });
@@ -76,12 +76,6 @@ export async function runAuditBenchmark(argv: readonly string[]): Promise<BenchR
       const recs = await store.audit.append(entry(n++));
       if (recs.length !== RECORDS_PER_APPEND) throw new Error('append returned the wrong number of records');
     };
-    await settle();
-    const c1 = await timeSequential(append, plan.c1);
-    await settle();
-    const c32 = await timeConcurrent(append, CONCURRENCY, plan.c32);
-    const head = await store.audit.head();
-    if (!head || head.seq < n * RECORDS_PER_APPEND) throw new Error(`audit head ${String(head?.seq)} behind ${n * RECORDS_PER_APPEND} appended records`);
 
     // --- the floor: raw node:sqlite on the same disk, same row shape, no hashing
     const disk = new DatabaseSync(join(dir, 'raw.db'));
@@ -100,33 +94,40 @@ export async function runAuditBenchmark(argv: readonly string[]): Promise<BenchR
       for (let i = 0; i < plan.rawRows / RECORDS_PER_APPEND; i++) for (const d of entry(i)) out.push({ d, data: JSON.stringify(d.data) });
       return out;
     })();
-    await settle();
-    const raw = timeSync(() => {
+    const rawTx = () => {
       disk.exec('BEGIN IMMEDIATE');
       for (const { d, data } of rows) insert.run(d.ts, d.kind, `${d.callId ?? ''}-${rawN++}`, d.taskId ?? null, d.agentId ?? null, d.txn ?? null, data, hash, hash);
       disk.exec('COMMIT');
-    }, plan.raw);
+    };
     disk.exec('CREATE TABLE probe (k INTEGER PRIMARY KEY, n INTEGER NOT NULL)');
     const bump = disk.prepare('INSERT INTO probe (k, n) VALUES (1, 1) ON CONFLICT (k) DO UPDATE SET n = n + 1');
-    const commit = timeSync(() => {
+    const commitOne = () => {
       disk.exec('BEGIN IMMEDIATE');
       bump.run();
       disk.exec('COMMIT');
-    }, plan.commit);
+    };
+
+    const arms: Arm[] = [
+      { name: 'append_c1', label: `audit.append (${RECORDS_PER_APPEND} records)`, concurrency: 1, warmup: () => warmSequential(append, 20), measure: () => timeSequentialCpu(append, plan.c1) },
+      { name: 'append_c32', label: `audit.append (${RECORDS_PER_APPEND} records)`, concurrency: CONCURRENCY, warmup: () => warmConcurrent(append, CONCURRENCY, 200), measure: () => timeConcurrentCpu(append, CONCURRENCY, plan.c32) },
+      { name: 'raw_tx', label: `raw INSERT x${plan.rawRows}, one tx (floor)`, concurrency: 1, warmup: () => void timeSyncCpu(rawTx, 1), measure: () => timeSyncCpu(rawTx, plan.raw) },
+      { name: 'sqlite_commit', label: 'sqlite commit, sync=FULL (disk)', concurrency: 1, warmup: () => void timeSyncCpu(commitOne, 10), measure: () => timeSyncCpu(commitOne, plan.commit) },
+    ];
+    const run = await interleave(arms, { rounds: plan.rounds, say });
+    const head = await store.audit.head();
+    if (!head || head.seq < n * RECORDS_PER_APPEND) throw new Error(`audit head ${String(head?.seq)} behind ${n * RECORDS_PER_APPEND} appended records`);
     disk.close();
 
-    const figures: Record<string, Figure> = {
-      append_c1: figure(`audit.append (${RECORDS_PER_APPEND} records)`, c1.samples, { concurrency: 1, elapsedMs: c1.elapsedMs, opsBasis: 'wall' }),
-      append_c32: figure(`audit.append (${RECORDS_PER_APPEND} records)`, c32.samples, { concurrency: CONCURRENCY, elapsedMs: c32.elapsedMs, opsBasis: 'wall' }),
-      raw_tx: figure(`raw INSERT x${plan.rawRows}, one tx (floor)`, raw.samples, { concurrency: 1, elapsedMs: raw.elapsedMs, opsBasis: 'wall' }),
-      sqlite_commit: figure('sqlite commit, sync=FULL (disk)', commit.samples, { concurrency: 1, elapsedMs: commit.elapsedMs, opsBasis: 'inverse-mean' }),
+    const figures = armFigures(run);
+    // per round: records per second (wall) and per core-second (CPU time of this process, every thread)
+    const recs = (perOp: number, m: Metric): Metric => (s) => m(s) * perOp;
+    const appendRecs = recs(RECORDS_PER_APPEND, metrics.opsPerSec);
+    const rawRecs = recs(plan.rawRows, metrics.opsPerSec);
+    const per = (a: string, ma: Metric, b: string, mb: Metric) => {
+      const ra = run.arms[a]?.rounds ?? [];
+      const rb = run.arms[b]?.rounds ?? [];
+      return spread(ra.map((s, i) => ma(s) / mb(rb[i] as RoundSample)));
     };
-    const recsPerSec = (f: Figure, perOp: number) => f.opsPerSec * perOp;
-    const c1Recs = recsPerSec(figures['append_c1'] as Figure, RECORDS_PER_APPEND);
-    const c32Recs = recsPerSec(figures['append_c32'] as Figure, RECORDS_PER_APPEND);
-    const rawRecs = recsPerSec(figures['raw_tx'] as Figure, plan.rawRows);
-    const commitsPerSec = (figures['sqlite_commit'] as Figure).opsPerSec;
-
     const result: BenchResult = {
       ...newResult(
         {
@@ -142,25 +143,29 @@ export async function runAuditBenchmark(argv: readonly string[]): Promise<BenchR
             rawRowsPerTransaction: plan.rawRows,
             appendedRecords: head.seq,
             plan,
-            loadavg_end: loadavg().map((l) => Math.round(l * 100) / 100),
+            ...runParams(run),
           },
         },
         start,
       ),
       figures,
       derived: {
-        'records/s append c1': c1Recs,
-        [`records/s append c${CONCURRENCY}`]: c32Recs,
-        'records/s raw INSERT, one tx (floor)': rawRecs,
-        'durable commits/s (disk floor, c1)': commitsPerSec,
-        [`ratio append c${CONCURRENCY} / raw INSERT`]: c32Recs / rawRecs,
-        'ratio append c1 / durable commits (x records)': c1Recs / (commitsPerSec * RECORDS_PER_APPEND),
-        [`group-commit gain c${CONCURRENCY} / c1`]: c32Recs / c1Recs,
+        ...spreadEntries('records/s append c1', of(run, 'append_c1', appendRecs)),
+        ...spreadEntries(`records/s append c${CONCURRENCY}`, of(run, 'append_c32', appendRecs)),
+        ...spreadEntries('records/s raw INSERT, one tx (floor)', of(run, 'raw_tx', rawRecs)),
+        ...spreadEntries('durable commits/s (disk floor, c1)', of(run, 'sqlite_commit', metrics.opsPerSec)),
+        ...spreadEntries(`ratio append c${CONCURRENCY} / raw INSERT`, per('append_c32', appendRecs, 'raw_tx', rawRecs)),
+        ...spreadEntries(`records per core-second append c${CONCURRENCY}`, of(run, 'append_c32', recs(RECORDS_PER_APPEND, metrics.perCore))),
+        ...spreadEntries('records per core-second raw INSERT (floor)', of(run, 'raw_tx', recs(plan.rawRows, metrics.perCore))),
+        ...spreadEntries(`per-core ratio append c${CONCURRENCY} / raw INSERT (CPU time)`, per('append_c32', recs(RECORDS_PER_APPEND, metrics.perCore), 'raw_tx', recs(plan.rawRows, metrics.perCore))),
+        ...spreadEntries('ratio append c1 / durable commits (x records)', per('append_c1', appendRecs, 'sqlite_commit', recs(RECORDS_PER_APPEND, metrics.opsPerSec))),
+        ...spreadEntries(`group-commit gain c${CONCURRENCY} / c1`, ratio(run, 'append_c32', 'append_c1', metrics.opsPerSec)),
       },
       notes: [
         'append = the product path: hash chain (sha256), JSON, one group-committed transaction per turn, synchronous=FULL (fsync per commit), acknowledged only once durable',
         'raw INSERT = the same table, indexes and row shape, precomputed JSON, no hashing, all rows in one transaction: the fastest this disk and SQLite can take records',
         'sqlite commit = one single-row transaction with synchronous=FULL: at c1 each append waits for at least one',
+        'the four arms run in the same rounds, the order rotated every round; ratios are within a round, median [min–max] over the rounds; per core = CPU time of this process (every thread) over the arm',
       ],
     };
     return emitResult(result, args, say);

@@ -14,7 +14,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildHttpApp, createRuntime, loadConfig } from '@mandate/server';
-import { type BenchResult, type Figure, emitResult, figure, newResult, parseBenchArgs, startInfo } from './lib/report.ts';
+import { type BenchResult, type Figure, emitResult, figure, newResult, parseBenchArgs, startInfo, printer } from './lib/report.ts';
 import { REPO_ROOT, settle, timeConcurrent, timeSequential, type LoopOptions, type LoopResult } from './lib/stats.ts';
 
 const ITEMS = 100;
@@ -73,7 +73,7 @@ function merge(into: Accumulated, part: LoopResult): void {
 export async function runAuthzenBenchmark(argv: readonly string[]): Promise<BenchResult> {
   const args = parseBenchArgs(argv);
   const plan = args.quick ? QUICK : FULL;
-  const say = (m: string) => (args.jsonOnly ? process.stderr : process.stdout).write(m + '\n');
+  const say = printer(args);
   const start = startInfo();
 
   // examples/authzen/mandate.yaml names its files relative to the repository root

@@ -43,7 +43,7 @@ describe('decision benchmark', () => {
     for (const key of ['timestamp', 'machine', 'commit', 'dirty', 'params', 'figures', 'derived', 'target']) expect(written).toHaveProperty(key);
     expect(written.machine).toEqual(expect.objectContaining({ cpu: expect.any(String), cores: expect.any(Number), node: process.version }));
     expect(Object.keys(written.figures).sort()).toEqual([
-      'detectors', 'dpop_verify', 'pipeline_c1', 'pipeline_c128', 'pipeline_c128_normal', 'pipeline_c1_behaviour', 'pipeline_c1_dpop', 'pipeline_c1_normal', 'pipeline_c32', 'raw_plain', 'raw_stateful', 'sqlite_commit',
+      'detectors', 'dpop_verify', 'pipeline_c1', 'pipeline_c128', 'pipeline_c128_behaviour', 'pipeline_c128_normal', 'pipeline_c1_behaviour', 'pipeline_c1_dpop', 'pipeline_c1_normal', 'pipeline_c32', 'raw_plain', 'raw_stateful', 'sqlite_commit',
     ]);
     for (const f of Object.values(written.figures)) {
       for (const k of ['p50', 'p99', 'min', 'max', 'mean', 'opsPerSec', 'elapsedMs'] as const) expect(Number.isFinite(f[k])).toBe(true);
@@ -215,7 +215,7 @@ describe('gateway benchmark', () => {
     await run(process.execPath, ['bench/gateway.ts', '--quick', '--json-only', '--out', out], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 });
     const written = JSON.parse(readFileSync(join(out, 'gateway.json'), 'utf8')) as BenchResult;
     expect(written).toMatchObject({ name: 'gateway', mode: 'quick' });
-    expect(Object.keys(written.figures).sort()).toEqual(['direct_http', 'direct_stdio', 'gateway_http', 'gateway_in_memory', 'gateway_stdio_relay', 'open_direct_http', 'open_gateway_http']);
+    expect(Object.keys(written.figures).sort()).toEqual(['direct_http', 'direct_stdio', 'gateway_http', 'gateway_stdio_relay', 'open_direct_http', 'open_gateway_http']);
     for (const k of ['added p50 ms (http) median of rounds', 'added p99 ms (http) max round', 'added p50 ms (stdio relay) median of rounds', 'added p50 ms (session open) median of rounds']) expect(Number.isFinite(written.derived[k])).toBe(true);
     expect(written.target).toMatchObject({ metric: 'added p50 ms (http) median of rounds', required: 0.5, comparison: '<=' });
     // abandoned sessions are reclaimed: none left, no more processes than the warm pool
@@ -256,4 +256,17 @@ describe('suggested mandates on agentdojo', () => {
       }
     },
   );
+});
+
+describe('labels benchmark', () => {
+  it('compares an unshared call with the core before labels and times shared writes and reads', { timeout: 180_000 }, async () => {
+    const { stdout } = await run(process.execPath, ['bench/labels.ts', '--quick', '--json-only', '--out', out], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 });
+    const written = JSON.parse(readFileSync(join(out, 'labels.json'), 'utf8')) as BenchResult;
+    expect(JSON.parse(stdout.trim().split('\n').at(-1) ?? '')).toEqual(written);
+    expect(written).toMatchObject({ name: 'labels', mode: 'quick' });
+    expect(Object.keys(written.figures).sort()).toEqual(['after', 'before', 'sharedRead', 'sharedWrite']);
+    expect(written.params['baseCommit']).toMatch(/^[0-9a-f]{40}$/);
+    expect(Number.isFinite(written.derived['addedP50Us'])).toBe(true);
+    expect(written.target).toEqual(expect.objectContaining({ metric: 'addedP50Us', comparison: '<=', required: 5 }));
+  });
 });

@@ -6,7 +6,7 @@
  *   node bench/cluster.ts [--quick] [--json-only] [--out DIR]
  */
 import { ADMIN, TD, http, startAgentTask, startCluster, type ClusterNode } from '../packages/server/test/cluster/harness.ts';
-import { type BenchResult, emitResult, figure, newResult, parseBenchArgs, startInfo } from './lib/report.ts';
+import { type BenchResult, emitResult, figure, newResult, parseBenchArgs, startInfo, printer } from './lib/report.ts';
 
 const SEARCH = { tool: 'helpdesk.search_tickets', args: { query: 'refund' } };
 const MANDATE = { purpose: 'cluster benchmark', environment: 'prod', ttl: '30m', tools: [{ name: 'helpdesk.search_tickets' }], data_classes: ['internal'] };
@@ -37,9 +37,7 @@ async function throughput(nodes: readonly ClusterNode[], token: string, loops: n
 export async function runClusterBenchmark(argv: readonly string[]): Promise<BenchResult> {
   const args = parseBenchArgs(argv);
   const start = startInfo();
-  const say = (s: string) => {
-    if (!args.jsonOnly) process.stdout.write(s + '\n');
-  };
+  const say = printer(args);
   const kills = args.quick ? 5 : 60;
   const loadMs = args.quick ? 1000 : 6000;
   const loops = 24;

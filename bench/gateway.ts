@@ -5,16 +5,17 @@
  *   client → the gateway's /mcp → the same server-everything over HTTP, against the SDK's client
  *   straight to it) and over stdio (the SDK's stdio client → `mandate mcp --stdio` → /mcp →
  *   server-everything over stdio, against the SDK's stdio client straight to its own process);
- *   the in-memory client link is timed too (the gateway's own cost, no client transport);
+ *   the gateway is a real `mandate serve` process at its shipped defaults (log level info);
  * - session open with warm pooled (shared) upstreams: connect + initialize + tools/list through
  *   the gateway, against the same straight to server-everything over HTTP;
  * - abandonment: N sessions opened by SDK clients over several tasks and dropped without DELETE;
  *   upstream processes and RSS are counted before, at the peak and after the idle timeout.
  *
- * Every measurement runs in ≥ 3 interleaved rounds (direct and gateway alternate), so drift on a
- * shared machine hits both alike; the spread of the rounds' p50 is reported.
+ * Every measurement runs in ≥ 3 interleaved rounds, the order rotated every round
+ * (bench/lib/interleave.ts), so drift on a shared machine hits both alike; "added" is taken within a
+ * round and reported as the median and range of the rounds.
  *
- *   node bench/gateway.ts [--quick] [--json-only] [--out DIR]
+ *   node bench/gateway.ts [--quick] [--json-only] [--out DIR] [--publish]
  *
  * Targets (idle machine): calls add ≤ 0.5 ms at p50 and ≤ 2 ms at p99; a session opens with
  * ≤ 50 ms added at p50; abandoned sessions leave no more than the configured pool.
@@ -27,11 +28,12 @@ import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { buildHttpApp, createRuntime, parseConfig, type MandateRuntime } from '@mandate/server';
 import type { FastifyInstance } from 'fastify';
-import { type BenchResult, type Figure, emitResult, figure, newResult, parseBenchArgs, startInfo } from './lib/report.ts';
-import { REPO_ROOT, settle, summarize, timeSequential, type LoopOptions } from './lib/stats.ts';
+import { type BenchResult, type Figure, emitResult, newResult, parseBenchArgs, startInfo, printer } from './lib/report.ts';
+import { armFigures, difference, interleave, metrics, runParams, timeSequentialCpu, warmSequential, type Arm, type Budget } from './lib/interleave.ts';
+import { startMandateServe, startTaskOver } from './lib/procs.ts';
+import { REPO_ROOT } from './lib/stats.ts';
 
 const TRUST_DOMAIN = 'bench.mandate.local';
 const EVERYTHING = join(REPO_ROOT, 'node_modules', '@modelcontextprotocol', 'server-everything', 'dist', 'index.js');
@@ -43,12 +45,12 @@ const ARGS = { message: 'hello gateway' };
 
 interface Plan {
   readonly rounds: number;
-  readonly call: LoopOptions;
+  readonly call: Budget & { readonly warmup: number };
   readonly opens: number;
   readonly abandon: { readonly sessions: number; readonly tasks: number; readonly idle: string };
 }
 const FULL: Plan = { rounds: 3, call: { warmup: 200, iterations: 1500, maxMs: 4000 }, opens: 30, abandon: { sessions: 200, tasks: 10, idle: '5s' } };
-const QUICK: Plan = { rounds: 3, call: { warmup: 10, iterations: 60, maxMs: 400, minIterations: 20 }, opens: 4, abandon: { sessions: 12, tasks: 3, idle: '2s' } };
+const QUICK: Plan = { rounds: 3, call: { warmup: 10, iterations: 60, maxMs: 400, min: 20 }, opens: 4, abandon: { sessions: 12, tasks: 3, idle: '2s' } };
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -155,18 +157,30 @@ const round2 = (n: number) => Math.round(n * 1000) / 1000;
 export async function runGatewayBenchmark(argv: readonly string[]): Promise<BenchResult> {
   const args = parseBenchArgs(argv);
   const plan = args.quick ? QUICK : FULL;
-  const say = (m: string) => (args.jsonOnly ? process.stderr : process.stdout).write(m + '\n');
+  const say = printer(args);
   const start = startInfo();
   say(`gateway benchmark: ${plan.rounds} interleaved rounds, ${args.quick ? 'quick' : 'full'} run; load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 
   const web = await startHttpEverything();
-  const bed = await startBed([
-    { name: 'ev', transport: 'stdio', command: process.execPath, args: [EVERYTHING], sharing: 'shared' },
-    { name: 'web', transport: 'http', url: web.url, sharing: 'shared' },
-  ]);
+  // the gateway as shipped: a `mandate serve` process at its default log level, the upstreams in its
+  // config; not pinned, since its upstream processes would inherit the pinning and the direct ones not
+  const gw = await startMandateServe({
+    configJson: {
+      mcp: {
+        upstreams: [
+          { name: 'ev', transport: 'stdio', command: process.execPath, args: [EVERYTHING], sharing: 'shared' },
+          { name: 'web', transport: 'http', url: web.url, sharing: 'shared' },
+        ],
+        limits: { connect_timeout: '60s', max_sessions: 1000, max_sessions_per_agent: 1000 },
+      },
+    },
+  });
   const closers: (() => Promise<unknown>)[] = [];
+  const derived: Record<string, number> = {};
+  let figures: Record<string, Figure> = {};
+  let runInfo: Record<string, unknown> = {};
   try {
-    const token = await bed.task('gateway-bench');
+    const token = await startTaskOver(gw.url, gw.admin, `spiffe://dev.mandate.local/agents/gateway-bench`, MANDATE);
     // direct clients
     const directStdio = new Client({ name: 'bench-direct', version: '1.0.0' });
     await directStdio.connect(new StdioClientTransport({ command: process.execPath, args: [EVERYTHING], stderr: 'pipe' }));
@@ -174,93 +188,52 @@ export async function runGatewayBenchmark(argv: readonly string[]): Promise<Benc
     const dh = httpClient(web.url);
     await dh.client.connect(dh.transport);
     closers.push(() => dh.client.close());
-    // through the gateway: HTTP, the stdio relay as hosts launch it, and the in-memory link
-    const gh = httpClient(`${bed.url}/mcp`, token);
+    // through the gateway: Streamable HTTP, and the stdio relay as hosts launch it
+    const gh = httpClient(`${gw.url}/mcp`, token);
     await gh.client.connect(gh.transport);
     closers.push(() => gh.client.close());
     const relay = new Client({ name: 'bench-host', version: '1.0.0' });
-    await relay.connect(new StdioClientTransport({ command: process.execPath, args: [CLI, 'mcp', '--stdio'], env: { PATH: process.env['PATH'] ?? '', MANDATE_URL: bed.url, MANDATE_TASK_TOKEN: token }, stderr: 'pipe' }));
+    await relay.connect(new StdioClientTransport({ command: process.execPath, args: [CLI, 'mcp', '--stdio'], env: { PATH: process.env['PATH'] ?? '', MANDATE_URL: gw.url, MANDATE_TASK_TOKEN: token }, stderr: 'pipe' }));
     closers.push(() => relay.close());
-    const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
-    await bed.rt.mcp.openSession(token, serverSide);
-    const mem = new Client({ name: 'bench-mem', version: '1.0.0' });
-    await mem.connect(clientSide);
-    closers.push(() => mem.close());
-    for (const c of [gh.client, relay, mem]) await c.listTools();
+    for (const c of [gh.client, relay]) await c.listTools();
 
     const call = (c: Client, name: string) => async () => checkEcho(await c.callTool({ name, arguments: ARGS }));
-    const calls: [string, () => Promise<unknown>][] = [
-      ['direct_http', call(dh.client, 'echo')],
-      ['gateway_http', call(gh.client, 'web__echo')],
-      ['direct_stdio', call(directStdio, 'echo')],
-      ['gateway_stdio_relay', call(relay, 'ev__echo')],
-      ['gateway_in_memory', call(mem, 'ev__echo')],
-    ];
     // session open: connect + initialize + tools/list, then DELETE
-    const openDirect = async () => {
-      const c = httpClient(web.url);
+    const open = (url: string, tok?: string) => async () => {
+      const c = httpClient(url, tok);
       await c.client.connect(c.transport);
       await c.client.listTools();
       await c.transport.terminateSession();
       await c.client.close();
     };
-    const openGateway = async () => {
-      const c = httpClient(`${bed.url}/mcp`, token);
-      await c.client.connect(c.transport);
-      await c.client.listTools();
-      await c.transport.terminateSession();
-      await c.client.close();
-    };
-    const opens: [string, () => Promise<unknown>][] = [
-      ['open_direct_http', openDirect],
-      ['open_gateway_http', openGateway],
-    ];
-    const openPlan: LoopOptions = { warmup: 2, iterations: plan.opens, maxMs: 60_000, minIterations: plan.opens };
-
-    const perRound: Record<string, number[][]> = {};
-    for (let r = 0; r < plan.rounds; r++) {
-      for (const [name, fn] of [...calls, ...opens]) {
-        await settle();
-        const res = await timeSequential(fn, name.startsWith('open_') ? openPlan : plan.call);
-        (perRound[name] ??= []).push(res.samples);
-      }
-      say(`  round ${r + 1}/${plan.rounds} done; load ${loadavg()[0]?.toFixed(2)}`);
-    }
-    const labels: Record<string, string> = {
-      direct_http: 'direct: SDK client over Streamable HTTP → server-everything (HTTP) echo',
-      gateway_http: 'gateway: SDK client over Streamable HTTP → /mcp → server-everything (HTTP, shared)',
-      direct_stdio: 'direct: SDK stdio client → its own server-everything process',
-      gateway_stdio_relay: 'gateway: SDK stdio client → mandate mcp --stdio → /mcp → server-everything (stdio, shared)',
-      gateway_in_memory: 'gateway: SDK client over the in-memory link → session → server-everything (stdio, shared)',
-      open_direct_http: 'session open direct: connect + initialize + tools/list + DELETE, server-everything (HTTP)',
-      open_gateway_http: 'session open via the gateway (warm shared upstreams: stdio and HTTP): connect + initialize + tools/list + DELETE',
-    };
-    const figures: Record<string, Figure> = {};
-    const derived: Record<string, number> = {};
-    for (const [name, rounds] of Object.entries(perRound)) {
-      const all = rounds.flat();
-      figures[name] = figure(labels[name] ?? name, all, { concurrency: 1, elapsedMs: all.reduce((a, b) => a + b, 0), opsBasis: 'wall' });
-    }
-    const roundP = (name: string, p: 'p50' | 'p99') => (perRound[name] ?? []).map((s) => summarize(s)[p]);
-    const added = (gw: string, direct: string, p: 'p50' | 'p99') => {
-      const g = roundP(gw, p);
-      const d = roundP(direct, p);
-      return g.map((x, i) => x - (d[i] ?? 0));
-    };
-    const addFigures = (key: string, gw: string, direct: string) => {
+    const callArm = (name: string, label: string, fn: () => Promise<unknown>): Arm => ({ name, label, concurrency: 1, warmup: () => warmSequential(fn, plan.call.warmup), measure: () => timeSequentialCpu(fn, plan.call) });
+    const openArm = (name: string, label: string, fn: () => Promise<unknown>): Arm => ({ name, label, concurrency: 1, warmup: () => warmSequential(fn, 2), measure: () => timeSequentialCpu(fn, { iterations: plan.opens, min: plan.opens }) });
+    const run = await interleave(
+      [
+        callArm('direct_http', 'direct: SDK client over Streamable HTTP → server-everything (HTTP) echo', call(dh.client, 'echo')),
+        callArm('gateway_http', 'gateway: SDK client over Streamable HTTP → mandate serve /mcp → server-everything (HTTP, shared)', call(gh.client, 'web__echo')),
+        callArm('direct_stdio', 'direct: SDK stdio client → its own server-everything process', call(directStdio, 'echo')),
+        callArm('gateway_stdio_relay', 'gateway: SDK stdio client → mandate mcp --stdio → mandate serve /mcp → server-everything (stdio, shared)', call(relay, 'ev__echo')),
+        openArm('open_direct_http', 'session open direct: connect + initialize + tools/list + DELETE, server-everything (HTTP)', open(web.url)),
+        openArm('open_gateway_http', 'session open via the gateway (warm shared upstreams: stdio and HTTP): connect + initialize + tools/list + DELETE', open(`${gw.url}/mcp`, token)),
+      ],
+      { rounds: plan.rounds, say },
+    );
+    runInfo = runParams(run);
+    figures = armFigures(run);
+    const addFigures = (key: string, gwArm: string, direct: string) => {
       for (const p of ['p50', 'p99'] as const) {
-        const a = added(gw, direct, p);
-        const sorted = [...a].sort((x, y) => x - y);
-        derived[`added ${p} ms (${key}) median of rounds`] = round2(sorted[Math.floor(sorted.length / 2)] ?? NaN);
-        derived[`added ${p} ms (${key}) min round`] = round2(sorted[0] ?? NaN);
-        derived[`added ${p} ms (${key}) max round`] = round2(sorted.at(-1) ?? NaN);
+        const d = difference(run, gwArm, direct, metrics[p]);
+        derived[`added ${p} ms (${key}) median of rounds`] = round2(d.median);
+        derived[`added ${p} ms (${key}) min round`] = round2(d.min);
+        derived[`added ${p} ms (${key}) max round`] = round2(d.max);
       }
     };
     addFigures('http', 'gateway_http', 'direct_http');
     addFigures('stdio relay', 'gateway_stdio_relay', 'direct_stdio');
-    addFigures('in-memory link vs direct stdio', 'gateway_in_memory', 'direct_stdio');
     addFigures('session open', 'open_gateway_http', 'open_direct_http');
     await Promise.all(closers.splice(0).map((c) => c().catch(() => undefined)));
+    await gw.stop();
 
     // --- abandonment: sessions dropped without DELETE, over several tasks, reclaimed after idle
     say(`  abandonment: ${plan.abandon.sessions} sessions over ${plan.abandon.tasks} tasks, dropped without DELETE; idle_timeout ${plan.abandon.idle}`);
@@ -331,8 +304,9 @@ export async function runGatewayBenchmark(argv: readonly string[]): Promise<Benc
             store: 'sqlite (node:sqlite, WAL), durability full',
             policies: 'examples/policies',
             mandate: MANDATE.tools,
+            gateway: 'mandate serve child process at shipped defaults (log level info to a file)',
             plan,
-            loadavg_end: loadavg().map((l) => Math.round(l * 100) / 100),
+            ...runInfo,
           },
         },
         start,
@@ -341,8 +315,10 @@ export async function runGatewayBenchmark(argv: readonly string[]): Promise<Benc
       derived,
       target: { description: 'added p50 per tools/call over Streamable HTTP (median of rounds), idle machine', metric: 'added p50 ms (http) median of rounds', required: 0.5, actual: p50Http, met: p50Http <= 0.5, comparison: '<=' },
       notes: [
-        'each round times every variant in turn (direct and gateway alternate); "added" is gateway minus direct within one round, and the median, min and max over rounds are given',
+        'each round times every variant in turn, the order rotated every round (bench/lib/interleave.ts); "added" is gateway minus direct within one round, and the median, min and max over rounds are given',
+        'the gateway is a real `mandate serve` process at its shipped defaults (log level info); the clients are in this process, as a host would be',
         'gateway per call: token check (cache), task check, decide (Cedar, one durable audit commit), forward, scrub, outcome report (off the response path); over HTTP also the SSE framing of the answer',
+        'the in-memory client link is no longer timed: no host reaches the gateway that way',
         'stdio relay: the host talks to `mandate mcp --stdio` (a child process) which relays each message over HTTP to /mcp: two more hops than a direct stdio server',
         'session open through the gateway uses warm shared upstreams (no process starts); per-session upstreams take a warm spare instead, and start the next one in the background',
         'abandonment: the pool after the idle timeout is ev (shared, 1 process) + mem (per_task, 1 warm spare); per-task connections end with their tasks\' last sessions',
@@ -352,7 +328,7 @@ export async function runGatewayBenchmark(argv: readonly string[]): Promise<Benc
     return emitResult(result, args, say);
   } finally {
     await Promise.all(closers.map((c) => c().catch(() => undefined)));
-    await bed.close();
+    await gw.stop();
     web.proc.kill();
   }
 }

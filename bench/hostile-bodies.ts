@@ -14,7 +14,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildHttpApp, createRuntime, parseConfig } from '@mandate/server';
-import { type BenchResult, type Figure, emitResult, figure, newResult, parseBenchArgs, startInfo } from './lib/report.ts';
+import { type BenchResult, type Figure, emitResult, figure, newResult, parseBenchArgs, startInfo, printer } from './lib/report.ts';
 import { REPO_ROOT, settle } from './lib/stats.ts';
 
 const TRUST_DOMAIN = 'bench.mandate.local';
@@ -41,7 +41,7 @@ async function cpuMs(fn: () => Promise<void>): Promise<number> {
 export async function runHostileBodiesBenchmark(argv: readonly string[]): Promise<BenchResult> {
   const args = parseBenchArgs(argv);
   const runs = args.quick ? 3 : 20;
-  const say = (m: string) => (args.jsonOnly ? process.stderr : process.stdout).write(m + '\n');
+  const say = printer(args);
   const start = startInfo();
   const dir = mkdtempSync(join(tmpdir(), 'mandate-bench-bodies-'));
   const rt = await createRuntime(

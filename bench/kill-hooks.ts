@@ -6,30 +6,20 @@
  *
  *   node bench/kill-hooks.ts [--quick] [--json-only] [--out DIR]
  */
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { MemorySeenDeliveries, verifyKillHook } from '@mandate/sdk';
-import { buildHttpApp, createRuntime, parseConfig } from '@mandate/server';
-import { REPO_ROOT } from './lib/stats.ts';
-import { type BenchResult, emitResult, figure, newResult, parseBenchArgs, startInfo } from './lib/report.ts';
+import { startKillFixture } from './lib/kill-fixture.ts';
+import { type BenchResult, emitResult, figure, newResult, parseBenchArgs, printer, startInfo } from './lib/report.ts';
 
-const TRUST_DOMAIN = 'bench.mandate.local';
 const SECRET = 'bench-kill-hook-secret-0123456789';
-const MANDATE = { purpose: 'kill hook latency benchmark', environment: 'prod', ttl: '30m', tools: [{ name: 'helpdesk.search_tickets' }], data_classes: ['internal'] };
-const CALL = { tool: 'helpdesk.search_tickets', args: { query: 'refund' } };
 
 export async function runKillHooksBenchmark(argv: readonly string[]): Promise<BenchResult> {
   const args = parseBenchArgs(argv);
   const start = startInfo();
-  const say = (s: string) => {
-    if (!args.jsonOnly) process.stdout.write(s + '\n');
-  };
+  const say = printer(args);
   const trials = args.quick ? 5 : 60;
   const callers = 4;
-  const dir = mkdtempSync(join(tmpdir(), 'mandate-bench-kill-hooks-'));
 
   // the receiver: verifies each delivery, notes when a new one arrived
   const seen = new MemorySeenDeliveries();
@@ -56,51 +46,33 @@ export async function runKillHooksBenchmark(argv: readonly string[]): Promise<Be
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/kill-hook`;
 
-  const rt = await createRuntime(
-    parseConfig({
-      environment: 'prod',
-      data_dir: dir,
-      policies: { dir: join(REPO_ROOT, 'examples', 'policies') },
-      identity: { dev_issuer: { enabled: true, trust_domain: TRUST_DOMAIN } },
-      log: { level: 'silent' },
-      kill_hooks: [{ name: 'bench', url, secret_env: 'BENCH_KILL_HOOK_SECRET', kills: ['agent'] }],
-    }),
-    { writeAdminKeyFile: false, env: { BENCH_KILL_HOOK_SECRET: SECRET } },
-  );
-  const app = buildHttpApp(rt, { logger: false });
-  const admin = rt.bootstrapAdminKey as string;
-  const post = (path: string, bearer: string, payload: object) => app.inject({ method: 'POST', url: path, headers: { authorization: `Bearer ${bearer}` }, payload });
+  const fx = await startKillFixture({
+    name: 'kill-hooks',
+    config: { kill_hooks: [{ name: 'bench', url, secret_env: 'BENCH_KILL_HOOK_SECRET', kills: ['agent'] }] },
+    env: { BENCH_KILL_HOOK_SECRET: SECRET },
+  });
   const toHook: number[] = [];
   const killAnswer: number[] = [];
   let callsDecided = 0;
   try {
     say(`kill hook latency: ${trials} kills, ${callers} callers in flight on the killed agent's tasks`);
     for (let trial = 0; trial < trials; trial++) {
-      const agent = `spiffe://${TRUST_DOMAIN}/agents/victim-${trial}`;
-      await post('/v1/agents', admin, { id: agent, owner: 'bench', type: 'support', ceiling: {} });
-      const tokens: string[] = [];
-      for (let i = 0; i < 2; i++) {
-        const svid = await (rt.devIssuer as NonNullable<typeof rt.devIssuer>).mint(agent, { audience: 'mandate', ttlMs: 300_000 });
-        tokens.push((await post('/v1/tasks', svid, { mandate: MANDATE })).json<{ token: string }>().token);
-      }
+      const { agent, tokens } = await fx.agentWithTasks(`victim-${trial}`, 2, 'kill hook latency benchmark');
       let stop = false;
-      const loops = Array.from({ length: callers }, async (_, c) => {
-        for (let n = 0; !stop && n < 100_000; n++) {
-          const d = (await post('/v1/authorize', tokens[(c + n) % tokens.length] as string, CALL)).json<{ effect: string }>();
-          callsDecided += 1;
-          if (d.effect !== 'allow') stop = true;
-        }
+      const loops = fx.callUntil(tokens, callers, () => stop, (effect) => {
+        callsDecided += 1;
+        if (effect !== 'allow') stop = true;
       });
       await new Promise((r) => setTimeout(r, 10 + (trial % 5) * 3));
       const received = new Promise<void>((resolve) => waiters.set(agent, resolve));
       const sentAt = performance.now();
-      const killed = await post('/v1/kill', admin, { agent, reason: 'benchmark' });
+      const killed = await fx.post('/v1/kill', fx.admin, { agent, reason: 'benchmark' });
       const answeredAt = performance.now();
       if (killed.statusCode !== 200) throw new Error(`kill failed: ${killed.statusCode} ${killed.body}`);
       await Promise.race([received, new Promise((_, reject) => setTimeout(() => reject(new Error(`no kill hook for ${agent} within 30 s`)), 30_000).unref())]);
       waiters.delete(agent);
       stop = true;
-      await Promise.all(loops);
+      await loops;
       killAnswer.push(answeredAt - sentAt);
       toHook.push((arrived.get(agent) as number) - sentAt);
     }
@@ -120,10 +92,9 @@ export async function runKillHooksBenchmark(argv: readonly string[]): Promise<Be
     };
     return emitResult(result, args, say);
   } finally {
-    await rt.close();
+    await fx.close();
     server.closeAllConnections();
     await new Promise<void>((r) => server.close(() => r()));
-    rmSync(dir, { recursive: true, force: true });
   }
 }
 

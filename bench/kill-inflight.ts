@@ -9,7 +9,7 @@
  */
 import { loadavg } from 'node:os';
 import { startGatewayBed } from '../packages/gateway/test/support.ts';
-import { type BenchResult, emitResult, figure, newResult, parseBenchArgs, startInfo } from './lib/report.ts';
+import { type BenchResult, emitResult, figure, newResult, parseBenchArgs, startInfo, printer } from './lib/report.ts';
 
 const SLOW = new URL('../packages/gateway/test/fixtures/slow-server.ts', import.meta.url).pathname;
 
@@ -24,9 +24,7 @@ async function until(ok: () => boolean, timeoutMs = 60_000): Promise<void> {
 export async function runKillInflightBenchmark(argv: readonly string[]): Promise<BenchResult> {
   const args = parseBenchArgs(argv);
   const start = startInfo();
-  const say = (s: string) => {
-    if (!args.jsonOnly) process.stdout.write(s + '\n');
-  };
+  const say = printer(args);
   const trials = args.quick ? 5 : 40;
   const cancels: number[] = [];
   let started = 0;

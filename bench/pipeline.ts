@@ -13,39 +13,47 @@
  * - pipeline: `DecisionEngine.decide()` from createRuntime() (durability full, behaviour on),
  *   128 calls in flight, with the process CPU time per decision (every thread), and one call at
  *   a time for its latency.
- * The floor is measured in the same run; the ratios are the result.
+ * The floor is measured in the same interleaved rounds (bench/lib/interleave.ts), its CPU time
+ * against the pipeline's; the ratios, median [min–max] of the rounds, are the result.
  */
-import { loadavg } from 'node:os';
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import { CEDAR_SCHEMA, type CedarRequest, type Decision } from '@mandate/core';
 import { sameCedarRequest } from './decision.ts';
 import { createDecisionFixture, type DecisionFixture } from './lib/decision-fixture.ts';
-import { type BenchResult, type Figure, emitResult, figure, newResult, parseBenchArgs, startInfo } from './lib/report.ts';
-import { settle, timeConcurrent, timeSequential, timeSync, type LoopOptions } from './lib/stats.ts';
+import { type BenchResult, emitResult, newResult, parseBenchArgs, startInfo, printer } from './lib/report.ts';
+import { armFigures, interleave, metrics, of, ratio, runParams, spreadEntries, timeConcurrentCpu, timeSequentialCpu, timeSyncCpu, warmConcurrent, warmSequential, type Arm, type Budget } from './lib/interleave.ts';
 
 const ACTION = { type: 'Mandate::Action', id: 'call_tool' };
 const CONCURRENCY = 128;
 const TARGET_PER_CORE = 20_000;
 
 interface Plan {
-  readonly rawAll: LoopOptions;
-  readonly rawMin: LoopOptions;
-  readonly c1: LoopOptions;
-  readonly high: LoopOptions;
+  readonly rounds: number;
+  readonly rawAll: Budget;
+  readonly rawMin: Budget;
+  readonly c1: Budget;
+  readonly high: Budget;
+  /** untimed calls per arm before the first round */
+  readonly warmup: { readonly rawAll: number; readonly raw: number; readonly c1: number; readonly high: number };
 }
 
 const FULL: Plan = {
-  rawAll: { warmup: 3, iterations: 200, maxMs: 3000, minIterations: 5 },
-  rawMin: { warmup: 500, iterations: 5000, maxMs: 3000 },
-  c1: { warmup: 500, iterations: 5000, maxMs: 4000 },
-  high: { warmup: 10_000, iterations: 60_000, maxMs: 6000 },
+  rounds: 3,
+  rawAll: { iterations: 70, maxMs: 1000, min: 3 },
+  rawMin: { iterations: 2000, maxMs: 1000 },
+  c1: { iterations: 2000, maxMs: 1500 },
+  high: { iterations: 20_000, maxMs: 2500 },
+  warmup: { rawAll: 3, raw: 500, c1: 500, high: 10_000 },
 };
 
+/** a smoke run: proves the benchmark works; its numbers are rough */
 const QUICK: Plan = {
-  rawAll: { warmup: 1, iterations: 10, maxMs: 300, minIterations: 2 },
-  rawMin: { warmup: 50, iterations: 500, maxMs: 300, minIterations: 50 },
-  c1: { warmup: 50, iterations: 500, maxMs: 400, minIterations: 50 },
-  high: { warmup: 256, iterations: 4000, maxMs: 800, minIterations: 256 },
+  rounds: 3,
+  rawAll: { iterations: 3, maxMs: 100, min: 1 },
+  rawMin: { iterations: 150, maxMs: 100 },
+  c1: { iterations: 150, maxMs: 150 },
+  high: { iterations: 1500, maxMs: 250, min: 128 },
+  warmup: { rawAll: 1, raw: 20, c1: 20, high: 256 },
 };
 
 const CONFIGS: readonly { readonly policies: number; readonly entities: number }[] = [
@@ -88,24 +96,25 @@ function rawCall(fx: DecisionFixture, setId: string, req: CedarRequest): () => v
 export async function runPipelineBenchmark(argv: readonly string[]): Promise<BenchResult> {
   const args = parseBenchArgs(argv);
   const plan = args.quick ? QUICK : FULL;
-  const say = (m: string) => (args.jsonOnly ? process.stderr.write(m + '\n') : process.stdout.write(m + '\n'));
+  const say = printer(args);
   const start = startInfo();
   const sch = cedar.preparseSchema('bench-pipeline:schema', CEDAR_SCHEMA);
   if (sch.type !== 'success') throw new Error('preparseSchema failed');
 
-  const figures: Record<string, Figure> = {};
-  const derived: Record<string, number> = {};
   const counts: Record<string, number> = {};
-  let worstPerCore = Number.POSITIVE_INFINITY;
-  for (const c of CONFIGS) {
-    const key = `p${c.policies}_e${c.entities}`;
-    // the catalogue holds the deployment's entities: its tools, and the one agent
-    const fx = await createDecisionFixture({
-      durability: 'full',
-      scale: { policies: c.policies, tools: c.entities - 1 },
-      config: { behaviour: { enabled: true, detectors: { rate: { max_per_window: 1_000_000 } } } },
-    });
-    try {
+  const fixtures: DecisionFixture[] = [];
+  const arms: Arm[] = [];
+  try {
+    // every configuration lives through the whole run, so its arms share the rounds with the others'
+    for (const c of CONFIGS) {
+      const key = `p${c.policies}_e${c.entities}`;
+      // the catalogue holds the deployment's entities: its tools, and the one agent
+      const fx = await createDecisionFixture({
+        durability: 'full',
+        scale: { policies: c.policies, tools: c.entities - 1 },
+        config: { behaviour: { enabled: true, detectors: { rate: { max_per_window: 1_000_000 } } } },
+      });
+      fixtures.push(fx);
       const rt = fx.runtime;
       counts[key] = fx.policyCount;
       const setId = `bench-pipeline:${key}`;
@@ -117,39 +126,36 @@ export async function runPipelineBenchmark(argv: readonly string[]): Promise<Ben
       rawMin();
       rawAll();
       expectAllowed(await rt.engine.decide(fx.call));
-      say(`pipeline benchmark: ${fx.policyCount} policies, ${c.entities.toLocaleString('en-US')} entities (${args.quick ? 'quick' : 'full'} run)`);
-
-      await settle();
-      const all = timeSync(rawAll, plan.rawAll);
-      await settle();
-      const min = timeSync(rawMin, plan.rawMin);
-      await settle();
-      const one = await timeSequential(async () => expectAllowed(await rt.engine.decide(fx.call)), plan.c1);
-      await settle();
-      const before = process.cpuUsage();
-      const high = await timeConcurrent(async () => expectAllowed(await rt.engine.decide(fx.call)), CONCURRENCY, plan.high);
-      const used = process.cpuUsage(before);
-      const cpuUs = (used.user + used.system) / (high.samples.length + plan.high.warmup);
-
-      const fAll = figure(`raw cedar, ${c.entities} entities`, all.samples, { concurrency: 1, elapsedMs: all.elapsedMs, opsBasis: 'inverse-mean' });
-      const fMin = figure('raw cedar, the call\u2019s 2 entities', min.samples, { concurrency: 1, elapsedMs: min.elapsedMs, opsBasis: 'inverse-mean' });
-      const fOne = figure('decide() + detectors + audit', one.samples, { concurrency: 1, elapsedMs: one.elapsedMs, opsBasis: 'wall' });
-      const fHigh = figure('decide() + detectors + audit', high.samples, { concurrency: CONCURRENCY, elapsedMs: high.elapsedMs, opsBasis: 'wall' });
-      figures[`${key}_raw_all`] = { ...fAll, label: `${fx.policyCount} pol, ${c.entities} ent: ${fAll.label}` };
-      figures[`${key}_raw_min`] = { ...fMin, label: `${fx.policyCount} pol, ${c.entities} ent: ${fMin.label}` };
-      figures[`${key}_pipeline_c1`] = { ...fOne, label: `${fx.policyCount} pol, ${c.entities} ent: ${fOne.label}` };
-      figures[`${key}_pipeline_c${CONCURRENCY}`] = { ...fHigh, label: `${fx.policyCount} pol, ${c.entities} ent: ${fHigh.label}` };
-      const perCore = 1e6 / cpuUs;
-      worstPerCore = Math.min(worstPerCore, perCore);
-      derived[`${key}: CPU us per decision (c${CONCURRENCY})`] = cpuUs;
-      derived[`${key}: pipeline decisions per core-second`] = perCore;
-      derived[`${key}: per core / raw (all entities) per core`] = perCore / fAll.opsPerSec;
-      derived[`${key}: per core / raw (call's entities) per core`] = perCore / fMin.opsPerSec;
-      derived[`${key}: pipeline p99 c1 (ms)`] = fOne.p99;
-    } finally {
-      await fx.close();
+      const decide = async () => expectAllowed(await rt.engine.decide(fx.call));
+      const label = (what: string) => `${fx.policyCount} pol, ${c.entities} ent: ${what}`;
+      arms.push(
+        { name: `${key}_raw_all`, label: label(`raw cedar, ${c.entities} entities`), concurrency: 1, warmup: () => void timeSyncCpu(rawAll, plan.warmup.rawAll), measure: () => timeSyncCpu(rawAll, plan.rawAll) },
+        { name: `${key}_raw_min`, label: label('raw cedar, the call\u2019s 2 entities'), concurrency: 1, warmup: () => void timeSyncCpu(rawMin, plan.warmup.raw), measure: () => timeSyncCpu(rawMin, plan.rawMin) },
+        { name: `${key}_pipeline_c1`, label: label('decide() + detectors + audit'), concurrency: 1, warmup: () => warmSequential(decide, plan.warmup.c1), measure: () => timeSequentialCpu(decide, plan.c1) },
+        { name: `${key}_pipeline_c${CONCURRENCY}`, label: label('decide() + detectors + audit'), concurrency: CONCURRENCY, warmup: () => warmConcurrent(decide, CONCURRENCY, plan.warmup.high), measure: () => timeConcurrentCpu(decide, CONCURRENCY, plan.high) },
+      );
     }
-  }
+    say(`pipeline benchmark: ${CONFIGS.length} configurations x 4 arms in ${plan.rounds} interleaved rounds (rotated); ${args.quick ? 'quick' : 'full'} run`);
+    const run = await interleave(arms, { rounds: plan.rounds, say });
+
+    const derived: Record<string, number> = {};
+    let worstPerCore = Number.POSITIVE_INFINITY;
+    for (const c of CONFIGS) {
+      const key = `p${c.policies}_e${c.entities}`;
+      const high = `${key}_pipeline_c${CONCURRENCY}`;
+      const perCore = of(run, high, metrics.perCore);
+      worstPerCore = Math.min(worstPerCore, perCore.median);
+      Object.assign(
+        derived,
+        spreadEntries(`${key}: CPU us per decision (c${CONCURRENCY})`, of(run, high, metrics.cpuUsPerOp)),
+        spreadEntries(`${key}: pipeline decisions per core-second`, perCore),
+        spreadEntries(`${key}: raw (call's entities) decisions per core-second`, of(run, `${key}_raw_min`, metrics.perCore)),
+        spreadEntries(`${key}: per core / raw (all entities) per core`, ratio(run, high, `${key}_raw_all`, metrics.perCore)),
+        spreadEntries(`${key}: per core / raw (call's entities) per core`, ratio(run, high, `${key}_raw_min`, metrics.perCore)),
+        spreadEntries(`${key}: pipeline p99 c1 (ms)`, of(run, `${key}_pipeline_c1`, metrics.p99)),
+      );
+    }
+    const figures = armFigures(run);
 
   const result: BenchResult = {
     ...newResult(
@@ -157,7 +163,7 @@ export async function runPipelineBenchmark(argv: readonly string[]): Promise<Ben
         name: 'pipeline',
         title: 'Full pipeline (token, context, policy, detectors, audit) vs raw Cedar, 50/500 policies x 100/10,000 entities',
         mode: args.quick ? 'quick' : 'full',
-        params: { configs: CONFIGS, policies_written: counts, concurrency: CONCURRENCY, durability: 'full', behaviour: 'on (rate ceiling lifted)', cedar: cedar.getCedarVersion(), plan, loadavg_end: loadavg().map((l) => Math.round(l * 100) / 100) },
+        params: { ...runParams(run), configs: CONFIGS, policies_written: counts, concurrency: CONCURRENCY, durability: 'full', behaviour: 'on (rate ceiling lifted)', cedar: cedar.getCedarVersion(), plan },
       },
       start,
     ),
@@ -174,10 +180,14 @@ export async function runPipelineBenchmark(argv: readonly string[]): Promise<Ben
       'entities = the deployment: its registered agent and its tool catalogue (tools.yaml), which the pipeline looks up; it passes Cedar only the call\u2019s agent and tool',
       'raw, all entities = statefulIsAuthorized handed every entity of the deployment, as a PDP without narrowing would be; raw, the call\u2019s entities = the same call with the two entities the pipeline passes',
       'pipeline = decide() from createRuntime() with behaviour.enabled (every detector), durability full (WAL fdatasync per group commit, off the event loop), the compiled policies with the 1 % cedar-wasm cross-check (capped at 20/s)',
-      'per core = 1e6 / (process CPU time, user + system, every thread, over the c128 run / decisions)',
+      'per core = 1e6 / (process CPU time, user + system, every thread, over the c128 run / decisions); raw per core = the same over its single-threaded loop: CPU time against CPU time',
+      'the 16 arms (4 configurations x raw all entities, raw call entities, c1, c128) run in the same rounds, the order rotated every round; ratios are within a round, median [min–max] over the rounds',
     ],
   };
   return emitResult(result, args, say);
+  } finally {
+    for (const fx of fixtures) await fx.close();
+  }
 }
 
 if (import.meta.main) {

@@ -15,7 +15,7 @@
 import { createHash } from 'node:crypto';
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import { CEDAR_SCHEMA, PolicySet, type CedarRequest, type PolicyResult } from '@mandate/core';
-import { type BenchResult, type Figure, emitResult, figure, newResult, parseBenchArgs, startInfo } from './lib/report.ts';
+import { type BenchResult, type Figure, emitResult, figure, newResult, parseBenchArgs, startInfo, printer } from './lib/report.ts';
 import { timeSync, type LoopOptions } from './lib/stats.ts';
 
 const hasher = { sha256Hex: (s: string) => createHash('sha256').update(s).digest('hex') };
@@ -80,7 +80,7 @@ function same(a: PolicyResult, b: PolicyResult): boolean {
 export async function runPolicyEngineBenchmark(argv: readonly string[]): Promise<BenchResult> {
   const args = parseBenchArgs(argv);
   const start = startInfo();
-  const say = (m: string) => (args.jsonOnly ? process.stderr : process.stdout).write(m + '\n');
+  const say = printer(args);
   const loop = (entities: number, fast: boolean): LoopOptions => {
     const budget = args.quick ? 300 : 2500;
     if (entities > 1000 && !fast) return { warmup: 3, iterations: 200, maxMs: budget, minIterations: 10 };

@@ -14,7 +14,7 @@
  * No target: the worst-case time is the figure to read (and to keep well under a second).
  */
 import { REGEX_LIMITS, RegexWork, estimateProgramSize, matchWhole, regexCost, regexProblem } from '@mandate/core';
-import { type BenchResult, type Figure, emitResult, figure, newResult, parseBenchArgs, startInfo } from './lib/report.ts';
+import { type BenchResult, type Figure, emitResult, figure, newResult, parseBenchArgs, startInfo, printer } from './lib/report.ts';
 import { timeSync, type LoopOptions } from './lib/stats.ts';
 
 const N = 65_536;
@@ -76,7 +76,7 @@ function mustMatch(pattern: string, value: string): boolean {
 export function runRegexBenchmark(argv: readonly string[]): BenchResult {
   const args = parseBenchArgs(argv);
   const plan = args.quick ? QUICK : FULL;
-  const say = (m: string) => (args.jsonOnly ? process.stderr : process.stdout).write(m + '\n');
+  const say = printer(args);
   const start = startInfo();
   say(`regex benchmark: RE2 (re2js) under Mandate's bounds (program ≤ ${REGEX_LIMITS.maxProgram}, value ≤ ${REGEX_LIMITS.maxInput}, ${REGEX_LIMITS.workPerCheck} work units a check); ${args.quick ? 'quick' : 'full'} run`);
   const figures: Record<string, Figure> = {};

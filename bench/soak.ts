@@ -34,7 +34,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { freePort } from '../packages/server/test/cluster/throwaway-pg.ts';
 import { CLI, waitReady } from '../packages/server/test/serve-process.ts';
-import { type BenchResult, emitResult, figure, newResult, parseBenchArgs, startInfo } from './lib/report.ts';
+import { type BenchResult, emitResult, figure, newResult, parseBenchArgs, startInfo, printer } from './lib/report.ts';
 import { REPO_ROOT } from './lib/stats.ts';
 
 const ADMIN = 'mk_' + 'K'.repeat(43);
@@ -87,7 +87,7 @@ function rssMb(pid: number): number {
 export async function runSoak(argv: readonly string[]): Promise<BenchResult> {
   const args = parseBenchArgs(argv);
   const plan = args.quick ? QUICK : FULL;
-  const say = (m: string) => (args.jsonOnly ? process.stderr : process.stdout).write(m + '\n');
+  const say = printer(args);
   const start = startInfo();
   const dir = mkdtempSync(join(tmpdir(), 'mandate-soak-'));
   const port = await freePort();

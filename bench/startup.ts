@@ -15,7 +15,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI, waitReady } from '../packages/server/test/serve-process.ts';
-import { type BenchResult, type Figure, emitResult, figure, newResult, parseBenchArgs, startInfo } from './lib/report.ts';
+import { type BenchResult, type Figure, emitResult, figure, newResult, parseBenchArgs, startInfo, printer } from './lib/report.ts';
 import { REPO_ROOT, settle } from './lib/stats.ts';
 
 const HELP_TARGET_MS = 150;
@@ -67,7 +67,7 @@ async function measure(label: string, runs: number, one: () => number | Promise<
 export async function runStartupBenchmark(argv: readonly string[]): Promise<BenchResult> {
   const args = parseBenchArgs(argv);
   const runs = args.quick ? 3 : 7;
-  const say = (m: string) => (args.jsonOnly ? process.stderr : process.stdout).write(m + '\n');
+  const say = printer(args);
   const start = startInfo();
   say(`startup benchmark: node -e 0, mandate --help, mandate serve to ready; ${runs} runs each after a warm-up, median; ${args.quick ? 'quick' : 'full'} run`);
   const warm: Env = { ...process.env, NODE_DISABLE_COMPILE_CACHE: undefined };

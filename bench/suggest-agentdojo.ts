@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { ToolCatalog, evaluateSuggestions, suggest, traceTask, type ObservedTask, type SuggestOptions } from '@mandate/core';
 import { readPolicyDir } from '@mandate/server';
 import { readJsonl, type Label } from './lib/agentdojo-score.ts';
-import { type BenchResult, emitResult, newResult, parseBenchArgs, startInfo } from './lib/report.ts';
+import { type BenchResult, emitResult, newResult, parseBenchArgs, startInfo, printer } from './lib/report.ts';
 import { REPO_ROOT } from './lib/stats.ts';
 
 const DEFAULT_DATA = process.env['AGENTDOJO_DIR'] ?? '/work/shared/benchmarks/agentdojo';
@@ -149,7 +149,7 @@ function add(a: Tally, b: Tally): Tally {
 export async function runSuggestAgentdojoBenchmark(argv: readonly string[]): Promise<BenchResult> {
   const { data, opts, rest } = parseOptions(argv);
   const args = parseBenchArgs(rest);
-  const say = (m: string) => (args.jsonOnly ? process.stderr : process.stdout).write(m + '\n');
+  const say = printer(args);
   const start = startInfo();
   const suites = readdirSync(join(data, 'traces'))
     .map((f) => f.replace(/\.jsonl(\.gz)?$/, ''))

@@ -266,6 +266,8 @@ export async function createDecisionFixture(opts: FixtureOptions = {}): Promise<
     data_dir: join(dir, 'data'),
     identity: { dev_issuer: { enabled: true, trust_domain: TRUST_DOMAIN } },
     audit: { durability: opts.durability ?? 'full' },
+    // a long run on a busy machine outlives the default 5-minute task token; its life costs nothing per call
+    tokens: { ttl: '1h' },
     ...opts.config,
     // the generated folder, with any other policy settings the caller gave
     policies: { ...opts.config?.policies, dir: policyDir },

@@ -2,7 +2,7 @@
  * Benchmark results: one JSON file per benchmark in bench/results/<name>.json (machine, Node,
  * commit, time, every figure with its percentiles and run count), and a plain-text table.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gitInfo, machineInfo, REPO_ROOT, summarize, type MachineInfo, type Summary } from './stats.ts';
 
@@ -74,6 +74,41 @@ export function newResult(init: Pick<BenchResult, 'name' | 'title' | 'mode' | 'p
   return { ...init, timestamp: start.timestamp, machine: start.machine, node: start.machine.node, commit: git.commit, dirty: git.dirty };
 }
 
+/** A file-name-safe description of the machine: cores and CPU model, e.g. `2cpu-intel-xeon-platinum-8375c`. */
+export function machineSlug(m: MachineInfo): string {
+  const model = m.cpu
+    .toLowerCase()
+    .replace(/\((r|tm)\)|cpu|@.*$|processor/g, ' ')
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 48);
+  return `${m.cores}cpu-${model || 'unknown'}`;
+}
+
+/** bench/results/<date>-<machine>.json: the published figures of one day on one machine. */
+export function publishedFile(result: BenchResult, dir: string = DEFAULT_RESULTS_DIR): string {
+  return join(dir, `${result.timestamp.slice(0, 10)}-${machineSlug(result.machine)}.json`);
+}
+
+export interface Published {
+  readonly machine: MachineInfo & { readonly slug: string };
+  /** each benchmark's last published result that day on that machine */
+  readonly results: Record<string, BenchResult>;
+}
+
+/**
+ * Adds `result` to bench/results/<date>-<machine>.json (kept in git: the numbers docs/benchmarks.md
+ * quotes can be checked there), replacing that benchmark's earlier result of the same day.
+ */
+export function publishResult(result: BenchResult, dir: string = DEFAULT_RESULTS_DIR): string {
+  mkdirSync(dir, { recursive: true });
+  const file = publishedFile(result, dir);
+  const prev: Published | undefined = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Published) : undefined;
+  const out: Published = { machine: { ...result.machine, slug: machineSlug(result.machine) }, results: { ...prev?.results, [result.name]: result } };
+  writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
+  return file;
+}
+
 export function writeResult(result: BenchResult, dir: string = DEFAULT_RESULTS_DIR): string {
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `${result.name}.json`);
@@ -87,15 +122,23 @@ export function writeResult(result: BenchResult, dir: string = DEFAULT_RESULTS_D
  */
 export function emitResult(result: BenchResult, args: BenchArgs, say: (line: string) => void): BenchResult {
   const file = writeResult(result, args.outDir);
+  const published = args.publish ? publishResult(result, args.outDir) : undefined;
   if (args.jsonOnly) process.stdout.write(JSON.stringify(result) + '\n');
-  else say(`\n${formatResult(result)}\n\nwrote ${file}`);
+  else say(`\n${formatResult(result)}\n\nwrote ${file}${published === undefined ? '' : ` and ${published}`}`);
   return result;
+}
+
+/** Progress lines: stdout normally, stderr under --json-only (stdout then carries the result line alone). */
+export function printer(args: Pick<BenchArgs, 'jsonOnly'>): (line: string) => void {
+  return (line) => void (args.jsonOnly ? process.stderr : process.stdout).write(line + '\n');
 }
 
 export interface BenchArgs {
   readonly quick: boolean;
   readonly jsonOnly: boolean;
   readonly outDir: string;
+  /** also add the result to bench/results/<date>-<machine>.json (the committed record) */
+  readonly publish: boolean;
 }
 
 export function parseBenchArgs(argv: readonly string[]): BenchArgs {
@@ -106,9 +149,10 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
     if (v === undefined || v.startsWith('--')) throw new Error('--out needs a folder');
     outDir = v;
   }
-  const known = new Set(['--quick', '--json-only', '--out']);
+  const known = new Set(['--quick', '--json-only', '--out', '--publish']);
   for (const a of argv) if (a.startsWith('--') && !known.has(a)) throw new Error(`unknown option ${a} (known: ${[...known].join(', ')})`);
-  return { quick: argv.includes('--quick'), jsonOnly: argv.includes('--json-only'), outDir };
+  if (argv.includes('--publish') && argv.includes('--quick')) throw new Error('--publish records full runs only (drop --quick)');
+  return { quick: argv.includes('--quick'), jsonOnly: argv.includes('--json-only'), outDir, publish: argv.includes('--publish') };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -320,6 +320,7 @@ export class ReplaySession {
       ['untrusted', p?.untrusted],
       ['untrusted_text', p?.untrustedText],
       ['unknown', p?.unknown],
+      ['labelled', p?.labelled],
     ];
     const args = Object.entries(s.args).map(([name, v]): ExplainedArg => {
       const role = info.sinkArgs?.includes(name) ? 'sink' : info.contentArgs?.includes(name) ? 'content' : undefined;

@@ -20,6 +20,7 @@ import { sqliteOperators } from './operators.ts';
 import { sqliteRevocations } from './revocations.ts';
 import { sqliteTasks } from './tasks.ts';
 import { sqliteSupervision } from './supervision.ts';
+import { sqliteLabels } from './labels.ts';
 import { Sql, unavailable } from './sql.ts';
 import { WalSync } from './wal-sync.ts';
 
@@ -114,6 +115,7 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
     alertSinks: sqliteAlertSinks(sql),
     killOutbox: sqliteKillOutbox(sql),
     containment: sqliteContainment(sql),
+    labels: sqliteLabels(sql),
 
     async ping() {
       try {
