@@ -193,6 +193,30 @@ describe('soak', () => {
   });
 });
 
+describe('soak over many tasks', () => {
+  it('completes a quick run: every answer a policy decision, RSS sampled through the run with its breakdown', { timeout: 300_000 }, async () => {
+    await run(process.execPath, ['bench/soak.ts', '--tasks', '--quick', '--json-only', '--out', out], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 });
+    const written = JSON.parse(readFileSync(join(out, 'soak-tasks.json'), 'utf8')) as BenchResult;
+    expect(written).toMatchObject({ name: 'soak-tasks', mode: 'quick', params: { tasks: 200, decisions: 4000 } });
+    expect(written.derived).toMatchObject({ decisions: 4000, errors_not_policy: 0 });
+    for (const k of ['rss_idle_mb', 'rss_after_tasks_mb', 'rss_end_mb', 'rss_peak_mb']) expect(written.derived[k]).toBeGreaterThan(0);
+    expect(written.notes?.[0]).toMatch(/^resident memory by kind/);
+  });
+});
+
+describe('audit verify benchmark', () => {
+  it('completes a quick run: the CLI verifies both logs intact, records/s and peak RSS per size', { timeout: 300_000 }, async () => {
+    await run(process.execPath, ['bench/audit-verify.ts', '--quick', '--json-only', '--out', out], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 });
+    const written = JSON.parse(readFileSync(join(out, 'audit-verify.json'), 'utf8')) as BenchResult;
+    expect(written).toMatchObject({ name: 'audit-verify', mode: 'quick', params: { sizes: [2000, 20_000] } });
+    for (const n of [2000, 20_000]) {
+      expect(written.derived[`records/s CPU, ${n} records`]).toBeGreaterThan(0);
+      expect(written.derived[`peak RSS MB, ${n} records`]).toBeGreaterThan(0);
+    }
+    expect(written.target).toMatchObject({ required: 200_000 });
+  });
+});
+
 describe('gateway benchmark', () => {
   it('completes a quick run and writes its JSON result', { timeout: 300_000 }, async () => {
     await run(process.execPath, ['bench/gateway.ts', '--quick', '--json-only', '--out', out], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 });
