@@ -63,9 +63,8 @@ export function detectRate(input: DetectorInput, cfg: RateConfig): Signal[] {
   const evidence = { calls_in_window: inWindow, window_ms: cfg.window_ms, scope: 'task' };
   // the task's own rhythm: its mean rate over the time before this window
   const before = task.size - (inWindow - 1);
-  const first = task.at(0);
-  if (before >= cfg.min_history && first !== undefined) {
-    const span = now - cfg.window_ms - first.ts;
+  if (before >= cfg.min_history && task.size > 0) {
+    const span = now - cfg.window_ms - task.tsAt(0);
     if (span > 0) {
       const expected = (before / span) * cfg.window_ms;
       if (inWindow > cfg.task_factor * Math.max(expected, 1)) {

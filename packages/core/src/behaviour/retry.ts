@@ -30,12 +30,11 @@ function loopIn(scope: ScopeView, input: DetectorInput, cfg: RetryConfig): Loop 
   let same = 1;
   const tools = new Set<string>([call.tool]);
   for (let i = scope.size - 1; i >= 0; i--) {
-    const e = scope.at(i);
-    if (e === undefined || now - e.ts >= cfg.window_ms) break;
-    if (!e.denied) continue;
+    if (now - scope.tsAt(i) >= cfg.window_ms) break;
+    if (!scope.deniedAt(i)) continue;
     denied += 1;
-    if (tools.size < 20) tools.add(e.tool);
-    if (e.tool === call.tool && e.argsHash === call.argsHash) same += 1;
+    if (tools.size < 20) tools.add(scope.toolAt(i));
+    if (scope.sameCallAt(i, call.tool, call.argsHash)) same += 1;
   }
   // other nodes share how many of this scope's calls they denied (not which)
   denied += scope.remoteDenied(now, cfg.window_ms);

@@ -7,7 +7,7 @@
  * here is bounded by configuration; nothing walks a Map's deleted slots.
  */
 import { z } from 'zod';
-import type { CallEvent, ChainMark, ScopeKind, ScopeView } from './types.ts';
+import type { CallEvent, ChainMark, PastCall, ScopeKind, ScopeView } from './types.ts';
 
 /** A fixed-size ring; `at(0)` is the oldest item kept, `items()` copies them oldest first. */
 export class Ring<T> {
@@ -46,6 +46,160 @@ export class Ring<T> {
     for (let i = 0; i < this.count; i++) out.push(this.buf[(this.start + i) % this.buf.length] as T);
     return out;
   }
+}
+
+/**
+ * The calls a scope remembers, as compactly as the detectors allow: they read of a past call only
+ * its admission time, its tool, whether it was denied and (retry) whether it had the same
+ * arguments as the call being judged. Struct of arrays, per slot 20 bytes: the time (Float64),
+ * then three words: the arguments' key (two words) and the tool's number in this ring's own table
+ * with the denied flag in the top bit. The arrays grow by doubling up to the capacity, so a short
+ * task holds little; the tool table holds only tools some kept call used (it is rebuilt from the
+ * kept calls when it would pass the capacity), so everything is bounded by the capacity.
+ *
+ * The arguments' key is 64 bits of their hash: the first 16 hex digits of a `sha256:<hex>` hash
+ * (what the engine records), any other string hashed to 64 bits (FNV-1a, two seeds). Retry only
+ * asks whether two calls had equal keys; equal hashes always have equal keys, so a truncated key
+ * can only count two different calls as the same one (a chance of about 2^-64 per pair, or a
+ * crafted pair, which only makes the crafter's own retry signal come sooner): it never hides one.
+ */
+export class CallRing {
+  private ts: Float64Array;
+  /** per slot: args key high, args key low, tool number | denied << 31 */
+  private words: Uint32Array;
+  private start = 0;
+  private count = 0;
+  private readonly cap: number;
+  private tools: string[] = [];
+  /** the last key asked for (retry asks for the same call's key once per kept call) */
+  private probeHash: string | undefined;
+  private probeHi = 0;
+  private probeLo = 0;
+
+  constructor(capacity: number) {
+    if (!Number.isSafeInteger(capacity) || capacity < 1) throw new TypeError(`ring capacity must be a positive integer, got ${String(capacity)}`);
+    this.cap = capacity;
+    const n = Math.min(capacity, 8);
+    this.ts = new Float64Array(n);
+    this.words = new Uint32Array(3 * n);
+  }
+
+  get size(): number {
+    return this.count;
+  }
+
+  push(ts: number, tool: string, denied: boolean, argsHash: string): void {
+    let slot: number;
+    if (this.count < this.cap) {
+      if (this.count === this.ts.length) this.grow();
+      slot = (this.start + this.count) % this.ts.length;
+      this.count += 1;
+    } else {
+      slot = this.start;
+      this.start = (this.start + 1) % this.cap;
+    }
+    // the slot's old call has left: its tool may go from the table
+    const id = this.toolId(tool, slot);
+    this.ts[slot] = ts;
+    argsKey(argsHash, this.words, 3 * slot);
+    this.words[3 * slot + 2] = (id | (denied ? 0x8000_0000 : 0)) >>> 0;
+  }
+
+  /** the admission time of the i-th call kept, oldest first (i in 0..size-1) */
+  tsAt(i: number): number {
+    return this.ts[this.slot(i)] as number;
+  }
+
+  deniedAt(i: number): boolean {
+    return ((this.words[3 * this.slot(i) + 2] as number) & 0x8000_0000) !== 0;
+  }
+
+  toolAt(i: number): string {
+    return this.tools[(this.words[3 * this.slot(i) + 2] as number) & 0x7fff_ffff] as string;
+  }
+
+  /** whether the i-th call kept had this tool and these arguments (by their key) */
+  sameCallAt(i: number, tool: string, argsHash: string): boolean {
+    const s = 3 * this.slot(i);
+    if (this.tools[(this.words[s + 2] as number) & 0x7fff_ffff] !== tool) return false;
+    if (this.probeHash !== argsHash) {
+      argsKey(argsHash, PROBE, 0);
+      this.probeHash = argsHash;
+      this.probeHi = PROBE[0] as number;
+      this.probeLo = PROBE[1] as number;
+    }
+    return this.words[s] === this.probeHi && this.words[s + 1] === this.probeLo;
+  }
+
+  /** the kept calls' tools, oldest first */
+  toolList(): string[] {
+    const out = new Array<string>(this.count);
+    for (let i = 0; i < this.count; i++) out[i] = this.toolAt(i);
+    return out;
+  }
+
+  private slot(i: number): number {
+    return (this.start + i) % this.ts.length;
+  }
+
+  private grow(): void {
+    const len = Math.min(this.cap, this.ts.length * 2);
+    const ts = new Float64Array(len);
+    const words = new Uint32Array(3 * len);
+    for (let i = 0; i < this.count; i++) {
+      const from = this.slot(i);
+      ts[i] = this.ts[from] as number;
+      words.set(this.words.subarray(3 * from, 3 * from + 3), 3 * i);
+    }
+    this.ts = ts;
+    this.words = words;
+    this.start = 0;
+  }
+
+  /** the tool's number in the table; `free` is the slot about to be overwritten (its call is not kept any more) */
+  private toolId(tool: string, free: number): number {
+    const at = this.tools.indexOf(tool);
+    if (at >= 0) return at;
+    if (this.tools.length < this.cap) return this.tools.push(tool) - 1;
+    // full: keep only the tools of the calls still kept (at most cap - 1 of them, the freed slot aside)
+    const keep: string[] = [];
+    const renumber = new Map<number, number>();
+    for (let i = 0; i < this.count; i++) {
+      const s = this.slot(i);
+      if (s === free) continue;
+      const w = this.words[3 * s + 2] as number;
+      const old = w & 0x7fff_ffff;
+      let id = renumber.get(old);
+      if (id === undefined) {
+        id = keep.push(this.tools[old] as string) - 1;
+        renumber.set(old, id);
+      }
+      this.words[3 * s + 2] = ((w & 0x8000_0000) | id) >>> 0;
+    }
+    this.tools = keep;
+    return this.tools.push(tool) - 1;
+  }
+}
+
+const PROBE = new Uint32Array(2);
+const SHA256_HEX = /^sha256:[0-9a-f]{16}/;
+
+/** 64 bits of an arguments hash into out[at], out[at + 1] (see CallRing) */
+function argsKey(hash: string, out: Uint32Array, at: number): void {
+  if (SHA256_HEX.test(hash)) {
+    out[at] = Number.parseInt(hash.slice(7, 15), 16);
+    out[at + 1] = Number.parseInt(hash.slice(15, 23), 16);
+    return;
+  }
+  let a = 0x811c9dc5;
+  let b = 0x050c5d1f;
+  for (let i = 0; i < hash.length; i++) {
+    const c = hash.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x01000193) ^ (b >>> 15);
+  }
+  out[at] = a >>> 0;
+  out[at + 1] = b >>> 0;
 }
 
 /**
@@ -149,7 +303,7 @@ function remoteCount(r: RemoteScope | undefined, now: number, windowMs: number, 
 export class Scope implements ScopeView {
   readonly kind: ScopeKind;
   readonly id: string;
-  private readonly ring: Ring<CallEvent>;
+  private readonly ring: CallRing;
   private readonly times: TimeWindow;
   /** rule id → marks of its steps but the last (the last one raises the signal, it marks nothing) */
   private marks: Map<string, (ChainMark | undefined)[]> | undefined;
@@ -160,7 +314,7 @@ export class Scope implements ScopeView {
   constructor(kind: ScopeKind, id: string, ringSize: number, rateCap: number) {
     this.kind = kind;
     this.id = id;
-    this.ring = new Ring(ringSize);
+    this.ring = new CallRing(ringSize);
     this.times = new TimeWindow(rateCap);
   }
 
@@ -168,12 +322,27 @@ export class Scope implements ScopeView {
     return this.ring.size;
   }
 
-  at(i: number): CallEvent | undefined {
-    return this.ring.at(i);
+  tsAt(i: number): number {
+    return this.ring.tsAt(i);
   }
 
-  items(): CallEvent[] {
-    return this.ring.items();
+  deniedAt(i: number): boolean {
+    return this.ring.deniedAt(i);
+  }
+
+  toolAt(i: number): string {
+    return this.ring.toolAt(i);
+  }
+
+  sameCallAt(i: number, tool: string, argsHash: string): boolean {
+    return this.ring.sameCallAt(i, tool, argsHash);
+  }
+
+  /** the kept calls as drift reads them (tools), oldest first: a copy */
+  items(): PastCall[] {
+    const out = new Array<PastCall>(this.ring.size);
+    for (let i = 0; i < out.length; i++) out[i] = { ts: this.ring.tsAt(i), tool: this.ring.toolAt(i), denied: this.ring.deniedAt(i) };
+    return out;
   }
 
   calls(now: number, windowMs: number): number {
@@ -217,7 +386,7 @@ export class Scope implements ScopeView {
 
   /** the call counts in this scope from now on */
   admit(e: CallEvent): void {
-    this.ring.push(e);
+    this.ring.push(e.ts, e.tool, e.denied, e.argsHash);
     this.times.push(e.ts);
     this.buckets?.add(e.ts, e.denied);
   }

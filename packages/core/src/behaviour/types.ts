@@ -49,6 +49,13 @@ export interface CallEvent {
   readonly argsHash: string;
 }
 
+/** A past call as the detectors read it from a scope's memory (scope.ts CallRing keeps no more). */
+export interface PastCall {
+  readonly ts: number;
+  readonly tool: string;
+  readonly denied: boolean;
+}
+
 /** What a task declared, as the detectors need it. */
 export interface TaskProfile {
   readonly taskId: string;
@@ -99,8 +106,14 @@ export interface ScopeView {
   readonly id: string;
   /** recent calls kept (at most the scope's ring size) */
   readonly size: number;
-  /** the i-th recent call kept, oldest first */
-  at(i: number): CallEvent | undefined;
+  /** of the i-th recent call kept, oldest first (i in 0..size-1): its admission time */
+  tsAt(i: number): number;
+  /** … whether it was denied (when admitted: by the policy, by containment, or after its own signals) */
+  deniedAt(i: number): boolean;
+  /** … its tool */
+  toolAt(i: number): string;
+  /** … whether it was this call again: the same tool and arguments (by a 64-bit key of their hash, scope.ts CallRing) */
+  sameCallAt(i: number, tool: string, argsHash: string): boolean;
   /** calls admitted in (now - windowMs, now]: exact on this node up to its cap, plus what other nodes shared */
   calls(now: number, windowMs: number): number;
   /** denied calls other nodes shared for (now - windowMs, now] (this node's are in the ring) */
@@ -114,7 +127,7 @@ export interface DetectorInput {
   readonly now: number;
   readonly task: TaskProfile;
   /** earlier calls of the task, oldest first (bounded) */
-  readonly history: readonly CallEvent[];
+  readonly history: readonly PastCall[];
   readonly call: CallEvent;
   readonly baseline: BaselineView;
   readonly volume: VolumeTotals;
