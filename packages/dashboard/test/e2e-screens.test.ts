@@ -4,13 +4,14 @@
  * dates with their zone, no sideways page scroll, and the admin screens for a policy reload and
  * for operator keys. Debian's Chromium through playwright-core against a real `mandate serve`.
  */
-import { cpSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHROMIUM_ARGS, ROOT, ScriptedAgent, buildDashboard, call, requireChromium, startMandate, type Served } from './support.ts';
 
+const SHOTS = process.env['MANDATE_UPDATE_SCREENSHOTS'] === '1' ? join(ROOT, 'docs', 'screenshots') : join(tmpdir(), `mandate-screenshots-${process.pid}`);
 const ZONE = 'Asia/Kolkata';
 const EXTRA_POLICY = `@id("extra.no-exec-anywhere")
 forbid (principal, action == Mandate::Action::"call_tool", resource)
@@ -50,6 +51,7 @@ describe('the dashboard at 400 px with history, ids, dates and the admin screens
     page = context.pages()[0] ?? (await context.newPage());
     page.setDefaultTimeout(30_000);
     page.on('pageerror', (e) => pageErrors.push(e.message));
+    mkdirSync(SHOTS, { recursive: true });
   }, 300_000);
 
   afterAll(async () => {
@@ -70,6 +72,7 @@ describe('the dashboard at 400 px with history, ids, dates and the admin screens
       return { px: document.documentElement.scrollWidth - width, out };
     });
   const FITS = { px: 0, out: [] };
+  const shot = (name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
 
   it('shows decisions made before sign-in, read from the audit log', async () => {
     expect((await agent.act('helpdesk.search_tickets', { query: 'refund' })).effect).toBe('allow');
@@ -90,6 +93,7 @@ describe('the dashboard at 400 px with history, ids, dates and the admin screens
     await agent.act('helpdesk.search_tickets', { query: 'after sign-in' });
     await expect.poll(() => page.locator('table.decisions tbody tr', { hasText: 'helpdesk.search_tickets' }).count()).toBe(2);
     expect(await page.locator('table.decisions tbody tr').count()).toBe(3);
+    await shot('narrow-live-decisions');
   });
 
   it('gives the full task id on hover and on the clipboard, and dates with their zone', async () => {
@@ -180,6 +184,8 @@ describe('the dashboard at 400 px with history, ids, dates and the admin screens
     const after = await call(served.url, served.admin, 'GET', '/v1/policies');
     expect(after.json['version']).not.toBe(version);
     expect(await result.locator('code').first().textContent()).toBe(after.json['version']);
+    await result.scrollIntoViewIfNeeded();
+    await shot('narrow-policy-reload');
     expect(await overflow()).toEqual(FITS);
   });
 
@@ -200,6 +206,7 @@ describe('the dashboard at 400 px with history, ids, dates and the admin screens
     const row = page.locator('table.operator-keys tbody tr', { hasText: 'night-shift' });
     await row.waitFor();
     expect(await row.textContent()).toContain('active');
+    await shot('narrow-operator-keys');
     expect(await overflow()).toEqual(FITS);
     await page.getByRole('button', { name: 'Revoke key night-shift' }).click();
     const dialog = page.getByRole('dialog');
