@@ -233,3 +233,16 @@ describe('suggested mandates on agentdojo', () => {
     },
   );
 });
+
+describe('labels benchmark', () => {
+  it('compares an unshared call with the core before labels and times shared writes and reads', { timeout: 180_000 }, async () => {
+    const { stdout } = await run(process.execPath, ['bench/labels.ts', '--quick', '--json-only', '--out', out], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 });
+    const written = JSON.parse(readFileSync(join(out, 'labels.json'), 'utf8')) as BenchResult;
+    expect(JSON.parse(stdout.trim().split('\n').at(-1) ?? '')).toEqual(written);
+    expect(written).toMatchObject({ name: 'labels', mode: 'quick' });
+    expect(Object.keys(written.figures).sort()).toEqual(['after', 'before', 'sharedRead', 'sharedWrite']);
+    expect(written.params['baseCommit']).toMatch(/^[0-9a-f]{40}$/);
+    expect(Number.isFinite(written.derived['addedP50Us'])).toBe(true);
+    expect(written.target).toEqual(expect.objectContaining({ metric: 'addedP50Us', comparison: '<=', required: 5 }));
+  });
+});
