@@ -124,7 +124,8 @@ function run(script: string): Promise<string | undefined> {
     child.stderr.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-2000); });
     const stopGroup = () => { try { process.kill(-(child.pid ?? 0), 'SIGKILL'); } catch { /* the group is gone */ } };
     const timer = setTimeout(stopGroup, 60_000);
-    child.on('close', (code, signal) => {
+    // on exit, not close: a process left behind may hold stderr open
+    child.on('exit', (code, signal) => {
       clearTimeout(timer);
       stopGroup();
       rmSync(dir, { recursive: true, force: true });
@@ -154,5 +155,21 @@ describe('the shell blocks in docs/', () => {
   it('a block that fails is reported', async () => {
     expect(await run('mandate policy validate ./no-such-folder')).toMatch(/^exit [1-9]/);
     expect(await run('mandate --version')).toBeUndefined();
+  }, 60_000);
+
+  it('a process a block leaves behind (a server) is stopped with it', async () => {
+    const marker = `${process.pid}${Date.now()}`.slice(-9);
+    expect(await run(`(sleep 1${marker} &) ; echo started`)).toBeUndefined();
+    const alive = (): boolean => {
+      try {
+        execFileSync('pgrep', ['-f', `sleep 1${marker}`], { stdio: 'ignore' });
+        return true;
+      } catch {
+        return false; // pgrep exits 1 when nothing matches
+      }
+    };
+    // a killed process can linger a moment before it is reaped
+    for (let i = 0; i < 50 && alive(); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(alive()).toBe(false);
   }, 60_000);
 });
