@@ -522,6 +522,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
           else if (c.kind === 'agent') agents.invalidateAgent(c.key);
           else if (c.kind === 'control') void reloadKill();
           else if (c.kind === 'containment') behaviour?.invalidate(c.key);
+          else if (c.kind === 'kill') killHooks?.wake();
         },
         {
           onLost: (e) => {
@@ -537,6 +538,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
             feedLost = false;
             log.info({ event: 'change_feed.recovered', downMs: o.downMs, failedAttempts: o.failedAttempts }, 'change feed listening again; re-read every change made while it was away');
             taskEnds.recheckAll();
+            killHooks?.wake();
           },
           onGap: () => {
             taskState.clear();
@@ -544,6 +546,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
             taskEnds.recheckAll();
             behaviour?.clearCache();
             void reloadKill();
+            killHooks?.wake();
           },
         },
       );
