@@ -69,4 +69,7 @@ if (import.meta.main) {
   // kill sent -> an in-flight MCP call cancelled upstream (bench/kill-inflight.ts)
   const { runKillInflightBenchmark } = await import('./kill-inflight.ts');
   await runKillInflightBenchmark(process.argv.slice(2));
+  // kill sent -> an SDK-guarded tool function's signal aborted (bench/kill-sdk.ts)
+  const { runKillSdkBenchmark } = await import('./kill-sdk.ts');
+  await runKillSdkBenchmark(process.argv.slice(2));
 }

@@ -10,6 +10,7 @@
  *   result with TOOL_NOT_IN_MANDATE).
  *
  *   node bench/soak.ts [--quick] [--json-only] [--out DIR]
+ *   node bench/soak.ts --tasks …: many live tasks and a long run of decisions, for memory (lib/soak-tasks.ts)
  *   (npm run soak: 60 s at 200 req/s over HTTP and 50 calls/s through the gateway)
  *
  * Checks, and exits non-zero when one fails:
@@ -313,4 +314,9 @@ export async function runSoak(argv: readonly string[]): Promise<BenchResult> {
   }
 }
 
-if (import.meta.main) await runSoak(process.argv.slice(2));
+if (import.meta.main) {
+  const argv = process.argv.slice(2);
+  // --tasks: many live tasks and a long run of decisions, for memory (lib/soak-tasks.ts)
+  if (argv.includes('--tasks')) await (await import('./lib/soak-tasks.ts')).runTaskSoak(argv);
+  else await runSoak(argv);
+}

@@ -30,3 +30,19 @@ export function requireOptions(values: Record<string, unknown>, names: readonly 
   });
   if (missing.length > 0) throw new CliError(EXIT.USAGE, `missing ${missing.map((n) => `--${n}`).join(', ')}\n\n${help}`);
 }
+
+/** A usage error unless exactly one of the options `names` is given: none is named as missing, several as conflicting. */
+export function requireOneOf(values: Record<string, unknown>, names: readonly string[], help: string): void {
+  const given = names.filter((n) => values[n] !== undefined && values[n] !== false);
+  const flags = (ns: readonly string[]) => ns.map((n) => `--${n}`).join(', ');
+  if (given.length === 0) throw new CliError(EXIT.USAGE, `missing one of ${flags(names)}\n\n${help}`);
+  if (given.length > 1) throw new CliError(EXIT.USAGE, `only one of ${flags(names)} (got ${flags(given)})\n\n${help}`);
+}
+
+/** A usage error naming the positional argument `what` when it is missing, or the extra ones. */
+export function requirePositional(positionals: readonly string[], what: string, help: string): string {
+  const [first, ...extra] = positionals;
+  if (first === undefined) throw new CliError(EXIT.USAGE, `missing ${what}\n\n${help}`);
+  if (extra.length > 0) throw new CliError(EXIT.USAGE, `one ${what} only (also got ${extra.map((e) => JSON.stringify(e)).join(', ')})\n\n${help}`);
+  return first;
+}

@@ -1,16 +1,19 @@
 /**
+ * --json, wherever a command takes it, prints exactly one JSON document on stdout and every
+ * message on stderr, so that `mandate … --json | jq` always parses.
+ *
  * Every command's help text, apart from the commands: `mandate --help` (and `<command> --help`)
  * prints these without loading a command, its packages or their dependencies.
  */
 
-export const agentHelp = `mandate agent add --id SPIFFE_ID --owner OWNER --type TYPE [--ceiling FILE] [--url URL] [--api-key KEY]
-mandate agent list [--url URL] [--api-key KEY]
-mandate agent disable|enable --id SPIFFE_ID [--url URL] [--api-key KEY]
+export const agentHelp = `mandate agent add --id SPIFFE_ID --owner OWNER --type TYPE [--ceiling FILE] [--url URL] [--api-key KEY] [--json]
+mandate agent list [--url URL] [--api-key KEY] [--json]
+mandate agent disable|enable --id SPIFFE_ID [--url URL] [--api-key KEY] [--json]
   Registers or changes an agent through the running server (admin key from --api-key,
   MANDATE_API_KEY, or <data-dir>/admin.key). The ceiling file (YAML/JSON) bounds every mandate.`;
 
 export const approvalsHelp = `mandate approvals list [--state pending|approved|denied|used|expired|cancelled] [--task ID] [--json]
-mandate approvals approve|deny <ID> --reason TEXT
+mandate approvals approve|deny <ID> --reason TEXT [--json]
   Step-up approvals through the running server. Approving needs an operator key with the
   approver (or admin) role: --api-key, MANDATE_API_KEY, or <data-dir>/admin.key.`;
 
@@ -59,7 +62,7 @@ export const demoHelp = `mandate demo [--keep]
   over-budget calls, printing each decision and its reason. Exits 1 if any decision differs
   from what the policies say it must be. --keep leaves the server running afterwards.`;
 
-export const keysHelp = `mandate keys rotate-kek --new-kek-file FILE [--config FILE] [--data-dir DIR] [--store URL]
+export const keysHelp = `mandate keys rotate-kek --new-kek-file FILE [--config FILE] [--data-dir DIR] [--store URL] [--json]
   Re-encrypts every private signing key (task tokens, the dev issuer, audit checkpoints) under
   the key encryption key in FILE, created (base64 of 32 bytes, mode 0600) when it does not exist.
   The current key comes from the configuration as at start (MANDATE_KEK, keys.kek_file or
@@ -67,12 +70,12 @@ export const keysHelp = `mandate keys rotate-kek --new-kek-file FILE [--config F
   new key and start it. Nothing is written unless every key decrypts with the current key
   (else exit 3, KEK_MISMATCH). A cluster rotates without stopping through keys.previous_kek_files.`;
 
-export const killHelp = `mandate kill (--agent SPIFFE_ID | --task ID | --all) --reason TEXT
-mandate unkill (--agent SPIFFE_ID | --all) --reason TEXT
+export const killHelp = `mandate kill (--agent SPIFFE_ID | --task ID | --all) --reason TEXT [--json]
+mandate unkill (--agent SPIFFE_ID | --all) --reason TEXT [--json]
   The kill switch, through the running server (admin key). A kill disables the agent, kills its
   live tasks and every task delegated below them, cancels their open approvals; --all is an
   emergency stop: every call and every new task is refused until unkill --all. It prints what it
-  ended once all of it is durable. unkill never revives a killed task or its tokens.`;
+  ended, as JSON, once all of it is durable (--json: on one line). unkill never revives a killed task or its tokens.`;
 
 export const mcpHelp = `mandate mcp --stdio [--url URL] [--config FILE]
   The MCP gateway over stdio, for MCP hosts that launch servers ({"mcpServers": {...}}): relays
@@ -84,7 +87,7 @@ export const mcpHelp = `mandate mcp --stdio [--url URL] [--config FILE]
   P-256); every forwarded request then carries a fresh DPoP proof for server.public_url + /mcp
   (of --config; else the URL above), and a DPoP-Nonce challenge is answered once.`;
 
-export const policyHelp = `mandate policy validate [<DIR>] [--allow-empty] [--ceiling <file.yaml>]… [--mandate <file.yaml>]…
+export const policyHelp = `mandate policy validate [<DIR>] [--allow-empty] [--ceiling <file.yaml>]… [--mandate <file.yaml>]… [--json]
   Parses every *.cedar file and tools.yaml in DIR and validates the policies against Mandate's
   Cedar schema. Exit 0 when valid, 1 listing every problem otherwise. A folder with no policy
   fails (it would deny every call) unless --allow-empty.
@@ -92,7 +95,7 @@ export const policyHelp = `mandate policy validate [<DIR>] [--allow-empty] [--ce
   --mandate <file>   a mandate or mandate template (YAML) to validate (repeatable); with --ceiling,
                      each mandate must also fit within every ceiling given
 
-mandate policy reload [--allow-empty] [--url <url>] [--api-key <key>] [--data-dir <dir>]
+mandate policy reload [--allow-empty] [--url <url>] [--api-key <key>] [--data-dir <dir>] [--json]
   Asks the running server to re-read its policy folder (as SIGHUP does). An invalid folder, or
   one with no policy (unless --allow-empty), is refused and the set in force keeps serving; both
   outcomes are audited (policy.reloaded, policy.reload_refused). Exit 0 when reloaded, 1 when
@@ -133,11 +136,13 @@ export const replayHelp = `mandate replay --traces <file.jsonl[.gz]> --policies 
   --environment <e>  the environment tasks declare (default prod)
   --json             print the summary as JSON`;
 
-export const secretHelp = `mandate secret set NAME (--from-env VAR | --stdin)
-mandate secret list | delete NAME
+export const secretHelp = `mandate secret set NAME (--from-env VAR | --stdin) [--json]
+mandate secret list | delete NAME [--json]
   Upstream credentials for the MCP gateway, stored encrypted by the running server (admin key).
   The value is never an argument (shell history, ps): it comes from an environment variable or
-  stdin, and is never shown again. Upstreams refer to it as "secret:NAME" in env or headers.`;
+  stdin, and is never shown again. Upstreams refer to it as "secret:NAME" in env or headers.
+  A server started without a secrets key (mcp.secrets_key_file or MANDATE_SECRETS_KEY) cannot
+  store one: exit 3, SECRETS_KEY_MISSING.`;
 
 export const serveHelp = `mandate serve [--config FILE] [--port N] [--host H] [--data-dir DIR] [--policies DIR] [--store URL] [--dev-issuer]
   Starts Mandate with the embedded SQLite store in the data folder, or on PostgreSQL with

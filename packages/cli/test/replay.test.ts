@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -69,5 +69,49 @@ describe('mandate replay', () => {
     const r = await cli(['replay', '--traces', bad, '--policies', BASELINE, '--policies', PACK, '--out', join(dir, 'c.jsonl')]);
     expect(r.code).toBe(EXIT.FAILED);
     expect(r.err).toMatch(/MALFORMED_REQUEST: .*bad\.jsonl:2: not JSON/);
+  });
+
+  it('leaves an existing --out and --explain untouched when the run fails part-way, and leaves no temporary file', async () => {
+    const work = await mkdtemp(join(dir, 'atomic-'));
+    const out = join(work, 'decisions.jsonl');
+    const why = join(work, 'why.jsonl');
+    await writeFile(out, 'the earlier run\n');
+    await writeFile(why, 'the earlier explanation\n');
+    // the first trace is good and is written out before the second line fails to parse
+    const bad = join(dir, 'half.jsonl');
+    await writeFile(bad, JSON.stringify(traces[0]) + '\n' + 'x'.repeat(70_000) + '\n');
+    const r = await cli(['replay', '--traces', bad, '--policies', BASELINE, '--policies', PACK, '--out', out, '--explain', why, '--concurrency', '1']);
+    expect(r.code).toBe(EXIT.FAILED);
+    expect(await readFile(out, 'utf8')).toBe('the earlier run\n');
+    expect(await readFile(why, 'utf8')).toBe('the earlier explanation\n');
+    expect((await readdir(work)).sort()).toEqual(['decisions.jsonl', 'why.jsonl']);
+
+    // a policy folder that does not load: same
+    const noPolicies = await cli(['replay', '--traces', bad, '--policies', join(dir, 'no-such-folder'), '--out', out]);
+    expect(noPolicies.code).not.toBe(EXIT.OK);
+    expect(await readFile(out, 'utf8')).toBe('the earlier run\n');
+    expect((await readdir(work)).sort()).toEqual(['decisions.jsonl', 'why.jsonl']);
+
+    // a run that succeeds replaces the file whole
+    const good = join(dir, 'good.jsonl');
+    await writeFile(good, traces.map((t) => JSON.stringify(t)).join('\n') + '\n');
+    const ok = await cli(['replay', '--traces', good, '--policies', BASELINE, '--policies', PACK, '--out', out, '--json']);
+    expect(ok.code, ok.err).toBe(EXIT.OK);
+    expect((await readFile(out, 'utf8')).trim().split('\n')).toHaveLength(5);
+    expect((await readdir(work)).sort()).toEqual(['decisions.jsonl', 'why.jsonl']);
+    // --json: the summary alone on stdout, the file written named on stderr
+    expect(JSON.parse(ok.out)).toMatchObject({ traces: 2, calls: 5, allowed: 3, denied: 2 });
+    expect(ok.err).toContain(`wrote ${out}`);
+  });
+
+  it('names a missing trace file and an --out folder that does not exist, exit 2', async () => {
+    const missing = await cli(['replay', '--traces', join(dir, 'nope.jsonl'), '--policies', BASELINE, '--out', join(dir, 'o.jsonl')]);
+    expect(missing.code).toBe(EXIT.USAGE);
+    expect(missing.err).toContain('no trace file at');
+    const good = join(dir, 'good2.jsonl');
+    await writeFile(good, JSON.stringify(traces[0]) + '\n');
+    const noDir = await cli(['replay', '--traces', good, '--policies', BASELINE, '--out', join(dir, 'no-such-dir', 'o.jsonl')]);
+    expect(noDir.code).toBe(EXIT.USAGE);
+    expect(noDir.err).toContain('cannot write --out');
   });
 });

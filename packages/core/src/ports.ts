@@ -3,7 +3,7 @@
  * interfaces (each checked with `satisfies`), and one conformance suite covers them all.
  * Every method is async so that a networked store fits the same shape as an embedded one.
  */
-import type { AuditDraft, AuditRecord, Checkpoint } from './audit/chain.ts';
+import type { AuditDraft, AuditRecord, Checkpoint, StoredAuditRecord } from './audit/chain.ts';
 import type { JsonObject } from './json.ts';
 import type { Agent, AgentStatus, Approval, ApprovalState, BudgetLimits, BudgetUsage, OperatorKey, SigningKey, Task, TaskState } from './model.ts';
 import type { Ceiling } from './mandate/schema.ts';
@@ -199,6 +199,11 @@ export interface AuditReader {
   head(): Promise<AuditRecord | undefined>;
   /** records with seq >= fromSeq, ascending, at most `limit` */
   readRange(fromSeq: number, limit: number): Promise<AuditRecord[]>;
+  /**
+   * `readRange` with each record's data as its stored text, not parsed: what a walk of the whole
+   * chain reads (`verifyAuditLog`), without building a value per record
+   */
+  readStored(fromSeq: number, limit: number): Promise<StoredAuditRecord[]>;
   /** records of one task, ascending (never those of another task whose call id equals `taskId`) */
   readByTask(taskId: string, limit: number): Promise<AuditRecord[]>;
 }

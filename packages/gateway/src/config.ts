@@ -45,16 +45,16 @@ export const upstreamSchema = z
   .discriminatedUnion('transport', [
     z.strictObject({
       ...common,
-      transport: z.literal('stdio'),
-      command: z.string().min(1).max(4096),
-      args: z.array(z.string().max(8192)).max(256).default([]),
+      transport: z.literal('stdio').describe('stdio: the gateway starts the server as a process and speaks MCP over its stdin/stdout'),
+      command: z.string().min(1).max(4096).describe('the program to start (looked up in PATH)'),
+      args: z.array(z.string().max(8192)).max(256).default([]).describe('its arguments'),
       env: z.record(envName, valueRef).default({}).describe('extra environment (values may be `secret:<name>`); the gateway\'s own environment is not inherited beyond PATH, HOME and the like'),
-      cwd: z.string().min(1).optional(),
+      cwd: z.string().min(1).optional().describe('its working folder (default: Mandate\'s)'),
     }),
     z.strictObject({
       ...common,
-      transport: z.literal('http'),
-      url: z.url(),
+      transport: z.literal('http').describe('http: the server is reached over MCP Streamable HTTP at url'),
+      url: z.url().describe('the upstream\'s MCP endpoint'),
       headers: z.record(headerName, valueRef).default({}).describe('request headers (values may be `secret:<name>`)'),
     }),
   ])
@@ -112,7 +112,7 @@ export const mcpConfigSchema = z
         idle_timeout: durationSchema.prefault('5m').describe('a session with no request in flight and none answered for this long is closed, with its upstream connections'),
         max_list_items: z.number().int().min(1).max(100_000).default(1000).describe('tools, resources or prompts kept from one upstream\'s list'),
       })
-      .prefault({}),
+      .prefault({}).describe('bounds of the gateway: message sizes, sessions, timeouts, restarts'),
   })
   .prefault({})
   .superRefine((c, ctx) => {

@@ -65,6 +65,13 @@ interface HttpSession {
 }
 
 const SESSION_HEADER = 'mcp-session-id';
+/**
+ * How long a task's end waits for its halted calls to be answered (each is audited as halted
+ * first) before its sessions close anyway: only a store that does not answer makes it this long.
+ */
+const HALT_ANSWER_BOUND_MS = 5_000;
+/** how long a finished end of a task's sessions is remembered for a caller that comes second */
+const ENDING_REMEMBERED_MS = 60_000;
 
 /** The HTTP status for a MandateError met while opening or resuming a session. */
 function statusOf(code: string): number {
@@ -91,6 +98,11 @@ export class McpGateway {
   private readonly taskEnds: TaskEndSource | undefined;
   /** one watch per task with sessions here */
   private readonly unwatch = new Map<string, () => void>();
+  /**
+   * tasks whose sessions are being ended, or were a moment ago: whoever comes second (the kill
+   * route, polling) joins the first and learns how many sessions it closed
+   */
+  private readonly ending = new Map<string, { done: boolean; readonly closed: Promise<number> }>();
   private closed = false;
 
   constructor(o: McpGatewayOptions) {
@@ -223,23 +235,52 @@ export class McpGateway {
     };
     add(this.byTask, s.taskId);
     add(this.byAgent, s.agentId);
-    if (this.taskEnds && !this.unwatch.has(s.taskId)) this.unwatch.set(s.taskId, this.taskEnds.watch(s.taskId, (e) => void this.taskEnded(e)));
+    // a session of a task whose end was handled (a suspension lifted since): its next end is new
+    if (this.ending.get(s.taskId)?.done === true) this.ending.delete(s.taskId);
+    if (this.taskEnds && !this.unwatch.has(s.taskId)) this.unwatch.set(s.taskId, this.taskEnds.watch(s.taskId, (e) => this.taskEnded(e)));
+  }
+
+  private taskEnded(e: TaskEndNotice): void {
+    this.unwatch.delete(e.taskId);
+    this.endTask(e.taskId, e.code, e.detail).catch((err: unknown) => this.deps.log.error({ task: e.taskId, err: describeError(err) }, 'ending the sessions of an ended task failed'));
   }
 
   /**
-   * A task ended: every call of its sessions in flight is halted now (cancelled upstream, its
-   * client answered with the reason); the sessions, and their upstream connections and leases,
-   * end after `halt_grace`.
+   * The one way a task's sessions end because the task did (killed, revoked, completed,
+   * expired…), whoever noticed first (the task-ends event, the kill route, polling): every call
+   * in flight is halted now (cancelled upstream, its client answered with `code`), and once those
+   * answers are out and `halt_grace` has passed, each session closes with its upstream
+   * connections and their secret leases. Returns how many sessions it closed.
    */
-  private async taskEnded(e: TaskEndNotice): Promise<void> {
-    this.unwatch.delete(e.taskId);
-    const sessions = [...(this.byTask.get(e.taskId) ?? [])];
+  endTask(taskId: string, code: string, detail: string): Promise<number> {
+    const known = this.ending.get(taskId);
+    if (known) return known.closed;
+    const entry = {
+      done: false,
+      closed: this.haltThenClose([...(this.byTask.get(taskId) ?? [])], code, detail, `task ended (${code})`).finally(() => {
+        entry.done = true;
+        setTimeout(() => {
+          if (this.ending.get(taskId) === entry) this.ending.delete(taskId);
+        }, ENDING_REMEMBERED_MS).unref();
+      }),
+    };
+    this.ending.set(taskId, entry);
+    return entry.closed;
+  }
+
+  private async haltThenClose(sessions: readonly GatewaySession[], code: string, detail: string, why: string): Promise<number> {
     let halted = 0;
-    for (const s of sessions) halted += s.halt(e.code, e.detail);
-    if (halted > 0) this.deps.log.warn({ task: e.taskId, reason: e.code, halted }, 'task ended: calls in flight halted');
-    const grace = this.deps.config.limits.halt_grace;
-    if (halted > 0 && grace > 0) await new Promise<void>((resolve) => setTimeout(resolve, grace).unref());
-    await this.endTaskSessions(e.taskId, `task ended (${e.code})`);
+    for (const s of sessions) halted += s.halt(code, detail);
+    if (halted > 0) {
+      this.deps.log.warn({ tasks: [...new Set(sessions.map((s) => s.taskId))].slice(0, 100), reason: code, halted }, 'calls in flight halted');
+      const grace = this.deps.config.limits.halt_grace;
+      await Promise.all([
+        grace > 0 ? new Promise<void>((resolve) => setTimeout(resolve, grace).unref()) : undefined,
+        ...sessions.map((s) => s.haltedAnswered(HALT_ANSWER_BOUND_MS)),
+      ]);
+    }
+    await Promise.all(sessions.map((s) => s.close(why, { code, detail })));
+    return sessions.length;
   }
 
   private forget(s: GatewaySession, _reason: string): void {
@@ -258,27 +299,15 @@ export class McpGateway {
     }
   }
 
-  /**
-   * The one way a task's sessions end because the task did (completed, expired, revoked, killed):
-   * each session closes, with its upstream connections and their secret leases. Returns how many.
-   */
-  async endTaskSessions(taskId: string, reason: string): Promise<number> {
-    const ending = [...(this.byTask.get(taskId) ?? [])];
-    await Promise.all(ending.map((s) => s.close(reason)));
-    return ending.length;
-  }
-
-  /** Closes the sessions of these tasks (they ended). Returns how many sessions it closed. */
-  async endTasks(taskIds: readonly string[], reason = 'task killed'): Promise<number> {
-    const counts = await Promise.all([...new Set(taskIds)].map((id) => this.endTaskSessions(id, reason)));
+  /** Ends the sessions of these tasks (they ended with `code`), as `endTask` does. Returns how many sessions it closed. */
+  async endTasks(taskIds: readonly string[], code: string, detail: string): Promise<number> {
+    const counts = await Promise.all([...new Set(taskIds)].map((id) => this.endTask(id, code, detail)));
     return counts.reduce((a, b) => a + b, 0);
   }
 
-  /** Closes every session (an emergency stop). */
-  async endAll(reason = 'emergency stop'): Promise<number> {
-    const all = [...this.open];
-    await Promise.all(all.map((s) => s.close(reason)));
-    return all.length;
+  /** Ends every session (an emergency stop): calls in flight are halted with EMERGENCY_STOP first. */
+  async endAll(detail = 'emergency stop'): Promise<number> {
+    return this.haltThenClose([...this.open], 'EMERGENCY_STOP', detail, 'emergency stop');
   }
 
   /** A secret changed: spare connections started with the old value are replaced. */
@@ -291,7 +320,7 @@ export class McpGateway {
     try {
       await requireActiveTask(this.deps, taskId);
     } catch (e) {
-      if (isMandateError(e) && ENDING_REASONS.has(e.code)) await this.endTaskSessions(taskId, `task ended (${e.code})`);
+      if (isMandateError(e) && ENDING_REASONS.has(e.code)) await this.endTask(taskId, e.code, e.message);
     }
   }
 

@@ -59,7 +59,7 @@ export class SecretVault {
   }
 
   private requireKey(): Buffer {
-    if (!this.key) throw new MandateError('NOT_READY', 'no secrets key is configured (mcp.secrets_key_file or MANDATE_SECRETS_KEY)');
+    if (!this.key) throw new MandateError('NOT_READY', 'no secrets key is configured (mcp.secrets_key_file or MANDATE_SECRETS_KEY)', { missing: 'secrets_key' });
     return this.key;
   }
 

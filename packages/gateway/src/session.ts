@@ -120,7 +120,11 @@ export class GatewaySession implements LinkUser {
   /** sends on the client transport without the bookkeeping of `open` (set by connect) */
   private rawSend: Transport['send'] | undefined;
   /** one per call forwarded and not answered yet: a kill aborts them all */
-  private readonly inFlightCalls = new Set<AbortController>();
+  /** each call forwarded and not answered yet: its halt, and the client's request id */
+  private readonly inFlightCalls = new Map<AbortController, string | number>();
+  /** client requests halted and not answered yet; told to `haltWaiters` when none is left */
+  private readonly halting = new Set<string | number>();
+  private haltWaiters: (() => void)[] = [];
   lastUsed: number;
 
   private constructor(d: GatewayDeps, id: string, token: string, claims: TaskTokenClaims, hooks: SessionHooks) {
@@ -217,6 +221,7 @@ export class GatewaySession implements LinkUser {
   }
 
   private settled(id: string | number | undefined): void {
+    if (id !== undefined && this.halting.delete(id) && this.halting.size === 0) this.haltsAnswered();
     if (id === undefined || !this.open.delete(id)) return;
     // a long request is use: idle counts from its answer
     this.lastUsed = this.d.clock.now();
@@ -231,14 +236,27 @@ export class GatewaySession implements LinkUser {
    * Answers every request still open with a JSON-RPC error saying the session ended and why,
    * so a client never waits on a request nobody will answer. Before the transport closes.
    */
-  async answerOpenRequests(reason: string): Promise<void> {
+  async answerOpenRequests(reason: string, end?: Halt): Promise<void> {
     const send = this.rawSend;
     const ids = [...this.open];
     this.open.clear();
+    this.halting.clear();
+    this.haltsAnswered();
     if (!send) return;
     await Promise.all(
       ids.map((id) =>
-        send({ jsonrpc: '2.0', id, error: { code: ErrorCode.ConnectionClosed, message: `SESSION_CLOSED: Mandate ended this MCP session (${reason}) before this request was answered; open a new session to retry`, data: { reason: 'SESSION_CLOSED' } } }, { relatedRequestId: id }).catch(() => undefined),
+        send(
+          {
+            jsonrpc: '2.0',
+            id,
+            // a request cut off by its task's end (decided, not yet forwarded) is told that end's reason
+            error:
+              end !== undefined
+                ? { code: HALTED_ERROR_CODE, message: `${end.code}: Mandate ended this MCP session because its task ended${end.detail !== '' ? ` (${end.detail})` : ''}, before this request was answered`, data: { reason: end.code, halted: true } }
+                : { code: ErrorCode.ConnectionClosed, message: `SESSION_CLOSED: Mandate ended this MCP session (${reason}) before this request was answered; open a new session to retry`, data: { reason: 'SESSION_CLOSED' } },
+          },
+          { relatedRequestId: id },
+        ).catch(() => undefined),
       ),
     );
   }
@@ -602,7 +620,7 @@ export class GatewaySession implements LinkUser {
     let result: z.output<S>;
     // the client's own cancellation, or the task's end (halt): either cancels the call upstream
     const halt = new AbortController();
-    this.inFlightCalls.add(halt);
+    this.inFlightCalls.set(halt, extra.requestId);
     const ex: Extra = { ...extra, signal: AbortSignal.any([extra.signal, halt.signal]), sendNotification: (n) => extra.sendNotification(n) };
     try {
       result = link.scrubber.scrub(await this.track(link, extra, () => this.send(link, ex, method, params, schema)));
@@ -680,8 +698,34 @@ export class GatewaySession implements LinkUser {
     const calls = [...this.inFlightCalls];
     this.inFlightCalls.clear();
     const reason: Halt = { code, detail: detail.slice(0, 500), at: this.d.clock.now() };
-    for (const c of calls) c.abort(reason);
+    for (const [c, requestId] of calls) {
+      if (this.open.has(requestId)) this.halting.add(requestId);
+      c.abort(reason);
+    }
     return calls.length;
+  }
+
+  /**
+   * Resolves once every call halted here has been answered to its client (its halt's reason,
+   * audited first), or after `boundMs`: the session is closed only then, so a halted call's
+   * client hears why it was halted, never just that the session closed.
+   */
+  haltedAnswered(boundMs: number): Promise<void> {
+    if (this.halting.size === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, boundMs);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.haltWaiters.push(done);
+    });
+  }
+
+  private haltsAnswered(): void {
+    const waiters = this.haltWaiters;
+    this.haltWaiters = [];
+    for (const w of waiters) w();
   }
 
   /** A halted call: its final action is audited as `halted`, and its client hears the reason. */
@@ -715,10 +759,10 @@ export class GatewaySession implements LinkUser {
    * per-session one is closed, its process killed and its HTTP session ended; a per-task one
    * with the task's last session). `reason` goes to the log.
    */
-  close(reason: string): Promise<void> {
+  close(reason: string, end?: { readonly code: string; readonly detail: string }): Promise<void> {
     this.closing ??= (async () => {
       // the client hears why its open requests end, before anything it waits on goes away
-      await this.answerOpenRequests(reason);
+      await this.answerOpenRequests(reason, end === undefined ? undefined : { code: end.code, detail: end.detail.slice(0, 500), at: this.d.clock.now() });
       this.ended.abort(new McpError(ErrorCode.ConnectionClosed, `the MCP session ended: ${reason}`));
       try {
         await this.server.close();

@@ -1,5 +1,6 @@
 import type { DpopKeyPair } from './dpop.ts';
 import { HttpClient, type RetryOptions } from './http.ts';
+import type { KillWatchOptions } from './kill-watch.ts';
 import { MandateTask, type ApprovalWait, type TaskRuntime } from './task.ts';
 import { parseIssued } from './wire.ts';
 import { resolveWorkloadToken, type WorkloadTokenSource } from './workload.ts';
@@ -29,6 +30,11 @@ export interface MandateClientOptions {
    * token is then useless without the key. `url` must be the server's public URL.
    */
   readonly dpopKey?: DpopKeyPair | undefined;
+  /**
+   * Watch every task of this client for its end (`task.watchKills`): `true` for the defaults,
+   * or the options (`lostAfterMs`, the reconnect backoff, `onState`). Off by default.
+   */
+  readonly watchKills?: boolean | KillWatchOptions | undefined;
   /** told of failures that do not reach a caller: a background renewal, an outcome report */
   readonly onError?: ((error: unknown) => void) | undefined;
   /** injected for tests */
@@ -69,6 +75,8 @@ export class MandateClient {
       autoRenew: opts.autoRenew ?? true,
       outcomes: { enabled: opts.reportOutcomes ?? true, supported: undefined },
       onError: opts.onError ?? (() => undefined),
+      random: opts.random ?? Math.random,
+      watchKills: opts.watchKills === true ? {} : opts.watchKills === false ? undefined : opts.watchKills,
     };
     this.workloadToken = opts.workloadToken;
   }

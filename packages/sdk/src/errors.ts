@@ -16,7 +16,11 @@ export type SdkErrorCode =
   /** the caller gave up (an AbortSignal) */
   | 'ABORTED'
   /** the client's `dpopKey` cannot make proofs (not an Ed25519 or P-256 signing key pair) */
-  | 'DPOP_KEY_INVALID';
+  | 'DPOP_KEY_INVALID'
+  /** the task was killed, revoked, suspended, completed or expired: a guarded call in flight was cut off, or a new one refused */
+  | 'HALTED'
+  /** the task's kill watch has had no live stream for too long: guarded calls fail closed until it is back */
+  | 'KILL_WATCH_LOST';
 
 export class MandateSdkError extends Error {
   readonly code: SdkErrorCode;
@@ -90,6 +94,26 @@ export class MandateApiError extends MandateSdkError {
     this.status = status;
     this.serverCode = serverCode;
     this.requestId = requestId;
+  }
+}
+
+/**
+ * The task ended (or was suspended) while a guarded call ran, or before one started: the call's
+ * AbortSignal fired with this error as its reason. `reason` is the server's code for the end
+ * (TASK_KILLED, TASK_REVOKED, TASK_SUSPENDED, TASK_COMPLETED, TASK_EXPIRED).
+ */
+export class MandateHaltedError extends MandateSdkError {
+  readonly taskId: string;
+  readonly reason: string;
+  /** the words given with the end (an operator's kill reason), at most 500 characters */
+  readonly detail: string;
+
+  constructor(end: { readonly taskId: string; readonly code: string; readonly reason: string }, what = 'the call') {
+    super('HALTED', `Mandate halted ${what}: task ${end.taskId} ended with ${end.code}${end.reason !== '' ? ` (${end.reason})` : ''}`);
+    this.name = 'MandateHaltedError';
+    this.taskId = end.taskId;
+    this.reason = end.code;
+    this.detail = end.reason;
   }
 }
 

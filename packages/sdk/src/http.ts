@@ -199,19 +199,11 @@ export class HttpClient {
     }, this.timeoutMs);
     const onAbort = () => controller.abort();
     req.signal?.addEventListener('abort', onAbort, { once: true });
-    const headers: Record<string, string> = { accept: 'application/json' };
-    if (req.token !== undefined) headers['authorization'] = `Bearer ${req.token}`;
-    if (req.body !== undefined) headers['content-type'] = 'application/json';
     let res: Response;
     try {
-      if (this.dpopKey !== undefined && req.token !== undefined) {
-        try {
-          headers['dpop'] = await createDpopProof(this.dpopKey, { method: req.method, url: `${this.baseUrl}${req.path}`, accessToken: req.token, nonce: this.dpopNonce, now: this.now() });
-        } catch (e) {
-          // never send a key-bound request unsigned: that would only be denied, or leak the token's use
-          return { error: new MandateSdkError('DPOP_KEY_INVALID', `cannot make a DPoP proof: ${(e as Error).message}`, { cause: e }), retryable: false };
-        }
-      }
+      const made = await this.headersFor(req, 'application/json');
+      if ('error' in made) return made;
+      const headers = made.headers;
       try {
         res = await this.fetchFn(`${this.baseUrl}${req.path}`, {
           method: req.method,
@@ -246,6 +238,68 @@ export class HttpClient {
       clearTimeout(timer);
       req.signal?.removeEventListener('abort', onAbort);
     }
+  }
+
+  /** The request's headers: its token, and a fresh DPoP proof over it when the client holds a key. */
+  private async headersFor(req: HttpRequest, accept: string): Promise<{ readonly headers: Record<string, string> } | Failure> {
+    const headers: Record<string, string> = { accept };
+    if (req.token !== undefined) headers['authorization'] = `Bearer ${req.token}`;
+    if (req.body !== undefined) headers['content-type'] = 'application/json';
+    if (this.dpopKey !== undefined && req.token !== undefined) {
+      try {
+        headers['dpop'] = await createDpopProof(this.dpopKey, { method: req.method, url: `${this.baseUrl}${req.path}`, accessToken: req.token, nonce: this.dpopNonce, now: this.now() });
+      } catch (e) {
+        // never send a key-bound request unsigned: that would only be denied, or leak the token's use
+        return { error: new MandateSdkError('DPOP_KEY_INVALID', `cannot make a DPoP proof: ${(e as Error).message}`, { cause: e }), retryable: false };
+      }
+    }
+    return { headers };
+  }
+
+  /**
+   * Opens a server-sent event stream (a GET): resolves with the response once its headers say
+   * 200 `text/event-stream`, the body left to the caller to read. A refusal throws as `send`
+   * does; nothing is retried (the caller reconnects). Only the wait for the headers times out:
+   * the stream lives until the server ends it or `signal` fires.
+   */
+  async openStream(req: { readonly path: string; readonly token: string; readonly signal: AbortSignal }): Promise<Response> {
+    const r: HttpRequest = { method: 'GET', path: req.path, kind: 'read', token: req.token, signal: req.signal };
+    if (req.signal.aborted) throw aborted(req.signal);
+    const made = await this.headersFor(r, 'text/event-stream');
+    if ('error' in made) throw made.error;
+    const headers = made.headers;
+    const controller = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+    }, this.timeoutMs);
+    const onAbort = () => controller.abort();
+    req.signal.addEventListener('abort', onAbort, { once: true });
+    let res: Response;
+    try {
+      res = await this.fetchFn(`${this.baseUrl}${req.path}`, { method: 'GET', headers, signal: controller.signal, redirect: 'error' });
+    } catch (e) {
+      req.signal.removeEventListener('abort', onAbort);
+      if (req.signal.aborted) throw aborted(req.signal);
+      if (timedOut) throw new MandateSdkError('UNAVAILABLE', `no answer from Mandate within ${this.timeoutMs} ms (GET ${req.path})`, { cause: e });
+      throw new MandateSdkError('UNAVAILABLE', `cannot reach Mandate at ${this.baseUrl} (${networkCode(e) ?? (e as Error).message})`, { cause: e });
+    } finally {
+      clearTimeout(timer);
+    }
+    const nonce = res.headers.get('dpop-nonce');
+    if (nonce !== null && nonce !== '' && nonce.length <= 256) this.dpopNonce = nonce;
+    if (res.ok && (res.headers.get('content-type') ?? '').startsWith('text/event-stream') && res.body !== null) return res;
+    let text = '';
+    try {
+      text = await readBounded(res, 64 * 1024);
+    } catch {
+      // the status says enough
+    } finally {
+      req.signal.removeEventListener('abort', onAbort);
+    }
+    const r2 = this.interpret(r, res, text);
+    throw 'error' in r2 ? r2.error : new MandateSdkError('PROTOCOL_ERROR', `Mandate answered GET ${req.path} with ${res.headers.get('content-type') ?? 'no content type'}, not an event stream`);
   }
 
   private interpret(req: HttpRequest, res: Response, text: string): HttpResponse | Failure {

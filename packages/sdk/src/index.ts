@@ -1,6 +1,7 @@
 export { MandateClient, DEFAULT_APPROVAL_WAIT, type MandateClientOptions, type StartTaskOptions } from './client.ts';
+export { KillWatch, type KillWatchOptions, type KillWatchState, type TaskEndNotice } from './kill-watch.ts';
 export { MandateTask, type ApprovalWait, type CallOptions, type GuardOptions, type ToolCall } from './task.ts';
-export { MandateSdkError, MandateDeniedError, MandateApprovalRequiredError, MandateApiError, isMandateSdkError, type SdkErrorCode, type RefusedCall } from './errors.ts';
+export { MandateSdkError, MandateDeniedError, MandateApprovalRequiredError, MandateApiError, MandateHaltedError, isMandateSdkError, type SdkErrorCode, type RefusedCall } from './errors.ts';
 export { DEFAULT_RETRY, type RetryOptions, type RequestKind } from './http.ts';
 export { workloadTokenFromEnv, type WorkloadTokenSource } from './workload.ts';
 export type { Decision, IssuedTask } from './wire.ts';

@@ -1,5 +1,6 @@
-import { MandateApprovalRequiredError, MandateDeniedError, MandateSdkError, MandateApiError } from './errors.ts';
+import { MandateApprovalRequiredError, MandateDeniedError, MandateHaltedError, MandateSdkError, MandateApiError } from './errors.ts';
 import { abortableSleep, type HttpClient } from './http.ts';
+import { KillWatch, type KillWatchOptions } from './kill-watch.ts';
 import { parseDecision, parseIssued, type Decision, type IssuedTask } from './wire.ts';
 import { resolveWorkloadToken, type WorkloadTokenSource } from './workload.ts';
 
@@ -24,6 +25,9 @@ export interface TaskRuntime {
   /** `supported` is learnt from the first report: a 404 means this server has no outcome endpoint */
   readonly outcomes: { readonly enabled: boolean; supported: boolean | undefined };
   readonly onError: (error: unknown) => void;
+  readonly random: () => number;
+  /** start a kill watch for every task (client option `watchKills`) */
+  readonly watchKills: KillWatchOptions | undefined;
 }
 
 export interface ToolCall {
@@ -46,6 +50,13 @@ export interface GuardOptions<A extends unknown[]> {
   readonly resource?: ((...a: A) => string | undefined) | undefined;
   readonly approval?: Partial<ApprovalWait> | undefined;
   readonly signal?: ((...a: A) => AbortSignal | undefined) | undefined;
+  /**
+   * Where the call's AbortSignal goes in the function's arguments: given the call's arguments,
+   * returns those to call the function with. The signal fires when the caller's own signal does and, with a kill watch, when
+   * the task is killed, revoked, suspended, completed or expires (reason: MandateHaltedError) or
+   * the watch is lost (KILL_WATCH_LOST). E.g. `(signal, [a]) => [a, signal]`.
+   */
+  readonly passSignal?: ((signal: AbortSignal, args: NoInfer<A>) => readonly unknown[]) | undefined;
 }
 
 const TERMINAL_TOKEN_REASONS = new Set(['TOKEN_REVOKED', 'TOKEN_EXPIRED']);
@@ -72,6 +83,31 @@ function asJson(value: unknown): unknown {
   }
 }
 
+/** What a halted call is reported as (its outcome): why it was cut off. */
+function haltedOutcome(e: unknown): Record<string, unknown> {
+  if (e instanceof MandateHaltedError) return { halted: true, code: e.code, reason: e.reason };
+  return { halted: true, code: e instanceof MandateSdkError ? e.code : 'HALTED' };
+}
+
+/** `p`, or the signal's reason the moment it fires first. */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e as Error);
+      },
+    );
+  });
+}
+
 /**
  * One task under one mandate: holds the task token, renews it before it expires, and asks
  * Mandate before every tool call. A guarded tool runs only on an explicit `allow`.
@@ -87,6 +123,7 @@ export class MandateTask {
   private renewing: Promise<void> | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private ended = false;
+  private watch: KillWatch | undefined;
   private readonly listeners = new Set<(token: string, expiresAt: number) => void>();
 
   constructor(rt: TaskRuntime, issued: IssuedTask) {
@@ -97,6 +134,25 @@ export class MandateTask {
     this.agentId = issued.agentId;
     this.mandateHash = issued.mandateHash;
     this.schedule();
+    if (rt.watchKills !== undefined) this.watchKills(rt.watchKills);
+  }
+
+  /**
+   * Subscribes to this task's end (`GET /v1/tasks/:id/events`, server-sent events, reconnected
+   * with backoff): from now on each guarded call's AbortSignal fires the moment the task is
+   * killed (its own kill, its agent's, an ancestor task's), revoked, suspended, completed or
+   * expires, and the call is cut off with MandateHaltedError (HALTED); once the stream has been
+   * away for `lostAfterMs`, guarded calls fail closed with KILL_WATCH_LOST until it is back.
+   * One watch per task: a second call returns the first.
+   */
+  watchKills(opts: KillWatchOptions = {}): KillWatch {
+    this.watch ??= new KillWatch({ http: this.rt.http, taskId: this.id, token: () => this.freshToken(), now: this.rt.now, random: this.rt.random, onError: this.rt.onError }, opts);
+    return this.watch;
+  }
+
+  /** the task's kill watch, once started */
+  get killWatch(): KillWatch | undefined {
+    return this.watch;
   }
 
   /** the current task token (it changes at each renewal) */
@@ -247,14 +303,36 @@ export class MandateTask {
   guard<A extends unknown[], R>(tool: string, fn: (...a: A) => R | Promise<R>, opts: GuardOptions<A> = {}): (...a: A) => Promise<Awaited<R>> {
     if (typeof fn !== 'function') throw new TypeError('guard needs a function');
     return async (...a: A): Promise<Awaited<R>> => {
+      // a task known to have ended, or a watch lost: refused before anything is asked
+      this.watch?.check();
       const args = opts.args ? opts.args(...a) : defaultArgs(a);
-      const decision = await this.check({ tool, args, resource: opts.resource?.(...a) }, { signal: opts.signal?.(...a), approval: opts.approval });
+      const callerSignal = opts.signal?.(...a);
+      const decision = await this.check({ tool, args, resource: opts.resource?.(...a) }, { signal: callerSignal, approval: opts.approval });
+      let halt: ReturnType<KillWatch['callSignal']> | undefined;
+      try {
+        halt = this.watch?.callSignal();
+      } catch (e) {
+        await this.reportOutcome(decision.callId, haltedOutcome(e), true);
+        throw e;
+      }
+      const signals = [halt?.signal, callerSignal].filter((x) => x !== undefined);
+      const signal = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
       let result: Awaited<R>;
       try {
-        result = await fn(...a);
+        // what passSignal returns is the function's own arguments (their type is the caller's to keep right)
+        const callArgs = signal !== undefined && opts.passSignal ? (opts.passSignal(signal, a) as A) : a;
+        const call = Promise.resolve().then(() => fn(...callArgs));
+        // a halt answers the caller at once, whether or not the function heeds its signal
+        result = await (halt ? untilAborted(call, halt.signal) : call);
       } catch (e) {
+        if (halt?.signal.aborted === true && e === halt.signal.reason) {
+          await this.reportOutcome(decision.callId, haltedOutcome(e), true);
+          throw e;
+        }
         await this.reportOutcome(decision.callId, e instanceof Error ? `${e.name}: ${e.message}` : String(e), true);
         throw e;
+      } finally {
+        halt?.release();
       }
       await this.reportOutcome(decision.callId, result);
       return result;
@@ -305,9 +383,10 @@ export class MandateTask {
     this.close();
   }
 
-  /** Stops background renewal without ending the task on the server. */
+  /** Stops background renewal (and the kill watch) without ending the task on the server. */
   close(): void {
     this.ended = true;
+    this.watch?.close();
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
   }

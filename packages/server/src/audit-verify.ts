@@ -4,11 +4,11 @@
  * an anchor file), the unanchored tail (how many records no checkpoint covers, since when), and
  * how far the external anchors reach.
  */
-import { verifyAuditLog, type AuditReader, type ChainVerdict, type Checkpoint, type Hasher, type JsonObject } from '@mandate/core';
+import { verifyAuditLog, type ChainSource, type ChainVerdict, type Checkpoint, type Hasher, type JsonObject } from '@mandate/core';
 import { mergeCheckpoints } from './audit-files.ts';
 
 export interface AuditVerifyInput {
-  readonly reader: Pick<AuditReader, 'readRange'>;
+  readonly reader: ChainSource;
   /** the store's checkpoints and the data folder's copy */
   readonly checkpoints: readonly Checkpoint[];
   /** checkpoints read from an anchor file (outside the data folder), and where from */

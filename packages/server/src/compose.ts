@@ -3,7 +3,7 @@
  * its collaborators explicitly; there are no module-level singletons.
  */
 import { EndingTasks, TaskEnds } from './task-ends.ts';
-import { mkdirSync, writeFileSync, chmodSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync, chmodSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import type {
@@ -49,6 +49,9 @@ import { EncryptedKeyStore, loadKeks, protectSigningKeys } from './key-encryptio
 import { openAnchors, type AnchoredCheckpoints } from './anchors.ts';
 import { CheckpointingAudit, type CheckpointerLog } from './checkpointer.ts';
 import { WriteHealth } from './write-health.ts';
+import { AuditIntegrity } from './audit-integrity.ts';
+import { createTracing, type Tracing } from './tracing.ts';
+import { readAnchorFile } from './anchor-file.ts';
 import { LIVE_COUNT_CAP, MandateMetrics, countLiveTasks } from './metrics.ts';
 import type { MandateConfig } from './config.ts';
 import { loadOidcIssuer, loadTrustBundle } from './identity/bundles.ts';
@@ -136,6 +139,10 @@ export interface MandateRuntime {
   readonly shadowPolicies: PolicyHolder | undefined;
   /** whether this node can commit (readiness) */
   readonly writeHealth: WriteHealth;
+  /** whether the audit log still holds what its newest signed checkpoint covers (readiness) */
+  readonly auditIntegrity: AuditIntegrity;
+  /** OpenTelemetry spans (tracing.enabled), through @opentelemetry/api */
+  readonly tracing: Tracing;
   /** Prometheus metrics of this runtime, served at /metrics when metrics.enabled (metrics.ts) */
   readonly metrics: MandateMetrics;
   /** whether this node's cached state is current (always, on one node; with several, its change feed is connected and, with behaviour on, its last exchange of behaviour counts is recent) */
@@ -172,6 +179,8 @@ export function storePath(config: MandateConfig): string {
 /** readiness: a commit this recent says the store can write; otherwise it is probed, at most once a second */
 const WRITE_FRESH_MS = 5_000;
 const WRITE_PROBE_GAP_MS = 1_000;
+/** unanchored records the readiness check walks at most (checkpoint_every bounds the tail: 1000 by default) */
+const AUDIT_INTEGRITY_MAX_TAIL = 100_000;
 
 /** how often the SQLite store's WAL is checkpointed in the background (store-sqlite, checkpoint-worker.ts) */
 const WAL_CHECKPOINT_MS = 250;
@@ -304,6 +313,18 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
     const writeHealth = new WriteHealth(() => store.probeWrite(), { freshMs: WRITE_FRESH_MS, minProbeGapMs: WRITE_PROBE_GAP_MS, now: () => performance.now() }, log);
     const audit = new CheckpointingAudit(publishingAudit(store.audit, events, metrics), anchors, auditKeys, clock, config.audit.checkpoint_every, config.audit.checkpoint_interval, log, writeHealth);
     checkpointer = audit;
+    // the log against its newest signed checkpoint, at start and every integrity_check_interval
+    const auditIntegrity = new AuditIntegrity(
+      {
+        reader: store.audit,
+        checkpoints: async () => [...(await checkpoints.listCheckpoints()), ...(anchorFile !== undefined && existsSync(anchorFile) ? readAnchorFile(anchorFile) : [])],
+        publicKeys: () => auditKeys.publicKeys(),
+        hasher,
+        intervalMs: config.audit.integrity_check_interval,
+        maxTail: AUDIT_INTEGRITY_MAX_TAIL,
+      },
+      log,
+    );
     const current = () => policies.current;
     // shadow mode: the candidate folder is judged beside the active one and never enforced
     const shadowPolicies = config.policies.shadow_dir === undefined ? undefined : new PolicyHolder(resolveDirs(config.policies.shadow_dir), hasher);
@@ -382,6 +403,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       : undefined;
     let sharing: BehaviourSharing | undefined;
     // --- end behaviour
+    const tracing = createTracing(config.tracing.enabled);
     const engine = new PublishingDecisionEngine({
       clock,
       ids,
@@ -410,7 +432,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
         },
         pendingOutcomes: config.limits.pending_outcomes,
       },
-    }, events, metrics);
+    }, events, metrics, tracing);
     // --- proof of possession and supervision (issue 13)
     const dpop = new DpopVerifier({
       hasher,
@@ -594,6 +616,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       policies: () => policies.current.policies.length,
     });
     let closed = false;
+    auditIntegrity.start();
     return {
       config,
       clock,
@@ -608,6 +631,8 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       anchors,
       anchorFile,
       writeHealth,
+      auditIntegrity,
+      tracing,
       metrics,
       policies,
       keyEncryption,
@@ -640,6 +665,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
         if (closed) return;
         closed = true;
         clearInterval(sweep);
+        auditIntegrity.stop();
         events.close();
         await alerts.close();
         await killHooks?.close();

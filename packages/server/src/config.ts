@@ -26,18 +26,18 @@ export function isAddressOrRange(text: string): boolean {
 }
 
 const trustBundleSchema = z.union([
-  z.strictObject({ trust_domain: z.string().min(1), jwks_file: z.string().min(1) }),
-  z.strictObject({ trust_domain: z.string().min(1), spiffe_bundle_file: z.string().min(1) }),
-  z.strictObject({ trust_domain: z.string().min(1), jwks_url: z.url(), refresh_interval: duration('5m') }),
+  z.strictObject({ trust_domain: z.string().min(1).describe('the SPIFFE trust domain (example.org) whose workload tokens these keys verify'), jwks_file: z.string().min(1).describe('a JWKS file with the trust domain\'s public keys') }).describe('a trust domain whose JWT-SVID keys are a JWKS file'),
+  z.strictObject({ trust_domain: z.string().min(1).describe('the SPIFFE trust domain whose workload tokens these keys verify'), spiffe_bundle_file: z.string().min(1).describe('a SPIFFE trust bundle (JWKS with spiffe_refresh_hint), as SPIRE writes it') }).describe('a trust domain whose keys are a SPIFFE bundle file'),
+  z.strictObject({ trust_domain: z.string().min(1).describe('the SPIFFE trust domain whose workload tokens these keys verify'), jwks_url: z.url().describe('where the trust domain\'s JWKS is fetched (https)'), refresh_interval: duration('5m').describe('how often it is fetched again') }).describe('a trust domain whose keys are fetched from a URL'),
 ]);
 
 const oidcIssuerSchema = z.strictObject({
-  issuer: z.string().min(1),
-  audience: z.string().min(1),
-  trust_domain: z.string().min(1),
-  jwks_url: z.url().optional(),
-  jwks_file: z.string().min(1).optional(),
-  subject_claim: z.string().min(1).default('sub'),
+  issuer: z.string().min(1).describe('the issuer (iss) of the OIDC tokens accepted as workload identity'),
+  audience: z.string().min(1).describe('the audience (aud) those tokens must carry'),
+  trust_domain: z.string().min(1).describe('the SPIFFE trust domain the token\'s subject is mapped into (spiffe://<trust_domain>/<subject>)'),
+  jwks_url: z.url().optional().describe('where the issuer\'s JWKS is fetched'),
+  jwks_file: z.string().min(1).optional().describe('the issuer\'s JWKS, from a file (instead of jwks_url)'),
+  subject_claim: z.string().min(1).default('sub').describe('the claim that names the workload'),
 });
 
 /**
@@ -45,34 +45,32 @@ const oidcIssuerSchema = z.strictObject({
  * never silently falls back to a default. docs/config.schema.json is generated from this.
  */
 export const configSchema = z.strictObject({
-  /** the environment this deployment guards; mandates must name it */
-  environment: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/).default('dev'),
-  /** where the embedded store, keys and the bootstrap admin key live */
-  data_dir: z.string().min(1).default('./.mandate'),
+  environment: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/).default('dev').describe('the environment this deployment guards; mandates must name it'),
+  data_dir: z.string().min(1).default('./.mandate').describe('where the embedded store, keys and the bootstrap admin key live'),
   /** `sqlite` (the embedded default, in data_dir), `sqlite:<path>`, or `postgres://…` for several nodes */
   store: z
     .string()
-    .regex(/^(sqlite(:.+)?|postgres(ql)?:\/\/.+)$/, 'sqlite, sqlite:<path> or postgres://…')
+    .regex(/^(sqlite(:.+)?|postgres(ql)?:\/\/.+)$/, 'sqlite, sqlite:<path> or postgres://…').describe('where the state lives: sqlite (the embedded store in data_dir), sqlite:<path>, or postgres://… for several nodes; also --store, MANDATE_STORE')
     .default('sqlite'),
   /** settings of the PostgreSQL store (used when `store` is a postgres:// URL) */
   postgres: z
     .strictObject({
-      /** the PostgreSQL schema Mandate's tables live in; every node of one cluster uses the same */
-      schema: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/).default('mandate'),
-      pool_size: z.number().int().min(1).max(200).default(10),
-      statement_timeout: duration('5s'),
-      /** the longest a node serves cached state without hearing from the change feed */
-      max_staleness: duration('5s'),
+      schema: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/).default('mandate').describe('the PostgreSQL schema Mandate\'s tables live in; every node of one cluster uses the same'),
+      pool_size: z.number().int().min(1).max(200).default(10).describe('connections each node keeps to PostgreSQL'),
+      statement_timeout: duration('5s').describe('a statement that runs longer is cancelled (and the call it served denied)'),
+      max_staleness: duration('5s').describe('the longest a node serves cached state without hearing from the change feed'),
     })
-    .prefault({}),
+    .prefault({}).describe('settings of the PostgreSQL store (used when store is a postgres:// URL)'),
   server: z
     .strictObject({
-      host: z.string().default('127.0.0.1'),
-      port: z.number().int().min(0).max(65535).default(8787),
-      /** largest accepted request body */
-      body_limit_bytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(1024 * 1024),
-      /** deepest JSON nesting accepted in any body */
-      max_json_depth: z.number().int().min(2).max(128).default(32),
+      host: z.string().default('127.0.0.1').describe('the address to listen on (0.0.0.0: every interface)'),
+      port: z.number().int().min(0).max(65535).default(8787).describe('the port to listen on (0: any free port)'),
+      young_generation_growth: z
+        .boolean()
+        .default(false)
+        .describe("let V8's young generation grow (up to ~96 MiB resident) under load; off, `mandate serve` keeps it at its starting size, which saved ~90 MiB RSS at no measured cost in decisions/s (docs/operations.md, memory)"),
+      body_limit_bytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(1024 * 1024).describe('largest accepted request body'),
+      max_json_depth: z.number().int().min(2).max(128).default(32).describe('deepest JSON nesting accepted in any body'),
       public_url: z
         .url()
         .regex(/^https?:\/\/[^/?#]+\/?$/, 'scheme://host[:port] only')
@@ -104,119 +102,115 @@ export const configSchema = z.strictObject({
       }
       if (s.headers_timeout > s.request_timeout) ctx.addIssue({ code: 'custom', path: ['headers_timeout'], message: 'must not exceed request_timeout (the headers are part of the request)' });
     })
-    .prefault({}),
+    .prefault({}).describe('the HTTP listener: address, limits, timeouts, proxies'),
   tokens: z
     .strictObject({
-      /** `iss` of task tokens */
-      issuer: z.string().min(1).default('mandate'),
-      /** `aud` of task tokens */
-      audience: z.string().min(1).default('mandate'),
-      /** longest life of one task token; renewal mints the next */
-      ttl: duration('5m'),
-      default_task_ttl: duration('15m'),
-      max_task_ttl: duration('1h'),
-      /** hard end of every task, renewals included */
-      max_task_lifetime: duration('4h'),
-      /** how often tasks past their time are marked expired (and audited) */
-      expiry_sweep_interval: duration('30s'),
-      /** environments where every task must be bound to a key (DPoP proof at start); per agent: ceiling.require_pop */
-      require_pop_environments: z.array(z.string().regex(/^[A-Za-z0-9._-]{1,100}$/)).max(100).default([]),
+      issuer: z.string().min(1).default('mandate').describe('`iss` of task tokens'),
+      audience: z.string().min(1).default('mandate').describe('`aud` of task tokens'),
+      ttl: duration('5m').describe('longest life of one task token; renewal mints the next'),
+      default_task_ttl: duration('15m').describe('a task\'s life when its mandate names no ttl'),
+      max_task_ttl: duration('1h').describe('the longest ttl a mandate may ask for'),
+      max_task_lifetime: duration('4h').describe('hard end of every task, renewals included'),
+      expiry_sweep_interval: duration('30s').describe('how often tasks past their time are marked expired (and audited)'),
+      require_pop_environments: z.array(z.string().regex(/^[A-Za-z0-9._-]{1,100}$/)).max(100).default([]).describe('environments where every task must be bound to a key (DPoP proof at start); per agent: ceiling.require_pop'),
       /** proof of possession (RFC 9449 DPoP) for key-bound task tokens */
       dpop: z
         .strictObject({
-          /** how far a proof's iat may lie from the server's clock, either way */
-          iat_window: duration('60s'),
-          /** proof ids remembered (per node) against replay; when full of live ids, proofs are refused */
-          replay_cache_size: z.number().int().min(100).max(10_000_000).default(100_000),
-          /** require server-issued nonces (DPoP-Nonce response header), rotating every nonce_period */
-          nonce: z.boolean().default(false),
-          nonce_period: duration('5m'),
+          iat_window: duration('60s').describe('how far a proof\'s iat may lie from the server\'s clock, either way'),
+          replay_cache_size: z.number().int().min(100).max(10_000_000).default(100_000).describe('proof ids remembered (per node) against replay; when full of live ids, proofs are refused'),
+          nonce: z.boolean().default(false).describe('require server-issued nonces (DPoP-Nonce response header), rotating every nonce_period'),
+          nonce_period: duration('5m').describe('how often the server\'s DPoP nonce changes (the previous one stays accepted for one period)'),
         })
-        .prefault({}),
+        .prefault({}).describe('proof of possession (RFC 9449 DPoP) for key-bound task tokens'),
     })
-    .prefault({}),
+    .prefault({}).describe('task tokens: issuer, audience, lifetimes'),
   identity: z
     .strictObject({
-      /** what workload tokens' `aud` must contain */
-      audience: z.string().min(1).default('mandate'),
-      /** longest lifetime a workload token may have */
-      max_token_lifetime: duration('1h'),
-      clock_skew: duration('30s'),
-      trust_bundles: z.array(trustBundleSchema).max(100).default([]),
-      oidc_issuers: z.array(oidcIssuerSchema).max(100).default([]),
+      audience: z.string().min(1).default('mandate').describe('what workload tokens\' `aud` must contain'),
+      max_token_lifetime: duration('1h').describe('longest lifetime a workload token may have'),
+      clock_skew: duration('30s').describe('tolerance for iat, nbf and exp of workload tokens'),
+      trust_bundles: z.array(trustBundleSchema).max(100).default([]).describe('SPIFFE trust domains whose JWT-SVIDs are accepted, each with its keys'),
+      oidc_issuers: z.array(oidcIssuerSchema).max(100).default([]).describe('OIDC issuers whose tokens are accepted as workload identity'),
       /** built-in issuer of JWT-SVIDs for demos and tests; never enable in production */
       dev_issuer: z
-        .strictObject({ enabled: z.boolean().default(false), trust_domain: z.string().default('dev.mandate.local') })
-        .prefault({}),
+        .strictObject({ enabled: z.boolean().default(false).describe('turn on the built-in development issuer (also --dev-issuer, MANDATE_DEV_ISSUER=1)'), trust_domain: z.string().default('dev.mandate.local').describe('the trust domain of the SPIFFE IDs it issues') })
+        .prefault({}).describe('built-in issuer of JWT-SVIDs for demos and tests; never enable in production'),
     })
-    .prefault({}),
+    .prefault({}).describe('workload identity: which JWT-SVIDs and OIDC tokens prove what an agent is'),
   policies: z
     .strictObject({
-      /** folder of *.cedar files and an optional tools.yaml, or several loaded as one set (e.g. policies/agent-baseline and your tool facts); absent = empty set = deny everything */
-      dir: policyDirs.optional(),
-      /** shadow mode: a candidate folder (or folders) judged beside the active set on every call; divergences are recorded, never enforced */
-      shadow_dir: policyDirs.optional(),
-      /** compiled: validated policies compiled to JS, cedar-wasm as the oracle (docs/benchmarks.md, Compiled policies); cedar: cedar-wasm only */
-      engine: z.enum(['compiled', 'cedar']).default('compiled'),
-      /** share of compiled decisions re-evaluated by cedar-wasm in the background; a divergence is logged and counted */
-      cross_check_fraction: z.number().min(0).max(1).default(0.01),
-      /** ceiling on those re-evaluations per second (each costs hundreds of µs of the decision thread); 0 = none */
-      cross_check_max_per_second: z.number().int().min(0).max(1_000_000).default(20),
+      dir: policyDirs.optional().describe('folder of *.cedar files and an optional tools.yaml, or several loaded as one set (e.g. policies/agent-baseline and your tool facts); absent = empty set = deny everything'),
+      shadow_dir: policyDirs.optional().describe('shadow mode: a candidate folder (or folders) judged beside the active set on every call; divergences are recorded, never enforced'),
+      engine: z.enum(['compiled', 'cedar']).default('compiled').describe('compiled: validated policies compiled to JS, cedar-wasm as the oracle (docs/benchmarks.md, Compiled policies); cedar: cedar-wasm only'),
+      cross_check_fraction: z.number().min(0).max(1).default(0.01).describe('share of compiled decisions re-evaluated by cedar-wasm in the background; a divergence is logged and counted'),
+      cross_check_max_per_second: z.number().int().min(0).max(1_000_000).default(20).describe('ceiling on those re-evaluations per second (each costs hundreds of µs of the decision thread); 0 = none'),
     })
-    .prefault({}),
+    .prefault({}).describe('the Cedar policy folders and how they are evaluated (docs/policies.md)'),
   tasks: z
     .strictObject({
       /** long-running tasks renew only while they show they are supervised */
       supervision: z
         .strictObject({
-          /** on: renewal needs a recent heartbeat (or a matching signed task state); lapsed tasks are suspended */
-          enabled: z.boolean().default(false),
-          /** how often a supervisor is expected to call POST /v1/tasks/{id}/heartbeat */
-          heartbeat_interval: duration('30s'),
-          /** heartbeats a task may miss before it is suspended */
-          missed_heartbeats_before_suspend: z.number().int().min(1).max(100).default(3),
-          /** how old (iat) a signed task state sent with a renewal may be */
-          state_window: duration('60s'),
-          /** a renewed token keeps working for calls this long (never past its exp, a revocation or a kill) */
-          grace: duration('0s'),
-          /** how often lapsed tasks are looked for */
-          sweep_interval: duration('10s'),
+          enabled: z.boolean().default(false).describe('on: renewal needs a recent heartbeat (or a matching signed task state); lapsed tasks are suspended'),
+          heartbeat_interval: duration('30s').describe('how often a supervisor is expected to call POST /v1/tasks/{id}/heartbeat'),
+          missed_heartbeats_before_suspend: z.number().int().min(1).max(100).default(3).describe('heartbeats a task may miss before it is suspended'),
+          state_window: duration('60s').describe('how old (iat) a signed task state sent with a renewal may be'),
+          grace: duration('0s').describe('a renewed token keeps working for calls this long (never past its exp, a revocation or a kill)'),
+          sweep_interval: duration('10s').describe('how often lapsed tasks are looked for'),
         })
-        .prefault({}),
+        .prefault({}).describe('long-running tasks renew only while they show they are supervised'),
+      /** GET /v1/tasks/{id}/events: the stream that tells an agent (the SDK's watchKills) its task ended */
+      events: z
+        .strictObject({
+          heartbeat: duration('10s')
+            .refine((ms) => ms >= 100 && ms <= 300_000, 'tasks.events.heartbeat must be between 100ms and 5m')
+            .describe("a comment line this often keeps proxies from closing an idle task event stream and lets the client tell a dead stream from a quiet one; the task's state (and an operator's key) is re-checked at each"),
+          max_streams_per_task: z
+            .number()
+            .int()
+            .min(1)
+            .max(1000)
+            .default(4)
+            .describe("task event streams open at once for one task; one more makes the task's oldest give way (a reconnecting client is never locked out by its own stream that has not noticed it is dead)"),
+          max_streams_per_agent: z
+            .number()
+            .int()
+            .min(1)
+            .max(100_000)
+            .default(256)
+            .describe("task event streams open at once for all the tasks of one agent; one more makes the agent's oldest give way"),
+        })
+        .prefault({}).describe('the task event stream (GET /v1/tasks/{id}/events) that tells an agent its task ended'),
     })
-    .prefault({}),
+    .prefault({}).describe('task lifecycle settings'),
   approvals: z
     .strictObject({
-      /** how long a request waits for a human, and how long an approval stays usable */
-      ttl: duration('15m'),
-      /** approval fatigue: open requests one task may have at once */
-      max_pending_per_task: z.number().int().min(1).max(1000).default(5),
-      /** approval fatigue: decisions one approver may make per window */
-      max_decisions_per_approver: z.number().int().min(1).max(100_000).default(60),
-      approver_window: duration('10m'),
-      /** refuse approvals from an operator key whose name is the agent's owner */
-      forbid_owner_approval: z.boolean().default(false),
-      /** POSTed a JSON notice for every new request (fire and forget, 5 s timeout) */
-      webhook_url: z.url().optional(),
+      ttl: duration('15m').describe('how long a request waits for a human, and how long an approval stays usable'),
+      max_pending_per_task: z.number().int().min(1).max(1000).default(5).describe('approval fatigue: open requests one task may have at once'),
+      max_decisions_per_approver: z.number().int().min(1).max(100_000).default(60).describe('approval fatigue: decisions one approver may make per window'),
+      approver_window: duration('10m').describe('the window max_decisions_per_approver counts in'),
+      forbid_owner_approval: z.boolean().default(false).describe('refuse approvals from an operator key whose name is the agent\'s owner'),
+      webhook_url: z.url().optional().describe('POSTed a JSON notice for every new request (fire and forget, 5 s timeout)'),
     })
-    .prefault({}),
+    .prefault({}).describe('step-up approvals: lifetime and limits against approval fatigue'),
   audit: z
     .strictObject({
-      /** sign a checkpoint after this many records (appended by this node)… */
-      checkpoint_every: z.number().int().min(1).max(1_000_000).default(1000),
-      /** …or this often whenever the log has records no checkpoint covers (idle or not): the longest a record stays unanchored */
-      checkpoint_interval: duration('30s').refine((ms) => ms >= 100 && ms <= 86_400_000, 'checkpoint_interval must be between 100ms and 24h'),
+      checkpoint_every: z.number().int().min(1).max(1_000_000).default(1000).describe('sign a checkpoint after this many records (appended by this node)…'),
+      checkpoint_interval: duration('30s').refine((ms) => ms >= 100 && ms <= 86_400_000, 'checkpoint_interval must be between 100ms and 24h').describe('…or this often whenever the log has records no checkpoint covers (idle or not): the longest a record stays unanchored'),
       /**
        * the checkpoint signing keys (mode 0600), kept out of the log's database; default
        * <data_dir>/audit-checkpoint-keys.json. Nodes of one cluster share one file.
        */
-      key_file: z.string().min(1).optional(),
-      /** full: fsync every commit; normal: survive a process crash, not a power cut */
-      durability: z.enum(['full', 'normal']).default('full'),
-      /** copies of every signed checkpoint kept outside the data folder (see anchors.ts) */
-      anchors: anchorsConfigSchema,
+      key_file: z.string().min(1).optional().describe('the checkpoint signing keys (mode 0600), kept out of the log\'s database; default <data_dir>/audit-checkpoint-keys.json. Nodes of one cluster share one file'),
+      durability: z.enum(['full', 'normal']).default('full').describe('full: fsync every commit; normal: survive a process crash, not a power cut'),
+      integrity_check_interval: duration('60s')
+        .refine((ms) => ms >= 1000 && ms <= 86_400_000, 'integrity_check_interval must be between 1s and 24h')
+        .describe(
+          'how often (and at start) the node checks that the audit log still holds what its newest signed checkpoint covers and that the records after it link up; while that fails, /readyz answers 503 (checks.audit)',
+        ),
+      anchors: anchorsConfigSchema.describe('copies of every signed checkpoint kept outside the data folder (see anchors.ts)'),
     })
-    .prefault({}),
+    .prefault({}).describe('the audit chain: checkpoints, durability, anchors, integrity checks (docs/audit.md)'),
   keys: z
     .strictObject({
       kek_file: z
@@ -236,26 +230,31 @@ export const configSchema = z.strictObject({
     .describe('encryption at rest of the private signing keys (task tokens, the dev issuer, audit checkpoints)'),
   limits: z
     .strictObject({
-      args_max_depth: z.number().int().min(1).max(64).default(8),
-      args_max_entries: z.number().int().min(1).max(100_000).default(256),
-      args_max_string: z.number().int().min(16).max(10 * 1024 * 1024).default(65_536),
-      args_max_nodes: z.number().int().min(1).max(1_000_000).default(4096),
-      /** free-text argument values at least this long are matched against earlier tool results (provenance) */
-      provenance_min_length: z.number().int().min(4).max(1024).default(8),
-      /** allowed calls remembered for their outcome report (POST /v1/outcomes, the gateway); the oldest are forgotten first */
-      pending_outcomes: z.number().int().min(1).max(10_000_000).default(50_000),
+      args_max_depth: z.number().int().min(1).max(64).default(8).describe('deepest nesting of a call\'s arguments'),
+      args_max_entries: z.number().int().min(1).max(100_000).default(256).describe('most keys or items in one object or list of a call\'s arguments'),
+      args_max_string: z.number().int().min(16).max(10 * 1024 * 1024).default(65_536).describe('longest string in a call\'s arguments (characters)'),
+      args_max_nodes: z.number().int().min(1).max(1_000_000).default(4096).describe('most values in a call\'s arguments, all levels together'),
+      provenance_min_length: z.number().int().min(4).max(1024).default(8).describe('free-text argument values at least this long are matched against earlier tool results (provenance)'),
+      pending_outcomes: z.number().int().min(1).max(10_000_000).default(50_000).describe('allowed calls remembered for their outcome report (POST /v1/outcomes, the gateway); the oldest are forgotten first'),
     })
-    .prefault({}),
-  /** AuthZEN 1.0 endpoints and the generic policy domain (see authzen/config.ts) */
-  authzen: authzenConfigSchema,
-  /** behavioural detectors, containment, alerts and the judge hook (see behaviour/config.ts) */
-  behaviour: behaviourConfigSchema,
-  /** webhooks told of every kill (see kill-hooks/config.ts) */
-  kill_hooks: killHooksSchema,
-  /** the MCP gateway at /mcp: upstream servers, the secrets key, message limits (see packages/gateway/src/config.ts) */
-  mcp: mcpConfigSchema,
+    .prefault({}).describe('bounds on what an agent sends (arguments) and what is remembered for provenance'),
+  authzen: authzenConfigSchema.describe('AuthZEN 1.0 endpoints and the generic policy domain (see authzen/config.ts)'),
+  behaviour: behaviourConfigSchema.describe('behavioural detectors, containment, alerts and the judge hook (see behaviour/config.ts)'),
+  kill_hooks: killHooksSchema.describe('webhooks told of every kill (see kill-hooks/config.ts)'),
+  mcp: mcpConfigSchema.describe('the MCP gateway at /mcp: upstream servers, the secrets key, message limits (see packages/gateway/src/config.ts)'),
   metrics: metricsConfigSchema,
-  log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).prefault({}),
+  tracing: z
+    .strictObject({
+      enabled: z
+        .boolean()
+        .default(false)
+        .describe(
+          'start OpenTelemetry spans (through @opentelemetry/api) for /v1/authorize, /mcp and each decision, as children of the caller\'s traceparent; they go to the tracer provider the process registers (an OTel SDK loaded with node --import, for instance), and nowhere without one',
+        ),
+    })
+    .prefault({})
+    .describe('OpenTelemetry traces (docs/operations.md#traces)'),
+  log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('the lowest level written (JSON lines on stdout); also MANDATE_LOG_LEVEL') }).prefault({}).describe('the server\'s log'),
 }).superRefine((c, ctx) => {
   // every task start would need a proof that cannot be checked
   if (c.server.public_url === undefined && !c.identity.dev_issuer.enabled && c.tokens.require_pop_environments.includes(c.environment)) {

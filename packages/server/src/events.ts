@@ -26,6 +26,7 @@ import {
 } from '@mandate/core';
 import { performance } from 'node:perf_hooks';
 import type { MandateMetrics } from './metrics.ts';
+import { createTracing, decisionAttributes, type Tracing } from './tracing.ts';
 
 /** `alert` is reserved for the behaviour detectors: {id, ts, task_id, agent_id, call_id, detector, severity, confidence, evidence, action, acknowledged} */
 export const EVENT_TYPES = ['decision', 'approval', 'task', 'kill', 'alert'] as const;
@@ -201,14 +202,25 @@ export class PublishingDecisionEngine extends DecisionEngine {
   private readonly clock: Clock;
   private readonly metrics: MandateMetrics | undefined;
 
-  constructor(deps: DecisionEngineDeps, bus: EventBus, metrics?: MandateMetrics) {
+  private readonly tracing: Tracing;
+
+  constructor(deps: DecisionEngineDeps, bus: EventBus, metrics?: MandateMetrics, tracing: Tracing = createTracing(false)) {
     super(deps);
     this.bus = bus;
     this.clock = deps.clock;
     this.metrics = metrics;
+    this.tracing = tracing;
   }
 
-  override async decide(req: CallRequest, provenance?: ArgProvenance): Promise<Decision> {
+  override decide(req: CallRequest, provenance?: ArgProvenance): Promise<Decision> {
+    return this.tracing.child('mandate.decide', { 'mandate.tool': req.tool }, async (span) => {
+      const d = await this.decideAndPublish(req, provenance);
+      span?.setAttributes(decisionAttributes(d));
+      return d;
+    });
+  }
+
+  private async decideAndPublish(req: CallRequest, provenance?: ArgProvenance): Promise<Decision> {
     const t0 = performance.now();
     const d = await super.decide(req, provenance);
     this.metrics?.decided(d, (performance.now() - t0) / 1000);
@@ -288,6 +300,7 @@ export function publishingAudit(inner: FullAudit, bus: EventBus, metrics?: Manda
     },
     head: () => inner.head(),
     readRange: (from, limit) => inner.readRange(from, limit),
+    readStored: (from, limit) => inner.readStored(from, limit),
     readByTask: (taskId, limit) => inner.readByTask(taskId, limit),
   };
 }

@@ -7,6 +7,7 @@ export { loadPolicyDir, readPolicyDir, readPolicyDirs, PolicyHolder } from './po
 export { reloadPolicies, type ReloadRequest, type ReloadResult, type ReloadVia } from './policy-reload.ts';
 export { OperatorAuth, roleAtLeast } from './operators.ts';
 export { sha256Hasher, randomIds, systemClock } from './node-ports.ts';
+export { keepYoungGenerationSmall } from './heap.ts';
 export { serve, type RunningServer } from './serve.ts';
 export { installSafetyNet, uncaughtHandler, type SafetyNetLog, type UncaughtHandler } from './safety-net.ts';
 export { rotateKek, type KekRotation } from './kek-rotation.ts';

@@ -2,7 +2,8 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REASON_CODES } from '@mandate/core';
-import { configJsonSchema, configReference } from '../src/index.ts';
+import { parse as parseYaml } from 'yaml';
+import { configJsonSchema, configReference, parseConfig } from '../src/index.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
 
@@ -32,6 +33,45 @@ describe('docs stay true', () => {
     walk(configJsonSchema() as Record<string, unknown>, '');
     expect(leaves.length).toBeGreaterThan(100);
     expect(leaves.filter((k) => !reference.includes(`| \`${k}\` |`))).toEqual([]);
+  });
+
+  it('every key of the configuration schema has a description, at every depth (list items and maps included)', () => {
+    type Node = { description?: string; properties?: Record<string, Node>; items?: Node; additionalProperties?: boolean | Node; anyOf?: Node[]; oneOf?: Node[] };
+    const missing: string[] = [];
+    let keys = 0;
+    const walk = (s: Node, key: string): void => {
+      if (key !== '') {
+        keys += 1;
+        if (s.description === undefined || s.description.trim() === '') missing.push(key);
+      }
+      for (const alt of [s, ...(s.anyOf ?? []), ...(s.oneOf ?? [])]) {
+        for (const [k, c] of Object.entries(alt.properties ?? {})) walk(c, key === '' ? k : `${key}.${k}`);
+        for (const item of alt.items ? [alt.items, ...(alt.items.anyOf ?? []), ...(alt.items.oneOf ?? [])] : []) {
+          for (const [k, c] of Object.entries(item.properties ?? {})) walk(c, `${key}[].${k}`);
+        }
+        if (typeof alt.additionalProperties === 'object') for (const [k, c] of Object.entries(alt.additionalProperties.properties ?? {})) walk(c, `${key}.<name>.${k}`);
+      }
+    };
+    walk(configJsonSchema() as Node, '');
+    expect(keys).toBeGreaterThan(250);
+    expect([...new Set(missing)]).toEqual([]);
+  });
+
+  it('the several-nodes example (docs/operations.md) is a valid configuration and starts each node on a data folder of its own', () => {
+    const md = readFileSync(join(ROOT, 'docs', 'operations.md'), 'utf8');
+    const section = md.slice(md.indexOf('## Several nodes'));
+    const block = (lang: string): string => {
+      const m = new RegExp('```' + lang + '\\n([\\s\\S]*?)```').exec(section);
+      if (m === null) throw new Error(`no ${lang} block in the several-nodes section`);
+      return m[1] ?? '';
+    };
+    const config = parseConfig(parseYaml(block('yaml')));
+    expect(config.data_dir).not.toBe(parseConfig({}).data_dir);
+    const starts = block('sh').split('\n').filter((l) => l.includes('npm start'));
+    expect(starts.length).toBeGreaterThanOrEqual(3);
+    const dirs = starts.map((l) => /--data-dir (\S+)/.exec(l)?.[1]);
+    expect(dirs.every((d) => d !== undefined)).toBe(true);
+    expect(new Set(dirs).size).toBe(starts.length);
   });
 
   it('the HTTP API reference (docs/http-api.md) documents every reason code', () => {

@@ -14,7 +14,7 @@ import {
 } from '@mandate/core';
 import { spendBudgets, type BudgetSpend } from './budgets.ts';
 import { checkLimit, num, str, type Db, type Row } from './db.ts';
-import { auditFront, toAuditRecord } from '@mandate/store-sql';
+import { auditFront, STORED_AUDIT_COLUMNS, storedAuditRecord, toAuditRecord } from '@mandate/store-sql';
 
 // One statement for the whole batch: the rows (as parallel arrays) and the new head.
 const INSERT_AND_MOVE_HEAD = `
@@ -109,6 +109,10 @@ export function postgresAudit(db: Db, hasher: Hasher, schedule: (fn: () => void)
 
     async readRange(fromSeq, limit) {
       return (await db.rows('SELECT * FROM audit_log WHERE seq >= $1 ORDER BY seq LIMIT $2', [fromSeq, checkLimit(limit)])).map(toAuditRecord);
+    },
+
+    async readStored(fromSeq, limit) {
+      return (await db.arrays(`SELECT ${STORED_AUDIT_COLUMNS} FROM audit_log WHERE seq >= $1 ORDER BY seq LIMIT $2`, [fromSeq, checkLimit(limit)])).map(storedAuditRecord);
     },
 
     async readByTask(taskId, limit) {

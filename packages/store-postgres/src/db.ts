@@ -53,6 +53,18 @@ export class Db {
     return (await this.rows(text, values))[0];
   }
 
+  /** `rows` with each row as an array of its columns, in the statement's order: no object per row */
+  async arrays(text: string, values: unknown[] = []): Promise<unknown[][]> {
+    let result: { rows: unknown[][] };
+    try {
+      result = await this.pool.query<unknown[]>({ text, values, rowMode: 'array' });
+    } catch (error) {
+      throw this.availability.failed(error);
+    }
+    this.availability.succeeded();
+    return result.rows;
+  }
+
   /** runs a statement and returns how many rows it changed */
   async run(text: string, values: unknown[] = []): Promise<number> {
     return (await this.query(text, values)).rowCount ?? 0;

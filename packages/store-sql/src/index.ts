@@ -21,6 +21,7 @@ import {
   type ApprovalState,
   type AuditKind,
   type AuditRecord,
+  type StoredAuditRecord,
   type Checkpoint,
   type Ceiling,
   type JsonObject,
@@ -253,6 +254,26 @@ export function toAuditRecord(r: Row): AuditRecord {
     prevHash: str(r, 'prev_hash'),
     hash: str(r, 'hash'),
   };
+}
+
+/** the columns `storedAuditRecord` reads, in its order */
+export const STORED_AUDIT_COLUMNS = 'seq, ts, kind, call_id, task_id, agent_id, txn, data, prev_hash, hash';
+
+/**
+ * A row of STORED_AUDIT_COLUMNS read as an array (no object per row), its data kept as text:
+ * what a walk of the whole chain reads.
+ */
+export function storedAuditRecord(a: readonly unknown[]): StoredAuditRecord {
+  const [seq, ts, kind, callId, taskId, agentId, txn, data, prevHash, hash] = a;
+  if (typeof seq !== 'number' || typeof ts !== 'number') throw new Error('audit seq and ts must be numbers');
+  if (typeof kind !== 'string' || typeof data !== 'string' || typeof prevHash !== 'string' || typeof hash !== 'string') throw new Error('audit kind, data, prev_hash and hash must be text');
+  return { seq, ts, kind: kind as AuditKind, callId: optText(callId), taskId: optText(taskId), agentId: optText(agentId), txn: optText(txn), dataText: data, prevHash, hash };
+}
+
+function optText(v: unknown): string | undefined {
+  if (v === null) return undefined;
+  if (typeof v !== 'string') throw new Error('audit ids must be text');
+  return v;
 }
 
 /**

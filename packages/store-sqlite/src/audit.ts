@@ -16,7 +16,7 @@ import { BudgetBatch } from './budgets.ts';
 import type { WalSync } from './wal-sync.ts';
 import type { SQLInputValue } from 'node:sqlite';
 import { checkLimit, nullable, num, str, type Sql } from './sql.ts';
-import { auditFront, toAuditRecord } from '@mandate/store-sql';
+import { auditFront, STORED_AUDIT_COLUMNS, storedAuditRecord, toAuditRecord } from '@mandate/store-sql';
 
 const COLUMNS = 'INSERT INTO audit_log (seq, ts, kind, call_id, task_id, agent_id, txn, data, prev_hash, hash) VALUES ';
 /** batches of at most this many entries commit with SQLite's own sync when no WAL sync is under way */
@@ -125,6 +125,10 @@ export function sqliteAudit(sql: Sql, hasher: Hasher, schedule: (fn: () => void)
 
     async readRange(fromSeq, limit) {
       return sql.all('SELECT * FROM audit_log WHERE seq >= ? ORDER BY seq LIMIT ?', fromSeq, checkLimit(limit)).map(toAuditRecord);
+    },
+
+    async readStored(fromSeq, limit) {
+      return sql.allArrays(`SELECT ${STORED_AUDIT_COLUMNS} FROM audit_log WHERE seq >= ? ORDER BY seq LIMIT ?`, fromSeq, checkLimit(limit)).map(storedAuditRecord);
     },
 
     async readByTask(taskId, limit) {

@@ -22,6 +22,7 @@ const UNAVAILABLE_CODES = new Set([5, 6, 7, 8, 10, 11, 13, 14, 15, 26]);
 export class Sql {
   readonly db: DatabaseSync;
   private readonly statements = new Map<string, StatementSync>();
+  private readonly arrayStatements = new Map<string, StatementSync>();
 
   constructor(db: DatabaseSync) {
     this.db = db;
@@ -56,6 +57,21 @@ export class Sql {
   all(sql: string, ...params: SQLInputValue[]): Row[] {
     try {
       return this.stmt(sql).all(...params);
+    } catch (error) {
+      throw unavailable(error);
+    }
+  }
+
+  /** `all` with each row as an array of its columns, in the statement's order: no object per row */
+  allArrays(sql: string, ...params: SQLInputValue[]): SQLOutputValue[][] {
+    try {
+      let s = this.arrayStatements.get(sql);
+      if (s === undefined) {
+        s = this.db.prepare(sql);
+        s.setReturnArrays(true);
+        this.arrayStatements.set(sql, s);
+      }
+      return s.all(...params) as unknown as SQLOutputValue[][];
     } catch (error) {
       throw unavailable(error);
     }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { GENESIS_HASH, recordHash, verifyAuditLog, type AuditDraft, type AuditRecord } from '@mandate/core';
+import { canonicalJson, GENESIS_HASH, recordHash, storedRecordMatches, verifyAuditLog, type AuditDraft, type AuditRecord } from '@mandate/core';
 import { draft, sha256, T0, type GetStore } from './fixtures.ts';
 
 /** asserts seq 1..N with no gap, each record linked to the one before and hashed correctly */
@@ -132,6 +132,16 @@ export function auditSuite(store: GetStore): void {
       expect((await store().audit.readRange(0, 2)).map((r) => r.seq)).toEqual([1, 2]);
       expect((await store().audit.readRange(24, 0))).toEqual([]);
       expectIntactChain([...p1, ...p2, ...p3]);
+    });
+
+    it('reads records as stored (data as its canonical text) page by page, the same records as readRange', async () => {
+      await store().audit.append(Array.from({ length: 25 }, (_, i) => draft(i + 1, i % 2 === 0 ? { txn: undefined, agentId: undefined } : {})));
+      const all = await store().audit.readRange(1, 100);
+      const pages = [...(await store().audit.readStored(1, 10)), ...(await store().audit.readStored(11, 10)), ...(await store().audit.readStored(21, 10))];
+      expect(pages).toEqual(all.map(({ data, ...rest }) => ({ ...rest, dataText: canonicalJson(data) })));
+      expect(await store().audit.readStored(26, 10)).toEqual([]);
+      expect(await store().audit.readStored(3, 0)).toEqual([]);
+      expect(pages.every((r) => storedRecordMatches(r, sha256))).toBe(true);
     });
 
     it('reads the records of one task in order, up to the limit', async () => {

@@ -16,6 +16,7 @@ export async function agentCommand(args: string[], io: CliIO): Promise<number> {
       owner: { type: 'string' },
       type: { type: 'string' },
       ceiling: { type: 'string' },
+      json: { type: 'boolean' },
       url: { type: 'string' },
       'api-key': { type: 'string' },
       'data-dir': { type: 'string' },
@@ -37,12 +38,13 @@ export async function agentCommand(args: string[], io: CliIO): Promise<number> {
         }
       }
       const r = expectOk(await callApi(url, apiKey, 'POST', '/v1/agents', { id: values.id, owner: values.owner, type: values.type, ceiling }), 'agent add');
-      io.out(JSON.stringify(r, null, 2));
+      io.out(JSON.stringify(r, null, values.json ? undefined : 2));
       return EXIT.OK;
     }
     case 'list': {
       const r = expectOk(await callApi(url, apiKey, 'GET', '/v1/agents?limit=1000'), 'agent list') as { agents: { id: string; status: string; owner: string; type: string }[] };
-      for (const a of r.agents) io.out(`${a.status.padEnd(8)} ${a.id}  owner=${a.owner} type=${a.type}`);
+      if (values.json) io.out(JSON.stringify(r));
+      else for (const a of r.agents) io.out(`${a.status.padEnd(8)} ${a.id}  owner=${a.owner} type=${a.type}`);
       return EXIT.OK;
     }
     case 'disable':
@@ -50,7 +52,7 @@ export async function agentCommand(args: string[], io: CliIO): Promise<number> {
       if (!values.id) throw new CliError(EXIT.USAGE, agentHelp);
       const status = sub === 'disable' ? 'disabled' : 'active';
       expectOk(await callApi(url, apiKey, 'PATCH', `/v1/agents/${encodeURIComponent(values.id)}`, { status }), `agent ${sub}`);
-      io.out(`${values.id}: ${status}`);
+      io.out(values.json ? JSON.stringify({ id: values.id, status }) : `${values.id}: ${status}`);
       return EXIT.OK;
     }
     default:

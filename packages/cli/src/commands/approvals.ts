@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { CliError, EXIT } from '../exit-codes.ts';
+import { CliError, EXIT, requireOptions, requirePositional } from '../exit-codes.ts';
 import { callApi, expectOk, serverTarget } from '../http-client.ts';
 import type { CliIO } from '../io.ts';
 import { approvalsHelp } from '../help.ts';
@@ -22,9 +22,15 @@ export async function approvalsCommand(args: string[], io: CliIO): Promise<numbe
     allowPositionals: true,
     options: { state: { type: 'string' }, task: { type: 'string' }, reason: { type: 'string' }, json: { type: 'boolean' }, url: { type: 'string' }, 'api-key': { type: 'string' }, 'data-dir': { type: 'string' } },
   });
+  // name what is missing before asking for a key: a usage error is not an authentication problem
+  if (sub === 'approve' || sub === 'deny') {
+    requirePositional(positionals, 'the approval ID', approvalsHelp);
+    requireOptions(values, ['reason'], approvalsHelp);
+  }
+  if (sub === 'list' && positionals.length > 0) throw new CliError(EXIT.USAGE, `approvals list takes no argument (got ${JSON.stringify(positionals[0])})\n\n${approvalsHelp}`);
+  if (sub !== 'list' && sub !== 'approve' && sub !== 'deny') throw new CliError(EXIT.USAGE, sub === undefined || sub.startsWith('-') ? `missing the sub-command (list, approve or deny)\n\n${approvalsHelp}` : `unknown sub-command "${sub}"\n\n${approvalsHelp}`);
   const { url, apiKey } = serverTarget(values, io);
   if (sub === 'list') {
-    if (positionals.length > 0) throw new CliError(EXIT.USAGE, approvalsHelp);
     const q = new URLSearchParams({ limit: '1000' });
     if (values.state) q.set('state', values.state);
     if (values.task) q.set('task_id', values.task);
@@ -34,10 +40,9 @@ export async function approvalsCommand(args: string[], io: CliIO): Promise<numbe
     return EXIT.OK;
   }
   if (sub === 'approve' || sub === 'deny') {
-    const id = positionals[0];
-    if (id === undefined || positionals.length !== 1 || values.reason === undefined) throw new CliError(EXIT.USAGE, approvalsHelp);
-    const r = expectOk(await callApi(url, apiKey, 'POST', `/v1/approvals/${encodeURIComponent(id)}/${sub}`, { reason: values.reason }), `approvals ${sub}`) as ApprovalRow;
-    io.out(`${r.id}: ${r.state}`);
+    const id = requirePositional(positionals, 'the approval ID', approvalsHelp);
+    const r = expectOk(await callApi(url, apiKey, 'POST', `/v1/approvals/${encodeURIComponent(id)}/${sub}`, { reason: values.reason as string }), `approvals ${sub}`) as ApprovalRow;
+    io.out(values.json ? JSON.stringify(r) : `${r.id}: ${r.state}`);
     return EXIT.OK;
   }
   throw new CliError(EXIT.USAGE, approvalsHelp);

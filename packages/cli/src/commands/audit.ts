@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { describeError, isJsonObject, redactSecretsInText, type Checkpoint, type JsonObject, type Store } from '@mandate/core';
-import { AUDIT_KEY_FILE, mergeCheckpoints, readAnchorFile, readAuditPublicKeys, readCheckpointFile, sha256Hasher, verifyAudit } from '@mandate/server';
+import { AUDIT_KEY_FILE, keepYoungGenerationSmall, mergeCheckpoints, readAnchorFile, readAuditPublicKeys, readCheckpointFile, sha256Hasher, verifyAudit } from '@mandate/server/audit-tools';
 import { openSqliteStore } from '@mandate/store-sqlite';
 import { CliError, EXIT } from '../exit-codes.ts';
 import type { CliIO } from '../io.ts';
@@ -56,6 +56,8 @@ export async function auditCommand(args: string[], io: CliIO): Promise<number> {
   // the folder holding the checkpoint key file and the checkpoint copy: a node's data_dir
   const dataDir = pgUrl !== undefined ? (values['data-dir'] ?? io.env['MANDATE_DATA_DIR'] ?? './.mandate') : dirname(db);
   const fileKeys = readAuditPublicKeys(values['key-file'] ?? join(dataDir, AUDIT_KEY_FILE));
+  // a walk of the whole log keeps two pages: a growing young generation would be all it holds
+  keepYoungGenerationSmall();
   const store = pgUrl !== undefined ? await openPostgres(pgUrl, values.schema ?? io.env['MANDATE_PG_SCHEMA']) : openSqliteStore({ path: db, hasher: sha256Hasher });
   try {
     // pinned keys first; else the key file beside the database (never keys stored inside it)

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { CliError, EXIT } from '../exit-codes.ts';
+import { CliError, EXIT, requireOneOf, requireOptions } from '../exit-codes.ts';
 import { callApi, expectOk, serverTarget } from '../http-client.ts';
 import type { CliIO } from '../io.ts';
 import { killHelp } from '../help.ts';
@@ -8,14 +8,17 @@ export async function killCommand(args: string[], io: CliIO, release = false): P
   const { values } = parseArgs({
     args,
     strict: true,
-    options: { agent: { type: 'string' }, task: { type: 'string' }, all: { type: 'boolean' }, reason: { type: 'string' }, url: { type: 'string' }, 'api-key': { type: 'string' }, 'data-dir': { type: 'string' } },
+    options: { agent: { type: 'string' }, task: { type: 'string' }, all: { type: 'boolean' }, reason: { type: 'string' }, json: { type: 'boolean' }, url: { type: 'string' }, 'api-key': { type: 'string' }, 'data-dir': { type: 'string' } },
   });
-  const targets = [values.agent !== undefined, values.task !== undefined, values.all === true].filter(Boolean).length;
-  if (targets !== 1 || values.reason === undefined || (release && values.task !== undefined)) throw new CliError(EXIT.USAGE, killHelp);
+  // name what is missing before asking for a key: a usage error is not an authentication problem
+  if (release && values.task !== undefined) throw new CliError(EXIT.USAGE, `unkill takes --agent or --all, not --task: a killed task stays killed\n\n${killHelp}`);
+  requireOneOf(values, release ? ['agent', 'all'] : ['agent', 'task', 'all'], killHelp);
+  requireOptions(values, ['reason'], killHelp);
   const { url, apiKey } = serverTarget(values, io);
   const body = values.all ? { all: true, reason: values.reason } : values.agent !== undefined ? { agent: values.agent, reason: values.reason } : { task: values.task, reason: values.reason };
   const r = expectOk(await callApi(url, apiKey, 'POST', release ? '/v1/unkill' : '/v1/kill', body), release ? 'unkill' : 'kill');
-  io.out(JSON.stringify(r, null, 2));
+  // JSON either way (what was ended); --json on one line
+  io.out(JSON.stringify(r, null, values.json ? undefined : 2));
   return EXIT.OK;
 }
 

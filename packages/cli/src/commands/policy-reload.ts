@@ -8,7 +8,7 @@ export async function policyReloadCommand(args: string[], io: CliIO): Promise<nu
   const { values } = parseArgs({
     args,
     strict: true,
-    options: { 'allow-empty': { type: 'boolean' }, url: { type: 'string' }, 'api-key': { type: 'string' }, 'data-dir': { type: 'string' } },
+    options: { 'allow-empty': { type: 'boolean' }, json: { type: 'boolean' }, url: { type: 'string' }, 'api-key': { type: 'string' }, 'data-dir': { type: 'string' } },
   });
   const { url, apiKey } = serverTarget(values, io);
   const r = expectOk(await callApi(url, apiKey, 'POST', '/v1/policies/reload', values['allow-empty'] === true ? { allow_empty: true } : {}), 'policy reload') as {
@@ -17,6 +17,7 @@ export async function policyReloadCommand(args: string[], io: CliIO): Promise<nu
     policies: number;
     suspended_tasks: string[];
   };
-  io.out(`reloaded: ${r.policies} policies, version ${r.version} (was ${r.previous_version}); ${r.suspended_tasks.length} live task(s) suspended`);
+  if (values.json) io.out(JSON.stringify(r));
+  else io.out(`reloaded: ${r.policies} policies, version ${r.version} (was ${r.previous_version}); ${r.suspended_tasks.length} live task(s) suspended`);
   return EXIT.OK;
 }

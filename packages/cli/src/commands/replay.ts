@@ -1,7 +1,7 @@
-import { createWriteStream, type WriteStream } from 'node:fs';
-import { once } from 'node:events';
+import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { readTraceFile, replayTraces, type ReplaySummary } from '@mandate/server';
+import { openAtomic, type AtomicFile } from '../atomic-file.ts';
 import { CliError, EXIT, requireOptions } from '../exit-codes.ts';
 import type { CliIO } from '../io.ts';
 import { replayHelp } from '../help.ts';
@@ -23,11 +23,6 @@ function fmtSummary(s: ReplaySummary): string[] {
 /** divergent calls listed on the terminal (all of them are in --out) */
 const MAX_LISTED = 200;
 
-/** Ends a file stream once everything written is flushed (write() buffers; end() waits for it). */
-async function close(stream: WriteStream): Promise<void> {
-  stream.end();
-  await once(stream, 'finish');
-}
 
 export async function replayCommand(args: string[], io: CliIO): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -50,8 +45,36 @@ export async function replayCommand(args: string[], io: CliIO): Promise<number> 
   const concurrency = values.concurrency === undefined ? 16 : Number(values.concurrency);
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) throw new CliError(EXIT.USAGE, '--concurrency must be an integer from 1 to 256');
 
-  const out = createWriteStream(values.out);
-  const report = values.explain === undefined ? undefined : createWriteStream(values.explain);
+  if (!existsSync(values.traces)) throw new CliError(EXIT.USAGE, `no trace file at ${values.traces}`);
+  // written beside their final names and renamed once complete: a failed run leaves any earlier
+  // --out and --explain as they were, never emptied or cut short
+  const options: ReplayOptions = { traces: values.traces, policies: values.policies, out: values.out, shadow: values.shadow, explain: values.explain, environment: values.environment, json: values.json };
+  const files: AtomicFile[] = [];
+  try {
+    files.push(await openAtomic(values.out, '--out'));
+    if (values.explain !== undefined) files.push(await openAtomic(values.explain, '--explain'));
+    const result = await run(files, options, concurrency);
+    for (const f of files) await f.commit();
+    report(result.summary, result.divergent, result.byRule, options, io);
+    return EXIT.OK;
+  } finally {
+    for (const f of files) f.abort();
+  }
+}
+
+interface ReplayOptions {
+  traces: string;
+  policies: string[];
+  out: string;
+  shadow?: string[] | undefined;
+  explain?: string | undefined;
+  environment?: string | undefined;
+  json: boolean;
+}
+
+async function run(files: AtomicFile[], values: ReplayOptions, concurrency: number): Promise<{ summary: ReplaySummary; divergent: string[]; byRule: Map<string, number> }> {
+  const out = (files[0] as AtomicFile).stream;
+  const report = files[1]?.stream;
   const byRule = new Map<string, number>();
   const divergent: string[] = [];
   const summary = await replayTraces(readTraceFile(values.traces), {
@@ -76,7 +99,10 @@ export async function replayCommand(args: string[], io: CliIO): Promise<number> 
       if (report !== undefined && explained !== '') report.write(explained);
     },
   });
-  await Promise.all([close(out), ...(report !== undefined ? [close(report)] : [])]);
+  return { summary, divergent, byRule };
+}
+
+function report(summary: ReplaySummary, divergent: string[], byRule: Map<string, number>, values: ReplayOptions, io: CliIO): void {
   if (values.json) io.out(JSON.stringify(summary));
   else {
     for (const l of fmtSummary(summary)) io.out(l);
@@ -84,11 +110,13 @@ export async function replayCommand(args: string[], io: CliIO): Promise<number> 
       io.out(`divergent calls${(summary.shadow?.divergences ?? 0) > divergent.length ? ` (first ${divergent.length})` : ''}:`);
       for (const l of divergent) io.out(`  ${l}`);
     }
-    if (report !== undefined) {
+    if (values.explain !== undefined) {
       io.out('blocked or held calls by rule:');
       for (const [rule, n] of [...byRule.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))) io.out(`  ${String(n).padStart(7)}  ${rule}`);
     }
   }
-  io.out(`wrote ${values.out}${values.explain !== undefined ? ` and ${values.explain}` : ''}`);
-  return EXIT.OK;
+  // with --json, stdout carries the summary alone
+  const wrote = `wrote ${values.out}${values.explain !== undefined ? ` and ${values.explain}` : ''}`;
+  if (values.json) io.err(wrote);
+  else io.out(wrote);
 }

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { installSafetyNet, loadConfig, reloadPolicies, serve } from '@mandate/server';
+import { installSafetyNet, keepYoungGenerationSmall, loadConfig, reloadPolicies, serve } from '@mandate/server';
 import type { CliIO } from '../io.ts';
 
 export async function serveCommand(args: string[], io: CliIO): Promise<number> {
@@ -24,6 +24,8 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
   if (values['dev-issuer']) overrides['identity.dev_issuer.enabled'] = true;
   if (values.store !== undefined) overrides['store'] = values.store;
   const config = loadConfig(values.config ?? io.env['MANDATE_CONFIG'], io.env, overrides);
+  // this command owns the process (heap.ts)
+  if (!config.server.young_generation_growth) keepYoungGenerationSmall();
   const server = await serve(config, { bootstrapAdminKey: io.env['MANDATE_BOOTSTRAP_ADMIN_KEY'], env: io.env });
   // this command owns the process: a database error that escaped every listener must not end it
   const removeSafetyNet = installSafetyNet(server.app.log);

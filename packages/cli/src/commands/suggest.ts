@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { agentFiles, parseDuration, suggestionYaml, type DenialReport, type ObservedTask, type SuggestOptions } from '@mandate/core';
 import { observeAudit, observeTraces, readPolicyDirs, readTraceFile, runSuggest, sha256Hasher, type ReplayTrace } from '@mandate/server';
 import { openSqliteStore } from '@mandate/store-sqlite';
+import { writeFileAtomic } from '../atomic-file.ts';
 import { CliError, EXIT } from '../exit-codes.ts';
 import type { CliIO } from '../io.ts';
 import { suggestHelp } from '../help.ts';
@@ -105,7 +106,7 @@ export async function suggestCommand(args: string[], io: CliIO): Promise<number>
 
   const doc = runSuggest({ train, later, tools, options, window });
   const text = suggestionYaml(doc);
-  if (values.out !== undefined) writeFileSync(values.out, text);
+  if (values.out !== undefined) writeFileAtomic(values.out, text);
   else io.out(text);
   if (values['out-dir'] !== undefined) {
     mkdirSync(values['out-dir'], { recursive: true });

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { CliError, EXIT } from '../exit-codes.ts';
+import { CliError, EXIT, requireOptions, requirePositional } from '../exit-codes.ts';
 import { callApi, expectOk, serverTarget } from '../http-client.ts';
 import { taskHelp } from '../help.ts';
 import type { CliIO } from '../io.ts';
@@ -20,13 +20,13 @@ export async function taskCommand(args: string[], io: CliIO): Promise<number> {
     allowPositionals: true,
     options: { reason: { type: 'string' }, json: { type: 'boolean' }, url: { type: 'string' }, 'api-key': { type: 'string' }, 'data-dir': { type: 'string' } },
   });
-  if (sub !== 'lift') throw new CliError(EXIT.USAGE, taskHelp);
-  const id = positionals[0];
-  if (id === undefined || positionals.length !== 1 || values.reason === undefined) throw new CliError(EXIT.USAGE, taskHelp);
+  if (sub !== 'lift') throw new CliError(EXIT.USAGE, sub === undefined || sub.startsWith('-') ? `missing the sub-command (lift)\n\n${taskHelp}` : `unknown sub-command "${sub}"\n\n${taskHelp}`);
+  const id = requirePositional(positionals, 'the TASK_ID', taskHelp);
+  requireOptions(values, ['reason'], taskHelp);
   const { url, apiKey } = serverTarget(values, io);
-  const r = expectOk(await callApi(url, apiKey, 'POST', `/v1/tasks/${encodeURIComponent(id)}/containment/lift`, { reason: values.reason }), 'task lift') as Lifted;
+  const r = expectOk(await callApi(url, apiKey, 'POST', `/v1/tasks/${encodeURIComponent(id)}/containment/lift`, { reason: values.reason as string }), 'task lift') as Lifted;
   if (values.json) {
-    io.out(JSON.stringify(r, null, 2));
+    io.out(JSON.stringify(r));
     return EXIT.OK;
   }
   const what = r.lifted.map((x) => (x.tool === null ? x.action : `${x.action} ${x.tool}`)).join(', ');

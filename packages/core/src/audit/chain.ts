@@ -80,17 +80,58 @@ export function recordHash(r: Omit<AuditRecord, 'hash'>, hasher: Hasher): string
  * sorting the same nine keys for every record.
  */
 export function recordHashInput(r: Omit<AuditRecord, 'hash'>): string {
+  return hashInputWithData(r, canonicalJson(r.data));
+}
+
+/** `recordHashInput` with the canonical text of `data` given */
+function hashInputWithData(r: Omit<AuditRecord, 'hash' | 'data'>, dataText: string): string {
   let out = '{';
-  if (r.agentId !== undefined) out += '"agentId":' + canonicalJson(r.agentId) + ',';
-  if (r.callId !== undefined) out += '"callId":' + canonicalJson(r.callId) + ',';
-  out += '"data":' + canonicalJson(r.data);
-  out += ',"kind":' + canonicalJson(r.kind);
-  out += ',"prevHash":' + canonicalJson(r.prevHash);
-  out += ',"seq":' + canonicalJson(r.seq);
-  if (r.taskId !== undefined) out += ',"taskId":' + canonicalJson(r.taskId);
-  out += ',"ts":' + canonicalJson(r.ts);
-  if (r.txn !== undefined) out += ',"txn":' + canonicalJson(r.txn);
+  if (r.agentId !== undefined) out += '"agentId":' + text(r.agentId) + ',';
+  if (r.callId !== undefined) out += '"callId":' + text(r.callId) + ',';
+  out += '"data":' + dataText;
+  out += ',"kind":' + text(r.kind);
+  out += ',"prevHash":' + text(r.prevHash);
+  out += ',"seq":' + integer(r.seq);
+  if (r.taskId !== undefined) out += ',"taskId":' + text(r.taskId);
+  out += ',"ts":' + integer(r.ts);
+  if (r.txn !== undefined) out += ',"txn":' + text(r.txn);
   return out + '}';
+}
+
+/** a number field's canonical JSON (an integer's is its decimal digits) */
+const integer = (n: number): string => (Number.isSafeInteger(n) ? String(n) : canonicalJson(n));
+
+/** a string field's canonical JSON (JSON.stringify's, as `canonicalJson` writes it) */
+const text = (v: string): string => (typeof v === 'string' ? JSON.stringify(v) : canonicalJson(v));
+
+/**
+ * A record as a store keeps it, for walking the chain: `data` is the stored text, not parsed
+ * into a value (the stores write `canonicalJson(data)`).
+ */
+export interface StoredAuditRecord extends Omit<AuditRecord, 'data'> {
+  readonly dataText: string;
+}
+
+/**
+ * Whether a stored record matches its hash. The stored text is hashed as it is when it is a
+ * JSON object (`{` … `}`, parsed to check): such a text is where the hash input fixes it (a JSON
+ * value ends where its grammar says, and every other field is an escaped string or a number),
+ * so a match means the text is exactly the one that was hashed. Otherwise, the record's data
+ * is canonicalised from the parsed value, as `recordHash` does; text that is not a JSON object
+ * is hashed as `{"unreadable_data": text}`, which never matches a hash the stores wrote.
+ */
+export function storedRecordMatches(r: StoredAuditRecord, hasher: Hasher): boolean {
+  const text = r.dataText;
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    data = undefined;
+  }
+  const object = data !== null && typeof data === 'object' && !Array.isArray(data);
+  if (object && text.charCodeAt(0) === 0x7b && text.charCodeAt(text.length - 1) === 0x7d && hasher.sha256Hex(hashInputWithData(r, text)) === r.hash) return true;
+  const value = object ? data : { unreadable_data: text };
+  return hasher.sha256Hex(hashInputWithData(r, canonicalJson(value))) === r.hash;
 }
 
 /**
@@ -221,6 +262,15 @@ export class ChainVerifier {
 
   /** returns false once a problem was found (stop feeding) */
   feed(r: AuditRecord): boolean {
+    return this.check(r, () => recordHash(r, this.hasher) === r.hash);
+  }
+
+  /** `feed` for a record as stored (its data as text): returns false once a problem was found */
+  feedStored(r: StoredAuditRecord): boolean {
+    return this.check(r, () => storedRecordMatches(r, this.hasher));
+  }
+
+  private check(r: Omit<AuditRecord, 'data'>, hashMatches: () => boolean): boolean {
     if (this.problem) return false;
     if (r.seq !== this.expectedSeq) {
       this.problem = {
@@ -234,8 +284,7 @@ export class ChainVerifier {
       this.problem = { code: 'PREV_HASH_MISMATCH', seq: r.seq, message: `record ${r.seq} does not link to record ${r.seq - 1}` };
       return false;
     }
-    const h = recordHash(r, this.hasher);
-    if (h !== r.hash) {
+    if (!hashMatches()) {
       this.problem = { code: 'HASH_MISMATCH', seq: r.seq, message: `record ${r.seq} was modified: its content does not match its hash` };
       return false;
     }
@@ -290,29 +339,43 @@ export class ChainVerifier {
   }
 }
 
-/** Verifies a whole log held by a reader, page by page. */
+/** Records for a walk of the chain: as stored (`readStored`, the quicker) or as domain records. */
+export type ChainSource =
+  | { readStored(fromSeq: number, limit: number): Promise<StoredAuditRecord[]> }
+  | { readRange(fromSeq: number, limit: number): Promise<AuditRecord[]> };
+
+/**
+ * Verifies a whole log held by a reader, page by page: memory stays flat in the log's size (two
+ * pages, and one hash per checkpoint). The next page is read while this one is checked (a
+ * round trip to a database server overlaps the hashing); pages are small so that their records
+ * die young in the garbage collector instead of filling the old generation.
+ */
 export async function verifyAuditLog(
-  reader: { readRange(fromSeq: number, limit: number): Promise<AuditRecord[]> },
+  reader: ChainSource,
   checkpoints: readonly Checkpoint[],
   publicKeys: ReadonlyMap<string, JsonObject>,
   hasher: Hasher,
-  pageSize = 1000,
+  pageSize = 256,
 ): Promise<ChainVerdict> {
   const verifier = new ChainVerifier(hasher, new Set(checkpoints.map((c) => c.seq)));
-  let from = 1;
-  for (;;) {
-    const page = await reader.readRange(from, pageSize);
-    if (page.length === 0) break;
+  const read = (from: number): Promise<readonly (AuditRecord | StoredAuditRecord)[]> =>
+    'readStored' in reader ? reader.readStored(from, pageSize) : reader.readRange(from, pageSize);
+  let next: Promise<readonly (AuditRecord | StoredAuditRecord)[]> | undefined = read(1);
+  while (next !== undefined) {
+    const page: readonly (AuditRecord | StoredAuditRecord)[] = await next;
+    next = page.length === pageSize ? read((page[page.length - 1] as AuditRecord).seq + 1) : undefined;
     let ok = true;
     for (const r of page) {
-      if (!verifier.feed(r)) {
+      if (!('dataText' in r ? verifier.feedStored(r) : verifier.feed(r))) {
         ok = false;
         break;
       }
     }
-    if (!ok) break;
-    from = (page[page.length - 1] as AuditRecord).seq + 1;
-    if (page.length < pageSize) break;
+    if (!ok) {
+      // the page read ahead is not needed; its failure is not this verdict's
+      await next?.catch(() => undefined);
+      break;
+    }
   }
   return verifier.finish(checkpoints, publicKeys);
 }

@@ -30,20 +30,19 @@ import type { CallEvent, ChainMark, DetectorInput, ScopeView, Signal } from './t
 const list = z.array(z.string().min(1).max(200)).min(1).max(100);
 
 export const chainStepSchema = z.strictObject({
-  tool: list.optional(),
-  category: list.optional(),
-  risk: list.optional(),
-  data_classes: list.optional(),
-  resource_kind: list.optional(),
-  /** argument names; `*` for any argument */
-  untrusted_args: list.optional(),
+  tool: list.optional().describe('tools (globs) this step matches'),
+  category: list.optional().describe('tool categories (tools.yaml) this step matches'),
+  risk: list.optional().describe('tool risk levels (tools.yaml) this step matches'),
+  data_classes: list.optional().describe('data classes (of the tool, tools.yaml) this step matches'),
+  resource_kind: list.optional().describe('resource kinds (the part before : of the resource) this step matches'),
+  untrusted_args: list.optional().describe('argument names; `*` for any argument'),
 });
 export type ChainStep = z.output<typeof chainStepSchema>;
 
 export const chainRuleSchema = z.strictObject({
-  id: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/),
-  description: z.string().max(500).optional(),
-  steps: z.array(chainStepSchema).min(1).max(8),
+  id: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/).describe('the rule\'s name, carried by its signals'),
+  description: z.string().max(500).optional().describe('what the chain means, for people reading its alerts'),
+  steps: z.array(chainStepSchema).min(1).max(8).describe('the calls that make the chain, in order; a step matches when every field it names matches'),
   hold_ms: z
     .number()
     .int()
@@ -58,19 +57,19 @@ export const chainRuleSchema = z.strictObject({
     .max(256)
     .optional()
     .describe('no longer used (a chain step now holds for hold_ms, however many calls come between); accepted so existing configurations load'),
-  /** earlier steps count only calls the policy allowed (they actually happened) */
-  only_allowed: z.boolean().default(true),
-  severity: z.enum(['low', 'medium', 'high', 'critical']).default('high'),
-  confidence: z.number().min(0).max(1).default(0.9),
+  only_allowed: z.boolean().default(true).describe('earlier steps count only calls the policy allowed (they actually happened)'),
+  severity: z.enum(['low', 'medium', 'high', 'critical']).default('high').describe('severity of the signal when the last step completes the chain'),
+  confidence: z.number().min(0).max(1).default(0.9).describe('confidence of that signal (0..1)'),
 });
 export type ChainRule = z.output<typeof chainRuleSchema>;
 
 export const chainsConfigSchema = z.strictObject({
-  enabled: z.boolean().default(true),
+  enabled: z.boolean().default(true).describe('run the chains detector: sequences of calls (a sensitive read, then an external send) within a task or agent'),
   scope: detectorScopeSchema.prefault({}),
   rules: z
     .array(chainRuleSchema)
     .max(200)
+    .describe('the chains looked for; the default two are replaced, not extended, by a list given here')
     .default([
       {
         id: 'sensitive-read-then-external-send',

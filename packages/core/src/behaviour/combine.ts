@@ -64,28 +64,24 @@ const severity = z.enum(['low', 'medium', 'high', 'critical']);
 
 /** signal → action: every rule whose detector, severity and confidence match applies */
 export const containmentRuleSchema = z.strictObject({
-  /** a detector name, or * for any */
-  detector: z.union([z.enum(DETECTORS), z.literal('*')]).default('*'),
-  /** only signals of this chain rule (chains) */
-  rule: z.string().max(100).optional(),
-  /** the lowest severity that triggers the action */
-  severity: severity.default('low'),
-  min_confidence: z.number().min(0).max(1).default(0),
-  action: z.enum(CONTAINMENT_ACTIONS),
-  /** narrow: the tools (globs) to remove from the task; default the call's own tool */
-  tools: z.array(z.string().min(1).max(200)).max(100).optional(),
+  detector: z.union([z.enum(DETECTORS), z.literal('*')]).default('*').describe('a detector name, or * for any'),
+  rule: z.string().max(100).optional().describe('only signals of this chain rule (chains)'),
+  severity: severity.default('low').describe('the lowest severity that triggers the action'),
+  min_confidence: z.number().min(0).max(1).default(0).describe('the lowest signal confidence (0..1) that triggers the action'),
+  action: z.enum(CONTAINMENT_ACTIONS).describe('what to do: alert, step_up (hold sensitive calls for approval), narrow (remove tools), suspend the task, or kill the agent'),
+  tools: z.array(z.string().min(1).max(200)).max(100).optional().describe('narrow: the tools (globs) to remove from the task; default the call\'s own tool'),
 });
 export type ContainmentRule = z.output<typeof containmentRuleSchema>;
 
 export const containmentConfigSchema = z.strictObject({
-  rules: z.array(containmentRuleSchema).max(200).default([]),
+  rules: z.array(containmentRuleSchema).max(200).default([]).describe('signal to action rules; every matching rule applies (none: signals only alert)'),
   /** which calls a step-up holds: by tool category or risk (tools.yaml); a tool the catalogue does not classify always is */
   sensitive: z
     .strictObject({
-      categories: z.array(z.string().min(1).max(64)).max(100).default(['write', 'external_sink', 'exec', 'payment', 'network']),
-      risks: z.array(z.string().min(1).max(64)).max(10).default(['high', 'critical']),
+      categories: z.array(z.string().min(1).max(64)).max(100).default(['write', 'external_sink', 'exec', 'payment', 'network']).describe('tool categories a step-up holds'),
+      risks: z.array(z.string().min(1).max(64)).max(10).default(['high', 'critical']).describe('tool risk levels a step-up holds'),
     })
-    .prefault({}),
+    .prefault({}).describe('which calls a step-up holds: by tool category or risk (tools.yaml); a tool the catalogue does not classify always is'),
 });
 export type ContainmentConfig = z.output<typeof containmentConfigSchema>;
 

@@ -17,14 +17,13 @@ const words = z.array(z.string().min(1).max(50)).max(200);
 const severity = z.enum(['low', 'medium', 'high', 'critical']);
 
 export const driftConfigSchema = z.strictObject({
-  enabled: z.boolean().default(true),
-  /** words that mark a purpose as looking, not acting */
-  read_only_purpose: words.default(['triage', 'summarise', 'summarize', 'review', 'search', 'read', 'look up', 'investigate', 'classify', 'answer', 'monitor', 'analyse', 'analyze', 'report']),
+  enabled: z.boolean().default(true).describe('run the drift detector: a call whose action the declared purpose does not name (a write under a read-only purpose)'),
+  read_only_purpose: words.default(['triage', 'summarise', 'summarize', 'review', 'search', 'read', 'look up', 'investigate', 'classify', 'answer', 'monitor', 'analyse', 'analyze', 'report']).describe('words that mark a purpose as looking, not acting'),
   /** per action class: the verbs that name it (in a tool name or a purpose) */
   classes: z
     .record(
       z.string().regex(/^[a-z_]{1,30}$/),
-      z.strictObject({ verbs: words, categories: words.default([]), severity: severity.default('medium') }),
+      z.strictObject({ verbs: words.describe('words that name this action in a tool name or a purpose'), categories: words.default([]).describe('tool categories (tools.yaml) that are this action whatever their name'), severity: severity.default('medium').describe('severity of a drift signal for this action') }),
     )
     .default({
       write: { verbs: ['write', 'update', 'edit', 'create', 'draft', 'modify', 'insert', 'save', 'close', 'assign', 'reply'], categories: ['write'], severity: 'medium' },
@@ -32,7 +31,7 @@ export const driftConfigSchema = z.strictObject({
       delete: { verbs: ['delete', 'remove', 'drop', 'purge', 'destroy', 'truncate', 'erase', 'wipe'], categories: [], severity: 'high' },
       execute: { verbs: ['exec', 'execute', 'run', 'shell', 'deploy', 'install'], categories: ['exec'], severity: 'high' },
       pay: { verbs: ['pay', 'refund', 'charge', 'transfer', 'payment'], categories: ['payment'], severity: 'high' },
-    }),
+    }).describe('per action class: the verbs that name it (in a tool name or a purpose), its tool categories and its severity'),
 });
 export type DriftConfig = z.output<typeof driftConfigSchema>;
 

@@ -8,12 +8,11 @@ import { isUncatalogued } from './combine.ts';
 import type { DetectorInput, Signal } from './types.ts';
 
 export const noveltyConfigSchema = z.strictObject({
-  enabled: z.boolean().default(true),
-  /** allowed calls of the agent type before novelty is reported */
-  min_observations: z.number().int().min(1).max(1_000_000).default(50),
-  tools: z.boolean().default(true),
-  resources: z.boolean().default(true),
-  arg_shapes: z.boolean().default(true),
+  enabled: z.boolean().default(true).describe('run the novelty detector: a tool, resource or argument shape the agent type has not used before'),
+  min_observations: z.number().int().min(1).max(1_000_000).default(50).describe('allowed calls of the agent type before novelty is reported'),
+  tools: z.boolean().default(true).describe('report a tool the agent type never called'),
+  resources: z.boolean().default(true).describe('report a resource kind the agent type never touched'),
+  arg_shapes: z.boolean().default(true).describe('report arguments whose shape (names and types) the agent type never sent to that tool'),
 });
 export type NoveltyConfig = z.output<typeof noveltyConfigSchema>;
 

@@ -10,20 +10,14 @@ import { detectorScopeSchema } from './scope.ts';
 import type { DetectorInput, ScopeView, Signal } from './types.ts';
 
 export const rateConfigSchema = z.strictObject({
-  enabled: z.boolean().default(true),
-  window_ms: z.number().int().min(100).max(3_600_000).default(10_000),
-  /** calls per window that are a burst whatever the task's rhythm */
-  max_per_window: z.number().int().min(1).max(1_000_000).default(60),
-  /** a window this many times busier than the task's own mean rate is a burst */
-  task_factor: z.number().min(1).max(1000).default(5),
-  /** … this many times busier than the agent type's typical busiest window */
-  baseline_factor: z.number().min(1).max(1000).default(3),
-  /** calls before the window needed to judge the task's own rhythm */
-  min_history: z.number().int().min(1).max(10_000).default(10),
-  /** earlier tasks of the type needed to judge against the baseline */
-  min_baseline_tasks: z.number().int().min(1).max(10_000).default(5),
-  /** windows quieter than this are never a burst (a handful of calls is not a pattern) */
-  min_calls: z.number().int().min(1).max(10_000).default(8),
+  enabled: z.boolean().default(true).describe('run the rate detector: bursts of calls against a fixed ceiling, the task\'s own rhythm and the agent type\'s baseline'),
+  window_ms: z.number().int().min(100).max(3_600_000).default(10_000).describe('the sliding window calls are counted in (ms)'),
+  max_per_window: z.number().int().min(1).max(1_000_000).default(60).describe('calls per window that are a burst whatever the task\'s rhythm'),
+  task_factor: z.number().min(1).max(1000).default(5).describe('a window this many times busier than the task\'s own mean rate is a burst'),
+  baseline_factor: z.number().min(1).max(1000).default(3).describe('… this many times busier than the agent type\'s typical busiest window'),
+  min_history: z.number().int().min(1).max(10_000).default(10).describe('calls before the window needed to judge the task\'s own rhythm'),
+  min_baseline_tasks: z.number().int().min(1).max(10_000).default(5).describe('earlier tasks of the type needed to judge against the baseline'),
+  min_calls: z.number().int().min(1).max(10_000).default(8).describe('windows quieter than this are never a burst (a handful of calls is not a pattern)'),
   scope: detectorScopeSchema.prefault({}),
   agent_max_per_window: z
     .number()

@@ -8,12 +8,10 @@ import { detectorScopeSchema } from './scope.ts';
 import type { DetectorInput, ScopeView, Signal } from './types.ts';
 
 export const retryConfigSchema = z.strictObject({
-  enabled: z.boolean().default(true),
-  window_ms: z.number().int().min(1000).max(86_400_000).default(60_000),
-  /** denied calls in the window (this one included) that make a loop */
-  max_denied: z.number().int().min(2).max(10_000).default(5),
-  /** the same denied call (tool and argument hash) this many times is a loop on its own */
-  max_same: z.number().int().min(2).max(10_000).default(3),
+  enabled: z.boolean().default(true).describe('run the retry detector: an agent probing with denied calls'),
+  window_ms: z.number().int().min(1000).max(86_400_000).default(60_000).describe('the window denied calls are counted in (ms)'),
+  max_denied: z.number().int().min(2).max(10_000).default(5).describe('denied calls in the window (this one included) that make a loop'),
+  max_same: z.number().int().min(2).max(10_000).default(3).describe('the same denied call (tool and argument hash) this many times is a loop on its own'),
   scope: detectorScopeSchema.prefault({}),
 });
 export type RetryConfig = z.output<typeof retryConfigSchema>;

@@ -7,15 +7,12 @@ import { z } from 'zod';
 import type { DetectorInput, Signal } from './types.ts';
 
 export const volumeConfigSchema = z.strictObject({
-  enabled: z.boolean().default(true),
-  /** allowance per budgeted call, when the mandate declares no scale */
-  records_per_call: z.number().int().min(1).max(1_000_000_000).default(100),
-  bytes_per_call: z.number().int().min(1).max(1_000_000_000_000).default(262_144),
-  /** used when the mandate declares neither a scale nor a call budget */
-  default_records: z.number().int().min(1).max(1_000_000_000).default(10_000),
-  default_bytes: z.number().int().min(1).max(1_000_000_000_000).default(50 * 1024 * 1024),
-  /** past this multiple of the scale the signal is high, not medium */
-  high_factor: z.number().min(1).max(1000).default(3),
+  enabled: z.boolean().default(true).describe('run the volume detector: results (records, bytes) larger than the mandate\'s declared scale'),
+  records_per_call: z.number().int().min(1).max(1_000_000_000).default(100).describe('allowance per budgeted call, when the mandate declares no scale'),
+  bytes_per_call: z.number().int().min(1).max(1_000_000_000_000).default(262_144).describe('bytes allowed per budgeted call, when the mandate declares no scale'),
+  default_records: z.number().int().min(1).max(1_000_000_000).default(10_000).describe('used when the mandate declares neither a scale nor a call budget'),
+  default_bytes: z.number().int().min(1).max(1_000_000_000_000).default(50 * 1024 * 1024).describe('bytes allowed when the mandate declares neither a scale nor a call budget'),
+  high_factor: z.number().min(1).max(1000).default(3).describe('past this multiple of the scale the signal is high, not medium'),
 });
 export type VolumeConfig = z.output<typeof volumeConfigSchema>;
 

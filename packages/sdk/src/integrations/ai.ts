@@ -27,6 +27,8 @@ export function guardAiTool<T extends Tool>(task: MandateTask, mandateName: stri
     resource: opts.resource ? (input) => opts.resource?.(input) : undefined,
     approval: opts.approval,
     signal: (_input, options) => (options as { abortSignal?: AbortSignal } | undefined)?.abortSignal,
+    // the tool's own abortSignal also fires on the task's end (with task.watchKills)
+    passSignal: (signal, [input, options]) => [input, { ...(options as object | undefined), abortSignal: signal }],
   });
   return { ...t, execute: guarded };
 }

@@ -30,6 +30,8 @@ export function guardLangChainTool(task: MandateTask, original: StructuredToolIn
     resource: opts.resource ? (input) => opts.resource?.(input) : undefined,
     approval: opts.approval,
     signal: (_input, config) => config?.signal,
+    // the tool's own config.signal also fires on the task's end (with task.watchKills)
+    passSignal: (signal, [input, config]) => [input, { ...config, signal }],
   });
   return tool(
     async (input: unknown, config: ToolRunnableConfig) => {

@@ -14,6 +14,7 @@ import { keyRoutes } from './routes/keys.ts';
 import { operatorRoutes } from './routes/operators.ts';
 import { policyRoutes } from './routes/policies.ts';
 import { taskRoutes } from './routes/tasks.ts';
+import { taskEventRoutes } from './routes/task-events.ts';
 import { devRoutes } from './routes/dev.ts';
 import { authzenRoutes } from './routes/authzen.ts';
 import { approvalRoutes } from './routes/approvals.ts';
@@ -203,6 +204,7 @@ export function buildHttpApp(rt: MandateRuntime, opts: HttpOptions = {}): Fastif
   keyRoutes(app, rt);
   agentRoutes(app, rt);
   taskRoutes(app, rt);
+  taskEventRoutes(app, rt);
   authorizeRoutes(app, rt);
   auditRoutes(app, rt);
   operatorRoutes(app, rt);

@@ -199,7 +199,7 @@ describe('health endpoints', () => {
   it('answers /readyz with 200 when the store answers', async () => {
     const res = await h.inject({ method: 'GET', url: '/readyz' });
     expect(res.statusCode).toBe(200);
-    expect(res.json()).toEqual({ status: 'ready', checks: { store: 'ok', commit: 'ok', change_feed: 'ok', policies: policyVersion } });
+    expect(res.json()).toEqual({ status: 'ready', checks: { store: 'ok', commit: 'ok', audit: 'ok', change_feed: 'ok', policies: policyVersion } });
   });
 
   it('answers /readyz with 503 when the store does not answer', async () => {

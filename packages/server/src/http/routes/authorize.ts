@@ -30,7 +30,7 @@ export const outcomeSchema = z.strictObject({
 
 export function authorizeRoutes(app: FastifyInstance, rt: MandateRuntime): void {
   /** A decision is always a 200; a deny is a result, not an error. Malformed requests are a 400. */
-  app.post('/v1/authorize', async (req, reply) => {
+  app.post('/v1/authorize', (req, reply) => rt.tracing.request('mandate.authorize', req.headers, { 'http.route': '/v1/authorize' }, async () => {
     const body = parseBody(authorizeSchema, req.body);
     const header = bearer(req);
     if (header !== undefined && body.task_token !== undefined && header !== body.task_token) {
@@ -50,7 +50,7 @@ export function authorizeRoutes(app: FastifyInstance, rt: MandateRuntime): void 
     noteAccess(req, { effect: decision.effect, taskId: decision.taskId, agentId: decision.agentId, callId: decision.callId });
     if (decision.effect !== 'allow') req.log.info({ callId: decision.callId, reasons: decision.reasons }, 'call not allowed');
     return decisionView(decision);
-  });
+  }));
 
   /**
    * The result of an allowed call, reported by the enforcement point that forwarded it: its digest

@@ -5,6 +5,7 @@ import type { MandateRuntime } from '../../compose.ts';
 import { EVENT_TYPES, type DropReason, type EventType, type MandateEvent } from '../../events.ts';
 import { bearer, requireOperator } from '../auth.ts';
 import { parseBody } from '../validate.ts';
+import { endSse, openSse, SSE_HEARTBEAT, sseFrame } from '../sse.ts';
 
 const querySchema = z.strictObject({ types: z.string().max(200).optional() });
 
@@ -23,7 +24,7 @@ function parseTypes(text: string | undefined): Set<EventType> | undefined {
 }
 
 function frame(e: MandateEvent): string {
-  return `id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify(e.data)}\n\n`;
+  return sseFrame(e.type, e.data, e.id);
 }
 
 /**
@@ -44,7 +45,7 @@ export function eventRoutes(app: FastifyInstance, rt: MandateRuntime): void {
     const finish = (event: string, data: object) => {
       if (heartbeat) clearInterval(heartbeat);
       heartbeat = undefined;
-      if (!raw.writableEnded && !raw.destroyed) raw.end(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+      endSse(raw, event, data);
     };
     const pump = () => {
       waitingForDrain = false;
@@ -70,20 +71,12 @@ export function eventRoutes(app: FastifyInstance, rt: MandateRuntime): void {
       },
     });
 
-    reply.hijack();
-    raw.writeHead(200, {
-      ...(reply.getHeaders() as Record<string, string>),
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-store',
-      connection: 'keep-alive',
-      'x-accel-buffering': 'no',
-    });
-    raw.write(`retry: 3000\nevent: ready\ndata: ${JSON.stringify({ types: types ? [...types] : [...EVENT_TYPES] })}\n\n`);
+    openSse(reply, `retry: 3000\n${sseFrame('ready', { types: types ? [...types] : [...EVENT_TYPES] })}`);
 
     heartbeat = setInterval(() => {
       rt.operators.require(key, 'viewer').then(
         () => {
-          if (!waitingForDrain && !raw.writableEnded) raw.write(': heartbeat\n\n');
+          if (!waitingForDrain && !raw.writableEnded) raw.write(SSE_HEARTBEAT);
         },
         () => {
           sub.close();

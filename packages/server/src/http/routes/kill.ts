@@ -31,8 +31,10 @@ export function killRoutes(app: FastifyInstance, rt: MandateRuntime): void {
     const body = parseBody(killSchema, req.body);
     const target: KillTarget = 'all' in body ? { all: true } : 'agent' in body ? { agent: body.agent } : { task: body.task };
     const killed = await rt.kill.kill(target, { kind: 'operator', operatorId: op.id }, body.reason);
-    // the MCP gateway's sessions of those tasks end now, and their secret leases with them
-    const leases = 'all' in body ? await rt.mcp.endAll('emergency stop') : await rt.mcp.endTasks(killed.killedTasks, 'task killed');
+    // the MCP gateway's sessions of those tasks end, and their secret leases with them: the kill
+    // already started that through the task-ends path (calls in flight halted with TASK_KILLED
+    // first, then the sessions closed); this joins it, so the answer comes once they are gone
+    const leases = 'all' in body ? await rt.mcp.endAll(body.reason) : await rt.mcp.endTasks(killed.killedTasks, 'TASK_KILLED', body.reason);
     const report = { ...killed, revokedLeases: killed.revokedLeases + leases };
     req.log.warn(
       { event: 'kill', target, reason: body.reason.slice(0, 500), by: op.id, disabledAgent: report.disabledAgent ?? null, killed: report.killedTasks.length, taskIds: report.killedTasks.slice(0, 100), emergencyStop: report.emergencyStop },

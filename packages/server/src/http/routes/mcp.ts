@@ -62,12 +62,16 @@ export function mcpRoutes(app: FastifyInstance, rt: MandateRuntime): void {
         .code(tooLarge ? 413 : 400)
         .send(jsonRpcError(null, -32600, tooLarge ? `Invalid Request: message larger than ${limits.maxBytes} bytes` : `Invalid Request: ${(err as Error).message}`, tooLarge ? 'LIMIT_EXCEEDED' : 'MALFORMED_REQUEST'));
     });
-    const handle = async (req: FastifyRequest, reply: FastifyReply) => {
+    const handle = (req: FastifyRequest, reply: FastifyReply) => rt.tracing.request('mandate.gateway', req.headers, { 'http.route': '/mcp', 'http.request.method': req.method }, async (span) => {
       let body: unknown;
       if (req.method === 'POST') {
         const parsed = parseBounded(typeof req.body === 'string' ? req.body : '', limits);
         if ('error' in parsed) return reply.code(400).send(parsed.error);
         body = parsed.value;
+        const method = (body as { method?: unknown } | null)?.method;
+        if (typeof method === 'string') span?.setAttribute('rpc.method', method);
+        const tool = (body as { params?: { name?: unknown } } | null)?.params?.name;
+        if (method === 'tools/call' && typeof tool === 'string') span?.setAttribute('mandate.tool', tool);
       }
       // proof of possession (RFC 9449) for this very request: htu = the public URL of /mcp
       const bearer = /^Bearer ([^\s]+)$/i.exec(req.headers.authorization ?? '')?.[1];
@@ -76,7 +80,7 @@ export function mcpRoutes(app: FastifyInstance, rt: MandateRuntime): void {
       reply.hijack();
       if (typeof nonce === 'string') reply.raw.setHeader('dpop-nonce', nonce);
       await rt.mcp.handleHttp(req.raw, reply.raw, body, proof);
-    };
+    });
     scope.post('/mcp', handle);
     scope.get('/mcp', handle);
     scope.delete('/mcp', handle);
