@@ -153,12 +153,19 @@ describe('policy-engine benchmark', () => {
 });
 
 describe('kill benchmark', () => {
-  it('completes a quick run and writes its JSON result', { timeout: 120_000 }, async () => {
+  // it ends with three nodes on PostgreSQL: starting them on a busy machine can take minutes
+  it('completes a quick run and writes its JSON results', { timeout: 420_000 }, async () => {
     await run(process.execPath, ['bench/kill.ts', '--quick', '--json-only', '--out', out], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 });
     const written = JSON.parse(readFileSync(join(out, 'kill.json'), 'utf8')) as BenchResult;
     expect(written).toMatchObject({ name: 'kill', mode: 'quick' });
     expect(Object.keys(written.figures).sort()).toEqual(['killAnswer', 'toFirstDeny']);
     expect(written.figures['toFirstDeny']?.runs).toBe(5);
+    const inflight = JSON.parse(readFileSync(join(out, 'kill-inflight.json'), 'utf8')) as BenchResult;
+    expect(inflight.figures['toUpstreamCancelled']?.runs).toBe(5);
+    const cluster = JSON.parse(readFileSync(join(out, 'kill-inflight-cluster.json'), 'utf8')) as BenchResult;
+    expect(Object.keys(cluster.figures).sort()).toEqual(['killAnswered', 'toClientAnswered', 'toHalted', 'toHookReceived', 'toUpstreamCancelled']);
+    expect(cluster.figures['toUpstreamCancelled']?.runs).toBe(5);
+    expect(cluster.target).toEqual(expect.objectContaining({ required: 250, met: expect.any(Boolean) }));
   });
 });
 
@@ -271,6 +278,30 @@ describe('soak', () => {
   });
 });
 
+describe('soak over many tasks', () => {
+  it('completes a quick run: every answer a policy decision, RSS sampled through the run with its breakdown', { timeout: 300_000 }, async () => {
+    await run(process.execPath, ['bench/soak.ts', '--tasks', '--quick', '--json-only', '--out', out], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 });
+    const written = JSON.parse(readFileSync(join(out, 'soak-tasks.json'), 'utf8')) as BenchResult;
+    expect(written).toMatchObject({ name: 'soak-tasks', mode: 'quick', params: { tasks: 200, decisions: 4000 } });
+    expect(written.derived).toMatchObject({ decisions: 4000, errors_not_policy: 0 });
+    for (const k of ['rss_idle_mb', 'rss_after_tasks_mb', 'rss_end_mb', 'rss_peak_mb']) expect(written.derived[k]).toBeGreaterThan(0);
+    expect(written.notes?.[0]).toMatch(/^resident memory by kind/);
+  });
+});
+
+describe('audit verify benchmark', () => {
+  it('completes a quick run: the CLI verifies both logs intact, records/s and peak RSS per size', { timeout: 300_000 }, async () => {
+    await run(process.execPath, ['bench/audit-verify.ts', '--quick', '--json-only', '--out', out], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 });
+    const written = JSON.parse(readFileSync(join(out, 'audit-verify.json'), 'utf8')) as BenchResult;
+    expect(written).toMatchObject({ name: 'audit-verify', mode: 'quick', params: { sizes: [2000, 20_000] } });
+    for (const n of [2000, 20_000]) {
+      expect(written.derived[`records/s CPU, ${n} records`]).toBeGreaterThan(0);
+      expect(written.derived[`peak RSS MB, ${n} records`]).toBeGreaterThan(0);
+    }
+    expect(written.target).toMatchObject({ required: 200_000 });
+  });
+});
+
 describe('gateway benchmark', () => {
   it('completes a quick run and writes its JSON result', { timeout: 300_000 }, async () => {
     await run(process.execPath, ['bench/gateway.ts', '--quick', '--json-only', '--out', out], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 });
@@ -317,4 +348,17 @@ describe('suggested mandates on agentdojo', () => {
       }
     },
   );
+});
+
+describe('labels benchmark', () => {
+  it('compares an unshared call with the core before labels and times shared writes and reads', { timeout: 180_000 }, async () => {
+    const { stdout } = await run(process.execPath, ['bench/labels.ts', '--quick', '--json-only', '--out', out], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 });
+    const written = JSON.parse(readFileSync(join(out, 'labels.json'), 'utf8')) as BenchResult;
+    expect(JSON.parse(stdout.trim().split('\n').at(-1) ?? '')).toEqual(written);
+    expect(written).toMatchObject({ name: 'labels', mode: 'quick' });
+    expect(Object.keys(written.figures).sort()).toEqual(['after', 'before', 'sharedRead', 'sharedWrite']);
+    expect(written.params['baseCommit']).toMatch(/^[0-9a-f]{40}$/);
+    expect(Number.isFinite(written.derived['addedP50Us'])).toBe(true);
+    expect(written.target).toEqual(expect.objectContaining({ metric: 'addedP50Us', comparison: '<=', required: 5 }));
+  });
 });

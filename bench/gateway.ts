@@ -95,6 +95,8 @@ async function startBed(upstreams: Record<string, unknown>[], limits: Record<str
       policies: { dir: join(REPO_ROOT, 'examples', 'policies') },
       identity: { dev_issuer: { enabled: true, trust_domain: TRUST_DOMAIN } },
       log: { level: 'silent' },
+      // a slow (busy) machine's run outlasts the default token lifetime
+      tokens: { ttl: '1h', default_task_ttl: '1h', max_task_ttl: '1h' },
       mcp: { upstreams, limits: { connect_timeout: '60s', max_sessions: 1000, max_sessions_per_agent: 1000, ...limits } },
     }),
     { writeAdminKeyFile: false },
@@ -236,6 +238,9 @@ export async function runGatewayBenchmark(argv: readonly string[]): Promise<Benc
     await gw.stop();
 
     // --- abandonment: sessions dropped without DELETE, over several tasks, reclaimed after idle
+    // printed now: the abandonment phase below may fail on a loaded machine (sessions idle out while opening)
+    for (const [k, f] of Object.entries(figures)) say(`  ${k}: p50 ${f.p50.toFixed(3)} ms, p99 ${f.p99.toFixed(3)} ms, ${f.runs} calls`);
+    for (const [k, v] of Object.entries(derived)) say(`  ${k}: ${v}`);
     say(`  abandonment: ${plan.abandon.sessions} sessions over ${plan.abandon.tasks} tasks, dropped without DELETE; idle_timeout ${plan.abandon.idle}`);
     const before = children();
     const ab = await startBed(

@@ -72,4 +72,7 @@ if (import.meta.main) {
   // kill sent -> an SDK-guarded tool function's signal aborted (bench/kill-sdk.ts)
   const { runKillSdkBenchmark } = await import('./kill-sdk.ts');
   await runKillSdkBenchmark(process.argv.slice(2));
+  // the same across three nodes on PostgreSQL (bench/kill-inflight-cluster.ts)
+  const { runKillInflightClusterBenchmark } = await import('./kill-inflight-cluster.ts');
+  await runKillInflightClusterBenchmark(process.argv.slice(2));
 }

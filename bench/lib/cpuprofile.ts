@@ -17,7 +17,7 @@ interface ProfileNode {
   readonly callFrame: CallFrame;
   readonly children?: readonly number[];
 }
-interface Profile {
+export interface Profile {
   readonly nodes: readonly ProfileNode[];
   readonly samples: readonly number[];
   readonly timeDeltas: readonly number[];
@@ -28,6 +28,8 @@ interface Profile {
  * matches (so the SQLite time under budgets.ts counts as budgets, not as the shared sql.ts).
  */
 const CATEGORIES: readonly [string, (f: CallFrame) => boolean][] = [
+  ['policy cross-check (sampled cedar-wasm re-evaluation)', (f) => f.url.includes('policy/cross-check')],
+  ['profiler itself', (f) => f.url === 'node:inspector'],
   ['cedar (wasm + bindings)', (f) => f.url.includes('cedar_wasm') || f.url.startsWith('wasm://')],
   ['sqlite: budgets', (f) => f.url.includes('store-sqlite/src/budgets')],
   ['sqlite: audit (group commit)', (f) => f.url.includes('store-sqlite/src/audit')],
@@ -36,6 +38,10 @@ const CATEGORIES: readonly [string, (f: CallFrame) => boolean][] = [
   ['audit checkpointer', (f) => f.url.includes('checkpointer')],
   ['audit chain hashing', (f) => f.url.includes('audit/chain')],
   ['mandate checks', (f) => f.url.includes('core/src/mandate/')],
+  ['compiled policy evaluation', (f) => f.url.includes('core/src/policy/compile') || f.url.includes('core/src/policy/engine')],
+  ['provenance classification', (f) => f.url.includes('core/src/provenance')],
+  ['behaviour detectors', (f) => f.url.includes('core/src/behaviour/')],
+  ['audit redaction', (f) => f.url.includes('core/src/audit/redact')],
   ['cedar request building', (f) => f.url.includes('policy/context')],
   ['token verification', (f) => f.url.includes('tokens/') || f.url.includes('/jose/')],
   ['request body checks (duplicate keys, bounds)', (f) => f.functionName === 'findDuplicateKey' || f.functionName === 'checkJsonBounds'],

@@ -6,7 +6,7 @@
  * and per decision, and where it levels off.
  *
  *   node bench/soak.ts --tasks [--quick] [--json-only] [--out DIR]
- *   env SOAK_TASKS (10000), SOAK_DECISIONS (1000000), SOAK_MAX_SECONDS (1800): a bounded run
+ *   env SOAK_TASKS (10000), SOAK_DECISIONS (1000000), SOAK_MAX_SECONDS (1800), SOAK_RENEW_AFTER_MS (180000: task tokens live 5 min): a bounded run
  *   stops at the time limit and reports how far it got; SOAK_SNAPSHOT_DIR: the server writes a
  *   heap snapshot there after the tasks and at the end (for finding what grows)
  *
@@ -26,6 +26,7 @@ import { REPO_ROOT } from './stats.ts';
 
 const ADMIN = 'mk_' + 'T'.repeat(43);
 const AGENT = 'spiffe://dev.mandate.local/agents/soak-tasks';
+const RENEW_AFTER_MS = Number(process.env['SOAK_RENEW_AFTER_MS'] ?? 180_000);
 
 interface Plan {
   readonly tasks: number;
@@ -45,6 +46,12 @@ function plan(quick: boolean): Plan {
 function rssMb(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Math.round(Number(m[1]) / 102.4) / 10 : NaN;
+}
+
+/** CPU time (user + system) of a process so far, ms */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // clock ticks: USER_HZ is 100 on Linux
 }
 
 /** where the resident memory is: malloc's heap, other anonymous mappings (V8's heap, thread arenas, wasm), files */
@@ -124,7 +131,8 @@ export async function runTaskSoak(argv: readonly string[]): Promise<BenchResult>
     say(`soak --tasks: ${p.tasks} live tasks, ${p.decisions} decisions round-robin over them, ${p.clients} clients, at most ${p.maxSeconds} s; idle RSS ${rssIdle} MB; load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
     await post('/v1/agents', ADMIN, { id: AGENT, owner: 'soak', type: 'support', ceiling: {} });
     const svid = (await post('/v1/dev/workload-tokens', ADMIN, { spiffe_id: AGENT })).json['token'] as string;
-    const tokens: string[] = [];
+    // task tokens live tokens.ttl (5 min): each is renewed once it is older than RENEW_AFTER_MS
+    const tokens: { id: string; token: string; at: number }[] = [];
     const t0 = performance.now();
     // tasks started by the same closed loop of clients
     let next = 0;
@@ -134,7 +142,7 @@ export async function runTaskSoak(argv: readonly string[]): Promise<BenchResult>
           next += 1;
           const started = await post('/v1/tasks', svid, { mandate: { purpose: 'soak over many tasks', environment: 'prod', ttl: '1h', data_classes: ['internal'], budgets: { calls: 1_000_000 }, tools: [{ name: 'helpdesk.search_tickets' }, { name: 'fs.read_file', args: { path: { prefix: '/srv/kb/' } } }] } });
           if (started.status !== 201) throw new Error(`task start: ${started.status} ${JSON.stringify(started.json).slice(0, 300)}`);
-          tokens.push(started.json['token'] as string);
+          tokens.push({ id: (started.json['task'] as { id: string }).id, token: started.json['token'] as string, at: performance.now() });
         }
       }),
     );
@@ -149,6 +157,7 @@ export async function runTaskSoak(argv: readonly string[]): Promise<BenchResult>
     const samples: { s: number; decisions: number; rss_mb: number }[] = [];
     const failureSamples: string[] = [];
     const t1 = performance.now();
+    const cpu0 = cpuMs(pid);
     const deadline = t1 + p.maxSeconds * 1000;
     const sample = () => {
       const s = { s: Math.round((performance.now() - t1) / 100) / 10, decisions: done, rss_mb: rssMb(pid) };
@@ -160,7 +169,14 @@ export async function runTaskSoak(argv: readonly string[]): Promise<BenchResult>
       Array.from({ length: p.clients }, async () => {
         while (n < p.decisions && performance.now() < deadline) {
           const i = n++;
-          const token = tokens[i % tokens.length] as string;
+          const task = tokens[i % tokens.length] as (typeof tokens)[number];
+          if (performance.now() - task.at > RENEW_AFTER_MS) {
+            task.at = performance.now();
+            const renewed = await post(`/v1/tasks/${task.id}/renew`, task.token, {});
+            if (renewed.status !== 200 && renewed.status !== 201) throw new Error(`task renew: ${renewed.status} ${JSON.stringify(renewed.json).slice(0, 300)}`);
+            task.token = renewed.json['token'] as string;
+          }
+          const token = task.token;
           const body = i % 4 === 0 ? { tool: 'fs.read_file', args: { path: `/etc/shadow-${i}` } } : { tool: 'helpdesk.search_tickets', args: { query: `q${i}` } };
           try {
             const r = await post('/v1/authorize', token, body);
@@ -175,6 +191,7 @@ export async function runTaskSoak(argv: readonly string[]): Promise<BenchResult>
       }),
     ).finally(() => clearInterval(sampler));
     sample();
+    const serverCpuMs = cpuMs(pid) - cpu0;
     const endParts = residentBreakdown(pid);
     await snapshot();
     const seconds = (performance.now() - t1) / 1000;
@@ -198,6 +215,7 @@ export async function runTaskSoak(argv: readonly string[]): Promise<BenchResult>
       derived: {
         decisions: done,
         decisions_per_s: done / seconds,
+        server_cpu_ms_per_decision: Math.round((serverCpuMs / Math.max(1, done)) * 1000) / 1000,
         errors_not_policy: failures,
         rss_idle_mb: rssIdle,
         rss_after_tasks_mb: rssTasks,

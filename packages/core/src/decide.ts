@@ -11,6 +11,7 @@ import type { ReasonCode } from './reasons.ts';
 import type { TaskTokenClaims, TaskTokens } from './tokens/task-token.ts';
 import type { ApprovalResolution, ApprovalService } from './approvals.ts';
 import { SOURCE_CATEGORIES, type ProvenanceLedger, type Trust } from './provenance.ts';
+import { READ_ONLY_CATEGORIES, boundLabel, resourceEntries, type LabelStore, type ReadLabels, type SharedLabelOptions } from './provenance/labels.ts';
 import type { ToolInfo } from './model.ts';
 import type { Assessment, BehaviourMonitor } from './behaviour/monitor.ts';
 import { permissiveness } from './behaviour/combine.ts';
@@ -54,6 +55,12 @@ export interface DecisionEngineDeps {
    * against later calls' arguments, and the policy context carries the classification.
    */
   readonly provenance?: ProvenanceLedger | undefined;
+  /**
+   * Labels through shared resources (provenance/labels.ts): a call to a tool the catalogue marks
+   * `shared` stores the labels of the values it writes before it is allowed, and its output
+   * comes back with the labels stored for what it read. Needs `provenance`.
+   */
+  readonly labels?: { readonly store: LabelStore; readonly options: SharedLabelOptions } | undefined;
   /**
    * Behavioural detection and containment (behaviour/): signals for every decided call, and
    * containment that can only restrict the policy's answer. Absent: policy alone decides.
@@ -156,6 +163,17 @@ interface Ctx {
   namedSource?: boolean;
   /** the arguments' canonical hash and audit form, computed once per call (see `argsOf`) */
   argsMemo?: { of: JsonObject; hash: string; redacted: JsonObject };
+  /** the shared entries the call reaches, and how many labels it wrote there */
+  shared?: SharedReach;
+}
+
+/** The entries of a shared resource one call reaches (provenance/labels.ts). */
+interface SharedReach {
+  readonly store: string;
+  readonly entries: readonly string[];
+  /** the call named no entry: a read sees the whole resource */
+  readonly whole: boolean;
+  labelsWritten: number;
 }
 
 /**
@@ -170,7 +188,9 @@ export class DecisionEngine {
    * Keyed by the task as well: call ids are chosen by agents, so two tasks may both say `call-1`,
    * and one task's call must neither hide nor take another's outcome (see `pendingKey`).
    */
-  private readonly allowed = new Map<string, { taskId: string; tool: string; n: number; namedSource: boolean }>();
+  private readonly allowed = new Map<string, { taskId: string; tool: string; n: number; namedSource: boolean; shared: SharedReach | undefined }>();
+  /** per task, the outcome being recorded while its shared labels are read: the next call waits for it */
+  private readonly labelling = new Map<string, Promise<unknown>>();
   /**
    * The remembered keys in the order allowed, a ring of `limits.pendingOutcomes`: the oldest is
    * dropped when a new one takes its slot. (Not the Map's own order: finding a Map's first key
@@ -266,10 +286,14 @@ export class DecisionEngine {
     ctx.toolInfo = toolInfo;
     // values a parent task saw flow into what it delegates: the child inherits its ancestors' record
     const ledger = this.d.provenance;
+    // an outcome whose shared labels are still being read is recorded before this call is classified
+    const pendingLabels = this.labelling.get(task.id);
+    if (pendingLabels !== undefined) await pendingLabels;
     const provenance = given ?? ledger?.classify(task.id, task.mandate.purpose, ctx.args, lineage.tasks, toolInfo.sinkArgs, toolInfo.contentArgs) ?? NO_PROVENANCE;
     ctx.provenance = provenance;
     // a read of a source the purpose names: its output will carry the user's authority (provenance/named-sources.ts)
     ctx.namedSource = ledger !== undefined && SOURCE_CATEGORIES.has(toolInfo.category) && ledger.readsNamedSource(task.mandate.purpose, ctx.args);
+    if (toolInfo.shared !== undefined && this.d.labels !== undefined) ctx.shared = { store: toolInfo.shared.store, ...resourceEntries(toolInfo.shared, ctx.args), labelsWritten: 0 };
 
     // 4. the mandate's own constraints
     const usage = await this.store(() => this.d.budgets.usage(task.id, ctx.tool));
@@ -311,7 +335,13 @@ export class DecisionEngine {
       policyIds = [...result.policyIds, ...ids.filter((id) => !result.policyIds.includes(id)), `approval:${r.approval.id}`];
     }
 
-    // 7. allow: counted against its budgets in the same commit as its audit records
+    // 7. a write to a shared resource: its values' labels are stored before it may happen, so no
+    //    reader ever sees a value without its label (a store that cannot take them: no write)
+    if (toolInfo.shared !== undefined && this.d.labels !== undefined && ledger !== undefined) {
+      await this.store(() => this.writeLabels(ctx, task, toolInfo.shared!, lineage.tasks, toolInfo.contentArgs ?? [], toolInfo.category));
+    }
+
+    // 8. allow: counted against its budgets in the same commit as its audit records
     return this.finish(ctx, 'allow', [], policyIds, [], {
       taskId: task.id,
       tool: ctx.tool,
@@ -332,9 +362,11 @@ export class DecisionEngine {
     if (!pending || pending.taskId !== claims.task_id) throw new MandateError('NOT_FOUND', 'no allowed call with this id awaits an outcome for this task');
     this.allowed.delete(key);
     const info = this.d.policies().catalog.lookup(pending.tool);
-    const trust: Trust = report.trust ?? info.outputTrust;
+    const declared: Trust = report.trust ?? info.outputTrust;
     const resultDigest = 'sha256:' + this.d.hasher.sha256Hex(canonicalJson(report.result));
-    const recorded = this.d.provenance?.record(claims.task_id, trust, report.result, { trustedFields: info.trustedFields, namedSource: pending.namedSource });
+    const record = (labels?: ReadLabels) => this.d.provenance?.record(claims.task_id, declared, report.result, { trustedFields: info.trustedFields, namedSource: pending.namedSource, labels });
+    const recorded = pending.shared !== undefined && this.d.labels !== undefined && this.d.provenance !== undefined ? await this.recordShared(claims.task_id, pending.shared, record) : record();
+    const trust: Trust = recorded?.trust ?? declared;
     this.d.behaviour?.outcome(claims.task_id, report.result);
     const committed = await this.d.audit.commitDecision({
       drafts: [
@@ -351,12 +383,50 @@ export class DecisionEngine {
             is_error: report.isError === true,
             trust,
             ...(recorded ? { chars: recorded.chars, tokens: recorded.tokens, vouched: recorded.vouched, named_source: recorded.namedSource } : {}),
+            // the cross-task flow: labelled values this output brought back, and who wrote them
+            ...(pending.shared !== undefined && recorded ? { shared: { store: pending.shared.store, labelled: recorded.labelled, foreign_tasks: [...recorded.foreignTasks].slice(0, 32), saturated: recorded.saturated } } : {}),
           },
         },
       ],
       lazy: true, // no call waits on an outcome record: it shares the next decision's commit (fsync)
     });
     return { callId: report.callId, taskId: claims.task_id, tool: pending.tool, trust, resultDigest, auditSeq: committed.records[0]?.seq };
+  }
+
+  /**
+   * Reads the labels of the shared entries an allowed call reached and records its output with
+   * them. A store that does not answer leaves the output untrusted whole (fail closed). The
+   * task's next call waits until this is recorded.
+   */
+  private recordShared<R>(taskId: string, shared: SharedReach, record: (labels: ReadLabels) => R): Promise<R> {
+    const l = this.d.labels as NonNullable<DecisionEngineDeps['labels']>;
+    const done = (async () => {
+      let labels: ReadLabels;
+      try {
+        labels = await l.store.readLabels({ entries: shared.entries, store: shared.whole ? shared.store : undefined }, this.d.clock.now(), l.options.maxRead);
+      } catch {
+        labels = { labels: [], saturated: true };
+      }
+      return record(labels);
+    })();
+    this.labelling.set(taskId, done);
+    const clear = () => {
+      if (this.labelling.get(taskId) === done) this.labelling.delete(taskId);
+    };
+    done.then(clear, clear);
+    return done;
+  }
+
+  /** Stores the labels of the values a call writes to a shared resource (provenance/labels.ts). */
+  private async writeLabels(ctx: Ctx, task: Task, shared: NonNullable<ToolInfo['shared']>, inherit: readonly string[], contentArgs: readonly string[], category: string): Promise<void> {
+    const reach = ctx.shared as SharedReach;
+    if (READ_ONLY_CATEGORIES.has(category)) return;
+    const l = this.d.labels as NonNullable<DecisionEngineDeps['labels']>;
+    const labels = (this.d.provenance as ProvenanceLedger).labelsOf(task.id, task.mandate.purpose, ctx.args, inherit, contentArgs).map((x) => boundLabel(x, l.options.maxTextLength));
+    if (labels.length === 0) return;
+    const now = this.d.clock.now();
+    for (const entry of reach.entries) await l.store.putLabels(entry, shared.store, labels, { now, expiresAt: now + l.options.ttlMs }, l.options.limits);
+    reach.labelsWritten = labels.length;
   }
 
   /** Forgets a task's provenance (it ended). */
@@ -388,7 +458,7 @@ export class DecisionEngine {
     return approvals.resolve({ task, tool: ctx.tool, argsHash: a.hash, resource: ctx.resource, callId: ctx.callId, args: a.redacted, policyIds });
   }
 
-  private rememberAllowed(callId: string, taskId: string, tool: string, namedSource: boolean): void {
+  private rememberAllowed(callId: string, taskId: string, tool: string, namedSource: boolean, shared: SharedReach | undefined): void {
     const key = pendingKey(taskId, callId);
     const n = this.allowedCount++;
     const slot = n % this.maxPending;
@@ -396,7 +466,7 @@ export class DecisionEngine {
     // the entry that held this slot, unless its outcome came or the same call was allowed again since
     if (evicted !== undefined && this.allowed.get(evicted)?.n === n - this.maxPending) this.allowed.delete(evicted);
     this.order[slot] = key;
-    this.allowed.set(key, { taskId, tool, n, namedSource });
+    this.allowed.set(key, { taskId, tool, n, namedSource, shared });
   }
 
   /**
@@ -500,7 +570,7 @@ export class DecisionEngine {
       if (committed.budget && !committed.budget.ok) {
         return { ...exhausted(committed.budget.exhausted === 'tool' ? 'TOOL_BUDGET_EXHAUSTED' : 'BUDGET_EXHAUSTED'), auditSeq: seq };
       }
-      if (effect === 'allow') this.rememberAllowed(ctx.callId, claims.task_id, ctx.tool, ctx.namedSource === true);
+      if (effect === 'allow') this.rememberAllowed(ctx.callId, claims.task_id, ctx.tool, ctx.namedSource === true, ctx.shared);
       return { ...decision, auditSeq: seq };
     } catch (e) {
       // no committed record, no allow
@@ -632,6 +702,7 @@ export class DecisionEngine {
           policy_version: decision.policyVersion,
           details: [...decision.details],
           errors: decision.errors.map((e) => ({ policy_id: e.policyId, message: e.message })),
+          ...(ctx.shared !== undefined ? { shared: { store: ctx.shared.store, entries: ctx.shared.entries.slice(0, 16), labels_written: ctx.shared.labelsWritten } } : {}),
         }),
       },
       ...signalDrafts,

@@ -128,6 +128,27 @@ export {
   type SignificantValue,
   type RecordedResult,
 } from './provenance.ts';
+export {
+  LABEL_LEVELS,
+  DEFAULT_SHARED_LABEL_OPTIONS,
+  READ_ONLY_CATEGORIES,
+  joinLevel,
+  labelStoreFull,
+  levelRank,
+  mergeLabel,
+  planLabelWrite,
+  storedLevel,
+  storedTasks,
+  resourceEntries,
+  type LabelLevel,
+  type LabelLimits,
+  type LabelWritePlan,
+  type LabelStore,
+  type ReadLabels,
+  type SharedLabelOptions,
+  type SharedResource,
+  type ValueLabel,
+} from './provenance/labels.ts';
 export { readPurposeWords, purposeReading, baseForms, type PurposeReading } from './purpose-words.ts';
 export { TaskService, type TaskServiceDeps, type TaskLimits, type IssuedTask, type Actor, type WorkloadAuthenticator, type VerifiedWorkload } from './tasks.ts';
 export { CachedTasks, CachedAgents, CachedRevocations, CachedBudgets, type Staleness } from './state/cache.ts';

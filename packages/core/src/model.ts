@@ -4,6 +4,7 @@ import type { ReasonCode } from './reasons.ts';
 import type { ContainmentAction, Signal } from './behaviour/types.ts';
 import type { ProofResult } from './tokens/dpop.ts';
 import type { ArgProvenance } from './policy/context.ts';
+import type { SharedResource } from './provenance/labels.ts';
 
 export type AgentStatus = 'active' | 'disabled';
 
@@ -140,6 +141,8 @@ export interface ToolInfo {
   readonly sinkArgs?: readonly string[] | undefined;
   /** arguments whose content goes out or is written (a body, a subject, a file's content, a password) */
   readonly contentArgs?: readonly string[] | undefined;
+  /** the shared resource the tool reaches (provenance/labels.ts) */
+  readonly shared?: SharedResource | undefined;
 }
 
 export interface BudgetLimits {

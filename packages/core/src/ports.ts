@@ -10,8 +10,10 @@ import type { Ceiling } from './mandate/schema.ts';
 import type { Alert, AlertState, Severity } from './behaviour/types.ts';
 import type { ContainmentStore } from './behaviour/monitor.ts';
 import type { ContainmentLifts } from './behaviour/lift.ts';
+import type { LabelStore } from './provenance/labels.ts';
 
 export type { ContainmentStore } from './behaviour/monitor.ts';
+export type { LabelStore } from './provenance/labels.ts';
 
 export interface Clock {
   /** milliseconds since the epoch */
@@ -348,6 +350,8 @@ export interface Store {
   readonly alertSinks: AlertSinkStore;
   readonly killOutbox: KillOutbox;
   readonly containment: ContainmentStore & ContainmentLifts;
+  /** provenance labels of values written to shared resources (provenance/labels.ts) */
+  readonly labels: LabelStore;
   /** true when the store answers */
   ping(): Promise<boolean>;
   /**

@@ -45,6 +45,7 @@ import { NO_PROVENANCE, type ArgProvenance } from './policy/context.ts';
 import { readResult, type ResultReading } from './provenance/reading.ts';
 import { namedSources, readsNamedSource } from './provenance/named-sources.ts';
 import { extractTokens, normaliseText, significantValues, tokenKey, type SignificantValue } from './provenance/tokens.ts';
+import { joinLevel, levelRank, type LabelLevel, type ReadLabels, type ValueLabel } from './provenance/labels.ts';
 
 export { extractTokens, normaliseText, significantValues, type TokenKind, type SignificantValue } from './provenance/tokens.ts';
 export { fieldValues, readResult, FIELD_MAX, type ResultReading } from './provenance/reading.ts';
@@ -76,6 +77,8 @@ export interface RecordOptions {
   readonly trustedFields?: readonly string[] | undefined;
   /** the call read a source the task's purpose names (provenance/named-sources.ts) */
   readonly namedSource?: boolean | undefined;
+  /** the labels stored for the shared entries the call read (provenance/labels.ts) */
+  readonly labels?: ReadLabels | undefined;
 }
 
 interface Source {
@@ -153,16 +156,44 @@ class Matcher {
   }
 }
 
+/** a label read back from a shared resource, as the reading task holds it */
+interface HeldLabel {
+  readonly level: LabelLevel;
+  readonly tasks: readonly string[];
+}
+
 class TaskProvenance {
   readonly trusted: Source[] = [];
   readonly untrusted: Source[] = [];
   /** values of sink arguments of calls a policy denied (tokenKey form) */
   readonly refused = new Set<string>();
+  /** labels of values read back from shared resources (tokenKey form; see provenance/labels.ts) */
+  readonly labelled = new Map<string, HeldLabel>();
+  /** …of which free text, matched inside as well as whole */
+  readonly labelledText: string[] = [];
   size = 0;
 }
 
 /** refused destinations kept per task (the oldest forgotten first) */
 const MAX_REFUSED = 1000;
+/** labels read back from shared resources kept per task (the oldest forgotten first) */
+const MAX_LABELLED = 10_000;
+
+/** What a value's label becomes in the task that reads it back: the sets it puts its argument in. */
+function labelOrigins(level: LabelLevel, v: SignificantValue, contentArg: boolean): Origin[] {
+  if (level === 'untrusted_text') return v.kind === 'text' && contentArg ? ['untrusted'] : ['untrusted', 'untrusted_text'];
+  if (level === 'untrusted') return ['untrusted'];
+  // seen nowhere the writer knew: a structured value stays unknown; free text is no one's
+  return v.kind === 'text' ? ['untrusted'] : ['unknown'];
+}
+
+/** The label a writer gives a value, from where it came from in its task (none: purpose or trusted). */
+function labelOf(seen: ReadonlySet<string>): LabelLevel | undefined {
+  if (seen.has('purpose') || seen.has('trusted')) return undefined;
+  if (seen.has('untrusted_text') || seen.has('purpose_source_text')) return 'untrusted_text';
+  if (seen.has('untrusted') || seen.has('purpose_source')) return 'untrusted';
+  return 'unknown';
+}
 
 /** What one tool result contributed, for audit and tests. */
 export interface RecordedResult {
@@ -172,9 +203,24 @@ export interface RecordedResult {
   /** values found at trusted fields of an untrusted output */
   readonly vouched: number;
   readonly namedSource: boolean;
+  /** labelled values of shared entries the output showed (read back with their labels) */
+  readonly labelled: number;
+  /** the other tasks that wrote them */
+  readonly foreignTasks: readonly string[];
+  /** the output was read back untrusted whole: its entries held more labels than kept */
+  readonly saturated: boolean;
 }
 
-type Origin = 'purpose' | 'trusted' | 'purpose_source' | 'untrusted' | 'unknown' | 'none';
+type Origin = 'purpose' | 'trusted' | 'purpose_source' | 'untrusted' | 'unknown' | 'none' | 'untrusted_text' | 'purpose_source_text';
+
+/** The sources a value is classified against, gathered once per call. */
+interface Scope {
+  readonly taskId: string;
+  readonly sources: readonly TaskProvenance[];
+  readonly purposeSrc: Source;
+  readonly sinkArgs: readonly string[];
+  readonly contentArgs: readonly string[];
+}
 
 /**
  * Per-task record of the values seen in tool results, and the classifier that turns a call's
@@ -193,12 +239,16 @@ export class ProvenanceLedger {
   }
 
   /** Records a tool result seen by `taskId`, with the trust of the tool that produced it. */
-  record(taskId: string, trust: Trust, result: JsonValue, o: RecordOptions = {}): RecordedResult {
+  record(taskId: string, declared: Trust, result: JsonValue, o: RecordOptions = {}): RecordedResult {
+    // entries that held more labels than kept: nothing they return can be vouched for
+    const saturated = o.labels?.saturated === true;
+    const trust: Trust = saturated ? 'untrusted' : declared;
     const trustedFields = trust === 'untrusted' ? (o.trustedFields ?? []) : [];
     const reading = readResult(result, this.opts.maxScanPerResult, trustedFields);
     const named = trust === 'untrusted' && o.namedSource === true;
     const src: Source = { text: reading.text, tokens: reading.tokens, fields: reading.fields, named, ...(named ? { sole: soleContacts(reading) } : {}) };
     const t = this.touch(taskId, true)!;
+    const crossed = o.labels ? this.holdLabels(t, taskId, reading, o.labels.labels) : { labelled: 0, foreignTasks: [] };
     (trust === 'trusted' ? t.trusted : t.untrusted).push(src);
     t.size += src.text.length;
     // the values at trusted fields: each its own trusted source, so that no match spans two of them
@@ -214,7 +264,49 @@ export class ProvenanceLedger {
       const dropped = from.shift()!;
       t.size -= dropped.text.length;
     }
-    return { trust, chars: src.text.length, tokens: src.tokens.size, vouched: reading.vouched.length, namedSource: named };
+    return { trust, chars: src.text.length, tokens: src.tokens.size, vouched: reading.vouched.length, namedSource: named, ...crossed, saturated };
+  }
+
+  /** The labels of the values this output shows, held by the task (the least trusted per value). */
+  private holdLabels(t: TaskProvenance, taskId: string, reading: ResultReading, labels: readonly ValueLabel[]): { labelled: number; foreignTasks: string[] } {
+    let labelled = 0;
+    const foreign = new Set<string>();
+    for (const l of labels) {
+      const isText = l.key.startsWith('text:');
+      if (isText ? !reading.text.includes(l.key.slice(5)) : !reading.tokens.has(l.key)) continue;
+      labelled++;
+      for (const id of l.tasks) if (id !== taskId) foreign.add(id);
+      const held = t.labelled.get(l.key);
+      if (held === undefined && isText) t.labelledText.push(l.key.slice(5));
+      t.labelled.delete(l.key);
+      t.labelled.set(l.key, held === undefined ? { level: l.level, tasks: l.tasks } : { level: joinLevel(held.level, l.level), tasks: [...new Set([...held.tasks, ...l.tasks])].slice(-16) });
+      if (t.labelled.size > MAX_LABELLED) {
+        const oldest = t.labelled.keys().next().value;
+        if (oldest !== undefined) t.labelled.delete(oldest);
+        const at = oldest?.startsWith('text:') === true ? t.labelledText.indexOf(oldest.slice(5)) : -1;
+        if (at >= 0) t.labelledText.splice(at, 1);
+      }
+    }
+    return { labelled, foreignTasks: [...foreign] };
+  }
+
+  /** The least trusted label a value holds in these sources (whole, or free text inside a labelled text). */
+  private heldLabel(sources: readonly TaskProvenance[], v: SignificantValue): HeldLabel | undefined {
+    let found: HeldLabel | undefined;
+    const key = tokenKey(v);
+    for (const s of sources) {
+      if (s.labelled.size === 0) continue;
+      const whole = s.labelled.get(key);
+      if (whole !== undefined) found = found === undefined || levelRank(whole.level) < levelRank(found.level) ? whole : found;
+      // free text inside a labelled text; a short value only whole (a name is not every word of a sentence)
+      if (v.kind !== 'text' || v.value.length < this.opts.minLength) continue;
+      for (const text of s.labelledText) {
+        if (!text.includes(v.value)) continue;
+        const l = s.labelled.get('text:' + text);
+        if (l !== undefined && (found === undefined || levelRank(l.level) < levelRank(found.level))) found = l;
+      }
+    }
+    return found;
   }
 
   /**
@@ -259,42 +351,18 @@ export class ProvenanceLedger {
     const own = this.touch(taskId, false);
     const lineage = inherit.map((id) => this.tasks.get(id)).filter((t): t is TaskProvenance => t !== undefined);
     if (!own && lineage.length === 0 && Object.keys(args).length === 0) return NO_PROVENANCE;
-    const sources = own ? [own, ...lineage] : lineage;
-    const purposeSrc = this.purposeOf(purpose).source;
+    const scope: Scope = { taskId, sources: own ? [own, ...lineage] : lineage, purposeSrc: this.purposeOf(purpose).source, sinkArgs, contentArgs };
     const sets = { purpose: [] as string[], trusted: [] as string[], purposeSource: [] as string[], purposeSourceText: [] as string[], untrusted: [] as string[], untrustedText: [] as string[], unknown: [] as string[] };
+    const labelledArgs: string[] = [];
+    const foreign = new Set<string>();
     for (const [name, value] of Object.entries(args)) {
-      const seen = new Set<Origin | 'untrusted_text' | 'purpose_source_text'>();
+      const seen = new Set<Origin>();
+      let labelled = false;
       for (const v of significantValues(value, sinkArgs.includes(name) ? 0 : this.opts.minLength)) {
-        const inPurpose = this.match.foundIn(purposeSrc, v);
-        if (inPurpose) seen.add('purpose');
-        else if (sources.some((s) => s.refused.has(tokenKey(v)))) {
-          seen.add('untrusted');
-          continue;
-        }
-        const inTrusted = sources.some((s) => s.trusted.some((src) => this.match.foundIn(src, v, true)));
-        if (inTrusted) seen.add('trusted');
-        if (inPurpose || inTrusted) continue;
-        let named = false;
-        let untrusted = false;
-        for (const s of sources) {
-          for (const src of s.untrusted) {
-            // a named source vouches like a trusted one (a short value only as a field's whole
-            // value); a short value its prose merely mentions is untrusted there
-            if (src.named && !named && this.match.foundIn(src, v, true)) named = true;
-            else if (!untrusted && this.match.foundIn(src, v)) untrusted = true;
-          }
-        }
-        if (named || untrusted) {
-          seen.add(named ? 'purpose_source' : 'untrusted');
-          // …and never as a field's whole value there: only mentioned inside prose (the wording of a
-          // content argument is the agent's own: only its structured values count here)
-          const key = tokenKey(v);
-          const sink = sinkArgs.includes(name);
-          const prose = !sources.some((s) => s.untrusted.some((src) => src.fields.has(key) || (sink && src.named && src.sole?.has(key) === true)));
-          if (prose && !(v.kind === 'text' && contentArgs.includes(name))) seen.add(named ? 'purpose_source_text' : 'untrusted_text');
-        } else if (v.kind !== 'text') {
-          seen.add('unknown');
-        }
+        const label = this.originsOf(scope, name, v, seen);
+        if (label === undefined) continue;
+        labelled = true;
+        for (const id of label.tasks) if (id !== taskId) foreign.add(id);
       }
       if (seen.has('purpose')) sets.purpose.push(name);
       if (seen.has('trusted')) sets.trusted.push(name);
@@ -303,8 +371,82 @@ export class ProvenanceLedger {
       if (seen.has('untrusted')) sets.untrusted.push(name);
       if (seen.has('untrusted_text')) sets.untrustedText.push(name);
       if (seen.has('unknown')) sets.unknown.push(name);
+      if (labelled) labelledArgs.push(name);
     }
-    return sets;
+    // only a task that read labelled values back carries these (provenance/labels.ts)
+    return labelledArgs.length === 0 ? sets : { ...sets, labelled: labelledArgs, foreignTasks: [...foreign] };
+  }
+
+  /**
+   * The labels a write of these arguments gives its values (provenance/labels.ts): every value
+   * that was not the purpose's or trusted in the writing task, with where it came from there,
+   * short ones included (a name written to a ticket may come back as a recipient). A value read
+   * back with a label keeps it (the least trusted of the two) and names its writers.
+   */
+  labelsOf(taskId: string, purpose: string, args: JsonObject, inherit: readonly string[] = [], contentArgs: readonly string[] = []): ValueLabel[] {
+    const own = this.touch(taskId, false);
+    const lineage = inherit.map((id) => this.tasks.get(id)).filter((t): t is TaskProvenance => t !== undefined);
+    const scope: Scope = { taskId, sources: own ? [own, ...lineage] : lineage, purposeSrc: this.purposeOf(purpose).source, sinkArgs: [], contentArgs };
+    const out = new Map<string, ValueLabel>();
+    for (const [name, value] of Object.entries(args)) {
+      for (const v of significantValues(value, 0)) {
+        const seen = new Set<Origin>();
+        const held = this.originsOf(scope, name, v, seen);
+        const level = labelOf(seen);
+        if (level === undefined) continue;
+        const key = tokenKey(v);
+        const prev = out.get(key);
+        const tasks = [...new Set([...(prev?.tasks ?? []), ...(held?.tasks ?? []), taskId])];
+        out.set(key, { key, level: prev === undefined ? level : joinLevel(prev.level, level), tasks });
+      }
+    }
+    return [...out.values()];
+  }
+
+  /**
+   * Adds the origins of one value of argument `name` to `seen`; returns the label it was read
+   * back with from a shared resource, if that decided it.
+   */
+  private originsOf(scope: Scope, name: string, v: SignificantValue, seen: Set<Origin>): HeldLabel | undefined {
+    const { sources, purposeSrc, sinkArgs, contentArgs } = scope;
+    const inPurpose = this.match.foundIn(purposeSrc, v);
+    let label: HeldLabel | undefined;
+    if (inPurpose) seen.add('purpose');
+    else if (sources.some((s) => s.refused.has(tokenKey(v)))) {
+      seen.add('untrusted');
+      return undefined;
+    } else {
+      // read back from a shared resource with a label: never above it, whatever vouches for it
+      // here (no trusted output, no named source); this task's own untrusted reads still count
+      label = this.heldLabel(sources, v);
+      if (label !== undefined) for (const o of labelOrigins(label.level, v, contentArgs.includes(name))) seen.add(o);
+    }
+    const inTrusted = label === undefined && sources.some((s) => s.trusted.some((src) => this.match.foundIn(src, v, true)));
+    if (inTrusted) seen.add('trusted');
+    if (inPurpose || inTrusted) return undefined;
+    let named = false;
+    let untrusted = false;
+    for (const s of sources) {
+      for (const src of s.untrusted) {
+        // a named source vouches like a trusted one (a short value only as a field's whole
+        // value); a short value its prose merely mentions is untrusted there
+        if (label === undefined && src.named && !named && this.match.foundIn(src, v, true)) named = true;
+        else if (!untrusted && this.match.foundIn(src, v)) untrusted = true;
+      }
+    }
+    if (label !== undefined && !untrusted) return label;
+    if (named || untrusted) {
+      seen.add(named ? 'purpose_source' : 'untrusted');
+      // …and never as a field's whole value there: only mentioned inside prose (the wording of a
+      // content argument is the agent's own: only its structured values count here)
+      const key = tokenKey(v);
+      const sink = sinkArgs.includes(name);
+      const prose = !sources.some((s) => s.untrusted.some((src) => src.fields.has(key) || (sink && src.named && src.sole?.has(key) === true)));
+      if (prose && !(v.kind === 'text' && contentArgs.includes(name))) seen.add(named ? 'purpose_source_text' : 'untrusted_text');
+    } else if (v.kind !== 'text') {
+      seen.add('unknown');
+    }
+    return label;
   }
 
   private purposeOf(purpose: string): { source: Source; named: ReadonlySet<string> } {

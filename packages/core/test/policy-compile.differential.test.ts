@@ -36,7 +36,7 @@ type Ty = 'Bool' | 'Long' | 'String' | 'SetString';
 
 const STR_ATTRS = ['context.call_id', 'context.target', 'context.environment', 'context.task.id', 'context.task.purpose', 'context.task.environment', 'resource.name', 'resource.category', 'resource.risk', 'resource.output_trust', 'principal.owner', 'principal.agent_type', 'principal.trust_domain'];
 const LONG_ATTRS = ['context.time.epoch', 'context.time.hour', 'context.time.minute', 'context.time.weekday', 'context.task.depth', 'context.task.calls', 'context.task.tool_calls'];
-const SET_ATTRS = ['context.task.data_classes', 'context.delegation_chain', 'context.provenance.untrusted_args', 'context.provenance.trusted_args', 'context.provenance.purpose_args', 'context.provenance.untrusted_text_args', 'context.provenance.purpose_source_args', 'context.provenance.purpose_source_text_args', 'context.provenance.unknown_args', 'context.task.purpose_words', 'resource.data_classes', 'resource.sink_args', 'resource.content_args'];
+const SET_ATTRS = ['context.task.data_classes', 'context.delegation_chain', 'context.provenance.untrusted_args', 'context.provenance.trusted_args', 'context.provenance.purpose_args', 'context.provenance.untrusted_text_args', 'context.provenance.purpose_source_args', 'context.provenance.purpose_source_text_args', 'context.provenance.unknown_args', 'context.provenance.labelled_args', 'context.provenance.foreign_tasks', 'context.task.purpose_words', 'resource.data_classes', 'resource.sink_args', 'resource.content_args'];
 const ENTITIES = ['Mandate::Agent::"a1"', 'Mandate::Agent::"a2"', 'Mandate::Tool::"t1"', 'Mandate::Tool::"nobody"', 'Mandate::Agent::"o\'ne"'];
 
 function gen(ty: Ty, depth: number): fc.Arbitrary<string> {
@@ -141,7 +141,7 @@ const request: fc.Arbitrary<CedarRequest> = fc
       time: fc.record({ epoch: longVal, hour: longVal, minute: longVal, weekday: longVal }),
       task: fc.record({ id: strVal, purpose: strVal, purpose_words: setVal, environment: strVal, data_classes: setVal, depth: longVal, calls: longVal, tool_calls: longVal }),
       delegation_chain: setVal,
-      provenance: fc.record({ untrusted_args: setVal, trusted_args: setVal, purpose_args: setVal, untrusted_text_args: setVal, purpose_source_args: setVal, purpose_source_text_args: setVal, unknown_args: setVal }),
+      provenance: fc.record({ untrusted_args: setVal, trusted_args: setVal, purpose_args: setVal, untrusted_text_args: setVal, purpose_source_args: setVal, purpose_source_text_args: setVal, unknown_args: setVal, labelled_args: setVal, foreign_tasks: setVal }),
     }),
   })
   .chain((r) =>

@@ -21,7 +21,7 @@ function request(tool: string, category: string, epoch: number): CedarRequest {
       time: { epoch, hour: 1, minute: 2, weekday: 3 },
       task: { id: 't', purpose: 'p', purpose_words: ['p'], environment: 'prod', data_classes: [], depth: 0, calls: 0, tool_calls: 0 },
       delegation_chain: [],
-      provenance: { untrusted_args: [], trusted_args: [], purpose_args: [], untrusted_text_args: [], purpose_source_args: [], purpose_source_text_args: [], unknown_args: [] },
+      provenance: { untrusted_args: [], trusted_args: [], purpose_args: [], untrusted_text_args: [], purpose_source_args: [], purpose_source_text_args: [], unknown_args: [], labelled_args: [], foreign_tasks: [] },
     },
     entities: [
       { uid: { type: 'Mandate::Agent', id: 'spiffe://t/a' }, attrs: { owner: 'o', agent_type: 't', trust_domain: 't' }, parents: [] },

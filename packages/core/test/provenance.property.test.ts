@@ -6,7 +6,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ProvenanceLedger } from '../src/provenance.ts';
+import { normaliseText, ProvenanceLedger } from '../src/provenance.ts';
 
 /** a value nobody else can have written: an address or an IBAN built around a nonce */
 const secret = fc.tuple(fc.constantFrom('email', 'iban'), fc.integer({ min: 10_000_000, max: 99_999_999 })).map(([kind, n]) => (kind === 'email' ? `x${n}@inj${n}.example` : `XX${String(n % 90 + 10)}${n}${n}`));
@@ -62,6 +62,28 @@ describe('trust never rises', () => {
         expect(c.unknown).toEqual(['to', 'list']);
       }),
       { numRuns: 300 },
+    );
+  });
+});
+
+describe('normalised text', () => {
+  /** the normal form as written out in full: NFKC, lower case, curly quotes straight, spaces collapsed */
+  const fullForm = (s: string) =>
+    s
+      .normalize('NFKC')
+      .toLowerCase()
+      .replace(/[\u2018\u2019\u201c\u201d]/g, (c) => (c === '\u2018' || c === '\u2019' ? "'" : '"'))
+      .replace(/\s+/g, ' ')
+      .trim();
+  /** ASCII, curly quotes, compatibility characters (ligatures, full-width, superscripts), odd spaces */
+  const text = fc.array(fc.oneof(fc.string(), fc.constantFrom('\u2018', '\u2019', '\u201c', '\u201d', '\uFB01', '\uFF21', '\u00B2', '\u00A0', '\u2003', 'K\u0301', '\u212A', '\t\n')), { maxLength: 12 }).map((parts) => parts.join(''));
+
+  it('is the full normal form of any text, ASCII or not', () => {
+    fc.assert(
+      fc.property(fc.oneof(text, fc.string({ unit: 'binary' })), (s) => {
+        expect(normaliseText(s)).toBe(fullForm(s));
+      }),
+      { numRuns: 2000 },
     );
   });
 });

@@ -35,7 +35,7 @@ describe('a kill halts MCP calls in flight', () => {
       upstreams: () => [{ name: 'slow', transport: 'stdio', command: process.execPath, args: [SLOW], sharing: 'per_session', warm: 1 }],
       config: { limits: { task_check_interval: '1h', halt_grace: '100ms' } },
     });
-  });
+  }, 120_000);
   afterAll(async () => bed.close());
 
   /** starts a 10-minute call, waits until it is upstream, kills, and returns what the client got */
@@ -113,5 +113,36 @@ describe('a kill halts MCP calls in flight', () => {
     await bed.h.runtime.tasks.revoke(t.id, { kind: 'operator', operatorId: 'test' }, 'no longer needed');
     const err = (await call) as McpError;
     expect(err.data).toMatchObject({ reason: 'TASK_REVOKED', halted: true });
+  });
+});
+
+describe('a halted call is answered with its reason even when its session ends at once', () => {
+  let bed: GatewayBed;
+  const rec = recorder();
+  beforeAll(async () => {
+    // no grace: the sessions close in the same turn as the halt, so the answer must not wait for anything
+    bed = await startGatewayBed({
+      log: rec.log,
+      upstreams: () => [{ name: 'slow', transport: 'stdio', command: process.execPath, args: [SLOW], sharing: 'per_session', warm: 1 }],
+      config: { limits: { task_check_interval: '1h', halt_grace: '0s' } },
+    });
+  }, 120_000);
+  afterAll(async () => bed.close());
+
+  it('answers TASK_KILLED, not SESSION_CLOSED, and audits the call as halted', async () => {
+    const t = await bed.task([{ name: 'slow__*' }]);
+    const client = await bed.http(t.token);
+    const started = () => rec.lines.filter((l) => JSON.stringify(l).includes('waiting 600')).length;
+    const call = client.callTool({ name: 'slow__wait', arguments: { seconds: 600 } }, undefined, { timeout: 120_000 }).catch((e: unknown) => e);
+    await until(() => started() > 0, 'the call to reach the upstream');
+    expect((await bed.h.op('POST', '/v1/kill', { task: t.id, reason: 'no grace' })).statusCode).toBe(200);
+    const err = (await call) as McpError;
+    expect(err).toBeInstanceOf(McpError);
+    expect(err.code).toBe(HALTED_ERROR_CODE);
+    expect(err.data).toMatchObject({ reason: 'TASK_KILLED', halted: true });
+    await until(() => bed.h.runtime.mcp.sessionCount === 0, 'the session to close');
+    const res = await bed.h.op('GET', `/v1/audit?task_id=${encodeURIComponent(t.id)}&limit=100`);
+    const records = res.json<{ records: { kind: string; data: Record<string, unknown> }[] }>().records;
+    expect(records.filter((r) => r.kind === 'action' && r.data['final'] === 'halted')).toHaveLength(1);
   });
 });

@@ -4,7 +4,8 @@
  * provenance: what an untrusted upstream returned is seen as such in a later call's arguments.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MandateError } from '@mandate/core';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { freePort } from '../../server/test/cluster/throwaway-pg.ts';
 import { decisionOf, rpcBody, SERVERS, startGatewayBed, textOf, type GatewayBed } from './support.ts';
 
@@ -90,6 +91,43 @@ describe('gateway transports and bounds', () => {
     // an argument past the decision limits is a deny with the reason, not a crash
     const wide = await client.callTool({ name: 'web__echo', arguments: Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`k${i}`, i])) });
     expect(decisionOf(wide)).toMatchObject({ effect: 'deny', reasons: ['LIMIT_EXCEEDED'] });
+  });
+
+  it("answers a fault of its own as a JSON-RPC internal error (500), never as the client's malformed request", async () => {
+    const t = await bed.task([{ name: 'web__echo' }]);
+    const rt = bed.h.runtime;
+    const init = () =>
+      fetch(`${bed.url}/mcp`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${t.token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } }),
+      });
+    // a fault before the gateway takes the request over
+    const before = vi.spyOn(rt.tracing, 'request').mockImplementationOnce(() => {
+      throw new TypeError("Cannot read properties of undefined (reading 'secret internals')");
+    });
+    const a = await init();
+    before.mockRestore();
+    expect(a.status).toBe(500);
+    const aBody = await rpcBody(a);
+    expect(aBody).toMatchObject({ jsonrpc: '2.0', id: null, error: { code: -32603, data: { reason: 'INTERNAL_ERROR' } } });
+    expect(JSON.stringify(aBody)).not.toContain('secret internals');
+    // a fault once the gateway has taken it over
+    const after = vi.spyOn(rt.mcp, 'handleHttp').mockRejectedValueOnce(new TypeError('boom inside'));
+    const b = await init();
+    after.mockRestore();
+    expect(b.status).toBe(500);
+    expect(await rpcBody(b)).toMatchObject({ error: { code: -32603, data: { reason: 'INTERNAL_ERROR' } } });
+    // a store that is away is the service's state, told as such
+    const away = vi.spyOn(rt.tracing, 'request').mockImplementationOnce(() => {
+      throw new MandateError('STORE_UNAVAILABLE', 'the store is away');
+    });
+    const c = await init();
+    away.mockRestore();
+    expect(c.status).toBe(503);
+    expect(await rpcBody(c)).toMatchObject({ error: { code: -32603, data: { reason: 'STORE_UNAVAILABLE' } } });
+    // and the next request is served as usual
+    expect((await init()).status).toBe(200);
   });
 
   it('refuses a session request with another task token', async () => {

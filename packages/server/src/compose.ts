@@ -24,6 +24,7 @@ import {
   KeyRing,
   MandateError,
   ProvenanceLedger,
+  type SharedLabelOptions,
   DpopNonces,
   DpopVerifier,
   MemoryReplayCache,
@@ -143,8 +144,11 @@ export interface MandateRuntime {
   readonly auditIntegrity: AuditIntegrity;
   /** OpenTelemetry spans (tracing.enabled), through @opentelemetry/api */
   readonly tracing: Tracing;
-  /** Prometheus metrics of this runtime, served at /metrics when metrics.enabled (metrics.ts) */
-  readonly metrics: MandateMetrics;
+  /**
+   * Prometheus metrics of this runtime, served at /metrics (metrics.ts); present only when
+   * metrics.enabled: with metrics off nothing is counted, timed or sampled on any path.
+   */
+  readonly metrics: MandateMetrics | undefined;
   /** whether this node's cached state is current (always, on one node; with several, its change feed is connected and, with behaviour on, its last exchange of behaviour counts is recent) */
   fresh(): boolean;
   /** whether the change feed is connected (always true on one node) */
@@ -168,6 +172,17 @@ const silentLog: NonNullable<RuntimeOptions['log']> = { info: () => undefined, w
 
 export function isPostgres(config: MandateConfig): boolean {
   return config.store.startsWith('postgres://') || config.store.startsWith('postgresql://');
+}
+
+/** the shared-resource label settings (provenance/labels.ts) */
+function sharedLabelOptions(config: MandateConfig): SharedLabelOptions {
+  const l = config.shared_labels;
+  return {
+    ttlMs: l.ttl,
+    limits: { maxLabels: l.max_labels_per_entry, maxTasks: l.max_tasks_per_label, maxEntries: l.max_entries },
+    maxRead: l.max_labels_per_read,
+    maxTextLength: l.max_text_length,
+  };
 }
 
 /** the SQLite database file of a sqlite store */
@@ -214,7 +229,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
   const ids = opts.ids ?? randomIds;
   const hasher = sha256Hasher;
   const log = opts.log ?? silentLog;
-  const metrics = new MandateMetrics();
+  const metrics = config.metrics.enabled ? new MandateMetrics() : undefined;
 
   mkdirSync(config.data_dir, { recursive: true, mode: 0o700 });
   const pg = isPostgres(config)
@@ -228,14 +243,16 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
         onAvailability: (e) => {
           // the cause only: a driver error can carry its client, connection settings and all
           if (e.kind === 'unavailable') {
-            metrics.storeError('outage');
+            metrics?.storeError('outage');
             log.warn({ event: 'store.unavailable', cause: e.cause }, 'PostgreSQL is unavailable; calls are denied (STORE_UNAVAILABLE) until it answers again');
           } else log.info({ event: 'store.recovered', downMs: e.downMs, failedStatements: e.failures }, 'PostgreSQL answers again');
         },
       })
     : undefined;
-  // the WAL is checkpointed on a thread of its own, not inside the commit that fills it
-  const store: Store = pg ?? openSqliteStore({ path: storePath(config), hasher, durability: config.audit.durability, backgroundCheckpointMs: WAL_CHECKPOINT_MS });
+  // the WAL is checkpointed on a thread of its own, not inside the commit that fills it, and the
+  // audit's group commits (transaction and sync) run on another, off the event loop
+  const sqlite = pg ? undefined : openSqliteStore({ path: storePath(config), hasher, durability: config.audit.durability, backgroundCheckpointMs: WAL_CHECKPOINT_MS, commitThread: config.audit.commit_thread });
+  const store: Store = pg ?? (sqlite as Store);
   // several nodes: cached state expires after max_staleness even if an invalidation is lost
   const staleness = pg ? { clock, maxAgeMs: config.postgres.max_staleness } : undefined;
   let feed: Subscription | undefined;
@@ -372,7 +389,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       subscriberQueue: b.alerts.stream_queue,
       log,
       onPublish: (event, view) => {
-        if (event === 'alert') metrics.alertRaised(view.severity);
+        if (event === 'alert') metrics?.alertRaised(view.severity);
         events.publish('alert', JSON.parse(JSON.stringify({ ...view, event })) as JsonObject);
       },
     });
@@ -421,6 +438,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       // several nodes: no decision on state this node cannot confirm is current
       freshness: pg ? { fresh: () => feed?.connected === true && (sharing?.fresh() ?? true) } : undefined,
       provenance: new ProvenanceLedger({ minLength: config.limits.provenance_min_length }),
+      labels: { store: store.labels, options: sharedLabelOptions(config) },
       behaviour,
       shadow,
       limits: {
@@ -504,11 +522,12 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
           else if (c.kind === 'agent') agents.invalidateAgent(c.key);
           else if (c.kind === 'control') void reloadKill();
           else if (c.kind === 'containment') behaviour?.invalidate(c.key);
+          else if (c.kind === 'kill') killHooks?.wake();
         },
         {
           onLost: (e) => {
             feedLost = true;
-            metrics.storeError('change_feed');
+            metrics?.storeError('change_feed');
             log.warn({ event: 'change_feed.lost', cause: describeError(e) }, 'change feed lost its connection; this node denies every call (STORE_UNAVAILABLE) until it is back');
           },
           // while it is lost, each failed attempt to come back says the same: one line per outage
@@ -519,6 +538,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
             feedLost = false;
             log.info({ event: 'change_feed.recovered', downMs: o.downMs, failedAttempts: o.failedAttempts }, 'change feed listening again; re-read every change made while it was away');
             taskEnds.recheckAll();
+            killHooks?.wake();
           },
           onGap: () => {
             taskState.clear();
@@ -526,6 +546,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
             taskEnds.recheckAll();
             behaviour?.clearCache();
             void reloadKill();
+            killHooks?.wake();
           },
         },
       );
@@ -605,9 +626,11 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
     }, config.tokens.expiry_sweep_interval);
     sweep.unref();
 
+    // the commit thread started beside the rest: ready only once it can commit at once
+    await sqlite?.started();
     // a tail left by a run that crashed is covered now, not at the first append
     audit.trigger();
-    metrics.attach({
+    metrics?.attach({
       liveTasks: () => countLiveTasks(store.tasks),
       gateway: () => ({ sessions: mcp.sessionCount, upstreamConnections: mcp.pooledConnections }),
       storeUp: () => store.ping(),

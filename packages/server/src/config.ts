@@ -203,6 +203,12 @@ export const configSchema = z.strictObject({
        */
       key_file: z.string().min(1).optional().describe('the checkpoint signing keys (mode 0600), kept out of the log\'s database; default <data_dir>/audit-checkpoint-keys.json. Nodes of one cluster share one file'),
       durability: z.enum(['full', 'normal']).default('full').describe('full: fsync every commit; normal: survive a process crash, not a power cut'),
+      commit_thread: z
+        .boolean()
+        .default(true)
+        .describe(
+          'SQLite store: run the audit group commits (the transaction and the WAL sync) on a thread of their own, so the event loop decides other calls while the disk works; a call is still answered only once its records are durable, and a thread that dies refuses every commit (calls denied, readiness fails) until restart. false: commit on the event loop',
+        ),
       integrity_check_interval: duration('60s')
         .refine((ms) => ms >= 1000 && ms <= 86_400_000, 'integrity_check_interval must be between 1s and 24h')
         .describe(
@@ -238,6 +244,19 @@ export const configSchema = z.strictObject({
       pending_outcomes: z.number().int().min(1).max(10_000_000).default(50_000).describe('allowed calls remembered for their outcome report (POST /v1/outcomes, the gateway); the oldest are forgotten first'),
     })
     .prefault({}).describe('bounds on what an agent sends (arguments) and what is remembered for provenance'),
+  shared_labels: z
+    .strictObject({
+      ttl: duration('30d')
+        .refine((ms) => ms >= 60_000 && ms <= 3650 * 86_400_000, 'ttl must be between 1m and 3650d')
+        .describe('how long the labels of a shared entry live after its last write; an expired entry reads back with its tool\'s trust, so outlive the data'),
+      max_entries: z.number().int().min(1).max(10_000_000).default(100_000).describe('live shared entries whose labels are kept; past it a write that would add an entry is denied (expired entries make room; a live one is never forgotten, so its values cannot read back trusted)'),
+      max_labels_per_entry: z.number().int().min(1).max(100_000).default(1000).describe('labelled values kept per entry; past it the entry is saturated: everything read from it is untrusted whole'),
+      max_tasks_per_label: z.number().int().min(1).max(64).default(8).describe('writing task ids kept per label (the newest), for policies and the audit'),
+      max_labels_per_read: z.number().int().min(1).max(1_000_000).default(10_000).describe('labels one read brings back; a read that matches more is untrusted whole'),
+      max_text_length: z.number().int().min(16).max(65_536).default(1024).describe('characters of a free-text value kept in its label (longer values are labelled by their start)'),
+    })
+    .prefault({})
+    .describe('provenance labels that travel with values through shared resources (tools.yaml `shared`): what a task writes there keeps its labels for every task that reads it back'),
   authzen: authzenConfigSchema.describe('AuthZEN 1.0 endpoints and the generic policy domain (see authzen/config.ts)'),
   behaviour: behaviourConfigSchema.describe('behavioural detectors, containment, alerts and the judge hook (see behaviour/config.ts)'),
   kill_hooks: killHooksSchema.describe('webhooks told of every kill (see kill-hooks/config.ts)'),

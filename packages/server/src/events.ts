@@ -221,6 +221,8 @@ export class PublishingDecisionEngine extends DecisionEngine {
   }
 
   private async decideAndPublish(req: CallRequest, provenance?: ArgProvenance): Promise<Decision> {
+    // metrics off and no stream open: nothing to time, nothing to publish
+    if (this.metrics === undefined && this.bus.subscribers === 0) return super.decide(req, provenance);
     const t0 = performance.now();
     const d = await super.decide(req, provenance);
     this.metrics?.decided(d, (performance.now() - t0) / 1000);
@@ -273,15 +275,20 @@ export function publishingAudit(inner: FullAudit, bus: EventBus, metrics?: Manda
   };
   return {
     async append(drafts: readonly AuditDraft[]) {
+      if (metrics === undefined) {
+        const records = await inner.append(drafts);
+        publish(records);
+        return records;
+      }
       const t0 = performance.now();
       let records: AuditRecord[];
       try {
         records = await inner.append(drafts);
       } catch (e) {
-        metrics?.commitFailed('append', e);
+        metrics.commitFailed('append', e);
         throw e;
       }
-      metrics?.committed('append', records, (performance.now() - t0) / 1000);
+      metrics.committed('append', records, (performance.now() - t0) / 1000);
       publish(records);
       return records;
     },

@@ -213,7 +213,9 @@ export class ReplaySession {
         data_dir: dir,
         policies: { dir: typeof o.policiesDir === 'string' ? o.policiesDir : [...o.policiesDir], ...(o.shadowDir !== undefined ? { shadow_dir: typeof o.shadowDir === 'string' ? o.shadowDir : [...o.shadowDir] } : {}) },
         identity: { dev_issuer: { enabled: true, trust_domain: TRUST_DOMAIN } },
-        audit: { durability: 'normal', checkpoint_every: 100_000, checkpoint_interval: '1h' },
+        // replay decides one recorded call after another: nothing to answer while a commit runs,
+        // so the event loop's own commit (no thread hop) is the quicker
+        audit: { durability: 'normal', checkpoint_every: 100_000, checkpoint_interval: '1h', commit_thread: false },
         approvals: { max_pending_per_task: 1000 },
         tokens: { ttl: '1h', default_task_ttl: '1h', max_task_ttl: '1h', expiry_sweep_interval: '1h' },
         log: { level: 'silent' },
@@ -320,6 +322,7 @@ export class ReplaySession {
       ['untrusted', p?.untrusted],
       ['untrusted_text', p?.untrustedText],
       ['unknown', p?.unknown],
+      ['labelled', p?.labelled],
     ];
     const args = Object.entries(s.args).map(([name, v]): ExplainedArg => {
       const role = info.sinkArgs?.includes(name) ? 'sink' : info.contentArgs?.includes(name) ? 'content' : undefined;

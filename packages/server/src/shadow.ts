@@ -83,6 +83,8 @@ function provenanceOf(data: JsonObject): ArgProvenance {
     purposeSource: strings(p['purpose_source_args']),
     purposeSourceText: strings(p['purpose_source_text_args']),
     unknown: strings(p['unknown_args']),
+    labelled: strings(p['labelled_args']),
+    foreignTasks: strings(p['foreign_tasks']),
   };
 }
 

@@ -8,7 +8,8 @@
 import { Client, escapeIdentifier, type ClientConfig, type Notification } from 'pg';
 import { checkLimit, num, str, type Db, type Row } from './db.ts';
 
-export const CHANGE_KINDS = ['task', 'agent', 'revocation', 'control', 'approval', 'containment'] as const;
+/** `kill`: a kill stored in the kill hooks' outbox (its id), so the node delivering a hook sends it at once */
+export const CHANGE_KINDS = ['task', 'agent', 'revocation', 'control', 'approval', 'containment', 'kill'] as const;
 export type StoreChangeKind = (typeof CHANGE_KINDS)[number];
 
 /** One change another node may need to act on: drop a cache entry, reload a switch. */
@@ -16,7 +17,7 @@ export interface StoreChange {
   /** position in the feed: increasing, in commit order (gaps are possible) */
   readonly seq: number;
   readonly kind: StoreChangeKind;
-  /** the id of what changed: task id, agent id, token jti, control key, approval id */
+  /** the id of what changed: task id, agent id, token jti, control key, approval id, kill id */
   readonly key: string;
 }
 

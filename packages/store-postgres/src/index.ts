@@ -23,6 +23,7 @@ import { postgresOperators } from './operators.ts';
 import { postgresRevocations } from './revocations.ts';
 import { postgresTasks } from './tasks.ts';
 import { postgresSupervision } from './supervision.ts';
+import { postgresLabels } from './labels.ts';
 
 export { MIGRATIONS, type Migration } from './migrations.ts';
 export { unavailableCause, type AvailabilityEvent } from './availability.ts';
@@ -211,6 +212,7 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
     alertSinks: postgresAlertSinks(db),
     killOutbox: postgresKillOutbox(db),
     containment: postgresContainment(db),
+    labels: postgresLabels(db),
     behaviourShare: postgresBehaviourShare(db),
 
     subscribe,

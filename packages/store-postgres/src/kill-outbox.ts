@@ -12,6 +12,8 @@ export function postgresKillOutbox(db: Db) {
         return await db.tx(async (c) => {
           await c.query("SELECT pg_advisory_xact_lock(hashtext('mandate.kill_events'), hashtext(current_schema()))");
           const r = await c.query('INSERT INTO kill_events (seq, id, ts, kind, data) VALUES ((SELECT COALESCE(MAX(seq), 0) + 1 FROM kill_events), $1, $2, $3, $4) RETURNING seq', [e.id, e.ts, e.kind, toJson(e.data)]);
+          // the change feed tells every node at commit: the one delivering each hook sends it at once
+          await c.query("SELECT record_changes('kill', ARRAY[$1::text])", [e.id]);
           return Number(r.rows[0]?.['seq']);
         });
       } catch (error) {

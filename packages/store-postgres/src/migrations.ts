@@ -335,6 +335,30 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 8,
+    name: 'provenance labels of values written to shared resources, by entry',
+    sql: `
+      CREATE TABLE label_entries (
+        entry text COLLATE "C" PRIMARY KEY,
+        store text COLLATE "C" NOT NULL,
+        labels integer NOT NULL,
+        saturated boolean NOT NULL,
+        updated_at bigint NOT NULL,
+        expires_at bigint NOT NULL
+      );
+      CREATE INDEX label_entries_by_store ON label_entries (store, entry);
+      CREATE INDEX label_entries_by_expiry ON label_entries (expires_at);
+      CREATE INDEX label_entries_by_update ON label_entries (updated_at, entry);
+      CREATE TABLE value_labels (
+        entry text COLLATE "C" NOT NULL REFERENCES label_entries (entry) ON DELETE CASCADE,
+        value_key text COLLATE "C" NOT NULL,
+        level text NOT NULL,
+        tasks text NOT NULL,
+        PRIMARY KEY (entry, value_key)
+      );
+    `,
+  },
 ];
 
 /** long enough for a real upgrade; a node waiting on another node's migration waits this long */

@@ -40,6 +40,7 @@ describe('postgres store: change feed', () => {
     await a.approvals.transitionApproval('ap-1', ['pending'], 'approved', { at: T0 + 5, by: 'op' });
     await a.approvals.transitionApproval('ap-1', ['pending'], 'denied', { at: T0 + 5, by: 'op' }); // lost CAS: not fed
     await a.approvals.cancelForTasks(['task-1'], T0 + 6, 'task suspended');
+    await a.killOutbox.appendKillEvent({ id: 'kill-1', ts: T0 + 7, kind: 'task', data: { target: { task: 'task-1' } } });
 
     const expected = [
       ['agent', agentId],
@@ -51,6 +52,7 @@ describe('postgres store: change feed', () => {
       ['approval', 'ap-1'],
       ['approval', 'ap-1'],
       ['approval', 'ap-2'],
+      ['kill', 'kill-1'],
     ];
     await eventually('node B hears of every change', () => seen.length >= expected.length);
     expect(seen.map((c) => [c.kind, c.key])).toEqual(expected);

@@ -17,6 +17,22 @@ function allowEntry(i: number, limits: { calls?: number; toolCalls?: number }): 
 
 
 describe('postgres store: two nodes on one schema', () => {
+  it('shows labels one node wrote to a read on the other, and keeps the least trusted of concurrent writes', async () => {
+    const [a, b] = await twoNodes();
+    const limits = { maxLabels: 100, maxTasks: 8, maxEntries: 100 };
+    const at = { now: T0, expiresAt: T0 + 60_000 };
+    await Promise.all([
+      a.labels.putLabels('tickets', 'tickets', [{ key: 'email:x@evil.example', level: 'unknown', tasks: ['t-a'] }], at, limits),
+      b.labels.putLabels('tickets', 'tickets', [{ key: 'email:x@evil.example', level: 'untrusted_text', tasks: ['t-b'] }], at, limits),
+    ]);
+    for (const node of [a, b]) {
+      const read = await node.labels.readLabels({ entries: ['tickets'] }, T0 + 1, 10);
+      expect(read.labels).toHaveLength(1);
+      expect(read.labels[0]?.level).toBe('untrusted_text');
+      expect([...(read.labels[0]?.tasks ?? [])].sort()).toEqual(['t-a', 't-b']);
+    }
+  });
+
   it('spends a budget exactly up to its limit when both nodes commit decisions at once, in one chain', async () => {
     const [a, b] = await twoNodes();
     const results = await Promise.all(Array.from({ length: 60 }, (_, i) => (i % 2 === 0 ? a : b).audit.commitDecision(allowEntry(i, { calls: 10 }))));

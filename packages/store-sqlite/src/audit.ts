@@ -1,65 +1,37 @@
 import {
-  canonicalJson,
   describeError,
-  linkRecords,
   MandateError,
   type AuditAppender,
-  type AuditDraft,
   type AuditReader,
-  type AuditRecord,
   type DecisionCommit,
   type DecisionCommitResult,
   type DecisionCommitter,
   type Hasher,
 } from '@mandate/core';
-import { BudgetBatch } from './budgets.ts';
+import { writeAuditBatch } from './audit-batch.ts';
+import type { CommitThread } from './commit-thread.ts';
 import type { WalSync } from './wal-sync.ts';
-import type { SQLInputValue } from 'node:sqlite';
-import { checkLimit, nullable, num, str, type Sql } from './sql.ts';
+import { checkLimit, type Sql } from './sql.ts';
 import { auditFront, STORED_AUDIT_COLUMNS, storedAuditRecord, toAuditRecord } from '@mandate/store-sql';
 
-const COLUMNS = 'INSERT INTO audit_log (seq, ts, kind, call_id, task_id, agent_id, txn, data, prev_hash, hash) VALUES ';
 /** batches of at most this many entries commit with SQLite's own sync when no WAL sync is under way */
 const INLINE_SYNC_MAX_ENTRIES = 4;
-/** rows per INSERT statement: one statement per chunk instead of one per record */
-const CHUNK = 16;
-const INSERTS = Array.from({ length: CHUNK + 1 }, (_, rows) => COLUMNS + Array.from({ length: rows }, () => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', '));
-const insertSql = (rows: number): string => INSERTS[rows] as string;
 
 /**
  * The audit log: append-only through this API (there is no update or delete). Appends are
  * group-committed; each batch reads the head and links the records inside the transaction that
- * inserts them, so another connection appending to the same file cannot fork the chain.
+ * inserts them (audit-batch.ts), so another connection appending to the same file cannot fork
+ * the chain. With a commit thread, that transaction and the WAL's sync run there (commit-thread.ts);
+ * without one, on the event loop, the WAL synced beside it (wal-sync.ts) at durability full.
  */
-export function sqliteAudit(sql: Sql, hasher: Hasher, schedule: (fn: () => void) => void, walSync?: WalSync) {
-
-  /** links drafts after `head` and queues their rows for `insertRows` */
-  const link = (head: { seq: number; hash: string } | undefined, drafts: readonly AuditDraft[], rows: AuditRecord[]): AuditRecord[] => {
-    const records = linkRecords(head, drafts, hasher);
-    for (const r of records) rows.push(r);
-    return records;
-  };
-
-  /** the batch's rows, a statement per CHUNK of them */
-  const insertRows = (rows: readonly AuditRecord[]): void => {
-    for (let at = 0; at < rows.length; at += CHUNK) {
-      const n = Math.min(CHUNK, rows.length - at);
-      const params: SQLInputValue[] = [];
-      for (let i = at; i < at + n; i++) {
-        const r = rows[i] as AuditRecord;
-        params.push(r.seq, r.ts, r.kind, nullable(r.callId), nullable(r.taskId), nullable(r.agentId), nullable(r.txn), canonicalJson(r.data), r.prevHash, r.hash);
-      }
-      sql.run(insertSql(n), ...params);
-    }
-  };
-
+export function sqliteAudit(sql: Sql, hasher: Hasher, schedule: (fn: () => void) => void, walSync?: WalSync, thread?: CommitThread) {
   /** One transaction for the whole batch: budgets spent and records linked in submission order. */
   const writeNow = (entries: readonly DecisionCommit[], deferSync = false): DecisionCommitResult[] => {
     try {
-      if (!deferSync) return transact(entries);
+      if (!deferSync) return writeAuditBatch(sql, hasher, entries);
       sql.db.exec('PRAGMA synchronous = NORMAL');
       try {
-        return transact(entries);
+        return writeAuditBatch(sql, hasher, entries);
       } finally {
         sql.db.exec('PRAGMA synchronous = FULL');
       }
@@ -68,30 +40,7 @@ export function sqliteAudit(sql: Sql, hasher: Hasher, schedule: (fn: () => void)
     }
   };
 
-  const transact = (entries: readonly DecisionCommit[]): DecisionCommitResult[] =>
-    sql.tx(() => {
-      const headRow = sql.get('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1');
-      let head = headRow === undefined ? undefined : { seq: num(headRow, 'seq'), hash: str(headRow, 'hash') };
-      const budgets = new BudgetBatch(sql);
-      const rows: AuditRecord[] = [];
-      const results = entries.map((e): DecisionCommitResult => {
-        let drafts = e.drafts;
-        let budget: DecisionCommitResult['budget'];
-        if (e.budget) {
-          budget = budgets.spend(e.budget.taskId, e.budget.tool, e.budget.limits);
-          if (!budget.ok) drafts = e.budget.exhausted(budget.exhausted === 'tool' ? 'tool' : 'calls');
-        }
-        const records = link(head, drafts, rows);
-        const last = records.at(-1);
-        if (last) head = { seq: last.seq, hash: last.hash };
-        return budget ? { records, budget } : { records };
-      });
-      insertRows(rows);
-      budgets.flush();
-      return results;
-    });
-
-  const front = auditFront(walSync ? (entries) => {
+  const writer = thread ? (entries: readonly DecisionCommit[]) => thread.write(entries) : walSync ? (entries: readonly DecisionCommit[]) => {
     // a small batch with no sync under way: SQLite syncs inside COMMIT, the quickest answer for
     // it (the thread pool's round trip costs more than the loop would do meanwhile)
     const inline = entries.length <= INLINE_SYNC_MAX_ENTRIES && walSync.idle();
@@ -99,7 +48,8 @@ export function sqliteAudit(sql: Sql, hasher: Hasher, schedule: (fn: () => void)
     walSync.wrote();
     if (inline) walSync.syncedInline();
     return results;
-  } : writeNow, schedule);
+  } : writeNow;
+  const front = auditFront(writer, schedule);
 
   /**
    * With a WAL sync (durability full, on a file): the commit skips SQLite's own fsync, and each

@@ -20,8 +20,10 @@ import { sqliteOperators } from './operators.ts';
 import { sqliteRevocations } from './revocations.ts';
 import { sqliteTasks } from './tasks.ts';
 import { sqliteSupervision } from './supervision.ts';
+import { sqliteLabels } from './labels.ts';
 import { Sql, unavailable } from './sql.ts';
 import { WalSync } from './wal-sync.ts';
+import { CommitThread } from './commit-thread.ts';
 
 export { MIGRATIONS, type Migration } from './migrations.ts';
 
@@ -45,6 +47,13 @@ export interface SqliteStoreOptions {
    * automatic checkpoint alone (tests and tools).
    */
   readonly backgroundCheckpointMs?: number | undefined;
+  /**
+   * Run the audit's group commits (transaction and WAL sync) on a thread of their own with their
+   * own connection (a file store only; commit-thread.ts), so the event loop is not held while
+   * the disk works. Callers are still answered only once their records are durable. Absent or
+   * false: on the event loop (tests and tools). Needs a SHA-256 hasher.
+   */
+  readonly commitThread?: boolean | undefined;
 }
 
 /** the write probe's row: in `controls`, present only inside the probe's own transaction */
@@ -62,6 +71,13 @@ export interface SqliteStore extends Store {
    * purpose. Production code must go through the capability objects.
    */
   unsafeDatabase(): DatabaseSync;
+  /**
+   * Resolves once the store can commit at once: with a commit thread, once the thread has its
+   * connection (rejects if it failed to start); without one, at once.
+   */
+  started(): Promise<void>;
+  /** TEST ONLY: the commit thread's worker, for tests that end it on purpose (undefined without one) */
+  unsafeCommitWorker(): Worker | undefined;
   /** what the background checkpointer did so far (undefined without one) */
   checkpointStats(): { readonly runs: number; readonly frames: number; readonly errors: number } | undefined;
 }
@@ -92,8 +108,16 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
   const schedule = opts.schedule ?? ((fn: () => void) => void setImmediate(fn));
   // durability full on a file: audit batches sync the WAL off the event loop (wal-sync.ts)
   const onFile = opts.path !== ':memory:' && !opts.path.startsWith('file:');
-  const walSync = opts.durability !== 'normal' && onFile ? new WalSync(opts.path) : undefined;
-  const { audit, drain } = sqliteAudit(sql, opts.hasher, schedule, walSync);
+  const durability = opts.durability === 'normal' ? 'normal' : 'full';
+  let thread: CommitThread | undefined;
+  try {
+    thread = opts.commitThread === true && onFile ? new CommitThread({ path: opts.path, busyTimeoutMs: opts.busyTimeoutMs ?? 5000, durability }, opts.hasher) : undefined;
+  } catch (error) {
+    sql.close();
+    throw error;
+  }
+  const walSync = durability === 'full' && onFile && !thread ? new WalSync(opts.path) : undefined;
+  const { audit, drain } = sqliteAudit(sql, opts.hasher, schedule, walSync, thread);
   const checkpointer = opts.backgroundCheckpointMs !== undefined && onFile ? startCheckpointer(db, opts.path, opts.backgroundCheckpointMs) : undefined;
   let closing: Promise<void> | undefined;
 
@@ -114,6 +138,7 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
     alertSinks: sqliteAlertSinks(sql),
     killOutbox: sqliteKillOutbox(sql),
     containment: sqliteContainment(sql),
+    labels: sqliteLabels(sql),
 
     async ping() {
       try {
@@ -125,12 +150,12 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
 
     async probeWrite() {
       // a failed WAL sync refuses every audit commit until restart, whatever a probe could write
-      const failed = walSync?.failed();
+      const failed = walSync?.failed() ?? thread?.failed();
       if (failed) throw failed;
       // a row with a few pages of payload, written and removed in one committed transaction: the
       // store must find room for it (a full disk or max_page_count fails here) and write the WAL;
       // SQLite's own sync is skipped (the event loop is not held for it: write errors suffice)
-      const deferSync = walSync !== undefined;
+      const deferSync = durability === 'full' && onFile;
       try {
         if (deferSync) sql.db.exec('PRAGMA synchronous = NORMAL');
         try {
@@ -150,6 +175,7 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
     close() {
       // idempotent; appends already accepted commit first, so closing never drops a record
       closing ??= drain().then(async () => {
+        await thread?.stop();
         await checkpointer?.stop();
         sql.close();
         walSync?.close();
@@ -159,6 +185,14 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
 
     unsafeDatabase() {
       return db;
+    },
+
+    async started() {
+      await thread?.started();
+    },
+
+    unsafeCommitWorker() {
+      return thread?.unsafeWorker();
     },
 
     checkpointStats() {

@@ -233,6 +233,30 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 7,
+    name: 'provenance labels of values written to shared resources, by entry',
+    sql: `
+      CREATE TABLE label_entries (
+        entry TEXT PRIMARY KEY,
+        store TEXT NOT NULL,
+        labels INTEGER NOT NULL,
+        saturated INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX label_entries_by_store ON label_entries (store, entry);
+      CREATE INDEX label_entries_by_expiry ON label_entries (expires_at);
+      CREATE INDEX label_entries_by_update ON label_entries (updated_at, entry);
+      CREATE TABLE value_labels (
+        entry TEXT NOT NULL REFERENCES label_entries (entry) ON DELETE CASCADE,
+        value_key TEXT NOT NULL,
+        level TEXT NOT NULL,
+        tasks TEXT NOT NULL,
+        PRIMARY KEY (entry, value_key)
+      ) STRICT, WITHOUT ROWID;
+    `,
+  },
 ];
 
 /**

@@ -3,7 +3,7 @@
  * column readers and the mapping of SQLite constraint errors to MandateError codes.
  */
 import type { DatabaseSync, SQLInputValue, SQLOutputValue, StatementSync } from 'node:sqlite';
-import { MandateError, describeError } from '@mandate/core';
+import { MandateError, describeError } from '@mandate/core/errors';
 
 export type Row = Record<string, SQLOutputValue>;
 
@@ -148,4 +148,4 @@ export function nullable(v: string | number | undefined): string | number | null
 }
 
 // column readers and JSON columns: shared by the SQL adapters
-export { checkLimit, json, num, optNum, optStr, str, toJson } from '@mandate/store-sql';
+export { checkLimit, json, num, optNum, optStr, str, toJson } from '@mandate/store-sql/columns';

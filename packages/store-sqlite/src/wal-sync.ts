@@ -1,5 +1,5 @@
 import { closeSync, fdatasync, fstatSync, openSync, statSync } from 'node:fs';
-import { MandateError, describeError } from '@mandate/core';
+import { MandateError, describeError } from '@mandate/core/errors';
 
 type Fdatasync = (fd: number, done: (err: Error | null) => void) => void;
 
@@ -88,8 +88,9 @@ export class WalSync {
     } catch (e) {
       return Promise.reject(this.poison(e));
     }
+    let settle: (err: Error | null) => void = () => undefined;
     const done = new Promise<void>((resolve, reject) => {
-      this.fdatasync(fd, (err) => {
+      settle = (err) => {
         this.running = undefined;
         if (err) {
           reject(this.poison(err));
@@ -97,9 +98,11 @@ export class WalSync {
           this.synced = Math.max(this.synced, upTo);
           resolve();
         }
-      });
+      };
     });
+    // marked running before the sync starts: a synchronous one (the commit thread's) ends it at once
     this.running = { upTo, done };
+    this.fdatasync(fd, settle);
     return done;
   }
 

@@ -13,6 +13,15 @@ runStoreConformance('sqlite (temp file)', async () => {
   };
 });
 
+runStoreConformance('sqlite (temp file, commit thread)', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'mandate-sqlite-'));
+  const store = openSqliteStore({ path: join(dir, 'mandate.db'), hasher: testHasher, commitThread: true });
+  return {
+    store,
+    cleanup: () => rm(dir, { recursive: true, force: true }),
+  };
+});
+
 runStoreConformance('sqlite (in memory)', async () => ({
   store: openSqliteStore({ path: ':memory:', hasher: testHasher, durability: 'normal' }),
   cleanup: async () => {},

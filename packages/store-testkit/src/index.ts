@@ -19,6 +19,7 @@ import { operatorSuite } from './operators.ts';
 import { revocationSuite } from './revocations.ts';
 import { taskSuite } from './tasks.ts';
 import { supervisionSuite } from './supervision.ts';
+import { labelSuite } from './labels.ts';
 
 // builders for adapter-specific tests, so they describe records the way the suite does
 export { alert, restriction } from './behaviour.ts';
@@ -75,6 +76,7 @@ export function runStoreConformance(name: string, makeStore: () => Promise<Store
     alertSinkSuite(store);
     killOutboxSuite(store);
     supervisionSuite(store);
+    labelSuite(store);
 
     describe('lifecycle', () => {
       it('answers a ping', async () => {

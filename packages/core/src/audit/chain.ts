@@ -1,6 +1,7 @@
 import { CompactSign, compactVerify, importJWK, type JWK } from 'jose';
 import { canonicalJson, type JsonObject } from '../json.ts';
 import type { Hasher } from '../ports.ts';
+import { GENESIS_HASH, hashInputWithData, recordHash } from './link.ts';
 
 export type AuditKind =
   | 'agent.created'
@@ -67,42 +68,7 @@ export interface Checkpoint {
   readonly signature: string;
 }
 
-export const GENESIS_HASH = '0'.repeat(64);
-
-export function recordHash(r: Omit<AuditRecord, 'hash'>, hasher: Hasher): string {
-  return hasher.sha256Hex(recordHashInput(r));
-}
-
-/**
- * The canonical JSON of a record without its hash, written field by field in canonical key
- * order (agentId, callId, data, kind, prevHash, seq, taskId, ts, txn; absent ones left out):
- * the same text as `canonicalJson` of those fields (a property test holds them equal), without
- * sorting the same nine keys for every record.
- */
-export function recordHashInput(r: Omit<AuditRecord, 'hash'>): string {
-  return hashInputWithData(r, canonicalJson(r.data));
-}
-
-/** `recordHashInput` with the canonical text of `data` given */
-function hashInputWithData(r: Omit<AuditRecord, 'hash' | 'data'>, dataText: string): string {
-  let out = '{';
-  if (r.agentId !== undefined) out += '"agentId":' + text(r.agentId) + ',';
-  if (r.callId !== undefined) out += '"callId":' + text(r.callId) + ',';
-  out += '"data":' + dataText;
-  out += ',"kind":' + text(r.kind);
-  out += ',"prevHash":' + text(r.prevHash);
-  out += ',"seq":' + integer(r.seq);
-  if (r.taskId !== undefined) out += ',"taskId":' + text(r.taskId);
-  out += ',"ts":' + integer(r.ts);
-  if (r.txn !== undefined) out += ',"txn":' + text(r.txn);
-  return out + '}';
-}
-
-/** a number field's canonical JSON (an integer's is its decimal digits) */
-const integer = (n: number): string => (Number.isSafeInteger(n) ? String(n) : canonicalJson(n));
-
-/** a string field's canonical JSON (JSON.stringify's, as `canonicalJson` writes it) */
-const text = (v: string): string => (typeof v === 'string' ? JSON.stringify(v) : canonicalJson(v));
+export { GENESIS_HASH, linkRecords, recordHash, recordHashInput } from './link.ts';
 
 /**
  * A record as a store keeps it, for walking the chain: `data` is the stored text, not parsed
@@ -132,34 +98,6 @@ export function storedRecordMatches(r: StoredAuditRecord, hasher: Hasher): boole
   if (object && text.charCodeAt(0) === 0x7b && text.charCodeAt(text.length - 1) === 0x7d && hasher.sha256Hex(hashInputWithData(r, text)) === r.hash) return true;
   const value = object ? data : { unreadable_data: text };
   return hasher.sha256Hex(hashInputWithData(r, canonicalJson(value))) === r.hash;
-}
-
-/**
- * Places drafts after `head` in the chain. Stores call this inside the transaction that holds
- * the head, so concurrent appenders (several nodes) can never fork the chain.
- */
-export function linkRecords(head: { seq: number; hash: string } | undefined, drafts: readonly AuditDraft[], hasher: Hasher): AuditRecord[] {
-  let seq = head?.seq ?? 0;
-  let prevHash = head?.hash ?? GENESIS_HASH;
-  const out: AuditRecord[] = [];
-  for (const d of drafts) {
-    seq += 1;
-    const base = {
-      kind: d.kind,
-      ts: d.ts,
-      callId: d.callId,
-      taskId: d.taskId,
-      agentId: d.agentId,
-      txn: d.txn,
-      data: d.data,
-      seq,
-      prevHash,
-    };
-    const hash = recordHash(base, hasher);
-    out.push({ ...base, hash });
-    prevHash = hash;
-  }
-  return out;
 }
 
 export async function signCheckpoint(

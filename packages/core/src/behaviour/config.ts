@@ -24,8 +24,8 @@ export const behaviourCoreConfigSchema = z.strictObject({
   alert_min_severity: z.enum(['low', 'medium', 'high', 'critical']).default('low').describe('signals below this severity are recorded but raise no alert'),
   history: z
     .strictObject({
-      per_task: z.number().int().min(8).max(10_000).default(256).describe('recent calls remembered per task'),
-      max_tasks: z.number().int().min(1).max(1_000_000).default(20_000).describe('tasks remembered at once; the least recently active goes first'),
+      per_task: z.number().int().min(8).max(10_000).default(256).describe('recent calls remembered per task (rate rhythm, retry loops, drift read them); ~400 B each: live tasks × min(calls per task, per_task) × 400 B is the largest memory cost of a busy server (docs/operations.md, memory)'),
+      max_tasks: z.number().int().min(1).max(1_000_000).default(20_000).describe('tasks whose calls are remembered at once (the least recently active goes first; a task that ends is forgotten); ~2.7 KB each besides its calls'),
       per_agent: z.number().int().min(8).max(10_000).default(256).describe('recent calls remembered per agent, across all its tasks and delegates (retry loops read them)'),
       max_agents: z.number().int().min(1).max(1_000_000).default(10_000).describe('agents remembered at once; the least recently active goes first'),
       max_agent_types: z.number().int().min(1).max(100_000).default(1_000).describe('agent types whose baselines (rate, novelty) are kept'),

@@ -20,6 +20,13 @@ const entrySchema = z
       .describe('output fields the organisation vouches for in an untrusted output (ids, timestamps, the system-set sender); everything else stays untrusted'),
     sink_args: z.array(argName).max(64).default([]).describe('arguments that name where data, money or access goes (recipients, IBAN, URL, invitee)'),
     content_args: z.array(argName).max(64).default([]).describe('arguments whose content goes out or is written (body, subject, file content, password)'),
+    shared: z
+      .strictObject({
+        store: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'a name of letters, digits, dots, dashes and underscores').describe('the shared resource\'s name: the same for every tool that reaches it (a ticket store, a memory server, a file share)'),
+        key_args: z.array(argName).max(8).default([]).describe('arguments whose values name the entry within it (a path); none: the resource is one entry'),
+      })
+      .optional()
+      .describe('the tool reaches a resource other tasks and agents share: values a task writes there keep their provenance labels, and any task reading them back gets those labels with the output'),
   })
   .refine((e) => !(e.output_trust === 'trusted' && e.trusted_fields.length > 0), {
     message: 'trusted_fields only narrow an untrusted output; a trusted output is trusted whole',
@@ -56,6 +63,7 @@ export class ToolCatalog {
         trustedFields: e.trusted_fields,
         sinkArgs: e.sink_args,
         contentArgs: e.content_args,
+        ...(e.shared !== undefined ? { shared: { store: e.shared.store, keyArgs: e.shared.key_args } } : {}),
       } as const;
       if (hasGlob(e.name)) this.globs.push({ pattern: e.name, info });
       else this.exact.set(e.name, { name: e.name, ...info });

@@ -17,6 +17,10 @@ export interface ArgProvenance {
   readonly purposeSourceText?: readonly string[] | undefined;
   /** arguments with a structured value (address, URL, IBAN…) seen nowhere the pipeline knows */
   readonly unknown?: readonly string[] | undefined;
+  /** arguments with a value read back from a shared resource with a label (provenance/labels.ts) */
+  readonly labelled?: readonly string[] | undefined;
+  /** the other tasks that wrote those values there, with their labels */
+  readonly foreignTasks?: readonly string[] | undefined;
 }
 
 export const NO_PROVENANCE: ArgProvenance = { untrusted: [], trusted: [], purpose: [], untrustedText: [], purposeSource: [], purposeSourceText: [], unknown: [] };
@@ -89,6 +93,8 @@ export function callRequest(i: CallContextInput): CedarRequest {
       purpose_source_args: [...(i.provenance.purposeSource ?? [])],
       purpose_source_text_args: [...(i.provenance.purposeSourceText ?? [])],
       unknown_args: [...(i.provenance.unknown ?? [])],
+      labelled_args: [...(i.provenance.labelled ?? [])],
+      foreign_tasks: [...(i.provenance.foreignTasks ?? [])],
     },
   };
   return {

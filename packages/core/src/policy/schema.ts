@@ -58,6 +58,8 @@ namespace Mandate {
     purpose_source_args: Set<String>,
     purpose_source_text_args: Set<String>,
     unknown_args: Set<String>,
+    labelled_args: Set<String>,
+    foreign_tasks: Set<String>,
   };
 
   action call_tool appliesTo {

@@ -37,14 +37,18 @@ function countDigits(s: string, enough: number): number {
   return n;
 }
 
+const NON_ASCII = /[^\u0000-\u007f]/;
+
 /** Lower case, whitespace collapsed, quotes unified: the form values are compared in. */
 export function normaliseText(s: string): string {
-  return s
-    .normalize('NFKC')
-    .toLowerCase()
-    .replace(/[\u2018\u2019\u201c\u201d]/g, (c) => (c === '\u2018' || c === '\u2019' ? "'" : '"'))
-    .replace(/\s+/g, ' ')
-    .trim();
+  // ASCII text is its own NFKC form and holds no curly quotes: only its case and spaces change
+  const t = NON_ASCII.test(s)
+    ? s
+        .normalize('NFKC')
+        .toLowerCase()
+        .replace(/[\u2018\u2019\u201c\u201d]/g, (c) => (c === '\u2018' || c === '\u2019' ? "'" : '"'))
+    : s.toLowerCase();
+  return t.replace(/\s+/g, ' ').trim();
 }
 
 export function stripTrailing(s: string): string {

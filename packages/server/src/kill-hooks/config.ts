@@ -39,7 +39,13 @@ const killHookSchema = z
       .max(90 * DAY)
       .default(7 * DAY)
       .describe('how long a kill is still owed to this hook: one older and still undelivered is dropped, logged with its id and counted'),
-    poll_ms: z.number().int().min(50).max(60_000).default(1_000).describe('how often an idle node looks for kills made on other nodes, and for a free delivery lease (a kill made on this node is sent at once)'),
+    poll_ms: z
+      .number()
+      .int()
+      .min(50)
+      .max(60_000)
+      .default(1_000)
+      .describe("how often an idle node looks at the outbox and for a free delivery lease, as a backstop: a kill is sent at once by the node holding the hook's lease, whether it was made there or on another node (the PostgreSQL change feed tells it)"),
   })
   .refine((h) => (h.secret_file === undefined) !== (h.secret_env === undefined), { message: 'give the signing key as exactly one of secret_file or secret_env' });
 export type KillHookConfig = z.output<typeof killHookSchema>;

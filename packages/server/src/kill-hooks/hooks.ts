@@ -83,6 +83,15 @@ export class KillHooks {
    */
   async record(kind: KillKind, ts: number, data: JsonObject): Promise<void> {
     await this.outbox.appendKillEvent({ id: this.d.ids.next('kill'), ts, kind, data });
+    this.wake();
+  }
+
+  /**
+   * A kill was stored (here, or on another node: the change feed says so): each hook this node
+   * delivers reads the outbox now instead of at its next poll. A node without a hook's lease
+   * only checks the lease, which is still held; the node that holds it hears the same change.
+   */
+  wake(): void {
     for (const d of this.deliveries) d.wake();
   }
 

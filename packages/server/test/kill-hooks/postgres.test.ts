@@ -35,7 +35,7 @@ describe('kill hooks on PostgreSQL', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   }, 60_000);
 
-  function nodeConfig(node: string) {
+  function nodeConfig(node: string, hooks?: Record<string, unknown>[]) {
     const url = new URL(PG_URL);
     url.pathname = `/${database}`;
     return parseConfig({
@@ -48,7 +48,7 @@ describe('kill hooks on PostgreSQL', () => {
       postgres: { schema: 'mandate' },
       policies: { dir: EXAMPLE_POLICIES },
       log: { level: 'silent' },
-      kill_hooks: [
+      kill_hooks: hooks ?? [
         { name: 'queue', url: hook.url, secret_env: 'HOOK_SECRET', ...FAST },
         { name: 'agents', url: agentsOnly.url, secret_env: 'HOOK_SECRET', kills: ['agent'], ...FAST },
       ],
@@ -107,5 +107,58 @@ describe('kill hooks on PostgreSQL', () => {
     // each delivery once: no id accepted twice, and every later attempt was a replay at most
     const ids = hook.accepted.map((e) => e.delivery.id);
     expect(new Set(ids).size).toBe(ids.length);
+  }, 120_000);
+
+  it('pushes a kill made on a node without the lease to the node delivering the hook (change feed, not its poll)', async () => {
+    const pushed = await receiver(Date.now);
+    pushed.state.up = true;
+    // a minute between polls: only the change feed can make the delivering node look sooner
+    const hooks = [{ name: 'pushed', url: pushed.url, secret_env: 'HOOK_SECRET', ...FAST, poll_ms: 60_000 }];
+    const a = await createRuntime(nodeConfig('a', hooks), { writeAdminKeyFile: false, env });
+    try {
+      // node a took the lease when it started, and idles until its next poll
+      await eventually('node a holds the lease', () => a.killHooks.deliveries[0]?.stats.delivering === true);
+      const b = await createRuntime(nodeConfig('b', hooks), { writeAdminKeyFile: false, env });
+      try {
+        expect(b.killHooks.deliveries[0]?.stats.delivering).toBe(false);
+        await b.kill.kill({ all: true }, { kind: 'operator', operatorId: 'op-b' }, 'pushed from node b');
+        // half the minute a poll would take: a busy machine has all of it, a poll none
+        await eventually('node a delivers the kill', () => pushed.accepted.length === 1, 30_000);
+        expect(pushed.accepted[0]?.kill).toMatchObject({ kind: 'emergency_stop', reason: 'pushed from node b' });
+        expect(a.killHooks.deliveries[0]?.stats.delivered).toBe(1);
+        expect(b.killHooks.deliveries[0]?.stats.attempts).toBe(0);
+      } finally {
+        await b.close();
+      }
+    } finally {
+      await a.close();
+      await pushed.close();
+    }
+    expect(pushed.attempts).toHaveLength(1);
+  }, 120_000);
+
+  it('on two nodes, delivers a kill made on the other node while the receiver was down once, after the delivering node restarts', async () => {
+    const late = await receiver(Date.now);
+    const hooks = [{ name: 'late', url: late.url, secret_env: 'HOOK_SECRET', ...FAST }];
+    let a = await createRuntime(nodeConfig('a', hooks), { writeAdminKeyFile: false, env });
+    const b = await createRuntime(nodeConfig('b', hooks), { writeAdminKeyFile: false, env });
+    try {
+      await eventually('node a holds the lease', () => a.killHooks.deliveries[0]?.stats.delivering === true);
+      await b.kill.kill({ all: true }, { kind: 'operator', operatorId: 'op-b' }, 'while the receiver was down');
+      await eventually('node a tried twice', () => late.attempts.length >= 2);
+      // the delivering node stops (its lease goes with it) and starts again; the receiver comes back
+      await a.close();
+      a = await createRuntime(nodeConfig('a', hooks), { writeAdminKeyFile: false, env });
+      late.state.up = true;
+      await eventually('the kill is delivered', () => late.accepted.length === 1);
+      await eventually('the cursor reaches the head', async () => (await b.killHooks.status()).hooks[0]?.behind === 0);
+    } finally {
+      await a.close();
+      await b.close();
+      await late.close();
+    }
+    expect(late.accepted[0]?.kill).toMatchObject({ kind: 'emergency_stop', reason: 'while the receiver was down' });
+    expect(new Set(late.attempts.map((x) => x.deliveryId)).size).toBe(1);
+    expect(late.attempts.filter((x) => x.outcome !== undefined).map((x) => x.outcome)).toEqual(['accepted']);
   }, 120_000);
 });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '@mandate/server';
-import { startHarness, type Harness } from '../support.ts';
+import { mandate, startHarness, type Harness } from '../support.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..', '..');
 const TOKEN = 'scrape-token-0123456789abcdefghijklmnop';
@@ -114,10 +114,14 @@ describe('GET /metrics', () => {
 });
 
 describe('metrics configuration', () => {
-  it('is off by default: no /metrics route', async () => {
+  it('is off by default: no /metrics route, and no registry counting decisions or requests', async () => {
     const h = await startHarness();
     try {
       expect((await h.inject({ method: 'GET', url: '/metrics' })).statusCode).toBe(404);
+      // nothing is recorded for a scrape that cannot happen: a decision and a request still work
+      expect(h.runtime.metrics).toBeUndefined();
+      const task = await h.startTask(await h.registerAgent('metrics-off'), mandate());
+      expect((await h.authorize(task.token, { tool: 'helpdesk.search_tickets', args: { query: 'printer' } })).json<{ effect: string }>().effect).toBe('allow');
     } finally {
       await h.close();
     }

@@ -7,26 +7,33 @@ import { allAuditRecords, errorOf, EXAMPLE_POLICIES, mandate, startHarness, type
 describe('POST /v1/policies/reload', () => {
   let h: Harness;
   let policyDir: string;
+  let tokenDir: string;
   let task: { token: string };
 
   const version = async () => (await h.op('GET', '/v1/policies')).json<{ version: string; policies: unknown[] }>();
   const decide = async () => (await h.authorize(task.token, { tool: 'helpdesk.search_tickets', args: { query: 'printer' } })).json<{ effect: string; reasons: string[] }>();
   const records = async (kind: string) => (await allAuditRecords(h)).filter((r) => r.kind === kind);
   const reloadCounter = async (outcome: string) => {
-    const text = await h.runtime.metrics.exposition();
+    const metrics = h.runtime.metrics;
+    if (metrics === undefined) throw new Error('metrics are enabled in this harness');
+    const text = await metrics.exposition();
     return Number(new RegExp(`^mandate_policy_reloads_total\\{outcome="${outcome}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0);
   };
 
   beforeAll(async () => {
     policyDir = mkdtempSync(join(tmpdir(), 'mandate-reload-policies-'));
     cpSync(EXAMPLE_POLICIES, policyDir, { recursive: true });
-    h = await startHarness({ config: { policies: { dir: policyDir } } });
+    tokenDir = mkdtempSync(join(tmpdir(), 'mandate-reload-metrics-'));
+    const tokenFile = join(tokenDir, 'metrics.token');
+    writeFileSync(tokenFile, 'reload-test-metrics-token-0123456789abcdef', { mode: 0o600 });
+    h = await startHarness({ config: { policies: { dir: policyDir }, metrics: { enabled: true, token_file: tokenFile } } });
     task = await h.startTask(await h.registerAgent('reload'), mandate());
   });
 
   afterAll(async () => {
     await h.close();
     rmSync(policyDir, { recursive: true, force: true });
+    rmSync(tokenDir, { recursive: true, force: true });
   });
 
   it('loads a changed folder and audits policy.reloaded with the new and previous versions', async () => {

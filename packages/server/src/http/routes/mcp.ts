@@ -9,10 +9,11 @@ import { z } from 'zod';
 import { mcpResource, type MandateRuntime } from '../../compose.ts';
 import { operatorFirst, requireOperator } from '../auth.ts';
 import { requestProof } from '../dpop.ts';
+import { STATUS_BY_CODE } from '../errors.ts';
 import { parseBody } from '../validate.ts';
 
-const secretBody = z.strictObject({ value: z.string().min(1).max(16 * 1024) });
-const pinParams = z.strictObject({ server: z.string().min(1).max(100), tool: z.string().min(1).max(200) });
+export const secretBody = z.strictObject({ value: z.string().min(1).max(16 * 1024) });
+export const pinParams = z.strictObject({ server: z.string().min(1).max(100), tool: z.string().min(1).max(200) });
 
 function pinView(p: Pin) {
   return {
@@ -56,11 +57,22 @@ export function mcpRoutes(app: FastifyInstance, rt: MandateRuntime): void {
     // the body is parsed here, so that a malformed message gets a JSON-RPC error
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: limits.maxBytes }, (_req, body, done) => done(null, body));
-    scope.setErrorHandler((err, _req, reply) => {
-      const tooLarge = (err as { code?: string }).code === 'FST_ERR_CTP_BODY_TOO_LARGE';
-      void reply
-        .code(tooLarge ? 413 : 400)
-        .send(jsonRpcError(null, -32600, tooLarge ? `Invalid Request: message larger than ${limits.maxBytes} bytes` : `Invalid Request: ${(err as Error).message}`, tooLarge ? 'LIMIT_EXCEEDED' : 'MALFORMED_REQUEST'));
+    scope.setErrorHandler((err, req, reply) => {
+      if ((err as { code?: string }).code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+        return reply.code(413).send(jsonRpcError(null, -32600, `Invalid Request: message larger than ${limits.maxBytes} bytes`, 'LIMIT_EXCEEDED'));
+      }
+      if (err instanceof MandateError) {
+        const status = STATUS_BY_CODE[err.code];
+        if (status >= 500) req.log.warn({ code: err.code, message: err.message }, 'gateway request failed');
+        return reply.code(status).send(jsonRpcError(null, status >= 500 ? -32603 : -32600, err.message, err.code));
+      }
+      const status = (err as { statusCode?: number }).statusCode;
+      if (status !== undefined && status >= 400 && status < 500) {
+        return reply.code(400).send(jsonRpcError(null, -32600, `Invalid Request: ${(err as Error).message}`, 'MALFORMED_REQUEST'));
+      }
+      // a fault of ours is not the client's malformed request, and its message stays in the log
+      req.log.error({ err }, 'gateway request failed');
+      return reply.code(500).send(jsonRpcError(null, -32603, 'Internal error', 'INTERNAL_ERROR'));
     });
     const handle = (req: FastifyRequest, reply: FastifyReply) => rt.tracing.request('mandate.gateway', req.headers, { 'http.route': '/mcp', 'http.request.method': req.method }, async (span) => {
       let body: unknown;
@@ -79,7 +91,16 @@ export function mcpRoutes(app: FastifyInstance, rt: MandateRuntime): void {
       const nonce = reply.getHeader('dpop-nonce');
       reply.hijack();
       if (typeof nonce === 'string') reply.raw.setHeader('dpop-nonce', nonce);
-      await rt.mcp.handleHttp(req.raw, reply.raw, body, proof);
+      try {
+        await rt.mcp.handleHttp(req.raw, reply.raw, body, proof);
+      } catch (e) {
+        // hijacked: Fastify's error handler can no longer answer, so the fault is answered here
+        req.log.error({ err: e }, 'gateway request failed');
+        if (!reply.raw.headersSent) {
+          reply.raw.writeHead(500, { 'content-type': 'application/json' });
+          reply.raw.end(JSON.stringify(jsonRpcError(null, -32603, 'Internal error', 'INTERNAL_ERROR')));
+        } else reply.raw.destroy();
+      }
     });
     scope.post('/mcp', handle);
     scope.get('/mcp', handle);

@@ -28,8 +28,11 @@ const digest = (s: string) => createHash('sha256').update(s).digest();
  * and a query string may hold anything, and neither belongs in a label.
  */
 export function countRequests(app: FastifyInstance, rt: MandateRuntime): void {
+  // metrics off: no hook at all, so a request pays nothing for counts nobody can scrape
+  const metrics = rt.metrics;
+  if (metrics === undefined) return;
   app.addHook('onResponse', (req, reply, done) => {
-    rt.metrics.request(req.method, routeOf(req), reply.statusCode, reply.elapsedTime / 1000);
+    metrics.request(req.method, routeOf(req), reply.statusCode, reply.elapsedTime / 1000);
     done();
   });
 }
@@ -41,7 +44,8 @@ function routeOf(req: FastifyRequest): string {
 /** GET /metrics, when metrics.enabled: Prometheus text, for the holder of the scrape token only. */
 export function metricsRoutes(app: FastifyInstance, rt: MandateRuntime): void {
   const m = rt.config.metrics;
-  if (!m.enabled || m.token_file === undefined) return;
+  const metrics = rt.metrics;
+  if (!m.enabled || m.token_file === undefined || metrics === undefined) return;
   const expected = readMetricsToken(m.token_file);
   app.get('/metrics', async (req, reply) => {
     const given = bearer(req);
@@ -50,7 +54,7 @@ export function metricsRoutes(app: FastifyInstance, rt: MandateRuntime): void {
       reply.header('www-authenticate', 'Bearer realm="metrics"');
       throw new MandateError('UNAUTHENTICATED', 'a valid metrics token is required (Authorization: Bearer <metrics.token_file>)');
     }
-    const text = await rt.metrics.exposition();
-    return reply.type(rt.metrics.contentType).send(text);
+    const text = await metrics.exposition();
+    return reply.type(metrics.contentType).send(text);
   });
 }

@@ -1,0 +1,72 @@
+/**
+ * Linking records into the hash chain: no dependency beyond canonical JSON, so the commit
+ * thread of the SQLite store loads it without the rest of the core (`@mandate/core/chain-link`).
+ */
+import { canonicalJson } from '../json.ts';
+import type { Hasher } from '../ports.ts';
+import type { AuditDraft, AuditRecord } from './chain.ts';
+
+export const GENESIS_HASH = '0'.repeat(64);
+
+export function recordHash(r: Omit<AuditRecord, 'hash'>, hasher: Hasher): string {
+  return hasher.sha256Hex(recordHashInput(r));
+}
+
+/**
+ * The canonical JSON of a record without its hash, written field by field in canonical key
+ * order (agentId, callId, data, kind, prevHash, seq, taskId, ts, txn; absent ones left out):
+ * the same text as `canonicalJson` of those fields (a property test holds them equal), without
+ * sorting the same nine keys for every record.
+ */
+export function recordHashInput(r: Omit<AuditRecord, 'hash'>): string {
+  return hashInputWithData(r, canonicalJson(r.data));
+}
+
+/** `recordHashInput` with the canonical text of `data` given */
+export function hashInputWithData(r: Omit<AuditRecord, 'hash' | 'data'>, dataText: string): string {
+  let out = '{';
+  if (r.agentId !== undefined) out += '"agentId":' + text(r.agentId) + ',';
+  if (r.callId !== undefined) out += '"callId":' + text(r.callId) + ',';
+  out += '"data":' + dataText;
+  out += ',"kind":' + text(r.kind);
+  out += ',"prevHash":' + text(r.prevHash);
+  out += ',"seq":' + integer(r.seq);
+  if (r.taskId !== undefined) out += ',"taskId":' + text(r.taskId);
+  out += ',"ts":' + integer(r.ts);
+  if (r.txn !== undefined) out += ',"txn":' + text(r.txn);
+  return out + '}';
+}
+
+/** a number field's canonical JSON (an integer's is its decimal digits) */
+const integer = (n: number): string => (Number.isSafeInteger(n) ? String(n) : canonicalJson(n));
+
+/** a string field's canonical JSON (JSON.stringify's, as `canonicalJson` writes it) */
+const text = (v: string): string => (typeof v === 'string' ? JSON.stringify(v) : canonicalJson(v));
+
+/**
+ * Places drafts after `head` in the chain. Stores call this inside the transaction that holds
+ * the head, so concurrent appenders (several nodes) can never fork the chain.
+ */
+export function linkRecords(head: { seq: number; hash: string } | undefined, drafts: readonly AuditDraft[], hasher: Hasher): AuditRecord[] {
+  let seq = head?.seq ?? 0;
+  let prevHash = head?.hash ?? GENESIS_HASH;
+  const out: AuditRecord[] = [];
+  for (const d of drafts) {
+    seq += 1;
+    const base = {
+      kind: d.kind,
+      ts: d.ts,
+      callId: d.callId,
+      taskId: d.taskId,
+      agentId: d.agentId,
+      txn: d.txn,
+      data: d.data,
+      seq,
+      prevHash,
+    };
+    const hash = recordHash(base, hasher);
+    out.push({ ...base, hash });
+    prevHash = hash;
+  }
+  return out;
+}

@@ -1,0 +1,101 @@
+/**
+ * The commit thread (see commit-thread.ts): its own connection to the store's file, where each
+ * audit group commit runs (head read, budgets, linking, insert, COMMIT) and the WAL is synced,
+ * so the event loop answers other calls meanwhile. A batch is answered only once it is on the
+ * disk. Batches arrive one at a time (the group commit waits for each), in submission order.
+ */
+import { hash } from 'node:crypto';
+import { fdatasyncSync } from 'node:fs';
+import { DatabaseSync } from 'node:sqlite';
+import { parentPort, workerData } from 'node:worker_threads';
+import type { AuditDraft, DecisionCommit, Hasher } from '@mandate/core';
+import { describeError, isMandateError } from '@mandate/core/errors';
+import { writeAuditBatch } from './audit-batch.ts';
+import type { BatchReply, BatchRequest, CommitThreadSettings, WireEntry } from './commit-protocol.ts';
+import { Sql } from './sql.ts';
+import { WalSync } from './wal-sync.ts';
+
+const settings = workerData as CommitThreadSettings;
+const port = parentPort;
+if (!port) throw new Error('commit-worker.ts runs as a worker thread');
+
+const sql = new Sql(new DatabaseSync(settings.path));
+sql.db.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(settings.busyTimeoutMs))}`);
+// COMMIT writes the WAL without syncing: the sync below follows it, after the write lock is released
+sql.db.exec('PRAGMA synchronous = NORMAL');
+sql.db.exec('PRAGMA foreign_keys = ON');
+// the chain's hash (the event loop checked at start that its hasher computes the same)
+const hasher: Hasher = { sha256Hex: (s) => hash('sha256', s, 'hex') };
+// synchronous here: this thread has nothing else to do while the disk works
+const walSync = settings.durability === 'full'
+  ? new WalSync(settings.path, (fd, done) => {
+      let err: Error | null = null;
+      try {
+        fdatasyncSync(fd);
+      } catch (e) {
+        err = e instanceof Error ? e : new Error(String(e));
+      }
+      done(err);
+    })
+  : undefined;
+
+class NeedVariants extends Error {}
+
+async function commit(req: BatchRequest): Promise<BatchReply> {
+  const failed = walSync?.failed();
+  if (failed) return { id: req.id, kind: 'failed', message: failed.message, poisoned: true };
+  const need: [number, 'calls' | 'tool'][] = [];
+  const entries = req.entries.map((e: WireEntry, i): DecisionCommit => {
+    const b = e.budget;
+    if (!b) return { drafts: e.drafts };
+    const exhausted = (which: 'calls' | 'tool'): readonly AuditDraft[] => {
+      const v = b.variants[which];
+      if (v) return v;
+      need.push([i, which]);
+      return e.drafts; // a placeholder: the transaction is rolled back below
+    };
+    return { drafts: e.drafts, budget: { taskId: b.taskId, tool: b.tool, limits: b.limits, exhausted } };
+  });
+  let results;
+  try {
+    results = writeAuditBatch(sql, hasher, entries, () => {
+      if (need.length > 0) throw new NeedVariants();
+    });
+  } catch (e) {
+    if (e instanceof NeedVariants) return { id: req.id, kind: 'need', need };
+    return { id: req.id, kind: 'failed', message: isMandateError(e) ? e.message : describeError(e), poisoned: false };
+  }
+  if (walSync) {
+    walSync.wrote();
+    try {
+      await walSync.durable();
+    } catch (e) {
+      return { id: req.id, kind: 'failed', message: describeError(e), poisoned: true };
+    }
+  }
+  return {
+    id: req.id,
+    kind: 'committed',
+    results: results.map((r) => ({
+      seq: r.records[0]?.seq ?? 0,
+      prevHash: r.records[0]?.prevHash ?? '',
+      hashes: r.records.map((x) => x.hash),
+      ...(r.budget ? { budget: r.budget } : {}),
+    })),
+  };
+}
+
+port.postMessage({ kind: 'ready' });
+
+let queue = Promise.resolve();
+port.on('message', (m: BatchRequest | 'stop') => {
+  queue = queue.then(async () => {
+    if (m === 'stop') {
+      sql.close();
+      walSync?.close();
+      port.close();
+      return;
+    }
+    port.postMessage(await commit(m));
+  });
+});
