@@ -63,14 +63,15 @@ describe('the dashboard at 400 px with history, ids, dates and the admin screens
 
   /** how far the page scrolls sideways (0 when everything fits the viewport), and what sticks out */
   const overflow = () =>
-    page.evaluate(() => {
+    // a string, evaluated in the page: this file is type-checked without the DOM's types
+    page.evaluate<{ px: number; out: string[] }>(`(() => {
       const width = document.documentElement.clientWidth;
       const out = [...document.querySelectorAll('body *')]
         .filter((el) => el.getBoundingClientRect().right > width + 0.5 && !el.parentElement?.closest('table'))
-        .map((el) => `${el.tagName.toLowerCase()}.${el.className} ${Math.round(el.getBoundingClientRect().right)} ${getComputedStyle(el).display}`)
+        .map((el) => el.tagName.toLowerCase() + '.' + el.className + ' ' + Math.round(el.getBoundingClientRect().right) + ' ' + getComputedStyle(el).display)
         .slice(0, 5);
       return { px: document.documentElement.scrollWidth - width, out };
-    });
+    })()`);
   const FITS = { px: 0, out: [] };
   const shot = (name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
 
@@ -106,7 +107,7 @@ describe('the dashboard at 400 px with history, ids, dates and the admin screens
     expect(shown).toContain('…');
     expect(agent.taskId.endsWith(shown.split('…')[1] ?? 'x')).toBe(true);
     await id.getByRole('button', { name: `Copy ${agent.taskId}` }).click();
-    await expect.poll(() => page.evaluate(() => navigator.clipboard.readText())).toBe(agent.taskId);
+    await expect.poll(() => page.evaluate<string>('navigator.clipboard.readText()')).toBe(agent.taskId);
 
     const when = row.locator('time');
     const iso = (await when.getAttribute('datetime')) ?? '';
@@ -131,7 +132,7 @@ describe('the dashboard at 400 px with history, ids, dates and the admin screens
     await page.getByRole('link', { name: 'Agents & tasks', exact: true }).click();
     const tasks = page.locator('table.tasks');
     await tasks.locator(`tr[data-task-id="${agent.taskId}"]`).waitFor();
-    expect(await tasks.evaluate((t) => t.scrollWidth > t.clientWidth && getComputedStyle(t).overflowX === 'auto')).toBe(true);
+    expect(await tasks.evaluate((t) => t.scrollWidth > t.clientWidth && (globalThis as unknown as { getComputedStyle(e: unknown): { overflowX: string } }).getComputedStyle(t).overflowX === 'auto')).toBe(true);
   });
 
   it('clears a draft’s stale verdict once a later run succeeds', async () => {
@@ -200,7 +201,7 @@ describe('the dashboard at 400 px with history, ids, dates and the admin screens
     expect(await created.textContent()).toContain('Created viewer key “night-shift”');
     const secret = (await created.locator('.id').getAttribute('data-id')) ?? '';
     await created.getByRole('button', { name: /^Copy / }).click();
-    await expect.poll(() => page.evaluate(() => navigator.clipboard.readText())).toBe(secret);
+    await expect.poll(() => page.evaluate<string>('navigator.clipboard.readText()')).toBe(secret);
     expect((await call(served.url, secret, 'GET', '/v1/kill')).status).toBe(200);
 
     const row = page.locator('table.operator-keys tbody tr', { hasText: 'night-shift' });
