@@ -21,15 +21,15 @@
  * --quick     replays every 50th trace of each suite (a smoke run; its figures are rough).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
-import { readTraceFile, ReplaySession, type ReplayTrace } from '@mandate/server';
-import { readJsonl, score, type Label, type SuiteScore } from './lib/agentdojo-score.ts';
+import { ReplaySession } from '@mandate/server';
+import { DEFAULT_AGENTDOJO_DATA, readLabels, suitesIn, traces } from './lib/agentdojo-data.ts';
+import { score, type Label, type SuiteScore } from './lib/agentdojo-score.ts';
 import { type BenchResult, type Figure, emitResult, figure, newResult, parseBenchArgs, startInfo, printer } from './lib/report.ts';
 import { REPO_ROOT } from './lib/stats.ts';
 
-const DEFAULT_DATA = process.env['AGENTDOJO_DIR'] ?? '/work/shared/benchmarks/agentdojo';
 const FACTS = join(REPO_ROOT, 'examples', 'agentdojo');
 const BASELINE = join(REPO_ROOT, 'policies', 'agent-baseline');
 const QUICK_EVERY = 50;
@@ -50,7 +50,7 @@ interface Options {
 
 function parseOptions(argv: readonly string[]): Options {
   const rest: string[] = [];
-  let data = DEFAULT_DATA;
+  let data = DEFAULT_AGENTDOJO_DATA;
   let suites: string[] | undefined;
   const baselines: { label: string; dir: string; facts: string }[] = [];
   const facts = new Map<string, string>();
@@ -89,25 +89,6 @@ function parseOptions(argv: readonly string[]): Options {
   return { data, suites, baselines: baselines.length > 0 ? baselines : [{ label: 'baseline', dir: BASELINE, facts: FACTS }], every, decisionsDir, rest };
 }
 
-/** `<dir>/<suite>.jsonl.gz` or `<dir>/<suite>.jsonl`, whichever exists */
-function dataFile(dir: string, suite: string): string | undefined {
-  for (const ext of ['.jsonl.gz', '.jsonl']) if (existsSync(join(dir, suite + ext))) return join(dir, suite + ext);
-  return undefined;
-}
-
-/** the suites with both traces and labels in the data folder */
-function suitesIn(data: string): string[] {
-  if (!existsSync(join(data, 'traces'))) return [];
-  const names = readdirSync(join(data, 'traces'))
-    .map((f) => /^(.+?)\.jsonl(?:\.gz)?$/.exec(f)?.[1])
-    .filter((s): s is string => s !== undefined);
-  return [...new Set(names)].filter((s) => dataFile(join(data, 'labels'), s) !== undefined).sort();
-}
-
-async function* sample(file: string, every: number): AsyncGenerator<ReplayTrace> {
-  let i = 0;
-  for await (const t of readTraceFile(file)) if (i++ % every === 0) yield t;
-}
 
 function table(rows: [string, string, SuiteScore][]): string {
   const head = ['suite', 'policy', ...COLUMNS.map((c) => c.replace(/_pct$/, ' %'))];
@@ -153,7 +134,7 @@ export async function runAgentdojoBenchmark(argv: readonly string[]): Promise<Be
         const session = await ReplaySession.open({ policiesDir: [dir, join(facts, suite)] });
         let summary;
         try {
-          summary = await session.run(sample(dataFile(join(o.data, 'traces'), suite) as string, every), {
+          summary = await session.run(traces(o.data, suite, every), {
             concurrency: CONCURRENCY,
             onTrace: (ds, trace, ms) => {
               ids.add(trace.id);
@@ -172,7 +153,7 @@ export async function runAgentdojoBenchmark(argv: readonly string[]): Promise<Be
         say(`${label} ${suite}: ${summary.traces} traces, ${summary.calls} calls in ${(summary.elapsedMs / 1000).toFixed(1)} s (${summary.tracesPerSec.toFixed(0)} traces/s)`);
       }
       if (labels.length === 0) {
-        for (const suite of suites) for (const l of readJsonl<Label>(dataFile(join(o.data, 'labels'), suite) as string)) if (ids.has(l.id)) labels.push(l);
+        for (const suite of suites) for (const l of readLabels(o.data, suite)) if (ids.has(l.id)) labels.push(l);
       }
       const blocked = (id: string, step: number) => (decisions.get(`${id}\u0000${step}`) ?? 'allow') !== 'allow';
       const denied = (id: string, step: number) => decisions.get(`${id}\u0000${step}`) === 'deny';

@@ -21,7 +21,7 @@ import { canonicalJson, linkRecords, signCheckpoint, type AuditDraft, type JsonO
 import { AUDIT_KEY_FILE, CHECKPOINT_FILE, sha256Hasher } from '@mandate/server';
 import { openSqliteStore } from '@mandate/store-sqlite';
 import { CLI } from '../packages/server/test/serve-process.ts';
-import { type BenchResult, emitResult, newResult, parseBenchArgs, startInfo } from './lib/report.ts';
+import { type BenchResult, emitResult, newResult, parseBenchArgs, startInfo, printer } from './lib/report.ts';
 
 const CHECKPOINT_EVERY = 1000;
 const BATCH = 10_000;
@@ -114,7 +114,7 @@ const median = (xs: readonly number[]): number => {
 export async function runAuditVerifyBenchmark(argv: readonly string[]): Promise<BenchResult> {
   const args = parseBenchArgs(argv);
   const plan = args.quick ? QUICK : FULL;
-  const say = (m: string) => (args.jsonOnly ? process.stderr : process.stdout).write(m + '\n');
+  const say = printer(args);
   const start = startInfo();
   const dirs = plan.sizes.map(() => mkdtempSync(join(tmpdir(), 'mandate-bench-verify-')));
   try {

@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { BenchResult } from './lib/report.ts';
+import { armFigure, interleave, metrics, ratio, rotation, spread, timeSyncCpu, type Arm } from './lib/interleave.ts';
+import { machineSlug, publishResult, type BenchResult } from './lib/report.ts';
 import { percentile, summarize } from './lib/stats.ts';
 
 const run = promisify(execFile);
@@ -29,6 +30,77 @@ describe('stats', () => {
 
   it('summarises unsorted samples', () => {
     expect(summarize([3, 1, 2])).toEqual({ runs: 3, p50: 2, p99: 3, min: 1, max: 3, mean: 2 });
+  });
+});
+
+describe('interleaving runner', () => {
+  it('rotates the order so every part of the list leads a round', () => {
+    expect(rotation(['a', 'b'], 0, 3)).toEqual(['a', 'b']);
+    expect(rotation(['a', 'b'], 1, 3)).toEqual(['b', 'a']);
+    expect(rotation(['a', 'b'], 2, 3)).toEqual(['a', 'b']);
+    expect(rotation(['a', 'b', 'c'], 1, 3)).toEqual(['b', 'c', 'a']);
+    expect(rotation(['a', 'b', 'c', 'd', 'e', 'f'], 1, 3)).toEqual(['c', 'd', 'e', 'f', 'a', 'b']);
+  });
+
+  it('gives the median and range of per-round values', () => {
+    expect(spread([3, 1, 2])).toEqual({ median: 2, min: 1, max: 3, rounds: [3, 1, 2] });
+    expect(spread([4, 1, 2, 3]).median).toBe(2.5);
+  });
+
+  it('runs tiny rounds of real work on both sides, warms both up, and takes ratios within each round', async () => {
+    const warmed: string[] = [];
+    const work = (n: number) => () => {
+      let x = 0;
+      for (let i = 0; i < n; i++) x += Math.sqrt(i);
+      return x;
+    };
+    const arms: Arm[] = [
+      { name: 'floor', label: 'floor', concurrency: 1, warmup: () => void warmed.push('floor'), measure: () => timeSyncCpu(work(100), 20) },
+      { name: 'target', label: 'target', concurrency: 1, warmup: () => void warmed.push('target'), measure: () => timeSyncCpu(work(1000), 20) },
+    ];
+    const run = await interleave(arms, { rounds: 3 });
+    expect(warmed).toEqual(['floor', 'target']);
+    expect(run.order).toEqual([['floor', 'target'], ['target', 'floor'], ['floor', 'target']]);
+    expect(run.load.before.loadavg).toHaveLength(3);
+    expect(run.load.after.loadavg).toHaveLength(3);
+    for (const a of Object.values(run.arms)) {
+      expect(a.rounds).toHaveLength(3);
+      for (const r of a.rounds) {
+        expect(r.ops).toBe(20);
+        expect(r.samples).toHaveLength(20);
+        expect(r.cpuUs).toBeGreaterThanOrEqual(0);
+      }
+    }
+    const r = ratio(run, 'target', 'floor', metrics.opsPerSec);
+    expect(r.rounds).toHaveLength(3);
+    expect(r.min).toBeLessThanOrEqual(r.median);
+    expect(r.median).toBeLessThanOrEqual(r.max);
+    expect(armFigure(run, 'target')).toMatchObject({ label: 'target', runs: 60, concurrency: 1 });
+  });
+
+  it('refuses an arm that completed nothing', async () => {
+    await expect(interleave([{ name: 'none', label: 'none', concurrency: 1, measure: () => ({ ops: 0, elapsedMs: 1 }) }], { rounds: 3 })).rejects.toThrow(/completed no operation/);
+  });
+});
+
+describe('published results', () => {
+  it('names the file by date and machine and keeps each benchmark\'s last result of the day', () => {
+    const m = { cpu: 'AMD EPYC 7B13 64-Core Processor', cores: 2, memoryGiB: 8, platform: 'linux', arch: 'x64', kernel: '6', node: 'v24', v8: '13', loadavg: [1, 1, 1] };
+    expect(machineSlug(m)).toBe('2cpu-amd-epyc-7b13-64-core');
+    const dir = mkdtempSync(join(tmpdir(), 'mandate-bench-publish-'));
+    try {
+      const base = { title: 't', timestamp: '2026-12-06T04:00:00.000Z', machine: m, node: 'v24', commit: null, dirty: null, mode: 'full' as const, params: {}, figures: {}, derived: {} };
+      const file = publishResult({ ...base, name: 'http', derived: { x: 1 } }, dir);
+      expect(file).toBe(join(dir, '2026-12-06-2cpu-amd-epyc-7b13-64-core.json'));
+      publishResult({ ...base, name: 'audit' }, dir);
+      publishResult({ ...base, name: 'http', derived: { x: 2 } }, dir);
+      const published = JSON.parse(readFileSync(file, 'utf8')) as { machine: { slug: string; cores: number }; results: Record<string, BenchResult> };
+      expect(published.machine).toMatchObject({ slug: '2cpu-amd-epyc-7b13-64-core', cores: 2 });
+      expect(Object.keys(published.results).sort()).toEqual(['audit', 'http']);
+      expect(published.results['http']?.derived).toEqual({ x: 2 });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
@@ -113,11 +185,24 @@ describe('http benchmark', () => {
   it('completes a quick run over real sockets with no failed requests', { timeout: 120_000 }, async () => {
     await run(process.execPath, ['bench/http.ts', '--quick', '--json-only', '--out', out], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 });
     const written = JSON.parse(readFileSync(join(out, 'http.json'), 'utf8')) as BenchResult;
-    expect(written).toMatchObject({ name: 'http', mode: 'quick', params: { connections: 50 } });
-    expect(Object.keys(written.figures).sort()).toEqual(['authorize', 'authzen', 'raw']);
+    expect(written).toMatchObject({ name: 'http', mode: 'quick', params: { connections: 50, rounds: 3 } });
+    const keys = Object.keys(written.figures).sort();
+    // the Cerbos row runs only where a Cerbos binary is installed, and says why not otherwise
+    expect(keys.filter((k) => k !== 'cerbos')).toEqual(['authorize', 'authorize_c1', 'authzen', 'fsync', 'raw', 'sqlite_commit']);
+    if (!keys.includes('cerbos')) expect(String(written.params['cerbos'])).toMatch(/^skipped: /);
     for (const f of Object.values(written.figures)) expect(f.runs).toBeGreaterThan(0);
-    expect(written.derived).toMatchObject({ 'non-2xx raw': 0, 'non-2xx /v1/authorize': 0, 'non-2xx /access/v1/evaluation': 0, 'errors+timeouts (all targets)': 0 });
-    expect(written.derived).toHaveProperty(['throughput ratio /v1/authorize / raw']);
+    expect(written.derived['failed requests (non-2xx, errors, timeouts; all targets)']).toBe(0);
+    for (const k of ['throughput ratio /v1/authorize / raw', 'per-core ratio /v1/authorize / raw (CPU time)', '/v1/authorize p99 ms at 50 connections', 'one at a time: p99 /v1/authorize - fsync p99 (ms)']) {
+      expect(Number.isFinite(written.derived[k])).toBe(true);
+      expect(written.derived[`${k} min`]).toBeLessThanOrEqual(written.derived[k] as number);
+      expect(written.derived[`${k} max`]).toBeGreaterThanOrEqual(written.derived[k] as number);
+    }
+    // uptime before and after, and the rotated order of every round
+    expect(written.params['load_before']).toEqual(expect.objectContaining({ loadavg: expect.any(Array) }));
+    expect(written.params['load_after']).toEqual(expect.objectContaining({ loadavg: expect.any(Array) }));
+    const order = written.params['order'] as string[][];
+    expect(order).toHaveLength(3);
+    expect(new Set(order.map((r) => r[0])).size).toBe(3);
   });
 });
 

@@ -9,7 +9,7 @@
 import { loadavg } from 'node:os';
 import { MandateClient } from '../packages/sdk/src/index.ts';
 import { startExampleServer, SUPPORT_MANDATE } from '../examples/support/mandate-server.ts';
-import { type BenchResult, emitResult, figure, newResult, parseBenchArgs, startInfo } from './lib/report.ts';
+import { type BenchResult, emitResult, figure, newResult, parseBenchArgs, startInfo, printer } from './lib/report.ts';
 
 async function until(ok: () => boolean, timeoutMs = 60_000): Promise<void> {
   const end = Date.now() + timeoutMs;
@@ -22,9 +22,7 @@ async function until(ok: () => boolean, timeoutMs = 60_000): Promise<void> {
 export async function runKillSdkBenchmark(argv: readonly string[]): Promise<BenchResult> {
   const args = parseBenchArgs(argv);
   const start = startInfo();
-  const say = (s: string) => {
-    if (!args.jsonOnly) process.stdout.write(s + '\n');
-  };
+  const say = printer(args);
   const trials = args.quick ? 5 : 40;
   const server = await startExampleServer();
   const client = new MandateClient({ url: server.url, workloadToken: () => server.workloadToken(), autoRenew: false, reportOutcomes: false, watchKills: { lostAfterMs: 120_000 } });

@@ -67,7 +67,7 @@ export function requestWith(entities: number): CedarRequest {
       time: { epoch: 1_767_000_000, hour: 10, minute: 30, weekday: 3 },
       task: { id: 'task_1', purpose: 'triage', purpose_words: ['triage'], environment: 'prod', data_classes: ['internal'], depth: 0, calls: 3, tool_calls: 1 },
       delegation_chain: [],
-      provenance: { untrusted_args: [], trusted_args: ['ticket_id'], purpose_args: [], untrusted_text_args: [], purpose_source_args: [], purpose_source_text_args: [], unknown_args: [] },
+      provenance: { untrusted_args: [], trusted_args: ['ticket_id'], purpose_args: [], untrusted_text_args: [], purpose_source_args: [], purpose_source_text_args: [], unknown_args: [], labelled_args: [], foreign_tasks: [] },
     },
     entities: list,
   };

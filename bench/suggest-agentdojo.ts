@@ -14,23 +14,17 @@
  * each by the ceiling, the agent's template, and the template of the task's purpose cluster; and
  * what each denies of the window it was learnt from (shape denials are zero by construction).
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ToolCatalog, evaluateSuggestions, suggest, traceTask, type ObservedTask, type SuggestOptions } from '@mandate/core';
-import { readPolicyDir } from '@mandate/server';
-import { readJsonl, type Label } from './lib/agentdojo-score.ts';
+import { readPolicyDir, type ReplayTrace } from '@mandate/server';
+import { DEFAULT_AGENTDOJO_DATA, readLabels, readTraces, suitesIn } from './lib/agentdojo-data.ts';
+import type { Label } from './lib/agentdojo-score.ts';
 import { type BenchResult, emitResult, newResult, parseBenchArgs, startInfo, printer } from './lib/report.ts';
 import { REPO_ROOT } from './lib/stats.ts';
 
-const DEFAULT_DATA = process.env['AGENTDOJO_DIR'] ?? '/work/shared/benchmarks/agentdojo';
 const FACTS = join(REPO_ROOT, 'examples', 'agentdojo');
 
-interface Trace {
-  readonly id: string;
-  readonly suite: string;
-  readonly purpose: string;
-  readonly steps: readonly { readonly tool: string; readonly args: Record<string, never> }[];
-}
 
 type ModelLabel = Label & { readonly model?: string };
 type Judge = 'ceiling' | 'template' | 'cluster';
@@ -55,17 +49,13 @@ interface FoldResult {
   readonly learnMs: number;
 }
 
-function dataFile(dir: string, suite: string): string | undefined {
-  for (const ext of ['.jsonl.gz', '.jsonl']) if (existsSync(join(dir, suite + ext))) return join(dir, suite + ext);
-  return undefined;
-}
 
 function modelOf(l: ModelLabel): string {
   return l.model ?? l.id.split('/')[0] ?? '?';
 }
 
 function parseOptions(argv: readonly string[]): { data: string; opts: Omit<SuggestOptions, 'toolInfo'>; rest: string[] } {
-  let data = DEFAULT_DATA;
+  let data = DEFAULT_AGENTDOJO_DATA;
   const opts: { budgetPercentile?: number; maxEnum?: number } = {};
   const rest: string[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -85,7 +75,7 @@ function parseOptions(argv: readonly string[]): { data: string; opts: Omit<Sugge
 
 const pct = (a: number, b: number) => (b === 0 ? null : Math.round((10_000 * a) / b) / 100);
 
-function runFold(suite: string, fold: string, traces: readonly Trace[], labels: ReadonlyMap<string, ModelLabel>, train: ReadonlySet<string>, test: ReadonlySet<string>, catalog: ToolCatalog, opts: Omit<SuggestOptions, 'toolInfo'>): FoldResult {
+function runFold(suite: string, fold: string, traces: readonly ReplayTrace[], labels: ReadonlyMap<string, ModelLabel>, train: ReadonlySet<string>, test: ReadonlySet<string>, catalog: ToolCatalog, opts: Omit<SuggestOptions, 'toolInfo'>): FoldResult {
   const toolInfo = (t: string) => catalog.lookup(t);
   const trainTasks: ObservedTask[] = [];
   const testTasks: ObservedTask[] = [];
@@ -151,15 +141,12 @@ export async function runSuggestAgentdojoBenchmark(argv: readonly string[]): Pro
   const args = parseBenchArgs(rest);
   const say = printer(args);
   const start = startInfo();
-  const suites = readdirSync(join(data, 'traces'))
-    .map((f) => f.replace(/\.jsonl(\.gz)?$/, ''))
-    .filter((s) => dataFile(join(data, 'labels'), s) !== undefined && existsSync(join(FACTS, s, 'tools.yaml')))
-    .sort();
+  const suites = suitesIn(data).filter((s) => existsSync(join(FACTS, s, 'tools.yaml')));
   if (suites.length === 0) throw new Error(`no AgentDojo traces with labels in ${data} (set --data or AGENTDOJO_DIR)`);
   const folds: FoldResult[] = [];
   for (const suite of suites) {
-    const traces = readJsonl<Trace>(dataFile(join(data, 'traces'), suite) as string);
-    const labels = new Map(readJsonl<ModelLabel>(dataFile(join(data, 'labels'), suite) as string).map((l) => [l.id, l]));
+    const traces = await readTraces(data, suite);
+    const labels = new Map(readLabels<ModelLabel>(data, suite).map((l) => [l.id, l]));
     const models = [...new Set([...labels.values()].map(modelOf))].sort();
     const a = new Set(models.filter((_, i) => i % 2 === 0));
     const b = new Set(models.filter((_, i) => i % 2 === 1));

@@ -39,6 +39,49 @@ export interface Decision {
   approval_id?: string;
 }
 
+/** how many recent audit records the dashboard reads on sign-in to show decisions made before it */
+export const HISTORY_RECORDS = 2000;
+
+/**
+ * The decisions in a stretch of audit records, newest first, shaped like the stream's `decision`
+ * events: the `decision` record gives tool, reasons and policies; the call's `action` record, when
+ * there is one, gives the final effect (containment can make it stricter than the policy's).
+ * Latency is not in the audit log, so history rows have none.
+ */
+export function decisionsFromAudit(records: readonly AuditRecord[]): Decision[] {
+  const key = (r: { task_id: string | null; call_id: string | null }) => `${r.task_id ?? ''}\u0000${r.call_id ?? ''}`;
+  const finals = new Map<string, { effect: string; reasons: unknown }>();
+  for (const r of records) if (r.kind === 'action' && r.call_id !== null) finals.set(key(r), { effect: String(r.data['effect']), reasons: r.data['reasons'] });
+  const out: Decision[] = [];
+  for (const r of records) {
+    if (r.kind !== 'decision' || r.call_id === null) continue;
+    const fin = finals.get(key(r));
+    const effect = String(fin?.effect ?? r.data['effect']);
+    if (effect !== 'allow' && effect !== 'deny' && effect !== 'approval_required') continue;
+    const reasons = Array.isArray(fin?.reasons) ? fin.reasons : r.data['reasons'];
+    const approval = r.data['approval_id'];
+    out.push({
+      ts: r.ts,
+      call_id: r.call_id,
+      task_id: r.task_id,
+      agent_id: r.agent_id,
+      tool: typeof r.data['tool'] === 'string' ? r.data['tool'] : null,
+      effect,
+      reasons: Array.isArray(reasons) ? reasons.map(String) : [],
+      policy_ids: Array.isArray(r.data['policy_ids']) ? (r.data['policy_ids'] as unknown[]).map(String) : [],
+      ...(typeof approval === 'string' ? { approval_id: approval } : {}),
+    });
+  }
+  return out.reverse();
+}
+
+/** Live decisions first, then the history the stream has not already shown, newest first, at most `max`. */
+export function mergeDecisions(live: readonly Decision[], history: readonly Decision[], max: number): Decision[] {
+  const seen = new Set(live.map((d) => `${d.task_id ?? ''}\u0000${d.call_id}`));
+  const merged = [...live, ...history.filter((d) => !seen.has(`${d.task_id ?? ''}\u0000${d.call_id}`))];
+  return merged.sort((a, b) => (a.ts < b.ts ? 1 : a.ts > b.ts ? -1 : 0)).slice(0, max);
+}
+
 export interface Agent {
   id: string;
   owner: string;
@@ -207,7 +250,7 @@ export class Api {
     this.key = key;
   }
 
-  async request<T>(method: 'GET' | 'POST', path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+  async request<T>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
     const headers: Record<string, string> = { authorization: `Bearer ${this.key}` };
     const init: RequestInit = { method, headers, cache: 'no-store', credentials: 'omit', referrerPolicy: 'no-referrer' };
     if (body !== undefined) {
@@ -235,6 +278,9 @@ export class Api {
   }
   post<T>(path: string, body: unknown = {}): Promise<T> {
     return this.request<T>('POST', path, body);
+  }
+  delete<T>(path: string): Promise<T> {
+    return this.request<T>('DELETE', path);
   }
 }
 

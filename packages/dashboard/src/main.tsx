@@ -1,6 +1,6 @@
 import { render } from 'preact';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { Api, forgetKey, storedKey, storeKey, type Decision } from './api.ts';
+import { Api, HISTORY_RECORDS, decisionsFromAudit, forgetKey, mergeDecisions, storedKey, storeKey, type AuditRecord, type Decision } from './api.ts';
 import { openStream, type StreamEvent, type StreamStatus } from './stream.ts';
 import { ConfirmDialog, ErrorNote, errorText, type ConfirmRequest } from './ui.tsx';
 import { LiveView } from './views/live.tsx';
@@ -11,6 +11,7 @@ import { TimelineView } from './views/timeline.tsx';
 import { PoliciesView } from './views/policies.tsx';
 import { ChartsView } from './views/charts.tsx';
 import { SuggestView } from './views/suggest.tsx';
+import { OperatorsView } from './views/operators.tsx';
 
 /** live decisions kept in memory: bounded, oldest dropped first */
 export const MAX_DECISIONS = 1000;
@@ -24,6 +25,7 @@ const ROUTES = [
   { id: 'policies', label: 'Policies' },
   { id: 'suggest', label: 'Suggest' },
   { id: 'charts', label: 'Charts' },
+  { id: 'operators', label: 'Operator keys' },
 ] as const;
 
 function readRoute(): { view: string; arg: string | undefined } {
@@ -33,7 +35,11 @@ function readRoute(): { view: string; arg: string | undefined } {
 
 export interface Shared {
   readonly api: Api;
+  /** recent decisions from the audit log, then every one the stream brings, newest first */
   readonly decisions: readonly Decision[];
+  /** how many of `decisions` came from the audit log at sign-in (undefined while loading) */
+  readonly fromHistory: number | undefined;
+  readonly historyError: string | undefined;
   /** changes whenever an approval, task, kill or alert event arrives: views refresh on it */
   readonly version: number;
   readonly alerts: readonly Record<string, unknown>[];
@@ -83,6 +89,8 @@ function Shell({ api, onLogout }: { api: Api; onLogout: () => void }) {
   const [route, setRoute] = useState(readRoute);
   const [status, setStatus] = useState<StreamStatus>('connecting');
   const [decisions, setDecisions] = useState<Decision[]>([]);
+  const [fromHistory, setFromHistory] = useState<number>();
+  const [historyError, setHistoryError] = useState<string>();
   const [alerts, setAlerts] = useState<Record<string, unknown>[]>([]);
   const [version, setVersion] = useState(0);
   const [confirm, setConfirm] = useState<ConfirmRequest>();
@@ -116,10 +124,28 @@ function Shell({ api, onLogout }: { api: Api; onLogout: () => void }) {
     [api],
   );
 
+  // decisions made before this tab signed in: the newest audit records (the stream only brings new ones)
+  useEffect(() => {
+    let live = true;
+    api.get<{ records: AuditRecord[] }>(`/v1/audit?tail=true&limit=${HISTORY_RECORDS}`).then(
+      (r) => {
+        if (!live) return;
+        const history = decisionsFromAudit(r.records);
+        setDecisions((d) => mergeDecisions(d, history, MAX_DECISIONS));
+        setFromHistory(history.length);
+        setHistoryError(undefined);
+      },
+      (e: unknown) => live && setHistoryError(`Recent decisions could not be read from the audit log: ${errorText(e)}`),
+    );
+    return () => {
+      live = false;
+    };
+  }, [api]);
+
   const go = useCallback((hash: string) => {
     location.hash = hash;
   }, []);
-  const shared: Shared = { api, decisions, version, alerts, confirm: setConfirm, go };
+  const shared: Shared = { api, decisions, fromHistory, historyError, version, alerts, confirm: setConfirm, go };
   const current = ROUTES.find((r) => r.id === route.view) ?? ROUTES[0];
 
   return (
@@ -159,6 +185,7 @@ function Shell({ api, onLogout }: { api: Api; onLogout: () => void }) {
         {route.view === 'policies' && <PoliciesView shared={shared} />}
         {route.view === 'suggest' && <SuggestView shared={shared} />}
         {route.view === 'charts' && <ChartsView shared={shared} />}
+        {route.view === 'operators' && <OperatorsView shared={shared} />}
       </main>
       <ConfirmDialog request={confirm} onClose={() => setConfirm(undefined)} />
     </>

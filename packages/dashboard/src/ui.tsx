@@ -7,15 +7,65 @@ export function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
+function pad(n: number, w = 2): string {
+  return String(n).padStart(w, '0');
+}
+
+/**
+ * A moment as the operator reads it: date, time and the browser's zone (`2026-12-06 05:21:03
+ * GMT+1`), so a record from yesterday or from another office is never mistaken for today's.
+ */
 export function time(iso: string | null | undefined): string {
   if (!iso) return '—';
   const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? iso : d.toLocaleTimeString(undefined, { hour12: false });
+  if (Number.isNaN(d.getTime())) return iso;
+  const zone = new Intl.DateTimeFormat(undefined, { timeZoneName: 'short' }).formatToParts(d).find((p) => p.type === 'timeZoneName')?.value ?? '';
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())} ${zone}`.trimEnd();
 }
 
+/** A `<time>` element: the local date with its zone, the UTC instant on hover. */
+export function When({ iso }: { iso: string | null | undefined }) {
+  if (!iso) return <>—</>;
+  return (
+    <time dateTime={iso} title={iso}>
+      {time(iso)}
+    </time>
+  );
+}
+
+/**
+ * Ids shown whole, their middle elided: time-ordered ids share a long prefix, so a cut at the
+ * front makes every row look alike. Kept for text that is not an id's own cell.
+ */
 export function short(id: string | null | undefined, n = 14): string {
   if (!id) return '—';
-  return id.length > n ? `${id.slice(0, n)}…` : id;
+  if (id.length <= n) return id;
+  const tail = Math.max(4, Math.floor(n / 2));
+  return `${id.slice(0, n - tail)}…${id.slice(-tail)}`;
+}
+
+/**
+ * An id in a table: the elided form to read, the full id on hover (`title`) and in the copy
+ * button, which puts the whole id on the clipboard.
+ */
+export function Id({ id, n = 14, href }: { id: string | null | undefined; n?: number; href?: string }) {
+  const [copied, setCopied] = useState(false);
+  if (!id) return <>—</>;
+  const text = short(id, n);
+  const copy = () => {
+    void navigator.clipboard.writeText(id).then(
+      () => setCopied(true),
+      () => setCopied(false),
+    );
+  };
+  return (
+    <span class="id" data-id={id}>
+      {href === undefined ? <code title={id}>{text}</code> : <a href={href} title={id}><code>{text}</code></a>}
+      <button type="button" class="copy" aria-label={`Copy ${id}`} title="Copy the full id" onClick={copy}>
+        {copied ? '✓' : '⧉'}
+      </button>
+    </span>
+  );
 }
 
 /** The last path segment of a SPIFFE ID: what an operator recognises an agent by. */

@@ -48,9 +48,10 @@ export interface Served {
 /**
  * Starts the real CLI, `mandate serve`, on a free port with the example policies and the dev
  * issuer, and waits until it is ready (serve-process.ts: a long bound, and an early end if it
- * exits); `config` (optional) is written to a config file passed with `--config`.
+ * exits); `config` (optional) is written to a config file passed with `--config`; `policies` is the
+ * policy folder (the example one unless given).
  */
-export async function startMandate(config?: Record<string, unknown>): Promise<Served> {
+export async function startMandate(config?: Record<string, unknown>, policies = join(ROOT, 'examples/policies')): Promise<Served> {
   const dataDir = mkdtempSync(join(tmpdir(), 'mandate-e2e-'));
   const confDir = mkdtempSync(join(tmpdir(), 'mandate-e2e-conf-'));
   const confArgs: string[] = [];
@@ -61,7 +62,7 @@ export async function startMandate(config?: Record<string, unknown>): Promise<Se
   let served;
   try {
     served = await startServe({
-      args: [...confArgs, '--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir, '--policies', join(ROOT, 'examples/policies'), '--dev-issuer'],
+      args: [...confArgs, '--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir, '--policies', policies, '--dev-issuer'],
       env: { ...process.env, MANDATE_ENVIRONMENT: 'prod', MANDATE_LOG_LEVEL: 'warn' },
     });
   } catch (e) {

@@ -1,5 +1,6 @@
 export { createRuntime, type MandateRuntime, type RuntimeOptions } from './compose.ts';
 export { buildHttpApp, type HttpOptions } from './http/app.ts';
+export { openApiJson, openApiDocument, registeredRoutes, ROUTES as API_ROUTES, UNDOCUMENTED as UNDOCUMENTED_ROUTES } from './http/openapi.ts';
 export { STATUS_BY_CODE, envelope, type ErrorEnvelope } from './http/errors.ts';
 export { configSchema, parseConfig, loadConfig, configJsonSchema, ENV_OVERRIDES, type MandateConfig, type MandateConfigInput } from './config.ts';
 export { configReference } from './config-docs.ts';

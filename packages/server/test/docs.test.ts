@@ -61,7 +61,7 @@ describe('docs stay true', () => {
     const md = readFileSync(join(ROOT, 'docs', 'operations.md'), 'utf8');
     const section = md.slice(md.indexOf('## Several nodes'));
     const block = (lang: string): string => {
-      const m = new RegExp('```' + lang + '\\n([\\s\\S]*?)```').exec(section);
+      const m = new RegExp('```' + lang + '[^\\n]*\\n([\\s\\S]*?)```').exec(section);
       if (m === null) throw new Error(`no ${lang} block in the several-nodes section`);
       return m[1] ?? '';
     };

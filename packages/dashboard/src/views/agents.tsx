@@ -2,7 +2,7 @@ import { useEffect, useState } from 'preact/hooks';
 import type { ComponentChildren } from 'preact';
 import { q, type Agent, type AuditRecord, type Containment, type Task } from '../api.ts';
 import type { Shared } from '../main.tsx';
-import { ErrorNote, agentName, errorText, short, time } from '../ui.tsx';
+import { ErrorNote, Id, When, agentName, errorText, time } from '../ui.tsx';
 
 interface Budget {
   used: number;
@@ -273,7 +273,7 @@ export function AgentsView({ shared }: { shared: Shared }) {
                 <tr key={t.id} data-task-id={t.id} class={t.state === 'active' ? '' : 'ended'}>
                   <th scope="row" class={`level-${Math.min(level, 4)}`}>
                     {level > 0 && <span aria-label={`delegated, depth ${level}`}>↳ </span>}
-                    <a href={`#/timeline/${q(t.id)}`}>{short(t.id, 18)}</a>
+                    <Id id={t.id} n={18} href={`#/timeline/${q(t.id)}`} />
                   </th>
                   <td title={t.agent_id}>{agentName(t.agent_id)}</td>
                   <td>
@@ -289,7 +289,9 @@ export function AgentsView({ shared }: { shared: Shared }) {
                   <td class="containment-cell">
                     <ContainmentBadges c={containment[t.id]} />
                   </td>
-                  <td>{time(t.state === 'active' ? t.expires_at : t.ended_at)}</td>
+                  <td>
+                    <When iso={t.state === 'active' ? t.expires_at : t.ended_at} />
+                  </td>
                   <td>
                     {liftable(t, containment[t.id]) && (
                       <button type="button" aria-label={`Lift containment of task ${t.id}`} onClick={() => lift(t)}>

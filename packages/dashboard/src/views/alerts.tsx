@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError, isAlert, mergeAlerts, q, type Alert, type Signal } from '../api.ts';
 import type { Shared } from '../main.tsx';
-import { EffectBadge, ErrorNote, Json, agentName, errorText, short, time } from '../ui.tsx';
+import { EffectBadge, ErrorNote, Id, Json, When, agentName, errorText, short, time } from '../ui.tsx';
 
 /** acknowledged alerts kept on screen under the open ones */
 const MAX_ACKED_SHOWN = 50;
@@ -51,15 +51,19 @@ function AlertCard({ shared, alert: a, onDone }: { shared: Shared; alert: Alert;
       </h3>
       <dl class="facts">
         <dt>When</dt>
-        <dd>{time(a.ts)}</dd>
+        <dd>
+          <When iso={a.ts} />
+        </dd>
         <dt>Agent</dt>
         <dd title={a.agent_id}>{agentName(a.agent_id)}</dd>
         <dt>Task</dt>
         <dd>
-          <a href={`#/timeline/${q(a.task_id)}`} aria-label={`Timeline of task ${a.task_id}`}>
+          <a href={`#/timeline/${q(a.task_id)}`} aria-label={`Timeline of task ${a.task_id}`} title={a.task_id}>
             {short(a.task_id, 24)}
           </a>{' '}
-          <span class="muted small">call {short(a.call_id, 18)}</span>
+          <span class="muted small">
+            call <Id id={a.call_id} n={18} />
+          </span>
         </dd>
         <dt>Decision</dt>
         <dd class="effects">

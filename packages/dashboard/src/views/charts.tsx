@@ -107,7 +107,10 @@ export function ChartsView({ shared }: { shared: Shared }) {
 
   useEffect(() => {
     shared.api.get<{ records: AuditRecord[] }>('/v1/audit?tail=true&limit=5000').then(
-      (r) => setHistory(r.records.map(fromRecord).filter((p): p is Point => p !== undefined)),
+      (r) => {
+        setHistory(r.records.map(fromRecord).filter((p): p is Point => p !== undefined));
+        setError(undefined);
+      },
       (e: unknown) => setError(errorText(e)),
     );
   }, [shared.api, shared.version]);

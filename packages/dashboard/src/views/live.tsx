@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import type { Decision } from '../api.ts';
 import type { Shared } from '../main.tsx';
-import { EffectBadge, agentName, short, time } from '../ui.tsx';
+import { EffectBadge, ErrorNote, Id, When, agentName } from '../ui.tsx';
 
 const EFFECTS = ['all', 'allow', 'deny', 'approval_required'] as const;
 
@@ -23,6 +23,7 @@ export function LiveView({ shared }: { shared: Shared }) {
       <h2 id="live-filters" class="visually-hidden">
         Filters
       </h2>
+      <ErrorNote error={shared.historyError} />
       <div class="toolbar">
         <label class="field inline">
           Outcome
@@ -42,7 +43,11 @@ export function LiveView({ shared }: { shared: Shared }) {
           {paused ? 'Resume' : 'Pause'}
         </button>
         <span class="muted" role="status">
-          {paused ? `Paused; ${Math.max(0, waiting)} new decision(s) waiting` : `${shared.decisions.length} decision(s) since sign-in`}
+          {paused
+            ? `Paused; ${Math.max(0, waiting)} new decision(s) waiting`
+            : shared.fromHistory === undefined
+              ? `${shared.decisions.length} decision(s); reading recent ones from the audit log…`
+              : `${shared.decisions.length} decision(s), the newest first, ${shared.fromHistory} read from the audit log at sign-in`}
         </span>
       </div>
       <table class="decisions">
@@ -68,9 +73,11 @@ export function LiveView({ shared }: { shared: Shared }) {
           )}
           {rows.map((d) => (
             <tr key={d.call_id + d.ts} class={`row-${d.effect}`} data-call-id={d.call_id}>
-              <td>{time(d.ts)}</td>
+              <td>
+                <When iso={d.ts} />
+              </td>
               <td title={d.agent_id ?? ''}>{agentName(d.agent_id)}</td>
-              <td>{d.task_id ? <a href={`#/timeline/${encodeURIComponent(d.task_id)}`}>{short(d.task_id)}</a> : '—'}</td>
+              <td>{d.task_id ? <Id id={d.task_id} href={`#/timeline/${encodeURIComponent(d.task_id)}`} /> : '—'}</td>
               <td>
                 <code>{d.tool ?? '—'}</code>
               </td>

@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { PolicyView, ShadowReport } from '../api.ts';
 import type { Shared } from '../main.tsx';
+import { ReloadPolicies } from './reload.tsx';
 import { EffectBadge, ErrorNote, errorText, short, time } from '../ui.tsx';
 
 export function PoliciesView({ shared }: { shared: Shared }) {
@@ -11,20 +12,31 @@ export function PoliciesView({ shared }: { shared: Shared }) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string>();
 
+  const [loaded, setLoaded] = useState(0);
   useEffect(() => {
     shared.api.get<PolicyView>('/v1/policies').then(
       (p) => {
         setSet(p);
+        setError(undefined);
         setDraft((d) => (d === '' ? p.policies.map((x) => x.text).join('\n\n') : d));
       },
       (e: unknown) => setError(errorText(e)),
     );
-  }, [shared.api]);
+  }, [shared.api, loaded]);
 
   const body = () => ({ policies: [{ source: 'draft.cedar', text: draft }], tools: { tools: set?.tools ?? [] } });
+  // a result speaks of the draft it was run on: an edit clears it, so no stale verdict stays on screen
+  const edit = (text: string) => {
+    setDraft(text);
+    setValidation(undefined);
+    setShadow(undefined);
+  };
   const run = async (what: 'validate' | 'shadow') => {
     setBusy(true);
     setError(undefined);
+    // each run replaces what the last one said, success or failure
+    if (what === 'validate') setValidation(undefined);
+    else setShadow(undefined);
     try {
       if (what === 'validate') setValidation(await shared.api.post('/v1/policies/validate', body()));
       else setShadow(await shared.api.post<ShadowReport>('/v1/policies/shadow', { ...body(), limit: 2000 }));
@@ -64,11 +76,12 @@ export function PoliciesView({ shared }: { shared: Shared }) {
           </tbody>
         </table>
       </section>
+      <ReloadPolicies shared={shared} onReloaded={() => setLoaded((n) => n + 1)} />
       <section aria-labelledby="draft-h">
         <h2 id="draft-h">Draft</h2>
         <label class="field">
           Draft policies (Cedar)
-          <textarea rows={14} spellcheck={false} value={draft} onInput={(e) => setDraft((e.target as HTMLTextAreaElement).value)} />
+          <textarea rows={14} spellcheck={false} value={draft} onInput={(e) => edit((e.target as HTMLTextAreaElement).value)} />
         </label>
         <div class="actions">
           <button type="button" disabled={busy} onClick={() => void run('validate')}>

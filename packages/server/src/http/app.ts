@@ -26,6 +26,7 @@ import { alertRoutes } from './routes/alerts.ts';
 import { mcpRoutes } from './routes/mcp.ts';
 import { countRequests, metricsRoutes } from './routes/metrics.ts';
 import { suggestRoutes } from './routes/suggest.ts';
+import { openApiRoutes, trackRoutes } from './openapi.ts';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -112,6 +113,7 @@ export function buildHttpApp(rt: MandateRuntime, opts: HttpOptions = {}): Fastif
     forceCloseConnections: true,
   });
 
+  trackRoutes(app);
   boundConnections(app, rt.config.server.max_connections_per_ip, isTrustedProxy, app.log);
   countRequests(app, rt);
   if (rt.config.server.public_url === undefined && !trustsHostHeader(rt.config)) {
@@ -220,5 +222,6 @@ export function buildHttpApp(rt: MandateRuntime, opts: HttpOptions = {}): Fastif
   mcpRoutes(app, rt);
   metricsRoutes(app, rt);
   suggestRoutes(app, rt);
+  openApiRoutes(app);
   return app;
 }

@@ -7,20 +7,20 @@ import { parseBody } from '../validate.ts';
 import { agentView } from '../views.ts';
 
 const text = z.string().min(1).max(200);
-const createSchema = z.strictObject({
+export const createSchema = z.strictObject({
   id: z.string().min(1).max(2048),
   owner: text,
   type: text,
   status: z.enum(['active', 'disabled']).default('active'),
   ceiling: z.unknown().optional(),
 });
-const patchSchema = z.strictObject({
+export const patchSchema = z.strictObject({
   owner: text.optional(),
   type: text.optional(),
   status: z.enum(['active', 'disabled']).optional(),
   ceiling: z.unknown().optional(),
 });
-const listSchema = z.strictObject({ limit: z.coerce.number().int().min(1).max(1000).default(100), after: z.string().max(2048).optional() });
+export const listSchema = z.strictObject({ limit: z.coerce.number().int().min(1).max(1000).default(100), after: z.string().max(2048).optional() });
 
 export function agentRoutes(app: FastifyInstance, rt: MandateRuntime): void {
   app.post('/v1/agents', { onRequest: operatorFirst(rt, 'admin') }, async (req, reply) => {

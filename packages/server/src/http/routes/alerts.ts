@@ -6,7 +6,7 @@ import { operatorFirst, requireOperator } from '../auth.ts';
 import { parseBody } from '../validate.ts';
 import { alertView } from '../views.ts';
 
-const listSchema = z.strictObject({
+export const listSchema = z.strictObject({
   limit: z.coerce.number().int().min(1).max(1000).default(100),
   after: z.string().max(200).optional(),
   state: z.enum(['open', 'acknowledged']).optional(),
@@ -14,7 +14,7 @@ const listSchema = z.strictObject({
   agent_id: z.string().max(2048).optional(),
   min_severity: z.enum(SEVERITIES).optional(),
 });
-const ackSchema = z.strictObject({ note: z.string().min(1).max(1000).optional() });
+export const ackSchema = z.strictObject({ note: z.string().min(1).max(1000).optional() });
 
 export function alertRoutes(app: FastifyInstance, rt: MandateRuntime): void {
   // hijacked stream responses would otherwise hold the server open

@@ -7,13 +7,13 @@ import { parseBody } from '../validate.ts';
 import { approvalView } from '../views.ts';
 
 const STATES = ['pending', 'approved', 'denied', 'used', 'expired', 'cancelled'] as const satisfies readonly ApprovalState[];
-const listSchema = z.strictObject({
+export const listSchema = z.strictObject({
   limit: z.coerce.number().int().min(1).max(1000).default(100),
   after: z.string().max(200).optional(),
   state: z.enum(STATES).optional(),
   task_id: z.string().max(200).optional(),
 });
-const decideSchema = z.strictObject({ reason: z.string().min(1).max(1000) });
+export const decideSchema = z.strictObject({ reason: z.string().min(1).max(1000) });
 
 /** Approval fatigue on the approver's side: so many decisions per approver per window. */
 class ApproverWindow {

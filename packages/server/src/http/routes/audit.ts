@@ -9,7 +9,7 @@ import { requireOperator } from '../auth.ts';
 import { parseBody } from '../validate.ts';
 import { auditView, checkpointView } from '../views.ts';
 
-const rangeSchema = z.strictObject({
+export const rangeSchema = z.strictObject({
   from: z.coerce.number().int().min(1).default(1),
   limit: z.coerce.number().int().min(1).max(10_000).default(500),
   /** only the records of one task (its intent, calls, decisions, actions and outcomes), oldest first */

@@ -60,13 +60,13 @@ export function decisionView(r: AuthzenResult): { decision: boolean; context?: J
   return { decision: allow, context };
 }
 
-const entitiesQuery = z.strictObject({
+export const entitiesQuery = z.strictObject({
   type: z.string().min(1).max(256).optional(),
   limit: z.coerce.number().int().min(1).max(10_000).default(1000),
   offset: z.coerce.number().int().min(0).default(0),
 });
 
-const entityParams = z.strictObject({ type: z.string().min(1).max(256), id: z.string().max(1024) });
+export const entityParams = z.strictObject({ type: z.string().min(1).max(256), id: z.string().max(1024) });
 
 /** A body that is a Cedar entities array, or `{"entities": [...]}`. */
 function entityList(body: unknown): unknown {

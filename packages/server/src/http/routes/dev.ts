@@ -5,7 +5,7 @@ import type { MandateRuntime } from '../../compose.ts';
 import { operatorFirst, requireOperator } from '../auth.ts';
 import { parseBody } from '../validate.ts';
 
-const mintSchema = z.strictObject({ spiffe_id: z.string().min(1).max(2048), ttl: z.union([z.string(), z.number()]).default('5m') });
+export const mintSchema = z.strictObject({ spiffe_id: z.string().min(1).max(2048), ttl: z.union([z.string(), z.number()]).default('5m') });
 
 /** Development issuer: an admin mints JWT-SVIDs for demos and tests. Absent unless enabled. */
 export function devRoutes(app: FastifyInstance, rt: MandateRuntime): void {

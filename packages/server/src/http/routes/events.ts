@@ -7,7 +7,7 @@ import { bearer, requireOperator } from '../auth.ts';
 import { parseBody } from '../validate.ts';
 import { endSse, openSse, SSE_HEARTBEAT, sseFrame } from '../sse.ts';
 
-const querySchema = z.strictObject({ types: z.string().max(200).optional() });
+export const querySchema = z.strictObject({ types: z.string().max(200).optional() });
 
 /** A comment line every so often keeps proxies from closing an idle stream, and re-checks the key. */
 export const HEARTBEAT_MS = 15_000;

@@ -6,12 +6,12 @@ import { operatorFirst, requireOperator } from '../auth.ts';
 import { parseBody } from '../validate.ts';
 
 const reason = z.string().min(1).max(1000);
-const killSchema = z.union([
+export const killSchema = z.union([
   z.strictObject({ agent: z.string().min(1).max(2048), reason }),
   z.strictObject({ task: z.string().min(1).max(200), reason }),
   z.strictObject({ all: z.literal(true), reason }),
 ]);
-const unkillSchema = z.union([z.strictObject({ agent: z.string().min(1).max(2048), reason }), z.strictObject({ all: z.literal(true), reason })]);
+export const unkillSchema = z.union([z.strictObject({ agent: z.string().min(1).max(2048), reason }), z.strictObject({ all: z.literal(true), reason })]);
 
 function reportView(r: KillReport) {
   return {

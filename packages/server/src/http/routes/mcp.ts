@@ -12,8 +12,8 @@ import { requestProof } from '../dpop.ts';
 import { STATUS_BY_CODE } from '../errors.ts';
 import { parseBody } from '../validate.ts';
 
-const secretBody = z.strictObject({ value: z.string().min(1).max(16 * 1024) });
-const pinParams = z.strictObject({ server: z.string().min(1).max(100), tool: z.string().min(1).max(200) });
+export const secretBody = z.strictObject({ value: z.string().min(1).max(16 * 1024) });
+export const pinParams = z.strictObject({ server: z.string().min(1).max(100), tool: z.string().min(1).max(200) });
 
 function pinView(p: Pin) {
   return {

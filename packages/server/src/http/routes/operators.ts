@@ -5,7 +5,7 @@ import type { MandateRuntime } from '../../compose.ts';
 import { operatorFirst, requireOperator } from '../auth.ts';
 import { parseBody } from '../validate.ts';
 
-const createSchema = z.strictObject({ name: z.string().min(1).max(100), role: z.enum(['viewer', 'approver', 'admin']) });
+export const createSchema = z.strictObject({ name: z.string().min(1).max(100), role: z.enum(['viewer', 'approver', 'admin']) });
 
 export function operatorRoutes(app: FastifyInstance, rt: MandateRuntime): void {
   app.post('/v1/operators/keys', { onRequest: operatorFirst(rt, 'admin') }, async (req, reply) => {

@@ -7,15 +7,15 @@ import { parseBody } from '../validate.ts';
 import { shadowEvaluate } from '../../shadow.ts';
 import { reloadPolicies } from '../../policy-reload.ts';
 
-const validateSchema = z.strictObject({
+export const validateSchema = z.strictObject({
   policies: z.array(z.strictObject({ source: z.string().min(1).max(200), text: z.string().max(1024 * 1024) })).max(1000),
   tools: z.unknown().optional(),
 });
 
-const shadowSchema = validateSchema.extend({ limit: z.number().int().min(1).max(5000).default(500) });
+export const shadowSchema = validateSchema.extend({ limit: z.number().int().min(1).max(5000).default(500) });
 /** an empty set denies every call: a reload puts one in force only when asked to */
-const reloadSchema = z.strictObject({ allow_empty: z.boolean().optional() });
-const divergenceQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(1000).default(100), after: z.coerce.number().int().min(0).default(0) });
+export const reloadSchema = z.strictObject({ allow_empty: z.boolean().optional() });
+export const divergenceQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(1000).default(100), after: z.coerce.number().int().min(0).default(0) });
 
 export function policyRoutes(app: FastifyInstance, rt: MandateRuntime): void {
   app.get('/v1/policies', async (req) => {

@@ -13,7 +13,7 @@ export const SUGGEST_MAX_AUDIT_RECORDS = 500_000;
 export const SUGGEST_MAX_TRACES = 1_000;
 
 const iso = z.iso.datetime({ offset: true });
-const suggestSchema = z.strictObject({
+export const suggestSchema = z.strictObject({
   source: z.enum(['audit', 'traces']),
   traces: z.array(z.unknown()).max(SUGGEST_MAX_TRACES).optional(),
   later_traces: z.array(z.unknown()).max(SUGGEST_MAX_TRACES).optional(),

@@ -10,7 +10,7 @@ import { requestProof } from '../dpop.ts';
 import { endSse, openSse, SSE_HEARTBEAT, sseFrame } from '../sse.ts';
 import { parseBody } from '../validate.ts';
 
-const paramsSchema = z.strictObject({
+export const paramsSchema = z.strictObject({
   id: z
     .string()
     .min(1)

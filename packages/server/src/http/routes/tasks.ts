@@ -9,20 +9,20 @@ import { requestProof } from '../dpop.ts';
 import { noteAccess } from '../access-log.ts';
 
 /** `resource` (RFC 8707): the MCP gateway the token is for; it must be this server's (`server.public_url` + /mcp) */
-const startSchema = z.strictObject({ mandate: z.unknown(), resource: z.string().max(2048).optional() });
-const delegateSchema = z.strictObject({ workload_token: z.string().min(1).max(16 * 1024), mandate: z.unknown() });
+export const startSchema = z.strictObject({ mandate: z.unknown(), resource: z.string().max(2048).optional() });
+export const delegateSchema = z.strictObject({ workload_token: z.string().min(1).max(16 * 1024), mandate: z.unknown() });
 /** `state`: the agent's signed task state (supervision.ts), a compact JWS made with its DPoP key */
-const renewSchema = z.strictObject({ state: z.string().min(1).max(4096).optional() });
-const revokeSchema = z.strictObject({ reason: z.string().min(1).max(500).default('revoked by an operator') });
+export const renewSchema = z.strictObject({ state: z.string().min(1).max(4096).optional() });
+export const revokeSchema = z.strictObject({ reason: z.string().min(1).max(500).default('revoked by an operator') });
 const STATES = ['active', 'completed', 'expired', 'suspended', 'revoked', 'killed'] as const satisfies readonly TaskState[];
-const listSchema = z.strictObject({
+export const listSchema = z.strictObject({
   limit: z.coerce.number().int().min(1).max(1000).default(100),
   after: z.string().max(200).optional(),
   agent_id: z.string().max(2048).optional(),
   state: z.enum(STATES).optional(),
 });
 /** why an operator lifts a containment: required, bounded, one printable line (it goes into the audit chain) */
-const liftSchema = z.strictObject({
+export const liftSchema = z.strictObject({
   reason: z
     .string()
     .trim()
@@ -30,7 +30,7 @@ const liftSchema = z.strictObject({
     .max(500)
     .regex(/^[^\p{Cc}]*$/u, 'the reason must not contain control characters'),
 });
-const auditQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(10_000).default(1000) });
+export const auditQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(10_000).default(1000) });
 
 function issued(r: { task: Parameters<typeof taskView>[0]; token: string; claims: { exp: number; jti: string } }) {
   return { task: taskView(r.task), token: r.token, token_expires_at: new Date(r.claims.exp * 1000).toISOString() };
