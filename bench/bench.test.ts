@@ -302,6 +302,19 @@ describe('audit verify benchmark', () => {
   });
 });
 
+describe('behaviour memory benchmark', () => {
+  it('completes a quick run through the real monitor: a remembered call costs tens of bytes, not the hundreds a call object did', { timeout: 300_000 }, async () => {
+    await run(process.execPath, ['bench/behaviour-memory.ts', '--quick', '--json-only', '--out', out], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 });
+    const written = JSON.parse(readFileSync(join(out, 'behaviour-memory.json'), 'utf8')) as BenchResult;
+    expect(written).toMatchObject({ name: 'behaviour-memory', mode: 'quick', params: { tasks: 1000, calls_few: 10, calls_many: 100 } });
+    const perCall = written.derived['bytes per remembered call'] as number;
+    expect(perCall).toBeGreaterThan(0);
+    // 20 B a slot, up to twice that while a task's arrays grow; a kept call object cost ~500 B
+    expect(perCall).toBeLessThan(100);
+    expect(written.derived['bytes per task scope besides its calls']).toBeGreaterThan(0);
+  });
+});
+
 describe('gateway benchmark', () => {
   it('completes a quick run and writes its JSON result', { timeout: 300_000 }, async () => {
     await run(process.execPath, ['bench/gateway.ts', '--quick', '--json-only', '--out', out], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 });
