@@ -6,6 +6,8 @@ export interface CommitThreadSettings {
   readonly busyTimeoutMs: number;
   /** 'full': the WAL is synced (fdatasync) after each commit, before its callers are answered */
   readonly durability: 'full' | 'normal';
+  /** the process's module compile cache (node:module), which a thread does not inherit: its start-up reuses it */
+  readonly compileCacheDir?: string | undefined;
 }
 
 /** One entry as it crosses the thread boundary: the budget's exhausted records as data, once known. */
