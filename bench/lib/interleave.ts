@@ -15,7 +15,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { type Figure } from './report.ts';
-import { settle, summarize } from './stats.ts';
+import { loopConcurrent, loopSequential, loopSync, settle, summarize, warmConcurrent, type LoopBounds, type LoopResult } from './stats.ts';
 
 export const MIN_ROUNDS = 3;
 
@@ -260,70 +260,31 @@ export interface Budget {
   readonly min?: number | undefined;
 }
 
-function budgetOf(b: Budget | number): { iterations: number; maxMs: number; min: number } {
+function budgetOf(b: Budget | number): LoopBounds {
   const o = typeof b === 'number' ? { iterations: b } : b;
   return { iterations: o.iterations, maxMs: o.maxMs ?? Number.POSITIVE_INFINITY, min: o.min ?? Math.min(o.iterations, 20) };
 }
 
 /** Times a synchronous `fn` call by call, with this process's CPU time over the loop. */
 export function timeSyncCpu(fn: () => unknown, budget: Budget | number): RoundSample {
-  const b = budgetOf(budget);
-  const samples: number[] = [];
   const c0 = ownCpuUs();
-  const t0 = performance.now();
-  const deadline = t0 + b.maxMs;
-  for (let i = 0; i < b.iterations; i++) {
-    const a = performance.now();
-    fn();
-    const z = performance.now();
-    samples.push(z - a);
-    if (z > deadline && samples.length >= b.min) break;
-  }
-  const elapsedMs = performance.now() - t0;
-  return { ops: samples.length, elapsedMs, samples, cpuUs: ownCpuUs() - c0 };
+  return withCpu(loopSync(fn, budgetOf(budget)), c0);
 }
 
 /** Awaits `fn` one call at a time, with this process's CPU time over the loop. */
 export async function timeSequentialCpu(fn: () => Promise<unknown>, budget: Budget | number): Promise<RoundSample> {
-  const b = budgetOf(budget);
-  const samples: number[] = [];
   const c0 = ownCpuUs();
-  const t0 = performance.now();
-  const deadline = t0 + b.maxMs;
-  for (let i = 0; i < b.iterations; i++) {
-    const a = performance.now();
-    await fn();
-    const z = performance.now();
-    samples.push(z - a);
-    if (z > deadline && samples.length >= b.min) break;
-  }
-  const elapsedMs = performance.now() - t0;
-  return { ops: samples.length, elapsedMs, samples, cpuUs: ownCpuUs() - c0 };
+  return withCpu(await loopSequential(fn, budgetOf(budget)), c0);
 }
 
 /** `concurrency` workers awaiting `fn`, with this process's CPU time over the run (every thread). */
 export async function timeConcurrentCpu(fn: () => Promise<unknown>, concurrency: number, budget: Budget | number): Promise<RoundSample> {
-  const b = budgetOf(budget);
-  const samples: number[] = [];
-  let started = 0;
-  let stop = false;
   const c0 = ownCpuUs();
-  const t0 = performance.now();
-  const deadline = t0 + b.maxMs;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (!stop && started < b.iterations) {
-        started += 1;
-        const a = performance.now();
-        await fn();
-        const z = performance.now();
-        samples.push(z - a);
-        if (z > deadline && samples.length >= b.min) stop = true;
-      }
-    }),
-  );
-  const elapsedMs = performance.now() - t0;
-  return { ops: samples.length, elapsedMs, samples, cpuUs: ownCpuUs() - c0 };
+  return withCpu(await loopConcurrent(fn, concurrency, budgetOf(budget)), c0);
+}
+
+function withCpu(r: LoopResult, c0: number): RoundSample {
+  return { ops: r.samples.length, elapsedMs: r.elapsedMs, samples: r.samples, cpuUs: ownCpuUs() - c0 };
 }
 
 /** Runs `fn` `n` times untimed (a warm-up), one call at a time. */
@@ -331,15 +292,4 @@ export async function warmSequential(fn: () => unknown, n: number): Promise<void
   for (let i = 0; i < n; i++) await fn();
 }
 
-/** Runs `fn` `n` times untimed with `concurrency` in flight. */
-export async function warmConcurrent(fn: () => Promise<unknown>, concurrency: number, n: number): Promise<void> {
-  let left = n;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (left > 0) {
-        left -= 1;
-        await fn();
-      }
-    }),
-  );
-}
+export { warmConcurrent };

@@ -114,38 +114,93 @@ export interface LoopResult {
   readonly elapsedMs: number;
 }
 
-/** Times a synchronous function call by call. */
-export function timeSync(fn: () => unknown, o: LoopOptions): LoopResult {
-  for (let i = 0; i < o.warmup; i++) fn();
+/** How long a timed loop runs: `iterations` calls, or fewer once `maxMs` passed (at least `min`). */
+export interface LoopBounds {
+  readonly iterations: number;
+  readonly maxMs: number;
+  readonly min: number;
+}
+
+const boundsOf = (o: LoopOptions): LoopBounds => ({ iterations: o.iterations, maxMs: o.maxMs, min: o.minIterations ?? Math.min(o.iterations, 100) });
+
+/** Times a synchronous `fn` call by call within `b` (no warm-up). */
+export function loopSync(fn: () => unknown, b: LoopBounds): LoopResult {
   const samples: number[] = [];
-  const min = o.minIterations ?? Math.min(o.iterations, 100);
   const start = performance.now();
-  const deadline = start + o.maxMs;
-  for (let i = 0; i < o.iterations; i++) {
+  const deadline = start + b.maxMs;
+  for (let i = 0; i < b.iterations; i++) {
     const t0 = performance.now();
     fn();
     const t1 = performance.now();
     samples.push(t1 - t0);
-    if (t1 > deadline && samples.length >= min) break;
+    if (t1 > deadline && samples.length >= b.min) break;
   }
   return { samples, elapsedMs: performance.now() - start };
+}
+
+/** Times an async `fn` awaited call by call within `b` (no warm-up). */
+export async function loopSequential(fn: () => Promise<unknown>, b: LoopBounds): Promise<LoopResult> {
+  const samples: number[] = [];
+  const start = performance.now();
+  const deadline = start + b.maxMs;
+  for (let i = 0; i < b.iterations; i++) {
+    const t0 = performance.now();
+    await fn();
+    const t1 = performance.now();
+    samples.push(t1 - t0);
+    if (t1 > deadline && samples.length >= b.min) break;
+  }
+  return { samples, elapsedMs: performance.now() - start };
+}
+
+/**
+ * `concurrency` workers in this process, each awaiting `fn` in a loop, within `b` in total (no
+ * warm-up). Samples are each call's own latency (queueing included).
+ */
+export async function loopConcurrent(fn: () => Promise<unknown>, concurrency: number, b: LoopBounds): Promise<LoopResult> {
+  const samples: number[] = [];
+  let started = 0;
+  const start = performance.now();
+  const deadline = start + b.maxMs;
+  let stop = false;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (!stop && started < b.iterations) {
+        started += 1;
+        const t0 = performance.now();
+        await fn();
+        const t1 = performance.now();
+        samples.push(t1 - t0);
+        if (t1 > deadline && samples.length >= b.min) stop = true;
+      }
+    }),
+  );
+  return { samples, elapsedMs: performance.now() - start };
+}
+
+/** Runs `fn` `n` times untimed with `concurrency` in flight. */
+export async function warmConcurrent(fn: () => Promise<unknown>, concurrency: number, n: number): Promise<void> {
+  let left = n;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (left > 0) {
+        left -= 1;
+        await fn();
+      }
+    }),
+  );
+}
+
+/** Times a synchronous function call by call. */
+export function timeSync(fn: () => unknown, o: LoopOptions): LoopResult {
+  for (let i = 0; i < o.warmup; i++) fn();
+  return loopSync(fn, boundsOf(o));
 }
 
 /** Times an async function awaited call by call (concurrency 1). */
 export async function timeSequential(fn: () => Promise<unknown>, o: LoopOptions): Promise<LoopResult> {
   for (let i = 0; i < o.warmup; i++) await fn();
-  const samples: number[] = [];
-  const min = o.minIterations ?? Math.min(o.iterations, 100);
-  const start = performance.now();
-  const deadline = start + o.maxMs;
-  for (let i = 0; i < o.iterations; i++) {
-    const t0 = performance.now();
-    await fn();
-    const t1 = performance.now();
-    samples.push(t1 - t0);
-    if (t1 > deadline && samples.length >= min) break;
-  }
-  return { samples, elapsedMs: performance.now() - start };
+  return loopSequential(fn, boundsOf(o));
 }
 
 /**
@@ -153,35 +208,6 @@ export async function timeSequential(fn: () => Promise<unknown>, o: LoopOptions)
  * completed in total or `maxMs` passed. Samples are each call's own latency (queueing included).
  */
 export async function timeConcurrent(fn: () => Promise<unknown>, concurrency: number, o: LoopOptions): Promise<LoopResult> {
-  const warm = async (n: number): Promise<void> => {
-    let left = n;
-    await Promise.all(
-      Array.from({ length: concurrency }, async () => {
-        while (left > 0) {
-          left -= 1;
-          await fn();
-        }
-      }),
-    );
-  };
-  await warm(o.warmup);
-  const samples: number[] = [];
-  const min = o.minIterations ?? Math.min(o.iterations, 100);
-  let started = 0;
-  const start = performance.now();
-  const deadline = start + o.maxMs;
-  let stop = false;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (!stop && started < o.iterations) {
-        started += 1;
-        const t0 = performance.now();
-        await fn();
-        const t1 = performance.now();
-        samples.push(t1 - t0);
-        if (t1 > deadline && samples.length >= min) stop = true;
-      }
-    }),
-  );
-  return { samples, elapsedMs: performance.now() - start };
+  await warmConcurrent(fn, concurrency, o.warmup);
+  return loopConcurrent(fn, concurrency, boundsOf(o));
 }
