@@ -1,5 +1,6 @@
 /** The messages between the event loop (commit-thread.ts) and the commit thread (commit-worker.ts). */
-import type { AuditDraft, BudgetLimits, BudgetUsage } from '@mandate/core';
+import type { BudgetLimits } from '@mandate/core';
+import type { BudgetOutcome, TextDraft } from './audit-batch.ts';
 
 export interface CommitThreadSettings {
   readonly path: string;
@@ -10,14 +11,19 @@ export interface CommitThreadSettings {
   readonly compileCacheDir?: string | undefined;
 }
 
-/** One entry as it crosses the thread boundary: the budget's exhausted records as data, once known. */
+/**
+ * One entry as it crosses the thread boundary: its drafts with their data as canonical text
+ * (a structured clone of the values would drop a sealed value's cached text, so the thread wrote
+ * it again, and cloning the objects cost the event loop more than the text), and the budget's
+ * exhausted records the same way, once known.
+ */
 export interface WireEntry {
-  readonly drafts: readonly AuditDraft[];
+  readonly drafts: readonly TextDraft[];
   readonly budget?: {
     readonly taskId: string;
     readonly tool: string;
     readonly limits: BudgetLimits;
-    readonly variants: { calls?: readonly AuditDraft[]; tool?: readonly AuditDraft[] };
+    readonly variants: { calls?: readonly TextDraft[]; tool?: readonly TextDraft[] };
   };
 }
 
@@ -26,12 +32,17 @@ export interface BatchRequest {
   readonly entries: readonly WireEntry[];
 }
 
-/** What one entry became: the records' numbers and hashes (the event loop holds their data). */
-export interface WireResult {
+/**
+ * What the batch became, in one flat answer (the event loop holds the records' data): the
+ * first record's number and previous hash, every record's hash in order (64 hex characters
+ * each, joined), and per entry its budget's outcome (null: no budget). Each entry's record count
+ * follows from its drafts and its budget's outcome.
+ */
+export interface WireCommitted {
   readonly seq: number;
   readonly prevHash: string;
-  readonly hashes: readonly string[];
-  readonly budget?: { ok: boolean; usage: BudgetUsage; exhausted?: 'calls' | 'tool' };
+  readonly hashes: string;
+  readonly budgets: readonly (BudgetOutcome | null)[];
 }
 
 /** the thread's first message: its connection is open and set up */
@@ -40,7 +51,7 @@ export interface ThreadReady {
 }
 
 export type BatchReply =
-  | { readonly id: number; readonly kind: 'committed'; readonly results: readonly WireResult[] }
+  | ({ readonly id: number; readonly kind: 'committed' } & WireCommitted)
   /** these entries found their budget used up: send their exhausted records; nothing was committed */
   | { readonly id: number; readonly kind: 'need'; readonly need: readonly (readonly [number, 'calls' | 'tool'])[] }
   /** nothing committed; `poisoned`: the WAL could not be synced, every later commit is refused */

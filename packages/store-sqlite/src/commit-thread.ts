@@ -12,8 +12,9 @@
 import { hash } from 'node:crypto';
 import { getCompileCacheDir } from 'node:module';
 import { Worker } from 'node:worker_threads';
-import { MandateError, describeError, type AuditDraft, type AuditRecord, type DecisionCommit, type DecisionCommitResult, type Hasher } from '@mandate/core';
-import type { BatchReply, CommitThreadSettings, ThreadReady, WireEntry, WireResult } from './commit-protocol.ts';
+import { MandateError, describeError, type AuditDraft, type DecisionCommit, type DecisionCommitResult, type Hasher } from '@mandate/core';
+import { auditRecords, textDraft, type TextDraft } from './audit-batch.ts';
+import type { BatchReply, CommitThreadSettings, ThreadReady, WireCommitted, WireEntry } from './commit-protocol.ts';
 
 /** how long `stop` waits for the thread to close its connection before ending it */
 const STOP_TIMEOUT_MS = 5000;
@@ -87,19 +88,28 @@ export class CommitThread {
    */
   async write(entries: readonly DecisionCommit[]): Promise<DecisionCommitResult[]> {
     const variants = entries.map((): { calls?: readonly AuditDraft[]; tool?: readonly AuditDraft[] } => ({}));
+    const wireVariants = entries.map((): { calls?: readonly TextDraft[]; tool?: readonly TextDraft[] } => ({}));
+    let drafts: TextDraft[][];
+    try {
+      // each draft's data as canonical text, once (a sealed value's is cached)
+      drafts = entries.map((e) => e.drafts.map(textDraft));
+    } catch (e) {
+      throw new MandateError('AUDIT_UNAVAILABLE', `audit records were not committed: ${describeError(e)}`);
+    }
     // each round adds at least one variant: at most two per entry
     for (let round = 0; round <= 2 * entries.length; round++) {
-      const wire = entries.map((e, i): WireEntry => (e.budget ? { drafts: e.drafts, budget: { taskId: e.budget.taskId, tool: e.budget.tool, limits: e.budget.limits, variants: variants[i] ?? {} } } : { drafts: e.drafts }));
+      const wire = entries.map((e, i): WireEntry => (e.budget ? { drafts: drafts[i] as TextDraft[], budget: { taskId: e.budget.taskId, tool: e.budget.tool, limits: e.budget.limits, variants: wireVariants[i] ?? {} } } : { drafts: drafts[i] as TextDraft[] }));
       const reply = await this.send(wire);
-      if (reply.kind === 'committed') return reply.results.map((r, i) => rebuild(r, wire[i] as WireEntry));
+      if (reply.kind === 'committed') return rebuild(entries, variants, reply);
       if (reply.kind === 'failed') {
         if (reply.poisoned) throw (this.failure ??= new MandateError('AUDIT_UNAVAILABLE', reply.message));
         throw new MandateError('AUDIT_UNAVAILABLE', `audit records were not committed: ${reply.message}`);
       }
       try {
         for (const [i, which] of reply.need) {
-          const v = variants[i] as { calls?: readonly AuditDraft[]; tool?: readonly AuditDraft[] };
-          v[which] = (entries[i] as DecisionCommit).budget?.exhausted(which) ?? [];
+          const ds = (entries[i] as DecisionCommit).budget?.exhausted(which) ?? [];
+          (variants[i] as { calls?: readonly AuditDraft[]; tool?: readonly AuditDraft[] })[which] = ds;
+          (wireVariants[i] as { calls?: readonly TextDraft[]; tool?: readonly TextDraft[] })[which] = ds.map(textDraft);
         }
       } catch (e) {
         throw new MandateError('AUDIT_UNAVAILABLE', `audit records were not committed: ${describeError(e)}`);
@@ -150,15 +160,22 @@ export class CommitThread {
   }
 }
 
-/** The records as the thread linked them: this side's drafts, its numbers and hashes. */
-function rebuild(r: WireResult, e: WireEntry): DecisionCommitResult {
-  const drafts = r.budget && !r.budget.ok ? (e.budget?.variants[r.budget.exhausted === 'tool' ? 'tool' : 'calls'] ?? []) : e.drafts;
+/** The records as the thread linked them: this side's drafts, the thread's numbers and hashes. */
+function rebuild(entries: readonly DecisionCommit[], variants: readonly { calls?: readonly AuditDraft[]; tool?: readonly AuditDraft[] }[], r: WireCommitted): DecisionCommitResult[] {
+  let seq = r.seq;
   let prevHash = r.prevHash;
-  const records = drafts.map((d, k): AuditRecord => {
-    const hash = r.hashes[k] as string;
-    const rec: AuditRecord = { kind: d.kind, ts: d.ts, callId: d.callId, taskId: d.taskId, agentId: d.agentId, txn: d.txn, data: d.data, seq: r.seq + k, prevHash, hash };
-    prevHash = hash;
-    return rec;
+  let at = 0;
+  return entries.map((e, i): DecisionCommitResult => {
+    const budget = r.budgets[i] ?? undefined;
+    const drafts = budget && !budget.ok ? (variants[i]?.[budget.exhausted === 'tool' ? 'tool' : 'calls'] ?? []) : e.drafts;
+    const hashes: string[] = [];
+    for (let k = 0; k < drafts.length; k++, at += HASH_LENGTH) hashes.push(r.hashes.slice(at, at + HASH_LENGTH));
+    const records = auditRecords(drafts, { seq, prevHash, hashes });
+    seq += drafts.length;
+    prevHash = hashes.at(-1) ?? prevHash;
+    return budget ? { records, budget } : { records };
   });
-  return r.budget ? { records, budget: r.budget } : { records };
 }
+
+/** a SHA-256 hash in hex (the constructor checked the hasher computes it) */
+const HASH_LENGTH = 64;

@@ -8,9 +8,9 @@ import { hash } from 'node:crypto';
 import { fdatasyncSync } from 'node:fs';
 import { DatabaseSync } from 'node:sqlite';
 import { parentPort, workerData } from 'node:worker_threads';
-import type { AuditDraft, DecisionCommit, Hasher } from '@mandate/core';
+import type { Hasher } from '@mandate/core';
 import { describeError, isMandateError } from '@mandate/core/errors';
-import { writeAuditBatch } from './audit-batch.ts';
+import { writeTextBatch, type TextCommit, type TextDraft } from './audit-batch.ts';
 import type { BatchReply, BatchRequest, CommitThreadSettings, WireEntry } from './commit-protocol.ts';
 import { Sql } from './sql.ts';
 import { WalSync } from './wal-sync.ts';
@@ -45,10 +45,10 @@ async function commit(req: BatchRequest): Promise<BatchReply> {
   const failed = walSync?.failed();
   if (failed) return { id: req.id, kind: 'failed', message: failed.message, poisoned: true };
   const need: [number, 'calls' | 'tool'][] = [];
-  const entries = req.entries.map((e: WireEntry, i): DecisionCommit => {
+  const entries = req.entries.map((e: WireEntry, i): TextCommit => {
     const b = e.budget;
     if (!b) return { drafts: e.drafts };
-    const exhausted = (which: 'calls' | 'tool'): readonly AuditDraft[] => {
+    const exhausted = (which: 'calls' | 'tool'): readonly TextDraft[] => {
       const v = b.variants[which];
       if (v) return v;
       need.push([i, which]);
@@ -58,7 +58,7 @@ async function commit(req: BatchRequest): Promise<BatchReply> {
   });
   let results;
   try {
-    results = writeAuditBatch(sql, hasher, entries, () => {
+    results = writeTextBatch(sql, hasher, entries, () => {
       if (need.length > 0) throw new NeedVariants();
     });
   } catch (e) {
@@ -73,15 +73,14 @@ async function commit(req: BatchRequest): Promise<BatchReply> {
       return { id: req.id, kind: 'failed', message: describeError(e), poisoned: true };
     }
   }
+  const first = results[0];
   return {
     id: req.id,
     kind: 'committed',
-    results: results.map((r) => ({
-      seq: r.records[0]?.seq ?? 0,
-      prevHash: r.records[0]?.prevHash ?? '',
-      hashes: r.records.map((x) => x.hash),
-      ...(r.budget ? { budget: r.budget } : {}),
-    })),
+    seq: first?.seq ?? 0,
+    prevHash: first?.prevHash ?? '',
+    hashes: results.map((r) => r.hashes.join('')).join(''),
+    budgets: results.map((r) => r.budget ?? null),
   };
 }
 
