@@ -285,6 +285,9 @@ export type ChainSource =
   | { readStored(fromSeq: number, limit: number): Promise<StoredAuditRecord[]> }
   | { readRange(fromSeq: number, limit: number): Promise<AuditRecord[]> };
 
+/** records read at once by `verifyAuditLog` (`mandate audit verify`, /v1/audit/verify) */
+export const AUDIT_WALK_PAGE_SIZE = 256;
+
 /**
  * Verifies a whole log held by a reader, page by page: memory stays flat in the log's size (two
  * pages, and one hash per checkpoint). The next page is read while this one is checked (a
@@ -296,7 +299,7 @@ export async function verifyAuditLog(
   checkpoints: readonly Checkpoint[],
   publicKeys: ReadonlyMap<string, JsonObject>,
   hasher: Hasher,
-  pageSize = 256,
+  pageSize = AUDIT_WALK_PAGE_SIZE,
 ): Promise<ChainVerdict> {
   const verifier = new ChainVerifier(hasher, new Set(checkpoints.map((c) => c.seq)));
   const read = (from: number): Promise<readonly (AuditRecord | StoredAuditRecord)[]> =>
