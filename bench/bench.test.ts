@@ -290,7 +290,7 @@ describe('soak over many tasks', () => {
 });
 
 describe('audit verify benchmark', () => {
-  it('completes a quick run: the CLI verifies both logs intact, records/s and peak RSS per size', { timeout: 300_000 }, async () => {
+  it('completes a quick run: the CLI verifies both logs intact, records/s and peak RSS per size, the RSS ratio as its target', { timeout: 300_000 }, async () => {
     await run(process.execPath, ['bench/audit-verify.ts', '--quick', '--json-only', '--out', out], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 });
     const written = JSON.parse(readFileSync(join(out, 'audit-verify.json'), 'utf8')) as BenchResult;
     expect(written).toMatchObject({ name: 'audit-verify', mode: 'quick', params: { sizes: [2000, 20_000] } });
@@ -298,7 +298,8 @@ describe('audit verify benchmark', () => {
       expect(written.derived[`records/s CPU, ${n} records`]).toBeGreaterThan(0);
       expect(written.derived[`peak RSS MB, ${n} records`]).toBeGreaterThan(0);
     }
-    expect(written.target).toMatchObject({ required: 200_000 });
+    expect(written.target).toMatchObject({ metric: 'peak RSS ratio largest / smallest', required: 1.15, comparison: '<=' });
+    expect(written.notes?.[0]).toMatch(/^rate target: >= 200k records\/s/);
   });
 });
 

@@ -89,6 +89,7 @@ export {
   signCheckpoint,
   verifyCheckpointSignature,
   verifyAuditLog,
+  AUDIT_WALK_PAGE_SIZE,
   storedRecordMatches,
   ChainVerifier,
   type ChainSource,

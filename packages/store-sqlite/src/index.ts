@@ -54,6 +54,13 @@ export interface SqliteStoreOptions {
    * false: on the event loop (tests and tools). Needs a SHA-256 hasher.
    */
   readonly commitThread?: boolean | undefined;
+  /**
+   * Bounds this connection's memory for reading: its page cache at this many KiB (PRAGMA
+   * cache_size) and no memory-mapped I/O (PRAGMA mmap_size = 0), so a walk of a large file
+   * holds at most this much of it. Absent: SQLite's defaults (a 2000 KiB cache; this build maps
+   * nothing).
+   */
+  readonly cacheKiB?: number | undefined;
 }
 
 /** the write probe's row: in `controls`, present only inside the probe's own transaction */
@@ -99,6 +106,11 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
     db.exec('PRAGMA journal_mode = WAL');
     db.exec(`PRAGMA synchronous = ${opts.durability === 'normal' ? 'NORMAL' : 'FULL'}`);
     db.exec('PRAGMA foreign_keys = ON');
+    if (opts.cacheKiB !== undefined) {
+      if (!(Number.isInteger(opts.cacheKiB) && opts.cacheKiB >= 1)) throw new RangeError(`cacheKiB must be a positive integer (got ${String(opts.cacheKiB)})`);
+      db.exec(`PRAGMA cache_size = -${opts.cacheKiB}`);
+      db.exec('PRAGMA mmap_size = 0');
+    }
     migrate(sql);
   } catch (error) {
     sql.close();

@@ -8,6 +8,9 @@ import { CliError, EXIT } from '../exit-codes.ts';
 import type { CliIO } from '../io.ts';
 import { auditHelp } from '../help.ts';
 
+/** the SQLite page cache of the verifying connection (SQLite's default is 2000 KiB) */
+const VERIFY_CACHE_KIB = 2048;
+
 export async function auditCommand(args: string[], io: CliIO): Promise<number> {
   const [sub, ...rest] = args;
   if (sub !== 'verify') throw new CliError(EXIT.USAGE, auditHelp);
@@ -58,7 +61,8 @@ export async function auditCommand(args: string[], io: CliIO): Promise<number> {
   const fileKeys = readAuditPublicKeys(values['key-file'] ?? join(dataDir, AUDIT_KEY_FILE));
   // a walk of the whole log keeps two pages: a growing young generation would be all it holds
   keepYoungGenerationSmall();
-  const store = pgUrl !== undefined ? await openPostgres(pgUrl, values.schema ?? io.env['MANDATE_PG_SCHEMA']) : openSqliteStore({ path: db, hasher: sha256Hasher });
+  // the walk reads each page once: a small page cache is all it needs, whatever the file's size
+  const store = pgUrl !== undefined ? await openPostgres(pgUrl, values.schema ?? io.env['MANDATE_PG_SCHEMA']) : openSqliteStore({ path: db, hasher: sha256Hasher, cacheKiB: VERIFY_CACHE_KIB });
   try {
     // pinned keys first; else the key file beside the database (never keys stored inside it)
     let keys: Map<string, JsonObject>;

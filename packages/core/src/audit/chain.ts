@@ -2,6 +2,7 @@ import { CompactSign, compactVerify, importJWK, type JWK } from 'jose';
 import { canonicalJson, type JsonObject } from '../json.ts';
 import type { Hasher } from '../ports.ts';
 import { GENESIS_HASH, hashInputWithData, recordHash } from './link.ts';
+import { isJsonObjectText } from './object-text.ts';
 
 export type AuditKind =
   | 'agent.created'
@@ -80,14 +81,17 @@ export interface StoredAuditRecord extends Omit<AuditRecord, 'data'> {
 
 /**
  * Whether a stored record matches its hash. The stored text is hashed as it is when it is a
- * JSON object (`{` … `}`, parsed to check): such a text is where the hash input fixes it (a JSON
- * value ends where its grammar says, and every other field is an escaped string or a number),
- * so a match means the text is exactly the one that was hashed. Otherwise, the record's data
- * is canonicalised from the parsed value, as `recordHash` does; text that is not a JSON object
- * is hashed as `{"unreadable_data": text}`, which never matches a hash the stores wrote.
+ * JSON object (`{` … `}`, checked by reading it: `isJsonObjectText`): such a text is where the
+ * hash input fixes it (a JSON value ends where its grammar says, and every other field is an
+ * escaped string or a number), so a match means the text is exactly the one that was hashed.
+ * Otherwise, the record's data is canonicalised from the parsed value, as `recordHash` does;
+ * text that is not a JSON object is hashed as `{"unreadable_data": text}`, which never matches
+ * a hash the stores wrote. Only that second path parses the text (see object-text.ts for why
+ * the first one must not).
  */
 export function storedRecordMatches(r: StoredAuditRecord, hasher: Hasher): boolean {
   const text = r.dataText;
+  if (isJsonObjectText(text) && hasher.sha256Hex(hashInputWithData(r, text)) === r.hash) return true;
   let data: unknown;
   try {
     data = JSON.parse(text);
@@ -95,7 +99,6 @@ export function storedRecordMatches(r: StoredAuditRecord, hasher: Hasher): boole
     data = undefined;
   }
   const object = data !== null && typeof data === 'object' && !Array.isArray(data);
-  if (object && text.charCodeAt(0) === 0x7b && text.charCodeAt(text.length - 1) === 0x7d && hasher.sha256Hex(hashInputWithData(r, text)) === r.hash) return true;
   const value = object ? data : { unreadable_data: text };
   return hasher.sha256Hex(hashInputWithData(r, canonicalJson(value))) === r.hash;
 }
@@ -282,6 +285,9 @@ export type ChainSource =
   | { readStored(fromSeq: number, limit: number): Promise<StoredAuditRecord[]> }
   | { readRange(fromSeq: number, limit: number): Promise<AuditRecord[]> };
 
+/** records read at once by `verifyAuditLog` (`mandate audit verify`, /v1/audit/verify) */
+export const AUDIT_WALK_PAGE_SIZE = 256;
+
 /**
  * Verifies a whole log held by a reader, page by page: memory stays flat in the log's size (two
  * pages, and one hash per checkpoint). The next page is read while this one is checked (a
@@ -293,7 +299,7 @@ export async function verifyAuditLog(
   checkpoints: readonly Checkpoint[],
   publicKeys: ReadonlyMap<string, JsonObject>,
   hasher: Hasher,
-  pageSize = 256,
+  pageSize = AUDIT_WALK_PAGE_SIZE,
 ): Promise<ChainVerdict> {
   const verifier = new ChainVerifier(hasher, new Set(checkpoints.map((c) => c.seq)));
   const read = (from: number): Promise<readonly (AuditRecord | StoredAuditRecord)[]> =>
