@@ -115,6 +115,10 @@ export class GatewaySession implements LinkUser {
   private closing: Promise<void> | undefined;
   /** the client's requests not answered yet: a session holding one is never idle, and closing answers them */
   private readonly open = new Set<string | number>();
+  /** other holds on the session (its open; a request the HTTP edge is handling): never idle while any is held */
+  private holds = 0;
+  /** the open's hold: taken at construction, given back by `opened()` */
+  private readonly opening: () => void;
   /** aborted when the session closes: what it still forwards upstream is cancelled there */
   private readonly ended = new AbortController();
   /** sends on the client transport without the bookkeeping of `open` (set by connect) */
@@ -137,6 +141,9 @@ export class GatewaySession implements LinkUser {
     this.hooks = hooks;
     this.openedAt = d.clock.now();
     this.lastUsed = this.openedAt;
+    // held from the start: an open waits on upstreams and on the sessions it replaces, which can
+    // take longer than idle_timeout on a slow machine; the gateway gives it back once connected
+    this.opening = this.hold();
   }
 
   /**
@@ -152,8 +159,6 @@ export class GatewaySession implements LinkUser {
     // only the upstreams the mandate can reach: nothing starts (and no secret is decrypted) for the others
     for (const pool of pools) if (mayUse(task, pool.prefix)) session.links.set(pool.prefix, { link: pool.acquire(session), pool });
     await Promise.all([...session.links.values()].map(({ link }) => link.ready(d.config.limits.connect_timeout)));
-    // idle counts from when the session is usable, not from when its upstreams were asked for
-    session.lastUsed = d.clock.now();
     const missing = session.unavailable();
     session.server = session.makeServer(missing);
     d.log.info(
@@ -227,9 +232,34 @@ export class GatewaySession implements LinkUser {
     this.lastUsed = this.d.clock.now();
   }
 
-  /** Whether a client request of this session is being handled now. */
-  get busy(): boolean {
-    return this.open.size > 0;
+  /**
+   * Holds the session in use until the returned release is called (once; later calls do
+   * nothing): the idle sweep skips a held session, and idle counts from the last release.
+   * Whoever holds releases in a `finally`, so no exit path (error, abort, halt, close) keeps a
+   * session held; closing it (DELETE, kill, task end, caps, expiry) does not wait for holds.
+   */
+  hold(): () => void {
+    this.holds += 1;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.holds -= 1;
+      this.lastUsed = this.d.clock.now();
+    };
+  }
+
+  /** The open is over (connected, or failed): from now on only requests hold the session. */
+  opened(): void {
+    this.opening();
+  }
+
+  /**
+   * Whether the session is in use now: opening, a client request of it being handled (a
+   * long-running call included), or held by the HTTP edge. The idle sweep never ends it then.
+   */
+  get held(): boolean {
+    return this.holds > 0 || this.open.size > 0;
   }
 
   /**
