@@ -262,6 +262,24 @@ describe('sessions held while they open or answer', () => {
     expect(rec.lines.some((l) => l.msg === 'MCP session closed' && l.o['task'] === t.id && l.o['reason'] === 'idle')).toBe(true);
     await expect.poll(() => alive(pid), { timeout: 60_000, interval: 100 }).toBe(false);
   });
+  it('gives its hold back however a request ends: after a failed and a cancelled call, the idle session is reclaimed', { timeout: 120_000 }, async () => {
+    const mcp = bed.h.runtime.mcp;
+    const t = await bed.task([{ name: 'slow__*' }]);
+    const { client } = await openClient(bed.url, t.token);
+    // cancelled by the client once the upstream works on it
+    const abort = new AbortController();
+    const cancelled = client.callTool({ name: 'slow__wait', arguments: { seconds: 117 } }, undefined, { signal: abort.signal, timeout: 300_000 });
+    await expect.poll(() => pidOf('waiting 117'), { timeout: 60_000, interval: 20 }).toBeGreaterThan(0);
+    abort.abort();
+    await expect(cancelled).rejects.toThrow();
+    await expect.poll(() => rec.lines.some((l) => l.msg === 'upstream stderr' && l.o['stderr'] === 'cancelled 117'), { timeout: 30_000, interval: 20 }).toBe(true);
+    // fails: its upstream process exits mid-call
+    await expect(client.callTool({ name: 'slow__crash', arguments: {} })).rejects.toThrow();
+    expect(mcp.sessionsOf(t.id)).toBe(1);
+    bed.h.clock.advance(2_001);
+    await expect.poll(() => mcp.sessionsOf(t.id), { timeout: 30_000, interval: 20 }).toBe(0);
+    expect(rec.lines.some((l) => l.msg === 'MCP session closed' && l.o['task'] === t.id && l.o['reason'] === 'idle')).toBe(true);
+  });
 });
 
 describe('a full gateway', () => {
