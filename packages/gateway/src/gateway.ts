@@ -76,6 +76,7 @@ const ENDING_REMEMBERED_MS = 60_000;
 /** The HTTP status for a MandateError met while opening or resuming a session. */
 function statusOf(code: string): number {
   if (code === 'TOKEN_TASK_MISMATCH') return 403;
+  if (code === 'NOT_FOUND') return 404;
   if (code.startsWith('TOKEN_') || code === 'UNAUTHENTICATED') return 401;
   if (code === 'STORE_UNAVAILABLE' || code === 'NOT_READY' || code === 'RATE_LIMITED') return 503;
   return 403;
@@ -182,6 +183,8 @@ export class McpGateway {
       onSession?.(session);
       // the sessions it replaces go first (their processes may take seconds to end): it is held meanwhile
       await Promise.all(evicted);
+      // closed meanwhile (its task ended, a newer session replaced it): no session, and the client hears why
+      if (session.isClosed) throw session.closedError();
       await session.connect(transport);
       return session;
     } catch (e) {

@@ -35,7 +35,7 @@ import {
   type Tool,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { z } from 'zod';
-import { describeError, globMatch, isMandateError, MandateError, TASK_STATE_REASON, type Decision, type JsonObject, type JsonValue, type Task, type TaskTokenClaims } from '@mandate/core';
+import { describeError, globMatch, isMandateError, isReasonCode, MandateError, TASK_STATE_REASON, type Decision, type JsonObject, type JsonValue, type Task, type TaskTokenClaims } from '@mandate/core';
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import type { GatewayDeps } from './deps.ts';
 import { PROOF_EXTRA, type RequestAuth } from './dpop.ts';
@@ -113,6 +113,8 @@ export class GatewaySession implements LinkUser {
   /** the last outcome report: the next decision waits for it, so provenance is never behind */
   private pendingOutcome: Promise<unknown> = Promise.resolve();
   private closing: Promise<void> | undefined;
+  /** why it closed (the first close's reason, and its task end's code if that was the cause) */
+  private closedFor: { readonly reason: string; readonly code: string | undefined } | undefined;
   /** the client's requests not answered yet: a session holding one is never idle, and closing answers them */
   private readonly open = new Set<string | number>();
   /** other holds on the session (its open; a request the HTTP edge is handling): never idle while any is held */
@@ -785,11 +787,21 @@ export class GatewaySession implements LinkUser {
   }
 
   /**
+   * What an open cut short by this session's close answers: its task end's reason (a kill:
+   * TASK_KILLED), else NOT_FOUND (a newer session replaced it), never a session that is gone.
+   */
+  closedError(): MandateError {
+    const why = this.closedFor ?? { reason: 'closed', code: undefined };
+    return new MandateError(why.code !== undefined && isReasonCode(why.code) ? why.code : 'NOT_FOUND', `the MCP session closed while it opened (${why.reason})`);
+  }
+
+  /**
    * Ends the session: the client side, and its hold on every upstream connection (a
    * per-session one is closed, its process killed and its HTTP session ended; a per-task one
    * with the task's last session). `reason` goes to the log.
    */
   close(reason: string, end?: { readonly code: string; readonly detail: string }): Promise<void> {
+    this.closedFor ??= { reason, code: end?.code };
     this.closing ??= (async () => {
       // the client hears why its open requests end, before anything it waits on goes away
       await this.answerOpenRequests(reason, end === undefined ? undefined : { code: end.code, detail: end.detail.slice(0, 500), at: this.d.clock.now() });

@@ -240,6 +240,21 @@ describe('sessions held while they open or answer', () => {
     await expect.poll(() => mcp.sessionsOf(t.id), { timeout: 30_000, interval: 20 }).toBe(0);
   });
 
+  it('a kill still closes a session while it opens: its client hears TASK_KILLED, and nothing is left', { timeout: 120_000 }, async () => {
+    const mcp = bed.h.runtime.mcp;
+    const t = await bed.task([{ name: 'slow__wait' }]);
+    await openClient(bed.url, t.token);
+    const second = openClient(bed.url, t.token).then(
+      () => 'opened',
+      (e: unknown) => (e instanceof Error ? e.message : String(e)),
+    );
+    // the second is opening (held), waiting for the first to close
+    await expect.poll(() => mcp.sessionsOf(t.id), { timeout: 60_000, interval: 5 }).toBe(2);
+    expect((await bed.h.op('POST', '/v1/kill', { task: t.id, reason: 'test' })).statusCode).toBe(200);
+    expect(await second).toMatch(/TASK_KILLED/);
+    await expect.poll(() => mcp.sessionsOf(t.id), { timeout: 30_000, interval: 20 }).toBe(0);
+  });
+
   it('keeps a session through a call longer than idle_timeout; once idle past it, ends it with its upstream process', { timeout: 120_000 }, async () => {
     const mcp = bed.h.runtime.mcp;
     const t = await bed.task([{ name: 'slow__wait' }]);
