@@ -326,6 +326,8 @@ describe('gateway benchmark', () => {
     expect(written.target).toMatchObject({ metric: 'added p50 ms (http) median of rounds', required: 0.5, comparison: '<=' });
     // abandoned sessions are reclaimed: none left, no more processes than the warm pool
     expect(written.derived['abandon sessions open after idle timeout']).toBe(0);
+    // opens whose session was gone before the client finished are retried, and counted
+    expect(written.derived['abandon session opens retried']).toBeGreaterThanOrEqual(0);
     expect(written.derived['abandon child processes after idle timeout']).toBeLessThanOrEqual(written.derived['abandon child processes with the warm pool'] ?? 0);
   });
 });

@@ -109,7 +109,9 @@ export const mcpConfigSchema = z
         restart_backoff: durationSchema.prefault('500ms').describe('wait before restarting an upstream that exited or failed to start; doubled on each failure in a row'),
         restart_max_backoff: durationSchema.prefault('30s').describe('the longest wait between restarts of a failing upstream'),
         task_check_interval: durationSchema.prefault('5s').describe('how often the gateway checks that the tasks of its sessions are still active (and ends their sessions and leases if not)'),
-        idle_timeout: durationSchema.prefault('5m').describe('a session with no request in flight and none answered for this long is closed, with its upstream connections'),
+        idle_timeout: durationSchema
+          .prefault('5m')
+          .describe('a session idle this long is closed, with its upstream connections. Idle means not opening and no request in flight (a tools/call running for an hour keeps its session), measured from the end of its last request or of its open; an open SSE stream (GET) alone is not a request'),
         max_list_items: z.number().int().min(1).max(100_000).default(1000).describe('tools, resources or prompts kept from one upstream\'s list'),
       })
       .prefault({}).describe('bounds of the gateway: message sizes, sessions, timeouts, restarts'),

@@ -76,6 +76,7 @@ const ENDING_REMEMBERED_MS = 60_000;
 /** The HTTP status for a MandateError met while opening or resuming a session. */
 function statusOf(code: string): number {
   if (code === 'TOKEN_TASK_MISMATCH') return 403;
+  if (code === 'NOT_FOUND') return 404;
   if (code.startsWith('TOKEN_') || code === 'UNAUTHENTICATED') return 401;
   if (code === 'STORE_UNAVAILABLE' || code === 'NOT_READY' || code === 'RATE_LIMITED') return 503;
   return 403;
@@ -165,25 +166,34 @@ export class McpGateway {
   async openSession(token: string | undefined, transport: Transport, onSession?: (s: GatewaySession) => void): Promise<GatewaySession> {
     if (this.closed) throw new MandateError('NOT_READY', 'the gateway is closing');
     if (token === undefined || token === '') throw new MandateError('TOKEN_MISSING', 'a task token is required');
+    // held (not idle) until connected: see GatewaySession.hold
     const session = await GatewaySession.open(this.deps, token, this.pools, {
       closed: (s, reason) => this.forget(s, reason),
       taskMayHaveEnded: (taskId) => void this.checkTask(taskId),
       cancelled: (s, requestId) => this.cancelled(s, requestId),
     });
-    // the caps are checked and the session counted in one synchronous step, so sessions opened
-    // at once are counted as if opened one by one (a closing session no longer counts)
-    if (this.closed) {
-      await session.close('the gateway is closing');
-      throw new MandateError('NOT_READY', 'the gateway is closing');
+    try {
+      // the caps are checked and the session counted in one synchronous step, so sessions opened
+      // at once are counted as if opened one by one (a closing session no longer counts)
+      if (this.closed) throw new MandateError('NOT_READY', 'the gateway is closing');
+      const evicted = [...this.evict(session.taskId, session.agentId)];
+      const fairShare = this.liveCount() >= this.deps.config.limits.max_sessions ? this.evictLargest(session.agentId) : undefined;
+      if (fairShare) evicted.push(fairShare);
+      this.track(session);
+      onSession?.(session);
+      // the sessions it replaces go first (their processes may take seconds to end): it is held meanwhile
+      await Promise.all(evicted);
+      // closed meanwhile (its task ended, a newer session replaced it): no session, and the client hears why
+      if (session.isClosed) throw session.closedError();
+      await session.connect(transport);
+      return session;
+    } catch (e) {
+      // a session that failed to open gives back what it took (its upstream connections)
+      await session.close(isMandateError(e) && e.code === 'NOT_READY' ? 'the gateway is closing' : 'the session failed to open');
+      throw e;
+    } finally {
+      session.opened();
     }
-    const evicted = [...this.evict(session.taskId, session.agentId)];
-    const fairShare = this.liveCount() >= this.deps.config.limits.max_sessions ? this.evictLargest(session.agentId) : undefined;
-    if (fairShare) evicted.push(fairShare);
-    this.track(session);
-    onSession?.(session);
-    await Promise.all(evicted);
-    await session.connect(transport);
-    return session;
   }
 
   /**
@@ -330,8 +340,9 @@ export class McpGateway {
 
   /**
    * Ends idle sessions and sessions whose token expired (and was not renewed); run every
-   * `idle_timeout / 4` (at most 5 s). Idle means no request in flight and none answered for
-   * `idle_timeout`: a session waiting on a long call is in use. Returns how many it ends.
+   * `idle_timeout / 4` (at most 5 s). Idle means not held (not opening, no request in flight)
+   * and none of that for `idle_timeout`, counted from the end of the last request or of the
+   * open: a session opening slowly or waiting on a long call is in use. Returns how many it ends.
    */
   sweepIdle(): number {
     const now = this.deps.clock.now();
@@ -339,7 +350,7 @@ export class McpGateway {
     let ended = 0;
     for (const s of this.open) {
       if (s.isClosed) continue;
-      if (s.lastUsed < cutoff && !s.busy) void s.close('idle');
+      if (!s.held && s.lastUsed < cutoff) void s.close('idle');
       else if (s.tokenExpiresAt <= now) void s.close('task token expired');
       else continue;
       ended += 1;
@@ -441,13 +452,23 @@ export class McpGateway {
       sessionIdGenerator: () => session?.id ?? this.deps.ids.next('mcps'),
       maxRequestBodySize: this.limits.maxBytes,
     });
+    // the open lasts until initialize is answered: held from the moment the session is counted
+    let release: (() => void) | undefined;
     try {
-      session = await this.openSession(token, transport, (s) => this.http.set(s.id, { session: s, transport }));
+      session = await this.openSession(token, transport, (s) => {
+        release = s.hold();
+        this.http.set(s.id, { session: s, transport });
+      });
     } catch (e) {
+      release?.();
       return this.refuse(res, e);
     }
-    await transport.handleRequest(req, res, body);
-    releaseAnsweredStreams(transport);
+    try {
+      await transport.handleRequest(req, res, body);
+    } finally {
+      release?.();
+      releaseAnsweredStreams(transport);
+    }
     if (transport.sessionId === undefined) await session.close('initialize failed');
   }
 

@@ -35,7 +35,7 @@ import {
   type Tool,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { z } from 'zod';
-import { describeError, globMatch, isMandateError, MandateError, TASK_STATE_REASON, type Decision, type JsonObject, type JsonValue, type Task, type TaskTokenClaims } from '@mandate/core';
+import { describeError, globMatch, isMandateError, isReasonCode, MandateError, TASK_STATE_REASON, type Decision, type JsonObject, type JsonValue, type Task, type TaskTokenClaims } from '@mandate/core';
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import type { GatewayDeps } from './deps.ts';
 import { PROOF_EXTRA, type RequestAuth } from './dpop.ts';
@@ -113,8 +113,14 @@ export class GatewaySession implements LinkUser {
   /** the last outcome report: the next decision waits for it, so provenance is never behind */
   private pendingOutcome: Promise<unknown> = Promise.resolve();
   private closing: Promise<void> | undefined;
+  /** why it closed (the first close's reason, and its task end's code if that was the cause) */
+  private closedFor: { readonly reason: string; readonly code: string | undefined } | undefined;
   /** the client's requests not answered yet: a session holding one is never idle, and closing answers them */
   private readonly open = new Set<string | number>();
+  /** other holds on the session (its open; a request the HTTP edge is handling): never idle while any is held */
+  private holds = 0;
+  /** the open's hold: taken at construction, given back by `opened()` */
+  private readonly opening: () => void;
   /** aborted when the session closes: what it still forwards upstream is cancelled there */
   private readonly ended = new AbortController();
   /** sends on the client transport without the bookkeeping of `open` (set by connect) */
@@ -137,6 +143,9 @@ export class GatewaySession implements LinkUser {
     this.hooks = hooks;
     this.openedAt = d.clock.now();
     this.lastUsed = this.openedAt;
+    // held from the start: an open waits on upstreams and on the sessions it replaces, which can
+    // take longer than idle_timeout on a slow machine; the gateway gives it back once connected
+    this.opening = this.hold();
   }
 
   /**
@@ -152,8 +161,6 @@ export class GatewaySession implements LinkUser {
     // only the upstreams the mandate can reach: nothing starts (and no secret is decrypted) for the others
     for (const pool of pools) if (mayUse(task, pool.prefix)) session.links.set(pool.prefix, { link: pool.acquire(session), pool });
     await Promise.all([...session.links.values()].map(({ link }) => link.ready(d.config.limits.connect_timeout)));
-    // idle counts from when the session is usable, not from when its upstreams were asked for
-    session.lastUsed = d.clock.now();
     const missing = session.unavailable();
     session.server = session.makeServer(missing);
     d.log.info(
@@ -227,9 +234,34 @@ export class GatewaySession implements LinkUser {
     this.lastUsed = this.d.clock.now();
   }
 
-  /** Whether a client request of this session is being handled now. */
-  get busy(): boolean {
-    return this.open.size > 0;
+  /**
+   * Holds the session in use until the returned release is called (once; later calls do
+   * nothing): the idle sweep skips a held session, and idle counts from the last release.
+   * Whoever holds releases in a `finally`, so no exit path (error, abort, halt, close) keeps a
+   * session held; closing it (DELETE, kill, task end, caps, expiry) does not wait for holds.
+   */
+  hold(): () => void {
+    this.holds += 1;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.holds -= 1;
+      this.lastUsed = this.d.clock.now();
+    };
+  }
+
+  /** The open is over (connected, or failed): from now on only requests hold the session. */
+  opened(): void {
+    this.opening();
+  }
+
+  /**
+   * Whether the session is in use now: opening, a client request of it being handled (a
+   * long-running call included), or held by the HTTP edge. The idle sweep never ends it then.
+   */
+  get held(): boolean {
+    return this.holds > 0 || this.open.size > 0;
   }
 
   /**
@@ -755,11 +787,21 @@ export class GatewaySession implements LinkUser {
   }
 
   /**
+   * What an open cut short by this session's close answers: its task end's reason (a kill:
+   * TASK_KILLED), else NOT_FOUND (a newer session replaced it), never a session that is gone.
+   */
+  closedError(): MandateError {
+    const why = this.closedFor ?? { reason: 'closed', code: undefined };
+    return new MandateError(why.code !== undefined && isReasonCode(why.code) ? why.code : 'NOT_FOUND', `the MCP session closed while it opened (${why.reason})`);
+  }
+
+  /**
    * Ends the session: the client side, and its hold on every upstream connection (a
    * per-session one is closed, its process killed and its HTTP session ended; a per-task one
    * with the task's last session). `reason` goes to the log.
    */
   close(reason: string, end?: { readonly code: string; readonly detail: string }): Promise<void> {
+    this.closedFor ??= { reason, code: end?.code };
     this.closing ??= (async () => {
       // the client hears why its open requests end, before anything it waits on goes away
       await this.answerOpenRequests(reason, end === undefined ? undefined : { code: end.code, detail: end.detail.slice(0, 500), at: this.d.clock.now() });

@@ -1,7 +1,8 @@
 /**
  * How sessions and upstream connections live and die: a crashed upstream restarts and clients
  * are told (list_changed) both ways; one task cannot take another's sessions; sessions end on
- * idle and on token expiry, with their per-session processes; an upstream that is missing or
+ * idle and on token expiry, with their per-session processes, but never while they open or have a
+ * request in flight; an upstream that is missing or
  * never answers does not hold a session open, and the session says what it lacks; an HTTP
  * upstream's session is ended (DELETE) with the gateway's.
  */
@@ -191,6 +192,108 @@ describe('sessions with a request in flight', () => {
     expect(answer).toMatchObject({ ok: false, message: expect.stringMatching(/TASK_KILLED: Mandate halted this call/) as unknown });
     expect(JSON.stringify(answer)).not.toContain('SESSION_CLOSED');
     expect(bed.h.runtime.mcp.sessionsOf(t.id)).toBe(0);
+  });
+});
+
+describe('sessions held while they open or answer', () => {
+  let bed: GatewayBed;
+  const rec = recorder();
+  beforeAll(async () => {
+    bed = await startGatewayBed({
+      log: rec.log,
+      // a process per session, slow to go when closed (about 4 s: it ignores EOF and SIGTERM)
+      upstreams: () => [{ name: 'slow', transport: 'stdio', command: process.execPath, args: [SLOW], env: { SLOW_LINGER: '1' }, sharing: 'per_session', warm: 1 }],
+      config: { limits: { idle_timeout: '2s', max_sessions_per_task: 1 } },
+    });
+  });
+  afterAll(async () => bed.close());
+
+  /** The pid of the upstream process that printed this stderr line (its link's start is logged with its pid). */
+  function pidOf(stderr: string): number | undefined {
+    const link = rec.lines.find((l) => l.msg === 'upstream stderr' && l.o['stderr'] === stderr)?.o['link'];
+    const started = rec.lines.find((l) => l.msg === 'upstream started' && l.o['link'] === link);
+    return started === undefined ? undefined : Number(started.o['pid']);
+  }
+
+  it('does not reclaim a session while it opens, however long its open takes', { timeout: 120_000 }, async () => {
+    const mcp = bed.h.runtime.mcp;
+    const t = await bed.task([{ name: 'slow__wait' }]);
+    await openClient(bed.url, t.token);
+    // the task is at its cap: the next session replaces the first, and its open waits until the
+    // first's process is gone (seconds, with this upstream)
+    const second = openClient(bed.url, t.token).then(
+      (c) => ({ ok: true as const, ...c }),
+      (e: unknown) => ({ ok: false as const, message: e instanceof Error ? e.message : String(e) }),
+    );
+    // both counted: the first still closing, the second opening
+    await expect.poll(() => mcp.sessionsOf(t.id), { timeout: 60_000, interval: 5 }).toBe(2);
+    // the open has lasted longer than idle_timeout (the manual clock): the sweep leaves it alone
+    bed.h.clock.advance(5_000);
+    expect(mcp.sweepIdle()).toBe(0);
+    const opened = await second;
+    if (!opened.ok) expect.fail(`the session failed to open: ${opened.message}`);
+    expect(textOf(await opened.client.callTool({ name: 'slow__wait', arguments: { seconds: 0 } }))).toBe('waited 0');
+    expect(mcp.sessionsOf(t.id)).toBe(1);
+    expect(rec.lines.some((l) => l.msg === 'MCP session closed' && l.o['task'] === t.id && l.o['reason'] === 'idle')).toBe(false);
+    // nothing left for the next test's sweep
+    await opened.transport.terminateSession();
+    await expect.poll(() => mcp.sessionsOf(t.id), { timeout: 30_000, interval: 20 }).toBe(0);
+  });
+
+  it('a kill still closes a session while it opens: its client hears TASK_KILLED, and nothing is left', { timeout: 120_000 }, async () => {
+    const mcp = bed.h.runtime.mcp;
+    const t = await bed.task([{ name: 'slow__wait' }]);
+    await openClient(bed.url, t.token);
+    const second = openClient(bed.url, t.token).then(
+      () => 'opened',
+      (e: unknown) => (e instanceof Error ? e.message : String(e)),
+    );
+    // the second is opening (held), waiting for the first to close
+    await expect.poll(() => mcp.sessionsOf(t.id), { timeout: 60_000, interval: 5 }).toBe(2);
+    expect((await bed.h.op('POST', '/v1/kill', { task: t.id, reason: 'test' })).statusCode).toBe(200);
+    expect(await second).toMatch(/TASK_KILLED/);
+    await expect.poll(() => mcp.sessionsOf(t.id), { timeout: 30_000, interval: 20 }).toBe(0);
+  });
+
+  it('keeps a session through a call longer than idle_timeout; once idle past it, ends it with its upstream process', { timeout: 120_000 }, async () => {
+    const mcp = bed.h.runtime.mcp;
+    const t = await bed.task([{ name: 'slow__wait' }]);
+    const { client } = await openClient(bed.url, t.token);
+    const call = client.callTool({ name: 'slow__wait', arguments: { seconds: 3 } }, undefined, { timeout: 300_000 });
+    // the upstream is working on it
+    await expect.poll(() => pidOf('waiting 3'), { timeout: 60_000, interval: 20 }).toBeGreaterThan(0);
+    const pid = pidOf('waiting 3') as number;
+    // it runs past idle_timeout (the manual clock): its session stays
+    bed.h.clock.advance(5_000);
+    expect(mcp.sweepIdle()).toBe(0);
+    expect(textOf(await call)).toBe('waited 3');
+    // still usable, and used: the clock counts from this answer
+    expect(textOf(await client.callTool({ name: 'slow__wait', arguments: { seconds: 0 } }))).toBe('waited 0');
+    expect(mcp.sessionsOf(t.id)).toBe(1);
+    expect(mcp.sweepIdle()).toBe(0);
+    // idle past the timeout: reclaimed, with its own upstream process
+    bed.h.clock.advance(2_001);
+    await expect.poll(() => mcp.sessionsOf(t.id), { timeout: 30_000, interval: 20 }).toBe(0);
+    expect(rec.lines.some((l) => l.msg === 'MCP session closed' && l.o['task'] === t.id && l.o['reason'] === 'idle')).toBe(true);
+    await expect.poll(() => alive(pid), { timeout: 60_000, interval: 100 }).toBe(false);
+  });
+  it('gives its hold back however a request ends: after a failed and a cancelled call, the idle session is reclaimed', { timeout: 120_000 }, async () => {
+    const mcp = bed.h.runtime.mcp;
+    const t = await bed.task([{ name: 'slow__*' }]);
+    const { client } = await openClient(bed.url, t.token);
+    // cancelled by the client once the upstream works on it
+    const abort = new AbortController();
+    const cancelled = client.callTool({ name: 'slow__wait', arguments: { seconds: 117 } }, undefined, { signal: abort.signal, timeout: 300_000 });
+    await expect.poll(() => pidOf('waiting 117'), { timeout: 60_000, interval: 20 }).toBeGreaterThan(0);
+    abort.abort();
+    await expect(cancelled).rejects.toThrow();
+    await expect.poll(() => rec.lines.some((l) => l.msg === 'upstream stderr' && l.o['stderr'] === 'cancelled 117'), { timeout: 30_000, interval: 20 }).toBe(true);
+    // fails: its upstream process exits mid-call
+    await expect(client.callTool({ name: 'slow__crash', arguments: {} })).rejects.toThrow();
+    expect(mcp.sessionsOf(t.id)).toBe(1);
+    bed.h.clock.advance(2_001);
+    await expect.poll(() => mcp.sessionsOf(t.id), { timeout: 30_000, interval: 20 }).toBe(0);
+    expect(rec.lines.some((l) => l.msg === 'MCP session closed' && l.o['task'] === t.id && l.o['reason'] === 'idle')).toBe(true);
   });
 });
 
