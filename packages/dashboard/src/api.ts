@@ -244,6 +244,25 @@ export interface ShadowReport {
   assumptions?: string[];
 }
 
+/** The operator actions the dashboard offers (GET /v1/operators/me names them). */
+export type OperatorAction = 'kill' | 'unkill' | 'approve' | 'deny' | 'acknowledge_alert' | 'lift_containment' | 'reload_policies' | 'manage_keys';
+
+/** The signed-in key, as the server tells it: who it is and which actions its role may take. */
+export interface Me {
+  readonly id: string;
+  readonly name: string;
+  readonly role: string;
+  readonly can: Readonly<Partial<Record<OperatorAction, boolean>>>;
+}
+
+/**
+ * Whether the signed-in key may take `action`: only what the server said it may (unknown while
+ * loading, or when the server did not say: hidden). The server checks every request anyway.
+ */
+export function allowed(me: Me | undefined, action: OperatorAction): boolean {
+  return me?.can[action] === true;
+}
+
 export class Api {
   readonly key: string;
   constructor(key: string) {

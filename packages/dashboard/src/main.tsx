@@ -1,6 +1,6 @@
 import { render } from 'preact';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { Api, HISTORY_RECORDS, decisionsFromAudit, forgetKey, mergeDecisions, storedKey, storeKey, type AuditRecord, type Decision } from './api.ts';
+import { allowed, Api, HISTORY_RECORDS, decisionsFromAudit, forgetKey, mergeDecisions, storedKey, storeKey, type AuditRecord, type Decision, type Me } from './api.ts';
 import { openStream, type StreamEvent, type StreamStatus } from './stream.ts';
 import { ConfirmDialog, ErrorNote, errorText, type ConfirmRequest } from './ui.tsx';
 import { LiveView } from './views/live.tsx';
@@ -43,6 +43,8 @@ export interface Shared {
   /** changes whenever an approval, task, kill or alert event arrives: views refresh on it */
   readonly version: number;
   readonly alerts: readonly Record<string, unknown>[];
+  /** the signed-in key and what its role may do (undefined until the server said): actions it may not take are not shown */
+  readonly me: Me | undefined;
   confirm(r: ConfirmRequest): void;
   go(hash: string): void;
 }
@@ -94,7 +96,21 @@ function Shell({ api, onLogout }: { api: Api; onLogout: () => void }) {
   const [alerts, setAlerts] = useState<Record<string, unknown>[]>([]);
   const [version, setVersion] = useState(0);
   const [confirm, setConfirm] = useState<ConfirmRequest>();
+  const [me, setMe] = useState<Me>();
+  const [meError, setMeError] = useState<string>();
   const heading = useRef<HTMLHeadingElement>(null);
+
+  // who this key is and what its role may do: the views offer only those actions
+  useEffect(() => {
+    let live = true;
+    api.get<Me>('/v1/operators/me').then(
+      (m) => live && setMe(m),
+      (e: unknown) => live && setMeError(`This key's role could not be read, so no action is offered: ${errorText(e)}`),
+    );
+    return () => {
+      live = false;
+    };
+  }, [api]);
 
   useEffect(() => {
     const on = () => {
@@ -145,7 +161,7 @@ function Shell({ api, onLogout }: { api: Api; onLogout: () => void }) {
   const go = useCallback((hash: string) => {
     location.hash = hash;
   }, []);
-  const shared: Shared = { api, decisions, fromHistory, historyError, version, alerts, confirm: setConfirm, go };
+  const shared: Shared = { api, decisions, fromHistory, historyError, version, alerts, me, confirm: setConfirm, go };
   const current = ROUTES.find((r) => r.id === route.view) ?? ROUTES[0];
 
   return (
@@ -157,7 +173,7 @@ function Shell({ api, onLogout }: { api: Api; onLogout: () => void }) {
         <span class="brand">Mandate</span>
         <nav aria-label="Views">
           <ul>
-            {ROUTES.map((r) => (
+            {ROUTES.filter((r) => r.id !== 'operators' || allowed(me, 'manage_keys')).map((r) => (
               <li key={r.id}>
                 <a href={`#/${r.id}`} aria-current={r.id === route.view ? 'page' : undefined}>
                   {r.label}
@@ -169,6 +185,11 @@ function Shell({ api, onLogout }: { api: Api; onLogout: () => void }) {
         <span class={`stream stream-${status}`} role="status" aria-live="polite">
           Stream: {status}
         </span>
+        {me && (
+          <span class="whoami" data-role={me.role} title={me.id}>
+            {me.name} ({me.role})
+          </span>
+        )}
         <button type="button" onClick={onLogout}>
           Sign out
         </button>
@@ -177,6 +198,7 @@ function Shell({ api, onLogout }: { api: Api; onLogout: () => void }) {
         <h1 ref={heading} tabIndex={-1}>
           {current.label}
         </h1>
+        <ErrorNote error={meError} />
         {route.view === 'live' && <LiveView shared={shared} />}
         {route.view === 'agents' && <AgentsView shared={shared} />}
         {route.view === 'approvals' && <ApprovalsView shared={shared} />}

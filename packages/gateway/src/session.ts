@@ -125,12 +125,13 @@ export class GatewaySession implements LinkUser {
   private readonly ended = new AbortController();
   /** sends on the client transport without the bookkeeping of `open` (set by connect) */
   private rawSend: Transport['send'] | undefined;
-  /** one per call forwarded and not answered yet: a kill aborts them all */
   /** each call forwarded and not answered yet: its halt, and the client's request id */
   private readonly inFlightCalls = new Map<AbortController, string | number>();
   /** client requests halted and not answered yet; told to `haltWaiters` when none is left */
   private readonly halting = new Set<string | number>();
   private haltWaiters: (() => void)[] = [];
+  /** the task's end, once heard: a call decided before it and not yet forwarded is never forwarded */
+  private endedWith: Halt | undefined;
   lastUsed: number;
 
   private constructor(d: GatewayDeps, id: string, token: string, claims: TaskTokenClaims, hooks: SessionHooks) {
@@ -649,6 +650,9 @@ export class GatewaySession implements LinkUser {
    */
   private async forward<S extends z.ZodType<object>>(link: UpstreamLink, decision: Decision, extra: Extra, method: string, params: Record<string, unknown>, schema: S): Promise<z.output<S>> {
     const trust = link.config.trusted ? 'trusted' : 'untrusted';
+    // the task ended after this call was allowed (its decision was committed meanwhile): a
+    // decision is only as current as the task it read, so the call stops here, unsent
+    if (this.endedWith !== undefined) throw await this.halted(link, decision, method, this.endedWith, false);
     let result: z.output<S>;
     // the client's own cancellation, or the task's end (halt): either cancels the call upstream
     const halt = new AbortController();
@@ -657,7 +661,7 @@ export class GatewaySession implements LinkUser {
     try {
       result = link.scrubber.scrub(await this.track(link, extra, () => this.send(link, ex, method, params, schema)));
     } catch (e) {
-      if (halt.signal.aborted) throw await this.halted(link, decision, method, halt.signal.reason as Halt);
+      if (halt.signal.aborted) throw await this.halted(link, decision, method, halt.signal.reason as Halt, true);
       const message = link.scrubber.scrubText(describeError(e));
       this.report(link, decision, { error: message }, true, trust);
       if (e instanceof McpError && e.message.includes(`upstream ${link.config.name} is unavailable`)) throw e;
@@ -730,6 +734,7 @@ export class GatewaySession implements LinkUser {
     const calls = [...this.inFlightCalls];
     this.inFlightCalls.clear();
     const reason: Halt = { code, detail: detail.slice(0, 500), at: this.d.clock.now() };
+    this.endedWith ??= reason;
     for (const [c, requestId] of calls) {
       if (this.open.has(requestId)) this.halting.add(requestId);
       c.abort(reason);
@@ -760,8 +765,11 @@ export class GatewaySession implements LinkUser {
     for (const w of waiters) w();
   }
 
-  /** A halted call: its final action is audited as `halted`, and its client hears the reason. */
-  private async halted(link: UpstreamLink, decision: Decision, method: string, reason: Halt): Promise<McpError> {
+  /**
+   * A halted call: its final action is audited as `halted`, and its client hears the reason.
+   * `forwarded`: it had reached the upstream (which is told to cancel it), or was stopped before.
+   */
+  private async halted(link: UpstreamLink, decision: Decision, method: string, reason: Halt, forwarded: boolean): Promise<McpError> {
     try {
       await this.d.audit.append([
         {
@@ -771,15 +779,16 @@ export class GatewaySession implements LinkUser {
           taskId: this.taskId,
           agentId: this.agentId,
           txn: this.claims.txn,
-          data: { final: 'halted', effect: 'allow', reason: reason.code, detail: reason.detail, upstream: link.config.name, method, cancelled_upstream: true },
+          data: { final: 'halted', effect: 'allow', reason: reason.code, detail: reason.detail, upstream: link.config.name, method, forwarded, cancelled_upstream: forwarded },
         },
       ]);
     } catch (e) {
       this.d.log.warn({ session: this.id, callId: decision.callId, err: describeError(e) }, 'a halted call could not be audited');
     }
-    this.d.log.info({ session: this.id, task: this.taskId, callId: decision.callId, upstream: link.config.name, reason: reason.code }, 'call halted: its task ended');
+    this.d.log.info({ session: this.id, task: this.taskId, callId: decision.callId, upstream: link.config.name, reason: reason.code, forwarded }, forwarded ? 'call halted: its task ended' : 'call not forwarded: its task ended after it was allowed');
     const why = reason.detail !== '' ? ` (${reason.detail})` : '';
-    return new McpError(HALTED_ERROR_CODE, `${reason.code}: Mandate halted this call because its task ended${why}; the upstream was told to cancel it`, { reason: reason.code, halted: true, call_id: decision.callId });
+    const upstream = forwarded ? 'the upstream was told to cancel it' : 'it was not forwarded to the upstream';
+    return new McpError(HALTED_ERROR_CODE, `${reason.code}: Mandate halted this call because its task ended${why}; ${upstream}`, { reason: reason.code, halted: true, call_id: decision.callId });
   }
 
   get isClosed(): boolean {
@@ -802,6 +811,7 @@ export class GatewaySession implements LinkUser {
    */
   close(reason: string, end?: { readonly code: string; readonly detail: string }): Promise<void> {
     this.closedFor ??= { reason, code: end?.code };
+    if (end !== undefined) this.endedWith ??= { code: end.code, detail: end.detail.slice(0, 500), at: this.d.clock.now() };
     this.closing ??= (async () => {
       // the client hears why its open requests end, before anything it waits on goes away
       await this.answerOpenRequests(reason, end === undefined ? undefined : { code: end.code, detail: end.detail.slice(0, 500), at: this.d.clock.now() });

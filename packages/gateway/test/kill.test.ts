@@ -146,3 +146,53 @@ describe('a halted call is answered with its reason even when its session ends a
     expect(records.filter((r) => r.kind === 'action' && r.data['final'] === 'halted')).toHaveLength(1);
   });
 });
+
+describe('a call whose task ends between its decision and its forward', () => {
+  let bed: GatewayBed;
+  const rec = recorder();
+  beforeAll(async () => {
+    // a shared upstream outlives the session, so what reached it is still heard after the session ends
+    bed = await startGatewayBed({
+      log: rec.log,
+      upstreams: () => [{ name: 'slow', transport: 'stdio', command: process.execPath, args: [SLOW], sharing: 'shared' }],
+      config: { limits: { task_check_interval: '1h', halt_grace: '0s' } },
+    });
+  }, 120_000);
+  afterAll(async () => bed.close());
+
+  it('is never forwarded: its client hears TASK_KILLED and the call is audited as halted, not sent', async () => {
+    const t = await bed.task([{ name: 'slow__*' }]);
+    const client = await bed.http(t.token);
+    const engine = bed.h.runtime.engine;
+    const decide = engine.decide.bind(engine);
+    // the kill lands after the call was allowed (its decision is committed) and before the
+    // gateway forwards it: the decision returns only once the task's end has been told
+    engine.decide = async (req) => {
+      const d = await decide(req);
+      if (req.tool !== 'slow__wait') return d;
+      const told = new Promise<void>((resolve) => bed.h.runtime.taskEnds.watch(t.id, () => resolve()));
+      const killed = bed.h.runtime.kill.kill({ task: t.id }, { kind: 'operator', operatorId: 'test' }, 'between decision and forward');
+      await told;
+      void killed.catch(() => undefined);
+      return d;
+    };
+    try {
+      const err = await client.callTool({ name: 'slow__wait', arguments: { seconds: 601 } }, undefined, { timeout: 60_000 }).then(
+        () => new Error('the call was answered'),
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(McpError);
+      expect((err as McpError).data).toMatchObject({ reason: 'TASK_KILLED', halted: true });
+      // give a forwarded call every chance to show up upstream before saying it never did
+      await new Promise((r) => setTimeout(r, 500));
+      expect(rec.lines.filter((l) => JSON.stringify(l).includes('waiting 601'))).toEqual([]);
+      const res = await bed.h.op('GET', `/v1/audit?task_id=${encodeURIComponent(t.id)}&limit=100`);
+      const records = res.json<{ records: { kind: string; data: Record<string, unknown> }[] }>().records;
+      const halted = records.filter((r) => r.kind === 'action' && r.data['final'] === 'halted');
+      expect(halted).toHaveLength(1);
+      expect(halted[0]?.data).toMatchObject({ reason: 'TASK_KILLED', forwarded: false });
+    } finally {
+      delete (engine as { decide?: unknown }).decide;
+    }
+  });
+});

@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { ComponentChildren } from 'preact';
-import { q, type Agent, type AuditRecord, type Containment, type Task } from '../api.ts';
+import { allowed, q, type Agent, type AuditRecord, type Containment, type Task } from '../api.ts';
 import type { Shared } from '../main.tsx';
 import { ErrorNote, Id, When, agentName, errorText, time } from '../ui.tsx';
 
@@ -128,6 +128,10 @@ export function AgentsView({ shared }: { shared: Shared }) {
   }, [api, shared.version, refresh]);
 
   const again = () => setRefresh((n) => n + 1);
+  // only what this key's role may do is offered (the server refuses the rest anyway)
+  const canKill = allowed(shared.me, 'kill');
+  const canUnkill = allowed(shared.me, 'unkill');
+  const canLift = allowed(shared.me, 'lift_containment');
   const kill = (title: string, target: Record<string, unknown>, what: string) =>
     shared.confirm({
       title,
@@ -164,7 +168,7 @@ export function AgentsView({ shared }: { shared: Shared }) {
       <section aria-labelledby="estop" class={stopped ? 'estop on' : 'estop'}>
         <h2 id="estop">Emergency stop</h2>
         <p>{stopped ? 'In force: every call and every new task is refused.' : 'Not in force.'}</p>
-        {stopped ? (
+        {stopped ? canUnkill && (
           <button
             type="button"
             onClick={() =>
@@ -182,7 +186,7 @@ export function AgentsView({ shared }: { shared: Shared }) {
           >
             Lift emergency stop
           </button>
-        ) : (
+        ) : canKill && (
           <button type="button" class="danger" onClick={() => kill('Stop everything?', { all: true }, 'Every live task of every agent is killed and every call is refused until the stop is lifted.')}>
             Emergency stop
           </button>
@@ -218,11 +222,11 @@ export function AgentsView({ shared }: { shared: Shared }) {
                 </td>
                 <td class="num">{tasks.filter((t) => t.agent_id === a.id && t.state === 'active').length}</td>
                 <td>
-                  {a.status === 'active' ? (
+                  {a.status === 'active' ? canKill && (
                     <button type="button" class="danger" aria-label={`Kill agent ${agentName(a.id)}`} onClick={() => kill(`Kill agent ${agentName(a.id)}?`, { agent: a.id }, `${a.id} is disabled, and its live tasks and their sub-tasks are killed. Its next call is denied.`)}>
                       Kill agent
                     </button>
-                  ) : (
+                  ) : canUnkill && (
                     <button
                       type="button"
                       aria-label={`Re-enable agent ${agentName(a.id)}`}
@@ -293,12 +297,12 @@ export function AgentsView({ shared }: { shared: Shared }) {
                     <When iso={t.state === 'active' ? t.expires_at : t.ended_at} />
                   </td>
                   <td>
-                    {liftable(t, containment[t.id]) && (
+                    {canLift && liftable(t, containment[t.id]) && (
                       <button type="button" aria-label={`Lift containment of task ${t.id}`} onClick={() => lift(t)}>
                         Lift containment
                       </button>
                     )}
-                    {t.state === 'active' && (
+                    {canKill && t.state === 'active' && (
                       <button type="button" class="danger" aria-label={`Kill task ${t.id}`} onClick={() => kill('Kill this task?', { task: t.id }, `${t.id} and every task delegated from it are killed; their tokens stop working at the next call.`)}>
                         Kill task
                       </button>

@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
-import { ApiError, isAlert, mergeAlerts, q, type Alert, type Signal } from '../api.ts';
+import { allowed, ApiError, isAlert, mergeAlerts, q, type Alert, type Signal } from '../api.ts';
 import type { Shared } from '../main.tsx';
 import { EffectBadge, ErrorNote, Id, Json, When, agentName, errorText, short, time } from '../ui.tsx';
 
@@ -79,7 +79,9 @@ function AlertCard({ shared, alert: a, onDone }: { shared: Shared; alert: Alert;
           <SignalItem key={i} s={s} />
         ))}
       </ul>
-      {open ? (
+      {open && !allowed(shared.me, 'acknowledge_alert') ? (
+        <p class="muted">Open: an approver acknowledges it (this key's role, {shared.me?.role ?? 'unknown'}, cannot).</p>
+      ) : open ? (
         <form class="decide" onSubmit={ack}>
           <label class="field">
             Note

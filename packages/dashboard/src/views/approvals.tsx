@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
-import { q, type Approval, type AuditRecord, type Task } from '../api.ts';
+import { allowed, q, type Approval, type AuditRecord, type Task } from '../api.ts';
 import type { Shared } from '../main.tsx';
 import { EffectBadge, ErrorNote, Json, agentName, errorText, time } from '../ui.tsx';
 
@@ -80,7 +80,9 @@ function ApprovalCard({ shared, approval: a, onDone }: { shared: Shared; approva
           </li>
         ))}
       </ol>
-      {pending ? (
+      {pending && !allowed(shared.me, 'approve') && !allowed(shared.me, 'deny') ? (
+        <p class="muted">Pending: an approver decides it (this key's role, {shared.me?.role ?? 'unknown'}, cannot).</p>
+      ) : pending ? (
         <div class="decide">
           <label class="field">
             Reason
@@ -88,12 +90,16 @@ function ApprovalCard({ shared, approval: a, onDone }: { shared: Shared; approva
           </label>
           <ErrorNote error={error} />
           <div class="actions">
-            <button type="button" class="primary" disabled={busy} onClick={() => void decide('approve')}>
-              Approve
-            </button>
-            <button type="button" class="danger" disabled={busy} onClick={() => void decide('deny')}>
-              Deny
-            </button>
+            {allowed(shared.me, 'approve') && (
+              <button type="button" class="primary" disabled={busy} onClick={() => void decide('approve')}>
+                Approve
+              </button>
+            )}
+            {allowed(shared.me, 'deny') && (
+              <button type="button" class="danger" disabled={busy} onClick={() => void decide('deny')}>
+                Deny
+              </button>
+            )}
           </div>
         </div>
       ) : (

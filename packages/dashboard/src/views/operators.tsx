@@ -1,4 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
+import { allowed } from '../api.ts';
 import type { Shared } from '../main.tsx';
 import { ErrorNote, Id, When, errorText } from '../ui.tsx';
 
@@ -25,8 +26,11 @@ export function OperatorsView({ shared }: { shared: Shared }) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string>();
   const [version, setVersion] = useState(0);
+  const manage = allowed(shared.me, 'manage_keys');
 
   useEffect(() => {
+    // a key whose role cannot manage keys cannot list them either: nothing to ask
+    if (!manage) return;
     let live = true;
     shared.api.get<{ keys: OperatorKey[] }>('/v1/operators/keys').then(
       (r) => {
@@ -39,7 +43,7 @@ export function OperatorsView({ shared }: { shared: Shared }) {
     return () => {
       live = false;
     };
-  }, [shared.api, version]);
+  }, [shared.api, version, manage]);
 
   const create = async (e: Event) => {
     e.preventDefault();
@@ -72,6 +76,9 @@ export function OperatorsView({ shared }: { shared: Shared }) {
       },
     });
 
+  if (!manage) {
+    return <p class="muted">{shared.me ? `Operator keys are managed with the admin role; this key (${shared.me.name}) is ${shared.me.role}.` : 'Reading this key\u2019s role\u2026'}</p>;
+  }
   return (
     <>
       <ErrorNote error={error} />

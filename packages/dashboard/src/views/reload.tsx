@@ -1,4 +1,5 @@
 import { useState } from 'preact/hooks';
+import { allowed } from '../api.ts';
 import type { Shared } from '../main.tsx';
 import { ErrorNote, Id, errorText } from '../ui.tsx';
 
@@ -43,6 +44,8 @@ export function ReloadPolicies({ shared, onReloaded }: { shared: Shared; onReloa
       },
     });
 
+  // a key whose role cannot reload is not offered the button
+  if (!allowed(shared.me, 'reload_policies')) return null;
   return (
     <section aria-labelledby="reload-h">
       <h2 id="reload-h">Reload from the policy folder</h2>

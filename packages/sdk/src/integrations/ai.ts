@@ -5,6 +5,7 @@
  */
 import type { Tool, ToolSet } from 'ai';
 import type { GuardOptions, MandateTask } from '../task.ts';
+import { signalAt } from './signal.ts';
 
 export interface GuardAiToolOptions {
   /** the tool's name in the mandate, when it differs from the key (providers forbid dots in tool names) */
@@ -26,9 +27,8 @@ export function guardAiTool<T extends Tool>(task: MandateTask, mandateName: stri
     args: (input) => argsOf(input),
     resource: opts.resource ? (input) => opts.resource?.(input) : undefined,
     approval: opts.approval,
-    signal: (_input, options) => (options as { abortSignal?: AbortSignal } | undefined)?.abortSignal,
     // the tool's own abortSignal also fires on the task's end (with task.watchKills)
-    passSignal: (signal, [input, options]) => [input, { ...(options as object | undefined), abortSignal: signal }],
+    ...signalAt<[unknown, unknown]>(1, 'abortSignal'),
   });
   return { ...t, execute: guarded };
 }

@@ -8,6 +8,7 @@ import { tool, type DynamicStructuredTool, type StructuredToolInterface } from '
 import type { ToolRunnableConfig } from '@langchain/core/tools';
 import type { ApprovalWait, MandateTask } from '../task.ts';
 import { isRefusal, refusalText } from './refusal.ts';
+import { signalAt } from './signal.ts';
 
 export interface GuardLangChainToolOptions {
   /** the tool's name in the mandate, when it differs from the LangChain tool's name */
@@ -29,9 +30,8 @@ export function guardLangChainTool(task: MandateTask, original: StructuredToolIn
     args: (input) => argsOf(input),
     resource: opts.resource ? (input) => opts.resource?.(input) : undefined,
     approval: opts.approval,
-    signal: (_input, config) => config?.signal,
     // the tool's own config.signal also fires on the task's end (with task.watchKills)
-    passSignal: (signal, [input, config]) => [input, { ...config, signal }],
+    ...signalAt<[unknown, ToolRunnableConfig | undefined]>(1, 'signal'),
   });
   return tool(
     async (input: unknown, config: ToolRunnableConfig) => {

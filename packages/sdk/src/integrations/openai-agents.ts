@@ -6,6 +6,7 @@
 import type { FunctionTool } from '@openai/agents';
 import type { ApprovalWait, MandateTask } from '../task.ts';
 import { isRefusal, refusalText } from './refusal.ts';
+import { signalAt } from './signal.ts';
 
 export interface GuardAgentsToolOptions {
   /** the tool's name in the mandate, when it differs from the function tool's name */
@@ -34,6 +35,8 @@ export function guardAgentsTool(task: MandateTask, original: FunctionTool, opts:
     args: (_ctx, input) => parseArgs(input),
     resource: opts.resource ? (_ctx, input) => opts.resource?.(parseArgs(input)) : undefined,
     approval: opts.approval,
+    // the tool's details.signal (which `tool()` hands its execute) also fires on the task's end (with task.watchKills)
+    ...signalAt<[Ctx, string, Details]>(2, 'signal'),
   });
   const invoke: Invoke = async (ctx, input, details) => {
     try {

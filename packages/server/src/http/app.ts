@@ -26,7 +26,7 @@ import { alertRoutes } from './routes/alerts.ts';
 import { mcpRoutes } from './routes/mcp.ts';
 import { countRequests, metricsRoutes } from './routes/metrics.ts';
 import { suggestRoutes } from './routes/suggest.ts';
-import { openApiRoutes, trackRoutes } from './openapi.ts';
+import { leastOperatorRole, openApiRoutes, trackRoutes } from './openapi.ts';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -209,7 +209,7 @@ export function buildHttpApp(rt: MandateRuntime, opts: HttpOptions = {}): Fastif
   taskEventRoutes(app, rt);
   authorizeRoutes(app, rt);
   auditRoutes(app, rt);
-  operatorRoutes(app, rt);
+  operatorRoutes(app, rt, leastOperatorRole);
   policyRoutes(app, rt);
   devRoutes(app, rt);
   authzenRoutes(app, rt);

@@ -85,6 +85,7 @@ export const ROUTES: Readonly<Record<string, RouteDoc>> = {
   'GET /v1/audit/verify': { summary: 'Verify the audit chain', auth: op('viewer') },
   'POST /v1/operators/keys': { summary: 'Create an operator API key (shown once)', auth: op('admin'), body: operators.createSchema, status: 201 },
   'GET /v1/operators/keys': { summary: 'List operator API keys', auth: op('admin') },
+  'GET /v1/operators/me': { summary: "The calling operator key: its id, name, role, and which operator actions (kill, approve…) that role may take", auth: op('viewer'), query: operators.meQuery },
   'DELETE /v1/operators/keys/{id}': { summary: 'Revoke an operator API key', auth: op('admin'), status: 204 },
   'GET /v1/policies': { summary: 'The policy set in force', auth: op('viewer') },
   'POST /v1/policies/validate': { summary: 'Validate a draft policy set', auth: op('viewer'), body: policies.validateSchema },
@@ -128,6 +129,12 @@ export const ROUTES: Readonly<Record<string, RouteDoc>> = {
   'DELETE /v1/secrets/{name}': { summary: 'Delete an upstream secret', auth: op('admin'), status: 204 },
   'POST /v1/mandates/suggest': { summary: 'Suggest a mandate from audit records or traces', auth: op('viewer'), body: suggest.suggestSchema },
 };
+
+/** The least operator role a route ("METHOD /path", as in ROUTES) requires; undefined when no operator key may call it. */
+export function leastOperatorRole(route: string): Role | undefined {
+  const auth = ROUTES[route]?.auth;
+  return auth?.kind === 'operator' || auth?.kind === 'task-or-operator' ? auth.role : undefined;
+}
 
 /** the dashboard's static files: a page, not the API */
 export const UNDOCUMENTED = /^\/dashboard(\/|$)/;
