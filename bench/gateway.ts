@@ -20,9 +20,7 @@
  * Targets (idle machine): calls add ≤ 0.5 ms at p50 and ≤ 2 ms at p99; a session opens with
  * ≤ 50 ms added at p50; abandoned sessions leave no more than the configured pool.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -32,11 +30,11 @@ import { buildHttpApp, createRuntime, parseConfig, type MandateRuntime } from '@
 import type { FastifyInstance } from 'fastify';
 import { type BenchResult, type Figure, emitResult, newResult, parseBenchArgs, startInfo, printer } from './lib/report.ts';
 import { armFigures, difference, interleave, metrics, runParams, timeSequentialCpu, warmSequential, type Arm, type Budget } from './lib/interleave.ts';
+import { EVERYTHING, startHttpEverything } from './lib/everything.ts';
 import { startMandateServe, startTaskOver } from './lib/procs.ts';
 import { REPO_ROOT } from './lib/stats.ts';
 
 const TRUST_DOMAIN = 'bench.mandate.local';
-const EVERYTHING = join(REPO_ROOT, 'node_modules', '@modelcontextprotocol', 'server-everything', 'dist', 'index.js');
 const MEMORY = join(REPO_ROOT, 'node_modules', '@modelcontextprotocol', 'server-memory', 'dist', 'index.js');
 const CLI = join(REPO_ROOT, 'packages', 'cli', 'src', 'main.ts');
 const ECHO = { message: { regex: '[a-z ]{1,64}' } };
@@ -53,32 +51,6 @@ const FULL: Plan = { rounds: 3, call: { warmup: 200, iterations: 1500, maxMs: 40
 /** how often an abandoned session's open is tried when its session was gone before its client finished */
 const ABANDON_ATTEMPTS = 3;
 const QUICK: Plan = { rounds: 3, call: { warmup: 10, iterations: 60, maxMs: 400, min: 20 }, opens: 4, abandon: { sessions: 12, tasks: 3, idle: '2s' } };
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
-
-async function startHttpEverything(): Promise<{ url: string; proc: ChildProcess }> {
-  const port = await freePort();
-  const proc = spawn(process.execPath, [EVERYTHING, 'streamableHttp'], { env: { PATH: process.env['PATH'] ?? '', PORT: String(port) }, stdio: ['ignore', 'ignore', 'pipe'] });
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('server-everything (HTTP) did not start')), 60_000);
-    proc.stderr?.on('data', (d: Buffer) => {
-      if (d.toString().includes('listening on port')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-  });
-  return { url: `http://127.0.0.1:${port}/mcp`, proc };
-}
 
 interface Bed {
   readonly rt: MandateRuntime;

@@ -77,13 +77,14 @@ export const BENCH_ADMIN_KEY = 'mk_' + 'B'.repeat(43);
 /**
  * `mandate serve` at its shipped defaults (log level info included) unless `env` says otherwise,
  * on a fresh data folder with the example policies and the dev issuer. Its log goes to a file, as
- * a supervisor would take it, so reading it costs this process nothing.
+ * a supervisor would take it, so reading it costs this process nothing. `cli`: another checkout's
+ * `mandate` (an A/B of two versions of the code, bench/gateway-hop.ts).
  */
-export async function startMandateServe(o: { cpus?: string | undefined; env?: Record<string, string>; configJson?: Record<string, unknown>; dir?: string } = {}): Promise<ChildServer & { dir: string; admin: string }> {
+export async function startMandateServe(o: { cpus?: string | undefined; env?: Record<string, string>; configJson?: Record<string, unknown>; dir?: string; cli?: string } = {}): Promise<ChildServer & { dir: string; admin: string }> {
   const dir = o.dir ?? mkdtempSync(join(tmpdir(), 'mandate-bench-serve-'));
   const logFile = join(dir, 'serve.log');
   const fd = openSync(logFile, 'w');
-  const args = [CLI, 'serve', '--port', '0', '--host', '127.0.0.1', '--data-dir', join(dir, 'data'), '--policies', join(REPO_ROOT, 'examples', 'policies'), '--dev-issuer'];
+  const args = [o.cli ?? CLI, 'serve', '--port', '0', '--host', '127.0.0.1', '--data-dir', join(dir, 'data'), '--policies', join(REPO_ROOT, 'examples', 'policies'), '--dev-issuer'];
   // the one departure from the defaults: a task token lives 1 h instead of 5 min, since a full run on
   // a busy machine outlives the default (a real agent renews; the token's life costs nothing per call)
   const cfg = join(dir, 'mandate.json');
