@@ -36,6 +36,21 @@ describe('the dashboard at 400 px with history, ids, dates and the admin screens
   let policies: string;
   let agent: ScriptedAgent;
   const pageErrors: string[] = [];
+  const pending = new Set<unknown>();
+  const isStream = (url: string) => new URL(url).pathname === '/v1/events';
+  /**
+   * The view has fetched what it shows: no request but the event stream in flight for 300 ms
+   * (Playwright's 'networkidle' never comes while the stream is open).
+   */
+  const settled = async () => {
+    let quietSince = Date.now();
+    await expect
+      .poll(() => {
+        if (pending.size > 0) quietSince = Date.now();
+        return Date.now() - quietSince >= 300;
+      }, { timeout: 30_000, interval: 50 })
+      .toBe(true);
+  };
 
   beforeAll(async () => {
     const executablePath = requireChromium();
@@ -51,6 +66,10 @@ describe('the dashboard at 400 px with history, ids, dates and the admin screens
     page = context.pages()[0] ?? (await context.newPage());
     page.setDefaultTimeout(30_000);
     page.on('pageerror', (e) => pageErrors.push(e.message));
+    // requests in flight besides the live event stream, which stays open for the page's life
+    page.on('request', (r) => void (isStream(r.url()) || pending.add(r)));
+    page.on('requestfinished', (r) => void pending.delete(r));
+    page.on('requestfailed', (r) => void pending.delete(r));
     mkdirSync(SHOTS, { recursive: true });
   }, 300_000);
 
@@ -122,7 +141,7 @@ describe('the dashboard at 400 px with history, ids, dates and the admin screens
     for (const view of ['Agents & tasks', 'Approvals', 'Alerts', 'Policies', 'Suggest', 'Charts', 'Operator keys']) {
       await page.getByRole('link', { name: view, exact: true }).click();
       await page.getByRole('heading', { level: 1, name: view }).waitFor();
-      await page.waitForLoadState('networkidle');
+      await settled();
       expect({ view, ...(await overflow()) }).toEqual({ view, ...FITS });
     }
     await page.goto(`${served.url}/dashboard/#/timeline/${encodeURIComponent(agent.taskId)}`);
