@@ -9,7 +9,7 @@
  * thread receives it as text (a structured clone would drop the cache and cost more than the text).
  */
 import type { AuditDraft, AuditRecord, BudgetLimits, DecisionCommit, DecisionCommitResult, Hasher } from '@mandate/core';
-import { GENESIS_HASH, hashInputWithData } from '@mandate/core/chain-link';
+import { GENESIS_HASH, linkDrafts, type ChainHead } from '@mandate/core/chain-link';
 import { canonicalJson } from '@mandate/core/json';
 import type { SQLInputValue } from 'node:sqlite';
 import { BudgetBatch } from './budgets.ts';
@@ -70,8 +70,7 @@ function insertRows(sql: Sql, rows: readonly Row[]): void {
 export function writeTextBatch(sql: Sql, hasher: Hasher, entries: readonly TextCommit[], beforeCommit?: () => void): LinkedEntry[] {
   return sql.tx(() => {
     const headRow = sql.get('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1');
-    let seq = headRow === undefined ? 0 : num(headRow, 'seq');
-    let head = headRow === undefined ? GENESIS_HASH : str(headRow, 'hash');
+    let head: ChainHead | undefined = headRow === undefined ? undefined : { seq: num(headRow, 'seq'), hash: str(headRow, 'hash') };
     const budgets = new BudgetBatch(sql);
     const rows: Row[] = [];
     const results = entries.map((e): LinkedEntry => {
@@ -81,16 +80,12 @@ export function writeTextBatch(sql: Sql, hasher: Hasher, entries: readonly TextC
         budget = budgets.spend(e.budget.taskId, e.budget.tool, e.budget.limits);
         if (!budget.ok) drafts = e.budget.exhausted(budget.exhausted === 'tool' ? 'tool' : 'calls');
       }
-      const first = { seq: seq + 1, prevHash: head };
+      const first = { seq: (head?.seq ?? 0) + 1, prevHash: head?.hash ?? GENESIS_HASH };
       const hashes: string[] = [];
-      for (const d of drafts) {
-        seq += 1;
-        // the record hash's input: the same text as linkRecords writes (core/audit/link.ts)
-        const hash = hasher.sha256Hex(hashInputWithData({ kind: d.kind, ts: d.ts, callId: d.callId, taskId: d.taskId, agentId: d.agentId, txn: d.txn, seq, prevHash: head }, d.dataText));
-        rows.push({ d, seq, prevHash: head, hash });
+      head = linkDrafts(head, drafts, (d) => d.dataText, hasher, (d, seq, prevHash, hash) => {
+        rows.push({ d, seq, prevHash, hash });
         hashes.push(hash);
-        head = hash;
-      }
+      });
       return budget ? { drafts, ...first, hashes, budget } : { drafts, ...first, hashes };
     });
     insertRows(sql, rows);

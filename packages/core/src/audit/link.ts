@@ -49,30 +49,44 @@ const integer = (n: number): string => (Number.isSafeInteger(n) ? n.toFixed(0) :
 /** a string field's canonical JSON (JSON.stringify's, as `canonicalJson` writes it) */
 const text = (v: string): string => (typeof v === 'string' ? JSON.stringify(v) : canonicalJson(v));
 
+/** The chain's head: the last record's number and hash (absent: an empty log). */
+export interface ChainHead {
+  readonly seq: number;
+  readonly hash: string;
+}
+
+/**
+ * The one loop that links drafts after `head`: numbers each, hashes it over its data's
+ * canonical text (`dataText`), and hands `each` its number, previous hash and hash, in order.
+ * Returns the new head. `linkRecords` and the SQLite store's batch writer (which holds the data
+ * as text already) both link through it.
+ */
+export function linkDrafts<D extends Omit<AuditDraft, 'data'>>(
+  head: ChainHead | undefined,
+  drafts: readonly D[],
+  dataText: (d: D) => string,
+  hasher: Hasher,
+  each: (d: D, seq: number, prevHash: string, hash: string) => void,
+): ChainHead | undefined {
+  let seq = head?.seq ?? 0;
+  let prevHash = head?.hash ?? GENESIS_HASH;
+  for (const d of drafts) {
+    seq += 1;
+    const hash = hasher.sha256Hex(hashInputWithData({ kind: d.kind, ts: d.ts, callId: d.callId, taskId: d.taskId, agentId: d.agentId, txn: d.txn, seq, prevHash }, dataText(d)));
+    each(d, seq, prevHash, hash);
+    prevHash = hash;
+  }
+  return drafts.length === 0 ? head : { seq, hash: prevHash };
+}
+
 /**
  * Places drafts after `head` in the chain. Stores call this inside the transaction that holds
  * the head, so concurrent appenders (several nodes) can never fork the chain.
  */
-export function linkRecords(head: { seq: number; hash: string } | undefined, drafts: readonly AuditDraft[], hasher: Hasher): AuditRecord[] {
-  let seq = head?.seq ?? 0;
-  let prevHash = head?.hash ?? GENESIS_HASH;
+export function linkRecords(head: ChainHead | undefined, drafts: readonly AuditDraft[], hasher: Hasher): AuditRecord[] {
   const out: AuditRecord[] = [];
-  for (const d of drafts) {
-    seq += 1;
-    const base = {
-      kind: d.kind,
-      ts: d.ts,
-      callId: d.callId,
-      taskId: d.taskId,
-      agentId: d.agentId,
-      txn: d.txn,
-      data: d.data,
-      seq,
-      prevHash,
-    };
-    const hash = recordHash(base, hasher);
-    out.push({ ...base, hash });
-    prevHash = hash;
-  }
+  linkDrafts(head, drafts, (d) => canonicalJson(d.data), hasher, (d, seq, prevHash, hash) =>
+    out.push({ kind: d.kind, ts: d.ts, callId: d.callId, taskId: d.taskId, agentId: d.agentId, txn: d.txn, data: d.data, seq, prevHash, hash }),
+  );
   return out;
 }
