@@ -811,10 +811,11 @@ export class GatewaySession implements LinkUser {
    */
   close(reason: string, end?: { readonly code: string; readonly detail: string }): Promise<void> {
     this.closedFor ??= { reason, code: end?.code };
-    if (end !== undefined) this.endedWith ??= { code: end.code, detail: end.detail.slice(0, 500), at: this.d.clock.now() };
+    const halt: Halt | undefined = end === undefined ? undefined : { code: end.code, detail: end.detail.slice(0, 500), at: this.d.clock.now() };
+    if (halt !== undefined) this.endedWith ??= halt;
     this.closing ??= (async () => {
       // the client hears why its open requests end, before anything it waits on goes away
-      await this.answerOpenRequests(reason, end === undefined ? undefined : { code: end.code, detail: end.detail.slice(0, 500), at: this.d.clock.now() });
+      await this.answerOpenRequests(reason, halt);
       this.ended.abort(new McpError(ErrorCode.ConnectionClosed, `the MCP session ended: ${reason}`));
       try {
         await this.server.close();
