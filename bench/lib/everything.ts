@@ -3,22 +3,11 @@
  * entry point (for stdio), and the same server over Streamable HTTP in its own process.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { freePort } from '../../packages/server/test/cluster/throwaway-pg.ts';
 import { REPO_ROOT } from './stats.ts';
 
 export const EVERYTHING = join(REPO_ROOT, 'node_modules', '@modelcontextprotocol', 'server-everything', 'dist', 'index.js');
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
 
 /** server-everything over Streamable HTTP on a free port; resolves once it listens. */
 export async function startHttpEverything(): Promise<{ url: string; proc: ChildProcess }> {
