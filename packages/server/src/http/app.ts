@@ -39,6 +39,9 @@ export interface HttpOptions {
   readonly dashboardDir?: string;
 }
 
+/** the longest path parameter the router matches: a 2048-byte id, percent-encoded, with room */
+const MAX_PATH_PARAM_CHARS = 6_400;
+
 const FASTIFY_CODES: Record<string, { code: string; status: number }> = {
   FST_ERR_CTP_BODY_TOO_LARGE: { code: 'PAYLOAD_TOO_LARGE', status: 413 },
   FST_ERR_CTP_INVALID_MEDIA_TYPE: { code: 'UNSUPPORTED_MEDIA_TYPE', status: 415 },
@@ -111,6 +114,17 @@ export function buildHttpApp(rt: MandateRuntime, opts: HttpOptions = {}): Fastif
     schemaController: { compilersFactory: { buildValidator: noSchemas, buildSerializer: noSchemas } },
     return503OnClosing: true,
     forceCloseConnections: true,
+    // a path id is bounded by its own rules (a SPIFFE ID may be 2048 bytes, three times that
+    // percent-encoded), not by the router's default of 100 characters, which made a valid long
+    // agent unreachable; past this bound, or with broken percent-encoding, the path is refused
+    routerOptions: { maxParamLength: MAX_PATH_PARAM_CHARS },
+    // the router's refusals are answered like every other error, with the envelope and headers
+    frameworkErrors: (err, req, res) => {
+      const reply = res as unknown as FastifyReply;
+      reply.header('x-request-id', req.id).header('cache-control', 'no-store').header('x-content-type-options', 'nosniff');
+      const why = err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? `a path segment is longer than ${MAX_PATH_PARAM_CHARS} characters` : 'the path is not a valid URL path';
+      void reply.code(400).send(envelope('MALFORMED_REQUEST', why, req.id));
+    },
   });
 
   trackRoutes(app);

@@ -21,6 +21,30 @@ async function newViewerKey(role: 'viewer' | 'approver' | 'admin' = 'viewer'): P
 }
 
 describe('agents CRUD', () => {
+  it('reads and updates an agent whose SPIFFE ID is long (path ids are bounded by the ID rules, not by the router)', async () => {
+    // a valid SPIFFE ID may be 2048 bytes; percent-encoded in a path it is up to three times longer
+    const id = `spiffe://${TRUST_DOMAIN}/agents/${'team-with-a-long-name/'.repeat(40)}worker`;
+    expect(id.length).toBeLessThanOrEqual(2048);
+    expect((await h.op('POST', '/v1/agents', { id, owner: 'team-a', type: 'support' })).statusCode).toBe(201);
+    const path = `/v1/agents/${encodeURIComponent(id)}`;
+    const got = await h.op('GET', path);
+    expect(got.statusCode).toBe(200);
+    expect(got.json<{ id: string }>().id).toBe(id);
+    const patched = await h.op('PATCH', path, { status: 'disabled' });
+    expect(patched.statusCode).toBe(200);
+    expect(patched.json<{ status: string }>().status).toBe('disabled');
+  });
+
+  it('answers a path id beyond any valid length, or a malformed path, with the error envelope', async () => {
+    for (const url of [`/v1/agents/${'x'.repeat(7000)}`, '/v1/agents/%E0%A4%A']) {
+      const res = await h.op('GET', url);
+      expect(res.statusCode).toBe(400);
+      expect(errorOf(res).code).toBe('MALFORMED_REQUEST');
+      expect(res.headers['x-request-id']).toMatch(/^req_/);
+      expect(res.headers['cache-control']).toBe('no-store');
+    }
+  });
+
   it('registers an agent and answers 201 with its view', async () => {
     const id = `spiffe://${TRUST_DOMAIN}/agents/crud-create`;
     const res = await h.op('POST', '/v1/agents', { id, owner: 'team-a', type: 'support', ceiling: { tools: ['helpdesk.*'] } });
