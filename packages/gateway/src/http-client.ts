@@ -17,7 +17,7 @@ import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type In
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
-import type { JSONRPCMessage, RequestId } from '@modelcontextprotocol/sdk/types.js';
+import { ErrorCode, type JSONRPCMessage, type RequestId } from '@modelcontextprotocol/sdk/types.js';
 import { SseParser, type SseEvent } from './sse.ts';
 
 export interface HttpClientOptions {
@@ -265,9 +265,10 @@ export class NodeHttpClientTransport implements Transport {
       res.on('data', (c: Buffer) => {
         size += c.length;
         if (size > limit) {
-          res.destroy();
+          // settled before the destroy, whose own events would name the wrong cause
           if (cut) resolve(Buffer.concat(chunks).toString('utf8').slice(0, limit));
           else reject(new StreamableHTTPError(-1, `the upstream's answer exceeds ${limit} bytes`));
+          res.destroy();
           return;
         }
         chunks.push(c);
@@ -346,14 +347,20 @@ export class NodeHttpClientTransport implements Transport {
       if (err !== undefined) this.onerror?.(new Error(`SSE stream disconnected: ${err.message}`));
       // a stream that ends before its answer is resumed from its last event id, if it gave one
       if (resumable && !answered) this.scheduleReconnect({ ...o, request: undefined, replayId: o.replayId ?? o.request }, parser.lastEventId, 0);
-      else if (!answered && o.request !== undefined) this.onerror?.(new Error('the upstream ended an SSE stream before answering the request'));
+      else if (!answered && o.request !== undefined) {
+        // nothing will bring the answer: the request fails now rather than at its timeout
+        const why = `the upstream ended its SSE stream before answering the request${err !== undefined ? ` (${err.message})` : ''}`;
+        this.onerror?.(new Error(why));
+        this.pending.delete(o.request);
+        this.onmessage?.({ jsonrpc: '2.0', id: o.request, error: { code: ErrorCode.ConnectionClosed, message: why } });
+      }
     };
     res.on('data', (chunk: Buffer) => {
       try {
         parser.push(chunk);
       } catch (e) {
-        res.destroy();
         finish(e as Error);
+        res.destroy();
       }
     });
     res.once('end', () => finish(undefined));
