@@ -86,7 +86,8 @@ export class NodeHttpClientTransport implements Transport {
   /** the request of an answer (IncomingMessage's own link to it is not in the typings) */
   private readonly requestOf = new WeakMap<IncomingMessage, ClientRequest>();
   private serverRetryMs: number | undefined;
-  private reconnectTimer: NodeJS.Timeout | undefined;
+  /** streams waiting to be reopened (the standalone one, and resumable answers cut short) */
+  private readonly reconnects = new Set<NodeJS.Timeout>();
 
   constructor(url: URL, o: HttpClientOptions = {}) {
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new TypeError(`an MCP upstream URL must be http: or https:, not ${url.protocol}`);
@@ -122,7 +123,8 @@ export class NodeHttpClientTransport implements Transport {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    clearTimeout(this.reconnectTimer);
+    for (const timer of this.reconnects) clearTimeout(timer);
+    this.reconnects.clear();
     for (const req of this.open) req.destroy();
     this.open.clear();
     this.pending.clear();
@@ -376,15 +378,15 @@ export class NodeHttpClientTransport implements Transport {
       return;
     }
     const delay = this.serverRetryMs ?? Math.min(r.initialDelay * r.growFactor ** attempt, r.maxDelay);
-    clearTimeout(this.reconnectTimer);
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = undefined;
+    const timer = setTimeout(() => {
+      this.reconnects.delete(timer);
       this.openStream(lastEventId, o).catch((e: unknown) => {
         this.fail(new Error(`Failed to reconnect SSE stream: ${e instanceof Error ? e.message : String(e)}`));
         this.scheduleReconnect(o, lastEventId, attempt + 1);
       });
     }, delay);
-    this.reconnectTimer.unref();
+    timer.unref();
+    this.reconnects.add(timer);
   }
 
   private fail(e: unknown): void {

@@ -129,6 +129,7 @@ export class SseParser {
     this.data = [];
     this.dataLen = 0;
     this.type = '';
-    this.cb.event({ event, data, id: this.lastEventId });
+    // an empty data buffer dispatches nothing (a priming event's `data:`)
+    if (data !== '') this.cb.event({ event, data, id: this.lastEventId });
   }
 }

@@ -209,6 +209,24 @@ describe('the gateway\'s Streamable HTTP client transport', () => {
     expect(f.seen.filter((s) => s.method === 'GET').map((s) => s.headers['last-event-id'])).toEqual([undefined, 'g1']);
   });
 
+  it('resumes an answer whose stream ended after an event id with a GET from that id', async () => {
+    const f = await fixture((req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      // the POST's stream: a priming event, then closed before the answer (polling, 2025-11-25)
+      if (req.method === 'POST') res.end('id: p1\nretry: 10\ndata:\n\n');
+      else res.end(sse({ jsonrpc: '2.0', id: 5, result: { late: true } }, 'p2'));
+    });
+    const { t, got, errors } = await connect(f);
+    await t.send(request(5));
+    await waitFor(() => got.length === 1, 'the resumed answer');
+    expect(got).toEqual([{ jsonrpc: '2.0', id: 5, result: { late: true } }]);
+    expect(f.seen.map((s) => [s.method, s.headers['last-event-id']])).toEqual([
+      ['POST', undefined],
+      ['GET', 'p1'],
+    ]);
+    expect(errors).toEqual([]);
+  });
+
   it('turns malformed answers into transport errors, never crashes', async () => {
     let mode = 'json';
     const f = await fixture((_req, res, body) => {
