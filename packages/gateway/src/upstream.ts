@@ -8,7 +8,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import {
   CreateMessageRequestSchema,
   ElicitRequestSchema,
@@ -32,6 +31,7 @@ import {
 import { describeError, isMandateError } from '@mandate/core';
 import type { McpLimits, SharingMode, UpstreamConfig } from './config.ts';
 import type { GatewayLog } from './deps.ts';
+import { NodeHttpClientTransport } from './http-client.ts';
 import { SecretScrubber, type SecretVault } from './secrets.ts';
 
 export type LinkState = 'starting' | 'ready' | 'down' | 'closed';
@@ -95,7 +95,7 @@ export class UpstreamLink {
   private restartTimer: NodeJS.Timeout | undefined;
   private healthTimer: NodeJS.Timeout | undefined;
   private generation = 0;
-  private httpTransport: StreamableHTTPClientTransport | undefined;
+  private httpTransport: NodeHttpClientTransport | undefined;
 
   constructor(config: UpstreamConfig, o: LinkOptions) {
     this.config = config;
@@ -167,7 +167,7 @@ export class UpstreamLink {
       } else {
         const headers = await this.o.vault.resolve(this.config.headers);
         this.scrubber = new SecretScrubber(headers.secrets);
-        const transport = new StreamableHTTPClientTransport(new URL(this.config.url), { requestInit: { headers: headers.values } });
+        const transport = new NodeHttpClientTransport(new URL(this.config.url), { headers: headers.values });
         this.httpTransport = transport;
         this.wire(client, gen);
         await client.connect(transport, { timeout: this.o.limits.upstream_timeout });

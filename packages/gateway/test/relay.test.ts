@@ -1,5 +1,7 @@
 /**
- * The full relay against server-everything over stdio: progress (the client's token kept),
+ * The full relay against server-everything, over stdio and over Streamable HTTP (the gateway's
+ * own HTTP client transport: SSE answers carrying server → client requests, the standalone GET
+ * stream): progress (the client's token kept),
  * cancellation (forwarded upstream, and the client's HTTP request ended), logging, sampling and
  * elicitation (decided and audited as `<upstream>__sampling/createMessage` and
  * `<upstream>__elicitation/create`), roots, completions, resource templates, subscriptions, and
@@ -16,26 +18,39 @@ import {
   type LoggingMessageNotification,
 } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ChildProcess } from 'node:child_process';
+import { startHttpEverything } from '../../../bench/lib/everything.ts';
 import { allAuditRecords } from '../../server/test/support.ts';
 import { rpcBody, SERVERS, startGatewayBed, textOf, type GatewayBed } from './support.ts';
 
 const SLOW = new URL('./fixtures/slow-server.ts', import.meta.url).pathname;
 
-describe('the full MCP relay', () => {
+describe.each(['stdio', 'http'] as const)('the full MCP relay (server-everything over %s)', (transport) => {
   let bed: GatewayBed;
   const logs: string[] = [];
   const push = (o: object, m: string) => logs.push(m + ' ' + JSON.stringify(o));
+  const procs: ChildProcess[] = [];
   beforeAll(async () => {
+    const everything = async (): Promise<Record<string, unknown>> => {
+      if (transport === 'stdio') return { transport: 'stdio', command: process.execPath, args: [SERVERS.everything] };
+      const web = await startHttpEverything();
+      procs.push(web.proc);
+      return { transport: 'http', url: web.url };
+    };
+    const [ev, ev2] = [await everything(), await everything()];
     bed = await startGatewayBed({
       log: { debug: push, info: push, warn: push, error: push },
       upstreams: () => [
-        { name: 'ev', transport: 'stdio', command: process.execPath, args: [SERVERS.everything] },
-        { name: 'ev2', transport: 'stdio', command: process.execPath, args: [SERVERS.everything], sharing: 'shared' },
+        { name: 'ev', ...ev },
+        { name: 'ev2', ...ev2, sharing: 'shared' },
         { name: 'slow', transport: 'stdio', command: process.execPath, args: [SLOW] },
       ],
     });
+  }, 120_000);
+  afterAll(async () => {
+    await bed.close();
+    for (const p of procs) p.kill();
   });
-  afterAll(async () => bed.close());
 
   /** An SDK client over Streamable HTTP that offers sampling, elicitation and roots. */
   async function richClient(token: string): Promise<{ client: Client; asked: string[] }> {
