@@ -238,8 +238,11 @@ export class HttpServerTransport implements Transport {
   private startStream(ex: Exchange): void {
     ex.sse = true;
     ex.ticks = 0;
-    if (ex.res.headersSent) return;
-    ex.res.writeHead(200, this.sseHeaders).flushHeaders();
+    if (!ex.res.headersSent) ex.res.writeHead(200, this.sseHeaders).flushHeaders();
+    // a batch's answers collected for one JSON body go first
+    const answers = ex.answers;
+    ex.answers = undefined;
+    if (answers !== undefined) for (const a of answers) this.write(ex, a);
   }
 
   private write(ex: Exchange, message: JSONRPCMessage): void {

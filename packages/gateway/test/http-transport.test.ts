@@ -233,6 +233,22 @@ describe('the Streamable HTTP server transport', () => {
     expect(events(text)).toMatchObject([{ id: 21, result: { content: [{ text: 'waited' }] } }]);
   });
 
+  it('streams a batch whose answer waits: the answers already given go first', async () => {
+    const waiting = post(bed, [
+      { jsonrpc: '2.0', id: 'quick', method: 'tools/call', params: { name: 'echo', arguments: { m: 'q' } } },
+      { jsonrpc: '2.0', id: 'slow', method: 'tools/call', params: { name: 'wait', arguments: {} } },
+    ]);
+    // the quick one is answered (collected for the batch's body), the slow one waits
+    await expect.poll(() => bed.transport.pending, { timeout: 10_000, interval: 5 }).toBe(1);
+    bed.transport.tick();
+    bed.transport.tick();
+    const res = await waiting;
+    expect(res.headers.get('content-type')).toBe('text/event-stream');
+    bed.release();
+    expect(events(await res.text()).map((m) => m['id'])).toEqual(['quick', 'slow']);
+    expect(bed.transport.pending).toBe(0);
+  });
+
   it('serves the SDK client end to end, progress included', async () => {
     const other = await startBed();
     const client = new Client({ name: 'c', version: '1' });
