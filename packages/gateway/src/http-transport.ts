@@ -175,7 +175,8 @@ export class HttpServerTransport implements Transport {
       const refusal = this.sessionRefusal(req);
       if (refusal) return this.refuseWith(res, refusal[0], refusal[1], refusal[2]);
     }
-    const extra: MessageExtraInfo = { requestInfo: { headers: req.headers }, ...(authInfo !== undefined ? { authInfo } : {}) };
+    const requestInfo = { headers: req.headers };
+    const extra: MessageExtraInfo = authInfo === undefined ? { requestInfo } : { requestInfo, authInfo };
     if (requests === 0) {
       res.writeHead(202).end();
       for (const m of messages) this.dispatch(m as JSONRPCMessage, extra);
