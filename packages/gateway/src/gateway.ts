@@ -4,7 +4,6 @@
  * and how sessions end: DELETE, idle, their task's end, a kill, their token's expiry, or a cap.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { checkBinding, describeError, tokenResource, isMandateError, MandateError, type AuditAppender, type Clock, type ControlStore, type DecisionEngine, type Hasher, type IdGenerator, type ProofResult, type TaskReader, type TaskTokens, type TaskTokenClaims } from '@mandate/core';
@@ -12,6 +11,7 @@ import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import type { McpConfig } from './config.ts';
 import type { GatewayDeps, GatewayLog } from './deps.ts';
 import { dpopChallenge, PROOF_EXTRA, type RequestAuth } from './dpop.ts';
+import { HttpServerTransport } from './http-transport.ts';
 import { checkParsed, jsonRpcError, type JsonRpcErrorMessage, type MessageLimits } from './limits.ts';
 import { PinRegistry, type PinAlert } from './pins.ts';
 import { SecretVault } from './secrets.ts';
@@ -61,7 +61,7 @@ export interface TaskEndSource {
 
 interface HttpSession {
   readonly session: GatewaySession;
-  readonly transport: StreamableHTTPServerTransport;
+  readonly transport: HttpServerTransport;
 }
 
 const SESSION_HEADER = 'mcp-session-id';
@@ -72,6 +72,8 @@ const SESSION_HEADER = 'mcp-session-id';
 const HALT_ANSWER_BOUND_MS = 5_000;
 /** how long a finished end of a task's sessions is remembered for a caller that comes second */
 const ENDING_REMEMBERED_MS = 60_000;
+/** how often open HTTP answers are looked at (unanswered requests get their SSE stream, quiet streams a keep-alive) */
+const STREAM_TICK_MS = 5_000;
 
 /** The HTTP status for a MandateError met while opening or resuming a session. */
 function statusOf(code: string): number {
@@ -94,6 +96,7 @@ export class McpGateway {
   private readonly byAgent = new Map<string, Set<GatewaySession>>();
   private readonly sweep: NodeJS.Timeout;
   private readonly taskWatch: NodeJS.Timeout;
+  private readonly streamTick: NodeJS.Timeout;
   private readonly challenge: string;
   private readonly resource: { readonly id: string; readonly audience: string } | undefined;
   private readonly taskEnds: TaskEndSource | undefined;
@@ -129,6 +132,10 @@ export class McpGateway {
     this.sweep.unref();
     this.taskWatch = setInterval(() => void this.checkTasks(), o.config.limits.task_check_interval);
     this.taskWatch.unref();
+    this.streamTick = setInterval(() => {
+      for (const e of this.http.values()) e.transport.tick();
+    }, STREAM_TICK_MS);
+    this.streamTick.unref();
   }
 
   get sessionCount(): number {
@@ -170,7 +177,6 @@ export class McpGateway {
     const session = await GatewaySession.open(this.deps, token, this.pools, {
       closed: (s, reason) => this.forget(s, reason),
       taskMayHaveEnded: (taskId) => void this.checkTask(taskId),
-      cancelled: (s, requestId) => this.cancelled(s, requestId),
     });
     try {
       // the caps are checked and the session counted in one synchronous step, so sessions opened
@@ -358,25 +364,15 @@ export class McpGateway {
     return ended;
   }
 
-  /** A cancelled request gets no JSON-RPC answer (the SDK sends none): its HTTP stream is ended instead. */
-  private cancelled(s: GatewaySession, requestId: string | number): void {
-    const entry = this.http.get(s.id);
-    if (!entry) return;
-    // after the SDK has seen the abort (the handler settles in a later turn)
-    setImmediate(() => {
-      entry.transport.closeSSEStream(requestId);
-      releaseAnsweredStreams(entry.transport);
-    });
-  }
-
   /**
    * Streamable HTTP at /mcp. `body` is the already parsed and bounded POST body. The client's
    * task token comes as `Authorization: Bearer` on every request; the first one opens the session.
    * `proof` is the route's verification of the request's `DPoP` header (undefined: none came): a
    * key-bound token without a valid proof made with its key is refused (401, the DPOP_* reason),
    * and a failed proof is refused even with an unbound token; the verified proof goes with every
-   * decision the request leads to. Answers stream (SSE) when the client accepts them (every
-   * conforming client does), so progress and the upstream's own requests reach it mid-call.
+   * decision the request leads to. A request is answered with one JSON body, or with an SSE
+   * stream once something must reach the client before its answer (progress, the upstream's own
+   * requests): see http-transport.ts.
    */
   async handleHttp(req: IncomingMessage, res: ServerResponse, body: unknown, proof?: ProofResult): Promise<void> {
     const bad = body === undefined ? undefined : checkParsed(body, this.limits);
@@ -419,7 +415,6 @@ export class McpGateway {
       return send(res, status, jsonRpcError(null, -32001, `${unproven.reason}: ${unproven.detail}`, unproven.reason), status === 401 ? dpopChallenge(unproven.reason) : false);
     }
     const auth: AuthInfo = { token, clientId: claims?.sub ?? '', scopes: [], extra: { [PROOF_EXTRA]: { token, proof } satisfies RequestAuth } };
-    (req as IncomingMessage & { auth?: AuthInfo }).auth = auth;
 
     const sid = req.headers[SESSION_HEADER];
     if (typeof sid === 'string') {
@@ -437,26 +432,20 @@ export class McpGateway {
         res.writeHead(200).end();
         return;
       }
-      try {
-        return await entry.transport.handleRequest(req, res, body);
-      } finally {
-        releaseAnsweredStreams(entry.transport);
-      }
+      return entry.transport.handleRequest(req, res, body, auth);
     }
 
     if (req.method !== 'POST' || !(isInitializeRequest(body) || (Array.isArray(body) && body.some((m) => isInitializeRequest(m))))) {
       return send(res, 400, jsonRpcError(null, -32000, 'Bad Request: no session; send initialize first', 'MALFORMED_REQUEST'));
     }
     let session: GatewaySession | undefined;
-    const transport = new StreamableHTTPServerTransport({
-      sessionIdGenerator: () => session?.id ?? this.deps.ids.next('mcps'),
-      maxRequestBodySize: this.limits.maxBytes,
-    });
+    const transport = new HttpServerTransport({ maxBytes: this.limits.maxBytes });
     // the open lasts until initialize is answered: held from the moment the session is counted
     let release: (() => void) | undefined;
     try {
       session = await this.openSession(token, transport, (s) => {
         release = s.hold();
+        transport.sessionId = s.id;
         this.http.set(s.id, { session: s, transport });
       });
     } catch (e) {
@@ -464,12 +453,11 @@ export class McpGateway {
       return this.refuse(res, e);
     }
     try {
-      await transport.handleRequest(req, res, body);
+      await transport.handleRequest(req, res, body, auth);
     } finally {
       release?.();
-      releaseAnsweredStreams(transport);
     }
-    if (transport.sessionId === undefined) await session.close('initialize failed');
+    if (!transport.initialized) await session.close('initialize failed');
   }
 
   /** The refusal of a request whose valid task token came without its key's proof (never throws). */
@@ -499,6 +487,7 @@ export class McpGateway {
     this.closed = true;
     clearInterval(this.sweep);
     clearInterval(this.taskWatch);
+    clearInterval(this.streamTick);
     await Promise.all([...this.open].map((s) => s.close('the gateway is closing')));
     await Promise.all(this.pools.map((p) => p.close()));
   }
@@ -520,33 +509,4 @@ function send(res: ServerResponse, status: number, body: JsonRpcErrorMessage, ch
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (challenge !== false) headers['www-authenticate'] = challenge;
   res.writeHead(status, headers).end(JSON.stringify(body));
-}
-
-/**
- * The SDK's Streamable HTTP server transport (1.x, through 1.32.2 at least) in JSON-response mode
- * keeps one `_streamMapping` entry per answered POST for the session's lifetime, holding the
- * answered request's Response (modelcontextprotocol/typescript-sdk#2559): about 6 KB a call, found
- * by `npm run soak`. After each request, drop the JSON entries none of whose requests is still
- * waiting (no `_requestToStreamMapping` entry points at them), and the request entries whose
- * stream is gone (a cancelled request's stream, ended without an answer). Only touched if the
- * internals look as expected.
- */
-export function releaseAnsweredStreams(transport: StreamableHTTPServerTransport): number {
-  const inner = (transport as unknown as { _webStandardTransport?: { _streamMapping?: unknown; _requestToStreamMapping?: unknown } })._webStandardTransport;
-  const streams = inner?._streamMapping;
-  const waiting = inner?._requestToStreamMapping;
-  if (!(streams instanceof Map) || !(waiting instanceof Map)) return 0;
-  let released = 0;
-  for (const [requestId, streamId] of waiting) {
-    if (streams.has(streamId)) continue;
-    waiting.delete(requestId);
-    released += 1;
-  }
-  const live = new Set<unknown>(waiting.values());
-  for (const [streamId, stream] of streams) {
-    if (live.has(streamId) || typeof (stream as { resolveJson?: unknown } | undefined)?.resolveJson !== 'function') continue;
-    streams.delete(streamId);
-    released += 1;
-  }
-  return released;
 }

@@ -88,8 +88,6 @@ export interface SessionHooks {
   closed(s: GatewaySession, reason: string): void;
   /** a decision said the task ended: the gateway checks it and ends its sessions */
   taskMayHaveEnded(taskId: string): void;
-  /** a client's request was cancelled: its HTTP stream is to be ended (the SDK sends no answer) */
-  cancelled(s: GatewaySession, requestId: string | number): void;
 }
 
 export class GatewaySession implements LinkUser {
@@ -633,12 +631,9 @@ export class GatewaySession implements LinkUser {
     this.waiting.set(link, list);
     const w: Waiting = { id: extra.requestId, auth: requestAuth(extra) };
     list.push(w);
-    const onAbort = () => this.hooks.cancelled(this, extra.requestId);
-    extra.signal.addEventListener('abort', onAbort, { once: true });
     try {
       return await fn();
     } finally {
-      extra.signal.removeEventListener('abort', onAbort);
       const i = list.indexOf(w);
       if (i >= 0) list.splice(i, 1);
     }
