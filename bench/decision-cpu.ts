@@ -6,7 +6,7 @@
  *
  *   node bench/decision-cpu.ts [--quick] [--json-only] [--out DIR]
  *   node bench/decision-cpu.ts --only thread --seconds 10   one arm, untimed, for --cpu-prof
- *   node bench/decision-cpu.ts --against ../base [--quick]   this checkout's thread arm against
+ *   node bench/decision-cpu.ts --against ../base [--quick] [--rounds N]   this checkout's thread arm against
  *                                another checkout's (its own packages), interleaved in one run
  *
  * A narrower companion of bench/decision.ts (which times every other arm as well): quick to
@@ -35,9 +35,10 @@ export async function runDecisionCpuBenchmark(argv: readonly string[]): Promise<
   const only = option(argv, '--only');
   const seconds = Number(option(argv, '--seconds') ?? 10);
   const against = option(argv, '--against');
-  const valued = ['--only', '--seconds', '--against'];
+  const rounds = option(argv, '--rounds');
+  const valued = ['--only', '--seconds', '--against', '--rounds'];
   const args = parseBenchArgs(argv.filter((a, i) => !valued.includes(a) && !valued.includes(argv[i - 1] ?? '')));
-  if (against !== undefined) return runAgainst(resolve(against), args);
+  if (against !== undefined) return runAgainst(resolve(against), args, rounds === undefined ? undefined : Number(rounds));
   const say = printer(args);
   const start = startInfo();
   const fx: Record<'thread' | 'loop', DecisionFixture | undefined> = { thread: undefined, loop: undefined };
@@ -103,7 +104,7 @@ export async function runDecisionCpuBenchmark(argv: readonly string[]): Promise<
  * This checkout's commit-thread arm against another checkout's (a baseline worktree with its own
  * node_modules), both in this process and interleaved, so load and CPU frequency hit both alike.
  */
-async function runAgainst(dir: string, args: ReturnType<typeof parseBenchArgs>): Promise<BenchResult | undefined> {
+async function runAgainst(dir: string, args: ReturnType<typeof parseBenchArgs>, rounds?: number): Promise<BenchResult | undefined> {
   const say = printer(args);
   const start = startInfo();
   const other = (await import(pathToFileURL(`${dir}/bench/lib/decision-fixture.ts`).href)) as { createDecisionFixture: typeof createDecisionFixture };
@@ -112,7 +113,8 @@ async function runAgainst(dir: string, args: ReturnType<typeof parseBenchArgs>):
   try {
     fx.this = await createDecisionFixture({ durability: 'full', config });
     fx.base = await other.createDecisionFixture({ durability: 'full', config });
-    const plan = args.quick ? { rounds: 3, iterations: 3000, maxMs: 600, warmup: 2000 } : { rounds: 7, iterations: 15_000, maxMs: 3000, warmup: 5000 };
+    const base = args.quick ? { rounds: 3, iterations: 3000, maxMs: 600, warmup: 2000 } : { rounds: 7, iterations: 15_000, maxMs: 3000, warmup: 5000 };
+    const plan = rounds === undefined ? base : { ...base, rounds };
     const arms: Arm[] = (['this', 'base'] as const).map((k) => {
       const f = fx[k] as DecisionFixture;
       const fn = async () => allowed(await f.runtime.engine.decide(f.call));
