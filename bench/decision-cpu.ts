@@ -134,6 +134,10 @@ async function runAgainst(dir: string, args: ReturnType<typeof parseBenchArgs>, 
     say(`  this checkout: ${fmtSpread(cpu('this'), 1)} µs  (${fmtSpread(perCore('this'), 0)} per core-second)`);
     say(`  ${dir}: ${fmtSpread(cpu('base'), 1)} µs  (${fmtSpread(perCore('base'), 0)} per core-second)`);
     say(`  this / base: ${fmtSpread(r)}x`);
+    // every round's ratio, sorted: with many rounds on a loaded machine the quartiles say more than the range
+    const perRound = (run.arms['this']?.rounds ?? []).map((s, i) => metrics.cpuUsPerOp(s) / metrics.cpuUsPerOp(run.arms['base']?.rounds[i] ?? s)).sort((a, b) => a - b);
+    const q = (f: number) => perRound[Math.min(perRound.length - 1, Math.floor(f * perRound.length))] ?? Number.NaN;
+    say(`  this / base by round: ${perRound.map((x) => x.toFixed(2)).join(' ')} (quartiles ${q(0.25).toFixed(2)} / ${q(0.5).toFixed(2)} / ${q(0.75).toFixed(2)})`);
     const result: BenchResult = {
       ...newResult({ name: 'decision-cpu-against', title: 'decide() CPU per decision, detectors on, commit thread: this checkout vs another', mode: args.quick ? 'quick' : 'full', params: { concurrency: C, durability: 'full', against: dir, plan, ...runParams(run) } }, start),
       figures: armFigures(run),
@@ -141,6 +145,8 @@ async function runAgainst(dir: string, args: ReturnType<typeof parseBenchArgs>, 
         ...spreadEntries('CPU us per decision, this checkout', cpu('this')),
         ...spreadEntries('CPU us per decision, other checkout', cpu('base')),
         ...spreadEntries('CPU per decision ratio this/other', r),
+        'CPU per decision ratio this/other q1': q(0.25),
+        'CPU per decision ratio this/other q3': q(0.75),
       },
       notes: ['process CPU (user + system, every thread) over each timed run / decisions; both arms in every round, order rotated'],
     };
