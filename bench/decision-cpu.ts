@@ -6,6 +6,8 @@
  *
  *   node bench/decision-cpu.ts [--quick] [--json-only] [--out DIR]
  *   node bench/decision-cpu.ts --only thread --seconds 10   one arm, untimed, for --cpu-prof
+ *   node bench/decision-cpu.ts --against ../base [--quick] [--rounds N]   this checkout's thread arm against
+ *                                another checkout's (its own packages), interleaved in one run
  *
  * A narrower companion of bench/decision.ts (which times every other arm as well): quick to
  * rerun before and after a change to the hot path.
@@ -13,6 +15,8 @@
 import { createDecisionFixture, type DecisionFixture } from './lib/decision-fixture.ts';
 import { type BenchResult, emitResult, newResult, parseBenchArgs, startInfo, printer } from './lib/report.ts';
 import { armFigures, fmtSpread, interleave, metrics, of, ratio, runParams, spreadEntries, timeConcurrentCpu, warmConcurrent, type Arm } from './lib/interleave.ts';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { Decision } from '@mandate/core';
 
 const C = 128;
@@ -30,7 +34,11 @@ function option(argv: readonly string[], name: string): string | undefined {
 export async function runDecisionCpuBenchmark(argv: readonly string[]): Promise<BenchResult | undefined> {
   const only = option(argv, '--only');
   const seconds = Number(option(argv, '--seconds') ?? 10);
-  const args = parseBenchArgs(argv.filter((a, i) => a !== '--only' && a !== '--seconds' && argv[i - 1] !== '--only' && argv[i - 1] !== '--seconds'));
+  const against = option(argv, '--against');
+  const rounds = option(argv, '--rounds');
+  const valued = ['--only', '--seconds', '--against', '--rounds'];
+  const args = parseBenchArgs(argv.filter((a, i) => !valued.includes(a) && !valued.includes(argv[i - 1] ?? '')));
+  if (against !== undefined) return runAgainst(resolve(against), args, rounds === undefined ? undefined : Number(rounds));
   const say = printer(args);
   const start = startInfo();
   const fx: Record<'thread' | 'loop', DecisionFixture | undefined> = { thread: undefined, loop: undefined };
@@ -89,6 +97,63 @@ export async function runDecisionCpuBenchmark(argv: readonly string[]): Promise<
   } finally {
     await fx.thread?.close();
     await fx.loop?.close();
+  }
+}
+
+/**
+ * This checkout's commit-thread arm against another checkout's (a baseline worktree with its own
+ * node_modules), both in this process and interleaved, so load and CPU frequency hit both alike.
+ */
+async function runAgainst(dir: string, args: ReturnType<typeof parseBenchArgs>, rounds?: number): Promise<BenchResult | undefined> {
+  const say = printer(args);
+  const start = startInfo();
+  const other = (await import(pathToFileURL(`${dir}/bench/lib/decision-fixture.ts`).href)) as { createDecisionFixture: typeof createDecisionFixture };
+  const config = { ...DETECTORS_ON, audit: { durability: 'full', commit_thread: true } } as const;
+  const fx: Record<'this' | 'base', DecisionFixture | undefined> = { this: undefined, base: undefined };
+  try {
+    fx.this = await createDecisionFixture({ durability: 'full', config });
+    fx.base = await other.createDecisionFixture({ durability: 'full', config });
+    const base = args.quick ? { rounds: 3, iterations: 3000, maxMs: 600, warmup: 2000 } : { rounds: 7, iterations: 15_000, maxMs: 3000, warmup: 5000 };
+    const plan = rounds === undefined ? base : { ...base, rounds };
+    const arms: Arm[] = (['this', 'base'] as const).map((k) => {
+      const f = fx[k] as DecisionFixture;
+      const fn = async () => allowed(await f.runtime.engine.decide(f.call));
+      return {
+        name: k,
+        label: `decide() + audit, detectors on, commit_thread on: ${k === 'this' ? 'this checkout' : dir}`,
+        concurrency: C,
+        warmup: () => warmConcurrent(fn, C, plan.warmup),
+        measure: () => timeConcurrentCpu(fn, C, { iterations: plan.iterations, maxMs: plan.maxMs, min: C }),
+      };
+    });
+    const run = await interleave(arms, { rounds: plan.rounds, say });
+    const cpu = (k: string) => of(run, k, metrics.cpuUsPerOp);
+    const perCore = (k: string) => of(run, k, metrics.perCore);
+    const r = ratio(run, 'this', 'base', metrics.cpuUsPerOp);
+    say(`CPU µs per decision (c${C}, detectors on, durability full, commit thread), median [min–max] of ${plan.rounds} rounds:`);
+    say(`  this checkout: ${fmtSpread(cpu('this'), 1)} µs  (${fmtSpread(perCore('this'), 0)} per core-second)`);
+    say(`  ${dir}: ${fmtSpread(cpu('base'), 1)} µs  (${fmtSpread(perCore('base'), 0)} per core-second)`);
+    say(`  this / base: ${fmtSpread(r)}x`);
+    // every round's ratio, sorted: with many rounds on a loaded machine the quartiles say more than the range
+    const perRound = (run.arms['this']?.rounds ?? []).map((s, i) => metrics.cpuUsPerOp(s) / metrics.cpuUsPerOp(run.arms['base']?.rounds[i] ?? s)).sort((a, b) => a - b);
+    const q = (f: number) => perRound[Math.min(perRound.length - 1, Math.floor(f * perRound.length))] ?? Number.NaN;
+    say(`  this / base by round: ${perRound.map((x) => x.toFixed(2)).join(' ')} (quartiles ${q(0.25).toFixed(2)} / ${q(0.5).toFixed(2)} / ${q(0.75).toFixed(2)})`);
+    const result: BenchResult = {
+      ...newResult({ name: 'decision-cpu-against', title: 'decide() CPU per decision, detectors on, commit thread: this checkout vs another', mode: args.quick ? 'quick' : 'full', params: { concurrency: C, durability: 'full', against: dir, plan, ...runParams(run) } }, start),
+      figures: armFigures(run),
+      derived: {
+        ...spreadEntries('CPU us per decision, this checkout', cpu('this')),
+        ...spreadEntries('CPU us per decision, other checkout', cpu('base')),
+        ...spreadEntries('CPU per decision ratio this/other', r),
+        'CPU per decision ratio this/other q1': q(0.25),
+        'CPU per decision ratio this/other q3': q(0.75),
+      },
+      notes: ['process CPU (user + system, every thread) over each timed run / decisions; both arms in every round, order rotated'],
+    };
+    return emitResult(result, args, say);
+  } finally {
+    await fx.this?.close();
+    await fx.base?.close();
   }
 }
 

@@ -668,41 +668,43 @@ export class DecisionEngine {
     const signalDrafts: AuditDraft[] = (signals ?? []).map((s) => ({
       kind: 'signal',
       ...common,
-      data: { detector: s.detector, severity: s.severity, confidence: s.confidence, evidence: s.evidence },
+      data: { confidence: s.confidence, detector: s.detector, evidence: s.evidence, severity: s.severity },
     }));
     // decision and action data are built here and never changed: sealed, their canonical text is
-    // written once for the store's check, the row and the record hash
+    // written once for the store's check, the row and the record hash. Their keys are written in
+    // canonical (sorted) order, so canonicalJson finds them in order and does not sort them.
     const action: AuditDraft = policy
       ? {
           kind: 'action',
           ...common,
           data: sealJson({
-            final: final.final,
+            ...(final.approvalId !== undefined ? { approval_id: final.approvalId } : {}),
+            containment: [...(final.containment ?? [])],
             effect: final.effect,
+            final: final.final,
             policy_effect: policy.effect,
             reasons: [...final.reasons],
-            containment: [...(final.containment ?? [])],
-            ...(final.approvalId !== undefined ? { approval_id: final.approvalId } : {}),
           }),
         }
-      : { kind: 'action', ...common, data: sealJson({ final: final.final, effect: final.effect }) };
+      : { kind: 'action', ...common, data: sealJson({ effect: final.effect, final: final.final }) };
+    const args = this.argsOf(ctx);
     return [
       {
         kind: 'decision',
         ...common,
         data: sealJson({
-          tool: ctx.tool,
-          resource: ctx.resource ?? null,
-          args: this.argsOf(ctx).redacted,
-          args_hash: this.argsOf(ctx).hash,
+          args: args.redacted,
+          args_hash: args.hash,
           ...(decision.approvalId !== undefined ? { approval_id: decision.approvalId } : {}),
+          details: [...decision.details],
           effect: decision.effect,
-          reasons: [...decision.reasons],
+          errors: decision.errors.map((e) => ({ message: e.message, policy_id: e.policyId })),
           policy_ids: [...decision.policyIds],
           policy_version: decision.policyVersion,
-          details: [...decision.details],
-          errors: decision.errors.map((e) => ({ policy_id: e.policyId, message: e.message })),
-          ...(ctx.shared !== undefined ? { shared: { store: ctx.shared.store, entries: ctx.shared.entries.slice(0, 16), labels_written: ctx.shared.labelsWritten } } : {}),
+          reasons: [...decision.reasons],
+          resource: ctx.resource ?? null,
+          ...(ctx.shared !== undefined ? { shared: { entries: ctx.shared.entries.slice(0, 16), labels_written: ctx.shared.labelsWritten, store: ctx.shared.store } } : {}),
+          tool: ctx.tool,
         }),
       },
       ...signalDrafts,

@@ -50,7 +50,15 @@ function writeCanonical(v: unknown, stack: object[]): string {
         out += ']';
       } else {
         const obj = v as Record<string, unknown>;
-        const keys = Object.keys(obj).sort();
+        const keys = Object.keys(obj);
+        // values built in key order (the audit drafts) skip the sort: one pass finds them in order
+        // (`<` compares strings by UTF-16 code units, as the default sort does)
+        for (let i = 1; i < keys.length; i++) {
+          if ((keys[i - 1] as string) > (keys[i] as string)) {
+            keys.sort();
+            break;
+          }
+        }
         out = '{';
         let first = true;
         for (const k of keys) {

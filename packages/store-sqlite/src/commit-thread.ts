@@ -14,7 +14,7 @@ import { getCompileCacheDir } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { MandateError, describeError, type AuditDraft, type DecisionCommit, type DecisionCommitResult, type Hasher } from '@mandate/core';
 import { auditRecords, textDraft, type TextDraft } from './audit-batch.ts';
-import type { BatchReply, CommitThreadSettings, ThreadReady, WireCommitted, WireEntry } from './commit-protocol.ts';
+import { decodeBudgets, encodeEntries, type BatchReply, type CommitThreadSettings, type ThreadReady, type WireCommitted, type WireEntry } from './commit-protocol.ts';
 
 /** how long `stop` waits for the thread to close its connection before ending it */
 const STOP_TIMEOUT_MS = 5000;
@@ -142,7 +142,7 @@ export class CommitThread {
       this.waiting.set(id, { resolve, reject });
       this.worker.ref();
       try {
-        this.worker.postMessage({ id, entries });
+        this.worker.postMessage({ id, entries: encodeEntries(entries) });
       } catch (e) {
         // a value that cannot be cloned: this batch only
         this.waiting.delete(id);
@@ -165,8 +165,9 @@ function rebuild(entries: readonly DecisionCommit[], variants: readonly { calls?
   let seq = r.seq;
   let prevHash = r.prevHash;
   let at = 0;
+  const budgets = decodeBudgets(r.budgets, entries.length);
   return entries.map((e, i): DecisionCommitResult => {
-    const budget = r.budgets[i] ?? undefined;
+    const budget = budgets[i];
     const drafts = budget && !budget.ok ? (variants[i]?.[budget.exhausted === 'tool' ? 'tool' : 'calls'] ?? []) : e.drafts;
     const hashes: string[] = [];
     for (let k = 0; k < drafts.length; k++, at += HASH_LENGTH) hashes.push(r.hashes.slice(at, at + HASH_LENGTH));

@@ -11,7 +11,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { Hasher } from '@mandate/core';
 import { describeError, isMandateError } from '@mandate/core/errors';
 import { writeTextBatch, type TextCommit, type TextDraft } from './audit-batch.ts';
-import type { BatchReply, BatchRequest, CommitThreadSettings, WireEntry } from './commit-protocol.ts';
+import { decodeEntries, encodeBudgets, type BatchReply, type BatchRequest, type CommitThreadSettings, type WireEntry } from './commit-protocol.ts';
 import { Sql } from './sql.ts';
 import { WalSync } from './wal-sync.ts';
 
@@ -45,7 +45,13 @@ async function commit(req: BatchRequest): Promise<BatchReply> {
   const failed = walSync?.failed();
   if (failed) return { id: req.id, kind: 'failed', message: failed.message, poisoned: true };
   const need: [number, 'calls' | 'tool'][] = [];
-  const entries = req.entries.map((e: WireEntry, i): TextCommit => {
+  let wire: WireEntry[];
+  try {
+    wire = decodeEntries(req.entries);
+  } catch (e) {
+    return { id: req.id, kind: 'failed', message: describeError(e), poisoned: false };
+  }
+  const entries = wire.map((e: WireEntry, i): TextCommit => {
     const b = e.budget;
     if (!b) return { drafts: e.drafts };
     const exhausted = (which: 'calls' | 'tool'): readonly TextDraft[] => {
@@ -80,7 +86,7 @@ async function commit(req: BatchRequest): Promise<BatchReply> {
     seq: first?.seq ?? 0,
     prevHash: first?.prevHash ?? '',
     hashes: results.map((r) => r.hashes.join('')).join(''),
-    budgets: results.map((r) => r.budget ?? null),
+    budgets: encodeBudgets(results.map((r) => r.budget)),
   };
 }
 
