@@ -11,11 +11,12 @@
 export const MIN_MAX_HEAP_MB = 96;
 /**
  * The process's own old generation and the garbage between its collections, MiB. Measured with
- * the shipped defaults (heap snapshots of bench/soak.ts --tasks): ~27 MiB live at rest, ~50 MiB
- * over 10k live tasks, code and source text included; the limit leaves room for about twice that.
- * Same-run soaks at this limit spent no more CPU per decision than V8's own (~4 GiB) limit.
+ * the shipped defaults (bench/soak.ts --tasks, 10k live tasks): ~27 MiB live at rest, ~50 MiB
+ * once the tasks started (heap snapshot), and still growing with decisions: ~121 MiB live after
+ * 348k decisions, where a 128 MiB limit ended the process (V8's out-of-memory error). Same-run
+ * soaks at 127 MiB spent no more CPU per decision than V8's own (~4 GiB) limit.
  */
-const BASE_MB = 113;
+const BASE_MB = 241;
 /** behaviour history (docs/operations.md, memory): bytes per remembered call and per task scope */
 const TASK_CALL_BYTES = 25;
 const TASK_SCOPE_BYTES = 3.1 * 1024;
