@@ -119,6 +119,13 @@ export const configSchema = z.strictObject({
       max_task_ttl: duration('1h').describe('the longest ttl a mandate may ask for'),
       max_task_lifetime: duration('4h').describe('hard end of every task, renewals included'),
       expiry_sweep_interval: duration('30s').describe('how often tasks past their time are marked expired (and audited)'),
+      verified_cache_size: z
+        .number()
+        .int()
+        .min(100)
+        .max(10_000_000)
+        .default(50_000)
+        .describe("verified task tokens remembered (per node), so that a call checks a token's signature only at its first use; ~1.1 KB each (the token's text and claims). Expired ones are forgotten as new ones come; when full of live ones, the oldest go"),
       require_pop_environments: z.array(z.string().regex(/^[A-Za-z0-9._-]{1,100}$/)).max(100).default([]).describe('environments where every task must be bound to a key (DPoP proof at start); per agent: ceiling.require_pop'),
       /** proof of possession (RFC 9449 DPoP) for key-bound task tokens */
       dpop: z

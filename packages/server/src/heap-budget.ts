@@ -12,22 +12,25 @@ export const MIN_MAX_HEAP_MB = 96;
 /**
  * The process's own old generation and the garbage between its collections, MiB. Measured with
  * the shipped defaults (bench/soak.ts --tasks, 10k live tasks): ~27 MiB live at rest, ~50 MiB
- * once the tasks started (heap snapshot), and still growing with decisions: ~121 MiB live after
- * 348k decisions, where a 128 MiB limit ended the process (V8's out-of-memory error). Same-run
- * soaks at 127 MiB spent no more CPU per decision than V8's own (~4 GiB) limit.
+ * once the tasks started (heap snapshot), ~102 MiB after 1M decisions, 30,000 verified tokens
+ * (~30 MiB) included; a 128 MiB limit (base and parts) ended the process after 348k decisions
+ * (V8's out-of-memory error). Same-run soaks at 127 MiB spent no more CPU per decision than
+ * V8's own (~4 GiB) limit.
  */
-const BASE_MB = 241;
+const BASE_MB = 188;
 /** behaviour history (docs/operations.md, memory): bytes per remembered call and per task scope */
 const TASK_CALL_BYTES = 25;
 const TASK_SCOPE_BYTES = 3.1 * 1024;
 const AGENT_CALL_BYTES = 20;
+/** a verified task token remembered: its text (~650 B) and its claims (heap snapshot of the soak) */
+const VERIFIED_TOKEN_BYTES = 1100;
 /** a DPoP proof id remembered against replay (its key text and expiry; an estimate) */
 const DPOP_PROOF_BYTES = 150;
 
 /** the parts of the config whose bounds hold memory (a subset of MandateConfig) */
 export interface HeapBoundsConfig {
   readonly behaviour: { readonly enabled: boolean; readonly history: { readonly per_task: number; readonly max_tasks: number; readonly per_agent: number; readonly max_agents: number } };
-  readonly tokens: { readonly dpop: { readonly replay_cache_size: number } };
+  readonly tokens: { readonly verified_cache_size: number; readonly dpop: { readonly replay_cache_size: number } };
   readonly server: { readonly max_heap_mb: number | 'auto' };
 }
 
@@ -44,6 +47,7 @@ export function heapBudget(c: HeapBoundsConfig): HeapBudget {
   const h = c.behaviour.history;
   const parts = [
     { what: 'base', mb: BASE_MB },
+    { what: `tokens.verified_cache_size ${c.tokens.verified_cache_size}`, mb: (c.tokens.verified_cache_size * VERIFIED_TOKEN_BYTES) / MIB },
     { what: `tokens.dpop.replay_cache_size ${c.tokens.dpop.replay_cache_size}`, mb: (c.tokens.dpop.replay_cache_size * DPOP_PROOF_BYTES) / MIB },
     ...(c.behaviour.enabled
       ? [
