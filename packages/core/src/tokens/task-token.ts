@@ -97,28 +97,9 @@ export class TaskTokens {
       return cached;
     }
     const claims = await this.verifySignature(token);
-    this.dropExpiredOldest(nowSec);
     if (this.cache.size >= this.cacheSize) this.evict(nowSec);
     this.cache.set(token, claims);
     return claims;
-  }
-
-  /** verified tokens remembered now */
-  get remembered(): number {
-    return this.cache.size;
-  }
-
-  /**
-   * Tokens are remembered in the order first verified, nearly the order they expire, and a token
-   * renewed is never looked up again: so as each new one comes, the expired ones at the front go.
-   * Without it they stayed until the cache was full: 10k live tasks renewing every 3 minutes
-   * held 30,000 tokens (~20 MB of their text alone) after 1M decisions (bench/soak.ts --tasks).
-   */
-  private dropExpiredOldest(nowSec: number): void {
-    for (const [t, c] of this.cache) {
-      if (c.exp > nowSec) return;
-      this.cache.delete(t);
-    }
   }
 
   private evict(nowSec: number): void {
