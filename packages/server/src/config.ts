@@ -125,7 +125,7 @@ export const configSchema = z.strictObject({
         .min(100)
         .max(10_000_000)
         .default(50_000)
-        .describe("verified task tokens remembered (per node), so that a call checks a token's signature only at its first use; ~1.1 KB each (the token's text and claims). Expired ones are forgotten as new ones come; when full of live ones, the oldest go"),
+        .describe("verified task tokens remembered (per node), so that a call checks a token's signature only at its first use; ~1.1 KB each (the token's text and claims). A token is forgotten when a lookup finds it expired or when the cache is full (the expired ones first, then the oldest): renewed tokens, never looked up again, stay until then"),
       require_pop_environments: z.array(z.string().regex(/^[A-Za-z0-9._-]{1,100}$/)).max(100).default([]).describe('environments where every task must be bound to a key (DPoP proof at start); per agent: ceiling.require_pop'),
       /** proof of possession (RFC 9449 DPoP) for key-bound task tokens */
       dpop: z
