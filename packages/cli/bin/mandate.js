@@ -12,6 +12,14 @@ import { enableCompileCache } from 'node:module';
 
 enableCompileCache(new URL('../.cache/compile', import.meta.url).pathname);
 const fromSource = existsSync(new URL('../src/main.ts', import.meta.url));
+// `serve` runs with a bounded V8 heap (server.max_heap_mb), which V8 reads only when the heap is
+// created: before loading anything, start again in place with the default's flags (one bare Node
+// start-up); serve starts once more only if its config names other values (server/src/heap.ts)
+const serving = process.argv[2] === 'serve' && !process.argv.includes('--help') && !process.argv.includes('-h');
+if (serving && !process.execArgv.some((a) => a.startsWith('--max-old-space-size='))) {
+  const { DEFAULT_HEAP_SETTINGS, restartWithHeap } = await import('@mandate/server/heap');
+  restartWithHeap(DEFAULT_HEAP_SETTINGS);
+}
 const { runCli } = await import(fromSource ? '../src/main.ts' : '../dist/main.js');
 const { processIO } = await import(fromSource ? '../src/io.ts' : '../dist/io.js');
 process.exitCode = await runCli(process.argv.slice(2), processIO);

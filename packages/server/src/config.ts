@@ -9,6 +9,7 @@ import { killHooksSchema } from './kill-hooks/config.ts';
 import { anchorsConfigSchema } from './anchor-file.ts';
 import { mcpConfigSchema } from '@mandate/gateway/config';
 import { metricsConfigSchema } from './metrics-config.ts';
+import { MIN_MAX_HEAP_MB, heapBudget } from './heap-budget.ts';
 
 const duration = (dflt: string) => durationSchema.prefault(dflt);
 /** one policy folder, or several loaded as one set (their *.cedar files and tools.yaml entries together) */
@@ -68,7 +69,13 @@ export const configSchema = z.strictObject({
       young_generation_growth: z
         .boolean()
         .default(false)
-        .describe("let V8's young generation grow (up to ~96 MiB resident) under load; off, `mandate serve` keeps it at its starting size, which saved ~90 MiB RSS at no measured cost in decisions/s (docs/operations.md, memory)"),
+        .describe("let V8's young generation grow (up to ~96 MiB resident) under load; off, `mandate serve` caps its semi-space at 8 MiB from the start, which saved ~50 MiB RSS at rest and more under load at no measured cost in CPU per decision (docs/operations.md, memory)"),
+      max_heap_mb: z
+        .union([z.literal('auto'), z.number().int().min(MIN_MAX_HEAP_MB).max(65_536)])
+        .default('auto')
+        .describe(
+          "the V8 heap's old-generation limit of `mandate serve`, MiB (its --max-old-space-size; wins over NODE_OPTIONS). auto: a base for the process and its garbage plus what the bounded in-memory structures this config enables may hold (heap-budget.ts; 256 at the defaults). A number (96 to 65536) below that is refused at start. A heap that still fills ends the process with an out-of-memory error, which a supervisor restarts; nothing durable is lost (docs/operations.md, memory)",
+        ),
       body_limit_bytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(1024 * 1024).describe('largest accepted request body'),
       max_json_depth: z.number().int().min(2).max(128).default(32).describe('deepest JSON nesting accepted in any body'),
       public_url: z
@@ -112,6 +119,13 @@ export const configSchema = z.strictObject({
       max_task_ttl: duration('1h').describe('the longest ttl a mandate may ask for'),
       max_task_lifetime: duration('4h').describe('hard end of every task, renewals included'),
       expiry_sweep_interval: duration('30s').describe('how often tasks past their time are marked expired (and audited)'),
+      verified_cache_size: z
+        .number()
+        .int()
+        .min(100)
+        .max(10_000_000)
+        .default(50_000)
+        .describe("verified task tokens remembered (per node), so that a call checks a token's signature only at its first use; ~1.1 KB each (the token's text and claims). A token is forgotten when a lookup finds it expired or when the cache is full (the expired ones first, then the oldest): renewed tokens, never looked up again, stay until then"),
       require_pop_environments: z.array(z.string().regex(/^[A-Za-z0-9._-]{1,100}$/)).max(100).default([]).describe('environments where every task must be bound to a key (DPoP proof at start); per agent: ceiling.require_pop'),
       /** proof of possession (RFC 9449 DPoP) for key-bound task tokens */
       dpop: z
@@ -318,6 +332,11 @@ export function parseConfig(input: unknown): MandateConfig {
   const r = configSchema.safeParse(input ?? {});
   if (!r.success) {
     throw new MandateError('CONFIG_INVALID', `configuration is invalid: ${zodIssues(r.error)}`);
+  }
+  const heap = r.data.server.max_heap_mb;
+  if (heap !== 'auto') {
+    const budget = heapBudget(r.data);
+    if (heap < budget.totalMb) throw new MandateError('CONFIG_INVALID', `configuration is invalid: server.max_heap_mb: ${heap} MiB cannot hold what this config's bounds allow (${budget.totalMb} MiB: ${budget.describe()}); raise it, lower those bounds, or use auto`);
   }
   return r.data;
 }

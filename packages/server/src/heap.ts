@@ -1,13 +1,81 @@
 /**
- * V8's young generation starts small and doubles (up to 32 MiB a semi-space, ~96 MiB resident)
- * whenever enough objects survive its collections, and it never shrinks back under steady load.
- * A server answering a stream of small requests, or a walk of the audit log, allocates fast but
- * keeps little: the doubling buys no throughput there and holds ~90 MiB of resident memory
- * (measured in bench/soak.ts --tasks and bench/audit-verify.ts). Keeping the young generation at
- * its starting size is a process-wide V8 setting, so only a command that owns its process sets it.
+ * The V8 heap of a process that `mandate serve` owns.
+ *
+ * V8 grows its old generation lazily while memory is plentiful: with its own limit (~4 GiB here)
+ * a server over 10k live tasks held ~600 MB resident after 1M decisions, most of it garbage not
+ * yet collected (docs/operations.md, memory). `server.max_heap_mb` sets the limit instead. V8
+ * reads it only when the heap is created: `v8.setFlagsFromString('--max-old-space-size=…')` at
+ * run time leaves `heap_size_limit` unchanged (measured on Node 24), so the process is started
+ * again in place (`process.execve`: the same pid, nothing left behind) with the flags on its
+ * command line. bin/mandate.js does that with the defaults before it loads anything, so a start
+ * with the shipped config pays one bare Node start-up; a config that names other values is
+ * started once more after it is read.
+ *
+ * The young generation doubles (up to 32 MiB a semi-space, ~96 MiB resident) whenever enough
+ * objects survive its collections, and never shrinks back: `mandate serve` had grown it to 32-64
+ * MiB before it was ready. A server answering a stream of small requests allocates fast but keeps
+ * little, so the semi-space is capped from the start unless `server.young_generation_growth` is on.
  */
 import { setFlagsFromString } from 'node:v8';
 
+/** `server.max_heap_mb`'s default: the old generation's limit, MiB (see docs/operations.md, memory) */
+export const DEFAULT_MAX_HEAP_MB = 256;
+/**
+ * the young generation's semi-space, MiB, when it may not grow. Same-run soaks (10k tasks, server
+ * CPU per decision): 1 MiB cost 25-32 % more CPU than V8's growth (more scavenges, more objects
+ * promoted while their requests are still in flight), 4 MiB ~6 %, 8 and 16 MiB none measurable
+ */
+const SMALL_SEMI_SPACE_MB = 8;
+
+export interface HeapSettings {
+  /** the old generation's limit, MiB */
+  readonly maxHeapMb: number;
+  readonly youngGenerationGrowth: boolean;
+}
+
+/** the shipped defaults, for the launcher (bin/mandate.js), which starts before the config is read */
+export const DEFAULT_HEAP_SETTINGS: HeapSettings = { maxHeapMb: DEFAULT_MAX_HEAP_MB, youngGenerationGrowth: false };
+
+/** glibc malloc arenas the restarted process may use (MALLOC_ARENA_MAX) */
+const MALLOC_ARENAS = 2;
+const OLD = '--max-old-space-size=';
+const SEMI = '--max-semi-space-size=';
+
+/** the V8 flags that give a process these settings */
+export function heapFlags(s: HeapSettings): string[] {
+  return [`${OLD}${s.maxHeapMb}`, ...(s.youngGenerationGrowth ? [] : [`${SEMI}${SMALL_SEMI_SPACE_MB}`])];
+}
+
+/** the value a process's command line gives a flag (the last one wins, as in V8) */
+function lastValue(execArgv: readonly string[], prefix: string): string | undefined {
+  let v: string | undefined;
+  for (const a of execArgv) if (a.startsWith(prefix)) v = a.slice(prefix.length);
+  return v;
+}
+
+/** whether a process started with `execArgv` runs with exactly these settings */
+export function heapApplied(s: HeapSettings, execArgv: readonly string[] = process.execArgv): boolean {
+  return lastValue(execArgv, OLD) === String(s.maxHeapMb) && lastValue(execArgv, SEMI) === (s.youngGenerationGrowth ? undefined : String(SMALL_SEMI_SPACE_MB));
+}
+
+/**
+ * Starts this process again in place with these settings (same pid, same arguments and
+ * environment); returns only if it cannot (`process.execve` missing: Node < 23.11), with false.
+ */
+export function restartWithHeap(s: HeapSettings): boolean {
+  const execve = (process as { execve?: (file: string, args: string[], env: NodeJS.ProcessEnv) => never }).execve;
+  if (typeof execve !== 'function') return false;
+  const kept = process.execArgv.filter((a) => !a.startsWith(OLD) && !a.startsWith(SEMI));
+  // glibc gives each thread that allocates its own malloc arena (V8's compiler and GC helpers,
+  // libuv's pool, the store's threads), and freed memory stays in them: two arenas held ~30 MB
+  // less after 80k decisions at no measured cost (docs/operations.md, memory). Set unless the
+  // operator chose; other C libraries ignore it.
+  const env = { ...process.env, MALLOC_ARENA_MAX: process.env['MALLOC_ARENA_MAX'] ?? String(MALLOC_ARENAS) };
+  execve.call(process, process.execPath, [process.execPath, ...kept, ...heapFlags(s), ...process.argv.slice(1)], env);
+  return false;
+}
+
+/** Keeps the young generation at the size it has now (a process-wide V8 setting). */
 export function keepYoungGenerationSmall(): void {
   setFlagsFromString('--semi-space-growth-factor=1');
 }

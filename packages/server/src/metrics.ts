@@ -5,6 +5,7 @@
  * detector names): no id, tool name or URL ever becomes a label, so cardinality stays bounded
  * and no agent-chosen string reaches the exposition. docs/metrics.md lists every name.
  */
+import { getHeapStatistics } from 'node:v8';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { MandateError, SEVERITIES, type AuditRecord, type Decision, type TaskReader } from '@mandate/core';
 
@@ -74,6 +75,7 @@ export class MandateMetrics {
         for (const [state, n] of Object.entries(counts)) this.set({ state }, n);
       },
     });
+    new Gauge({ name: 'mandate_heap_limit_bytes', help: "The V8 heap's size limit (server.max_heap_mb and the young generation's), from v8.getHeapStatistics().", registers, collect() { this.set(getHeapStatistics().heap_size_limit); } });
     new Gauge({ name: 'mandate_gateway_sessions', help: 'Open MCP gateway sessions.', registers, collect() { this.set(self.sources?.gateway().sessions ?? 0); } });
     new Gauge({ name: 'mandate_gateway_upstream_connections', help: 'Connections to upstream MCP servers held by the gateway (pooled and spare).', registers, collect() { this.set(self.sources?.gateway().upstreamConnections ?? 0); } });
     new Gauge({

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
-import { installSafetyNet, keepYoungGenerationSmall, loadConfig, reloadPolicies, serve } from '@mandate/server';
-import type { CliIO } from '../io.ts';
+import { heapApplied, installSafetyNet, keepYoungGenerationSmall, loadConfig, maxHeapMb, reloadPolicies, restartWithHeap, serve } from '@mandate/server';
+import { processIO, type CliIO } from '../io.ts';
 
 export async function serveCommand(args: string[], io: CliIO): Promise<number> {
   const { values } = parseArgs({
@@ -24,8 +24,18 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
   if (values['dev-issuer']) overrides['identity.dev_issuer.enabled'] = true;
   if (values.store !== undefined) overrides['store'] = values.store;
   const config = loadConfig(values.config ?? io.env['MANDATE_CONFIG'], io.env, overrides);
-  // this command owns the process (heap.ts)
-  if (!config.server.young_generation_growth) keepYoungGenerationSmall();
+  // this command owns the process (heap.ts): its heap's limits are set when V8 creates it, so a
+  // process started without them starts again in place (bin/mandate.js did, with the defaults)
+  const heap = { maxHeapMb: maxHeapMb(config), youngGenerationGrowth: config.server.young_generation_growth };
+  if (!heapApplied(heap)) {
+    // only the command run as a process of its own (bin/mandate.js) starts it again; run inside
+    // another program (a test, an embedding), that program owns the heap
+    if (io === processIO) {
+      restartWithHeap(heap);
+      io.err(`warning: server.max_heap_mb (${heap.maxHeapMb} MiB) is not applied: this Node has no process.execve (Node >= 23.11); start it with node --max-old-space-size=${heap.maxHeapMb}`);
+    }
+    if (!heap.youngGenerationGrowth) keepYoungGenerationSmall();
+  }
   const server = await serve(config, { bootstrapAdminKey: io.env['MANDATE_BOOTSTRAP_ADMIN_KEY'], env: io.env });
   // this command owns the process: a database error that escaped every listener must not end it
   const removeSafetyNet = installSafetyNet(server.app.log);

@@ -1,0 +1,66 @@
+/**
+ * How large a heap `mandate serve` needs: a base for the process (its code, the policy set, the
+ * caches that are not listed here, requests in flight) and room for the garbage between
+ * collections, plus the most that each in-memory structure bounded by config may hold, at the
+ * costs measured in docs/operations.md (memory). `server.max_heap_mb: auto` is this sum; a number
+ * below it is refused, so a heap that cannot hold what the bounds allow fails at start, loudly,
+ * not hours later.
+ */
+
+/** the least `server.max_heap_mb` accepted, MiB */
+export const MIN_MAX_HEAP_MB = 96;
+/**
+ * The process's own old generation and the garbage between its collections, MiB. Measured with
+ * the shipped defaults (bench/soak.ts --tasks, 10k live tasks): ~27 MiB live at rest, ~50 MiB
+ * once the tasks started (heap snapshot), ~102 MiB after 1M decisions, 30,000 verified tokens
+ * (~30 MiB) included; a 128 MiB limit (base and parts) ended the process after 348k decisions
+ * (V8's out-of-memory error). Same-run soaks at 127 MiB spent no more CPU per decision than
+ * V8's own (~4 GiB) limit.
+ */
+const BASE_MB = 188;
+/** behaviour history (docs/operations.md, memory): bytes per remembered call and per task scope */
+const TASK_CALL_BYTES = 25;
+const TASK_SCOPE_BYTES = 3.1 * 1024;
+const AGENT_CALL_BYTES = 20;
+/** a verified task token remembered: its text (~650 B) and its claims (heap snapshot of the soak) */
+const VERIFIED_TOKEN_BYTES = 1100;
+/** a DPoP proof id remembered against replay (its key text and expiry; an estimate) */
+const DPOP_PROOF_BYTES = 150;
+
+/** the parts of the config whose bounds hold memory (a subset of MandateConfig) */
+export interface HeapBoundsConfig {
+  readonly behaviour: { readonly enabled: boolean; readonly history: { readonly per_task: number; readonly max_tasks: number; readonly per_agent: number; readonly max_agents: number } };
+  readonly tokens: { readonly verified_cache_size: number; readonly dpop: { readonly replay_cache_size: number } };
+  readonly server: { readonly max_heap_mb: number | 'auto' };
+}
+
+export interface HeapBudget {
+  /** base and parts, rounded up to a whole MiB */
+  readonly totalMb: number;
+  readonly parts: readonly { readonly what: string; readonly mb: number }[];
+  describe(): string;
+}
+
+const MIB = 1024 * 1024;
+
+export function heapBudget(c: HeapBoundsConfig): HeapBudget {
+  const h = c.behaviour.history;
+  const parts = [
+    { what: 'base', mb: BASE_MB },
+    { what: `tokens.verified_cache_size ${c.tokens.verified_cache_size}`, mb: (c.tokens.verified_cache_size * VERIFIED_TOKEN_BYTES) / MIB },
+    { what: `tokens.dpop.replay_cache_size ${c.tokens.dpop.replay_cache_size}`, mb: (c.tokens.dpop.replay_cache_size * DPOP_PROOF_BYTES) / MIB },
+    ...(c.behaviour.enabled
+      ? [
+          { what: `behaviour.history per_task ${h.per_task} × max_tasks ${h.max_tasks}`, mb: (h.max_tasks * (h.per_task * TASK_CALL_BYTES + TASK_SCOPE_BYTES)) / MIB },
+          { what: `behaviour.history per_agent ${h.per_agent} × max_agents ${h.max_agents}`, mb: (h.max_agents * h.per_agent * AGENT_CALL_BYTES) / MIB },
+        ]
+      : []),
+  ].map((p) => ({ what: p.what, mb: Math.ceil(p.mb) }));
+  const totalMb = parts.reduce((s, p) => s + p.mb, 0);
+  return { totalMb, parts, describe: () => parts.map((p) => `${p.what}: ${p.mb}`).join(', ') };
+}
+
+/** the old generation's limit the config gives `mandate serve`, MiB */
+export function maxHeapMb(c: HeapBoundsConfig): number {
+  return c.server.max_heap_mb === 'auto' ? heapBudget(c).totalMb : c.server.max_heap_mb;
+}

@@ -1,0 +1,67 @@
+/**
+ * server.max_heap_mb: auto sizes the heap for what the config's bounds allow; a number below
+ * that, or outside its bounds, is refused at load; and the flags that apply it are recognised
+ * on a process's command line (the last of each wins, as in V8).
+ */
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_HEAP_SETTINGS, heapApplied, heapBudget, heapFlags, maxHeapMb, parseConfig } from '@mandate/server';
+
+function refusal(input: unknown): string {
+  try {
+    parseConfig(input);
+  } catch (e) {
+    expect((e as { code?: string }).code).toBe('CONFIG_INVALID');
+    return (e as Error).message;
+  }
+  throw new Error('the config was accepted');
+}
+
+describe('server.max_heap_mb', () => {
+  it('is auto by default, and auto at the defaults is the limit the launcher starts serve with', () => {
+    const c = parseConfig({});
+    expect(c.server.max_heap_mb).toBe('auto');
+    expect(maxHeapMb(c)).toBe(DEFAULT_HEAP_SETTINGS.maxHeapMb);
+  });
+
+  it('grows auto by the behaviour history the config enables', () => {
+    const off = maxHeapMb(parseConfig({}));
+    const on = parseConfig({ behaviour: { enabled: true } });
+    // 20,000 tasks × (256 calls × 25 B + 3.1 KB) and 10,000 agents × 256 calls × 20 B
+    expect(maxHeapMb(on) - off).toBe(Math.ceil((20_000 * (256 * 25 + 3.1 * 1024)) / 2 ** 20) + Math.ceil((10_000 * 256 * 20) / 2 ** 20));
+    expect(maxHeapMb(parseConfig({ behaviour: { enabled: true, history: { per_task: 32, max_tasks: 1000 } } }))).toBeLessThan(maxHeapMb(on));
+  });
+
+  it('accepts a number that holds what the bounds allow', () => {
+    const need = heapBudget(parseConfig({})).totalMb;
+    expect(maxHeapMb(parseConfig({ server: { max_heap_mb: need } }))).toBe(need);
+    expect(maxHeapMb(parseConfig({ server: { max_heap_mb: 4096 } }))).toBe(4096);
+  });
+
+  it('refuses a number below what the bounds allow, naming the bounds', () => {
+    const message = refusal({ server: { max_heap_mb: 300 }, behaviour: { enabled: true } });
+    expect(message).toContain('server.max_heap_mb');
+    expect(message).toContain('behaviour.history per_task 256 × max_tasks 20000');
+    expect(refusal({ server: { max_heap_mb: 200 }, tokens: { dpop: { replay_cache_size: 2_000_000 } } })).toContain('tokens.dpop.replay_cache_size 2000000');
+  });
+
+  it.each([[95], [65_537], [128.5], ['256'], ['big'], [null]])('refuses max_heap_mb %j', (value) => {
+    expect(refusal({ server: { max_heap_mb: value } })).toContain('max_heap_mb');
+  });
+});
+
+describe('the heap flags', () => {
+  it('caps the young generation unless it may grow', () => {
+    expect(heapFlags({ maxHeapMb: 192, youngGenerationGrowth: false })).toEqual(['--max-old-space-size=192', '--max-semi-space-size=8']);
+    expect(heapFlags({ maxHeapMb: 300, youngGenerationGrowth: true })).toEqual(['--max-old-space-size=300']);
+  });
+
+  it('tells a command line that applies them from one that does not (the last flag wins)', () => {
+    const s = { maxHeapMb: 192, youngGenerationGrowth: false };
+    expect(heapApplied(s, [])).toBe(false);
+    expect(heapApplied(s, ['--max-old-space-size=192'])).toBe(false);
+    expect(heapApplied(s, ['--max-old-space-size=192', '--max-semi-space-size=8'])).toBe(true);
+    expect(heapApplied(s, ['--max-old-space-size=192', '--max-semi-space-size=8', '--max-old-space-size=400'])).toBe(false);
+    expect(heapApplied({ maxHeapMb: 400, youngGenerationGrowth: true }, ['--max-old-space-size=192', '--max-semi-space-size=8', '--max-old-space-size=400'])).toBe(false);
+    expect(heapApplied({ maxHeapMb: 400, youngGenerationGrowth: true }, ['--import', 'x', '--max-old-space-size=400'])).toBe(true);
+  });
+});
