@@ -17,6 +17,10 @@
  *
  *   node bench/http.ts [--quick] [--json-only] [--out DIR] [--publish]
  *
+ * HTTP_BENCH_VARIANT='<config JSON>' adds a second `mandate serve` with that configuration over the
+ * defaults (e.g. '{"server":{"max_heap_mb":4096}}'), timed in the same rounds: a same-run A/B of
+ * a setting, reported as its throughput ratio to the defaults and its own p99 and CPU per request.
+ *
  * Cerbos: set CERBOS_BIN, or `npm install --no-save @cerbos/cerbos-linux-x64`; without it the row
  * is skipped and the result says why.
  */
@@ -87,8 +91,18 @@ function fromAutocannon(r: AutocannonResult, cpuUs: number): RoundSample {
   };
 }
 
+/** HTTP_BENCH_VARIANT: a configuration (JSON object) for a second server timed beside the defaults */
+function variantFromEnv(): Record<string, unknown> | undefined {
+  const text = process.env['HTTP_BENCH_VARIANT'];
+  if (text === undefined || text === '') return undefined;
+  const v = JSON.parse(text) as unknown;
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('HTTP_BENCH_VARIANT must be a JSON object (a configuration)');
+  return v as Record<string, unknown>;
+}
+
 export async function runHttpBenchmark(argv: readonly string[]): Promise<BenchResult> {
   const args = parseBenchArgs(argv);
+  const variantConfig = variantFromEnv();
   const plan = args.quick ? QUICK : FULL;
   const say = printer(args);
   const start = startInfo();
@@ -116,6 +130,14 @@ export async function runHttpBenchmark(argv: readonly string[]): Promise<BenchRe
     const e = await postJson(`${mandate.url}/access/v1/evaluation`, admin, evaluationBody);
     if (e.status !== 200 || (JSON.parse(e.text) as { decision: boolean }).decision !== true) throw new Error(`/access/v1/evaluation did not allow: ${e.status} ${e.text}`);
 
+    const variant = variantConfig === undefined ? undefined : await startMandateServe({ cpus: pin?.server, configJson: variantConfig });
+    if (variant) servers.push(variant);
+    const variantToken = variant === undefined ? undefined : await startTaskOver(variant.url, variant.admin, AGENT, MANDATE);
+    if (variant && variantToken !== undefined) {
+      const v = await postJson(`${variant.url}/v1/authorize`, variantToken, CALL);
+      if (v.status !== 200 || (JSON.parse(v.text) as { effect: string }).effect !== 'allow') throw new Error(`the variant's /v1/authorize did not allow: ${v.status} ${v.text}`);
+    }
+
     const raw = await startRawHttp({ cpus: pin?.server, body: a.text });
     servers.push(raw);
 
@@ -124,6 +146,9 @@ export async function runHttpBenchmark(argv: readonly string[]): Promise<BenchRe
       { name: 'authorize', label: 'mandate serve: POST /v1/authorize', server: mandate, spec: { url: `${mandate.url}/v1/authorize`, headers: { authorization: `Bearer ${authorizeToken}` }, body: JSON.stringify(CALL), connections: CONNECTIONS } },
       { name: 'authzen', label: 'mandate serve: POST /access/v1/evaluation', server: mandate, spec: { url: `${mandate.url}/access/v1/evaluation`, headers: { authorization: `Bearer ${admin}` }, body: JSON.stringify(evaluationBody), connections: CONNECTIONS } },
     ];
+    if (variant && variantToken !== undefined) {
+      targets.push({ name: 'authorize_variant', label: `mandate serve with ${JSON.stringify(variantConfig)}: POST /v1/authorize`, server: variant, spec: { url: `${variant.url}/v1/authorize`, headers: { authorization: `Bearer ${variantToken}` }, body: JSON.stringify(CALL), connections: CONNECTIONS } });
+    }
     let cerbosSkipped: string | undefined;
     if ('bin' in cerbosBin) {
       const port = await freePort();
@@ -225,6 +250,11 @@ export async function runHttpBenchmark(argv: readonly string[]): Promise<BenchRe
       [`p99 at ${CONNECTIONS} connections <= ${P99_TARGET_MS} ms`]: p99.median <= P99_TARGET_MS ? 1 : 0,
       [`one at a time: p99 <= fsync p99 + ${SEQUENTIAL_SLACK_MS} ms`]: seqOverDisk.median <= SEQUENTIAL_SLACK_MS ? 1 : 0,
     };
+    if (run.arms['authorize_variant']) {
+      Object.assign(derived, spreadEntries('throughput ratio variant / defaults', ratio(run, 'authorize_variant', 'authorize', metrics.opsPerSec)));
+      Object.assign(derived, spreadEntries('variant p99 ms at 50 connections', of(run, 'authorize_variant', metrics.p99)));
+      Object.assign(derived, spreadEntries('variant CPU us per request', of(run, 'authorize_variant', metrics.cpuUsPerOp)));
+    }
     if (run.arms['cerbos']) {
       Object.assign(derived, spreadEntries('throughput ratio /v1/authorize / cerbos', ratio(run, 'authorize', 'cerbos', metrics.opsPerSec)));
       Object.assign(derived, spreadEntries('per-core ratio /v1/authorize / cerbos (CPU time)', ratio(run, 'authorize', 'cerbos', metrics.perCore)));
@@ -247,6 +277,7 @@ export async function runHttpBenchmark(argv: readonly string[]): Promise<BenchRe
             server: 'mandate serve, shipped defaults (log level info to a file, SQLite WAL, durability full, group commit), examples/policies, --dev-issuer',
             call: CALL,
             mandate: MANDATE.tools,
+            ...(variantConfig === undefined ? {} : { variant: variantConfig }),
             cerbos: 'bin' in cerbosBin ? cerbosBin.bin : `skipped: ${cerbosSkipped ?? ''}`,
             responseBytes: Buffer.byteLength(a.text),
           },
