@@ -16,7 +16,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { armFigures, fmtSpread, interleave, metrics, of, ownCpuUs, ratio, runParams, spreadEntries, type Arm, type RoundSample } from './lib/interleave.ts';
+import { armFigures, checkoutComparison, fmtSpread, interleave, metrics, of, ownCpuUs, quantile, runParams, type Arm, type RoundSample } from './lib/interleave.ts';
 import { emitResult, newResult, parseBenchArgs, printer, startInfo, type BenchResult } from './lib/report.ts';
 import { REPO_ROOT } from './lib/stats.ts';
 
@@ -134,9 +134,8 @@ export async function runCommitPathBenchmark(argv: readonly string[]): Promise<B
     });
     const run = await interleave(arms, { rounds, say });
     const cpu = (k: string) => of(run, k, metrics.cpuUsPerOp);
-    const r = ratio(run, 'this', 'base', metrics.cpuUsPerOp);
-    const perRound = (run.arms['this']?.rounds ?? []).map((s, i) => metrics.cpuUsPerOp(s) / metrics.cpuUsPerOp(run.arms['base']?.rounds[i] ?? s)).sort((a, b) => a - b);
-    const q = (f: number) => perRound[Math.min(perRound.length - 1, Math.floor(f * perRound.length))] ?? Number.NaN;
+    const { ratio: r, entries } = checkoutComparison(run);
+    const q = (f: number) => quantile(r, f);
     say(`CPU µs per decision on the commit path (durability ${durability}), median [min–max] of ${rounds} rounds:`);
     say(`  this checkout: ${fmtSpread(cpu('this'), 1)} µs`);
     say(`  ${dir}: ${fmtSpread(cpu('base'), 1)} µs`);
@@ -144,13 +143,7 @@ export async function runCommitPathBenchmark(argv: readonly string[]): Promise<B
     const result: BenchResult = {
       ...newResult({ name: 'commit-path', title: 'audit commit path CPU per decision: this checkout vs another', mode: 'full', params: { batch: BATCH, batchesPerRound: BATCHES_PER_ROUND, durability, against: dir, ...runParams(run) } }, start),
       figures: armFigures(run),
-      derived: {
-        ...spreadEntries('CPU us per decision, this checkout', cpu('this')),
-        ...spreadEntries('CPU us per decision, other checkout', cpu('base')),
-        ...spreadEntries('CPU per decision ratio this/other', r),
-        'CPU per decision ratio this/other q1': q(0.25),
-        'CPU per decision ratio this/other q3': q(0.75),
-      },
+      derived: entries,
       notes: ['process CPU (user + system, every thread) over each round / decisions; both sides in every round, order alternating'],
     };
     return emitResult(result, args, say);

@@ -14,7 +14,7 @@
  */
 import { createDecisionFixture, type DecisionFixture } from './lib/decision-fixture.ts';
 import { type BenchResult, emitResult, newResult, parseBenchArgs, startInfo, printer } from './lib/report.ts';
-import { armFigures, fmtSpread, interleave, metrics, of, ratio, runParams, spreadEntries, timeConcurrentCpu, warmConcurrent, type Arm } from './lib/interleave.ts';
+import { armFigures, checkoutComparison, fmtSpread, interleave, metrics, of, quantile, ratio, runParams, spreadEntries, timeConcurrentCpu, warmConcurrent, type Arm } from './lib/interleave.ts';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Decision } from '@mandate/core';
@@ -129,25 +129,17 @@ async function runAgainst(dir: string, args: ReturnType<typeof parseBenchArgs>, 
     const run = await interleave(arms, { rounds: plan.rounds, say });
     const cpu = (k: string) => of(run, k, metrics.cpuUsPerOp);
     const perCore = (k: string) => of(run, k, metrics.perCore);
-    const r = ratio(run, 'this', 'base', metrics.cpuUsPerOp);
+    const { ratio: r, entries } = checkoutComparison(run);
     say(`CPU µs per decision (c${C}, detectors on, durability full, commit thread), median [min–max] of ${plan.rounds} rounds:`);
     say(`  this checkout: ${fmtSpread(cpu('this'), 1)} µs  (${fmtSpread(perCore('this'), 0)} per core-second)`);
     say(`  ${dir}: ${fmtSpread(cpu('base'), 1)} µs  (${fmtSpread(perCore('base'), 0)} per core-second)`);
     say(`  this / base: ${fmtSpread(r)}x`);
-    // every round's ratio, sorted: with many rounds on a loaded machine the quartiles say more than the range
-    const perRound = (run.arms['this']?.rounds ?? []).map((s, i) => metrics.cpuUsPerOp(s) / metrics.cpuUsPerOp(run.arms['base']?.rounds[i] ?? s)).sort((a, b) => a - b);
-    const q = (f: number) => perRound[Math.min(perRound.length - 1, Math.floor(f * perRound.length))] ?? Number.NaN;
-    say(`  this / base by round: ${perRound.map((x) => x.toFixed(2)).join(' ')} (quartiles ${q(0.25).toFixed(2)} / ${q(0.5).toFixed(2)} / ${q(0.75).toFixed(2)})`);
+    const q = (f: number) => quantile(r, f);
+    say(`  this / base by round: ${[...r.rounds].sort((a, b) => a - b).map((x) => x.toFixed(2)).join(' ')} (quartiles ${q(0.25).toFixed(2)} / ${q(0.5).toFixed(2)} / ${q(0.75).toFixed(2)})`);
     const result: BenchResult = {
       ...newResult({ name: 'decision-cpu-against', title: 'decide() CPU per decision, detectors on, commit thread: this checkout vs another', mode: args.quick ? 'quick' : 'full', params: { concurrency: C, durability: 'full', against: dir, plan, ...runParams(run) } }, start),
       figures: armFigures(run),
-      derived: {
-        ...spreadEntries('CPU us per decision, this checkout', cpu('this')),
-        ...spreadEntries('CPU us per decision, other checkout', cpu('base')),
-        ...spreadEntries('CPU per decision ratio this/other', r),
-        'CPU per decision ratio this/other q1': q(0.25),
-        'CPU per decision ratio this/other q3': q(0.75),
-      },
+      derived: entries,
       notes: ['process CPU (user + system, every thread) over each timed run / decisions; both arms in every round, order rotated'],
     };
     return emitResult(result, args, say);

@@ -205,6 +205,33 @@ export function armFigures(run: Interleaved): Record<string, Figure> {
 }
 
 /**
+ * The `f` quantile (0..1, nearest rank below) of a Spread's per-round values: with many rounds on
+ * a loaded machine the quartiles say more than the range.
+ */
+export function quantile(s: Spread, f: number): number {
+  const sorted = [...s.rounds].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(f * sorted.length))] ?? Number.NaN;
+}
+
+/**
+ * The derived numbers of a same-run A/B of two checkouts (arms `this` and `base`), CPU µs per
+ * decision: each side, and their per-round ratio with its range and quartiles.
+ */
+export function checkoutComparison(run: Interleaved): { readonly ratio: Spread; readonly entries: Record<string, number> } {
+  const r = ratio(run, 'this', 'base', metrics.cpuUsPerOp);
+  return {
+    ratio: r,
+    entries: {
+      ...spreadEntries('CPU us per decision, this checkout', of(run, 'this', metrics.cpuUsPerOp)),
+      ...spreadEntries('CPU us per decision, other checkout', of(run, 'base', metrics.cpuUsPerOp)),
+      ...spreadEntries('CPU per decision ratio this/other', r),
+      'CPU per decision ratio this/other q1': quantile(r, 0.25),
+      'CPU per decision ratio this/other q3': quantile(r, 0.75),
+    },
+  };
+}
+
+/**
  * A Spread as derived numbers: `<name>` is the median, `<name> min` / `<name> max` the range.
  * Keeps the result's derived map flat (numbers only) and the range next to every figure.
  */
