@@ -39,6 +39,11 @@ export interface HttpOptions {
   readonly dashboardDir?: string;
 }
 
+/** the headers every response carries, the router's own refusals included */
+function everyResponseHeaders(reply: FastifyReply, requestId: string): void {
+  reply.header('x-request-id', requestId).header('cache-control', 'no-store').header('x-content-type-options', 'nosniff');
+}
+
 /** the longest path parameter the router matches: a 2048-byte id, percent-encoded, with room */
 const MAX_PATH_PARAM_CHARS = 6_400;
 
@@ -121,7 +126,7 @@ export function buildHttpApp(rt: MandateRuntime, opts: HttpOptions = {}): Fastif
     // the router's refusals are answered like every other error, with the envelope and headers
     frameworkErrors: (err, req, res) => {
       const reply = res as unknown as FastifyReply;
-      reply.header('x-request-id', req.id).header('cache-control', 'no-store').header('x-content-type-options', 'nosniff');
+      everyResponseHeaders(reply, req.id);
       const why = err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? `a path segment is longer than ${MAX_PATH_PARAM_CHARS} characters` : 'the path is not a valid URL path';
       void reply.code(400).send(envelope('MALFORMED_REQUEST', why, req.id));
     },
@@ -140,9 +145,7 @@ export function buildHttpApp(rt: MandateRuntime, opts: HttpOptions = {}): Fastif
 
   // a callback hook, not an async one: no promise per request
   app.addHook('onRequest', (req, reply, done) => {
-    reply.header('x-request-id', req.id);
-    reply.header('cache-control', 'no-store');
-    reply.header('x-content-type-options', 'nosniff');
+    everyResponseHeaders(reply, req.id);
     const enc = req.headers['content-encoding'];
     if (enc !== undefined && enc !== 'identity') {
       done(new MandateError('UNSUPPORTED_MEDIA_TYPE', 'compressed request bodies are not accepted'));
