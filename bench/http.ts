@@ -15,16 +15,21 @@
  * are taken within a round, reported as median [min–max] of the rounds, with CPU time of the
  * server process (from /proc) beside wall throughput.
  *
- *   node bench/http.ts [--quick] [--json-only] [--out DIR] [--publish]
+ *   node bench/http.ts [--quick] [--json-only] [--out DIR] [--publish] [--baseline CHECKOUT]
  *
  * HTTP_BENCH_VARIANT='<config JSON>' adds a second `mandate serve` with that configuration over the
  * defaults (e.g. '{"server":{"max_heap_mb":4096}}'), timed in the same rounds: a same-run A/B of
- * a setting, reported as its throughput ratio to the defaults and its own p99 and CPU per request.
+ * a setting, reported as its throughput ratio to the defaults and its own p99 and CPU per request,
+ * at 50 connections and one call at a time.
+ *
+ * --baseline CHECKOUT adds a `mandate serve` from another checkout of the repository (with its
+ * node_modules, e.g. a worktree of the commit a change starts from), shipped defaults, timed in
+ * the same rounds at 50 connections and one call at a time: a same-run A/B of the code.
  *
  * Cerbos: set CERBOS_BIN, or `npm install --no-save @cerbos/cerbos-linux-x64`; without it the row
  * is skipped and the result says why.
  */
-import { closeSync, fdatasyncSync, openSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fdatasyncSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import type { AutocannonResult } from 'autocannon';
@@ -101,7 +106,12 @@ function variantFromEnv(): Record<string, unknown> | undefined {
 }
 
 export async function runHttpBenchmark(argv: readonly string[]): Promise<BenchResult> {
-  const args = parseBenchArgs(argv);
+  const b = argv.indexOf('--baseline');
+  const baselineDir = b === -1 ? undefined : argv[b + 1];
+  if (b !== -1 && (baselineDir === undefined || baselineDir.startsWith('--'))) throw new Error('--baseline needs a checkout of the repository');
+  const baselineCli = baselineDir === undefined ? undefined : join(baselineDir, 'packages', 'cli', 'bin', 'mandate.js');
+  if (baselineCli !== undefined && !existsSync(baselineCli)) throw new Error(`--baseline: no ${baselineCli}`);
+  const args = parseBenchArgs(b === -1 ? argv : [...argv.slice(0, b), ...argv.slice(b + 2)]);
   const variantConfig = variantFromEnv();
   const plan = args.quick ? QUICK : FULL;
   const say = printer(args);
@@ -132,10 +142,19 @@ export async function runHttpBenchmark(argv: readonly string[]): Promise<BenchRe
 
     const variant = variantConfig === undefined ? undefined : await startMandateServe({ cpus: pin?.server, configJson: variantConfig });
     if (variant) servers.push(variant);
-    const variantToken = variant === undefined ? undefined : await startTaskOver(variant.url, variant.admin, AGENT, MANDATE);
-    if (variant && variantToken !== undefined) {
-      const v = await postJson(`${variant.url}/v1/authorize`, variantToken, CALL);
-      if (v.status !== 200 || (JSON.parse(v.text) as { effect: string }).effect !== 'allow') throw new Error(`the variant's /v1/authorize did not allow: ${v.status} ${v.text}`);
+    const baseline = baselineCli === undefined ? undefined : await startMandateServe({ cpus: pin?.server, cli: baselineCli });
+    if (baseline) servers.push(baseline);
+    // the other servers (a configuration, a checkout): their own tasks, at 50 connections and one call at a time
+    const others: { name: string; what: string; server: ChildServer; token: string; seqToken: string }[] = [];
+    for (const [name, what, server] of [
+      ['variant', `mandate serve with ${JSON.stringify(variantConfig)}`, variant],
+      ['baseline', `mandate serve from ${baselineDir ?? ''}`, baseline],
+    ] as const) {
+      if (server === undefined) continue;
+      const token = await startTaskOver(server.url, server.admin, AGENT, MANDATE);
+      const v = await postJson(`${server.url}/v1/authorize`, token, CALL);
+      if (v.status !== 200 || (JSON.parse(v.text) as { effect: string }).effect !== 'allow') throw new Error(`the ${name}'s /v1/authorize did not allow: ${v.status} ${v.text}`);
+      others.push({ name, what, server, token, seqToken: await startTaskOver(server.url, server.admin, AGENT, MANDATE) });
     }
 
     const raw = await startRawHttp({ cpus: pin?.server, body: a.text });
@@ -146,8 +165,8 @@ export async function runHttpBenchmark(argv: readonly string[]): Promise<BenchRe
       { name: 'authorize', label: 'mandate serve: POST /v1/authorize', server: mandate, spec: { url: `${mandate.url}/v1/authorize`, headers: { authorization: `Bearer ${authorizeToken}` }, body: JSON.stringify(CALL), connections: CONNECTIONS } },
       { name: 'authzen', label: 'mandate serve: POST /access/v1/evaluation', server: mandate, spec: { url: `${mandate.url}/access/v1/evaluation`, headers: { authorization: `Bearer ${admin}` }, body: JSON.stringify(evaluationBody), connections: CONNECTIONS } },
     ];
-    if (variant && variantToken !== undefined) {
-      targets.push({ name: 'authorize_variant', label: `mandate serve with ${JSON.stringify(variantConfig)}: POST /v1/authorize`, server: variant, spec: { url: `${variant.url}/v1/authorize`, headers: { authorization: `Bearer ${variantToken}` }, body: JSON.stringify(CALL), connections: CONNECTIONS } });
+    for (const o of others) {
+      targets.push({ name: `authorize_${o.name}`, label: `${o.what}: POST /v1/authorize`, server: o.server, spec: { url: `${o.server.url}/v1/authorize`, headers: { authorization: `Bearer ${o.token}` }, body: JSON.stringify(CALL), connections: CONNECTIONS } });
     }
     let cerbosSkipped: string | undefined;
     if ('bin' in cerbosBin) {
@@ -182,18 +201,21 @@ export async function runHttpBenchmark(argv: readonly string[]): Promise<BenchRe
     });
 
     // one call at a time (each timed, µs resolution), and the disk's own commit of the same bytes, on the server's disk
-    const seqSpec = { url: `${mandate.url}/v1/authorize`, headers: { authorization: `Bearer ${seqToken}` }, body: JSON.stringify(CALL) };
-    const sequential: Arm = {
-      name: 'authorize_c1',
-      label: 'mandate serve: POST /v1/authorize, one call at a time (one keep-alive connection)',
-      concurrency: 1,
-      warmup: async () => void (await runSequential({ ...seqSpec, duration: plan.warmupSeconds }, pin?.load)),
-      measure: async () => {
-        const c0 = processCpuUs(mandate.pid);
-        const r = await runSequential({ ...seqSpec, duration: plan.seconds }, pin?.load);
-        return { ops: r.samples.length, elapsedMs: r.elapsedMs, samples: r.samples, cpuUs: processCpuUs(mandate.pid) - c0, extra: { non2xx: r.non2xx, errors: r.errors } };
-      },
+    const sequentialArm = (name: string, what: string, server: ChildServer, token: string): Arm => {
+      const seqSpec = { url: `${server.url}/v1/authorize`, headers: { authorization: `Bearer ${token}` }, body: JSON.stringify(CALL) };
+      return {
+        name,
+        label: `${what}: POST /v1/authorize, one call at a time (one keep-alive connection)`,
+        concurrency: 1,
+        warmup: async () => void (await runSequential({ ...seqSpec, duration: plan.warmupSeconds }, pin?.load)),
+        measure: async () => {
+          const c0 = processCpuUs(server.pid);
+          const r = await runSequential({ ...seqSpec, duration: plan.seconds }, pin?.load);
+          return { ops: r.samples.length, elapsedMs: r.elapsedMs, samples: r.samples, cpuUs: processCpuUs(server.pid) - c0, extra: { non2xx: r.non2xx, errors: r.errors } };
+        },
+      };
     };
+    const sequential = sequentialArm('authorize_c1', 'mandate serve', mandate, seqToken);
     const payload = Buffer.alloc(recordBytes, 0x61);
     const fsyncFile = openSync(join(mandate.dir, 'fsync-probe.bin'), 'w');
     let offset = 0;
@@ -205,6 +227,7 @@ export async function runHttpBenchmark(argv: readonly string[]): Promise<BenchRe
     const arms: Arm[] = [
       ...targets.map((t) => loadArm(t, CONNECTIONS)),
       sequential,
+      ...others.map((o) => sequentialArm(`authorize_c1_${o.name}`, o.what, o.server, o.seqToken)),
       {
         name: 'fsync',
         label: `disk: write ${recordBytes} B + fdatasync (the decision's audit bytes)`,
@@ -250,10 +273,15 @@ export async function runHttpBenchmark(argv: readonly string[]): Promise<BenchRe
       [`p99 at ${CONNECTIONS} connections <= ${P99_TARGET_MS} ms`]: p99.median <= P99_TARGET_MS ? 1 : 0,
       [`one at a time: p99 <= fsync p99 + ${SEQUENTIAL_SLACK_MS} ms`]: seqOverDisk.median <= SEQUENTIAL_SLACK_MS ? 1 : 0,
     };
-    if (run.arms['authorize_variant']) {
-      Object.assign(derived, spreadEntries('throughput ratio variant / defaults', ratio(run, 'authorize_variant', 'authorize', metrics.opsPerSec)));
-      Object.assign(derived, spreadEntries('variant p99 ms at 50 connections', of(run, 'authorize_variant', metrics.p99)));
-      Object.assign(derived, spreadEntries('variant CPU us per request', of(run, 'authorize_variant', metrics.cpuUsPerOp)));
+    for (const o of others) {
+      const n = o.name;
+      Object.assign(derived, spreadEntries(`throughput ratio ${n} / this`, ratio(run, `authorize_${n}`, 'authorize', metrics.opsPerSec)));
+      Object.assign(derived, spreadEntries(`${n} p99 ms at 50 connections`, of(run, `authorize_${n}`, metrics.p99)));
+      Object.assign(derived, spreadEntries(`${n} CPU us per request`, of(run, `authorize_${n}`, metrics.cpuUsPerOp)));
+      Object.assign(derived, spreadEntries(`one at a time: ${n} p99 ms`, of(run, `authorize_c1_${n}`, metrics.p99)));
+      Object.assign(derived, spreadEntries(`one at a time: p99 this - ${n} (ms)`, difference(run, 'authorize_c1', `authorize_c1_${n}`, metrics.p99)));
+      Object.assign(derived, spreadEntries(`one at a time: p50 this - ${n} (ms)`, difference(run, 'authorize_c1', `authorize_c1_${n}`, metrics.p50)));
+      Object.assign(derived, spreadEntries(`one at a time: ${n} p99 - fsync p99 (ms)`, difference(run, `authorize_c1_${n}`, 'fsync', metrics.p99)));
     }
     if (run.arms['cerbos']) {
       Object.assign(derived, spreadEntries('throughput ratio /v1/authorize / cerbos', ratio(run, 'authorize', 'cerbos', metrics.opsPerSec)));
@@ -278,6 +306,7 @@ export async function runHttpBenchmark(argv: readonly string[]): Promise<BenchRe
             call: CALL,
             mandate: MANDATE.tools,
             ...(variantConfig === undefined ? {} : { variant: variantConfig }),
+            ...(baselineDir === undefined ? {} : { baseline: baselineDir }),
             cerbos: 'bin' in cerbosBin ? cerbosBin.bin : `skipped: ${cerbosSkipped ?? ''}`,
             responseBytes: Buffer.byteLength(a.text),
           },
