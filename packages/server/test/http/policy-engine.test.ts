@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { deferPastCommit } from '../../src/compose.ts';
 import { EXAMPLE_POLICIES, mandate, startHarness, WIDE_CEILING, type DecisionBody, type Harness } from '../support.ts';
 
 interface PoliciesView {
@@ -40,5 +41,16 @@ describe('policies.engine and the live cross-check', () => {
     const view = (await h.op('GET', '/v1/policies')).json<PoliciesView>();
     expect(view.engine.engine).toBe('cedar');
     expect(view.cross_check).toBeNull();
+  });
+});
+
+describe('the cross-check is scheduled off the sampled call\'s path', () => {
+  it('runs a sampled check after the commit that the same turn queued next (setImmediate), not before it', async () => {
+    const order: string[] = [];
+    // as in decide(): the policy step samples the call, then its audit commit is scheduled
+    deferPastCommit(() => order.push('cross-check'));
+    setImmediate(() => order.push('audit commit handed to the store'));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(order).toEqual(['audit commit handed to the store', 'cross-check']);
   });
 });
