@@ -29,7 +29,7 @@
  * Cerbos: set CERBOS_BIN, or `npm install --no-save @cerbos/cerbos-linux-x64`; without it the row
  * is skipped and the result says why.
  */
-import { closeSync, existsSync, fdatasyncSync, openSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fdatasyncSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import type { AutocannonResult } from 'autocannon';
@@ -245,6 +245,10 @@ export async function runHttpBenchmark(argv: readonly string[]): Promise<BenchRe
     ];
     say(`http benchmark: ${plan.rounds} interleaved rounds of ${plan.seconds} s per target (${plan.warmupSeconds} s warm-up each), autocannon in a child process, ${CONNECTIONS} connections; ${pin ? `servers pinned to cpu ${pin.server}, load generator to cpu ${pin.load}` : 'nothing pinned (no core to spare)'}; ${args.quick ? 'quick' : 'full'} run`);
     const run = await interleave(arms, { rounds: plan.rounds, say });
+    // the resident memory each mandate server peaked at over the whole run (what a heap setting costs)
+    const peakRss = (pid: number): number => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? Number.NaN) / 1024;
+    const peaks: Record<string, number> = { 'peak RSS MiB (VmHWM): mandate serve': peakRss(mandate.pid) };
+    for (const o of others) peaks[`peak RSS MiB (VmHWM): ${o.name}`] = peakRss(o.server.pid);
     closeSync(fsyncFile);
     disk.close();
 
@@ -259,6 +263,7 @@ export async function runHttpBenchmark(argv: readonly string[]): Promise<BenchRe
     const derived: Record<string, number> = {
       'failed requests (non-2xx, errors, timeouts; all targets)': failures,
       'audit bytes per decision (the disk floor\u2019s write)': recordBytes,
+      ...peaks,
       ...spreadEntries('throughput ratio /v1/authorize / raw', share),
       ...spreadEntries('per-core ratio /v1/authorize / raw (CPU time)', cpuShare),
       ...spreadEntries('throughput ratio /access/v1/evaluation / raw', ratio(run, 'authzen', 'raw', metrics.opsPerSec)),
