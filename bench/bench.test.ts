@@ -203,6 +203,17 @@ describe('http benchmark', () => {
     const order = written.params['order'] as string[][];
     expect(order).toHaveLength(3);
     expect(new Set(order.map((r) => r[0])).size).toBe(3);
+    expect(written.derived['peak RSS MiB (VmHWM): mandate serve']).toBeGreaterThan(0);
+  });
+
+  it('times a server from another checkout (--baseline) in the same rounds, at 50 connections and one call at a time', { timeout: 240_000 }, async () => {
+    const dir = join(out, 'baseline');
+    await run(process.execPath, ['bench/http.ts', '--quick', '--json-only', '--out', dir, '--baseline', ROOT], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 });
+    const written = JSON.parse(readFileSync(join(dir, 'http.json'), 'utf8')) as BenchResult;
+    expect(written.params['baseline']).toBe(ROOT);
+    expect(Object.keys(written.figures)).toEqual(expect.arrayContaining(['authorize_baseline', 'authorize_c1_baseline']));
+    expect(written.derived['failed requests (non-2xx, errors, timeouts; all targets)']).toBe(0);
+    for (const k of ['throughput ratio baseline / this', 'one at a time: p99 this - baseline (ms)', 'peak RSS MiB (VmHWM): baseline']) expect(Number.isFinite(written.derived[k])).toBe(true);
   });
 });
 
