@@ -4,7 +4,7 @@
  * the request completes (app.ts). Only ids and closed-set values: never a token, an argument or
  * a query string.
  */
-import type { FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 
 export interface AccessFields {
   effect?: string;
@@ -15,15 +15,34 @@ export interface AccessFields {
   operator?: string;
 }
 
-const noted = new WeakMap<FastifyRequest, AccessFields>();
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** the access line's fields noted so far (noteAccess), or null */
+    mandateAccess: AccessFields | null;
+  }
+}
+
+/**
+ * Gives every request of `app` its access fields slot, declared up front so each request object
+ * has the same shape. A field on the request, written in place, instead of a WeakMap entry and
+ * a merged copy per note: that was ~2 % of the bytes a decision request allocated.
+ */
+export function accessFieldsSlot(app: FastifyInstance): void {
+  app.decorateRequest('mandateAccess', null);
+}
+
+const KEYS = ['effect', 'taskId', 'agentId', 'callId', 'operator'] as const;
 
 export function noteAccess(req: FastifyRequest, fields: { [K in keyof AccessFields]?: string | undefined }): void {
-  const prior = noted.get(req);
-  const clean: AccessFields = {};
-  for (const [k, v] of Object.entries(fields) as [keyof AccessFields, string | undefined][]) if (v !== undefined && v !== null) clean[k] = v;
-  noted.set(req, prior === undefined ? clean : { ...prior, ...clean });
+  let known = req.mandateAccess;
+  for (const k of KEYS) {
+    const v = fields[k];
+    if (v === undefined || v === null) continue;
+    if (known === null || known === undefined) req.mandateAccess = known = {};
+    known[k] = v;
+  }
 }
 
 export function accessFields(req: FastifyRequest): AccessFields | undefined {
-  return noted.get(req);
+  return req.mandateAccess ?? undefined;
 }

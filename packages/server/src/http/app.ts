@@ -3,7 +3,7 @@ import { checkJsonBounds, checkJsonTextBounds, findDuplicateKey, isMandateError,
 import type { MandateRuntime } from '../compose.ts';
 import { trustsHostHeader } from '../config.ts';
 import { randomBase64url } from '../node-ports.ts';
-import { accessFields } from './access-log.ts';
+import { accessFields, accessFieldsSlot } from './access-log.ts';
 import { boundConnections, timeoutOptions, trustedProxies } from './edge.ts';
 import { envelope, STATUS_BY_CODE } from './errors.ts';
 import { agentRoutes } from './routes/agents.ts';
@@ -133,6 +133,7 @@ export function buildHttpApp(rt: MandateRuntime, opts: HttpOptions = {}): Fastif
   });
 
   trackRoutes(app);
+  accessFieldsSlot(app);
   boundConnections(app, rt.config.server.max_connections_per_ip, isTrustedProxy, app.log);
   countRequests(app, rt);
   if (rt.config.server.public_url === undefined && !trustsHostHeader(rt.config)) {
