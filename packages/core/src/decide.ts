@@ -444,7 +444,7 @@ export class DecisionEngine {
     if (ctx.argsMemo?.of !== ctx.args) {
       // sealed: its canonical text is written once and reused by every draft and record hash;
       // when redaction changed nothing that text is also the arguments' own
-      const { redacted, changed } = redactArgsCopy(ctx.args);
+      const { redacted, changed } = redactArgsCopy(ctx.args, true);
       const sealed = sealJson(redacted);
       const hash = argsHash(changed ? ctx.args : sealed, this.d.hasher);
       ctx.argsMemo = { of: ctx.args, hash, redacted: sealed };

@@ -13,6 +13,12 @@ const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
  */
 const CANONICAL = Symbol('mandate.canonicalJson');
 
+/**
+ * Set (true) on a sealed value that is in canonical order (see `inCanonicalOrder`): JSON.stringify
+ * writes it as its canonical text, so a value containing it can still be written in one pass.
+ */
+const ORDERED = Symbol('mandate.canonicalOrder');
+
 /** nesting depth from which `canonicalJson` starts looking for cycles (a cycle nests forever) */
 const CYCLE_CHECK_DEPTH = 64;
 
@@ -24,7 +30,56 @@ const CYCLE_CHECK_DEPTH = 64;
  * written from its cached text.
  */
 export function canonicalJson(value: unknown): string {
+  if (value !== null && typeof value === 'object') {
+    const cached = (value as { [CANONICAL]?: string })[CANONICAL];
+    if (cached !== undefined) return cached;
+    // plain data whose every object has its keys in sorted order is written by JSON.stringify
+    // exactly as below (same strings, numbers, key order, absent fields): one native pass
+    if (inCanonicalOrder(value, 0)) return JSON.stringify(value);
+  }
   return writeCanonical(value, []);
+}
+
+/**
+ * Whether JSON.stringify writes this value as its canonical text: strings, booleans, null and
+ * finite numbers; arrays without holes or undefined items; plain objects (no prototype but
+ * Object's or none, no `toJSON`) whose own keys, in the order JSON.stringify visits them, are
+ * sorted. Anything else (or deeper than the cycle check starts) goes to `writeCanonical`, which
+ * sorts, or throws where JSON.stringify would silently write something else.
+ */
+function inCanonicalOrder(v: unknown, depth: number): boolean {
+  if (v === null) return true;
+  switch (typeof v) {
+    case 'string':
+    case 'boolean':
+      return true;
+    case 'number':
+      return Number.isFinite(v);
+    case 'object': {
+      if ((v as { [CANONICAL]?: string })[CANONICAL] !== undefined) return (v as { [ORDERED]?: boolean })[ORDERED] === true;
+      if (depth >= CYCLE_CHECK_DEPTH || (v as { toJSON?: unknown }).toJSON !== undefined) return false;
+      if (Array.isArray(v)) {
+        if (Object.getPrototypeOf(v) !== Array.prototype) return false;
+        for (let i = 0; i < v.length; i++) {
+          const x: unknown = v[i];
+          if (x === undefined || !inCanonicalOrder(x, depth + 1)) return false;
+        }
+        return true;
+      }
+      const proto: unknown = Object.getPrototypeOf(v);
+      if (proto !== Object.prototype && proto !== null) return false;
+      const keys = Object.keys(v);
+      for (let i = 0; i < keys.length; i++) {
+        const k = keys[i] as string;
+        if (i > 0 && (keys[i - 1] as string) >= k) return false;
+        const x = (v as Record<string, unknown>)[k];
+        if (x !== undefined && !inCanonicalOrder(x, depth + 1)) return false;
+      }
+      return true;
+    }
+    default:
+      return false;
+  }
 }
 
 function writeCanonical(v: unknown, stack: object[]): string {
@@ -84,12 +139,16 @@ function writeCanonical(v: unknown, stack: object[]): string {
  * `canonicalJson` on a value JSON cannot represent. Returns the same value, now immutable.
  */
 export function sealJson<T extends JsonValue>(value: T): T {
-  const text = canonicalJson(value);
-  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.defineProperty(value, CANONICAL, { value: text, enumerable: false, writable: false, configurable: false });
-    Object.freeze(value);
-    for (const x of Array.isArray(value) ? value : Object.values(value)) deepFreeze(x);
+  if (value === null || typeof value !== 'object' || Object.isFrozen(value)) {
+    canonicalJson(value); // throws on what JSON cannot represent
+    return value;
   }
+  const ordered = inCanonicalOrder(value, 0);
+  const text = ordered ? JSON.stringify(value) : writeCanonical(value, []);
+  Object.defineProperty(value, CANONICAL, { value: text, enumerable: false, writable: false, configurable: false });
+  if (ordered) Object.defineProperty(value, ORDERED, { value: true, enumerable: false, writable: false, configurable: false });
+  Object.freeze(value);
+  for (const x of Array.isArray(value) ? value : Object.values(value)) deepFreeze(x);
   return value;
 }
 

@@ -84,6 +84,60 @@ describe('canonicalJson cycles', () => {
   });
 });
 
+describe('canonicalJson of values already in canonical order (written by JSON.stringify)', () => {
+  // values whose objects are all built in sorted order, with sealed parts sealed in any order
+  const key = fc.oneof(fc.string({ maxLength: 3, unit: fc.constantFrom('a', 'b', 'B', '_', '\u00e9', '\ud83d', '1', '0') }), fc.nat({ max: 20 }).map(String));
+  const sortedObject = (kv: [string, unknown][]) => Object.fromEntries([...new Map(kv)].sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0)));
+  const value = fc.letrec((tie) => ({
+    v: fc.oneof(
+      { depthSize: 'small' },
+      fc.jsonValue({ maxDepth: 0 }),
+      fc.array(tie('v'), { maxLength: 4 }),
+      fc.array(fc.tuple(key, tie('v')), { maxLength: 6 }).map(sortedObject),
+      fc.array(fc.tuple(key, tie('v')), { maxLength: 6 }).map((kv) => Object.fromEntries(kv)),
+      fc.jsonValue({ maxDepth: 2 }).map((v) => sealJson(v as JsonValue)),
+    ),
+  })).v;
+
+  it('writes what a writer that always sorts writes, sealed parts in order or not', () => {
+    fc.assert(
+      fc.property(value, (v) => {
+        expect(canonicalJson(v)).toBe(sortingCanonical(v));
+        expect(canonicalJson(sealJson(structuredClone(v) as JsonValue))).toBe(sortingCanonical(v));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+  it('sorts a sealed part built out of order inside a value built in order', () => {
+    const inner = sealJson({ z: 1, a: 2 });
+    expect(canonicalJson({ a: inner, b: [inner] })).toBe('{"a":{"a":2,"z":1},"b":[{"a":2,"z":1}]}');
+    expect(canonicalJson(sealJson({ a: inner }))).toBe('{"a":{"a":2,"z":1}}');
+  });
+  it('lists integer-like keys as a sort does, not as objects order them', () => {
+    expect(canonicalJson({ '10': 1, '9': 2 })).toBe('{"10":1,"9":2}');
+    expect(canonicalJson(sealJson({ '10': 1, '9': 2 }))).toBe('{"10":1,"9":2}');
+  });
+  it('leaves out absent fields and writes -0 as 0, as before', () => {
+    expect(canonicalJson({ a: undefined, b: -0 })).toBe('{"b":0}');
+    expect(canonicalJson([-0, 1e21, 'x'])).toBe('[0,1e+21,"x"]');
+  });
+  it('never lets toJSON, prototypes or holes change the text (they are written as data, or refused)', () => {
+    expect(canonicalJson(new Date(0))).toBe('{}');
+    class Point {
+      x = 1;
+      toJSON() {
+        return 'p';
+      }
+    }
+    expect(canonicalJson({ p: new Point() })).toBe('{"p":{"x":1}}');
+    expect(() => canonicalJson({ toJSON: () => 'x' })).toThrow();
+    expect(() => canonicalJson([1, undefined])).toThrow();
+    expect(() => canonicalJson([1, , 2])).toThrow();
+    expect(() => canonicalJson({ a: [Number.NaN] })).toThrow();
+    expect(() => canonicalJson({ a: 1n })).toThrow();
+  });
+});
+
 describe('sealJson', () => {
   it('writes the same canonical text, alone and inside other values, as an unsealed copy', () => {
     fc.assert(

@@ -231,4 +231,25 @@ describe('audit redaction: properties', () => {
     );
     expect(redactArgsCopy({ q: JWT }).changed).toBe(true);
   });
+
+  it('builds the sorted copy as the same value, keys in canonical order at every level, redacted alike', () => {
+    fc.assert(
+      fc.property(fc.dictionary(fc.string(), fc.jsonValue()), (generated) => {
+        const args = generated as JsonObject;
+        const plain = redactArgsCopy(args);
+        const sorted = redactArgsCopy(args, true);
+        expect(sorted.changed).toBe(plain.changed);
+        expect(sorted.redacted).toEqual(plain.redacted);
+        expect(canonicalJson(sorted.redacted)).toBe(canonicalJson(plain.redacted));
+        // objects list integer-like keys first whatever the order they were set in: the others are sorted
+        const named = (o: object) => Object.keys(o).filter((k) => !/^(0|[1-9][0-9]*)$/.test(k));
+        const inOrder = (v: JsonValue): boolean =>
+          v === null || typeof v !== 'object' ? true : Array.isArray(v) ? v.every(inOrder) : named(v).every((k, i, ks) => i === 0 || (ks[i - 1] as string) < k) && Object.values(v).every(inOrder);
+        expect(inOrder(sorted.redacted)).toBe(true);
+      }),
+    );
+    const { redacted } = redactArgsCopy({ z: 1, api_key: 'x', a: { d: 1, c: 2 } }, true);
+    expect(Object.keys(redacted)).toEqual(['a', 'api_key', 'z']);
+    expect(Object.keys(redacted['a'] as JsonObject)).toEqual(['c', 'd']);
+  });
 });

@@ -274,8 +274,11 @@ export function redactSecretsInText(text: string): string {
 /**
  * `redactArgs`, and whether redaction changed anything: when it did not, the copy has the same
  * canonical JSON as the arguments (so one text serves both the audit form and `args_hash`).
+ * With `sorted`, the copy's objects are built with their keys in sorted order (the same JSON
+ * value, in the order canonical JSON writes it), so that its canonical text is written in one
+ * pass (json.ts).
  */
-export function redactArgsCopy(args: JsonObject): { redacted: JsonObject; changed: boolean } {
+export function redactArgsCopy(args: JsonObject, sorted = false): { redacted: JsonObject; changed: boolean } {
   let changed = false;
   const walk = (v: JsonValue): JsonValue => {
     if (typeof v === 'string') {
@@ -291,12 +294,14 @@ export function redactArgsCopy(args: JsonObject): { redacted: JsonObject; change
     if (Array.isArray(v)) return v.map(walk);
     if (v !== null && typeof v === 'object') {
       const out: JsonObject = {};
-      for (const [k, x] of Object.entries(v)) {
+      const keys = Object.keys(v);
+      if (sorted) keys.sort();
+      for (const k of keys) {
         if (isSecretName(k)) {
           changed = true;
           out[k] = REDACTED;
         } else {
-          out[k] = walk(x);
+          out[k] = walk(v[k] as JsonValue);
         }
       }
       return out;
