@@ -9,6 +9,8 @@ export const TASK_TOKEN_TYPE = 'mandate-task+jwt';
 const MAX_TOKEN_LENGTH = 8192;
 /** how often an unknown kid may trigger a re-read of the signing keys */
 const KEY_RELOAD_INTERVAL_MS = 5_000;
+/** how often the verified-token cache may be walked for expired tokens, s */
+const SWEEP_INTERVAL_S = 60;
 
 export interface TaskTokenClaims {
   readonly iss: string;
@@ -56,6 +58,7 @@ export class TaskTokens {
   /** SHA-256 (hex) of a verified token's text → its claims, in the order first verified */
   private readonly cache = new Map<string, TaskTokenClaims>();
   private lastReload = Number.NEGATIVE_INFINITY;
+  private lastSweep = Number.NEGATIVE_INFINITY;
   private readonly cacheSize: number;
 
   private readonly ring: KeyRing;
@@ -103,7 +106,7 @@ export class TaskTokens {
       return cached;
     }
     const claims = await this.verifySignature(token);
-    this.forgetExpiredOldest(nowSec);
+    this.forgetExpired(nowSec);
     if (this.cache.size >= this.cacheSize) this.evict(nowSec);
     this.cache.set(key, claims);
     return claims;
@@ -115,18 +118,16 @@ export class TaskTokens {
   }
 
   /**
-   * Forgets the oldest entries while they have expired, at most two per token verified. A renewed
-   * task's old token is never looked up again: without this it stayed until the cache was full.
-   * Tokens are verified soon after they are minted with about the same lifetime, so the oldest
-   * entries are about the first to expire; one that lives longer stops the sweep until it expires
-   * itself or the cache fills (then `evict` scans it all).
+   * Forgets every expired entry, at most once a minute (on a token's first use). A renewed task's
+   * old token is never looked up again: without this it stayed until the cache was full. One walk
+   * over the cache rather than a watch on its oldest entries: tokens' lifetimes differ (a task's
+   * end can come before `tokens.ttl`), and a Map's first entry after many deletions at its front
+   * is found by walking every deleted slot.
    */
-  private forgetExpiredOldest(nowSec: number): void {
-    for (let i = 0; i < 2; i++) {
-      const first = this.cache.entries().next();
-      if (first.done === true || first.value[1].exp > nowSec) return;
-      this.cache.delete(first.value[0]);
-    }
+  private forgetExpired(nowSec: number): void {
+    if (nowSec - this.lastSweep < SWEEP_INTERVAL_S) return;
+    this.lastSweep = nowSec;
+    for (const [t, c] of this.cache) if (c.exp <= nowSec) this.cache.delete(t);
   }
 
   private evict(nowSec: number): void {
