@@ -40,7 +40,7 @@ export interface TaskTokenOptions {
   readonly audience: string;
   readonly clock: Clock;
   readonly ids: IdGenerator;
-  /** the verified-token cache's key: a token's SHA-256, not its text (~650 characters) */
+  /** the verified-token cache's key: a token's SHA-256, not its text (~850 characters in the soak) */
   readonly hasher: Hasher;
   /** how many verified tokens to remember (verification is the costly step) */
   readonly cacheSize?: number;
@@ -52,7 +52,7 @@ export interface TaskTokenOptions {
  * instead of a signature check; revocation and task state are checked per call elsewhere, never
  * cached here. The cache is keyed by the SHA-256 of the token's exact text: a hit means the same
  * bytes as a token verified before (a different token with the same key is a SHA-256 collision),
- * and keeps ~80 bytes a token instead of its ~650 characters.
+ * and keeps ~80 bytes a token instead of its text (~850 characters in the soak).
  */
 export class TaskTokens {
   /** SHA-256 (hex) of a verified token's text → its claims, in the order first verified */
