@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { restartEnv } from '@mandate/server';
 import { allAuditRecords } from '../../server/test/support.ts';
 import { SERVERS, startGatewayBed, textOf, type GatewayBed } from './support.ts';
 
@@ -23,7 +24,11 @@ describe('secrets brokered by the gateway', () => {
     warn: (o: object, m: string) => logs.push(JSON.stringify(o) + m),
     error: (o: object, m: string) => logs.push(JSON.stringify(o) + m),
   };
+  // what `mandate serve` adds to its own environment when it starts again with its heap settings
+  const added = Object.keys(restartEnv({}));
+  const saved = added.map((k) => [k, process.env[k]] as const);
   beforeAll(async () => {
+    Object.assign(process.env, restartEnv({}));
     bed = await startGatewayBed({
       log,
       upstreams: (work) => [
@@ -33,7 +38,11 @@ describe('secrets brokered by the gateway', () => {
     });
     await writeFile(join(bed.work, 'desc.txt'), 'Look up a word.');
   });
-  afterAll(async () => bed.close());
+  afterAll(async () => {
+    await bed.close();
+    for (const [k, v] of saved) if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
+  });
 
   it('stores the value encrypted and shows only names', async () => {
     const put = await bed.h.op('PUT', '/v1/secrets/canary', { value: CANARY });
@@ -55,6 +64,9 @@ describe('secrets brokered by the gateway', () => {
     expect(text).toContain('UPSTREAM_API_KEY');
     expect(text).toContain('"PLAIN": "visible"');
     expect(text).toContain('[secret withheld by mandate]');
+    // the gateway's own malloc settings stay with it: an upstream gets only its config's env and PATH, HOME and the like
+    expect(added.length).toBeGreaterThan(0);
+    for (const k of added) expect(text).not.toContain(k);
     expect(JSON.stringify(env)).not.toContain(CANARY);
     expect(JSON.stringify(await client.listTools())).not.toContain(CANARY);
     await client.callTool({ name: 'mut__lookup', arguments: { word: 'x' } });

@@ -301,7 +301,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
     const taskKeys = await KeyRing.open(signingKeys, 'task-token', clock, ids, config.tokens.max_task_lifetime + config.tokens.ttl);
     // kept out of the database the log lives in (see audit-files.ts)
     const auditKeys = await KeyRing.open(new EncryptedKeyStore(auditKeyFile, keks), 'audit-checkpoint', clock, ids, Number.MAX_SAFE_INTEGER);
-    const tokens = new TaskTokens(taskKeys, { issuer: config.tokens.issuer, audience: config.tokens.audience, clock, ids, cacheSize: config.tokens.verified_cache_size });
+    const tokens = new TaskTokens(taskKeys, { issuer: config.tokens.issuer, audience: config.tokens.audience, clock, ids, hasher, cacheSize: config.tokens.verified_cache_size });
 
     const bundles: TrustBundle[] = [];
     for (const entry of config.identity.trust_bundles) bundles.push(await loadTrustBundle(toBundleEntry(entry)));

@@ -74,7 +74,7 @@ export const configSchema = z.strictObject({
         .union([z.literal('auto'), z.number().int().min(MIN_MAX_HEAP_MB).max(65_536)])
         .default('auto')
         .describe(
-          "the V8 heap's old-generation limit of `mandate serve`, MiB (its --max-old-space-size; wins over NODE_OPTIONS). auto: a base for the process and its garbage plus what the bounded in-memory structures this config enables may hold (heap-budget.ts; 256 at the defaults). A number (96 to 65536) below that is refused at start. A heap that still fills ends the process with an out-of-memory error, which a supervisor restarts; nothing durable is lost (docs/operations.md, memory)",
+          "the V8 heap's old-generation limit of `mandate serve`, MiB (its --max-old-space-size; wins over NODE_OPTIONS). auto: a base for the process and its garbage plus what the bounded in-memory structures this config enables may hold (heap-budget.ts; 237 at the defaults). A number (96 to 65536) below that is refused at start. A heap that still fills ends the process with an out-of-memory error, which a supervisor restarts; nothing durable is lost (docs/operations.md, memory)",
         ),
       body_limit_bytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(1024 * 1024).describe('largest accepted request body'),
       max_json_depth: z.number().int().min(2).max(128).default(32).describe('deepest JSON nesting accepted in any body'),
@@ -125,7 +125,7 @@ export const configSchema = z.strictObject({
         .min(100)
         .max(10_000_000)
         .default(50_000)
-        .describe("verified task tokens remembered (per node), so that a call checks a token's signature only at its first use; ~1.1 KB each (the token's text and claims). A token is forgotten when a lookup finds it expired or when the cache is full (the expired ones first, then the oldest): renewed tokens, never looked up again, stay until then"),
+        .describe("verified task tokens remembered (per node), so that a call checks a token's signature only at its first use; ~700 B each (the SHA-256 of the token's text as the key, and its claims). An expired token is forgotten when a lookup finds it, by a walk of the cache at most once a minute as new tokens are verified, or when the cache is full (the expired ones first, then the oldest)"),
       require_pop_environments: z.array(z.string().regex(/^[A-Za-z0-9._-]{1,100}$/)).max(100).default([]).describe('environments where every task must be bound to a key (DPoP proof at start); per agent: ceiling.require_pop'),
       /** proof of possession (RFC 9449 DPoP) for key-bound task tokens */
       dpop: z

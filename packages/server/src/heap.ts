@@ -19,7 +19,7 @@
 import { setFlagsFromString } from 'node:v8';
 
 /** `server.max_heap_mb`'s default: the old generation's limit, MiB (see docs/operations.md, memory) */
-export const DEFAULT_MAX_HEAP_MB = 256;
+export const DEFAULT_MAX_HEAP_MB = 237;
 /**
  * the young generation's semi-space, MiB, when it may not grow. Same-run soaks (10k tasks, server
  * CPU per decision): 1 MiB cost 25-32 % more CPU than V8's growth (more scavenges, more objects
@@ -36,8 +36,15 @@ export interface HeapSettings {
 /** the shipped defaults, for the launcher (bin/mandate.js), which starts before the config is read */
 export const DEFAULT_HEAP_SETTINGS: HeapSettings = { maxHeapMb: DEFAULT_MAX_HEAP_MB, youngGenerationGrowth: false };
 
-/** glibc malloc arenas the restarted process may use (MALLOC_ARENA_MAX) */
-const MALLOC_ARENAS = 2;
+/**
+ * glibc malloc's settings for the restarted process, each unless the operator set it (other C
+ * libraries ignore them). glibc gives each thread that allocates its own arena (V8's compiler and
+ * GC helpers, libuv's pool, the store's threads), and freed memory stays in them: two arenas held
+ * ~30 MB less after 80k decisions at no measured cost. Fixed trim and mmap thresholds of 128 KiB
+ * stop glibc raising them after large blocks are freed (up to 32 MiB), so that large blocks are
+ * mapped and given back instead of kept (docs/operations.md, memory).
+ */
+const MALLOC_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2', MALLOC_TRIM_THRESHOLD_: '131072', MALLOC_MMAP_THRESHOLD_: '131072' };
 const OLD = '--max-old-space-size=';
 const SEMI = '--max-semi-space-size=';
 
@@ -66,13 +73,19 @@ export function restartWithHeap(s: HeapSettings): boolean {
   const execve = (process as { execve?: (file: string, args: string[], env: NodeJS.ProcessEnv) => never }).execve;
   if (typeof execve !== 'function') return false;
   const kept = process.execArgv.filter((a) => !a.startsWith(OLD) && !a.startsWith(SEMI));
-  // glibc gives each thread that allocates its own malloc arena (V8's compiler and GC helpers,
-  // libuv's pool, the store's threads), and freed memory stays in them: two arenas held ~30 MB
-  // less after 80k decisions at no measured cost (docs/operations.md, memory). Set unless the
-  // operator chose; other C libraries ignore it.
-  const env = { ...process.env, MALLOC_ARENA_MAX: process.env['MALLOC_ARENA_MAX'] ?? String(MALLOC_ARENAS) };
-  execve.call(process, process.execPath, [process.execPath, ...kept, ...heapFlags(s), ...process.argv.slice(1)], env);
+  execve.call(process, process.execPath, [process.execPath, ...kept, ...heapFlags(s), ...process.argv.slice(1)], restartEnv(process.env));
   return false;
+}
+
+/**
+ * The environment the restarted process gets: this one, with glibc malloc's settings added where
+ * it does not name them. Child processes do not inherit them: an MCP stdio upstream gets only
+ * PATH, HOME and the like and its config's `env` (the MCP SDK's default environment).
+ */
+export function restartEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out = { ...env };
+  for (const [k, v] of Object.entries(MALLOC_ENV)) out[k] ??= v;
+  return out;
 }
 
 /** Keeps the young generation at the size it has now (a process-wide V8 setting). */

@@ -4,7 +4,7 @@
  * on a process's command line (the last of each wins, as in V8).
  */
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_HEAP_SETTINGS, heapApplied, heapBudget, heapFlags, maxHeapMb, parseConfig } from '@mandate/server';
+import { DEFAULT_HEAP_SETTINGS, heapApplied, heapBudget, heapFlags, maxHeapMb, parseConfig, restartEnv } from '@mandate/server';
 
 function refusal(input: unknown): string {
   try {
@@ -46,6 +46,19 @@ describe('server.max_heap_mb', () => {
 
   it.each([[95], [65_537], [128.5], ['256'], ['big'], [null]])('refuses max_heap_mb %j', (value) => {
     expect(refusal({ server: { max_heap_mb: value } })).toContain('max_heap_mb');
+  });
+});
+
+describe('the environment serve starts again with', () => {
+  it('adds glibc malloc settings (two arenas, 128 KiB trim and mmap thresholds) and keeps the rest', () => {
+    expect(restartEnv({ PATH: '/bin', MANDATE_LOG_LEVEL: 'warn' })).toEqual({ PATH: '/bin', MANDATE_LOG_LEVEL: 'warn', MALLOC_ARENA_MAX: '2', MALLOC_TRIM_THRESHOLD_: '131072', MALLOC_MMAP_THRESHOLD_: '131072' });
+  });
+
+  it('leaves a malloc setting the operator chose as it is', () => {
+    const env = restartEnv({ MALLOC_ARENA_MAX: '8', MALLOC_MMAP_THRESHOLD_: '65536' });
+    expect(env['MALLOC_ARENA_MAX']).toBe('8');
+    expect(env['MALLOC_MMAP_THRESHOLD_']).toBe('65536');
+    expect(env['MALLOC_TRIM_THRESHOLD_']).toBe('131072');
   });
 });
 

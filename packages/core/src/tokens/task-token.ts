@@ -1,6 +1,6 @@
 import { errors as joseErrors, jwtVerify, SignJWT, type JWTPayload } from 'jose';
 import { MandateError } from '../errors.ts';
-import type { Clock, IdGenerator } from '../ports.ts';
+import type { Clock, Hasher, IdGenerator } from '../ports.ts';
 import type { KeyRing } from './keyring.ts';
 import { isJkt } from './dpop.ts';
 import { decodeUnverified } from '../identity/compact-jws.ts';
@@ -9,6 +9,8 @@ export const TASK_TOKEN_TYPE = 'mandate-task+jwt';
 const MAX_TOKEN_LENGTH = 8192;
 /** how often an unknown kid may trigger a re-read of the signing keys */
 const KEY_RELOAD_INTERVAL_MS = 5_000;
+/** how often the verified-token cache may be walked for expired tokens, s */
+const SWEEP_INTERVAL_S = 60;
 
 export interface TaskTokenClaims {
   readonly iss: string;
@@ -38,19 +40,25 @@ export interface TaskTokenOptions {
   readonly audience: string;
   readonly clock: Clock;
   readonly ids: IdGenerator;
+  /** the verified-token cache's key: a token's SHA-256, not its text (~850 characters in the soak) */
+  readonly hasher: Hasher;
   /** how many verified tokens to remember (verification is the costly step) */
   readonly cacheSize?: number;
 }
 
 /**
  * Mints and verifies task tokens: EdDSA JWTs bound to one agent, one task and one mandate hash.
- * Verified tokens are cached by their exact text until they expire, so the hot path does one
- * map lookup instead of a signature check; revocation and task state are checked per call
- * elsewhere, never cached here.
+ * Verified tokens are cached until they expire, so the hot path does one hash and one map lookup
+ * instead of a signature check; revocation and task state are checked per call elsewhere, never
+ * cached here. The cache is keyed by the SHA-256 of the token's exact text: a hit means the same
+ * bytes as a token verified before (a different token with the same key is a SHA-256 collision),
+ * and keeps ~80 bytes a token instead of its text (~850 characters in the soak).
  */
 export class TaskTokens {
+  /** SHA-256 (hex) of a verified token's text → its claims, in the order first verified */
   private readonly cache = new Map<string, TaskTokenClaims>();
   private lastReload = Number.NEGATIVE_INFINITY;
+  private lastSweep = Number.NEGATIVE_INFINITY;
   private readonly cacheSize: number;
 
   private readonly ring: KeyRing;
@@ -88,18 +96,38 @@ export class TaskTokens {
     if (typeof token !== 'string' || token.length === 0) throw new MandateError('TOKEN_MISSING', 'no task token');
     if (token.length > MAX_TOKEN_LENGTH) throw new MandateError('TOKEN_MALFORMED', `task token longer than ${MAX_TOKEN_LENGTH} characters`);
     const nowSec = Math.floor(this.opts.clock.now() / 1000);
-    const cached = this.cache.get(token);
+    const key = this.opts.hasher.sha256Hex(token);
+    const cached = this.cache.get(key);
     if (cached) {
       if (cached.exp <= nowSec) {
-        this.cache.delete(token);
+        this.cache.delete(key);
         throw new MandateError('TOKEN_EXPIRED', 'task token expired');
       }
       return cached;
     }
     const claims = await this.verifySignature(token);
+    this.forgetExpired(nowSec);
     if (this.cache.size >= this.cacheSize) this.evict(nowSec);
-    this.cache.set(token, claims);
+    this.cache.set(key, claims);
     return claims;
+  }
+
+  /** how many verified tokens are remembered */
+  get cached(): number {
+    return this.cache.size;
+  }
+
+  /**
+   * Forgets every expired entry, at most once a minute (on a token's first use). A renewed task's
+   * old token is never looked up again: without this it stayed until the cache was full. One walk
+   * over the cache rather than a watch on its oldest entries: tokens' lifetimes differ (a task's
+   * end can come before `tokens.ttl`), and a Map's first entry after many deletions at its front
+   * is found by walking every deleted slot.
+   */
+  private forgetExpired(nowSec: number): void {
+    if (nowSec - this.lastSweep < SWEEP_INTERVAL_S) return;
+    this.lastSweep = nowSec;
+    for (const [t, c] of this.cache) if (c.exp <= nowSec) this.cache.delete(t);
   }
 
   private evict(nowSec: number): void {
