@@ -329,10 +329,10 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
     // nodes read them from the store on every call: no change feed carries them)
     const revocations = pg ? store.revocations : new CachedRevocations(store.revocations);
     const budgets = pg ? undefined : new CachedBudgets(store.budgets);
-    const agents = new CachedAgents(store.agents, 100_000, staleness);
+    const agents = new CachedAgents(store.agents, config.cache.agents, staleness);
     // what ends a task reaches what runs for it (MCP calls in flight, task event streams) at once
     const taskEnds = new TaskEnds((id) => store.tasks.getTask(id), (e) => log.warn({ err: describeError(e) }, 'task end delivery failed'));
-    const taskState = new EndingTasks(store.tasks, taskEnds, 100_000, staleness);
+    const taskState = new EndingTasks(store.tasks, taskEnds, config.cache.tasks, staleness);
     const checkpoints = new MirroredCheckpoints(store.checkpoints, config.data_dir);
     // copies of each checkpoint out of reach of whoever can write the data folder (anchors.ts)
     const { anchors, anchorFile } = await openAnchors(checkpoints, config.audit.anchors, config.data_dir, () => clock.now() / 1000, log);

@@ -74,7 +74,7 @@ export const configSchema = z.strictObject({
         .union([z.literal('auto'), z.number().int().min(MIN_MAX_HEAP_MB).max(65_536)])
         .default('auto')
         .describe(
-          "the V8 heap's old-generation limit of `mandate serve`, MiB (its --max-old-space-size; wins over NODE_OPTIONS). auto: a base for the process and its garbage plus what the bounded in-memory structures this config enables may hold (heap-budget.ts; 237 at the defaults). A number (96 to 65536) below that is refused at start. A heap that still fills ends the process with an out-of-memory error, which a supervisor restarts; nothing durable is lost (docs/operations.md, memory)",
+          "the V8 heap's old-generation limit of `mandate serve`, MiB (its --max-old-space-size; wins over NODE_OPTIONS). auto: a base for the process and its garbage plus what the bounded in-memory structures this config enables may hold (heap-budget.ts; 255 at the defaults). A number (96 to 65536) below that is refused at start. A heap that still fills ends the process with an out-of-memory error, which a supervisor restarts; nothing durable is lost (docs/operations.md, memory)",
         ),
       body_limit_bytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(1024 * 1024).describe('largest accepted request body'),
       max_json_depth: z.number().int().min(2).max(128).default(32).describe('deepest JSON nesting accepted in any body'),
@@ -160,6 +160,26 @@ export const configSchema = z.strictObject({
       cross_check_max_per_second: z.number().int().min(0).max(1_000_000).default(20).describe('ceiling on those re-evaluations per second (each costs hundreds of µs of the decision thread); 0 = none'),
     })
     .prefault({}).describe('the Cedar policy folders and how they are evaluated (docs/policies.md)'),
+  /** in-memory copies of the store's tasks and agents, read on every decision */
+  cache: z
+    .strictObject({
+      tasks: z
+        .number()
+        .int()
+        .min(100)
+        .max(10_000_000)
+        .default(20_000)
+        .describe("tasks held in memory (per node) so a decision reads its task without the store; ~1.1 KB each with a small mandate, more with a larger one. When full it is emptied and refills from the store as tasks are used: size it above the tasks live at once"),
+      agents: z
+        .number()
+        .int()
+        .min(100)
+        .max(10_000_000)
+        .default(10_000)
+        .describe("agents held in memory (per node) so a decision reads its agent without the store; ~650 B each with a small ceiling. When full it is emptied and refills from the store as agents act: size it above the agents acting at once"),
+    })
+    .prefault({})
+    .describe("in-memory copies of the store's tasks and agents (per node); their bounds count towards server.max_heap_mb's auto"),
   tasks: z
     .strictObject({
       /** long-running tasks renew only while they show they are supervised */

@@ -15,9 +15,10 @@ export const MIN_MAX_HEAP_MB = 96;
  * once the tasks started (heap snapshot), ~102 MiB after 1M decisions, 30,000 verified tokens
  * (~30 MiB) included; a 128 MiB limit (base and parts) ended the process after 348k decisions
  * (V8's out-of-memory error). Same-run soaks at 127 MiB spent no more CPU per decision than
- * V8's own (~4 GiB) limit.
+ * V8's own (~4 GiB) limit. The 10,000 tasks' cached copies (~10 MiB) are counted below, with the
+ * cache's bound, not here.
  */
-const BASE_MB = 188;
+const BASE_MB = 178;
 /** behaviour history (docs/operations.md, memory): bytes per remembered call and per task scope */
 const TASK_CALL_BYTES = 25;
 const TASK_SCOPE_BYTES = 3.1 * 1024;
@@ -27,12 +28,20 @@ const AGENT_CALL_BYTES = 20;
  * (~500 B) and the map's slots (heap snapshot of the soak: 10,000 tokens, 6.4 MiB)
  */
 const VERIFIED_TOKEN_BYTES = 700;
+/**
+ * a task and an agent held by the state cache, as the SQLite store returns them (a heap
+ * measurement of 10,000 each): a task with a two-tool mandate ~1,024 B, an agent with a small
+ * ceiling ~600 B; rounded up, since mandates and ceilings can be larger
+ */
+const CACHED_TASK_BYTES = 1100;
+const CACHED_AGENT_BYTES = 650;
 /** a DPoP proof id remembered against replay (its key text and expiry; an estimate) */
 const DPOP_PROOF_BYTES = 150;
 
 /** the parts of the config whose bounds hold memory (a subset of MandateConfig) */
 export interface HeapBoundsConfig {
   readonly behaviour: { readonly enabled: boolean; readonly history: { readonly per_task: number; readonly max_tasks: number; readonly per_agent: number; readonly max_agents: number } };
+  readonly cache: { readonly tasks: number; readonly agents: number };
   readonly tokens: { readonly verified_cache_size: number; readonly dpop: { readonly replay_cache_size: number } };
   readonly server: { readonly max_heap_mb: number | 'auto' };
 }
@@ -50,6 +59,8 @@ export function heapBudget(c: HeapBoundsConfig): HeapBudget {
   const h = c.behaviour.history;
   const parts = [
     { what: 'base', mb: BASE_MB },
+    { what: `cache.tasks ${c.cache.tasks}`, mb: (c.cache.tasks * CACHED_TASK_BYTES) / MIB },
+    { what: `cache.agents ${c.cache.agents}`, mb: (c.cache.agents * CACHED_AGENT_BYTES) / MIB },
     { what: `tokens.verified_cache_size ${c.tokens.verified_cache_size}`, mb: (c.tokens.verified_cache_size * VERIFIED_TOKEN_BYTES) / MIB },
     { what: `tokens.dpop.replay_cache_size ${c.tokens.dpop.replay_cache_size}`, mb: (c.tokens.dpop.replay_cache_size * DPOP_PROOF_BYTES) / MIB },
     ...(c.behaviour.enabled

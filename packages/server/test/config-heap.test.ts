@@ -31,6 +31,16 @@ describe('server.max_heap_mb', () => {
     expect(maxHeapMb(parseConfig({ behaviour: { enabled: true, history: { per_task: 32, max_tasks: 1000 } } }))).toBeLessThan(maxHeapMb(on));
   });
 
+  it('counts the state cache: a larger cache of tasks or agents needs a larger heap, and a heap too small for it is refused', () => {
+    const base = maxHeapMb(parseConfig({}));
+    // 80,000 more tasks at ~1.1 KB and 90,000 more agents at ~650 B
+    expect(maxHeapMb(parseConfig({ cache: { tasks: 100_000 } })) - base).toBe(Math.ceil((100_000 * 1100) / 2 ** 20) - Math.ceil((20_000 * 1100) / 2 ** 20));
+    expect(maxHeapMb(parseConfig({ cache: { agents: 100_000 } })) - base).toBe(Math.ceil((100_000 * 650) / 2 ** 20) - Math.ceil((10_000 * 650) / 2 ** 20));
+    expect(refusal({ server: { max_heap_mb: 300 }, cache: { tasks: 1_000_000 } })).toContain('cache.tasks 1000000');
+    expect(refusal({ cache: { tasks: 99 } })).toContain('cache.tasks');
+    expect(refusal({ cache: { agents: 'many' } })).toContain('cache.agents');
+  });
+
   it('accepts a number that holds what the bounds allow', () => {
     const need = heapBudget(parseConfig({})).totalMb;
     expect(maxHeapMb(parseConfig({ server: { max_heap_mb: need } }))).toBe(need);
