@@ -11,7 +11,7 @@
  * (a write of one decision's audit bytes + fdatasync, in the serve process's data folder). What the
  * gateway adds over `direct` minus the authorize hop is what the MCP side of the gateway costs.
  *
- *   node bench/gateway-hop.ts [--calls N] [--rounds R] [--profile DIR] [--baseline CHECKOUT]
+ *   node bench/gateway-hop.ts [--calls N] [--rounds R] [--profile DIR] [--baseline CHECKOUT] [--no-floor]
  *
  * --profile DIR  the serve process runs with --cpu-prof; on exit its main thread's profile is
  *                summarised (bench/lib/cpuprofile.ts: self time by subsystem, top functions by
@@ -20,6 +20,8 @@
  * --baseline DIR a second `mandate serve` from another checkout of the repository (e.g.
  *                `git archive <commit>` unpacked, with node_modules beside it) is timed in the same
  *                rounds: a same-run A/B of two versions of the gateway against one upstream
+ * --no-floor     no /v1/authorize and disk arms (the serve process then does gateway calls only,
+ *                e.g. to count its instructions per call with `perf stat -p`)
  */
 import { closeSync, existsSync, fdatasyncSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -51,7 +53,7 @@ async function connect(url: string, token?: string): Promise<Client> {
 const fmt = (n: number) => n.toFixed(3);
 
 export async function main(argv: readonly string[]): Promise<void> {
-  const { values } = parseArgs({ args: [...argv], options: { calls: { type: 'string', default: '2000' }, rounds: { type: 'string', default: '3' }, profile: { type: 'string' }, baseline: { type: 'string' } } });
+  const { values } = parseArgs({ args: [...argv], options: { calls: { type: 'string', default: '2000' }, rounds: { type: 'string', default: '3' }, profile: { type: 'string' }, baseline: { type: 'string' }, floor: { type: 'boolean', default: true } }, allowNegative: true });
   const calls = Number(values.calls);
   const rounds = Number(values.rounds);
   const profDir = values.profile;
@@ -95,8 +97,8 @@ export async function main(argv: readonly string[]): Promise<void> {
       });
     }
     // the floor: an authorized HTTP call to the same serve process, and the disk's own commit
-    // (not when profiling: the profile is of gateway calls alone)
-    const gw0 = profDir === undefined ? servers[0]?.gw : undefined;
+    // (not when profiling, nor with --no-floor: the serve process then handles gateway calls alone)
+    const gw0 = profDir === undefined && values.floor ? servers[0]?.gw : undefined;
     if (gw0 !== undefined) {
       const authToken = await startTaskOver(gw0.url, gw0.admin, 'spiffe://dev.mandate.local/agents/hop-authorize', MANDATE);
       const authorize = async () => {
