@@ -27,10 +27,8 @@ import {
   SubscribeRequestSchema,
   UnsubscribeRequestSchema,
   type CallToolResult,
-  type JSONRPCMessage,
   type LoggingLevel,
   type LoggingMessageNotification,
-  type MessageExtraInfo,
   type Prompt,
   type Resource,
   type ResourceTemplate,
@@ -42,7 +40,6 @@ import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import type { GatewayDeps } from './deps.ts';
 import { PROOF_EXTRA, type RequestAuth } from './dpop.ts';
 import { namespacedContent, namespacedTool, namespacedUri, promptTool, resourceTool, splitName, splitUri } from './names.ts';
-import { isJsonRpcMessage } from './http-transport.ts';
 import { toolHash } from './pins.ts';
 import type { UpstreamPool } from './pool.ts';
 import { decisionMeta, denialResult, denialText, relayUpstreamRequest } from './relay.ts';
@@ -215,17 +212,12 @@ export class GatewaySession implements LinkUser {
     const received = transport.onmessage;
     const send = transport.send.bind(transport);
     this.rawSend = send;
-    const dispatch = protocolDispatch(this.server);
     // shape checks by hand: the SDK's type guards run a zod parse per message, on the hot path
     transport.onmessage = (message, extra) => {
       const m = message as { id?: string | number; method?: string; params?: { requestId?: string | number } };
       if (m.method !== undefined && m.id !== undefined) this.open.add(m.id);
       else if (m.method === 'notifications/cancelled') this.settled(m.params?.requestId);
-      // a well-formed message goes straight to the Protocol's handler of its kind: the SDK's own
-      // dispatch would first try it against up to four zod schemas (12 µs a request, most of it
-      // building the errors of the failed ones); anything else takes the SDK's way, and its error
-      if (dispatch !== undefined && isJsonRpcMessage(message)) dispatch(message, extra);
-      else received?.(message, extra);
+      received?.(message, extra);
     };
     transport.send = async (message, options) => {
       const m = message as { id?: string | number; method?: string };
@@ -832,30 +824,6 @@ export class GatewaySession implements LinkUser {
     })();
     return this.closing;
   }
-}
-
-/** The SDK Protocol's handlers by message kind (what its own `onmessage` calls once a type guard matches). */
-interface ProtocolHandlers {
-  _onrequest(m: JSONRPCMessage, extra?: MessageExtraInfo): void;
-  _onresponse(m: JSONRPCMessage): void;
-  _onnotification(m: JSONRPCMessage): void;
-}
-
-/**
- * Dispatches a message already known to be well formed (`isJsonRpcMessage`) as the Protocol's
- * `onmessage` does after its type guards: a result or an error to `_onresponse`, a request (a
- * method and an id) to `_onrequest`, a notification to `_onnotification`. Undefined when this
- * SDK's Protocol lacks any of them (its own dispatch is then used for every message).
- */
-export function protocolDispatch(server: Server): ((m: JSONRPCMessage, extra?: MessageExtraInfo) => void) | undefined {
-  const p = server as unknown as Partial<ProtocolHandlers>;
-  if (typeof p._onrequest !== 'function' || typeof p._onresponse !== 'function' || typeof p._onnotification !== 'function') return undefined;
-  const h = p as ProtocolHandlers;
-  return (m, extra) => {
-    if (!('method' in m)) h._onresponse(m);
-    else if ('id' in m) h._onrequest(m, extra);
-    else h._onnotification(m);
-  };
 }
 
 /** The request's token and verified proof, put there by the gateway's HTTP edge. */
