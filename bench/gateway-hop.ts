@@ -5,7 +5,13 @@
  * straight to server-everything; the CPU time of the serve process per call comes from
  * /proc/<pid>/stat (every thread: the SQLite commit thread included).
  *
- *   node bench/gateway-hop.ts [--calls N] [--rounds R] [--profile DIR] [--baseline CHECKOUT]
+ * The floor, in the same rounds: `POST /v1/authorize` of the same tool and arguments to the same
+ * serve process, one call at a time over one keep-alive connection (an HTTP hop, the decision and
+ * its durable audit commit: what a gateway call costs before any MCP), and the disk's own commit
+ * (a write of one decision's audit bytes + fdatasync, in the serve process's data folder). What the
+ * gateway adds over `direct` minus the authorize hop is what the MCP side of the gateway costs.
+ *
+ *   node bench/gateway-hop.ts [--calls N] [--rounds R] [--profile DIR] [--baseline CHECKOUT] [--no-floor]
  *
  * --profile DIR  the serve process runs with --cpu-prof; on exit its main thread's profile is
  *                summarised (bench/lib/cpuprofile.ts: self time by subsystem, top functions by
@@ -14,8 +20,10 @@
  * --baseline DIR a second `mandate serve` from another checkout of the repository (e.g.
  *                `git archive <commit>` unpacked, with node_modules beside it) is timed in the same
  *                rounds: a same-run A/B of two versions of the gateway against one upstream
+ * --no-floor     no /v1/authorize and disk arms (the serve process then does gateway calls only,
+ *                e.g. to count its instructions per call with `perf stat -p`)
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, fdatasyncSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -23,8 +31,8 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { summariseProfile, type Profile } from './lib/cpuprofile.ts';
 import { startHttpEverything } from './lib/everything.ts';
-import { difference, interleave, metrics, of, processCpuUs, warmSequential, type Arm } from './lib/interleave.ts';
-import { startMandateServe, startTaskOver, type ChildServer } from './lib/procs.ts';
+import { difference, interleave, metrics, of, processCpuUs, spread, timeSyncCpu, warmSequential, type Arm } from './lib/interleave.ts';
+import { postJson, startMandateServe, startTaskOver, type ChildServer } from './lib/procs.ts';
 import { loopSequential } from './lib/stats.ts';
 
 const ECHO = { message: { regex: '[a-z ]{1,64}' } };
@@ -45,7 +53,7 @@ async function connect(url: string, token?: string): Promise<Client> {
 const fmt = (n: number) => n.toFixed(3);
 
 export async function main(argv: readonly string[]): Promise<void> {
-  const { values } = parseArgs({ args: [...argv], options: { calls: { type: 'string', default: '2000' }, rounds: { type: 'string', default: '3' }, profile: { type: 'string' }, baseline: { type: 'string' } } });
+  const { values } = parseArgs({ args: [...argv], options: { calls: { type: 'string', default: '2000' }, rounds: { type: 'string', default: '3' }, profile: { type: 'string' }, baseline: { type: 'string' }, floor: { type: 'boolean', default: true } }, allowNegative: true });
   const calls = Number(values.calls);
   const rounds = Number(values.rounds);
   const profDir = values.profile;
@@ -56,8 +64,9 @@ export async function main(argv: readonly string[]): Promise<void> {
   const env = profDir !== undefined ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profDir} --cpu-prof-interval=100` } : undefined;
   // the timed rounds, counted back from the serve process's exit (its profile ends there)
   const window = { lastUs: 0, skipLastUs: 0 };
-  const servers: { name: string; gw: ChildServer & { admin: string } }[] = [];
+  const servers: { name: string; gw: ChildServer & { admin: string; dir: string } }[] = [];
   const clients: Client[] = [];
+  let probe: number | undefined;
   try {
     servers.push({ name: 'gateway', gw: await startMandateServe({ configJson: config, ...(env ? { env } : {}) }) });
     if (values.baseline !== undefined) {
@@ -87,13 +96,47 @@ export async function main(argv: readonly string[]): Promise<void> {
         },
       });
     }
+    // the floor: an authorized HTTP call to the same serve process, and the disk's own commit
+    // (not when profiling, nor with --no-floor: the serve process then handles gateway calls alone)
+    const gw0 = profDir === undefined && values.floor ? servers[0]?.gw : undefined;
+    if (gw0 !== undefined) {
+      const authToken = await startTaskOver(gw0.url, gw0.admin, 'spiffe://dev.mandate.local/agents/hop-authorize', MANDATE);
+      const authorize = async () => {
+        const r = await postJson(`${gw0.url}/v1/authorize`, authToken, { tool: 'web__echo', args: ARGS });
+        if (r.status !== 200 || (JSON.parse(r.text) as { effect?: string }).effect !== 'allow') throw new Error(`/v1/authorize did not allow: ${r.status} ${r.text.slice(0, 300)}`);
+      };
+      const head = async () => (JSON.parse(await fetch(`${gw0.url}/v1/audit?tail=true&limit=1`, { headers: { authorization: `Bearer ${gw0.admin}` } }).then((r) => r.text())) as { records: { seq: number }[] }).records[0]?.seq ?? 0;
+      const before = await head();
+      await authorize();
+      const recs = await fetch(`${gw0.url}/v1/audit?from=${before + 1}&limit=100`, { headers: { authorization: `Bearer ${gw0.admin}` } }).then((r) => r.text());
+      const recordBytes = Buffer.byteLength(JSON.stringify((JSON.parse(recs) as { records: unknown[] }).records));
+      const payload = Buffer.alloc(recordBytes, 0x61);
+      const fd = openSync(join(gw0.dir, 'fsync-probe.bin'), 'w');
+      probe = fd;
+      let offset = 0;
+      const commit = () => (writeSync(fd, payload, 0, payload.length, (offset += payload.length)), fdatasyncSync(fd));
+      arms.push(
+        {
+          name: 'authorize',
+          label: "POST /v1/authorize to the gateway's serve process, one at a time",
+          concurrency: 1,
+          warmup: () => warmSequential(authorize, 300),
+          measure: async () => {
+            const c0 = processCpuUs(gw0.pid);
+            const r = await loopSequential(authorize, { iterations: calls, maxMs: Infinity, min: calls });
+            return { ops: r.samples.length, ...r, cpuUs: processCpuUs(gw0.pid) - c0 };
+          },
+        },
+        { name: 'disk', label: `disk: write ${recordBytes} B + fdatasync`, concurrency: 1, warmup: () => void timeSyncCpu(commit, 20), measure: () => timeSyncCpu(commit, Math.min(calls, 500)) },
+      );
+    }
     const measuredFrom = performance.now();
     const run = await interleave(arms, { rounds, say });
     window.lastUs = (performance.now() - measuredFrom) * 1000;
     for (const a of arms) {
       const p50 = of(run, a.name, metrics.p50);
       const p99 = of(run, a.name, metrics.p99);
-      const cpu = a.name === 'direct' ? '' : `; serve CPU ${of(run, a.name, metrics.cpuUsPerOp).median.toFixed(0)} µs/call (rounds ${of(run, a.name, metrics.cpuUsPerOp).rounds.map((v) => v.toFixed(0)).join(', ')})`;
+      const cpu = a.name === 'direct' || a.name === 'disk' ? '' : `; serve CPU ${of(run, a.name, metrics.cpuUsPerOp).median.toFixed(0)} µs/call (rounds ${of(run, a.name, metrics.cpuUsPerOp).rounds.map((v) => v.toFixed(0)).join(', ')})`;
       say(`  ${a.name}: p50 ${fmt(p50.median)} ms (rounds ${p50.rounds.map(fmt).join(', ')}), p99 ${fmt(p99.median)} ms (rounds ${p99.rounds.map(fmt).join(', ')})${cpu}`);
     }
     for (const { name } of servers) {
@@ -101,6 +144,12 @@ export async function main(argv: readonly string[]): Promise<void> {
         const d = difference(run, name, 'direct', metrics[m]);
         say(`  ${name} added ${m}: ${fmt(d.median)} ms (rounds ${d.rounds.map(fmt).join(', ')})`);
       }
+    }
+    for (const m of run.arms['authorize'] !== undefined ? (['p50', 'p99'] as const) : []) {
+      const d = difference(run, 'gateway', 'direct', metrics[m]);
+      const a = of(run, 'authorize', metrics[m]);
+      const beyond = spread(d.rounds.map((v, i) => v - (a.rounds[i] ?? Number.NaN)));
+      say(`  floor ${m}: disk commit ${fmt(of(run, 'disk', metrics[m]).median)} ms; /v1/authorize (an HTTP hop, the decision, its commit) ${fmt(a.median)} ms; gateway added ${fmt(d.median)} ms, beyond /v1/authorize ${fmt(beyond.median)} ms (rounds ${beyond.rounds.map(fmt).join(', ')})`);
     }
     if (servers.length === 2) {
       for (const m of ['p50', 'p99'] as const) {
@@ -112,6 +161,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     }
     say(`load after: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   } finally {
+    if (probe !== undefined) closeSync(probe);
     await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
     const stopping = performance.now();
     await Promise.all(servers.map(({ gw }) => gw.stop()));

@@ -6,7 +6,9 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
 import { normaliseText, ProvenanceLedger } from '../src/provenance.ts';
+import { plainMapping } from '../src/provenance/reading.ts';
 
 /** a value nobody else can have written: an address or an IBAN built around a nonce */
 const secret = fc.tuple(fc.constantFrom('email', 'iban'), fc.integer({ min: 10_000_000, max: 99_999_999 })).map(([kind, n]) => (kind === 'email' ? `x${n}@inj${n}.example` : `XX${String(n % 90 + 10)}${n}${n}`));
@@ -85,5 +87,49 @@ describe('normalised text', () => {
       }),
       { numRuns: 2000 },
     );
+  });
+});
+
+describe('reading a result: the plain key: value fast path', () => {
+  const parse = (doc: string): unknown => {
+    try {
+      return parseYaml(doc, { schema: 'failsafe', prettyErrors: false, maxAliasCount: 0 });
+    } catch {
+      return 'parse error';
+    }
+  };
+  /** characters that mean something to YAML, beside those of a plain line */
+  const edgy = 'aZ09 _.-:#,;()/+=\'"[]{}&*!|>%@`?\t\\\n<~$';
+  const piece = (alphabet: string, max: number) => fc.array(fc.constantFrom(...alphabet), { minLength: 0, maxLength: max }).map((a) => a.join(''));
+
+  it('reads exactly what the YAML parser reads, wherever it answers (and answers for plain key: value lines)', () => {
+    let answered = 0;
+    const line = fc.tuple(piece(edgy, 12), fc.constantFrom(': ', ':', ' : ', ': #', ''), piece(edgy, 16)).map(([k, sep, v]) => `${k}${sep}${v}`);
+    fc.assert(
+      fc.property(fc.array(line, { minLength: 1, maxLength: 4 }), (lines) => {
+        const doc = lines.join('\n');
+        const fast = plainMapping(doc);
+        if (fast === undefined) return;
+        answered += 1;
+        expect(fast).toEqual(parse(doc));
+      }),
+      { numRuns: 6000 },
+    );
+    // lines built of the plain line's own characters: the fast path answers for most
+    const alnum = fc.constantFrom('a', 'Z', '0', '9');
+    const plain = fc.tuple(alnum, piece('aZ09 _.-', 10), alnum, alnum, piece("aZ09 .,;()/+=_'-", 20), alnum).map(([k0, k, k1, v0, v, v1]) => `${k0}${k}${k1}: ${v0}${v}${v1}`);
+    fc.assert(
+      fc.property(fc.array(plain, { minLength: 1, maxLength: 4 }), (lines) => {
+        const doc = lines.join('\n');
+        const fast = plainMapping(doc);
+        if (fast === undefined) return;
+        answered += 1;
+        expect(fast).toEqual(parse(doc));
+      }),
+      { numRuns: 6000 },
+    );
+    expect(answered).toBeGreaterThan(2000);
+    for (const doc of ['Echo: hello gateway', 'to: alice\nsubject: Lunch (today)', "note: it's fine", 'constructor: x', 'a - b: c - d', '0x10: 1.5e3']) expect(plainMapping(doc), doc).toEqual(parse(doc));
+    for (const doc of ['a: b: c', 'a: b #c', 'a: b\na: c', 'a:b', 'a: [b]', 'a: &x b', '- a: b', 'a: b\n  c', 'a: b\n\nc: d', ' a: b', 'a: b ', `${'k'.repeat(1100)}: v`]) expect(plainMapping(doc), doc).toBeUndefined();
   });
 });
