@@ -52,6 +52,22 @@ async function connect(url: string, token?: string): Promise<Client> {
 
 const fmt = (n: number) => n.toFixed(3);
 
+/** `calls` calls of `fn` one at a time, with the CPU the serve process `pid` spent on them */
+function sequentialArm(name: string, label: string, fn: () => Promise<unknown>, pid: number, calls: number): Arm {
+  return {
+    name,
+    label,
+    concurrency: 1,
+    warmup: () => warmSequential(fn, 300),
+    measure: async () => {
+      const c0 = processCpuUs(pid);
+      const r = await loopSequential(fn, { iterations: calls, maxMs: Infinity, min: calls });
+      return { ops: r.samples.length, ...r, cpuUs: processCpuUs(pid) - c0 };
+    },
+  };
+}
+
+
 export async function main(argv: readonly string[]): Promise<void> {
   const { values } = parseArgs({ args: [...argv], options: { calls: { type: 'string', default: '2000' }, rounds: { type: 'string', default: '3' }, profile: { type: 'string' }, baseline: { type: 'string' }, floor: { type: 'boolean', default: true } }, allowNegative: true });
   const calls = Number(values.calls);
@@ -84,17 +100,7 @@ export async function main(argv: readonly string[]): Promise<void> {
       clients.push(c);
       await c.listTools();
       const fn = call(c, 'web__echo');
-      arms.push({
-        name,
-        label: name,
-        concurrency: 1,
-        warmup: () => warmSequential(fn, 300),
-        measure: async () => {
-          const c0 = processCpuUs(gw.pid);
-          const r = await loopSequential(fn, { iterations: calls, maxMs: Infinity, min: calls });
-          return { ops: r.samples.length, ...r, cpuUs: processCpuUs(gw.pid) - c0 };
-        },
-      });
+      arms.push(sequentialArm(name, name, fn, gw.pid, calls));
     }
     // the floor: an authorized HTTP call to the same serve process, and the disk's own commit
     // (not when profiling, nor with --no-floor: the serve process then handles gateway calls alone)
@@ -116,17 +122,7 @@ export async function main(argv: readonly string[]): Promise<void> {
       let offset = 0;
       const commit = () => (writeSync(fd, payload, 0, payload.length, (offset += payload.length)), fdatasyncSync(fd));
       arms.push(
-        {
-          name: 'authorize',
-          label: "POST /v1/authorize to the gateway's serve process, one at a time",
-          concurrency: 1,
-          warmup: () => warmSequential(authorize, 300),
-          measure: async () => {
-            const c0 = processCpuUs(gw0.pid);
-            const r = await loopSequential(authorize, { iterations: calls, maxMs: Infinity, min: calls });
-            return { ops: r.samples.length, ...r, cpuUs: processCpuUs(gw0.pid) - c0 };
-          },
-        },
+        sequentialArm('authorize', "POST /v1/authorize to the gateway's serve process, one at a time", authorize, gw0.pid, calls),
         { name: 'disk', label: `disk: write ${recordBytes} B + fdatasync`, concurrency: 1, warmup: () => void timeSyncCpu(commit, 20), measure: () => timeSyncCpu(commit, Math.min(calls, 500)) },
       );
     }

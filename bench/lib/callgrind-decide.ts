@@ -15,6 +15,7 @@
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { decideAllowed } from './decide-allowed.ts';
 import type { createDecisionFixture } from './decision-fixture.ts';
 
 const dir = resolve(process.argv[2] ?? '.');
@@ -30,17 +31,8 @@ const fx = await create({
   },
 });
 
-async function run(total: number): Promise<void> {
-  let started = 0;
-  const worker = async () => {
-    while (started < total) {
-      started++;
-      const d = await fx.runtime.engine.decide(fx.call);
-      if (d.effect !== 'allow') throw new Error(`expected allow, got ${d.effect} (${d.reasons.join(', ')})`);
-    }
-  };
-  await Promise.all(Array.from({ length: 128 }, worker));
-}
+// this checkout's driver over the measured checkout's fixture
+const run = (total: number) => decideAllowed(fx, total, 128);
 
 /** callgrind_control -i on|off: the loop stays awake (a slow timer) so valgrind hears it */
 function instrumentation(on: boolean): Promise<void> {

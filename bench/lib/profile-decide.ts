@@ -11,6 +11,7 @@
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { loadavg } from 'node:os';
+import { decideAllowed } from './decide-allowed.ts';
 import { createDecisionFixture } from './decision-fixture.ts';
 import { summariseProfile, type Profile } from './cpuprofile.ts';
 
@@ -36,17 +37,7 @@ async function main(argv: readonly string[]): Promise<void> {
     ...(detectors === 'on' ? { config: { behaviour: { enabled: true, detectors: { rate: { max_per_window: 1_000_000 } } } } } : {}),
   });
   try {
-    const run = async (total: number) => {
-      let started = 0;
-      const worker = async () => {
-        while (started < total) {
-          started++;
-          const d = await fx.runtime.engine.decide(fx.call);
-          if (d.effect !== 'allow') throw new Error(`expected allow, got ${d.effect} (${d.reasons.join(', ')})`);
-        }
-      };
-      await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
-    };
+    const run = (total: number) => decideAllowed(fx, total, IN_FLIGHT);
     await run(Math.min(5000, decisions));
     const session = new Session();
     session.connect();
