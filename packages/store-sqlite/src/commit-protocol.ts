@@ -7,8 +7,6 @@ export interface CommitThreadSettings {
   readonly busyTimeoutMs: number;
   /** 'full': the WAL is synced (fdatasync) after each commit, before its callers are answered */
   readonly durability: 'full' | 'normal';
-  /** the process's module compile cache (node:module), which a thread does not inherit: its start-up reuses it */
-  readonly compileCacheDir?: string | undefined;
 }
 
 /**

@@ -10,10 +10,10 @@
  * refused with AUDIT_UNAVAILABLE until restart, so every allow becomes a deny and readiness fails.
  */
 import { hash } from 'node:crypto';
-import { getCompileCacheDir } from 'node:module';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { MandateError, describeError, type AuditDraft, type DecisionCommit, type DecisionCommitResult, type Hasher } from '@mandate/core';
 import { auditRecords, textDraft, type TextDraft } from './audit-batch.ts';
+import { startThread, storeModule } from './thread.ts';
 import { decodeBudgets, encodeEntries, type BatchReply, type CommitThreadSettings, type ThreadReady, type WireCommitted, type WireEntry } from './commit-protocol.ts';
 
 /** how long `stop` waits for the thread to close its connection before ending it */
@@ -38,9 +38,7 @@ export class CommitThread {
   constructor(settings: CommitThreadSettings, hasher: Hasher) {
     const probe = 'mandate commit thread';
     if (hasher.sha256Hex(probe) !== hash('sha256', probe, 'hex')) throw new TypeError('the commit thread links the audit chain with SHA-256: the store\'s hasher must be SHA-256');
-    // the built package runs commit-worker.js beside this file; the sources run the .ts
-    const url = new URL(import.meta.url.endsWith('.ts') ? './commit-worker-entry.ts' : './commit-worker-entry.js', import.meta.url);
-    this.worker = new Worker(url, { workerData: { ...settings, compileCacheDir: settings.compileCacheDir ?? getCompileCacheDir() } satisfies CommitThreadSettings });
+    this.worker = startThread(storeModule('commit-worker'), settings);
     // idle, it never keeps the process alive; while a commit is awaited it does (see `send`)
     this.worker.unref();
     this.up = new Promise<void>((resolve) => (this.markUp = resolve));

@@ -3,8 +3,8 @@
  * small object checked against its port; this file only opens, migrates and wires them.
  */
 import { DatabaseSync } from 'node:sqlite';
-import { Worker } from 'node:worker_threads';
 import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
+import type { Worker } from 'node:worker_threads';
 import type { Hasher, Store } from '@mandate/core';
 import { sqliteAgents } from './agents.ts';
 import { sqliteApprovals } from './approvals.ts';
@@ -22,6 +22,7 @@ import { sqliteTasks } from './tasks.ts';
 import { sqliteSupervision } from './supervision.ts';
 import { sqliteLabels } from './labels.ts';
 import { Sql, unavailable } from './sql.ts';
+import { startThread, storeModule } from './thread.ts';
 import { WalSync } from './wal-sync.ts';
 import { CommitThread } from './commit-thread.ts';
 
@@ -217,8 +218,7 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
 function startCheckpointer(db: DatabaseSync, path: string, intervalMs: number) {
   if (!(Number.isInteger(intervalMs) && intervalMs >= 1)) throw new RangeError('backgroundCheckpointMs must be a positive integer');
   db.exec(`PRAGMA wal_autocheckpoint = ${BACKSTOP_CHECKPOINT_PAGES}`);
-  // the built package runs checkpoint-worker.js beside this file; the sources run the .ts
-  const worker = new Worker(new URL(import.meta.url.endsWith('.ts') ? './checkpoint-worker.ts' : './checkpoint-worker.js', import.meta.url), { workerData: { path, intervalMs } });
+  const worker = startThread(storeModule('checkpoint-worker'), { path, intervalMs });
   // never keeps the process alive; an error leaves the backstop to SQLite
   worker.unref();
   const counts = { runs: 0, frames: 0, errors: 0 };
