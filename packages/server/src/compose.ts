@@ -327,8 +327,8 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
 
     // one node owns the store: revocations and budget usage are read from memory too (several
     // nodes read them from the store on every call: no change feed carries them)
-    const revocations = pg ? store.revocations : new CachedRevocations(store.revocations);
-    const budgets = pg ? undefined : new CachedBudgets(store.budgets);
+    const revocations = pg ? store.revocations : new CachedRevocations(store.revocations, config.cache.revocations);
+    const budgets = pg ? undefined : new CachedBudgets(store.budgets, config.cache.budgets);
     const agents = new CachedAgents(store.agents, config.cache.agents, staleness);
     // what ends a task reaches what runs for it (MCP calls in flight, task event streams) at once
     const taskEnds = new TaskEnds((id) => store.tasks.getTask(id), (e) => log.warn({ err: describeError(e) }, 'task end delivery failed'));

@@ -177,9 +177,23 @@ export const configSchema = z.strictObject({
         .max(10_000_000)
         .default(10_000)
         .describe("agents held in memory (per node) so a decision reads its agent without the store; ~650 B each with a small ceiling. When full it is emptied and refills from the store as agents act: size it above the agents acting at once"),
+      revocations: z
+        .number()
+        .int()
+        .min(100)
+        .max(10_000_000)
+        .default(40_000)
+        .describe("token ids (jti) whose revocation state is held in memory, one per token used (SQLite store only: with PostgreSQL every call reads the store); ~110 B each. When full it is emptied: a token not held is read from the store again, so a revoked token stays refused. The default holds two tokens (a live one and the one it renewed) for each task cache.tasks holds"),
+      budgets: z
+        .number()
+        .int()
+        .min(100)
+        .max(10_000_000)
+        .default(40_000)
+        .describe("budget counters held in memory for the policy context (SQLite store only): at most this many per task and tool used, and as many per-task totals; ~220 B for the two. When full they are emptied and read from the store again (enforcement always counts in the store). The default holds two tools for each task cache.tasks holds"),
     })
     .prefault({})
-    .describe("in-memory copies of the store's tasks and agents (per node); their bounds count towards server.max_heap_mb's auto"),
+    .describe("in-memory copies of the store's tasks, agents, token revocations and budget counters (per node); their bounds count towards server.max_heap_mb's auto"),
   tasks: z
     .strictObject({
       /** long-running tasks renew only while they show they are supervised */
@@ -275,7 +289,7 @@ export const configSchema = z.strictObject({
       args_max_string: z.number().int().min(16).max(10 * 1024 * 1024).default(65_536).describe('longest string in a call\'s arguments (characters)'),
       args_max_nodes: z.number().int().min(1).max(1_000_000).default(4096).describe('most values in a call\'s arguments, all levels together'),
       provenance_min_length: z.number().int().min(4).max(1024).default(8).describe('free-text argument values at least this long are matched against earlier tool results (provenance)'),
-      pending_outcomes: z.number().int().min(1).max(10_000_000).default(50_000).describe('allowed calls remembered for their outcome report (POST /v1/outcomes, the gateway); the oldest are forgotten first'),
+      pending_outcomes: z.number().int().min(1).max(10_000_000).default(50_000).describe("allowed calls remembered for their outcome report (POST /v1/outcomes, the gateway); the oldest are forgotten first. ~140 B each; counts towards server.max_heap_mb's auto"),
     })
     .prefault({}).describe('bounds on what an agent sends (arguments) and what is remembered for provenance'),
   shared_labels: z
