@@ -338,6 +338,7 @@ describe('cache memory benchmark', () => {
       expect(written.derived[key]).toBeLessThan(250);
     }
     expect(written.derived['bytes per allowed call awaiting its outcome (limits.pending_outcomes)']).toBeLessThan(200);
+    expect(written.derived['bytes per character of tool results kept for provenance (limits.provenance_chars_per_task)']).toBeGreaterThan(1);
   });
 });
 

@@ -1,7 +1,8 @@
 /**
  * What an entry of the bounded in-memory structures of one node costs: the revocation cache
- * (`cache.revocations`), the budget counters (`cache.budgets`) and the allowed calls awaiting
- * their outcome (`limits.pending_outcomes`), each filled through its real class, the caches over
+ * (`cache.revocations`), the budget counters (`cache.budgets`), the allowed calls awaiting
+ * their outcome (`limits.pending_outcomes`) and a task's provenance (per character of tool results
+ * kept, `limits.provenance_chars_per_task`), each filled through its real class, the caches over
  * a SQLite store, with ids from the server's own generator (`randomIds`: a prefix, 10 sortable
  * time characters and 22 random ones, as jtis, task ids and call ids are made).
  *
@@ -18,7 +19,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { CachedBudgets, CachedRevocations, PendingOutcomes } from '@mandate/core';
+import { CachedBudgets, CachedRevocations, PendingOutcomes, ProvenanceLedger, type JsonValue } from '@mandate/core';
 import { randomIds, sha256Hasher } from '@mandate/server';
 import { openSqliteStore, type SqliteStore } from '@mandate/store-sqlite';
 import { type BenchResult, emitResult, newResult, parseBenchArgs, printer, startInfo } from './lib/report.ts';
@@ -80,6 +81,34 @@ function fillPending(n: number): number {
   return after - before;
 }
 
+const WORDS = ['invoice', 'customer', 'refund', 'shipping', 'ticket', 'escalate', 'priority', 'account', 'password', 'reset', 'order', 'delivery', 'support', 'manager', 'review'];
+
+/** a helpdesk search's result: 40 tickets, each with an id, an address, a link and a subject (~8,000 characters) */
+function ticketList(t: number, i: number): JsonValue {
+  return {
+    items: Array.from({ length: 40 }, (_, k) => ({
+      id: `T-${t}-${i}-${k}`,
+      email: `user${t}_${i}_${k}@example${k % 7}.com`,
+      url: `https://portal.example.com/tickets/${t}/${i}/${k}`,
+      subject: `${Array.from({ length: 12 }, (_, j) => WORDS[(t + i + k + j) % WORDS.length]).join(' ')} ref ${t * 1000 + i * 40 + k}`,
+    })),
+  };
+}
+
+/** bytes a task's provenance holds per character of tool results kept (half trusted, half untrusted) */
+function fillProvenance(tasks: number, results: number): number {
+  const before = heap();
+  const ledger = new ProvenanceLedger();
+  let chars = 0;
+  for (let t = 0; t < tasks; t++) {
+    const id = randomIds.next('tsk');
+    for (let i = 0; i < results; i++) chars += ledger.record(id, i % 2 === 0 ? 'trusted' : 'untrusted', ticketList(t, i)).chars;
+  }
+  const after = heap();
+  if (ledger.size !== tasks) throw new Error(`expected ${tasks} tasks, found ${ledger.size}`);
+  return (after - before) / chars;
+}
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
 export async function runCacheMemoryBenchmark(argv: readonly string[]): Promise<BenchResult> {
@@ -94,6 +123,7 @@ export async function runCacheMemoryBenchmark(argv: readonly string[]): Promise<
   const total: number[] = [];
   const perTool: number[] = [];
   const pending: number[] = [];
+  const provenance: number[] = [];
   try {
     // a small fill of each first, so that the code it compiles is not charged to the entries
     const warm = openSqliteStore({ path: join(dir, 'warm.db'), hasher: sha256Hasher, durability: 'normal' });
@@ -102,6 +132,7 @@ export async function runCacheMemoryBenchmark(argv: readonly string[]): Promise<
       await fillBudgets(warm, 1000, 1);
       await fillBudgets(warm, 1000, 2);
       fillPending(1000);
+      fillProvenance(2, 2);
     } finally {
       await warm.close();
     }
@@ -112,11 +143,13 @@ export async function runCacheMemoryBenchmark(argv: readonly string[]): Promise<
         const one = (await fillBudgets(store, n, 1)) / n;
         const two = (await fillBudgets(store, n, 2)) / n;
         const pend = fillPending(n) / n;
+        const prov = fillProvenance(args.quick ? 10 : 50, 10);
         revocation.push(rev);
         perTool.push(two - one);
         total.push(one - (two - one));
         pending.push(pend);
-        say(`  round ${r + 1}: ${rev.toFixed(0)} B a token id; ${(one - (two - one)).toFixed(0)} B a task's total and ${(two - one).toFixed(0)} B a task × tool counter; ${pend.toFixed(0)} B an allowed call awaiting its outcome`);
+        provenance.push(prov);
+        say(`  round ${r + 1}: ${rev.toFixed(0)} B a token id; ${(one - (two - one)).toFixed(0)} B a task's total and ${(two - one).toFixed(0)} B a task × tool counter; ${pend.toFixed(0)} B an allowed call awaiting its outcome; ${prov.toFixed(2)} B a character of tool results a task's provenance keeps`);
       } finally {
         await store.close();
       }
@@ -132,8 +165,13 @@ export async function runCacheMemoryBenchmark(argv: readonly string[]): Promise<
       'bytes per task total (cache.budgets)': median(total),
       'bytes per task × tool counter (cache.budgets)': median(perTool),
       'bytes per allowed call awaiting its outcome (limits.pending_outcomes)': median(pending),
+      'bytes per character of tool results kept for provenance (limits.provenance_chars_per_task)': median(provenance),
     },
-    notes: ['each fill in a fresh structure against the heap before it; keys are fresh ids, charged to the entry', 'budgets: one tool a task, then two; the second fill less the first is a task × tool counter'],
+    notes: [
+      'each fill in a fresh structure against the heap before it; keys are fresh ids, charged to the entry',
+      'budgets: one tool a task, then two; the second fill less the first is a task × tool counter',
+      "provenance: tasks × 10 results of a 40-ticket list (~8,000 characters each), half trusted, half untrusted; the text kept and the values found in it",
+    ],
   };
   return emitResult(result, args, say);
 }

@@ -289,6 +289,20 @@ export const configSchema = z.strictObject({
       args_max_string: z.number().int().min(16).max(10 * 1024 * 1024).default(65_536).describe('longest string in a call\'s arguments (characters)'),
       args_max_nodes: z.number().int().min(1).max(1_000_000).default(4096).describe('most values in a call\'s arguments, all levels together'),
       provenance_min_length: z.number().int().min(4).max(1024).default(8).describe('free-text argument values at least this long are matched against earlier tool results (provenance)'),
+      provenance_tasks: z
+        .number()
+        .int()
+        .min(1)
+        .max(10_000_000)
+        .default(10_000)
+        .describe("tasks whose tool results are remembered for provenance (per node); the least recently active is forgotten first, and its later calls then match nothing it read before: size it above the tasks live at once. Each holds up to limits.provenance_chars_per_task; not counted in server.max_heap_mb's auto (docs/operations.md, memory)"),
+      provenance_chars_per_task: z
+        .number()
+        .int()
+        .min(1000)
+        .max(100_000_000)
+        .default(2_000_000)
+        .describe("characters of tool results remembered per task for provenance, the oldest results dropped first (untrusted ones before trusted); ~6 B of memory a character with the values found in it"),
       pending_outcomes: z.number().int().min(1).max(10_000_000).default(50_000).describe("allowed calls remembered for their outcome report (POST /v1/outcomes, the gateway); the oldest are forgotten first. ~140 B each; counts towards server.max_heap_mb's auto"),
     })
     .prefault({}).describe('bounds on what an agent sends (arguments) and what is remembered for provenance'),
