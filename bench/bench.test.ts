@@ -339,6 +339,7 @@ describe('cache memory benchmark', () => {
     }
     expect(written.derived['bytes per allowed call awaiting its outcome (limits.pending_outcomes)']).toBeLessThan(200);
     expect(written.derived['bytes per character of tool results kept for provenance (limits.provenance_chars_per_task)']).toBeGreaterThan(1);
+    expect(written.derived['bytes per task end remembered (cache.task_ends)']).toBeLessThan(400);
   });
 });
 

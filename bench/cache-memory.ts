@@ -19,9 +19,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { CachedBudgets, CachedRevocations, PendingOutcomes, ProvenanceLedger, type JsonValue } from '@mandate/core';
+import { CachedBudgets, CachedRevocations, PendingOutcomes, ProvenanceLedger, type JsonValue, type Task } from '@mandate/core';
 import { randomIds, sha256Hasher } from '@mandate/server';
 import { openSqliteStore, type SqliteStore } from '@mandate/store-sqlite';
+import { TaskEnds } from '../packages/server/src/task-ends.ts';
 import { type BenchResult, emitResult, newResult, parseBenchArgs, printer, startInfo } from './lib/report.ts';
 
 // a full collection before each reading: without --expose-gc the bench runs itself again with it
@@ -81,6 +82,19 @@ function fillPending(n: number): number {
   return after - before;
 }
 
+/** bytes held by `n` task ends heard (a kill with an operator's reason), the tasks as the engine holds them */
+function fillTaskEnds(n: number): number {
+  const before = heap();
+  const ends = new TaskEnds(() => Promise.resolve(undefined), () => undefined, n);
+  for (let i = 0; i < n; i++) {
+    const task = { id: randomIds.next('tsk'), agentId: `spiffe://acme.test/agents/support-${i % 100}`, state: 'killed', endReason: 'operator kill' } as unknown as Task;
+    ends.ended(task, 'runaway job: stopped by the on-call operator');
+  }
+  const after = heap();
+  if (ends.watched !== 0) throw new Error('nothing watches');
+  return (after - before) / n;
+}
+
 const WORDS = ['invoice', 'customer', 'refund', 'shipping', 'ticket', 'escalate', 'priority', 'account', 'password', 'reset', 'order', 'delivery', 'support', 'manager', 'review'];
 
 /** a helpdesk search's result: 40 tickets, each with an id, an address, a link and a subject (~8,000 characters) */
@@ -124,6 +138,7 @@ export async function runCacheMemoryBenchmark(argv: readonly string[]): Promise<
   const perTool: number[] = [];
   const pending: number[] = [];
   const provenance: number[] = [];
+  const taskEnd: number[] = [];
   try {
     // a small fill of each first, so that the code it compiles is not charged to the entries
     const warm = openSqliteStore({ path: join(dir, 'warm.db'), hasher: sha256Hasher, durability: 'normal' });
@@ -133,6 +148,7 @@ export async function runCacheMemoryBenchmark(argv: readonly string[]): Promise<
       await fillBudgets(warm, 1000, 2);
       fillPending(1000);
       fillProvenance(2, 2);
+      fillTaskEnds(1000);
     } finally {
       await warm.close();
     }
@@ -144,12 +160,14 @@ export async function runCacheMemoryBenchmark(argv: readonly string[]): Promise<
         const two = (await fillBudgets(store, n, 2)) / n;
         const pend = fillPending(n) / n;
         const prov = fillProvenance(args.quick ? 10 : 50, 10);
+        const end = fillTaskEnds(n);
         revocation.push(rev);
         perTool.push(two - one);
         total.push(one - (two - one));
         pending.push(pend);
         provenance.push(prov);
-        say(`  round ${r + 1}: ${rev.toFixed(0)} B a token id; ${(one - (two - one)).toFixed(0)} B a task's total and ${(two - one).toFixed(0)} B a task × tool counter; ${pend.toFixed(0)} B an allowed call awaiting its outcome; ${prov.toFixed(2)} B a character of tool results a task's provenance keeps`);
+        taskEnd.push(end);
+        say(`  round ${r + 1}: ${rev.toFixed(0)} B a token id; ${(one - (two - one)).toFixed(0)} B a task's total and ${(two - one).toFixed(0)} B a task × tool counter; ${pend.toFixed(0)} B an allowed call awaiting its outcome; ${prov.toFixed(2)} B a character of tool results a task's provenance keeps; ${end.toFixed(0)} B a task end`);
       } finally {
         await store.close();
       }
@@ -166,6 +184,7 @@ export async function runCacheMemoryBenchmark(argv: readonly string[]): Promise<
       'bytes per task × tool counter (cache.budgets)': median(perTool),
       'bytes per allowed call awaiting its outcome (limits.pending_outcomes)': median(pending),
       'bytes per character of tool results kept for provenance (limits.provenance_chars_per_task)': median(provenance),
+      'bytes per task end remembered (cache.task_ends)': median(taskEnd),
     },
     notes: [
       'each fill in a fresh structure against the heap before it; keys are fresh ids, charged to the entry',

@@ -331,7 +331,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
     const budgets = pg ? undefined : new CachedBudgets(store.budgets, config.cache.budgets);
     const agents = new CachedAgents(store.agents, config.cache.agents, staleness);
     // what ends a task reaches what runs for it (MCP calls in flight, task event streams) at once
-    const taskEnds = new TaskEnds((id) => store.tasks.getTask(id), (e) => log.warn({ err: describeError(e) }, 'task end delivery failed'));
+    const taskEnds = new TaskEnds((id) => store.tasks.getTask(id), (e) => log.warn({ err: describeError(e) }, 'task end delivery failed'), config.cache.task_ends);
     const taskState = new EndingTasks(store.tasks, taskEnds, config.cache.tasks, staleness);
     const checkpoints = new MirroredCheckpoints(store.checkpoints, config.data_dir);
     // copies of each checkpoint out of reach of whoever can write the data folder (anchors.ts)

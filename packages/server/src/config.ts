@@ -74,7 +74,7 @@ export const configSchema = z.strictObject({
         .union([z.literal('auto'), z.number().int().min(MIN_MAX_HEAP_MB).max(65_536)])
         .default('auto')
         .describe(
-          "the V8 heap's old-generation limit of `mandate serve`, MiB (its --max-old-space-size; wins over NODE_OPTIONS). auto: a base for the process and its garbage plus what the bounded in-memory structures this config enables may hold (heap-budget.ts; 255 at the defaults). A number (96 to 65536) below that is refused at start. A heap that still fills ends the process with an out-of-memory error, which a supervisor restarts; nothing durable is lost (docs/operations.md, memory)",
+          "the V8 heap's old-generation limit of `mandate serve`, MiB (its --max-old-space-size; wins over NODE_OPTIONS). auto: a base for the process and its garbage plus what the bounded in-memory structures this config enables may hold (heap-budget.ts; 259 at the defaults). A number (96 to 65536) below that is refused at start. A heap that still fills ends the process with an out-of-memory error, which a supervisor restarts; nothing durable is lost (docs/operations.md, memory)",
         ),
       body_limit_bytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(1024 * 1024).describe('largest accepted request body'),
       max_json_depth: z.number().int().min(2).max(128).default(32).describe('deepest JSON nesting accepted in any body'),
@@ -191,9 +191,16 @@ export const configSchema = z.strictObject({
         .max(10_000_000)
         .default(40_000)
         .describe("budget counters held in memory for the policy context (SQLite store only): at most this many per task and tool used, and as many per-task totals; ~220 B for the two. When full they are emptied and read from the store again (enforcement always counts in the store). The default holds two tools for each task cache.tasks holds"),
+      task_ends: z
+        .number()
+        .int()
+        .min(100)
+        .max(10_000_000)
+        .default(10_000)
+        .describe("task ends (a kill, a revocation, a completion) held in memory so that a watch registered after one (an MCP call in flight, a task event stream) hears it without a store read; the oldest are forgotten first, and a watch of a forgotten end reads the store. ~250 B each"),
     })
     .prefault({})
-    .describe("in-memory copies of the store's tasks, agents, token revocations and budget counters (per node); their bounds count towards server.max_heap_mb's auto"),
+    .describe("in-memory copies of the store's tasks, agents, task ends, token revocations and budget counters (per node); their bounds count towards server.max_heap_mb's auto"),
   tasks: z
     .strictObject({
       /** long-running tasks renew only while they show they are supervised */

@@ -54,11 +54,16 @@ const CACHED_REVOCATION_BYTES = 120;
 const CACHED_BUDGET_BYTES = 230;
 /** an allowed call awaiting its outcome (limits.pending_outcomes): its key text, map and ring slots, ~135 B */
 const PENDING_OUTCOME_BYTES = 140;
+/**
+ * a task end remembered for late watchers (cache.task_ends): its record, the task and agent ids,
+ * ~293 B; more with a long kill reason (cut at 500 characters)
+ */
+const TASK_END_BYTES = 400;
 
 /** the parts of the config whose bounds hold memory (a subset of MandateConfig) */
 export interface HeapBoundsConfig {
   readonly behaviour: { readonly enabled: boolean; readonly history: { readonly per_task: number; readonly max_tasks: number; readonly per_agent: number; readonly max_agents: number } };
-  readonly cache: { readonly tasks: number; readonly agents: number; readonly revocations: number; readonly budgets: number };
+  readonly cache: { readonly tasks: number; readonly agents: number; readonly task_ends: number; readonly revocations: number; readonly budgets: number };
   readonly limits: { readonly pending_outcomes: number };
   readonly tokens: { readonly verified_cache_size: number; readonly dpop: { readonly replay_cache_size: number } };
   readonly server: { readonly max_heap_mb: number | 'auto' };
@@ -79,6 +84,7 @@ export function heapBudget(c: HeapBoundsConfig): HeapBudget {
     { what: 'base', mb: BASE_MB },
     { what: `cache.tasks ${c.cache.tasks}`, mb: (c.cache.tasks * CACHED_TASK_BYTES) / MIB },
     { what: `cache.agents ${c.cache.agents}`, mb: (c.cache.agents * CACHED_AGENT_BYTES) / MIB },
+    { what: `cache.task_ends ${c.cache.task_ends}`, mb: (c.cache.task_ends * TASK_END_BYTES) / MIB },
     { what: `cache.revocations ${c.cache.revocations}`, mb: (c.cache.revocations * CACHED_REVOCATION_BYTES) / MIB },
     { what: `cache.budgets ${c.cache.budgets}`, mb: (c.cache.budgets * CACHED_BUDGET_BYTES) / MIB },
     { what: `limits.pending_outcomes ${c.limits.pending_outcomes}`, mb: (c.limits.pending_outcomes * PENDING_OUTCOME_BYTES) / MIB },

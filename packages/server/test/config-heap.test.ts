@@ -54,6 +54,14 @@ describe('server.max_heap_mb', () => {
     expect(refusal({ cache: { budgets: 1.5 } })).toContain('cache.budgets');
   });
 
+  it('counts the task ends remembered, and refuses a heap too small for them', () => {
+    const base = maxHeapMb(parseConfig({}));
+    // 990,000 more ends at ~400 B
+    expect(maxHeapMb(parseConfig({ cache: { task_ends: 1_000_000 } })) - base).toBe(Math.ceil((1_000_000 * 400) / 2 ** 20) - Math.ceil((10_000 * 400) / 2 ** 20));
+    expect(refusal({ server: { max_heap_mb: 300 }, cache: { task_ends: 1_000_000 } })).toContain('cache.task_ends 1000000');
+    expect(refusal({ cache: { task_ends: 99 } })).toContain('cache.task_ends');
+  });
+
   it('counts the allowed calls awaiting their outcome, and refuses a heap too small for them', () => {
     const base = maxHeapMb(parseConfig({}));
     // 950,000 more pending calls at ~140 B
@@ -65,7 +73,7 @@ describe('server.max_heap_mb', () => {
     const c = parseConfig({});
     expect(c.cache.revocations).toBe(2 * c.cache.tasks);
     expect(c.cache.budgets).toBe(2 * c.cache.tasks);
-    expect(heapBudget(c).describe()).toContain('cache.revocations 40000: 5, cache.budgets 40000: 9, limits.pending_outcomes 50000: 7');
+    expect(heapBudget(c).describe()).toContain('cache.task_ends 10000: 4, cache.revocations 40000: 5, cache.budgets 40000: 9, limits.pending_outcomes 50000: 7');
   });
 
   it('accepts a number that holds what the bounds allow', () => {
