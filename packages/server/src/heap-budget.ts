@@ -16,10 +16,12 @@ export const MIN_MAX_HEAP_MB = 96;
  * (~30 MiB) included; a 128 MiB limit (base and parts) ended the process after 348k decisions
  * (V8's out-of-memory error). Same-run soaks at 127 MiB spent no more CPU per decision than
  * V8's own (~4 GiB) limit. The 10,000 tasks' cached copies (~10 MiB) are counted below, with the
- * cache's bound, not here; so are, since, the revocation cache, the budget counters and the
- * allowed calls awaiting their outcome, whose share of that soak (~21 MiB: 50,000 pending calls at
- * ~310 B, 20,000 tokens' ids at ~150 B, 10,000 tasks' budget counters for two tools at ~450 B) was
- * taken off the 178 MiB measured.
+ * cache's bound, not here; so are the revocation cache, the budget counters and the allowed calls
+ * awaiting their outcome: their share of that soak (~21 MiB: 50,000 pending calls at ~310 B,
+ * 20,000 tokens' ids at ~150 B, 10,000 tasks' budget counters for two tools at ~450 B) was taken
+ * off the 178 MiB measured. Not counted anywhere: the provenance ledger (limits.provenance_tasks
+ * × limits.provenance_chars_per_task at ~6 B a character), whose bound is far above any heap
+ * (docs/operations.md, memory); the soak reports no outcomes, so it held nothing there.
  */
 const BASE_MB = 157;
 /** behaviour history (docs/operations.md, memory): bytes per remembered call and per task scope */
