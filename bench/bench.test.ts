@@ -327,6 +327,22 @@ describe('behaviour memory benchmark', () => {
   });
 });
 
+describe('cache memory benchmark', () => {
+  it('completes a quick run through the real classes: a pending outcome costs well under the ~310 B a call object under a concatenated key did', { timeout: 300_000 }, async () => {
+    await run(process.execPath, ['bench/cache-memory.ts', '--quick', '--json-only', '--out', out], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 });
+    const written = JSON.parse(readFileSync(join(out, 'cache-memory.json'), 'utf8')) as BenchResult;
+    expect(written).toMatchObject({ name: 'cache-memory', mode: 'quick', params: { entries: 10_000, rounds: 1 } });
+    for (const key of ['bytes per token id (cache.revocations)', 'bytes per task × tool counter (cache.budgets)', 'bytes per allowed call awaiting its outcome (limits.pending_outcomes)']) {
+      expect(written.derived[key]).toBeGreaterThan(0);
+      // within what heap-budget.ts charges, with room for a small fill's noise
+      expect(written.derived[key]).toBeLessThan(250);
+    }
+    expect(written.derived['bytes per allowed call awaiting its outcome (limits.pending_outcomes)']).toBeLessThan(200);
+    expect(written.derived['bytes per character of tool results kept for provenance (limits.provenance_chars_per_task)']).toBeGreaterThan(1);
+    expect(written.derived['bytes per task end remembered (cache.task_ends)']).toBeLessThan(400);
+  });
+});
+
 describe('gateway benchmark', () => {
   it('completes a quick run and writes its JSON result', { timeout: 300_000 }, async () => {
     await run(process.execPath, ['bench/gateway.ts', '--quick', '--json-only', '--out', out], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 });

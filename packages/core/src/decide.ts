@@ -17,6 +17,7 @@ import type { Assessment, BehaviourMonitor } from './behaviour/monitor.ts';
 import { permissiveness } from './behaviour/combine.ts';
 import { checkBinding } from './tokens/dpop.ts';
 import { stageOutcome, type ShadowEvaluator } from './shadow.ts';
+import { PendingOutcomes } from './state/pending-outcomes.ts';
 
 export interface DecisionLimits {
   readonly args: JsonLimits;
@@ -88,14 +89,6 @@ export interface OutcomeReceipt {
   readonly trust: Trust;
   readonly resultDigest: string;
   readonly auditSeq: number | undefined;
-}
-
-/**
- * One allowed call's key among those awaiting an outcome: its task and its call id. A call id
- * never holds a space (CALL_ID), so the last space splits the two unambiguously.
- */
-function pendingKey(taskId: string, callId: string): string {
-  return `${taskId} ${callId}`;
 }
 
 /** The reason a containment step-up names on its approval requests. */
@@ -183,28 +176,14 @@ interface SharedReach {
  */
 export class DecisionEngine {
   private readonly d: DecisionEngineDeps;
-  /**
-   * (task, call id) → the allowed call, awaiting its outcome report (`n`: its place in `order`).
-   * Keyed by the task as well: call ids are chosen by agents, so two tasks may both say `call-1`,
-   * and one task's call must neither hide nor take another's outcome (see `pendingKey`).
-   */
-  private readonly allowed = new Map<string, { taskId: string; tool: string; n: number; namedSource: boolean; shared: SharedReach | undefined }>();
+  /** the allowed calls awaiting their outcome report, by task and call id (state/pending-outcomes.ts) */
+  private readonly allowed: PendingOutcomes<SharedReach>;
   /** per task, the outcome being recorded while its shared labels are read: the next call waits for it */
   private readonly labelling = new Map<string, Promise<unknown>>();
-  /**
-   * The remembered keys in the order allowed, a ring of `limits.pendingOutcomes`: the oldest is
-   * dropped when a new one takes its slot. (Not the Map's own order: finding a Map's first key
-   * after many deletions at its front walks every deleted slot, which grew to an eighth of a
-   * decision's cost.)
-   */
-  private readonly order: (string | undefined)[] = [];
-  private allowedCount = 0;
-
-  private readonly maxPending: number;
 
   constructor(deps: DecisionEngineDeps) {
     this.d = deps;
-    this.maxPending = Math.max(1, Math.floor(deps.limits.pendingOutcomes ?? MAX_PENDING_OUTCOMES));
+    this.allowed = new PendingOutcomes(Math.max(1, Math.floor(deps.limits.pendingOutcomes ?? MAX_PENDING_OUTCOMES)));
   }
 
   /**
@@ -357,10 +336,9 @@ export class DecisionEngine {
   async recordOutcome(report: OutcomeReport): Promise<OutcomeReceipt> {
     if (typeof report.callId !== 'string' || !CALL_ID.test(report.callId)) throw new MandateError('MALFORMED_REQUEST', `call_id must match ${CALL_ID.source}`);
     const claims = await this.d.tokens.verify(report.taskToken);
-    const key = pendingKey(claims.task_id, report.callId);
-    const pending = this.allowed.get(key);
-    if (!pending || pending.taskId !== claims.task_id) throw new MandateError('NOT_FOUND', 'no allowed call with this id awaits an outcome for this task');
-    this.allowed.delete(key);
+    // keyed by the task too: another task's call of the same id is not found
+    const pending = this.allowed.take(claims.task_id, report.callId);
+    if (!pending) throw new MandateError('NOT_FOUND', 'no allowed call with this id awaits an outcome for this task');
     const info = this.d.policies().catalog.lookup(pending.tool);
     const declared: Trust = report.trust ?? info.outputTrust;
     const resultDigest = 'sha256:' + this.d.hasher.sha256Hex(canonicalJson(report.result));
@@ -456,17 +434,6 @@ export class DecisionEngine {
   private requestApproval(approvals: ApprovalService, ctx: Ctx, task: Task, policyIds: string[]): Promise<ApprovalResolution> {
     const a = this.argsOf(ctx);
     return approvals.resolve({ task, tool: ctx.tool, argsHash: a.hash, resource: ctx.resource, callId: ctx.callId, args: a.redacted, policyIds });
-  }
-
-  private rememberAllowed(callId: string, taskId: string, tool: string, namedSource: boolean, shared: SharedReach | undefined): void {
-    const key = pendingKey(taskId, callId);
-    const n = this.allowedCount++;
-    const slot = n % this.maxPending;
-    const evicted = this.order[slot];
-    // the entry that held this slot, unless its outcome came or the same call was allowed again since
-    if (evicted !== undefined && this.allowed.get(evicted)?.n === n - this.maxPending) this.allowed.delete(evicted);
-    this.order[slot] = key;
-    this.allowed.set(key, { taskId, tool, n, namedSource, shared });
   }
 
   /**
@@ -570,7 +537,8 @@ export class DecisionEngine {
       if (committed.budget && !committed.budget.ok) {
         return { ...exhausted(committed.budget.exhausted === 'tool' ? 'TOOL_BUDGET_EXHAUSTED' : 'BUDGET_EXHAUSTED'), auditSeq: seq };
       }
-      if (effect === 'allow') this.rememberAllowed(ctx.callId, claims.task_id, ctx.tool, ctx.namedSource === true, ctx.shared);
+      // the tool's name as the catalogue holds it (the same text): the request's copy is not kept
+      if (effect === 'allow') this.allowed.remember(claims.task_id, ctx.callId, { tool: ctx.toolInfo?.name ?? ctx.tool, namedSource: ctx.namedSource === true, shared: ctx.shared });
       return { ...decision, auditSeq: seq };
     } catch (e) {
       // no committed record, no allow

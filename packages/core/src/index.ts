@@ -153,6 +153,7 @@ export {
 export { readPurposeWords, purposeReading, baseForms, type PurposeReading } from './purpose-words.ts';
 export { TaskService, type TaskServiceDeps, type TaskLimits, type IssuedTask, type Actor, type WorkloadAuthenticator, type VerifiedWorkload } from './tasks.ts';
 export { CachedTasks, CachedAgents, CachedRevocations, CachedBudgets, type Staleness } from './state/cache.ts';
+export { PendingOutcomes, type PendingCall } from './state/pending-outcomes.ts';
 export { WorkloadVerifier, WORKLOAD_TOKEN_ALGORITHMS, oidcSubjectToSpiffeId, DevIssuer, assertKeysImportable, jwtSvidKeySet, verificationKeySet, MAX_KEYS_PER_SET, MAX_TOKEN_LENGTH } from './identity/index.ts';
 export type { OidcIssuer, TrustBundle, WorkloadIdentity, WorkloadVerifierOptions, MintOptions } from './identity/index.ts';
 export { ApprovalService, type ApprovalServiceDeps, type ApprovalLimits, type ApprovalResolution, type StepUpCall } from './approvals.ts';

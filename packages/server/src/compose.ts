@@ -327,11 +327,11 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
 
     // one node owns the store: revocations and budget usage are read from memory too (several
     // nodes read them from the store on every call: no change feed carries them)
-    const revocations = pg ? store.revocations : new CachedRevocations(store.revocations);
-    const budgets = pg ? undefined : new CachedBudgets(store.budgets);
+    const revocations = pg ? store.revocations : new CachedRevocations(store.revocations, config.cache.revocations);
+    const budgets = pg ? undefined : new CachedBudgets(store.budgets, config.cache.budgets);
     const agents = new CachedAgents(store.agents, config.cache.agents, staleness);
     // what ends a task reaches what runs for it (MCP calls in flight, task event streams) at once
-    const taskEnds = new TaskEnds((id) => store.tasks.getTask(id), (e) => log.warn({ err: describeError(e) }, 'task end delivery failed'));
+    const taskEnds = new TaskEnds((id) => store.tasks.getTask(id), (e) => log.warn({ err: describeError(e) }, 'task end delivery failed'), config.cache.task_ends);
     const taskState = new EndingTasks(store.tasks, taskEnds, config.cache.tasks, staleness);
     const checkpoints = new MirroredCheckpoints(store.checkpoints, config.data_dir);
     // copies of each checkpoint out of reach of whoever can write the data folder (anchors.ts)
@@ -448,7 +448,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       emergency,
       // several nodes: no decision on state this node cannot confirm is current
       freshness: pg ? { fresh: () => feed?.connected === true && (sharing?.fresh() ?? true) } : undefined,
-      provenance: new ProvenanceLedger({ minLength: config.limits.provenance_min_length }),
+      provenance: new ProvenanceLedger({ minLength: config.limits.provenance_min_length, maxTasks: config.limits.provenance_tasks, maxTextPerTask: config.limits.provenance_chars_per_task }),
       labels: { store: store.labels, options: sharedLabelOptions(config) },
       behaviour,
       shadow,

@@ -74,7 +74,7 @@ export const configSchema = z.strictObject({
         .union([z.literal('auto'), z.number().int().min(MIN_MAX_HEAP_MB).max(65_536)])
         .default('auto')
         .describe(
-          "the V8 heap's old-generation limit of `mandate serve`, MiB (its --max-old-space-size; wins over NODE_OPTIONS). auto: a base for the process and its garbage plus what the bounded in-memory structures this config enables may hold (heap-budget.ts; 255 at the defaults). A number (96 to 65536) below that is refused at start. A heap that still fills ends the process with an out-of-memory error, which a supervisor restarts; nothing durable is lost (docs/operations.md, memory)",
+          "the V8 heap's old-generation limit of `mandate serve`, MiB (its --max-old-space-size; wins over NODE_OPTIONS). auto: a base for the process and its garbage plus what the bounded in-memory structures this config enables may hold (heap-budget.ts; 259 at the defaults). A number (96 to 65536) below that is refused at start. A heap that still fills ends the process with an out-of-memory error, which a supervisor restarts; nothing durable is lost (docs/operations.md, memory)",
         ),
       body_limit_bytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(1024 * 1024).describe('largest accepted request body'),
       max_json_depth: z.number().int().min(2).max(128).default(32).describe('deepest JSON nesting accepted in any body'),
@@ -177,9 +177,30 @@ export const configSchema = z.strictObject({
         .max(10_000_000)
         .default(10_000)
         .describe("agents held in memory (per node) so a decision reads its agent without the store; ~650 B each with a small ceiling. When full it is emptied and refills from the store as agents act: size it above the agents acting at once"),
+      revocations: z
+        .number()
+        .int()
+        .min(100)
+        .max(10_000_000)
+        .default(40_000)
+        .describe("token ids (jti) whose revocation state is held in memory, one per token used (SQLite store only: with PostgreSQL every call reads the store); ~110 B each. When full it is emptied: a token not held is read from the store again, so a revoked token stays refused. The default holds two tokens (a live one and the one it renewed) for each task cache.tasks holds"),
+      budgets: z
+        .number()
+        .int()
+        .min(100)
+        .max(10_000_000)
+        .default(40_000)
+        .describe("budget counters held in memory for the policy context (SQLite store only): at most this many per task and tool used, and as many per-task totals; ~220 B for the two. When full they are emptied and read from the store again (enforcement always counts in the store). The default holds two tools for each task cache.tasks holds"),
+      task_ends: z
+        .number()
+        .int()
+        .min(100)
+        .max(10_000_000)
+        .default(10_000)
+        .describe("task ends (a kill, a revocation, a completion) held in memory so that a watch registered after one (an MCP call in flight, a task event stream) hears it without a store read; the oldest are forgotten first, and a watch of a forgotten end reads the store. ~250 B each"),
     })
     .prefault({})
-    .describe("in-memory copies of the store's tasks and agents (per node); their bounds count towards server.max_heap_mb's auto"),
+    .describe("in-memory copies of the store's tasks, agents, task ends, token revocations and budget counters (per node); their bounds count towards server.max_heap_mb's auto"),
   tasks: z
     .strictObject({
       /** long-running tasks renew only while they show they are supervised */
@@ -275,7 +296,21 @@ export const configSchema = z.strictObject({
       args_max_string: z.number().int().min(16).max(10 * 1024 * 1024).default(65_536).describe('longest string in a call\'s arguments (characters)'),
       args_max_nodes: z.number().int().min(1).max(1_000_000).default(4096).describe('most values in a call\'s arguments, all levels together'),
       provenance_min_length: z.number().int().min(4).max(1024).default(8).describe('free-text argument values at least this long are matched against earlier tool results (provenance)'),
-      pending_outcomes: z.number().int().min(1).max(10_000_000).default(50_000).describe('allowed calls remembered for their outcome report (POST /v1/outcomes, the gateway); the oldest are forgotten first'),
+      provenance_tasks: z
+        .number()
+        .int()
+        .min(1)
+        .max(10_000_000)
+        .default(10_000)
+        .describe("tasks whose tool results are remembered for provenance (per node); the least recently active is forgotten first, and its later calls then match nothing it read before: size it above the tasks live at once. Each holds up to limits.provenance_chars_per_task; not counted in server.max_heap_mb's auto (docs/operations.md, memory)"),
+      provenance_chars_per_task: z
+        .number()
+        .int()
+        .min(1000)
+        .max(100_000_000)
+        .default(2_000_000)
+        .describe("characters of tool results remembered per task for provenance, the oldest results dropped first (untrusted ones before trusted); ~6 B of memory a character with the values found in it"),
+      pending_outcomes: z.number().int().min(1).max(10_000_000).default(50_000).describe("allowed calls remembered for their outcome report (POST /v1/outcomes, the gateway); the oldest are forgotten first. ~140 B each; counts towards server.max_heap_mb's auto"),
     })
     .prefault({}).describe('bounds on what an agent sends (arguments) and what is remembered for provenance'),
   shared_labels: z

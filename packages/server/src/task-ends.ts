@@ -20,7 +20,7 @@ export interface TaskEnd {
 
 type Listener = (e: TaskEnd) => void;
 
-/** how many ends this node remembers, so that a watch that comes after one hears it without a store read */
+/** how many ends this node remembers, so that a watch that comes after one hears it without a store read (config cache.task_ends) */
 const REMEMBERED_ENDS = 10_000;
 
 export class TaskEnds {
@@ -29,11 +29,16 @@ export class TaskEnds {
   private readonly known = new Map<string, TaskEnd>();
   private readonly read: (id: string) => Promise<Task | undefined>;
   private readonly onError: (e: unknown) => void;
+  private readonly remembered: number;
 
-  /** `read`: the task as the store has it now (uncached), for changes heard from other nodes */
-  constructor(read: (id: string) => Promise<Task | undefined>, onError: (e: unknown) => void) {
+  /**
+   * `read`: the task as the store has it now (uncached), for changes heard from other nodes;
+   * `remembered`: the ends kept, the oldest forgotten first (a watch of a forgotten one reads the store)
+   */
+  constructor(read: (id: string) => Promise<Task | undefined>, onError: (e: unknown) => void, remembered = REMEMBERED_ENDS) {
     this.read = read;
     this.onError = onError;
+    this.remembered = remembered;
   }
 
   /**
@@ -117,13 +122,13 @@ export class TaskEnds {
     for (const id of [...this.watchers.keys()]) this.changed(id);
   }
 
-  /** Keeps a terminal end (the first heard wins: it never changes), at most REMEMBERED_ENDS of them. */
+  /** Keeps a terminal end (the first heard wins: it never changes), at most `remembered` of them. */
   private remember(task: Task, detail: string): TaskEnd {
     const had = this.known.get(task.id);
     if (had) return had;
     const e = endOf(task, detail);
     this.known.set(task.id, e);
-    if (this.known.size > REMEMBERED_ENDS) {
+    if (this.known.size > this.remembered) {
       const oldest = this.known.keys().next();
       if (oldest.done !== true) this.known.delete(oldest.value);
     }

@@ -41,6 +41,41 @@ describe('server.max_heap_mb', () => {
     expect(refusal({ cache: { agents: 'many' } })).toContain('cache.agents');
   });
 
+  it('counts the revocation cache and the budget counters: larger bounds need a larger heap, and a heap too small for them is refused', () => {
+    const base = maxHeapMb(parseConfig({}));
+    // 960,000 more token ids at ~120 B; 960,000 more task × tool counters with their totals at ~230 B
+    expect(maxHeapMb(parseConfig({ cache: { revocations: 1_000_000 } })) - base).toBe(Math.ceil((1_000_000 * 120) / 2 ** 20) - Math.ceil((40_000 * 120) / 2 ** 20));
+    expect(maxHeapMb(parseConfig({ cache: { budgets: 1_000_000 } })) - base).toBe(Math.ceil((1_000_000 * 230) / 2 ** 20) - Math.ceil((40_000 * 230) / 2 ** 20));
+    expect(maxHeapMb(parseConfig({ cache: { revocations: 100, budgets: 100 } }))).toBeLessThan(base);
+    expect(refusal({ server: { max_heap_mb: 300 }, cache: { revocations: 2_000_000 } })).toContain('cache.revocations 2000000');
+    expect(refusal({ server: { max_heap_mb: 300 }, cache: { budgets: 1_000_000 } })).toContain('cache.budgets 1000000');
+    expect(refusal({ cache: { revocations: 99 } })).toContain('cache.revocations');
+    expect(refusal({ cache: { budgets: 10_000_001 } })).toContain('cache.budgets');
+    expect(refusal({ cache: { budgets: 1.5 } })).toContain('cache.budgets');
+  });
+
+  it('counts the task ends remembered, and refuses a heap too small for them', () => {
+    const base = maxHeapMb(parseConfig({}));
+    // 990,000 more ends at ~400 B
+    expect(maxHeapMb(parseConfig({ cache: { task_ends: 1_000_000 } })) - base).toBe(Math.ceil((1_000_000 * 400) / 2 ** 20) - Math.ceil((10_000 * 400) / 2 ** 20));
+    expect(refusal({ server: { max_heap_mb: 300 }, cache: { task_ends: 1_000_000 } })).toContain('cache.task_ends 1000000');
+    expect(refusal({ cache: { task_ends: 99 } })).toContain('cache.task_ends');
+  });
+
+  it('counts the allowed calls awaiting their outcome, and refuses a heap too small for them', () => {
+    const base = maxHeapMb(parseConfig({}));
+    // 950,000 more pending calls at ~140 B
+    expect(maxHeapMb(parseConfig({ limits: { pending_outcomes: 1_000_000 } })) - base).toBe(Math.ceil((1_000_000 * 140) / 2 ** 20) - Math.ceil((50_000 * 140) / 2 ** 20));
+    expect(refusal({ server: { max_heap_mb: 300 }, limits: { pending_outcomes: 2_000_000 } })).toContain('limits.pending_outcomes 2000000');
+  });
+
+  it('at the defaults, sizes the caches for the task cache and keeps the launcher\'s limit', () => {
+    const c = parseConfig({});
+    expect(c.cache.revocations).toBe(2 * c.cache.tasks);
+    expect(c.cache.budgets).toBe(2 * c.cache.tasks);
+    expect(heapBudget(c).describe()).toContain('cache.task_ends 10000: 4, cache.revocations 40000: 5, cache.budgets 40000: 9, limits.pending_outcomes 50000: 7');
+  });
+
   it('accepts a number that holds what the bounds allow', () => {
     const need = heapBudget(parseConfig({})).totalMb;
     expect(maxHeapMb(parseConfig({ server: { max_heap_mb: need } }))).toBe(need);

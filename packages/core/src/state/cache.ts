@@ -12,38 +12,50 @@ export interface Staleness {
   readonly maxAgeMs: number;
 }
 
-/** A bounded map whose entries expire after a maximum age (when one is given). */
+/**
+ * A bounded map whose entries expire after a maximum age (when one is given). Emptied whole when
+ * full: each cache here falls back to the store on a miss, so forgetting costs a read, never a
+ * wrong answer. Without a maximum age a value is held as it is, with no record of its own (~40 B
+ * less an entry); the time each was read is kept apart only when it can expire.
+ */
 class EntryCache<V> {
-  private readonly byId = new Map<string, { value: V; at: number }>();
+  private readonly values = new Map<string, V>();
+  /** when each entry was read, for a cache whose entries expire */
+  private readonly readAt: Map<string, number> | undefined;
   private readonly max: number;
   private readonly staleness: Staleness | undefined;
 
   constructor(max: number, staleness: Staleness | undefined) {
+    if (!Number.isSafeInteger(max) || max < 1) throw new TypeError(`cache: max must be a positive integer, got ${max}`);
     this.max = max;
     this.staleness = staleness;
+    this.readAt = staleness === undefined ? undefined : new Map();
   }
 
   get(id: string): V | undefined {
-    const e = this.byId.get(id);
-    if (e === undefined) return undefined;
-    if (this.staleness && this.staleness.clock.now() - e.at > this.staleness.maxAgeMs) {
-      this.byId.delete(id);
+    const v = this.values.get(id);
+    if (v === undefined) return undefined;
+    if (this.staleness && this.readAt && this.staleness.clock.now() - (this.readAt.get(id) ?? Number.NEGATIVE_INFINITY) > this.staleness.maxAgeMs) {
+      this.delete(id);
       return undefined;
     }
-    return e.value;
+    return v;
   }
 
   set(id: string, value: V): void {
-    if (this.byId.size >= this.max) this.byId.clear();
-    this.byId.set(id, { value, at: this.staleness?.clock.now() ?? 0 });
+    if (this.values.size >= this.max && !this.values.has(id)) this.clear();
+    this.values.set(id, value);
+    if (this.staleness && this.readAt) this.readAt.set(id, this.staleness.clock.now());
   }
 
   delete(id: string): void {
-    this.byId.delete(id);
+    this.values.delete(id);
+    this.readAt?.delete(id);
   }
 
   clear(): void {
-    this.byId.clear();
+    this.values.clear();
+    this.readAt?.clear();
   }
 }
 
@@ -262,6 +274,11 @@ export class CachedBudgets implements BudgetLedger {
   }
 }
 
+/**
+ * A task's counter for one tool. Joined, not concatenated: a concatenation is a tree of its parts
+ * that V8 keeps as the Map's key (the tool's name as the request spelled it included), where a
+ * join is one flat string.
+ */
 function toolKey(taskId: string, tool: string): string {
-  return taskId + '\u0000' + tool;
+  return [taskId, tool].join('\u0000');
 }

@@ -31,6 +31,28 @@ function ends(tasks: Map<string, Task>) {
 /** Resolves after pending store reads and microtasks have run. */
 const settled = () => new Promise<void>((r) => setImmediate(r));
 
+describe('the task ends a node remembers', () => {
+  it('keeps its bound of ends, the oldest forgotten first: a watch of a forgotten end reads the store and still hears it', async () => {
+    const store = new Map(['t1', 't2', 't3'].map((id) => [id, task(id, 'killed', 'runaway job')] as const));
+    const reads: string[] = [];
+    const te = new TaskEnds(
+      (id) => {
+        reads.push(id);
+        return Promise.resolve(store.get(id));
+      },
+      () => undefined,
+      2,
+    );
+    for (const id of ['t1', 't2', 't3']) te.ended(task(id, 'killed'), 'runaway job');
+    const heard: string[] = [];
+    te.watch('t3', (e) => heard.push(`${e.taskId} ${e.code}`));
+    te.watch('t1', (e) => heard.push(`${e.taskId} ${e.code}`));
+    await settled();
+    expect(reads).toEqual(['t1']);
+    expect(heard.sort()).toEqual(['t1 TASK_KILLED', 't3 TASK_KILLED']);
+  });
+});
+
 describe('TaskEnds.watch of a task that has already ended', () => {
   it('tells an end that happened on this node before the watch on the next tick, without reading the store', async () => {
     const store = new Map([['t1', task('t1', 'killed', 'runaway job')]]);
