@@ -37,8 +37,13 @@
  * be vouched for. For content arguments (`content_args`) only their structured values can be
  * `untrusted_text`: their wording is the agent's, written from what it read.
  *
- * Memory is bounded: per task a fixed budget of stored text and tokens, oldest results dropped
- * first; across tasks an LRU of tasks.
+ * Memory is bounded: per task a budget of stored text, oldest results dropped first; across
+ * tasks a budget of stored text for the whole node and an LRU of tasks, the least recently active
+ * task's record dropped first. Forgetting fails closed: a task that lost any of what it read
+ * (its oldest results, or its whole record) is `lossy` from then on, and every value of its later
+ * calls that neither its purpose nor a trusted output holds counts as `untrusted` (what was
+ * forgotten may have been untrusted output): flooding a task or the node with results cannot
+ * launder a value read before.
  */
 import type { JsonObject, JsonValue } from './json.ts';
 import { NO_PROVENANCE, type ArgProvenance } from './policy/context.ts';
@@ -58,6 +63,8 @@ export interface ProvenanceOptions {
   readonly minLength: number;
   /** characters of normalised result text kept per task */
   readonly maxTextPerTask: number;
+  /** characters of normalised result text kept by the whole ledger (all tasks together) */
+  readonly maxText: number;
   /** characters scanned per result (longer results are scanned up to this) */
   readonly maxScanPerResult: number;
   /** tasks tracked at once (least recently used dropped) */
@@ -67,6 +74,7 @@ export interface ProvenanceOptions {
 export const DEFAULT_PROVENANCE_OPTIONS: ProvenanceOptions = {
   minLength: 8,
   maxTextPerTask: 2_000_000,
+  maxText: 8_000_000,
   maxScanPerResult: 512 * 1024,
   maxTasks: 10_000,
 };
@@ -172,6 +180,8 @@ class TaskProvenance {
   /** …of which free text, matched inside as well as whole */
   readonly labelledText: string[] = [];
   size = 0;
+  /** some of what the task read was forgotten (see the module comment) */
+  lossy = false;
 }
 
 /** refused destinations kept per task (the oldest forgotten first) */
@@ -220,6 +230,8 @@ interface Scope {
   readonly purposeSrc: Source;
   readonly sinkArgs: readonly string[];
   readonly contentArgs: readonly string[];
+  /** the task forgot some of what it read (see the module comment) */
+  readonly lossy: boolean;
 }
 
 /**
@@ -230,6 +242,13 @@ export class ProvenanceLedger {
   private readonly opts: ProvenanceOptions;
   private readonly match: Matcher;
   private readonly tasks = new Map<string, TaskProvenance>();
+  /** characters of result text held, all tasks together */
+  private held = 0;
+  /**
+   * tasks whose whole record was dropped (for room), as many as tasks are tracked: a later call
+   * of one finds it lossy. A task forgotten longer ago than that starts afresh (not lossy).
+   */
+  private readonly dropped = new Set<string>();
   /** declared purposes, read once each (a task's purpose is fixed; many calls share it) */
   private readonly purposes = new Map<string, { source: Source; named: ReadonlySet<string> }>();
 
@@ -250,19 +269,30 @@ export class ProvenanceLedger {
     const t = this.touch(taskId, true)!;
     const crossed = o.labels ? this.holdLabels(t, taskId, reading, o.labels.labels) : { labelled: 0, foreignTasks: [] };
     (trust === 'trusted' ? t.trusted : t.untrusted).push(src);
-    t.size += src.text.length;
+    let added = src.text.length;
     // the values at trusted fields: each its own trusted source, so that no match spans two of them
     for (const v of reading.vouched) {
       const vs = valueSource(v);
       t.trusted.push(vs);
-      t.size += vs.text.length;
+      added += vs.text.length;
     }
-    // bounded: drop the oldest results first (untrusted before trusted, so a flood of
-    // untrusted text cannot push out what the organisation trusts)
-    while (t.size > this.opts.maxTextPerTask && (t.untrusted.length > 1 || t.trusted.length > 1)) {
+    t.size += added;
+    this.held += added;
+    // the node's bound: the least recently active tasks' records go first (this task is the most recent)
+    while (this.held > this.opts.maxText && this.tasks.size > 1) {
+      const oldest = this.tasks.keys().next().value;
+      if (oldest === undefined || oldest === taskId) break;
+      this.drop(oldest);
+    }
+    // the task's bound (and the node's, when this task alone is over it): its oldest results
+    // first, untrusted before trusted, so a flood of untrusted text cannot push out what the
+    // organisation trusts
+    while ((t.size > this.opts.maxTextPerTask || this.held > this.opts.maxText) && (t.untrusted.length > 1 || t.trusted.length > 1)) {
       const from = t.untrusted.length > 1 ? t.untrusted : t.trusted;
-      const dropped = from.shift()!;
-      t.size -= dropped.text.length;
+      const gone = from.shift()!;
+      t.size -= gone.text.length;
+      this.held -= gone.text.length;
+      t.lossy = true;
     }
     return { trust, chars: src.text.length, tokens: src.tokens.size, vouched: reading.vouched.length, namedSource: named, ...crossed, saturated };
   }
@@ -351,7 +381,7 @@ export class ProvenanceLedger {
     const own = this.touch(taskId, false);
     const lineage = inherit.map((id) => this.tasks.get(id)).filter((t): t is TaskProvenance => t !== undefined);
     if (!own && lineage.length === 0 && Object.keys(args).length === 0) return NO_PROVENANCE;
-    const scope: Scope = { taskId, sources: own ? [own, ...lineage] : lineage, purposeSrc: this.purposeOf(purpose).source, sinkArgs, contentArgs };
+    const scope: Scope = { taskId, sources: own ? [own, ...lineage] : lineage, purposeSrc: this.purposeOf(purpose).source, sinkArgs, contentArgs, lossy: this.lossy(taskId, own, inherit) };
     const sets = { purpose: [] as string[], trusted: [] as string[], purposeSource: [] as string[], purposeSourceText: [] as string[], untrusted: [] as string[], untrustedText: [] as string[], unknown: [] as string[] };
     const labelledArgs: string[] = [];
     const foreign = new Set<string>();
@@ -386,7 +416,7 @@ export class ProvenanceLedger {
   labelsOf(taskId: string, purpose: string, args: JsonObject, inherit: readonly string[] = [], contentArgs: readonly string[] = []): ValueLabel[] {
     const own = this.touch(taskId, false);
     const lineage = inherit.map((id) => this.tasks.get(id)).filter((t): t is TaskProvenance => t !== undefined);
-    const scope: Scope = { taskId, sources: own ? [own, ...lineage] : lineage, purposeSrc: this.purposeOf(purpose).source, sinkArgs: [], contentArgs };
+    const scope: Scope = { taskId, sources: own ? [own, ...lineage] : lineage, purposeSrc: this.purposeOf(purpose).source, sinkArgs: [], contentArgs, lossy: this.lossy(taskId, own, inherit) };
     const out = new Map<string, ValueLabel>();
     for (const [name, value] of Object.entries(args)) {
       for (const v of significantValues(value, 0)) {
@@ -443,10 +473,31 @@ export class ProvenanceLedger {
       const sink = sinkArgs.includes(name);
       const prose = !sources.some((s) => s.untrusted.some((src) => src.fields.has(key) || (sink && src.named && src.sole?.has(key) === true)));
       if (prose && !(v.kind === 'text' && contentArgs.includes(name))) seen.add(named ? 'purpose_source_text' : 'untrusted_text');
-    } else if (v.kind !== 'text') {
-      seen.add('unknown');
+    } else {
+      if (v.kind !== 'text') seen.add('unknown');
+      // held nowhere the task still remembers, and it forgot some of what it read
+      if (scope.lossy) seen.add('untrusted');
     }
     return label;
+  }
+
+  /** whether this task, or an ancestor whose record it sees, forgot some of what it read */
+  private lossy(taskId: string, own: TaskProvenance | undefined, inherit: readonly string[]): boolean {
+    if (own ? own.lossy : this.dropped.has(taskId)) return true;
+    return inherit.some((id) => this.tasks.get(id)?.lossy ?? this.dropped.has(id));
+  }
+
+  /** Drops a task's record for room: its later calls find it lossy. */
+  private drop(taskId: string): void {
+    const t = this.tasks.get(taskId);
+    if (t === undefined) return;
+    this.tasks.delete(taskId);
+    this.held -= t.size;
+    this.dropped.add(taskId);
+    if (this.dropped.size > this.opts.maxTasks) {
+      const oldest = this.dropped.values().next().value;
+      if (oldest !== undefined) this.dropped.delete(oldest);
+    }
   }
 
   private purposeOf(purpose: string): { source: Source; named: ReadonlySet<string> } {
@@ -465,11 +516,19 @@ export class ProvenanceLedger {
 
   /** Forgets a task (it ended). */
   forget(taskId: string): void {
+    const t = this.tasks.get(taskId);
+    if (t !== undefined) this.held -= t.size;
     this.tasks.delete(taskId);
+    this.dropped.delete(taskId);
   }
 
   get size(): number {
     return this.tasks.size;
+  }
+
+  /** characters of result text held, all tasks together */
+  get heldText(): number {
+    return this.held;
   }
 
   private touch(taskId: string, create: boolean): TaskProvenance | undefined {
@@ -482,11 +541,13 @@ export class ProvenanceLedger {
     }
     if (!create) return undefined;
     t = new TaskProvenance();
+    // a task whose record was dropped starts again lossy
+    if (this.dropped.delete(taskId)) t.lossy = true;
     this.tasks.set(taskId, t);
     while (this.tasks.size > this.opts.maxTasks) {
       const oldest = this.tasks.keys().next().value;
       if (oldest === undefined) break;
-      this.tasks.delete(oldest);
+      this.drop(oldest);
     }
     return t;
   }

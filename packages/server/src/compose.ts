@@ -448,7 +448,7 @@ export async function createRuntime(config: MandateConfig, opts: RuntimeOptions 
       emergency,
       // several nodes: no decision on state this node cannot confirm is current
       freshness: pg ? { fresh: () => feed?.connected === true && (sharing?.fresh() ?? true) } : undefined,
-      provenance: new ProvenanceLedger({ minLength: config.limits.provenance_min_length, maxTasks: config.limits.provenance_tasks, maxTextPerTask: config.limits.provenance_chars_per_task }),
+      provenance: new ProvenanceLedger({ minLength: config.limits.provenance_min_length, maxTasks: config.limits.provenance_tasks, maxTextPerTask: config.limits.provenance_chars_per_task, maxText: config.limits.provenance_chars }),
       labels: { store: store.labels, options: sharedLabelOptions(config) },
       behaviour,
       shadow,

@@ -74,7 +74,7 @@ export const configSchema = z.strictObject({
         .union([z.literal('auto'), z.number().int().min(MIN_MAX_HEAP_MB).max(65_536)])
         .default('auto')
         .describe(
-          "the V8 heap's old-generation limit of `mandate serve`, MiB (its --max-old-space-size; wins over NODE_OPTIONS). auto: a base for the process and its garbage plus what the bounded in-memory structures this config enables may hold (heap-budget.ts; 259 at the defaults). A number (96 to 65536) below that is refused at start. A heap that still fills ends the process with an out-of-memory error, which a supervisor restarts; nothing durable is lost (docs/operations.md, memory)",
+          "the V8 heap's old-generation limit of `mandate serve`, MiB (its --max-old-space-size; wins over NODE_OPTIONS). auto: a base for the process and its garbage plus what the bounded in-memory structures this config enables may hold (heap-budget.ts; 309 at the defaults). A number (96 to 65536) below that is refused at start. A heap that still fills ends the process with an out-of-memory error, which a supervisor restarts; nothing durable is lost (docs/operations.md, memory)",
         ),
       body_limit_bytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(1024 * 1024).describe('largest accepted request body'),
       max_json_depth: z.number().int().min(2).max(128).default(32).describe('deepest JSON nesting accepted in any body'),
@@ -302,14 +302,21 @@ export const configSchema = z.strictObject({
         .min(1)
         .max(10_000_000)
         .default(10_000)
-        .describe("tasks whose tool results are remembered for provenance (per node); the least recently active is forgotten first, and its later calls then match nothing it read before: size it above the tasks live at once. Each holds up to limits.provenance_chars_per_task; not counted in server.max_heap_mb's auto (docs/operations.md, memory)"),
+        .describe("tasks whose tool results are remembered for provenance (per node); the least recently active is forgotten first, and from then on every value of its later calls that its purpose or a trusted output does not hold is untrusted (fail closed): size it above the tasks live at once"),
       provenance_chars_per_task: z
         .number()
         .int()
         .min(1000)
         .max(100_000_000)
         .default(2_000_000)
-        .describe("characters of tool results remembered per task for provenance, the oldest results dropped first (untrusted ones before trusted); ~6 B of memory a character with the values found in it"),
+        .describe("characters of tool results remembered per task for provenance, the oldest results dropped first (untrusted ones before trusted); a task that dropped any is lossy: every value of its later calls that its purpose or a trusted output does not hold is untrusted (fail closed)"),
+      provenance_chars: z
+        .number()
+        .int()
+        .min(1000)
+        .max(1_000_000_000)
+        .default(8_000_000)
+        .describe("characters of tool results remembered for provenance by the whole node, all tasks together; over it, the least recently active tasks' records are dropped first (those tasks become lossy, as with limits.provenance_chars_per_task). ~6.5 B of memory a character with the values found in it; counts towards server.max_heap_mb's auto"),
       pending_outcomes: z.number().int().min(1).max(10_000_000).default(50_000).describe("allowed calls remembered for their outcome report (POST /v1/outcomes, the gateway); the oldest are forgotten first. ~140 B each; counts towards server.max_heap_mb's auto"),
     })
     .prefault({}).describe('bounds on what an agent sends (arguments) and what is remembered for provenance'),

@@ -19,9 +19,8 @@ export const MIN_MAX_HEAP_MB = 96;
  * cache's bound, not here; so are the revocation cache, the budget counters and the allowed calls
  * awaiting their outcome: their share of that soak (~21 MiB: 50,000 pending calls at ~310 B,
  * 20,000 tokens' ids at ~150 B, 10,000 tasks' budget counters for two tools at ~450 B) was taken
- * off the 178 MiB measured. Not counted anywhere: the provenance ledger (limits.provenance_tasks
- * × limits.provenance_chars_per_task at ~6 B a character), whose bound is far above any heap
- * (docs/operations.md, memory); the soak reports no outcomes, so it held nothing there.
+ * off the 178 MiB measured. The provenance ledger is counted below at its node-wide bound; the
+ * soak reports no outcomes, so it held nothing there.
  */
 const BASE_MB = 157;
 /** behaviour history (docs/operations.md, memory): bytes per remembered call and per task scope */
@@ -62,11 +61,17 @@ const PENDING_OUTCOME_BYTES = 140;
  */
 const TASK_END_BYTES = 400;
 
+/**
+ * a character of tool results remembered for provenance (limits.provenance_chars): its normalised
+ * text and the values found in it (bench/cache-memory.ts measured ~6.2 B); rounded up
+ */
+const PROVENANCE_CHAR_BYTES = 6.5;
+
 /** the parts of the config whose bounds hold memory (a subset of MandateConfig) */
 export interface HeapBoundsConfig {
   readonly behaviour: { readonly enabled: boolean; readonly history: { readonly per_task: number; readonly max_tasks: number; readonly per_agent: number; readonly max_agents: number } };
   readonly cache: { readonly tasks: number; readonly agents: number; readonly task_ends: number; readonly revocations: number; readonly budgets: number };
-  readonly limits: { readonly pending_outcomes: number };
+  readonly limits: { readonly pending_outcomes: number; readonly provenance_chars: number };
   readonly tokens: { readonly verified_cache_size: number; readonly dpop: { readonly replay_cache_size: number } };
   readonly server: { readonly max_heap_mb: number | 'auto' };
 }
@@ -90,6 +95,7 @@ export function heapBudget(c: HeapBoundsConfig): HeapBudget {
     { what: `cache.revocations ${c.cache.revocations}`, mb: (c.cache.revocations * CACHED_REVOCATION_BYTES) / MIB },
     { what: `cache.budgets ${c.cache.budgets}`, mb: (c.cache.budgets * CACHED_BUDGET_BYTES) / MIB },
     { what: `limits.pending_outcomes ${c.limits.pending_outcomes}`, mb: (c.limits.pending_outcomes * PENDING_OUTCOME_BYTES) / MIB },
+    { what: `limits.provenance_chars ${c.limits.provenance_chars}`, mb: (c.limits.provenance_chars * PROVENANCE_CHAR_BYTES) / MIB },
     { what: `tokens.verified_cache_size ${c.tokens.verified_cache_size}`, mb: (c.tokens.verified_cache_size * VERIFIED_TOKEN_BYTES) / MIB },
     { what: `tokens.dpop.replay_cache_size ${c.tokens.dpop.replay_cache_size}`, mb: (c.tokens.dpop.replay_cache_size * DPOP_PROOF_BYTES) / MIB },
     ...(c.behaviour.enabled

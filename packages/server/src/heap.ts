@@ -19,7 +19,7 @@
 import { setFlagsFromString } from 'node:v8';
 
 /** `server.max_heap_mb`'s default: the old generation's limit, MiB (see docs/operations.md, memory) */
-export const DEFAULT_MAX_HEAP_MB = 259;
+export const DEFAULT_MAX_HEAP_MB = 309;
 /**
  * the young generation's semi-space, MiB, when it may not grow. Same-run soaks (10k tasks, server
  * CPU per decision): 1 MiB cost 25-32 % more CPU than V8's growth (more scavenges, more objects
