@@ -235,6 +235,7 @@ export class TaskService {
     // stops it at once whatever the grace, since every decision checks the task's state.
     const grace = Math.max(0, Math.min(this.d.limits.renewGraceMs ?? 0, claims.exp * 1000 - now));
     await this.d.revocations.revokeToken(claims.jti, task.id, claims.exp * 1000, 'renewed', now + grace);
+    this.d.tokens.forget(taskToken);
     await this.d.audit.append([this.draft('task.renewed', extended, now, { expires_at: extended.expiresAt, previous_jti: claims.jti, jti: next.jti })]);
     return { task: extended, token, claims: next };
   }

@@ -81,6 +81,22 @@ describe('the verified task token cache', () => {
     expect(tokens.cached).toBe(10);
   });
 
+  it('forgets a token it is told to (a renewed one), and verifies it again if it comes back', async () => {
+    const { tokens, mint } = await setup();
+    const { token } = await mint('task_1', 300_000);
+    const other = (await mint('task_2', 300_000)).token;
+    await tokens.verify(token);
+    await tokens.verify(other);
+    expect(tokens.cached).toBe(2);
+    tokens.forget(token);
+    expect(tokens.cached).toBe(1);
+    // the signature is checked again: a forged token with the same claims is still refused
+    const [h, p] = token.split('.') as [string, string, string];
+    expect(await code(tokens.verify(`${h}.${p}.${'A'.repeat(86)}`))).toBe('TOKEN_SIGNATURE_INVALID');
+    expect((await tokens.verify(token)).task_id).toBe('task_1');
+    expect(tokens.cached).toBe(2);
+  });
+
   it('keeps at most its size, dropping the oldest when none has expired', async () => {
     const { tokens, mint } = await setup(100);
     const first = await mint('task_0', 300_000);

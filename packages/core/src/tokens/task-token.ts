@@ -112,6 +112,16 @@ export class TaskTokens {
     return claims;
   }
 
+  /**
+   * Forgets a verified token (its task renewed it: the token is revoked). Only the cache's entry
+   * goes: a later use verifies the signature again, and revocation is checked per call as ever.
+   * Without this a renewed token stayed until it expired (a task renewing every 3 minutes with
+   * 5-minute tokens held two).
+   */
+  forget(token: string): void {
+    this.cache.delete(this.opts.hasher.sha256Hex(token));
+  }
+
   /** how many verified tokens are remembered */
   get cached(): number {
     return this.cache.size;

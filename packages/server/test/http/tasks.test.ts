@@ -195,8 +195,12 @@ describe('renewing a task token', () => {
   it('returns a new token and revokes the old one', async () => {
     const agent = await h.registerAgent('renew-ok');
     const t = await h.startTask(agent);
+    expect((await decision(t.token)).effect).toBe('allow');
+    const cached = h.runtime.tokens.cached;
     const res = await renew(t.id, t.token);
     expect(res.statusCode).toBe(200);
+    // the old token's verified copy is forgotten: the cache does not hold both
+    expect(h.runtime.tokens.cached).toBe(cached - 1);
     const next = res.json<StartedTask['body']>();
     expect(next.token).not.toBe(t.token);
     expect(next.task.id).toBe(t.id);
