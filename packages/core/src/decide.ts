@@ -673,23 +673,23 @@ export class DecisionEngine {
     if (policy) {
       action = {};
       if (final.approvalId !== undefined) action.approval_id = final.approvalId;
-      action.containment = final.containment === undefined ? [] : [...final.containment];
+      action.containment = final.containment === undefined || final.containment.length === 0 ? NONE : [...final.containment];
       action.effect = final.effect;
       action.final = final.final;
       action.policy_effect = policy.effect;
-      action.reasons = [...final.reasons];
+      action.reasons = listOf(final.reasons);
     } else {
       action = { effect: final.effect, final: final.final };
     }
     const args = this.argsOf(ctx);
     const data: JsonObject = { args: args.redacted, args_hash: args.hash };
     if (decision.approvalId !== undefined) data.approval_id = decision.approvalId;
-    data.details = [...decision.details];
+    data.details = listOf(decision.details);
     data.effect = decision.effect;
-    data.errors = decision.errors.map((e) => ({ message: e.message, policy_id: e.policyId }));
-    data.policy_ids = [...decision.policyIds];
+    data.errors = decision.errors.length === 0 ? NONE : decision.errors.map((e) => ({ message: e.message, policy_id: e.policyId }));
+    data.policy_ids = listOf(decision.policyIds);
     data.policy_version = decision.policyVersion;
-    data.reasons = [...decision.reasons];
+    data.reasons = listOf(decision.reasons);
     data.resource = ctx.resource ?? null;
     if (ctx.shared !== undefined) data.shared = { entries: ctx.shared.entries.slice(0, 16), labels_written: ctx.shared.labelsWritten, store: ctx.shared.store };
     data.tool = ctx.tool;
@@ -698,6 +698,17 @@ export class DecisionEngine {
     drafts.push(draft('action', ts, ctx.callId, claims, sealJson(action)));
     return drafts;
   }
+}
+
+/**
+ * The empty list of audit data, sealed once: most decisions have no details, errors or reasons,
+ * and a fresh empty array for each would be frozen on its own when its data is sealed.
+ */
+const NONE: JsonValue[] = sealJson([]);
+
+/** a copy of `list` for sealed audit data (NONE when empty) */
+function listOf(list: readonly string[]): JsonValue[] {
+  return list.length === 0 ? NONE : [...list];
 }
 
 /** One audit draft of a decided call, linked to it by the call id. */
