@@ -190,8 +190,8 @@ function orderedText(value: JsonValue[] | JsonObject): string {
 /** printable ASCII but `"` and `\`: what JSON.stringify writes as it is, between quotes */
 const PLAIN_TEXT = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
 
-/** JSON.stringify of a string */
-function quoted(s: string): string {
+/** JSON.stringify of a string, without a JSON.stringify call (and its fixed cost) when it is plain */
+export function quoted(s: string): string {
   return PLAIN_TEXT.test(s) ? '"' + s + '"' : JSON.stringify(s);
 }
 
