@@ -98,6 +98,8 @@ function pendingKey(taskId: string, callId: string): string {
   return `${taskId} ${callId}`;
 }
 
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
 /** The reason a containment step-up names on its approval requests. */
 const CONTAINMENT_REASON = 'behaviour.containment';
 
@@ -503,7 +505,7 @@ export class DecisionEngine {
 
   private decision(ctx: Ctx, effect: Effect, reasons: ReasonCode[], policyIds: string[], details: string[]): Decision {
     const final: FinalAction = effect === 'allow' ? 'allowed' : effect === 'deny' ? 'blocked' : 'held';
-    return {
+    const d: Mutable<Decision> = {
       callId: ctx.callId,
       effect,
       reasons,
@@ -515,9 +517,11 @@ export class DecisionEngine {
       details,
       errors: ctx.errors,
       auditSeq: undefined,
-      ...(ctx.approvalId !== undefined ? { approvalId: ctx.approvalId } : {}),
-      ...(ctx.provenance !== undefined ? { provenance: ctx.provenance } : {}),
     };
+    // assigned, not spread in: the same fields in the same order, without a copy of each
+    if (ctx.approvalId !== undefined) d.approvalId = ctx.approvalId;
+    if (ctx.provenance !== undefined) d.provenance = ctx.provenance;
+    return d;
   }
 
   /**
@@ -614,7 +618,7 @@ export class DecisionEngine {
     } catch (e) {
       return { final: fail(e), assessment: undefined };
     }
-    const base: Decision = { ...policy, policyEffect: policy.effect, signals: assessment.signals, containment: [...new Set(assessment.actions.map((a) => a.action))] };
+    const base: Decision = { ...policy, policyEffect: policy.effect, signals: assessment.signals, containment: assessment.actions.length === 0 ? [] : [...new Set(assessment.actions.map((a) => a.action))] };
     const r = assessment.final;
     const restrictedIds = [...policy.policyIds, 'behaviour.containment'];
     let final: Decision = base;
