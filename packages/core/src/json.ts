@@ -181,7 +181,7 @@ function orderedText(value: JsonValue[] | JsonObject): string {
   for (const k of Object.keys(value)) {
     const x = value[k];
     if (x === undefined) continue; // absent optional fields, as JSON.stringify leaves them out
-    out += (first ? '' : ',') + quoted(k) + ':' + textOf(x);
+    out += (first ? '' : ',') + quotedKey(k) + ':' + textOf(x);
     first = false;
   }
   return out + '}';
@@ -193,6 +193,20 @@ const PLAIN_TEXT = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
 /** JSON.stringify of a string, without a JSON.stringify call (and its fixed cost) when it is plain */
 export function quoted(s: string): string {
   return PLAIN_TEXT.test(s) ? '"' + s + '"' : JSON.stringify(s);
+}
+
+/** keys as quoted: the same few (an audit record's data fields) are written for every decision */
+const QUOTED_KEYS = new Map<string, string>();
+const MAX_QUOTED_KEYS = 1024;
+
+function quotedKey(k: string): string {
+  let q = QUOTED_KEYS.get(k);
+  if (q === undefined) {
+    q = quoted(k);
+    // bounded, in number and length: other keys are written, not remembered
+    if (QUOTED_KEYS.size < MAX_QUOTED_KEYS && k.length <= 64) QUOTED_KEYS.set(k, q);
+  }
+  return q;
 }
 
 /** JSON.stringify of a value in canonical order: a sealed one's remembered text, plain strings and empty arrays written here */
