@@ -91,6 +91,8 @@ export interface OutcomeReceipt {
   readonly auditSeq: number | undefined;
 }
 
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
 /** The reason a containment step-up names on its approval requests. */
 const CONTAINMENT_REASON = 'behaviour.containment';
 
@@ -470,7 +472,7 @@ export class DecisionEngine {
 
   private decision(ctx: Ctx, effect: Effect, reasons: ReasonCode[], policyIds: string[], details: string[]): Decision {
     const final: FinalAction = effect === 'allow' ? 'allowed' : effect === 'deny' ? 'blocked' : 'held';
-    return {
+    const d: Mutable<Decision> = {
       callId: ctx.callId,
       effect,
       reasons,
@@ -482,9 +484,11 @@ export class DecisionEngine {
       details,
       errors: ctx.errors,
       auditSeq: undefined,
-      ...(ctx.approvalId !== undefined ? { approvalId: ctx.approvalId } : {}),
-      ...(ctx.provenance !== undefined ? { provenance: ctx.provenance } : {}),
     };
+    // assigned, not spread in: the same fields in the same order, without a copy of each
+    if (ctx.approvalId !== undefined) d.approvalId = ctx.approvalId;
+    if (ctx.provenance !== undefined) d.provenance = ctx.provenance;
+    return d;
   }
 
   /**
@@ -582,7 +586,7 @@ export class DecisionEngine {
     } catch (e) {
       return { final: fail(e), assessment: undefined };
     }
-    const base: Decision = { ...policy, policyEffect: policy.effect, signals: assessment.signals, containment: [...new Set(assessment.actions.map((a) => a.action))] };
+    const base: Decision = { ...policy, policyEffect: policy.effect, signals: assessment.signals, containment: assessment.actions.length === 0 ? [] : [...new Set(assessment.actions.map((a) => a.action))] };
     const r = assessment.final;
     const restrictedIds = [...policy.policyIds, 'behaviour.containment'];
     let final: Decision = base;
@@ -631,53 +635,56 @@ export class DecisionEngine {
    */
   private auditDrafts(ctx: Ctx, claims: TaskTokenClaims, final: Omit<Decision, 'auditSeq'>, policy?: Omit<Decision, 'auditSeq'>, signals: Decision['signals'] = []): AuditDraft[] {
     const ts = this.d.clock.now();
-    const common = { ts, callId: ctx.callId, taskId: claims.task_id, agentId: claims.sub, txn: claims.txn };
     const decision = policy ?? final;
-    const signalDrafts: AuditDraft[] = (signals ?? []).map((s) => ({
-      kind: 'signal',
-      ...common,
-      data: { confidence: s.confidence, detector: s.detector, evidence: s.evidence, severity: s.severity },
-    }));
-    // decision and action data are built here and never changed: sealed, their canonical text is
-    // written once for the store's check, the row and the record hash. Their keys are written in
+    // Built field by field, never with a spread in the middle of a literal: V8 defines every
+    // property after such a spread through the runtime (~0.8 µs for the decision data alone).
+    // Decision and action data are built here and never changed: sealed, their canonical text is
+    // written once for the store's check, the row and the record hash. Their keys are added in
     // canonical (sorted) order, so canonicalJson finds them in order and does not sort them.
-    const action: AuditDraft = policy
-      ? {
-          kind: 'action',
-          ...common,
-          data: sealJson({
-            ...(final.approvalId !== undefined ? { approval_id: final.approvalId } : {}),
-            containment: [...(final.containment ?? [])],
-            effect: final.effect,
-            final: final.final,
-            policy_effect: policy.effect,
-            reasons: [...final.reasons],
-          }),
-        }
-      : { kind: 'action', ...common, data: sealJson({ effect: final.effect, final: final.final }) };
+    let action: JsonObject;
+    if (policy) {
+      action = {};
+      if (final.approvalId !== undefined) action.approval_id = final.approvalId;
+      action.containment = final.containment === undefined || final.containment.length === 0 ? NONE : [...final.containment];
+      action.effect = final.effect;
+      action.final = final.final;
+      action.policy_effect = policy.effect;
+      action.reasons = listOf(final.reasons);
+    } else {
+      action = { effect: final.effect, final: final.final };
+    }
     const args = this.argsOf(ctx);
-    return [
-      {
-        kind: 'decision',
-        ...common,
-        data: sealJson({
-          args: args.redacted,
-          args_hash: args.hash,
-          ...(decision.approvalId !== undefined ? { approval_id: decision.approvalId } : {}),
-          details: [...decision.details],
-          effect: decision.effect,
-          errors: decision.errors.map((e) => ({ message: e.message, policy_id: e.policyId })),
-          policy_ids: [...decision.policyIds],
-          policy_version: decision.policyVersion,
-          reasons: [...decision.reasons],
-          resource: ctx.resource ?? null,
-          ...(ctx.shared !== undefined ? { shared: { entries: ctx.shared.entries.slice(0, 16), labels_written: ctx.shared.labelsWritten, store: ctx.shared.store } } : {}),
-          tool: ctx.tool,
-        }),
-      },
-      ...signalDrafts,
-      action,
-    ];
+    const data: JsonObject = { args: args.redacted, args_hash: args.hash };
+    if (decision.approvalId !== undefined) data.approval_id = decision.approvalId;
+    data.details = listOf(decision.details);
+    data.effect = decision.effect;
+    data.errors = decision.errors.length === 0 ? NONE : decision.errors.map((e) => ({ message: e.message, policy_id: e.policyId }));
+    data.policy_ids = listOf(decision.policyIds);
+    data.policy_version = decision.policyVersion;
+    data.reasons = listOf(decision.reasons);
+    data.resource = ctx.resource ?? null;
+    if (ctx.shared !== undefined) data.shared = { entries: ctx.shared.entries.slice(0, 16), labels_written: ctx.shared.labelsWritten, store: ctx.shared.store };
+    data.tool = ctx.tool;
+    const drafts: AuditDraft[] = [draft('decision', ts, ctx.callId, claims, sealJson(data))];
+    for (const s of signals ?? []) drafts.push(draft('signal', ts, ctx.callId, claims, { confidence: s.confidence, detector: s.detector, evidence: s.evidence, severity: s.severity }));
+    drafts.push(draft('action', ts, ctx.callId, claims, sealJson(action)));
+    return drafts;
   }
+}
+
+/**
+ * The empty list of audit data, sealed once: most decisions have no details, errors or reasons,
+ * and a fresh empty array for each would be frozen on its own when its data is sealed.
+ */
+const NONE: JsonValue[] = sealJson([]);
+
+/** a copy of `list` for sealed audit data (NONE when empty) */
+function listOf(list: readonly string[]): JsonValue[] {
+  return list.length === 0 ? NONE : [...list];
+}
+
+/** One audit draft of a decided call, linked to it by the call id. */
+function draft(kind: AuditDraft['kind'], ts: number, callId: string, claims: TaskTokenClaims, data: JsonObject): AuditDraft {
+  return { kind, ts, callId, taskId: claims.task_id, agentId: claims.sub, txn: claims.txn, data };
 }
 

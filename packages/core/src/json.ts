@@ -14,10 +14,12 @@ const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 const CANONICAL = Symbol('mandate.canonicalJson');
 
 /**
- * Set (true) on a sealed value that is in canonical order (see `inCanonicalOrder`): JSON.stringify
- * writes it as its canonical text, so a value containing it can still be written in one pass.
+ * Set (true) on a sealed value that is not in canonical order (see `inCanonicalOrder`): the rare
+ * case, so the usual seal defines one property, not two (each define costs a runtime call). A
+ * sealed value without it is written by JSON.stringify as its canonical text, so a value
+ * containing it can still be written in one pass.
  */
-const ORDERED = Symbol('mandate.canonicalOrder');
+const UNORDERED = Symbol('mandate.notInCanonicalOrder');
 
 /** nesting depth from which `canonicalJson` starts looking for cycles (a cycle nests forever) */
 const CYCLE_CHECK_DEPTH = 64;
@@ -56,7 +58,7 @@ function inCanonicalOrder(v: unknown, depth: number): boolean {
     case 'number':
       return Number.isFinite(v);
     case 'object': {
-      if ((v as { [CANONICAL]?: string })[CANONICAL] !== undefined) return (v as { [ORDERED]?: boolean })[ORDERED] === true;
+      if ((v as { [CANONICAL]?: string })[CANONICAL] !== undefined) return (v as { [UNORDERED]?: boolean })[UNORDERED] !== true;
       if (depth >= CYCLE_CHECK_DEPTH || (v as { toJSON?: unknown }).toJSON !== undefined) return false;
       if (Array.isArray(v)) {
         if (Object.getPrototypeOf(v) !== Array.prototype) return false;
@@ -144,12 +146,78 @@ export function sealJson<T extends JsonValue>(value: T): T {
     return value;
   }
   const ordered = inCanonicalOrder(value, 0);
-  const text = ordered ? JSON.stringify(value) : writeCanonical(value, []);
+  const text = ordered ? orderedText(value) : writeCanonical(value, []);
   Object.defineProperty(value, CANONICAL, { value: text, enumerable: false, writable: false, configurable: false });
-  if (ordered) Object.defineProperty(value, ORDERED, { value: true, enumerable: false, writable: false, configurable: false });
+  if (!ordered) Object.defineProperty(value, UNORDERED, { value: true, enumerable: false, writable: false, configurable: false });
   Object.freeze(value);
   for (const x of Array.isArray(value) ? value : Object.values(value)) deepFreeze(x);
   return value;
+}
+
+/**
+ * JSON.stringify's text of a value in canonical order, with the remembered text of each sealed
+ * value directly inside it spliced in: JSON.stringify would write those again (the arguments,
+ * inside a decision's data), and more slowly than plain ones, as they are frozen and carry a
+ * symbol. Each JSON.stringify call has a fixed cost of its own, so the parts around them are
+ * written here when they are plain (see `textOf`).
+ */
+function orderedText(value: JsonValue[] | JsonObject): string {
+  const children: JsonValue[] = Array.isArray(value) ? value : Object.values(value);
+  let spliced = false;
+  for (const x of children) {
+    if (x !== null && typeof x === 'object' && (x as { [CANONICAL]?: string })[CANONICAL] !== undefined) {
+      spliced = true;
+      break;
+    }
+  }
+  if (!spliced) return JSON.stringify(value);
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i++) out += (i === 0 ? '' : ',') + textOf(value[i] as JsonValue);
+    return out + ']';
+  }
+  let out = '{';
+  let first = true;
+  for (const k of Object.keys(value)) {
+    const x = value[k];
+    if (x === undefined) continue; // absent optional fields, as JSON.stringify leaves them out
+    out += (first ? '' : ',') + quotedKey(k) + ':' + textOf(x);
+    first = false;
+  }
+  return out + '}';
+}
+
+/** printable ASCII but `"` and `\`: what JSON.stringify writes as it is, between quotes */
+const PLAIN_TEXT = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
+/** JSON.stringify of a string, without a JSON.stringify call (and its fixed cost) when it is plain */
+export function quoted(s: string): string {
+  return PLAIN_TEXT.test(s) ? '"' + s + '"' : JSON.stringify(s);
+}
+
+/** keys as quoted: the same few (an audit record's data fields) are written for every decision */
+const QUOTED_KEYS = new Map<string, string>();
+const MAX_QUOTED_KEYS = 1024;
+
+function quotedKey(k: string): string {
+  let q = QUOTED_KEYS.get(k);
+  if (q === undefined) {
+    q = quoted(k);
+    // bounded, in number and length: other keys are written, not remembered
+    if (QUOTED_KEYS.size < MAX_QUOTED_KEYS && k.length <= 64) QUOTED_KEYS.set(k, q);
+  }
+  return q;
+}
+
+/** JSON.stringify of a value in canonical order: a sealed one's remembered text, plain strings and empty arrays written here */
+function textOf(x: JsonValue): string {
+  if (typeof x === 'string') return quoted(x);
+  if (x !== null && typeof x === 'object') {
+    const cached = (x as { [CANONICAL]?: string })[CANONICAL];
+    if (cached !== undefined) return cached;
+    if (Array.isArray(x) && x.length === 0) return '[]';
+  }
+  return JSON.stringify(x);
 }
 
 function deepFreeze(v: JsonValue): void {

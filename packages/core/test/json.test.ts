@@ -108,6 +108,24 @@ describe('canonicalJson of values already in canonical order (written by JSON.st
       { numRuns: 2000 },
     );
   });
+  it('seals a value holding sealed parts with the text a sorting writer writes (their text spliced in)', () => {
+    const text = fc.oneof(
+      fc.string({ unit: fc.constantFrom('"', '\\', '\u0000', '\u001f', '\u007f', '\u2028', '\ud83d', '\ude00', '\u00e9', 'a', 'Z', ' ', '~', '/'), maxLength: 8 }),
+      fc.string({ unit: 'binary', maxLength: 8 }),
+    );
+    fc.assert(
+      fc.property(value, value, text, fc.array(fc.tuple(key, fc.oneof(value, text)), { maxLength: 6 }), (sealedOrNot, other, s, more) => {
+        const part = sealedOrNot !== null && typeof sealedOrNot === 'object' && !Object.isFrozen(sealedOrNot) ? sealJson(sealedOrNot as JsonValue) : sealedOrNot;
+        const outer = { ...sortedObject(more), '': s, a: part, b: other, c: [] } as Record<string, unknown>;
+        const ordered = sortedObject(Object.entries(outer));
+        expect(canonicalJson(sealJson(structuredClone(ordered) as JsonValue))).toBe(sortingCanonical(ordered));
+        const withParts = sealJson(sortedObject(Object.entries(outer)) as JsonValue);
+        expect(canonicalJson(withParts)).toBe(sortingCanonical(ordered));
+        expect(canonicalJson(sealJson([part, s, [], other] as JsonValue))).toBe(sortingCanonical([part, s, [], other]));
+      }),
+      { numRuns: 2000 },
+    );
+  });
   it('sorts a sealed part built out of order inside a value built in order', () => {
     const inner = sealJson({ z: 1, a: 2 });
     expect(canonicalJson({ a: inner, b: [inner] })).toBe('{"a":{"a":2,"z":1},"b":[{"a":2,"z":1}]}');

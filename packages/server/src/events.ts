@@ -213,6 +213,8 @@ export class PublishingDecisionEngine extends DecisionEngine {
   }
 
   override decide(req: CallRequest, provenance?: ArgProvenance): Promise<Decision> {
+    // tracing off (the default): no span, so no attributes or closures to build for one
+    if (!this.tracing.enabled) return this.decideAndPublish(req, provenance);
     return this.tracing.child('mandate.decide', { 'mandate.tool': req.tool }, async (span) => {
       const d = await this.decideAndPublish(req, provenance);
       span?.setAttributes(decisionAttributes(d));

@@ -26,14 +26,21 @@ export function randomBase64url(bytes: number): string {
 /** Crockford base32: ASCII-ordered, so fixed-width numbers in it sort as text */
 const SORTABLE = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 
+/** the last prefix written, and its millisecond: ids made in the same millisecond share it */
+let lastMs = -1;
+let lastPrefix = '';
+
 /** milliseconds since the epoch as 10 sortable characters (50 bits: until the year 37,648) */
 export function timePrefix(ms: number): string {
-  let out = '';
   let n = Math.max(0, Math.floor(ms));
+  if (n === lastMs) return lastPrefix;
+  lastMs = n;
+  let out = '';
   for (let i = 0; i < 10; i++) {
     out = SORTABLE.charAt(n % 32) + out;
     n = Math.floor(n / 32);
   }
+  lastPrefix = out;
   return out;
 }
 

@@ -10,6 +10,8 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Decision } from '@mandate/core';
 
 export interface Tracing {
+  /** false: no span is ever started (callers may skip building what a span would carry) */
+  readonly enabled: boolean;
   /** runs `fn` in a server span that continues the trace context in `headers` */
   request<T>(name: string, headers: IncomingHttpHeaders, attributes: Attributes, fn: (span: Span | undefined) => Promise<T>): Promise<T>;
   /** runs `fn` in a span under the active one (a decision) */
@@ -17,6 +19,7 @@ export interface Tracing {
 }
 
 const off: Tracing = {
+  enabled: false,
   request: (_name, _headers, _attributes, fn) => fn(undefined),
   child: (_name, _attributes, fn) => fn(undefined),
 };
@@ -39,6 +42,7 @@ export function createTracing(enabled: boolean): Tracing {
     }
   };
   return {
+    enabled: true,
     request(name, headers, attributes, fn) {
       const parent = propagation.extract(context.active(), headers);
       const span = tracer().startSpan(name, { kind: SpanKind.SERVER, attributes }, parent);

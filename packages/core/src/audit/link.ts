@@ -2,7 +2,7 @@
  * Linking records into the hash chain: no dependency beyond canonical JSON, so the commit
  * thread of the SQLite store loads it without the rest of the core (`@mandate/core/chain-link`).
  */
-import { canonicalJson } from '../json.ts';
+import { canonicalJson, quoted } from '../json.ts';
 import type { Hasher } from '../ports.ts';
 import type { AuditDraft, AuditRecord } from './chain.ts';
 
@@ -46,8 +46,8 @@ export function hashInputWithData(r: Omit<AuditRecord, 'hash' | 'data'>, dataTex
  */
 const integer = (n: number): string => (Number.isSafeInteger(n) ? n.toFixed(0) : canonicalJson(n));
 
-/** a string field's canonical JSON (JSON.stringify's, as `canonicalJson` writes it) */
-const text = (v: string): string => (typeof v === 'string' ? JSON.stringify(v) : canonicalJson(v));
+/** a string field's canonical JSON (JSON.stringify's, as `canonicalJson` writes it): six a record */
+const text = (v: string): string => (typeof v === 'string' ? quoted(v) : canonicalJson(v));
 
 /** The chain's head: the last record's number and hash (absent: an empty log). */
 export interface ChainHead {

@@ -301,6 +301,8 @@ interface Entry {
 
 /** Patterns by text, least recently used first; at most `cacheEntries` of them. */
 const cache = new Map<string, Entry>();
+/** the pattern last used: the cache's last entry */
+let newest: string | undefined;
 
 function tooLarge(source: string, size: number): RegexProblem {
   return {
@@ -312,8 +314,12 @@ function tooLarge(source: string, size: number): RegexProblem {
 function entryFor(source: string): Entry {
   const hit = cache.get(source);
   if (hit !== undefined) {
-    cache.delete(source);
-    cache.set(source, hit);
+    // the most recent already (the same constraint, call after call): nothing to move
+    if (source !== newest) {
+      cache.delete(source);
+      cache.set(source, hit);
+      newest = source;
+    }
     return hit;
   }
   const size = estimateProgramSize(source);
@@ -323,6 +329,7 @@ function entryFor(source: string): Entry {
     if (oldest.done !== true) cache.delete(oldest.value);
   }
   cache.set(source, entry);
+  newest = source;
   return entry;
 }
 
