@@ -363,6 +363,10 @@ export class DecisionEngine {
             is_error: report.isError === true,
             trust,
             ...(recorded ? { chars: recorded.chars, tokens: recorded.tokens, vouched: recorded.vouched, named_source: recorded.namedSource } : {}),
+            // the task's provenance record is incomplete: its later calls fail closed (provenance.ts)
+            ...(recorded?.lossy === true ? { provenance_lossy: true } : {}),
+            // results forgotten to make room for this one (this task's oldest, or other tasks' records)
+            ...(recorded !== undefined && recorded.forgotten > 0 ? { forgotten_chars: recorded.forgotten } : {}),
             // the cross-task flow: labelled values this output brought back, and who wrote them
             ...(pending.shared !== undefined && recorded ? { shared: { store: pending.shared.store, labelled: recorded.labelled, foreign_tasks: [...recorded.foreignTasks].slice(0, 32), saturated: recorded.saturated } } : {}),
           },

@@ -219,6 +219,10 @@ export interface RecordedResult {
   readonly foreignTasks: readonly string[];
   /** the output was read back untrusted whole: its entries held more labels than kept */
   readonly saturated: boolean;
+  /** the task has forgotten some of what it read, now or before (see the module comment) */
+  readonly lossy: boolean;
+  /** characters of earlier results forgotten to make room for this one: the task's own, and other tasks' whole records */
+  readonly forgotten: number;
 }
 
 type Origin = 'purpose' | 'trusted' | 'purpose_source' | 'untrusted' | 'unknown' | 'none' | 'untrusted_text' | 'purpose_source_text';
@@ -278,6 +282,7 @@ export class ProvenanceLedger {
     }
     t.size += added;
     this.held += added;
+    const before = this.held;
     // the node's bound: the least recently active tasks' records go first (this task is the most recent)
     while (this.held > this.opts.maxText && this.tasks.size > 1) {
       const oldest = this.tasks.keys().next().value;
@@ -294,7 +299,7 @@ export class ProvenanceLedger {
       this.held -= gone.text.length;
       t.lossy = true;
     }
-    return { trust, chars: src.text.length, tokens: src.tokens.size, vouched: reading.vouched.length, namedSource: named, ...crossed, saturated };
+    return { trust, chars: src.text.length, tokens: src.tokens.size, vouched: reading.vouched.length, namedSource: named, ...crossed, saturated, lossy: t.lossy, forgotten: before - this.held };
   }
 
   /** The labels of the values this output shows, held by the task (the least trusted per value). */

@@ -150,6 +150,32 @@ describe('outcomes and provenance', () => {
     }
   });
 
+  it('says in the outcome’s audit record when results were forgotten for room, and that the task is lossy from then on', async () => {
+    const small = await startHarness({ config: { limits: { provenance_chars_per_task: 1000 } } });
+    try {
+      const a = await small.registerAgent('reader');
+      const t = await small.startTask(a, mandate({ purpose: PURPOSE, tools: TOOLS, data_classes: ['internal', 'customer-pii'] }));
+      const read = async (id: string, text: string) => {
+        expect((await small.authorize(t.token, { tool: 'helpdesk.get_ticket', args: { ticket_id: 'T-17' }, call_id: id })).json<DecisionBody>().effect).toBe('allow');
+        expect((await small.inject({ method: 'POST', url: '/v1/outcomes', headers: { authorization: `Bearer ${t.token}` }, payload: { call_id: id, result: { text } } })).statusCode).toBe(200);
+      };
+      await read('c-1', 'first ' + 'a'.repeat(600));
+      await read('c-2', 'second ' + 'b'.repeat(600));
+      await read('c-3', 'third ' + 'c'.repeat(100));
+      const records = (await small.op('GET', `/v1/audit?task_id=${t.id}&limit=100`)).json<{ records: { kind: string; call_id: string | null; data: Record<string, unknown> }[] }>().records;
+      const outcomes = new Map(records.filter((r) => r.kind === 'outcome').map((r) => [r.call_id, r.data]));
+      expect(outcomes.get('c-1')).not.toHaveProperty('provenance_lossy');
+      expect(outcomes.get('c-1')).not.toHaveProperty('forgotten_chars');
+      // the first result went whole, as many characters as its own record says it kept
+      expect(outcomes.get('c-2')).toMatchObject({ provenance_lossy: true, forgotten_chars: outcomes.get('c-1')?.['chars'] });
+      expect(outcomes.get('c-3')).toMatchObject({ provenance_lossy: true });
+      expect(outcomes.get('c-3')).not.toHaveProperty('forgotten_chars');
+      expect((await small.verifyAudit()).ok).toBe(true);
+    } finally {
+      await small.close();
+    }
+  });
+
   it('remembers the last limits.pending_outcomes allowed calls for their outcome, forgetting the oldest first', async () => {
     const small = await startHarness({ config: { limits: { pending_outcomes: 3 } } });
     try {
