@@ -13,17 +13,12 @@
  */
 import { createHash } from 'node:crypto';
 import { loadavg } from 'node:os';
-import { spawnSync } from 'node:child_process';
 import { BehaviourMonitor, behaviourCoreConfigSchema, NO_PROVENANCE, type BehaviourCoreConfigInput, type Task, type ToolInfo } from '@mandate/core';
+import { exposedGc } from './lib/gc.ts';
 import { type BenchResult, emitResult, newResult, parseBenchArgs, printer, startInfo } from './lib/report.ts';
 
-// a full collection before each reading: without --expose-gc the bench runs itself again with it
-const exposed = (globalThis as { gc?: () => void }).gc;
-if (exposed === undefined) {
-  const again = spawnSync(process.execPath, ['--expose-gc', ...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit' });
-  process.exit(again.status ?? 1);
-}
-const gc: () => void = exposed;
+// a full collection before each reading
+const gc = exposedGc();
 
 const T0 = Date.UTC(2026, 10, 2, 10, 0, 0);
 const TOOLS: ToolInfo[] = [

@@ -18,20 +18,15 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
 import { CachedBudgets, CachedRevocations, PendingOutcomes, ProvenanceLedger, type JsonValue, type Task } from '@mandate/core';
 import { randomIds, sha256Hasher } from '@mandate/server';
 import { openSqliteStore, type SqliteStore } from '@mandate/store-sqlite';
 import { TaskEnds } from '../packages/server/src/task-ends.ts';
+import { exposedGc } from './lib/gc.ts';
 import { type BenchResult, emitResult, newResult, parseBenchArgs, printer, startInfo } from './lib/report.ts';
 
-// a full collection before each reading: without --expose-gc the bench runs itself again with it
-const exposed = (globalThis as { gc?: () => void }).gc;
-if (exposed === undefined) {
-  const again = spawnSync(process.execPath, ['--expose-gc', ...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit' });
-  process.exit(again.status ?? 1);
-}
-const gc: () => void = exposed;
+// a full collection before each reading
+const gc = exposedGc();
 
 const NOW = Date.UTC(2026, 11, 7, 2, 0, 0);
 /** tool names as the policy catalogue holds them (one string each, shared by every entry) */
