@@ -1,6 +1,8 @@
 /**
- * What an entry of the bounded in-memory structures of one node costs: the revocation cache
- * (`cache.revocations`), the budget counters (`cache.budgets`), the allowed calls awaiting
+ * What an entry of the bounded in-memory structures of one node costs: the task cache
+ * (`cache.tasks`: tasks of one mandate, which share it, and tasks each with a mandate of its own),
+ * the verified task tokens (`tokens.verified_cache_size`),
+ * the revocation cache (`cache.revocations`), the budget counters (`cache.budgets`), the allowed calls awaiting
  * their outcome (`limits.pending_outcomes`) and a task's provenance (per character of tool results
  * kept, `limits.provenance_chars_per_task`), each filled through its real class, the caches over
  * a SQLite store, with ids from the server's own generator (`randomIds`: a prefix, 10 sortable
@@ -18,7 +20,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CachedBudgets, CachedRevocations, PendingOutcomes, ProvenanceLedger, type JsonValue, type Task } from '@mandate/core';
+import { CachedBudgets, CachedRevocations, CachedTasks, KeyRing, PendingOutcomes, ProvenanceLedger, TaskTokens, mandateHash, type JsonValue, type KeyStore, type Mandate, type SigningKey, type Task } from '@mandate/core';
 import { randomIds, sha256Hasher } from '@mandate/server';
 import { openSqliteStore, type SqliteStore } from '@mandate/store-sqlite';
 import { TaskEnds } from '../packages/server/src/task-ends.ts';
@@ -64,6 +66,71 @@ async function fillBudgets(store: SqliteStore, tasks: number, tools: number): Pr
   const after = heap();
   if ((await cache.usage(last, TOOLS[0])).calls !== 0) throw new Error('a task that made no call counted one');
   return after - before;
+}
+
+const AGENT = 'spiffe://acme.test/agents/support';
+
+/** `n` active tasks of one agent in the store: one mandate for all, or each its own (its purpose names it) */
+async function storeTasks(store: SqliteStore, n: number, own: boolean): Promise<string[]> {
+  if (!(await store.agents.getAgent(AGENT))) await store.agents.createAgent({ id: AGENT, owner: 'bench', type: 'support', status: 'active', ceiling: {}, createdAt: NOW, updatedAt: NOW });
+  const ids: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const mandate: Mandate = {
+      purpose: own ? `answer support ticket ${i} from the helpdesk` : 'answer support tickets from the helpdesk',
+      environment: 'prod',
+      data_classes: ['internal'],
+      budgets: { calls: 1000 },
+      tools: [{ name: 'helpdesk.search_tickets' }, { name: 'fs.read_file', args: { path: { prefix: '/srv/kb/' } } }],
+    };
+    const id = randomIds.next('task');
+    await store.tasks.createTask({ id, agentId: AGENT, mandate, mandateHash: mandateHash(mandate, sha256Hasher), state: 'active', txn: randomIds.next('txn'), parentId: undefined, depth: 0, createdAt: NOW, expiresAt: NOW + 3_600_000, maxExpiresAt: NOW + 7_200_000, endedAt: undefined, endReason: undefined });
+    ids.push(id);
+  }
+  return ids;
+}
+
+/** bytes the task cache holds per task, each read once from the store (as a server reads them after a start) */
+async function fillTasks(store: SqliteStore, ids: readonly string[]): Promise<number> {
+  const before = heap();
+  const cache = new CachedTasks(store.tasks, ids.length + 1);
+  for (const id of ids) if (!(await cache.getTask(id))) throw new Error(`task ${id} not found`);
+  const after = heap();
+  return (after - before) / ids.length;
+}
+
+/** signing keys in memory: the bench measures the token cache, not the store's key encryption */
+class MemoryKeys implements KeyStore {
+  private readonly keys: SigningKey[] = [];
+  listKeys(purpose: SigningKey['purpose']): Promise<SigningKey[]> {
+    return Promise.resolve(this.keys.filter((k) => k.purpose === purpose));
+  }
+  addKey(key: SigningKey): Promise<void> {
+    this.keys.push(key);
+    return Promise.resolve();
+  }
+  retireKey(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+/**
+ * bytes the verified-token cache holds per token: `n` tokens of one agent and one mandate, each
+ * verified once. Measured from before the tokens were minted to after their texts were dropped,
+ * so only what the cache keeps is counted (the texts' own memory moves as a verify flattens them).
+ */
+async function fillTokens(n: number): Promise<number> {
+  const clock = { now: () => NOW };
+  const ring = await KeyRing.open(new MemoryKeys(), 'task-token', clock, randomIds, 3_600_000);
+  const tokens = new TaskTokens(ring, { issuer: 'mandate', audience: 'mandate', clock, ids: randomIds, cacheSize: n + 1, hasher: sha256Hasher });
+  const hash = 'sha256:' + sha256Hasher.sha256Hex('one mandate');
+  const before = heap();
+  const texts: string[] = [];
+  for (let i = 0; i < n; i++) texts.push((await tokens.mint({ agentId: AGENT, taskId: randomIds.next('task'), mandateHash: hash, txn: randomIds.next('txn'), expiresAt: NOW + 300_000 })).token);
+  for (const t of texts) await tokens.verify(t);
+  texts.length = 0;
+  const after = heap();
+  if (tokens.cached !== n) throw new Error(`expected ${n} verified tokens, found ${tokens.cached}`);
+  return (after - before) / n;
 }
 
 /** bytes held by `n` allowed calls awaiting their outcome, ten calls a task */
@@ -134,6 +201,9 @@ export async function runCacheMemoryBenchmark(argv: readonly string[]): Promise<
   const pending: number[] = [];
   const provenance: number[] = [];
   const taskEnd: number[] = [];
+  const taskShared: number[] = [];
+  const taskOwn: number[] = [];
+  const token: number[] = [];
   try {
     // a small fill of each first, so that the code it compiles is not charged to the entries
     const warm = openSqliteStore({ path: join(dir, 'warm.db'), hasher: sha256Hasher, durability: 'normal' });
@@ -144,6 +214,8 @@ export async function runCacheMemoryBenchmark(argv: readonly string[]): Promise<
       fillPending(1000);
       fillProvenance(2, 2);
       fillTaskEnds(1000);
+      await fillTasks(warm, await storeTasks(warm, 1000, true));
+      await fillTokens(1000);
     } finally {
       await warm.close();
     }
@@ -156,13 +228,20 @@ export async function runCacheMemoryBenchmark(argv: readonly string[]): Promise<
         const pend = fillPending(n) / n;
         const prov = fillProvenance(args.quick ? 10 : 50, 10);
         const end = fillTaskEnds(n);
+        const tasksN = args.quick ? 2_000 : 10_000;
+        const shared = await fillTasks(store, await storeTasks(store, tasksN, false));
+        const own = await fillTasks(store, await storeTasks(store, tasksN, true));
+        taskShared.push(shared);
+        taskOwn.push(own);
+        const tok = await fillTokens(tasksN);
+        token.push(tok);
         revocation.push(rev);
         perTool.push(two - one);
         total.push(one - (two - one));
         pending.push(pend);
         provenance.push(prov);
         taskEnd.push(end);
-        say(`  round ${r + 1}: ${rev.toFixed(0)} B a token id; ${(one - (two - one)).toFixed(0)} B a task's total and ${(two - one).toFixed(0)} B a task × tool counter; ${pend.toFixed(0)} B an allowed call awaiting its outcome; ${prov.toFixed(2)} B a character of tool results a task's provenance keeps; ${end.toFixed(0)} B a task end`);
+        say(`  round ${r + 1}: ${rev.toFixed(0)} B a token id; ${(one - (two - one)).toFixed(0)} B a task's total and ${(two - one).toFixed(0)} B a task × tool counter; ${pend.toFixed(0)} B an allowed call awaiting its outcome; ${prov.toFixed(2)} B a character of tool results a task's provenance keeps; ${end.toFixed(0)} B a task end; ${shared.toFixed(0)} B a cached task of a shared mandate, ${own.toFixed(0)} B with a mandate of its own; ${tok.toFixed(0)} B a verified task token`);
       } finally {
         await store.close();
       }
@@ -180,10 +259,15 @@ export async function runCacheMemoryBenchmark(argv: readonly string[]): Promise<
       'bytes per allowed call awaiting its outcome (limits.pending_outcomes)': median(pending),
       'bytes per character of tool results kept for provenance (limits.provenance_chars_per_task)': median(provenance),
       'bytes per task end remembered (cache.task_ends)': median(taskEnd),
+      'bytes per cached task, one mandate for all (cache.tasks)': median(taskShared),
+      'bytes per cached task, a mandate of its own (cache.tasks)': median(taskOwn),
+      'bytes per verified task token (tokens.verified_cache_size)': median(token),
     },
     notes: [
       'each fill in a fresh structure against the heap before it; keys are fresh ids, charged to the entry',
       'budgets: one tool a task, then two; the second fill less the first is a task × tool counter',
+      'verified tokens: 10,000 of one agent and one mandate, each verified once; the claims and the key (the SHA-256 of the text), not the text',
+      'tasks: 10,000 of one agent with a two-tool mandate, read once each from the store through a fresh cache; the task id is charged to the entry',
       "provenance: tasks × 10 results of a 40-ticket list (~8,000 characters each), half trusted, half untrusted; the text kept and the values found in it",
     ],
   };

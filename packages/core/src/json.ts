@@ -220,7 +220,8 @@ function textOf(x: JsonValue): string {
   return JSON.stringify(x);
 }
 
-function deepFreeze(v: JsonValue): void {
+/** Deep-freezes a JSON value (without remembering its text, as `sealJson` does). */
+export function deepFreeze(v: JsonValue): void {
   if (v === null || typeof v !== 'object') return;
   // a sealed value is frozen all the way down already (the decision's arguments, inside its data)
   if ((v as { [CANONICAL]?: string })[CANONICAL] !== undefined) return;

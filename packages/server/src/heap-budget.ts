@@ -29,13 +29,15 @@ const TASK_SCOPE_BYTES = 3.1 * 1024;
 const AGENT_CALL_BYTES = 20;
 /**
  * a verified task token remembered: the SHA-256 of its text as the key (~80 B), its claims
- * (~500 B) and the map's slots (heap snapshot of the soak: 10,000 tokens, 6.4 MiB)
+ * and the map's slots: ~400 B when its agent and mandate hash are shared with other tokens
+ * (bench/cache-memory.ts), ~550 B when not; counted unshared and rounded up
  */
 const VERIFIED_TOKEN_BYTES = 700;
 /**
  * a task and an agent held by the state cache, as the SQLite store returns them (a heap
- * measurement of 10,000 each): a task with a two-tool mandate ~1,024 B, an agent with a small
- * ceiling ~600 B; rounded up, since mandates and ceilings can be larger
+ * measurement of 10,000 each): a task with a two-tool mandate of its own ~1,040 B (~335 B when its
+ * mandate is shared with other cached tasks: bench/cache-memory.ts), an agent with a small
+ * ceiling ~600 B; counted unshared and rounded up, since mandates and ceilings can be larger
  */
 const CACHED_TASK_BYTES = 1100;
 const CACHED_AGENT_BYTES = 650;

@@ -1,6 +1,7 @@
 import type { Agent, AgentStatus, BudgetLimits, BudgetUsage, Task, TaskState } from '../model.ts';
 import type { Ceiling } from '../mandate/schema.ts';
 import type { AgentReader, AgentWriter, BudgetLedger, Clock, DecisionCommit, DecisionCommitResult, DecisionCommitter, RevocationStore, TaskReader, TaskWriter } from '../ports.ts';
+import { sharedTask } from './shared-values.ts';
 
 /**
  * How stale a cached entry may get before it is read again. On one node nothing else writes,
@@ -77,8 +78,10 @@ export class CachedTasks implements TaskReader, TaskWriter {
     const hit = this.cache.get(id);
     if (hit) return hit;
     const t = await this.inner.getTask(id);
-    if (t) this.cache.set(t.id, t);
-    return t;
+    if (!t) return undefined;
+    const shared = sharedTask(t);
+    this.cache.set(shared.id, shared);
+    return shared;
   }
 
   listTasks(opts: Parameters<TaskReader['listTasks']>[0]): Promise<Task[]> {
@@ -91,20 +94,20 @@ export class CachedTasks implements TaskReader, TaskWriter {
 
   async createTask(task: Task): Promise<void> {
     await this.inner.createTask(task);
-    this.cache.set(task.id, task);
+    this.cache.set(task.id, sharedTask(task));
   }
 
   async transitionTask(id: string, from: readonly TaskState[], to: TaskState, at: number, reason: string): Promise<{ changed: boolean; task: Task | undefined }> {
     this.cache.delete(id); // never serve a stale state while the write is in flight
     const r = await this.inner.transitionTask(id, from, to, at, reason);
-    if (r.task) this.cache.set(r.task.id, r.task);
+    if (r.task) this.cache.set(r.task.id, sharedTask(r.task));
     return r;
   }
 
   async extendTask(id: string, expiresAt: number): Promise<Task | undefined> {
     this.cache.delete(id);
     const t = await this.inner.extendTask(id, expiresAt);
-    if (t) this.cache.set(t.id, t);
+    if (t) this.cache.set(t.id, sharedTask(t));
     return t;
   }
 

@@ -4,6 +4,7 @@ import type { Clock, Hasher, IdGenerator } from '../ports.ts';
 import type { KeyRing } from './keyring.ts';
 import { isJkt } from './dpop.ts';
 import { decodeUnverified } from '../identity/compact-jws.ts';
+import { sharedString } from '../state/shared-values.ts';
 
 export const TASK_TOKEN_TYPE = 'mandate-task+jwt';
 const MAX_TOKEN_LENGTH = 8192;
@@ -11,6 +12,8 @@ const MAX_TOKEN_LENGTH = 8192;
 const KEY_RELOAD_INTERVAL_MS = 5_000;
 /** how often the verified-token cache may be walked for expired tokens, s */
 const SWEEP_INTERVAL_S = 60;
+/** the claims a verified token keeps as shared strings: the same for every token of an agent, a mandate or this issuer */
+const SHARED_CLAIMS = ['iss', 'sub', 'aud', 'mandate_hash'] as const;
 
 export interface TaskTokenClaims {
   readonly iss: string;
@@ -188,6 +191,9 @@ export class TaskTokens {
     if (c.cnf !== undefined && (typeof c.cnf !== 'object' || c.cnf === null || !isJkt((c.cnf as { jkt?: unknown }).jkt))) {
       throw new MandateError('TOKEN_CLAIMS_INVALID', 'task token cnf must be {"jkt": <RFC 7638 thumbprint>}');
     }
+    // the values every token of an agent or of a mandate repeats, as one copy (state/shared-values.ts)
+    const shared = payload as Record<string, unknown>;
+    for (const k of SHARED_CLAIMS) if (typeof shared[k] === 'string') shared[k] = sharedString(shared[k]);
     return c as TaskTokenClaims;
   }
 }
