@@ -15,11 +15,16 @@ export const listSchema = z.strictObject({
 });
 export const decideSchema = z.strictObject({ reason: z.string().min(1).max(1000) });
 
-/** Approval fatigue on the approver's side: so many decisions per approver per window. */
-class ApproverWindow {
+/**
+ * Approval fatigue on the approver's side: so many decisions per approver per window. An
+ * approver whose last decision left the window is forgotten (a sweep at most once a window), so
+ * the list holds only those who decided within the last two windows.
+ */
+export class ApproverWindow {
   private readonly seen = new Map<string, number[]>();
   private readonly max: number;
   private readonly windowMs: number;
+  private lastSweep = Number.NEGATIVE_INFINITY;
 
   constructor(max: number, windowMs: number) {
     this.max = max;
@@ -27,12 +32,24 @@ class ApproverWindow {
   }
 
   take(operatorId: string, now: number): void {
+    this.sweep(now);
     const recent = (this.seen.get(operatorId) ?? []).filter((t) => now - t < this.windowMs);
     if (recent.length >= this.max) {
       throw new MandateError('RATE_LIMITED', `at most ${this.max} approval decisions per ${this.windowMs / 60_000} minutes per approver`);
     }
     recent.push(now);
     this.seen.set(operatorId, recent);
+  }
+
+  /** approvers remembered */
+  get size(): number {
+    return this.seen.size;
+  }
+
+  private sweep(now: number): void {
+    if (now - this.lastSweep < this.windowMs) return;
+    this.lastSweep = now;
+    for (const [id, times] of this.seen) if (now - (times.at(-1) ?? Number.NEGATIVE_INFINITY) >= this.windowMs) this.seen.delete(id);
   }
 }
 
