@@ -4,22 +4,25 @@ import { describe, expect, it } from 'vitest';
 import { linesPerTurn } from '../src/log-lines.ts';
 
 describe('the log, a turn of lines at a time', () => {
-  it('hands the lines of one turn to the writer as one chunk, in order, when the turn ends', () => {
+  it('writes the first line of a turn at once and the rest of the turn as one chunk at its end, in order', () => {
     const chunks: string[] = [];
     const turns: (() => void)[] = [];
     const lines = linesPerTurn({ write: (c) => void chunks.push(c) }, (fn) => void turns.push(fn));
     lines.write('{"msg":"a"}\n');
+    expect(chunks).toEqual(['{"msg":"a"}\n']);
     lines.write('{"msg":"b"}\n');
     lines.write('{"msg":"c"}\n');
-    expect(chunks).toEqual([]);
+    expect(chunks).toEqual(['{"msg":"a"}\n']);
     expect(turns).toHaveLength(1);
     turns.shift()?.();
-    expect(chunks).toEqual(['{"msg":"a"}\n{"msg":"b"}\n{"msg":"c"}\n']);
-    // the next turn's line: a chunk of its own
+    expect(chunks).toEqual(['{"msg":"a"}\n', '{"msg":"b"}\n{"msg":"c"}\n']);
+    // the next turn: its first line at once again
     lines.write('{"msg":"d"}\n');
+    expect(chunks).toHaveLength(3);
     expect(turns).toHaveLength(1);
     turns.shift()?.();
-    expect(chunks).toEqual(['{"msg":"a"}\n{"msg":"b"}\n{"msg":"c"}\n', '{"msg":"d"}\n']);
+    expect(chunks.join('')).toBe('{"msg":"a"}\n{"msg":"b"}\n{"msg":"c"}\n{"msg":"d"}\n');
+    expect(chunks).toHaveLength(3);
   });
 
   it('hands over what is waiting at once when flushed (at exit), and nothing twice', () => {
@@ -28,21 +31,23 @@ describe('the log, a turn of lines at a time', () => {
     const lines = linesPerTurn({ write: (c) => void chunks.push(c) }, (fn) => void turns.push(fn));
     lines.write('one\n');
     lines.write('two\n');
+    lines.write('three\n');
     lines.flush();
-    expect(chunks).toEqual(['one\ntwo\n']);
+    expect(chunks).toEqual(['one\n', 'two\nthree\n']);
     turns.shift()?.();
     lines.flush();
-    expect(chunks).toEqual(['one\ntwo\n']);
+    expect(chunks).toEqual(['one\n', 'two\nthree\n']);
   });
 
-  it('writes the lines of a turn on the event loop after the code that wrote them', async () => {
+  it('writes the rest of a turn on the event loop after the code that wrote it', async () => {
     const chunks: string[] = [];
     const lines = linesPerTurn({ write: (c) => void chunks.push(c) });
     lines.write('x\n');
     lines.write('y\n');
-    expect(chunks).toEqual([]);
+    lines.write('z\n');
+    expect(chunks).toEqual(['x\n']);
     await new Promise((r) => setImmediate(r));
-    expect(chunks).toEqual(['x\ny\n']);
+    expect(chunks).toEqual(['x\n', 'y\nz\n']);
   });
 
   it('writes the last turn\'s lines when the process exits in that turn (a fatal error)', () => {
