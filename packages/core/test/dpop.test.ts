@@ -112,6 +112,27 @@ describe('DPoP proofs (RFC 9449)', () => {
     expect(new DpopNonces('a-shared-secret-of-some-length', 60_000, hasher).current(clock.now())).toBe(nonces.current(clock.now()));
   });
 
+  it('derives each period\'s nonce once, and gives every period, earlier ones too, the same nonce as a fresh instance', () => {
+    let hashed = 0;
+    const counting = { sha256Hex: (s: string) => ((hashed += 1), hasher.sha256Hex(s)) };
+    const nonces = new DpopNonces('a-shared-secret-of-some-length', 60_000, counting);
+    const fresh = () => new DpopNonces('a-shared-secret-of-some-length', 60_000, hasher);
+    const t = 1_700_000_000_000;
+    const first = nonces.current(t);
+    for (let i = 0; i < 100; i++) {
+      expect(nonces.current(t + i)).toBe(first);
+      expect(nonces.accepts(first, t + i)).toBe(true);
+      expect(nonces.accepts('made-up', t + i)).toBe(false);
+    }
+    // the current period and the previous one (checked by a proof that carries neither)
+    expect(hashed).toBe(2);
+    for (const at of [t + 60_000, t, t - 60_000, t + 600_000, t + 660_000, t + 60_000]) {
+      expect(nonces.current(at)).toBe(fresh().current(at));
+      expect(nonces.accepts(fresh().current(at - 60_000), at)).toBe(true);
+      expect(nonces.accepts(fresh().current(at - 120_000), at)).toBe(false);
+    }
+  });
+
   it('fails closed when the replay cache is full of live entries, and frees entries once they expire', async () => {
     const replay = new MemoryReplayCache(2);
     const v = verifier({ replay });

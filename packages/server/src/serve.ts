@@ -3,6 +3,7 @@ import { createRuntime, isPostgres, type MandateRuntime, type RuntimeOptions } f
 import type { MandateConfig } from './config.ts';
 import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
+import { stdoutLines } from './log-lines.ts';
 
 export interface RunningServer {
   readonly runtime: MandateRuntime;
@@ -15,15 +16,24 @@ export interface RunningServer {
 /** Starts Mandate: runtime + HTTP API listening on the configured host and port. */
 export async function serve(config: MandateConfig, opts: RuntimeOptions & { logger?: boolean | { level: string } } = {}): Promise<RunningServer> {
   // one logger for the request log and the runtime's own lines (a database outage, the change
-  // feed, checkpoints), so an operator reads both in one stream
-  const logger = opts.logger === false ? undefined : pino({ level: typeof opts.logger === 'object' ? opts.logger.level : config.log.level, serializers: requestLogSerializers });
-  const runtime = await createRuntime(config, { ...opts, ...(opts.log === undefined && logger !== undefined ? { log: logger } : {}) });
+  // feed, checkpoints), so an operator reads both in one stream: standard output, handed a turn
+  // of the event loop's lines at a time (log-lines.ts)
+  const out = opts.logger === false ? undefined : stdoutLines();
+  const logger = out === undefined ? undefined : pino({ level: typeof opts.logger === 'object' ? opts.logger.level : config.log.level, serializers: requestLogSerializers }, out.stream);
   let app: FastifyInstance;
+  let runtime: MandateRuntime;
+  try {
+    runtime = await createRuntime(config, { ...opts, ...(opts.log === undefined && logger !== undefined ? { log: logger } : {}) });
+  } catch (e) {
+    out?.close();
+    throw e;
+  }
   try {
     app = buildHttpApp(runtime, logger === undefined ? { logger: false } : { loggerInstance: logger });
     await app.listen({ host: config.server.host, port: config.server.port });
   } catch (e) {
     await runtime.close();
+    out?.close();
     throw e;
   }
   const addr = app.server.address();
@@ -47,6 +57,7 @@ export async function serve(config: MandateConfig, opts: RuntimeOptions & { logg
       closed = true;
       await app.close();
       await runtime.close();
+      out?.close();
     },
   };
 }

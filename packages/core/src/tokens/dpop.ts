@@ -75,6 +75,10 @@ export class DpopNonces {
   private readonly secret: string;
   private readonly periodMs: number;
   private readonly hasher: Hasher;
+  private lastPeriod = Number.NEGATIVE_INFINITY;
+  private lastNonce = '';
+  private priorPeriod = Number.NEGATIVE_INFINITY;
+  private priorNonce = '';
 
   constructor(secret: string, periodMs: number, hasher: Hasher) {
     if (secret.length < 16) throw new TypeError('the nonce secret must be at least 16 characters');
@@ -93,8 +97,26 @@ export class DpopNonces {
     return nonce === this.forPeriod(p) || nonce === this.forPeriod(p - 1);
   }
 
+  /**
+   * A period's nonce. Every request names the current one (the `DPoP-Nonce` header) and a proof
+   * is checked against the current and the previous: the last two are kept instead of hashing
+   * the secret again up to three times per request.
+   */
   private forPeriod(p: number): string {
-    return hexToBase64url(this.hasher.sha256Hex(`dpop-nonce\n${this.secret}\n${p}`)).slice(0, 32);
+    if (p === this.lastPeriod) return this.lastNonce;
+    if (p === this.priorPeriod) return this.priorNonce;
+    const nonce = hexToBase64url(this.hasher.sha256Hex(`dpop-nonce\n${this.secret}\n${p}`)).slice(0, 32);
+    // the newer period stays in `last`: an older one asked for (the previous period's check) goes to `prior`
+    if (p > this.lastPeriod) {
+      this.priorPeriod = this.lastPeriod;
+      this.priorNonce = this.lastNonce;
+      this.lastPeriod = p;
+      this.lastNonce = nonce;
+    } else {
+      this.priorPeriod = p;
+      this.priorNonce = nonce;
+    }
+    return nonce;
   }
 }
 
