@@ -4,20 +4,29 @@
  * switches it on after the warm-up and off after the measured decisions:
  *
  *   valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=/tmp/cg.%p \
- *     node --single-threaded bench/lib/callgrind-decide.ts [CHECKOUT] [DECISIONS]
+ *     node_modules/node/bin/node --single-threaded --expose-gc bench/lib/callgrind-decide.ts [CHECKOUT] [DECISIONS]
  *
  * CHECKOUT (default: this one) is the checkout whose decision fixture and packages are measured,
  * so two checkouts are compared with the same driver. The deployment is the decision
  * benchmark's with every detector on, the audit commit on the event loop (one thread to count)
  * and no sampled cedar-wasm cross-check (random, and paced by the clock, not by decisions).
  * valgrind prints the instructions collected ("Collected"): divide by DECISIONS.
+ *
+ * A full collection inside the window costs 100-250k instructions, enough to decide an A/B pair
+ * by itself: the heap is collected in full just before the window opens (hence --expose-gc, given
+ * on the command line: re-running itself with it, as bench/lib/gc.ts does, would leave valgrind
+ * behind), and the collections that ran inside it are printed, so a pair that differs in full
+ * collections is seen as such. The node binary is named directly: `npx` would put valgrind on npm.
  */
 import { spawn } from 'node:child_process';
+import { PerformanceObserver, constants } from 'node:perf_hooks';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { decideAllowed } from './decide-allowed.ts';
 import type { createDecisionFixture } from './decision-fixture.ts';
 
+const gc = (globalThis as { gc?: () => void }).gc;
+if (gc === undefined) throw new Error('run with --expose-gc (see the header)');
 const dir = resolve(process.argv[2] ?? '.');
 const decisions = Number(process.argv[3] ?? 1000);
 if (!(Number.isInteger(decisions) && decisions > 0)) throw new Error('DECISIONS takes a positive integer');
@@ -50,11 +59,32 @@ function instrumentation(on: boolean): Promise<void> {
   });
 }
 
+/** the collections V8 ran while `counting` (full: mark-compact; other: scavenges, incremental marking steps) */
+const collections = { full: 0, other: 0 };
+let counting = false;
+const observer = new PerformanceObserver((list) => {
+  if (!counting) return;
+  for (const e of list.getEntries()) {
+    const kind = (e.detail as { kind?: number } | undefined)?.kind;
+    if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) collections.full++;
+    else collections.other++;
+  }
+});
+observer.observe({ entryTypes: ['gc'] });
+
 try {
   await run(6000);
+  gc();
+  gc();
   await instrumentation(true);
+  counting = true;
   await run(decisions);
   await instrumentation(false);
+  // the observer hears of the last collections on a later turn
+  await new Promise((r) => setTimeout(r, 100));
+  counting = false;
+  console.error(`collections in the window: ${collections.full} full, ${collections.other} other`);
 } finally {
+  observer.disconnect();
   await fx.close();
 }
