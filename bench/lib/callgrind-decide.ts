@@ -80,7 +80,7 @@ let counting = false;
 const observer = new PerformanceObserver((list) => {
   if (!counting) return;
   for (const e of list.getEntries()) {
-    const kind = (e.detail as { kind?: number } | undefined)?.kind;
+    const kind = (e as { detail?: { kind?: number } }).detail?.kind;
     if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) collections.full++;
     else collections.other++;
   }
