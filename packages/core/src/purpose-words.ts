@@ -91,7 +91,7 @@ export function readPurposeWords(purpose: string): PurposeReading {
     for (const f of baseForms(word)) (negated ? underNegation : counted).add(f);
   }
   for (const w of counted) underNegation.delete(w);
-  return { words: counted, wordList: Object.freeze([...counted]), negated: underNegation };
+  return { words: counted, wordList: [...counted], negated: underNegation };
 }
 
 const MAX_CACHED = 10_000;
