@@ -22,8 +22,9 @@
  * A full collection inside the window costs 100-250k instructions, enough to decide an A/B pair
  * by itself: the heap is collected in full just before the window opens (hence --expose-gc, given
  * on the command line: re-running itself with it, as bench/lib/gc.ts does, would leave valgrind
- * behind), and the collections that ran inside it are printed, so a pair that differs in full
- * collections is seen as such. The node binary is named directly: `npx` would put valgrind on npm.
+ * behind), and the collections V8 reported inside it are printed. That count is short (runs whose
+ * output holds mark-compact functions have printed 0 full ones): the collector's own functions in
+ * callgrind_annotate's list are the surer check. The node binary is named directly: `npx` would put valgrind on npm.
  */
 import { spawn } from 'node:child_process';
 import { PerformanceObserver, constants } from 'node:perf_hooks';
