@@ -7,8 +7,9 @@
  *     node_modules/node/bin/node --single-threaded --expose-gc bench/lib/callgrind-decide.ts [CHECKOUT] [DECISIONS]
  *
  * With TMPDIR on a tmpfs (/dev/shm) the WAL syncs return at once, so how many decisions each
- * group commit gathers no longer depends on the disk; pairs run side by side then differ by
- * ~1 % outside the collector and the compiler.
+ * group commit gathers no longer depends on the disk. Outside the collector and the compiler the
+ * same checkout still reads 512k-557k instructions a decision from one run to the next (40,000
+ * decisions of warm-up): run several side-by-side pairs, alternating, and compare medians.
  *
  * CHECKOUT (default: this one) is the checkout whose decision fixture and packages are measured,
  * so two checkouts are compared with the same driver. The deployment is the decision
