@@ -2,16 +2,22 @@
  * Glob matching where `*` matches any run of characters (including none) and every other
  * character matches itself. Iterative with single backtracking point: linear-ish, no regex.
  */
+const STAR = 42; // '*'
+
 export function globMatch(pattern: string, value: string): boolean {
+  // a pattern without a star (most tools named in mandates, chains and the catalogue) is the name
+  if (!pattern.includes('*')) return pattern === value;
+  // code units, not one-character strings: the same comparisons (chains match every rule's steps per call)
   let p = 0;
   let v = 0;
   let star = -1;
   let mark = 0;
   while (v < value.length) {
-    if (p < pattern.length && pattern[p] !== '*' && pattern[p] === value[v]) {
+    const c = p < pattern.length ? pattern.charCodeAt(p) : -1;
+    if (c !== -1 && c !== STAR && c === value.charCodeAt(v)) {
       p += 1;
       v += 1;
-    } else if (p < pattern.length && pattern[p] === '*') {
+    } else if (c === STAR) {
       star = p;
       mark = v;
       p += 1;
@@ -23,7 +29,7 @@ export function globMatch(pattern: string, value: string): boolean {
       return false;
     }
   }
-  while (p < pattern.length && pattern[p] === '*') p += 1;
+  while (p < pattern.length && pattern.charCodeAt(p) === STAR) p += 1;
   return p === pattern.length;
 }
 

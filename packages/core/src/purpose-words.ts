@@ -15,6 +15,8 @@
 export interface PurposeReading {
   /** every counted word, with its base forms */
   readonly words: ReadonlySet<string>;
+  /** `words` as a list, in the same order (the policy context's `purpose_words`, made once) */
+  readonly wordList: readonly string[];
   /** words that occur only under a negation (not in `words`) */
   readonly negated: ReadonlySet<string>;
 }
@@ -89,7 +91,7 @@ export function readPurposeWords(purpose: string): PurposeReading {
     for (const f of baseForms(word)) (negated ? underNegation : counted).add(f);
   }
   for (const w of counted) underNegation.delete(w);
-  return { words: counted, negated: underNegation };
+  return { words: counted, wordList: [...counted], negated: underNegation };
 }
 
 const MAX_CACHED = 10_000;

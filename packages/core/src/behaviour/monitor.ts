@@ -134,6 +134,36 @@ export function argShape(tool: string, args: JsonObject): string {
   return `${tool}(${keys.map((k) => `${k}:${typeOf(args[k] as JsonValue)}`).join(',')})`;
 }
 
+/** tools whose last argument shape is remembered (see ArgShapes); past this, all are forgotten */
+const MAX_SHAPED_TOOLS = 1024;
+
+/**
+ * `argShape`, remembering each tool's last shape with the keys (in the arguments' own order) and
+ * types it came from: a tool is mostly called with the same keys, so the shape is found by
+ * comparing them instead of sorting and writing it again, and every call event of that shape
+ * holds the same string.
+ */
+class ArgShapes {
+  private readonly last = new Map<string, { readonly keys: readonly string[]; readonly types: readonly string[]; readonly shape: string }>();
+
+  of(tool: string, args: JsonObject): string {
+    const keys = Object.keys(args);
+    const hit = this.last.get(tool);
+    if (hit !== undefined && hit.keys.length === keys.length) {
+      let same = true;
+      for (let i = 0; i < keys.length && same; i++) {
+        const k = keys[i] as string;
+        same = k === hit.keys[i] && typeOf(args[k] as JsonValue) === hit.types[i];
+      }
+      if (same) return hit.shape;
+    }
+    const shape = argShape(tool, args);
+    if (this.last.size >= MAX_SHAPED_TOOLS && hit === undefined) this.last.clear();
+    this.last.set(tool, { keys, types: keys.map((k) => typeOf(args[k] as JsonValue)), shape });
+    return shape;
+  }
+}
+
 /** records in a tool result: the longest list at its top level or one level down (at least 1) */
 export function recordsIn(result: JsonValue): number {
   if (Array.isArray(result)) return Math.max(1, result.length);
@@ -166,6 +196,7 @@ export class BehaviourMonitor {
   private remote: Map<string, RemoteScope> | undefined;
   /** counts invalidations: a read of the store that one overtook is not cached */
   private epoch = 0;
+  private readonly shapes = new ArgShapes();
 
   constructor(deps: BehaviourMonitorDeps) {
     this.d = deps;
@@ -259,7 +290,7 @@ export class BehaviourMonitor {
       risk: tool.risk,
       dataClasses: tool.dataClasses,
       resourceKind: input.resource === undefined ? undefined : input.resource.split(':', 1)[0],
-      argShape: argShape(tool.name, input.args),
+      argShape: this.shapes.of(tool.name, input.args),
       untrustedArgs: input.provenance.untrusted,
       policyEffect: input.policy.effect,
       denied: deniedBefore,

@@ -65,9 +65,26 @@ export interface CallContextInput {
   readonly provenance: ArgProvenance;
 }
 
+/**
+ * no value: the absent optional lists of a classification. Not frozen, like the lists shared
+ * beside it: a frozen array has elements of another kind, and the policies' list checks then
+ * take a slower generic path for every list (Array.prototype.every through the builtin)
+ */
+const EMPTY: readonly string[] = [];
+
+/**
+ * A list the request shares instead of copying: nothing reads a request but to evaluate it
+ * (compiled policies, cedar-wasm, the sampled cross-check), and every list here is one no one
+ * changes (the task's mandate, the catalogue's entry, the call's classification).
+ */
+function shared(list: readonly string[] | undefined): string[] {
+  return (list ?? EMPTY) as string[];
+}
+
 export function callRequest(i: CallContextInput): CedarRequest {
   const principal = { type: 'Mandate::Agent', id: i.agent.id };
   const resource = { type: 'Mandate::Tool', id: i.tool.name };
+  const p = i.provenance;
   const context: Record<string, JsonValue> = {
     call_id: i.callId,
     target: i.target ?? '',
@@ -77,24 +94,24 @@ export function callRequest(i: CallContextInput): CedarRequest {
     task: {
       id: i.task.id,
       purpose: i.task.mandate.purpose,
-      purpose_words: [...purposeReading(i.task.mandate.purpose).words],
+      purpose_words: shared(purposeReading(i.task.mandate.purpose).wordList),
       environment: i.task.mandate.environment,
-      data_classes: [...i.task.mandate.data_classes],
+      data_classes: shared(i.task.mandate.data_classes),
       depth: i.task.depth,
       calls: i.usage.calls,
       tool_calls: i.usage.toolCalls,
     },
-    delegation_chain: [...i.delegationChain],
+    delegation_chain: shared(i.delegationChain),
     provenance: {
-      untrusted_args: [...i.provenance.untrusted],
-      trusted_args: [...i.provenance.trusted],
-      purpose_args: [...i.provenance.purpose],
-      untrusted_text_args: [...(i.provenance.untrustedText ?? [])],
-      purpose_source_args: [...(i.provenance.purposeSource ?? [])],
-      purpose_source_text_args: [...(i.provenance.purposeSourceText ?? [])],
-      unknown_args: [...(i.provenance.unknown ?? [])],
-      labelled_args: [...(i.provenance.labelled ?? [])],
-      foreign_tasks: [...(i.provenance.foreignTasks ?? [])],
+      untrusted_args: shared(p.untrusted),
+      trusted_args: shared(p.trusted),
+      purpose_args: shared(p.purpose),
+      untrusted_text_args: shared(p.untrustedText),
+      purpose_source_args: shared(p.purposeSource),
+      purpose_source_text_args: shared(p.purposeSourceText),
+      unknown_args: shared(p.unknown),
+      labelled_args: shared(p.labelled),
+      foreign_tasks: shared(p.foreignTasks),
     },
   };
   return {
@@ -109,10 +126,10 @@ export function callRequest(i: CallContextInput): CedarRequest {
           name: i.tool.name,
           category: i.tool.category,
           risk: i.tool.risk,
-          data_classes: [...i.tool.dataClasses],
+          data_classes: shared(i.tool.dataClasses),
           output_trust: i.tool.outputTrust,
-          sink_args: [...(i.tool.sinkArgs ?? [])],
-          content_args: [...(i.tool.contentArgs ?? [])],
+          sink_args: shared(i.tool.sinkArgs),
+          content_args: shared(i.tool.contentArgs),
         },
         parents: [],
         tags: argumentTags(i.args),

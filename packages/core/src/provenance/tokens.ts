@@ -24,6 +24,12 @@ const DATE = /^(?:\d{4}-\d{2}-\d{2}|\d{2}-\d{2}-\d{4})(?: \d{1,2})?$/;
 /** a path starts a word ("Snorkel/diving" holds none) */
 const PATH = /(?<![\w/.~])(?:~|\.{1,2})?\/(?:[\w.@%+-]+\/)*[\w.@%+-]+/g;
 const DOMAIN = /\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|org|net|io|dev|ai|co|uk|de|fr|ch|eu|info|biz|app|xyz|gov|edu)\b/gi;
+/**
+ * DOMAIN's ending alone: every DOMAIN match holds one, and searching for it is a scan for `.`,
+ * where DOMAIN tries a name at every word (a 200-character reply without a domain: 0.18 µs
+ * against 2.0 µs, ~10k instructions of a decision's ~520k)
+ */
+const DOMAIN_END = /\.(?:com|org|net|io|dev|ai|co|uk|de|fr|ch|eu|info|biz|app|xyz|gov|edu)\b/i;
 
 const WWW = /www\./i;
 
@@ -39,6 +45,9 @@ function countDigits(s: string, enough: number): number {
 
 const NON_ASCII = /[^\u0000-\u007f]/;
 
+/** whitespace that `\s+` → ' ' would change: any but a space, or two in a row */
+const ODD_SPACE = /[^\S ]| {2}/;
+
 /** Lower case, whitespace collapsed, quotes unified: the form values are compared in. */
 export function normaliseText(s: string): string {
   // ASCII text is its own NFKC form and holds no curly quotes: only its case and spaces change
@@ -48,7 +57,8 @@ export function normaliseText(s: string): string {
         .toLowerCase()
         .replace(/[\u2018\u2019\u201c\u201d]/g, (c) => (c === '\u2018' || c === '\u2019' ? "'" : '"'))
     : s.toLowerCase();
-  return t.replace(/\s+/g, ' ').trim();
+  // most text is spaced by single spaces already: the search costs less than the copy replace makes
+  return (ODD_SPACE.test(t) ? t.replace(/\s+/g, ' ') : t).trim();
 }
 
 export function stripTrailing(s: string): string {
@@ -76,7 +86,7 @@ export function extractTokens(text: string): SignificantValue[] {
   // each pattern needs a character the text may not have at all: skip it then (same matches)
   if (text.includes('@')) for (const m of text.matchAll(EMAIL)) add('email', stripTrailing(m[0].toLowerCase()));
   if (text.includes('://') || WWW.test(text)) for (const m of text.matchAll(URL_RE)) add('url', normUrl(m[0]));
-  if (text.includes('.')) {
+  if (DOMAIN_END.test(text)) {
     for (const m of text.matchAll(DOMAIN)) {
       // a bare domain inside an e-mail address is the address's, not a link
       const before = text[(m.index ?? 0) - 1];
