@@ -25,6 +25,21 @@ function request(tool: string, args: Record<string, string | number> = {}) {
 const load = (text: string) => PolicySet.load([{ source: 'test.cedar', text }], {}, hasher);
 
 describe('PolicySet', () => {
+  it('leaves every list a request shares (the mandate\'s, the purpose\'s words, the empty ones) as it was, in either engine', () => {
+    const text = '@id("r") permit(principal, action == Mandate::Action::"call_tool", resource) when { context.task.purpose_words.containsAny(["p"]) && !context.provenance.unknown_args.contains("x") && !context.task.data_classes.contains("secret") };';
+    for (const engine of ['compiled', 'cedar'] as const) {
+      const set = engine === 'compiled' ? load(text) : PolicySet.load([{ source: 'test.cedar', text }], {}, hasher, { engine: 'cedar' });
+      const r = request('kb.search');
+      const before = JSON.stringify(r);
+      expect(set.evaluateCall(r).decision).toBe('allow');
+      expect(JSON.stringify(r)).toBe(before);
+    }
+    // a later request's lists, shared with the first's, are still as they were made
+    const ctx = request('kb.search').context as { task: { purpose_words: string[] }; provenance: Record<string, string[]> };
+    expect(ctx.task.purpose_words).toEqual(['p']);
+    for (const list of Object.values(ctx.provenance)) expect(list).toEqual([]);
+  });
+
   it('denies everything when the policy set is empty', () => {
     const r = PolicySet.load([], {}, hasher).evaluateCall(request('kb.search'));
     expect(r).toMatchObject({ decision: 'deny', reason: 'NO_PERMITTING_POLICY' });
