@@ -188,11 +188,11 @@ describe('http benchmark', () => {
     expect(written).toMatchObject({ name: 'http', mode: 'quick', params: { connections: 50, rounds: 3 } });
     const keys = Object.keys(written.figures).sort();
     // the Cerbos row runs only where a Cerbos binary is installed, and says why not otherwise
-    expect(keys.filter((k) => k !== 'cerbos')).toEqual(['authorize', 'authorize_c1', 'authzen', 'fsync', 'raw', 'sqlite_commit']);
+    expect(keys.filter((k) => k !== 'cerbos')).toEqual(['authorize', 'authorize_c1', 'authzen', 'fsync', 'raw', 'raw_c1', 'sqlite_commit']);
     if (!keys.includes('cerbos')) expect(String(written.params['cerbos'])).toMatch(/^skipped: /);
     for (const f of Object.values(written.figures)) expect(f.runs).toBeGreaterThan(0);
     expect(written.derived['failed requests (non-2xx, errors, timeouts; all targets)']).toBe(0);
-    for (const k of ['throughput ratio /v1/authorize / raw', 'per-core ratio /v1/authorize / raw (CPU time)', '/v1/authorize p99 ms at 50 connections', 'one at a time: p99 /v1/authorize - fsync p99 (ms)']) {
+    for (const k of ['throughput ratio /v1/authorize / raw', 'per-core ratio /v1/authorize / raw (CPU time)', '/v1/authorize p99 ms at 50 connections', 'one at a time: p99 /v1/authorize - fsync p99 (ms)', 'one at a time: p99 /v1/authorize - raw node:http p99 (ms)', 'one at a time: raw node:http p99 - fsync p99 (ms)']) {
       expect(Number.isFinite(written.derived[k])).toBe(true);
       expect(written.derived[`${k} min`]).toBeLessThanOrEqual(written.derived[k] as number);
       expect(written.derived[`${k} max`]).toBeGreaterThanOrEqual(written.derived[k] as number);

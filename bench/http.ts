@@ -9,7 +9,8 @@
  *
  * One call at a time: `/v1/authorize` from a single connection, against the disk's own commit in
  * the same run (a write of the decision's audit bytes + fdatasync, and a one-row SQLite commit of
- * the same size with synchronous=FULL, in the server's data folder).
+ * the same size with synchronous=FULL, in the server's data folder), and against the raw server
+ * from the same client one call at a time (the HTTP round trip alone, its floor).
  *
  * Every target runs in the same interleaved rounds (rotated order, warm-up on all sides); ratios
  * are taken within a round, reported as median [min–max] of the rounds, with CPU time of the
@@ -227,6 +228,8 @@ export async function runHttpBenchmark(argv: readonly string[]): Promise<BenchRe
     const arms: Arm[] = [
       ...targets.map((t) => loadArm(t, CONNECTIONS)),
       sequential,
+      // the HTTP round trip's own floor, one call at a time: the same client and connection, the raw server
+      sequentialArm('raw_c1', 'raw node:http', raw, seqToken),
       ...others.map((o) => sequentialArm(`authorize_c1_${o.name}`, o.what, o.server, o.seqToken)),
       {
         name: 'fsync',
@@ -260,6 +263,8 @@ export async function runHttpBenchmark(argv: readonly string[]): Promise<BenchRe
     const p99 = of(run, 'authorize', metrics.p99);
     const seqOverDisk = difference(run, 'authorize_c1', 'fsync', metrics.p99);
     const seqOverCommit = difference(run, 'authorize_c1', 'sqlite_commit', metrics.p99);
+    const seqOverRaw = difference(run, 'authorize_c1', 'raw_c1', metrics.p99);
+    const rawSeqOverDisk = difference(run, 'raw_c1', 'fsync', metrics.p99);
     const derived: Record<string, number> = {
       'failed requests (non-2xx, errors, timeouts; all targets)': failures,
       'audit bytes per decision (the disk floor\u2019s write)': recordBytes,
@@ -275,6 +280,10 @@ export async function runHttpBenchmark(argv: readonly string[]): Promise<BenchRe
       ...spreadEntries('one at a time: sqlite commit p99 ms', of(run, 'sqlite_commit', metrics.p99)),
       ...spreadEntries('one at a time: p99 /v1/authorize - fsync p99 (ms)', seqOverDisk),
       ...spreadEntries('one at a time: p99 /v1/authorize - sqlite commit p99 (ms)', seqOverCommit),
+      ...spreadEntries('one at a time: raw node:http p50 ms (the round trip alone)', of(run, 'raw_c1', metrics.p50)),
+      ...spreadEntries('one at a time: raw node:http p99 ms (the round trip alone)', of(run, 'raw_c1', metrics.p99)),
+      ...spreadEntries('one at a time: raw node:http p99 - fsync p99 (ms)', rawSeqOverDisk),
+      ...spreadEntries('one at a time: p99 /v1/authorize - raw node:http p99 (ms)', seqOverRaw),
       [`p99 at ${CONNECTIONS} connections <= ${P99_TARGET_MS} ms`]: p99.median <= P99_TARGET_MS ? 1 : 0,
       [`one at a time: p99 <= fsync p99 + ${SEQUENTIAL_SLACK_MS} ms`]: seqOverDisk.median <= SEQUENTIAL_SLACK_MS ? 1 : 0,
     };
@@ -329,7 +338,7 @@ export async function runHttpBenchmark(argv: readonly string[]): Promise<BenchRe
       },
       notes: [
         `throughput /v1/authorize / raw: ${fmtSpread(share)}; per core (server CPU time per request, from /proc): ${fmtSpread(cpuShare)}; p99 at ${CONNECTIONS} connections ${fmtSpread(p99)} ms`,
-        `one at a time: /v1/authorize p99 minus the fsync p99 ${fmtSpread(seqOverDisk, 3)} ms; minus the SQLite commit p99 ${fmtSpread(seqOverCommit, 3)} ms`,
+        `one at a time: /v1/authorize p99 minus the fsync p99 ${fmtSpread(seqOverDisk, 3)} ms; minus the SQLite commit p99 ${fmtSpread(seqOverCommit, 3)} ms; minus raw node:http's p99 one call at a time (the round trip with no work and no disk) ${fmtSpread(seqOverRaw, 3)} ms, whose own p99 is ${fmtSpread(rawSeqOverDisk, 3)} ms over the fsync p99`,
         'every target runs in each round, the order rotated every round; ratios are taken within a round: median [min–max] of the rounds',
         'latencies and counts from autocannon (its histogram, ms); ops/s = completed requests / duration; CPU = utime + stime of the server process (every thread) over the round',
         'raw = node:http in its own process reading the body, JSON.parse, answering /v1/authorize\u2019s captured body (same bytes): the floor of any JSON-over-HTTP PDP here',

@@ -6,7 +6,7 @@
  * compared with a plain Node started with the same flags.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -37,10 +37,12 @@ function config(name: string, extra: Record<string, unknown>): string {
 }
 
 /** serve with this config file; the heap limit its /metrics reports */
-async function servedLimit(name: string, file: string): Promise<{ limit: number; exitCode: number | null }> {
+async function servedLimit(name: string, file: string): Promise<{ limit: number; exitCode: number | null; argv: string[] }> {
   const data = join(dir, name);
   const s = await startServe({ args: ['--port', '0', '--data-dir', data, '--policies', EXAMPLE_POLICIES, '--config', file], env: { ...process.env, MANDATE_LOG_LEVEL: 'warn' }, readyTimeoutMs: READY_TIMEOUT_MS });
   let limit = NaN;
+  // the command line it runs with now: started again in place, /proc shows the new one
+  const argv = readFileSync(`/proc/${s.child.pid}/cmdline`, 'utf8').split('\0');
   try {
     const text = await (await fetch(`${s.url}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })).text();
     limit = Number(text.split('\n').find((l) => l.startsWith('mandate_heap_limit_bytes '))?.split(' ')[1]);
@@ -50,7 +52,7 @@ async function servedLimit(name: string, file: string): Promise<{ limit: number;
   }
   // SIGTERM to the pid it was spawned as: started again in place, it is still that process
   const exitCode = await s.stop(60_000);
-  return { limit, exitCode };
+  return { limit, exitCode, argv };
 }
 
 describe('mandate serve heap limit', () => {
@@ -58,12 +60,16 @@ describe('mandate serve heap limit', () => {
     const r = await servedLimit('defaults', config('defaults', {}));
     expect(r.limit).toBe(limitWith(DEFAULT_HEAP_SETTINGS));
     // far below V8's own limit on this machine (gigabytes)
-    expect(r.limit).toBeLessThan(limitWith({ maxHeapMb: 1024, youngGenerationGrowth: true }));
+    expect(r.limit).toBeLessThan(limitWith({ maxHeapMb: 1024, youngGenerationGrowth: true, parallelScavenge: false }));
+    // young collections on the thread that allocated (V8's helpers only cost, heap.ts)
+    expect(r.argv).toContain('--no-parallel-scavenge');
   });
 
   it('runs with the limit its config names, in the process it was started as', { timeout: 2 * READY_TIMEOUT_MS }, async () => {
-    const r = await servedLimit('named', config('named', { server: { max_heap_mb: 700, young_generation_growth: true } }));
-    expect(r.limit).toBe(limitWith({ maxHeapMb: 700, youngGenerationGrowth: true }));
+    const r = await servedLimit('named', config('named', { server: { max_heap_mb: 700, young_generation_growth: true, parallel_scavenge: true } }));
+    expect(r.limit).toBe(limitWith({ maxHeapMb: 700, youngGenerationGrowth: true, parallelScavenge: true }));
+    expect(r.argv).not.toContain('--no-parallel-scavenge');
+    expect(r.argv).toContain('--max-old-space-size=700');
     expect(r.exitCode).toBe(0);
   });
 

@@ -15,6 +15,11 @@
  * objects survive its collections, and never shrinks back: `mandate serve` had grown it to 32-64
  * MiB before it was ready. A server answering a stream of small requests allocates fast but keeps
  * little, so the semi-space is capped from the start unless `server.young_generation_growth` is on.
+ *
+ * For the same reason its collections have little to copy (~30 KiB survived one, at one call at a
+ * time and at 50 in flight alike), so V8's parallel scavenge, which wakes helper threads to share
+ * the copying, spends more in waking them than it shares: the young generation is collected on
+ * the thread that allocated it unless `server.parallel_scavenge` is on.
  */
 import { setFlagsFromString } from 'node:v8';
 
@@ -31,10 +36,12 @@ export interface HeapSettings {
   /** the old generation's limit, MiB */
   readonly maxHeapMb: number;
   readonly youngGenerationGrowth: boolean;
+  /** V8's parallel scavenge (helper threads for young-generation collections) */
+  readonly parallelScavenge: boolean;
 }
 
 /** the shipped defaults, for the launcher (bin/mandate.js), which starts before the config is read */
-export const DEFAULT_HEAP_SETTINGS: HeapSettings = { maxHeapMb: DEFAULT_MAX_HEAP_MB, youngGenerationGrowth: false };
+export const DEFAULT_HEAP_SETTINGS: HeapSettings = { maxHeapMb: DEFAULT_MAX_HEAP_MB, youngGenerationGrowth: false, parallelScavenge: false };
 
 /**
  * glibc malloc's settings for the restarted process, each unless the operator set it (other C
@@ -47,10 +54,12 @@ export const DEFAULT_HEAP_SETTINGS: HeapSettings = { maxHeapMb: DEFAULT_MAX_HEAP
 const MALLOC_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2', MALLOC_TRIM_THRESHOLD_: '131072', MALLOC_MMAP_THRESHOLD_: '131072' };
 const OLD = '--max-old-space-size=';
 const SEMI = '--max-semi-space-size=';
+const PARALLEL_SCAVENGE = '--parallel-scavenge';
+const NO_PARALLEL_SCAVENGE = '--no-parallel-scavenge';
 
 /** the V8 flags that give a process these settings */
 export function heapFlags(s: HeapSettings): string[] {
-  return [`${OLD}${s.maxHeapMb}`, ...(s.youngGenerationGrowth ? [] : [`${SEMI}${SMALL_SEMI_SPACE_MB}`])];
+  return [`${OLD}${s.maxHeapMb}`, ...(s.youngGenerationGrowth ? [] : [`${SEMI}${SMALL_SEMI_SPACE_MB}`]), ...(s.parallelScavenge ? [] : [NO_PARALLEL_SCAVENGE])];
 }
 
 /** the value a process's command line gives a flag (the last one wins, as in V8) */
@@ -62,7 +71,9 @@ function lastValue(execArgv: readonly string[], prefix: string): string | undefi
 
 /** whether a process started with `execArgv` runs with exactly these settings */
 export function heapApplied(s: HeapSettings, execArgv: readonly string[] = process.execArgv): boolean {
-  return lastValue(execArgv, OLD) === String(s.maxHeapMb) && lastValue(execArgv, SEMI) === (s.youngGenerationGrowth ? undefined : String(SMALL_SEMI_SPACE_MB));
+  // V8's own default is parallel: only a `--no-` as the last of the two turns it off
+  const parallel = execArgv.findLast((a) => a === PARALLEL_SCAVENGE || a === NO_PARALLEL_SCAVENGE) !== NO_PARALLEL_SCAVENGE;
+  return lastValue(execArgv, OLD) === String(s.maxHeapMb) && lastValue(execArgv, SEMI) === (s.youngGenerationGrowth ? undefined : String(SMALL_SEMI_SPACE_MB)) && parallel === s.parallelScavenge;
 }
 
 /**
@@ -72,7 +83,7 @@ export function heapApplied(s: HeapSettings, execArgv: readonly string[] = proce
 export function restartWithHeap(s: HeapSettings): boolean {
   const execve = (process as { execve?: (file: string, args: string[], env: NodeJS.ProcessEnv) => never }).execve;
   if (typeof execve !== 'function') return false;
-  const kept = process.execArgv.filter((a) => !a.startsWith(OLD) && !a.startsWith(SEMI));
+  const kept = process.execArgv.filter((a) => !a.startsWith(OLD) && !a.startsWith(SEMI) && a !== PARALLEL_SCAVENGE && a !== NO_PARALLEL_SCAVENGE);
   execve.call(process, process.execPath, [process.execPath, ...kept, ...heapFlags(s), ...process.argv.slice(1)], restartEnv(process.env));
   return false;
 }
@@ -91,4 +102,13 @@ export function restartEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 /** Keeps the young generation at the size it has now (a process-wide V8 setting). */
 export function keepYoungGenerationSmall(): void {
   setFlagsFromString('--semi-space-growth-factor=1');
+}
+
+/**
+ * Collects the young generation on the thread that allocated it (a process-wide V8 setting, read
+ * at each collection): for a process that was not started with the flag (run inside another
+ * program, or on a Node without process.execve).
+ */
+export function scavengeOnOneThread(): void {
+  setFlagsFromString(NO_PARALLEL_SCAVENGE);
 }

@@ -8,7 +8,7 @@ export { loadPolicyDir, readPolicyDir, readPolicyDirs, PolicyHolder } from './po
 export { reloadPolicies, type ReloadRequest, type ReloadResult, type ReloadVia } from './policy-reload.ts';
 export { OperatorAuth, roleAtLeast } from './operators.ts';
 export { sha256Hasher, randomIds, systemClock } from './node-ports.ts';
-export { DEFAULT_HEAP_SETTINGS, heapApplied, heapFlags, keepYoungGenerationSmall, restartEnv, restartWithHeap, type HeapSettings } from './heap.ts';
+export { DEFAULT_HEAP_SETTINGS, heapApplied, heapFlags, keepYoungGenerationSmall, restartEnv, restartWithHeap, scavengeOnOneThread, type HeapSettings } from './heap.ts';
 export { heapBudget, maxHeapMb, type HeapBudget } from './heap-budget.ts';
 export { serve, type RunningServer } from './serve.ts';
 export { installSafetyNet, uncaughtHandler, type SafetyNetLog, type UncaughtHandler } from './safety-net.ts';

@@ -108,18 +108,27 @@ describe('the environment serve starts again with', () => {
 });
 
 describe('the heap flags', () => {
-  it('caps the young generation unless it may grow', () => {
-    expect(heapFlags({ maxHeapMb: 192, youngGenerationGrowth: false })).toEqual(['--max-old-space-size=192', '--max-semi-space-size=8']);
-    expect(heapFlags({ maxHeapMb: 300, youngGenerationGrowth: true })).toEqual(['--max-old-space-size=300']);
+  it('caps the young generation unless it may grow, and scavenges on one thread unless told otherwise', () => {
+    expect(heapFlags({ maxHeapMb: 192, youngGenerationGrowth: false, parallelScavenge: false })).toEqual(['--max-old-space-size=192', '--max-semi-space-size=8', '--no-parallel-scavenge']);
+    expect(heapFlags({ maxHeapMb: 300, youngGenerationGrowth: true, parallelScavenge: false })).toEqual(['--max-old-space-size=300', '--no-parallel-scavenge']);
+    expect(heapFlags({ maxHeapMb: 300, youngGenerationGrowth: true, parallelScavenge: true })).toEqual(['--max-old-space-size=300']);
+    expect(heapFlags(DEFAULT_HEAP_SETTINGS)).toContain('--no-parallel-scavenge');
   });
 
   it('tells a command line that applies them from one that does not (the last flag wins)', () => {
-    const s = { maxHeapMb: 192, youngGenerationGrowth: false };
+    const s = { maxHeapMb: 192, youngGenerationGrowth: false, parallelScavenge: false };
+    const on = { maxHeapMb: 400, youngGenerationGrowth: true, parallelScavenge: true };
     expect(heapApplied(s, [])).toBe(false);
     expect(heapApplied(s, ['--max-old-space-size=192'])).toBe(false);
-    expect(heapApplied(s, ['--max-old-space-size=192', '--max-semi-space-size=8'])).toBe(true);
-    expect(heapApplied(s, ['--max-old-space-size=192', '--max-semi-space-size=8', '--max-old-space-size=400'])).toBe(false);
-    expect(heapApplied({ maxHeapMb: 400, youngGenerationGrowth: true }, ['--max-old-space-size=192', '--max-semi-space-size=8', '--max-old-space-size=400'])).toBe(false);
-    expect(heapApplied({ maxHeapMb: 400, youngGenerationGrowth: true }, ['--import', 'x', '--max-old-space-size=400'])).toBe(true);
+    expect(heapApplied(s, ['--max-old-space-size=192', '--max-semi-space-size=8'])).toBe(false);
+    expect(heapApplied(s, ['--max-old-space-size=192', '--max-semi-space-size=8', '--no-parallel-scavenge'])).toBe(true);
+    expect(heapApplied(s, ['--max-old-space-size=192', '--max-semi-space-size=8', '--no-parallel-scavenge', '--max-old-space-size=400'])).toBe(false);
+    expect(heapApplied(s, ['--max-old-space-size=192', '--max-semi-space-size=8', '--no-parallel-scavenge', '--parallel-scavenge'])).toBe(false);
+    expect(heapApplied(on, ['--max-old-space-size=192', '--max-semi-space-size=8', '--max-old-space-size=400'])).toBe(false);
+    expect(heapApplied(on, ['--import', 'x', '--max-old-space-size=400'])).toBe(true);
+    expect(heapApplied(on, ['--import', 'x', '--max-old-space-size=400', '--parallel-scavenge'])).toBe(true);
+    expect(heapApplied(on, ['--import', 'x', '--max-old-space-size=400', '--no-parallel-scavenge'])).toBe(false);
+    // every setting's own flags are what it is checked against
+    for (const t of [s, on, DEFAULT_HEAP_SETTINGS, { maxHeapMb: 300, youngGenerationGrowth: true, parallelScavenge: false }]) expect(heapApplied(t, heapFlags(t))).toBe(true);
   });
 });

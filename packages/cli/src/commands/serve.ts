@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { heapApplied, installSafetyNet, keepYoungGenerationSmall, loadConfig, maxHeapMb, reloadPolicies, restartWithHeap, serve } from '@mandate/server';
+import { heapApplied, installSafetyNet, keepYoungGenerationSmall, loadConfig, maxHeapMb, reloadPolicies, restartWithHeap, scavengeOnOneThread, serve } from '@mandate/server';
 import { processIO, type CliIO } from '../io.ts';
 
 export async function serveCommand(args: string[], io: CliIO): Promise<number> {
@@ -26,7 +26,7 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
   const config = loadConfig(values.config ?? io.env['MANDATE_CONFIG'], io.env, overrides);
   // this command owns the process (heap.ts): its heap's limits are set when V8 creates it, so a
   // process started without them starts again in place (bin/mandate.js did, with the defaults)
-  const heap = { maxHeapMb: maxHeapMb(config), youngGenerationGrowth: config.server.young_generation_growth };
+  const heap = { maxHeapMb: maxHeapMb(config), youngGenerationGrowth: config.server.young_generation_growth, parallelScavenge: config.server.parallel_scavenge };
   if (!heapApplied(heap)) {
     // only the command run as a process of its own (bin/mandate.js) starts it again; run inside
     // another program (a test, an embedding), that program owns the heap
@@ -35,6 +35,7 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
       io.err(`warning: server.max_heap_mb (${heap.maxHeapMb} MiB) is not applied: this Node has no process.execve (Node >= 23.11); start it with node --max-old-space-size=${heap.maxHeapMb}`);
     }
     if (!heap.youngGenerationGrowth) keepYoungGenerationSmall();
+    if (!heap.parallelScavenge) scavengeOnOneThread();
   }
   const server = await serve(config, { bootstrapAdminKey: io.env['MANDATE_BOOTSTRAP_ADMIN_KEY'], env: io.env });
   // this command owns the process: a database error that escaped every listener must not end it
