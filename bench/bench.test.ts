@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
+import { DEFAULT_HEAP_SETTINGS, heapFlags } from '@mandate/server';
 import { armFigure, interleave, metrics, ratio, rotation, spread, timeSyncCpu, type Arm } from './lib/interleave.ts';
 import { machineSlug, publishResult, type BenchResult } from './lib/report.ts';
 import { percentile, summarize } from './lib/stats.ts';
@@ -112,6 +113,8 @@ describe('decision benchmark', () => {
     expect(printed).toEqual(written);
 
     expect(written).toMatchObject({ name: 'decision', mode: 'quick', node: process.version });
+    // timed under the heap mandate serve runs with (started again with its flags), not V8's defaults
+    expect(written.params['v8_heap']).toEqual({ heap: 'shipped', flags: expect.arrayContaining(heapFlags(DEFAULT_HEAP_SETTINGS)) });
     for (const key of ['timestamp', 'machine', 'commit', 'dirty', 'params', 'figures', 'derived', 'target']) expect(written).toHaveProperty(key);
     expect(written.machine).toEqual(expect.objectContaining({ cpu: expect.any(String), cores: expect.any(Number), node: process.version }));
     expect(Object.keys(written.figures).sort()).toEqual([

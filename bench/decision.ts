@@ -15,6 +15,7 @@ import { CEDAR_SCHEMA, NO_PROVENANCE, argsHash, callRequest, createProof, jwkThu
 import { exportJWK, generateKeyPair } from 'jose';
 import { AGENT_ID, BENCH_MANDATE, BENCH_TOOL, createDecisionFixture, type DecisionFixture } from './lib/decision-fixture.ts';
 import { type BenchResult, type Figure, emitResult, newResult, parseBenchArgs, startInfo, printer } from './lib/report.ts';
+import { heapInUse, shippedHeap } from './lib/shipped-heap.ts';
 import { armFigures, fmtSpread, interleave, metrics, of, ratio, runParams, spreadEntries, timeConcurrentCpu, timeSequentialCpu, timeSyncCpu, warmConcurrent, warmSequential, type Arm, type Budget, type RoundSample } from './lib/interleave.ts';
 
 const ACTION_CALL_TOOL = { type: 'Mandate::Action', id: 'call_tool' };
@@ -345,6 +346,8 @@ export async function runDecisionBenchmark(argv: readonly string[]): Promise<Ben
           group_commit: true,
           concurrency: CONCURRENCY,
           cedar: cedar.getCedarVersion(),
+          // the process's V8 heap: mandate serve's flags unless BENCH_V8_HEAP=defaults (lib/shipped-heap.ts)
+          v8_heap: heapInUse(),
           plan,
           ...runParams(run),
         },
@@ -408,5 +411,6 @@ export async function runDecisionBenchmark(argv: readonly string[]): Promise<Ben
 }
 
 if (import.meta.main) {
+  shippedHeap();
   await runDecisionBenchmark(process.argv.slice(2));
 }
