@@ -140,6 +140,7 @@ describe('pipeline benchmark', () => {
     await run(process.execPath, ['bench/pipeline.ts', '--quick', '--json-only', '--out', out], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 });
     const written = JSON.parse(readFileSync(join(out, 'pipeline.json'), 'utf8')) as BenchResult;
     expect(written).toMatchObject({ name: 'pipeline', mode: 'quick' });
+    expect(written.params['v8_heap']).toEqual({ heap: 'shipped', flags: expect.arrayContaining(heapFlags(DEFAULT_HEAP_SETTINGS)) });
     expect(Object.keys(written.figures)).toHaveLength(16);
     expect(written.params['policies_written']).toEqual({ p50_e100: 52, p50_e10000: 52, p500_e100: 502, p500_e10000: 502 });
     for (const k of ['p50_e100', 'p50_e10000', 'p500_e100', 'p500_e10000']) expect(written.derived[`${k}: pipeline decisions per core-second`]).toBeGreaterThan(0);

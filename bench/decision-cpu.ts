@@ -14,6 +14,7 @@
  */
 import { createDecisionFixture, type DecisionFixture } from './lib/decision-fixture.ts';
 import { type BenchResult, emitResult, newResult, parseBenchArgs, startInfo, printer } from './lib/report.ts';
+import { heapInUse, shippedHeap } from './lib/shipped-heap.ts';
 import { armFigures, checkoutComparison, fmtSpread, interleave, metrics, of, quantile, ratio, runParams, spreadEntries, timeConcurrentCpu, warmConcurrent, type Arm } from './lib/interleave.ts';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -82,7 +83,7 @@ export async function runDecisionCpuBenchmark(argv: readonly string[]): Promise<
     say(`  commit_thread off: ${fmtSpread(cpu('loop'), 1)} µs  (${fmtSpread(perCore('loop'), 0)} per core-second)`);
     say(`  on / off: ${fmtSpread(r)}x`);
     const result: BenchResult = {
-      ...newResult({ name: 'decision-cpu', title: 'decide() CPU per decision, detectors on: commit thread on vs off', mode: args.quick ? 'quick' : 'full', params: { concurrency: C, durability: 'full', plan, ...runParams(run) } }, start),
+      ...newResult({ name: 'decision-cpu', title: 'decide() CPU per decision, detectors on: commit thread on vs off', mode: args.quick ? 'quick' : 'full', params: { concurrency: C, durability: 'full', v8_heap: heapInUse(), plan, ...runParams(run) } }, start),
       figures: armFigures(run),
       derived: {
         ...spreadEntries('CPU us per decision, commit_thread on', cpu('thread')),
@@ -137,7 +138,7 @@ async function runAgainst(dir: string, args: ReturnType<typeof parseBenchArgs>, 
     const q = (f: number) => quantile(r, f);
     say(`  this / base by round: ${[...r.rounds].sort((a, b) => a - b).map((x) => x.toFixed(2)).join(' ')} (quartiles ${q(0.25).toFixed(2)} / ${q(0.5).toFixed(2)} / ${q(0.75).toFixed(2)})`);
     const result: BenchResult = {
-      ...newResult({ name: 'decision-cpu-against', title: 'decide() CPU per decision, detectors on, commit thread: this checkout vs another', mode: args.quick ? 'quick' : 'full', params: { concurrency: C, durability: 'full', against: dir, plan, ...runParams(run) } }, start),
+      ...newResult({ name: 'decision-cpu-against', title: 'decide() CPU per decision, detectors on, commit thread: this checkout vs another', mode: args.quick ? 'quick' : 'full', params: { concurrency: C, durability: 'full', against: dir, v8_heap: heapInUse(), plan, ...runParams(run) } }, start),
       figures: armFigures(run),
       derived: entries,
       notes: ['process CPU (user + system, every thread) over each timed run / decisions; both arms in every round, order rotated'],
@@ -150,5 +151,6 @@ async function runAgainst(dir: string, args: ReturnType<typeof parseBenchArgs>, 
 }
 
 if (import.meta.main) {
+  shippedHeap();
   await runDecisionCpuBenchmark(process.argv.slice(2));
 }

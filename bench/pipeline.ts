@@ -21,6 +21,7 @@ import { CEDAR_SCHEMA, type CedarRequest, type Decision } from '@mandate/core';
 import { sameCedarRequest } from './decision.ts';
 import { createDecisionFixture, type DecisionFixture } from './lib/decision-fixture.ts';
 import { type BenchResult, emitResult, newResult, parseBenchArgs, startInfo, printer } from './lib/report.ts';
+import { heapInUse, shippedHeap } from './lib/shipped-heap.ts';
 import { armFigures, interleave, metrics, of, ratio, runParams, spreadEntries, timeConcurrentCpu, timeSequentialCpu, timeSyncCpu, warmConcurrent, warmSequential, type Arm, type Budget } from './lib/interleave.ts';
 
 const ACTION = { type: 'Mandate::Action', id: 'call_tool' };
@@ -163,7 +164,7 @@ export async function runPipelineBenchmark(argv: readonly string[]): Promise<Ben
         name: 'pipeline',
         title: 'Full pipeline (token, context, policy, detectors, audit) vs raw Cedar, 50/500 policies x 100/10,000 entities',
         mode: args.quick ? 'quick' : 'full',
-        params: { ...runParams(run), configs: CONFIGS, policies_written: counts, concurrency: CONCURRENCY, durability: 'full', behaviour: 'on (rate ceiling lifted)', cedar: cedar.getCedarVersion(), plan },
+        params: { ...runParams(run), v8_heap: heapInUse(), configs: CONFIGS, policies_written: counts, concurrency: CONCURRENCY, durability: 'full', behaviour: 'on (rate ceiling lifted)', cedar: cedar.getCedarVersion(), plan },
       },
       start,
     ),
@@ -191,5 +192,6 @@ export async function runPipelineBenchmark(argv: readonly string[]): Promise<Ben
 }
 
 if (import.meta.main) {
+  shippedHeap();
   await runPipelineBenchmark(process.argv.slice(2));
 }

@@ -14,6 +14,7 @@ import { loadavg } from 'node:os';
 import { decideAllowed } from './decide-allowed.ts';
 import { createDecisionFixture } from './decision-fixture.ts';
 import { summariseProfile, type Profile } from './cpuprofile.ts';
+import { heapInUse, shippedHeap } from './shipped-heap.ts';
 
 const IN_FLIGHT = 128;
 
@@ -50,7 +51,7 @@ async function main(argv: readonly string[]): Promise<void> {
     session.disconnect();
     if (out !== '') writeFileSync(out, JSON.stringify(profile));
     const us = (cpu.user + cpu.system) / decisions;
-    process.stdout.write(`decide() x ${decisions}, ${IN_FLIGHT} in flight, detectors ${detectors}, durability full; load ${loadavg().map((l) => l.toFixed(1)).join(' / ')}\n`);
+    process.stdout.write(`decide() x ${decisions}, ${IN_FLIGHT} in flight, detectors ${detectors}, durability full; V8 heap: ${heapInUse().heap} (${heapInUse().flags.join(' ') || 'no flags'}); load ${loadavg().map((l) => l.toFixed(1)).join(' / ')}\n`);
     process.stdout.write(`CPU per decision ${us.toFixed(1)} µs (${Math.round(1e6 / us)} per core-second, profiler included)\n\n`);
     process.stdout.write(summariseProfile(profile as unknown as Profile, 25) + '\n');
   } finally {
@@ -58,4 +59,5 @@ async function main(argv: readonly string[]): Promise<void> {
   }
 }
 
+shippedHeap();
 await main(process.argv.slice(2));
