@@ -51,7 +51,8 @@ async function main(argv: readonly string[]): Promise<void> {
     session.disconnect();
     if (out !== '') writeFileSync(out, JSON.stringify(profile));
     const us = (cpu.user + cpu.system) / decisions;
-    process.stdout.write(`decide() x ${decisions}, ${IN_FLIGHT} in flight, detectors ${detectors}, durability full; V8 heap: ${heapInUse().heap} (${heapInUse().flags.join(' ') || 'no flags'}); load ${loadavg().map((l) => l.toFixed(1)).join(' / ')}\n`);
+    const heap = heapInUse();
+    process.stdout.write(`decide() x ${decisions}, ${IN_FLIGHT} in flight, detectors ${detectors}, durability full; V8 heap: ${heap.heap} (${heap.flags.join(' ') || 'no flags'}); load ${loadavg().map((l) => l.toFixed(1)).join(' / ')}\n`);
     process.stdout.write(`CPU per decision ${us.toFixed(1)} µs (${Math.round(1e6 / us)} per core-second, profiler included)\n\n`);
     process.stdout.write(summariseProfile(profile as unknown as Profile, 25) + '\n');
   } finally {

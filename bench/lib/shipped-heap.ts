@@ -9,24 +9,23 @@
  * BENCH_V8_HEAP=defaults keeps the flags it was started with (V8's defaults, for a comparison); the
  * result's params say which.
  */
-import { spawnSync } from 'node:child_process';
 import { DEFAULT_HEAP_SETTINGS, heapApplied, heapFlags, restartEnv } from '@mandate/server';
+import { runSelfAgainWith } from './gc.ts';
 
 export interface HeapUsed {
   /** 'shipped': mandate serve's flags; otherwise what the process was started with */
   readonly heap: 'shipped' | 'other';
-  /** the process's V8 flags (its execArgv) */
+  /** the process's own command-line options (its execArgv) */
   readonly flags: readonly string[];
 }
 
 /** the heap this process runs with */
 export function heapInUse(): HeapUsed {
-  return { heap: heapApplied(DEFAULT_HEAP_SETTINGS) ? 'shipped' : 'other', flags: process.execArgv.filter((a) => a.startsWith('--') && !a.startsWith('--import') && !a.startsWith('--experimental')) };
+  return { heap: heapApplied(DEFAULT_HEAP_SETTINGS) ? 'shipped' : 'other', flags: [...process.execArgv] };
 }
 
 /** Runs this benchmark again with serve's heap, unless it has it or BENCH_V8_HEAP=defaults; call first, at the entry point. */
 export function shippedHeap(): void {
   if (process.env['BENCH_V8_HEAP'] === 'defaults' || heapApplied(DEFAULT_HEAP_SETTINGS)) return;
-  const again = spawnSync(process.execPath, [...process.execArgv, ...heapFlags(DEFAULT_HEAP_SETTINGS), ...process.argv.slice(1)], { stdio: 'inherit', env: restartEnv(process.env) });
-  process.exit(again.status ?? 1);
+  runSelfAgainWith(heapFlags(DEFAULT_HEAP_SETTINGS), restartEnv(process.env));
 }
