@@ -110,8 +110,11 @@ describe.each(['stdio', 'http'] as const)('the full MCP relay (server-everything
     await fetch(`${bed.url}/mcp`, { method: 'POST', headers, body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }) });
     const started = Date.now();
     const waiting = fetch(`${bed.url}/mcp`, { method: 'POST', headers, body: JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'slow__wait', arguments: { seconds: 120 } } }) });
-    // cancel once the upstream is working on it (its decision is in the audit chain)
+    // cancel once the upstream is working on it: its decision is in the audit chain, and the
+    // upstream says it started (the decision is committed before the call is forwarded, and a
+    // call cancelled before it is sent is never sent, so there would be nothing to cancel there)
     await expect.poll(async () => (await allAuditRecords(bed.h)).some((r) => r.task_id === t.id && r.kind === 'action'), { timeout: 20_000, interval: 50 }).toBe(true);
+    await expect.poll(() => logs.some((l) => l.includes('waiting 120')), { timeout: 20_000, interval: 50 }).toBe(true);
     const cancel = await fetch(`${bed.url}/mcp`, { method: 'POST', headers, body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 7, reason: 'user pressed stop' } }) });
     expect(cancel.status).toBe(202);
     const res = await waiting;
@@ -121,7 +124,9 @@ describe.each(['stdio', 'http'] as const)('the full MCP relay (server-everything
     // the SDK client's own cancel: its promise ends, the session goes on
     const ac = new AbortController();
     const call = client.callTool({ name: 'slow__wait', arguments: { seconds: 90 } }, undefined, { signal: ac.signal });
-    setTimeout(() => ac.abort('stop'), 300);
+    // aborted once the upstream is working on it (as above), not after a guessed delay
+    await expect.poll(() => logs.some((l) => l.includes('waiting 90')), { timeout: 20_000, interval: 50 }).toBe(true);
+    ac.abort('stop');
     await expect(call).rejects.toThrow();
     await expect.poll(() => logs.some((l) => l.includes('cancelled 90')), { timeout: 20_000, interval: 50 }).toBe(true);
     expect(textOf(await client.callTool({ name: 'slow__wait', arguments: { seconds: 0 } }))).toBe('waited 0');
