@@ -7,6 +7,13 @@ export interface CommitThreadSettings {
   readonly busyTimeoutMs: number;
   /** 'full': the WAL is synced (fdatasync) after each commit, before its callers are answered */
   readonly durability: 'full' | 'normal';
+  /**
+   * SQLite's automatic checkpoint on this connection, in WAL pages (\`PRAGMA wal_autocheckpoint\`):
+   * a checkpoint it starts runs inside the COMMIT of the batch that crossed the mark, so that
+   * batch's callers wait for it. With a checkpointer thread it is only a backstop; absent, SQLite's
+   * default (1,000 pages).
+   */
+  readonly autocheckpointPages?: number | undefined;
 }
 
 /**

@@ -24,6 +24,10 @@ sql.db.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(settings.busyTimeout
 // COMMIT writes the WAL without syncing: the sync below follows it, after the write lock is released
 sql.db.exec('PRAGMA synchronous = NORMAL');
 sql.db.exec('PRAGMA foreign_keys = ON');
+// the automatic checkpoint is per connection: left at SQLite's default here, a batch that took the
+// WAL past 1,000 pages copied them into the database and synced it inside its own COMMIT, its
+// callers waiting, however often the checkpointer thread ran
+if (settings.autocheckpointPages !== undefined) sql.db.exec(`PRAGMA wal_autocheckpoint = ${Math.max(0, Math.floor(settings.autocheckpointPages))}`);
 // the chain's hash (the event loop checked at start that its hasher computes the same)
 const hasher: Hasher = { sha256Hex: (s) => hash('sha256', s, 'hex') };
 // synchronous here: this thread has nothing else to do while the disk works

@@ -124,7 +124,9 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
   const durability = opts.durability === 'normal' ? 'normal' : 'full';
   let thread: CommitThread | undefined;
   try {
-    thread = opts.commitThread === true && onFile ? new CommitThread({ path: opts.path, busyTimeoutMs: opts.busyTimeoutMs ?? 5000, durability }, opts.hasher) : undefined;
+    // with a checkpointer thread, the commit thread's connection keeps SQLite's checkpoint as the same backstop
+    const autocheckpointPages = opts.backgroundCheckpointMs !== undefined ? BACKSTOP_CHECKPOINT_PAGES : undefined;
+    thread = opts.commitThread === true && onFile ? new CommitThread({ path: opts.path, busyTimeoutMs: opts.busyTimeoutMs ?? 5000, durability, autocheckpointPages }, opts.hasher) : undefined;
   } catch (error) {
     sql.close();
     throw error;

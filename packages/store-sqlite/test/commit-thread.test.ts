@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -11,7 +11,7 @@ let dir: string;
 let path: string;
 const opened: SqliteStore[] = [];
 
-function open(opts: { durability?: 'full' | 'normal' } = {}): SqliteStore {
+function open(opts: { durability?: 'full' | 'normal'; backgroundCheckpointMs?: number } = {}): SqliteStore {
   const s = openSqliteStore({ path, hasher: testHasher, commitThread: true, ...opts });
   opened.push(s);
   return s;
@@ -135,5 +135,20 @@ describe('sqlite store: the commit thread', () => {
   it('commits at durability normal too', async () => {
     const s = open({ durability: 'normal' });
     await expect(s.audit.append([draft(1)])).resolves.toHaveLength(1);
+  });
+
+  it('leaves checkpoints to the checkpointer thread: a commit past SQLite’s 1,000-page mark does not checkpoint inside itself', async () => {
+    // a checkpointer that does not run during the test: the WAL can only be checkpointed (and then
+    // written again from its start) by SQLite's automatic checkpoint inside a commit
+    const s = open({ backgroundCheckpointMs: 3_600_000 });
+    await s.started();
+    const page = 4096;
+    // ~2 pages of data a record: 60 batches of 15 records take the WAL well past 1,000 pages
+    const blob = 'x'.repeat(2 * page);
+    for (let b = 0; b < 60; b++) await Promise.all(Array.from({ length: 15 }, (_, j) => s.audit.append([draft(b * 15 + j, { data: { blob } })])));
+    const walPages = (await stat(`${path}-wal`)).size / (page + 24);
+    // checkpointed at 1,000 pages, the WAL would have been restarted and stayed near that size
+    expect(walPages).toBeGreaterThan(1_500);
+    expect(await verifyAuditLog(s.audit, [], new Map(), testHasher)).toMatchObject({ ok: true, records: 900 });
   });
 });
