@@ -17,6 +17,7 @@ import { sha256Hasher } from '@mandate/server';
 import { openSqliteStore } from '@mandate/store-sqlite';
 import { armFigures, interleave, metrics, of, ratio, runParams, spread, spreadEntries, timeConcurrentCpu, timeSequentialCpu, timeSyncCpu, warmConcurrent, warmSequential, type Arm, type Budget, type Metric, type RoundSample } from './lib/interleave.ts';
 import { type BenchResult, emitResult, newResult, parseBenchArgs, startInfo, printer } from './lib/report.ts';
+import { heapInUse, shippedHeap } from './lib/shipped-heap.ts';
 
 const RECORDS_PER_APPEND = 2;
 const CONCURRENCY = 32;
@@ -143,6 +144,7 @@ export async function runAuditBenchmark(argv: readonly string[]): Promise<BenchR
             rawRowsPerTransaction: plan.rawRows,
             appendedRecords: head.seq,
             plan,
+            v8_heap: heapInUse(),
             ...runParams(run),
           },
         },
@@ -176,5 +178,6 @@ export async function runAuditBenchmark(argv: readonly string[]): Promise<BenchR
 }
 
 if (import.meta.main) {
+  shippedHeap();
   await runAuditBenchmark(process.argv.slice(2));
 }

@@ -152,6 +152,7 @@ describe('policy-engine benchmark', () => {
     await run(process.execPath, ['bench/policy-engine.ts', '--quick', '--json-only', '--out', out], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 });
     const written = JSON.parse(readFileSync(join(out, 'policy-engine.json'), 'utf8')) as BenchResult;
     expect(written).toMatchObject({ name: 'policy-engine', mode: 'quick' });
+    expect(written.params['v8_heap']).toEqual({ heap: 'shipped', flags: expect.arrayContaining(heapFlags(DEFAULT_HEAP_SETTINGS)) });
     expect(Object.keys(written.figures)).toHaveLength(12);
   });
 });
@@ -226,6 +227,7 @@ describe('audit benchmark', () => {
     await run(process.execPath, ['bench/audit.ts', '--quick', '--json-only', '--out', out], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 });
     const written = JSON.parse(readFileSync(join(out, 'audit.json'), 'utf8')) as BenchResult;
     expect(written).toMatchObject({ name: 'audit', mode: 'quick', params: { durability: 'full', group_commit: true } });
+    expect(written.params['v8_heap']).toEqual({ heap: 'shipped', flags: expect.arrayContaining(heapFlags(DEFAULT_HEAP_SETTINGS)) });
     expect(Object.keys(written.figures).sort()).toEqual(['append_c1', 'append_c32', 'raw_tx', 'sqlite_commit']);
     expect(written.figures['append_c32']?.concurrency).toBe(32);
     for (const k of ['records/s append c1', 'records/s append c32', 'records/s raw INSERT, one tx (floor)', 'ratio append c32 / raw INSERT']) expect(Number.isFinite(written.derived[k])).toBe(true);
@@ -237,6 +239,7 @@ describe('tokens benchmark', () => {
     await run(process.execPath, ['bench/tokens.ts', '--quick', '--json-only', '--out', out], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 });
     const written = JSON.parse(readFileSync(join(out, 'tokens.json'), 'utf8')) as BenchResult;
     expect(written).toMatchObject({ name: 'tokens', mode: 'quick' });
+    expect(written.params['v8_heap']).toEqual({ heap: 'shipped', flags: expect.arrayContaining(heapFlags(DEFAULT_HEAP_SETTINGS)) });
     expect(Object.keys(written.figures).sort()).toEqual(['mint', 'raw_sign', 'raw_verify', 'start_c1', 'start_c32', 'verify_cached', 'verify_first']);
     for (const k of ['tasks/s start c1', 'ratio verify first-seen / raw verify', 'ratio verify cached / raw verify']) expect(Number.isFinite(written.derived[k])).toBe(true);
   });

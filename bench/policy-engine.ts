@@ -17,6 +17,7 @@ import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import { CEDAR_SCHEMA, PolicySet, type CedarRequest, type PolicyResult } from '@mandate/core';
 import { type BenchResult, type Figure, emitResult, figure, newResult, parseBenchArgs, startInfo, printer } from './lib/report.ts';
 import { timeSync, type LoopOptions } from './lib/stats.ts';
+import { heapInUse, shippedHeap } from './lib/shipped-heap.ts';
 
 const hasher = { sha256Hex: (s: string) => createHash('sha256').update(s).digest('hex') };
 const CALL = 'action == Mandate::Action::"call_tool"';
@@ -133,7 +134,7 @@ export async function runPolicyEngineBenchmark(argv: readonly string[]): Promise
     viaCedar.dispose();
   }
   const result: BenchResult = {
-    ...newResult({ name: 'policy-engine', title: 'Policy evaluation: compiled JS vs cedar-wasm, same request and policy set', mode: args.quick ? 'quick' : 'full', params: { policies: [50, 500], entities: [100, 10_000], cedar: cedar.getCedarVersion() } }, start),
+    ...newResult({ name: 'policy-engine', title: 'Policy evaluation: compiled JS vs cedar-wasm, same request and policy set', mode: args.quick ? 'quick' : 'full', params: { policies: [50, 500], entities: [100, 10_000], cedar: cedar.getCedarVersion(), v8_heap: heapInUse() } }, start),
     figures,
     derived,
     notes: [
@@ -146,5 +147,6 @@ export async function runPolicyEngineBenchmark(argv: readonly string[]): Promise
 }
 
 if (import.meta.main) {
+  shippedHeap();
   await runPolicyEngineBenchmark(process.argv.slice(2));
 }

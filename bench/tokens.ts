@@ -18,6 +18,7 @@ import { buildHttpApp, createRuntime, parseConfig } from '@mandate/server';
 import { armFigures, interleave, metrics, of, ratio, runParams, spreadEntries, timeConcurrentCpu, timeSequentialCpu, warmConcurrent, warmSequential, type Arm, type Budget } from './lib/interleave.ts';
 import { type BenchResult, emitResult, newResult, parseBenchArgs, startInfo, printer } from './lib/report.ts';
 import { REPO_ROOT } from './lib/stats.ts';
+import { heapInUse, shippedHeap } from './lib/shipped-heap.ts';
 
 const TRUST_DOMAIN = 'bench.mandate.local';
 const AGENT = `spiffe://${TRUST_DOMAIN}/agents/token-bench`;
@@ -154,6 +155,7 @@ export async function runTokensBenchmark(argv: readonly string[]): Promise<Bench
             freshTokens: pool,
             concurrency: [1, CONCURRENCY],
             plan,
+            v8_heap: heapInUse(),
             ...runParams(run),
           },
         },
@@ -185,5 +187,6 @@ export async function runTokensBenchmark(argv: readonly string[]): Promise<Bench
 }
 
 if (import.meta.main) {
+  shippedHeap();
   await runTokensBenchmark(process.argv.slice(2));
 }
