@@ -24,6 +24,15 @@ export const MAX_BATCH = 100;
 const PROMOTE_TICKS = 2;
 /** ticks an SSE stream may stay silent before a keep-alive comment is written on it */
 const KEEPALIVE_TICKS = 3;
+/**
+ * Messages about no request, sent while the client has no standalone stream open, held for it:
+ * at most this many (the oldest dropped first), for at most `HOLD_TICKS` ticks. A client opens
+ * its stream right after initializing, and an upstream's question (its roots, asked again once
+ * the session initialized) can come before: dropped, the upstream waited for an answer that
+ * never came. A client that never opens one loses them, as before.
+ */
+const MAX_HELD = 64;
+const HOLD_TICKS = 2;
 
 /** One POST with requests: its response, and its requests not answered yet. */
 interface Exchange {
@@ -90,6 +99,8 @@ export class HttpServerTransport implements Transport {
   private readonly exchanges = new Map<RequestId, Exchange>();
   /** the client's standalone SSE stream (GET), at most one */
   private standalone: Exchange | undefined;
+  /** messages about no request waiting for the standalone stream, with the ticks they waited */
+  private held: { readonly message: JSONRPCMessage; ticks: number }[] = [];
   private initializedFlag = false;
   private closed = false;
   private jsonHeaders: Record<string, string> = { 'content-type': 'application/json' };
@@ -103,6 +114,11 @@ export class HttpServerTransport implements Transport {
   /** Whether an initialize request was accepted (and handed to the server). */
   get initialized(): boolean {
     return this.initializedFlag;
+  }
+
+  /** Whether the client's standalone SSE stream (GET) is open. */
+  get streamOpen(): boolean {
+    return this.standalone !== undefined;
   }
 
   /** Requests waiting for their answer (nothing else is kept per request). */
@@ -206,6 +222,9 @@ export class HttpServerTransport implements Transport {
     const stream: Exchange = { res, waiting: 0, sse: false, answers: undefined, ticks: 0 };
     this.startStream(stream);
     this.standalone = stream;
+    const held = this.held;
+    this.held = [];
+    for (const h of held) this.write(stream, h.message);
     res.once('close', () => {
       if (this.standalone === stream) this.standalone = undefined;
     });
@@ -286,8 +305,12 @@ export class HttpServerTransport implements Transport {
     }
     const related = options?.relatedRequestId;
     if (related === undefined) {
-      // not about any request: the standalone stream, if the client opened one (else it is dropped, as the SDK does)
+      // not about any request: the standalone stream, or held for it a little while (MAX_HELD)
       if (this.standalone !== undefined) this.write(this.standalone, message);
+      else if (!this.closed) {
+        if (this.held.length >= MAX_HELD) this.held.shift();
+        this.held.push({ message, ticks: 0 });
+      }
       return;
     }
     const ex = this.exchanges.get(related);
@@ -307,9 +330,12 @@ export class HttpServerTransport implements Transport {
   /**
    * Called every few seconds: a request unanswered for `PROMOTE_TICKS` ticks starts its SSE
    * stream (headers out, so no client gives up waiting for them), and a stream silent for
-   * `KEEPALIVE_TICKS` ticks gets a keep-alive comment (as the SDK's 15 s keep-alive does).
+   * `KEEPALIVE_TICKS` ticks gets a keep-alive comment (as the SDK's 15 s keep-alive does), and
+   * messages held `HOLD_TICKS` ticks for a standalone stream that did not come are dropped.
    */
   tick(): void {
+    for (const h of this.held) h.ticks += 1;
+    if (this.held.length > 0 && (this.held[0]?.ticks ?? 0) >= HOLD_TICKS) this.held = this.held.filter((h) => h.ticks < HOLD_TICKS);
     const seen = new Set<Exchange>();
     if (this.standalone !== undefined) seen.add(this.standalone);
     for (const ex of this.exchanges.values()) seen.add(ex);
@@ -331,6 +357,7 @@ export class HttpServerTransport implements Transport {
     this.exchanges.clear();
     if (this.standalone !== undefined) open.add(this.standalone);
     this.standalone = undefined;
+    this.held = [];
     for (const ex of open) {
       if (ex.res.writableEnded) continue;
       if (!ex.res.headersSent) ex.res.writeHead(200, this.sseHeaders);

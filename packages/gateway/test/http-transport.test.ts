@@ -187,6 +187,48 @@ describe('the Streamable HTTP server transport', () => {
     }, { timeout: 10_000, interval: 20 }).toBe(200);
   });
 
+  it('holds messages about no request until the client opens its standalone stream, a bounded number for a bounded time', async () => {
+    const stream = async (): Promise<{ next: (until: string) => Promise<Record<string, unknown>[]>; close: () => void }> => {
+      const ac = new AbortController();
+      const res = await fetch(bed.url, { headers: { 'mcp-session-id': SID, 'mcp-protocol-version': VERSION, accept: 'text/event-stream' }, signal: ac.signal });
+      expect(res.status).toBe(200);
+      const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+      let text = '';
+      return {
+        // reads until a message with this method has come, and returns every message so far
+        next: async (until) => {
+          while (!events(text).some((m) => m['method'] === until)) {
+            const { value, done } = await reader.read();
+            if (done) throw new Error(`the stream ended before ${until}`);
+            text += new TextDecoder().decode(value);
+          }
+          return events(text);
+        },
+        close: () => ac.abort(),
+      };
+    };
+    const note = (method: string, i: number) => bed.transport.send({ jsonrpc: '2.0', method, params: { i } });
+    // sent before the client's stream is open (an upstream's question right after initialize)
+    for (let i = 0; i < 70; i++) await note('notifications/early', i);
+    const first = await stream();
+    await note('notifications/marker', 0);
+    const got = await first.next('notifications/marker');
+    // the newest 64, in order, then what came after the stream opened
+    expect(got.map((m) => (m['params'] as { i: number }).i)).toEqual([...Array.from({ length: 64 }, (_, k) => k + 6), 0]);
+    expect(got.at(-1)?.['method']).toBe('notifications/marker');
+    first.close();
+    await expect.poll(() => bed.transport.streamOpen, { timeout: 10_000, interval: 20 }).toBe(false);
+    // one held past its time is dropped
+    await note('notifications/stale', 1);
+    bed.transport.tick();
+    await note('notifications/fresh', 2);
+    bed.transport.tick();
+    const second = await stream();
+    await note('notifications/marker', 3);
+    expect((await second.next('notifications/marker')).map((m) => m['method'])).toEqual(['notifications/fresh', 'notifications/marker']);
+    second.close();
+  });
+
   it('refuses a body larger than its limit (413) and malformed JSON or JSON-RPC (-32700), and goes on', async () => {
     const big = await post(bed, { jsonrpc: '2.0', id: 12, method: 'tools/call', params: { name: 'echo', arguments: { m: 'x'.repeat(5000) } } });
     expect(big.status).toBe(413);

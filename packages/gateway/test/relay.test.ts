@@ -171,10 +171,14 @@ describe.each(['stdio', 'http'] as const)('the full MCP relay (server-everything
 
   it('relays the client\'s roots to its own upstream, and the upstream\'s log messages to the client', async () => {
     const t = await bed.task([{ name: 'ev__get-roots-list' }, { name: 'ev__toggle-simulated-logging' }]);
-    const { client } = await richClient(t.token);
+    const { client, asked } = await richClient(t.token);
     const messages: LoggingMessageNotification['params'][] = [];
     client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => void messages.push(n.params));
-    expect(textOf(await client.callTool({ name: 'ev__get-roots-list', arguments: {} }))).toContain('file:///work/project-x');
+    // a warm upstream was told "no roots" before this client came; once the session has
+    // initialized it is told the roots changed and asks again, through the gateway, while the
+    // client may already be calling: its answer catches up (roots are announced, not awaited)
+    await expect.poll(async () => textOf(await client.callTool({ name: 'ev__get-roots-list', arguments: {} })), { timeout: 25_000, interval: 200 }).toContain('file:///work/project-x');
+    expect(asked).toContain('roots');
     await client.setLoggingLevel('debug');
     await client.callTool({ name: 'ev__toggle-simulated-logging', arguments: {} });
     await expect.poll(() => messages.filter((m) => m.logger?.startsWith('ev') === true && String(m.data).includes('-level message')).length, { timeout: 25_000, interval: 100 }).toBeGreaterThan(0);
