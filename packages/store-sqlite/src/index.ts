@@ -122,18 +122,19 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
   // durability full on a file: audit batches sync the WAL off the event loop (wal-sync.ts)
   const onFile = opts.path !== ':memory:' && !opts.path.startsWith('file:');
   const durability = opts.durability === 'normal' ? 'normal' : 'full';
+  // with a checkpointer thread, SQLite's own checkpoint is only a backstop on every connection
+  // that writes (it is set per connection): the event loop's and the commit thread's
+  const backstopPages = opts.backgroundCheckpointMs !== undefined && onFile ? BACKSTOP_CHECKPOINT_PAGES : undefined;
   let thread: CommitThread | undefined;
   try {
-    // with a checkpointer thread, the commit thread's connection keeps SQLite's checkpoint as the same backstop
-    const autocheckpointPages = opts.backgroundCheckpointMs !== undefined ? BACKSTOP_CHECKPOINT_PAGES : undefined;
-    thread = opts.commitThread === true && onFile ? new CommitThread({ path: opts.path, busyTimeoutMs: opts.busyTimeoutMs ?? 5000, durability, autocheckpointPages }, opts.hasher) : undefined;
+    thread = opts.commitThread === true && onFile ? new CommitThread({ path: opts.path, busyTimeoutMs: opts.busyTimeoutMs ?? 5000, durability, autocheckpointPages: backstopPages }, opts.hasher) : undefined;
   } catch (error) {
     sql.close();
     throw error;
   }
   const walSync = durability === 'full' && onFile && !thread ? new WalSync(opts.path) : undefined;
   const { audit, drain } = sqliteAudit(sql, opts.hasher, schedule, walSync, thread);
-  const checkpointer = opts.backgroundCheckpointMs !== undefined && onFile ? startCheckpointer(db, opts.path, opts.backgroundCheckpointMs) : undefined;
+  const checkpointer = opts.backgroundCheckpointMs !== undefined && backstopPages !== undefined ? startCheckpointer(db, opts.path, opts.backgroundCheckpointMs, backstopPages) : undefined;
   let closing: Promise<void> | undefined;
 
   return {
@@ -217,9 +218,9 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
 }
 
 /** The checkpointer thread (checkpoint-worker.ts); SQLite's own checkpoint is kept as a backstop. */
-function startCheckpointer(db: DatabaseSync, path: string, intervalMs: number) {
+function startCheckpointer(db: DatabaseSync, path: string, intervalMs: number, backstopPages: number) {
   if (!(Number.isInteger(intervalMs) && intervalMs >= 1)) throw new RangeError('backgroundCheckpointMs must be a positive integer');
-  db.exec(`PRAGMA wal_autocheckpoint = ${BACKSTOP_CHECKPOINT_PAGES}`);
+  db.exec(`PRAGMA wal_autocheckpoint = ${backstopPages}`);
   const worker = startThread(storeModule('checkpoint-worker'), { path, intervalMs });
   // never keeps the process alive; an error leaves the backstop to SQLite
   worker.unref();
