@@ -335,7 +335,8 @@ export class HttpServerTransport implements Transport {
    */
   tick(): void {
     for (const h of this.held) h.ticks += 1;
-    if (this.held.length > 0 && (this.held[0]?.ticks ?? 0) >= HOLD_TICKS) this.held = this.held.filter((h) => h.ticks < HOLD_TICKS);
+    // oldest first: those past their time are at the front
+    while ((this.held[0]?.ticks ?? 0) >= HOLD_TICKS) this.held.shift();
     const seen = new Set<Exchange>();
     if (this.standalone !== undefined) seen.add(this.standalone);
     for (const ex of this.exchanges.values()) seen.add(ex);
