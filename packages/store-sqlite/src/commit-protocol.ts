@@ -1,6 +1,7 @@
 /** The messages between the event loop (commit-thread.ts) and the commit thread (commit-worker.ts). */
 import type { BudgetLimits } from '@mandate/core';
 import type { BudgetOutcome, TextDraft } from './audit-batch.ts';
+import type { CheckpointRow } from './checkpoints.ts';
 
 export interface CommitThreadSettings {
   readonly path: string;
@@ -37,6 +38,18 @@ export interface BatchRequest {
   /** the entries, flat (`encodeEntries`) */
   readonly entries: FlatEntries;
 }
+
+/**
+ * A signed checkpoint's row (`checkpointRow`), inserted in its own transaction and synced like a
+ * batch, in the same queue: the event loop neither waits for the write lock the batches hold nor
+ * for the sync.
+ */
+export interface CheckpointRequest {
+  readonly id: number;
+  readonly checkpoint: CheckpointRow;
+}
+
+export type ThreadRequest = BatchRequest | CheckpointRequest;
 
 /**
  * Entries as one flat array of strings, numbers and nulls. A structured clone writes every
@@ -189,6 +202,8 @@ export interface ThreadReady {
 
 export type BatchReply =
   | ({ readonly id: number; readonly kind: 'committed' } & WireCommitted)
+  /** a checkpoint's row is committed and synced */
+  | { readonly id: number; readonly kind: 'written' }
   /** these entries found their budget used up: send their exhausted records; nothing was committed */
   | { readonly id: number; readonly kind: 'need'; readonly need: readonly (readonly [number, 'calls' | 'tool'])[] }
   /** nothing committed; `poisoned`: the WAL could not be synced, every later commit is refused */

@@ -14,7 +14,8 @@ import type { Worker } from 'node:worker_threads';
 import { MandateError, describeError, type AuditDraft, type DecisionCommit, type DecisionCommitResult, type Hasher } from '@mandate/core';
 import { auditRecords, textDraft, type TextDraft } from './audit-batch.ts';
 import { startThread, storeModule } from './thread.ts';
-import { decodeBudgets, encodeEntries, type BatchReply, type CommitThreadSettings, type ThreadReady, type WireCommitted, type WireEntry } from './commit-protocol.ts';
+import { decodeBudgets, encodeEntries, type BatchReply, type CommitThreadSettings, type ThreadReady, type ThreadRequest, type WireCommitted, type WireEntry } from './commit-protocol.ts';
+import type { CheckpointRow } from './checkpoints.ts';
 
 /** how long `stop` waits for the thread to close its connection before ending it */
 const STOP_TIMEOUT_MS = 5000;
@@ -97,8 +98,9 @@ export class CommitThread {
     // each round adds at least one variant: at most two per entry
     for (let round = 0; round <= 2 * entries.length; round++) {
       const wire = entries.map((e, i): WireEntry => (e.budget ? { drafts: drafts[i] as TextDraft[], budget: { taskId: e.budget.taskId, tool: e.budget.tool, limits: e.budget.limits, variants: wireVariants[i] ?? {} } } : { drafts: drafts[i] as TextDraft[] }));
-      const reply = await this.send(wire);
+      const reply = await this.send((id) => ({ id, entries: encodeEntries(wire) }));
       if (reply.kind === 'committed') return rebuild(entries, variants, reply);
+      if (reply.kind === 'written') throw new MandateError('AUDIT_UNAVAILABLE', 'audit records were not committed: the commit thread answered a batch as a checkpoint');
       if (reply.kind === 'failed') {
         if (reply.poisoned) throw (this.failure ??= new MandateError('AUDIT_UNAVAILABLE', reply.message));
         throw new MandateError('AUDIT_UNAVAILABLE', `audit records were not committed: ${reply.message}`);
@@ -114,6 +116,18 @@ export class CommitThread {
       }
     }
     throw new MandateError('AUDIT_UNAVAILABLE', 'audit records were not committed: the budgets kept changing under the batch');
+  }
+
+  /**
+   * Inserts a signed checkpoint's row on the thread, after the batches sent before it, and
+   * resolves once it is durable. STORE_UNAVAILABLE if the row was not written.
+   */
+  async writeCheckpoint(row: CheckpointRow): Promise<void> {
+    // rejects with AUDIT_UNAVAILABLE once the thread failed or the store is closing
+    const reply = await this.send((id) => ({ id, checkpoint: row }));
+    if (reply.kind === 'written') return;
+    if (reply.kind === 'failed' && reply.poisoned) this.failure ??= new MandateError('AUDIT_UNAVAILABLE', reply.message);
+    throw new MandateError('STORE_UNAVAILABLE', `the checkpoint was not written: ${reply.kind === 'failed' ? reply.message : `the commit thread answered '${reply.kind}'`}`);
   }
 
   /** TEST ONLY: the thread, for tests that end it on purpose */
@@ -132,7 +146,7 @@ export class CommitThread {
     clearTimeout(timeout);
   }
 
-  private send(entries: readonly WireEntry[]): Promise<BatchReply> {
+  private send(request: (id: number) => ThreadRequest): Promise<BatchReply> {
     if (this.failure) return Promise.reject(this.failure);
     if (this.stopping) return Promise.reject(new MandateError('AUDIT_UNAVAILABLE', 'the store is closed'));
     const id = this.nextId++;
@@ -140,7 +154,7 @@ export class CommitThread {
       this.waiting.set(id, { resolve, reject });
       this.worker.ref();
       try {
-        this.worker.postMessage({ id, entries: encodeEntries(entries) });
+        this.worker.postMessage(request(id));
       } catch (e) {
         // a value that cannot be cloned: this batch only
         this.waiting.delete(id);

@@ -11,7 +11,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { Hasher } from '@mandate/core';
 import { describeError, isMandateError } from '@mandate/core/errors';
 import { writeTextBatch, type TextCommit, type TextDraft } from './audit-batch.ts';
-import { decodeEntries, encodeBudgets, type BatchReply, type BatchRequest, type CommitThreadSettings, type WireEntry } from './commit-protocol.ts';
+import { INSERT_CHECKPOINT } from './checkpoints.ts';
+import { decodeEntries, encodeBudgets, type BatchReply, type BatchRequest, type CheckpointRequest, type CommitThreadSettings, type ThreadRequest, type WireEntry } from './commit-protocol.ts';
 import { Sql } from './sql.ts';
 import { WalSync } from './wal-sync.ts';
 
@@ -75,14 +76,8 @@ async function commit(req: BatchRequest): Promise<BatchReply> {
     if (e instanceof NeedVariants) return { id: req.id, kind: 'need', need };
     return { id: req.id, kind: 'failed', message: isMandateError(e) ? e.message : describeError(e), poisoned: false };
   }
-  if (walSync) {
-    walSync.wrote();
-    try {
-      await walSync.durable();
-    } catch (e) {
-      return { id: req.id, kind: 'failed', message: describeError(e), poisoned: true };
-    }
-  }
+  const unsynced = await durable(req.id);
+  if (unsynced) return unsynced;
   const first = results[0];
   return {
     id: req.id,
@@ -94,10 +89,33 @@ async function commit(req: BatchRequest): Promise<BatchReply> {
   };
 }
 
+/** after a commit: undefined once it is on the disk, else the failure to answer with */
+async function durable(id: number): Promise<BatchReply | undefined> {
+  if (!walSync) return undefined;
+  walSync.wrote();
+  try {
+    await walSync.durable();
+    return undefined;
+  } catch (e) {
+    return { id, kind: 'failed', message: describeError(e), poisoned: true };
+  }
+}
+
+async function addCheckpoint(req: CheckpointRequest): Promise<BatchReply> {
+  const failed = walSync?.failed();
+  if (failed) return { id: req.id, kind: 'failed', message: failed.message, poisoned: true };
+  try {
+    sql.run(INSERT_CHECKPOINT, ...req.checkpoint);
+  } catch (e) {
+    return { id: req.id, kind: 'failed', message: describeError(e), poisoned: false };
+  }
+  return (await durable(req.id)) ?? { id: req.id, kind: 'written' };
+}
+
 port.postMessage({ kind: 'ready' });
 
 let queue = Promise.resolve();
-port.on('message', (m: BatchRequest | 'stop') => {
+port.on('message', (m: ThreadRequest | 'stop') => {
   queue = queue.then(async () => {
     if (m === 'stop') {
       sql.close();
@@ -105,6 +123,6 @@ port.on('message', (m: BatchRequest | 'stop') => {
       port.close();
       return;
     }
-    port.postMessage(await commit(m));
+    port.postMessage('checkpoint' in m ? await addCheckpoint(m) : await commit(m));
   });
 });

@@ -147,7 +147,7 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
     controls: sqliteControls(sql),
     budgets: sqliteBudgets(sql),
     audit,
-    checkpoints: sqliteCheckpoints(sql),
+    checkpoints: sqliteCheckpoints(sql, thread ? (row) => thread.writeCheckpoint(row) : undefined),
     keys: sqliteKeys(sql),
     operators: sqliteOperators(sql),
     alerts: sqliteAlerts(sql),

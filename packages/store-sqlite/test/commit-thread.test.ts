@@ -1,4 +1,5 @@
 import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { DatabaseSync } from 'node:sqlite';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -11,7 +12,7 @@ let dir: string;
 let path: string;
 const opened: SqliteStore[] = [];
 
-function open(opts: { durability?: 'full' | 'normal'; backgroundCheckpointMs?: number } = {}): SqliteStore {
+function open(opts: { durability?: 'full' | 'normal'; backgroundCheckpointMs?: number; busyTimeoutMs?: number } = {}): SqliteStore {
   const s = openSqliteStore({ path, hasher: testHasher, commitThread: true, ...opts });
   opened.push(s);
   return s;
@@ -126,6 +127,39 @@ describe('sqlite store: the commit thread', () => {
     await expect(s.audit.append([draft(3)])).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE', message: expect.stringContaining('commit thread') as unknown });
     await expect(s.audit.commitDecision({ drafts: [draft(4)] })).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE' });
     await expect(s.probeWrite()).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE' });
+    await expect(s.checkpoints.addCheckpoint({ seq: 1, headHash: 'h', ts: 1, kid: 'k', signature: 's' })).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE' });
+  });
+
+  it('writes a signed checkpoint on the thread, after the batches sent before it: the event loop never waits for the write lock', async () => {
+    const s = open({ busyTimeoutMs: 60_000 });
+    await s.started();
+    const [r] = await s.audit.append([draft(1)]);
+    // another connection holds the write lock until the event loop's next turn: on the event
+    // loop's own connection, the insert would wait for it with the loop held, so that turn could
+    // never come and the insert would give up (SQLITE_BUSY)
+    const other = new DatabaseSync(path);
+    other.exec('BEGIN IMMEDIATE');
+    const cp = { seq: 1, headHash: r?.hash ?? '', ts: 1, kid: 'k', signature: 's' };
+    let released = false;
+    setTimeout(() => {
+      other.exec('COMMIT');
+      other.close();
+      released = true;
+    }, 20);
+    const appended = s.audit.append([draft(2)]);
+    await s.checkpoints.addCheckpoint(cp);
+    expect(released).toBe(true);
+    expect((await appended)[0]?.seq).toBe(2);
+    expect(await s.checkpoints.listCheckpoints()).toEqual([{ ...cp }]);
+  });
+
+  it('refuses a checkpoint the database refuses, with STORE_UNAVAILABLE, and commits the next batch', async () => {
+    const s = open();
+    await s.started();
+    s.unsafeDatabase().exec("CREATE TRIGGER refuse_checkpoints BEFORE INSERT ON checkpoints BEGIN SELECT RAISE(ABORT, 'refused'); END");
+    await expect(s.checkpoints.addCheckpoint({ seq: 1, headHash: 'h', ts: 1, kid: 'k', signature: 's' })).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE', message: expect.stringContaining('refused') as unknown });
+    await expect(s.audit.append([draft(1)])).resolves.toHaveLength(1);
+    expect(await s.checkpoints.listCheckpoints()).toEqual([]);
   });
 
   it('refuses a hasher other than SHA-256 (the thread links with SHA-256)', () => {
