@@ -25,15 +25,19 @@ const INLINE_SYNC_MAX_ENTRIES = 4;
  * without one, on the event loop, the WAL synced beside it (wal-sync.ts) at durability full.
  */
 export function sqliteAudit(sql: Sql, hasher: Hasher, schedule: (fn: () => void) => void, walSync?: WalSync, thread?: CommitThread) {
-  /** One transaction for the whole batch: budgets spent and records linked in submission order. */
-  const writeNow = (entries: readonly DecisionCommit[], deferSync = false): DecisionCommitResult[] => {
+  /**
+   * One transaction for the whole batch: budgets spent and records linked in submission order.
+   * `syncInCommit`: SQLite syncs the WAL inside this COMMIT (with a WAL sync, the connection
+   * otherwise commits without syncing: index.ts).
+   */
+  const writeNow = (entries: readonly DecisionCommit[], syncInCommit = false): DecisionCommitResult[] => {
     try {
-      if (!deferSync) return writeAuditBatch(sql, hasher, entries);
-      sql.db.exec('PRAGMA synchronous = NORMAL');
+      if (!syncInCommit) return writeAuditBatch(sql, hasher, entries);
+      sql.db.exec('PRAGMA synchronous = FULL');
       try {
         return writeAuditBatch(sql, hasher, entries);
       } finally {
-        sql.db.exec('PRAGMA synchronous = FULL');
+        sql.db.exec('PRAGMA synchronous = NORMAL');
       }
     } catch (error) {
       throw new MandateError('AUDIT_UNAVAILABLE', `audit records were not committed: ${describeError(error)}`);
@@ -44,8 +48,8 @@ export function sqliteAudit(sql: Sql, hasher: Hasher, schedule: (fn: () => void)
     // a small batch with no sync under way: SQLite syncs inside COMMIT, the quickest answer for
     // it (the thread pool's round trip costs more than the loop would do meanwhile)
     const inline = entries.length <= INLINE_SYNC_MAX_ENTRIES && walSync.idle();
-    const results = writeNow(entries, !inline);
-    walSync.wrote();
+    // the commit is counted by the connection (Sql.onCommit)
+    const results = writeNow(entries, inline);
     if (inline) walSync.syncedInline();
     return results;
   } : writeNow;
@@ -54,8 +58,8 @@ export function sqliteAudit(sql: Sql, hasher: Hasher, schedule: (fn: () => void)
   /**
    * With a WAL sync (durability full, on a file): the commit skips SQLite's own fsync, and each
    * caller is answered once the WAL is synced beside the event loop (wal-sync.ts). The group
-   * commit does not wait for the sync: the next batch commits meanwhile. Every other write of
-   * the store keeps SQLite's `FULL`.
+   * commit does not wait for the sync: the next batch commits meanwhile. The store's other
+   * writes are synced the same way (`durableWrites`).
    */
   const durably = async <T>(committed: Promise<T>): Promise<T> => {
     const r = await committed;

@@ -23,7 +23,7 @@ import { sqliteSupervision } from './supervision.ts';
 import { sqliteLabels } from './labels.ts';
 import { Sql, unavailable } from './sql.ts';
 import { startThread, storeModule } from './thread.ts';
-import { WalSync } from './wal-sync.ts';
+import { durableWrites, WalSync } from './wal-sync.ts';
 import { CommitThread } from './commit-thread.ts';
 
 export { MIGRATIONS, type Migration } from './migrations.ts';
@@ -132,29 +132,37 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
     sql.close();
     throw error;
   }
-  const walSync = durability === 'full' && onFile && !thread ? new WalSync(opts.path) : undefined;
-  const { audit, drain } = sqliteAudit(sql, opts.hasher, schedule, walSync, thread);
+  // durability full on a file: the event loop's connection commits without SQLite's own sync, and
+  // a write is answered once the WAL is synced off the loop (wal-sync.ts: `durableWrites`, and the
+  // audit's group commits without a commit thread), so no write holds the loop for the disk
+  const walSync = durability === 'full' && onFile ? new WalSync(opts.path) : undefined;
+  if (walSync) {
+    sql.onCommit = () => void walSync.wrote();
+    db.exec('PRAGMA synchronous = NORMAL');
+  }
+  const durable = <T extends object>(cap: T): T => (walSync ? durableWrites(cap, walSync) : cap);
+  const { audit, drain } = sqliteAudit(sql, opts.hasher, schedule, thread ? undefined : walSync, thread);
   const checkpointer = opts.backgroundCheckpointMs !== undefined && backstopPages !== undefined ? startCheckpointer(db, opts.path, opts.backgroundCheckpointMs, backstopPages) : undefined;
   let closing: Promise<void> | undefined;
 
   return {
     path: opts.path,
-    agents: sqliteAgents(sql),
-    tasks: sqliteTasks(sql),
-    revocations: sqliteRevocations(sql),
-    supervision: sqliteSupervision(sql),
-    approvals: sqliteApprovals(sql),
-    controls: sqliteControls(sql),
-    budgets: sqliteBudgets(sql),
+    agents: durable(sqliteAgents(sql)),
+    tasks: durable(sqliteTasks(sql)),
+    revocations: durable(sqliteRevocations(sql)),
+    supervision: durable(sqliteSupervision(sql)),
+    approvals: durable(sqliteApprovals(sql)),
+    controls: durable(sqliteControls(sql)),
+    budgets: durable(sqliteBudgets(sql)),
     audit,
-    checkpoints: sqliteCheckpoints(sql, thread ? (row) => thread.writeCheckpoint(row) : undefined),
-    keys: sqliteKeys(sql),
-    operators: sqliteOperators(sql),
-    alerts: sqliteAlerts(sql),
-    alertSinks: sqliteAlertSinks(sql),
-    killOutbox: sqliteKillOutbox(sql),
-    containment: sqliteContainment(sql),
-    labels: sqliteLabels(sql),
+    checkpoints: durable(sqliteCheckpoints(sql, thread ? (row) => thread.writeCheckpoint(row) : undefined)),
+    keys: durable(sqliteKeys(sql)),
+    operators: durable(sqliteOperators(sql)),
+    alerts: durable(sqliteAlerts(sql)),
+    alertSinks: durable(sqliteAlertSinks(sql)),
+    killOutbox: durable(sqliteKillOutbox(sql)),
+    containment: durable(sqliteContainment(sql)),
+    labels: durable(sqliteLabels(sql)),
 
     async ping() {
       try {
@@ -170,18 +178,12 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
       if (failed) throw failed;
       // a row with a few pages of payload, written and removed in one committed transaction: the
       // store must find room for it (a full disk or max_page_count fails here) and write the WAL;
-      // SQLite's own sync is skipped (the event loop is not held for it: write errors suffice)
-      const deferSync = durability === 'full' && onFile;
+      // its sync is not awaited (write errors suffice; a failed sync shows above)
       try {
-        if (deferSync) sql.db.exec('PRAGMA synchronous = NORMAL');
-        try {
-          sql.tx(() => {
-            sql.run('INSERT INTO controls (key, value, updated_at) VALUES (?, hex(randomblob(?)), 0)', WRITE_PROBE_KEY, WRITE_PROBE_BYTES);
-            sql.run('DELETE FROM controls WHERE key = ?', WRITE_PROBE_KEY);
-          });
-        } finally {
-          if (deferSync) sql.db.exec('PRAGMA synchronous = FULL');
-        }
+        sql.tx(() => {
+          sql.run('INSERT INTO controls (key, value, updated_at) VALUES (?, hex(randomblob(?)), 0)', WRITE_PROBE_KEY, WRITE_PROBE_BYTES);
+          sql.run('DELETE FROM controls WHERE key = ?', WRITE_PROBE_KEY);
+        });
       } catch (error) {
         // closed, full, I/O error: STORE_UNAVAILABLE
         throw unavailable(error);
@@ -193,6 +195,8 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
       closing ??= drain().then(async () => {
         await thread?.stop();
         await checkpointer?.stop();
+        // the last writes' sync, before its descriptor is closed
+        await walSync?.durable().catch(() => undefined);
         sql.close();
         walSync?.close();
       });

@@ -21,6 +21,11 @@ const UNAVAILABLE_CODES = new Set([5, 6, 7, 8, 10, 11, 13, 14, 15, 26]);
 
 export class Sql {
   readonly db: DatabaseSync;
+  /**
+   * Told of each commit that may have written (a write outside a transaction that changed rows,
+   * a transaction's COMMIT): the WAL's sync counts them (wal-sync.ts, index.ts).
+   */
+  onCommit: (() => void) | undefined;
   private readonly statements = new Map<string, StatementSync>();
   private readonly arrayStatements = new Map<string, StatementSync>();
 
@@ -40,7 +45,9 @@ export class Sql {
 
   run(sql: string, ...params: SQLInputValue[]): number {
     try {
-      return Number(this.stmt(sql).run(...params).changes);
+      const changes = Number(this.stmt(sql).run(...params).changes);
+      if (changes > 0 && this.onCommit !== undefined && !this.db.isTransaction) this.onCommit();
+      return changes;
     } catch (error) {
       throw unavailable(error);
     }
@@ -91,6 +98,7 @@ export class Sql {
       const out = fn();
       // a commit fails when the WAL cannot grow (a full disk) or be written
       this.db.exec('COMMIT');
+      this.onCommit?.();
       return out;
     } catch (error) {
       if (this.db.isOpen && this.db.isTransaction) {

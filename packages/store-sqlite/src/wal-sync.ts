@@ -38,6 +38,11 @@ export class WalSync {
     this.fdatasync = sync;
   }
 
+  /** commits counted so far (`wrote`) */
+  commits(): number {
+    return this.written;
+  }
+
   /** Counts a commit just written to the WAL; returns its number for `durable`. */
   wrote(): number {
     this.written += 1;
@@ -126,4 +131,45 @@ export class WalSync {
     this.failure ??= new MandateError('AUDIT_UNAVAILABLE', `the audit log could not be made durable (${describeError(e)}); refusing every commit until restart`);
     return this.failure;
   }
+}
+
+/**
+ * `cap` (a store capability on the event loop's connection) with each call that committed on
+ * that connection answered only once the WAL is synced past its commit, off the event loop: the
+ * connection commits with SQLite's `synchronous = NORMAL` (index.ts), so a write never holds the
+ * loop for the disk, and concurrent writes share one sync. A call that committed nothing (a
+ * read) is answered as before, with nothing added.
+ *
+ * Relies on what every SQLite capability does: its SQL runs in the synchronous part of the call
+ * (node:sqlite is synchronous), so the commits counted while the call returns are its own.
+ * Refused with STORE_UNAVAILABLE when the sync fails (and every later write, as `durable` is).
+ */
+export function durableWrites<T extends object>(cap: T, sync: WalSync): T {
+  const out: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(cap)) {
+    if (typeof value !== 'function') {
+      out[name] = value;
+      continue;
+    }
+    const fn = value as (...args: unknown[]) => unknown;
+    out[name] = (...args: unknown[]): unknown => {
+      const before = sync.commits();
+      const result = fn.apply(cap, args);
+      if (sync.commits() === before) return result;
+      // the sync starts now, whatever the call's promise does meanwhile
+      const synced = sync.durable(sync.commits()).catch((e: unknown) => {
+        throw new MandateError('STORE_UNAVAILABLE', `the write was not made durable: ${describeError(e)}`);
+      });
+      // handled below, whichever way the call settles
+      synced.catch(() => undefined);
+      return Promise.resolve(result).then(
+        (r) => synced.then(() => r),
+        (e: unknown) =>
+          synced.then(() => {
+            throw e;
+          }),
+      );
+    };
+  }
+  return out as T;
 }

@@ -39,10 +39,10 @@ describe('sqlite store: the file', () => {
     expect((await stat(`${path}-wal`)).mode & 0o777).toBe(0o600);
   });
 
-  it('uses WAL, synchronous FULL, foreign keys and a busy timeout by default', () => {
+  it('uses WAL, foreign keys and a busy timeout by default, and commits without SQLite’s own sync (the WAL is synced beside the event loop)', () => {
     const s = open();
     expect(pragma(s, 'journal_mode')).toBe('wal');
-    expect(pragma(s, 'synchronous')).toBe(2);
+    expect(pragma(s, 'synchronous')).toBe(1);
     expect(pragma(s, 'foreign_keys')).toBe(1);
     expect(pragma(s, 'busy_timeout')).toBe(5000);
   });
@@ -235,7 +235,7 @@ describe('sqlite store: a database that cannot write', () => {
     await s.probeWrite();
     expect(await s.controls.getControl('mandate.write_probe')).toBeUndefined();
     expect((await s.audit.head())?.seq).toBe(1);
-    expect(pragma(s, 'synchronous')).toBe(2);
+    expect(pragma(s, 'synchronous')).toBe(1);
   });
 
   it('fails its write probe for good once a WAL sync failed', async () => {
@@ -272,13 +272,29 @@ describe('sqlite store: integrity', () => {
 });
 
 describe('sqlite store: durability full syncs the WAL beside the event loop', () => {
-  it('commits and answers each batch, and leaves the connection at synchronous = FULL for every other write', async () => {
+  it('commits and answers each batch, and leaves the connection at synchronous = NORMAL (a lone batch syncs inside its COMMIT)', async () => {
     const s = open();
     const [a] = await Promise.all([s.audit.append([draft(1)]), s.audit.append([draft(2)])]);
     expect(a?.[0]?.seq).toBe(1);
-    expect(pragma(s, 'synchronous')).toBe(2); // FULL
+    expect(pragma(s, 'synchronous')).toBe(1); // NORMAL
     await s.close();
     expect((await open().audit.readRange(1, 10)).map((r) => r.seq)).toEqual([1, 2]);
+  });
+
+  it('answers every other write once the WAL is synced past it, and refuses writes with STORE_UNAVAILABLE once it cannot be', async () => {
+    const s = open();
+    await seedTask(s, 'task-1');
+    await s.revocations.revokeToken('jti-1', 'task-1', T0 + 60_000, 'completed', T0);
+    // the WAL goes away under the store: a sync can no longer prove a write durable (SQLite's own
+    // sync inside COMMIT would go on syncing its open descriptor of the removed file)
+    await rm(`${path}-wal`);
+    await expect(s.revocations.revokeToken('jti-2', 'task-1', T0 + 60_000, 'completed', T0)).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE', message: expect.stringContaining('not made durable') as unknown });
+    // for good, as for the audit: a later write is refused too, while reads go on
+    await writeFile(`${path}-wal`, '');
+    await expect(s.controls.setControl('k', { v: 1 }, T0)).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
+    expect(await s.revocations.isTokenRevoked('jti-1', T0)).toBe(true);
+    await expect(s.audit.append([draft(1)])).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE' });
+    await expect(s.probeWrite()).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE' });
   });
 
   it('refuses the batch, and every batch after it, once the WAL cannot be synced', async () => {

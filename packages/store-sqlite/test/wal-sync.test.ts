@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { WalSync } from '../src/wal-sync.ts';
+import { durableWrites, WalSync } from '../src/wal-sync.ts';
 
 let dir: string;
 let db: string;
@@ -98,5 +98,78 @@ describe('WalSync: a commit synced inline', () => {
     w.syncedInline();
     await w.durable();
     expect(m.calls()).toBe(0);
+  });
+});
+
+describe('durableWrites: a store capability whose writes are answered once synced', () => {
+  /** a capability over a counter of commits, as the SQLite capabilities count theirs (Sql.onCommit) */
+  function capability(w: WalSync) {
+    return {
+      rows: [] as string[],
+      async write(row: string): Promise<number> {
+        this.rows.push(row);
+        w.wrote();
+        return this.rows.length;
+      },
+      async writeThenFail(row: string): Promise<void> {
+        this.rows.push(row);
+        w.wrote();
+        throw new Error('refused after its commit');
+      },
+      async read(): Promise<number> {
+        return this.rows.length;
+      },
+    };
+  }
+
+  it('answers a write only after a sync that started after its commit, shares one sync between writes made meanwhile, and adds nothing to a read', async () => {
+    const m = manualSync();
+    const w = new WalSync(db, m.sync);
+    const cap = durableWrites(capability(w), w);
+    const answered: string[] = [];
+    const a = cap.write('a').then(() => answered.push('a'));
+    // the sync starts with the write, and the write is not answered before it finishes
+    expect(m.calls()).toBe(1);
+    await settled();
+    expect(answered).toEqual([]);
+    // two writes while it runs: neither may ride on it; the next sync covers both
+    const b = cap.write('b').then(() => answered.push('b'));
+    const c = cap.write('c').then(() => answered.push('c'));
+    // a read meanwhile: answered at once, with no sync of its own
+    expect(await cap.read()).toBe(3);
+    m.finish();
+    await a;
+    await settled();
+    expect(answered).toEqual(['a']);
+    expect(m.calls()).toBe(1);
+    m.finish();
+    await Promise.all([b, c]);
+    expect(answered).toEqual(['a', 'b', 'c']);
+    expect(m.calls()).toBe(0);
+  });
+
+  it('waits for the sync before passing on the error of a call that committed, then throws it', async () => {
+    const m = manualSync();
+    const w = new WalSync(db, m.sync);
+    const cap = durableWrites(capability(w), w);
+    let settledYet = false;
+    const p = cap.writeThenFail('x').finally(() => (settledYet = true));
+    p.catch(() => undefined);
+    await settled();
+    expect(settledYet).toBe(false);
+    m.finish();
+    await expect(p).rejects.toThrow('refused after its commit');
+  });
+
+  it('refuses a write whose sync failed with STORE_UNAVAILABLE, and every later write, while reads go on', async () => {
+    const m = manualSync();
+    const w = new WalSync(db, m.sync);
+    const cap = durableWrites(capability(w), w);
+    const p = cap.write('a');
+    m.finish(new Error('EIO'));
+    await expect(p).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE', message: expect.stringContaining('EIO') as unknown });
+    await expect(cap.write('b')).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
+    expect(m.calls()).toBe(0);
+    expect(await cap.read()).toBe(2);
   });
 });

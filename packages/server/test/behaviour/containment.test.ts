@@ -145,9 +145,11 @@ describe('behaviour and containment through the decision pipeline', () => {
     const t = await triageTask(h);
     const other = await h.startTask(t.agent, triageMandate());
     for (let i = 0; i < 3; i++) expect((await call(h, t.token, 'shell.exec', { cmd: `id ${i}` })).reasons).toEqual(['POLICY_FORBID']);
-    const agent = await eventually('the agent is disabled', async () => {
+    // the kill disables the agent first, then ends its tasks, one write after another: waited for whole
+    const agent = await eventually('the agent is disabled and its task killed', async () => {
       const a = (await (h as Harness).op('GET', `/v1/agents/${encodeURIComponent(t.agent)}`)).json<{ status: string }>();
-      return a.status === 'disabled' ? a : undefined;
+      const task = (await (h as Harness).op('GET', `/v1/tasks/${t.id}`)).json<{ state: string }>();
+      return a.status === 'disabled' && task.state === 'killed' ? a : undefined;
     });
     expect(agent.status).toBe('disabled');
     // every task of the agent is dead, not only the one that probed

@@ -79,7 +79,9 @@ describe('lifting a containment', () => {
     h = await behaviourHarness({ containment: { rules: [{ detector: 'drift', severity: 'high', action: 'suspend' }] } });
     const t = await postingTask(h);
     await call(h, t.token, 'helpdesk.delete_ticket', { id: 'T-1' });
-    await eventually('the task is suspended', async () => (await h?.runtime.taskState.getTask(t.id))?.state === 'suspended');
+    // the suspension is whole once its record is written, after the task's state: a lift before that
+    // cannot tell containment's suspension from an operator's, and leaves the task suspended
+    await eventually('the task is suspended, and its suspension audited', async () => (await h?.runtime.taskState.getTask(t.id))?.state === 'suspended' && (await allAuditRecords(h as Harness)).some((r) => r.kind === 'task.suspended' && r.task_id === t.id));
     expect((await call(h, t.token, 'kb.search')).reasons).toContain('TASK_SUSPENDED');
     const res = await lift(h, t.id, { reason: 'reviewed: a planned cleanup' });
     expect(res.statusCode).toBe(200);
