@@ -19,6 +19,9 @@ const SQLITE_CONSTRAINT_FOREIGNKEY = 787;
  */
 const UNAVAILABLE_CODES = new Set([5, 6, 7, 8, 10, 11, 13, 14, 15, 26]);
 
+/** SQL that may write (a common table expression may lead to one): read for its rows all the same */
+const WRITE_STATEMENT = /^\s*(?:INSERT|UPDATE|DELETE|REPLACE|WITH)\b/i;
+
 export class Sql {
   readonly db: DatabaseSync;
   /**
@@ -28,6 +31,8 @@ export class Sql {
   onCommit: (() => void) | undefined;
   private readonly statements = new Map<string, StatementSync>();
   private readonly arrayStatements = new Map<string, StatementSync>();
+  /** per SQL text run with `get` or `all`: whether it writes */
+  private readonly writing = new Map<string, boolean>();
 
   constructor(db: DatabaseSync) {
     this.db = db;
@@ -53,9 +58,12 @@ export class Sql {
     }
   }
 
+  /** a statement run for its rows (`RETURNING`), which may have written: counted as a commit outside a transaction */
   get(sql: string, ...params: SQLInputValue[]): Row | undefined {
     try {
-      return this.stmt(sql).get(...params);
+      const row = this.stmt(sql).get(...params);
+      this.committedRows(sql);
+      return row;
     } catch (error) {
       throw unavailable(error);
     }
@@ -63,10 +71,27 @@ export class Sql {
 
   all(sql: string, ...params: SQLInputValue[]): Row[] {
     try {
-      return this.stmt(sql).all(...params);
+      const rows = this.stmt(sql).all(...params);
+      this.committedRows(sql);
+      return rows;
     } catch (error) {
       throw unavailable(error);
     }
+  }
+
+  /**
+   * After `get` or `all`: a statement that writes (`INSERT … RETURNING`, `UPDATE … RETURNING`)
+   * committed on its own outside a transaction, and `onCommit` is told (node:sqlite does not say
+   * how many rows such a statement changed: a write that changed none costs one sync too many).
+   */
+  private committedRows(sql: string): void {
+    if (this.onCommit === undefined || this.db.isTransaction) return;
+    let writes = this.writing.get(sql);
+    if (writes === undefined) {
+      writes = WRITE_STATEMENT.test(sql);
+      this.writing.set(sql, writes);
+    }
+    if (writes) this.onCommit();
   }
 
   /** `all` with each row as an array of its columns, in the statement's order: no object per row */
@@ -114,6 +139,7 @@ export class Sql {
 
   close(): void {
     this.statements.clear();
+    this.writing.clear();
     if (this.db.isOpen) this.db.close();
   }
 }

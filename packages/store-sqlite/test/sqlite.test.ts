@@ -5,6 +5,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { verifyAuditLog, type AuditDraft } from '@mandate/core';
 import { agent, draft, operatorKey, seedTask, signingKey, T0, task, testHasher } from '../../store-testkit/src/index.ts';
+import { killEvent } from '../../store-testkit/src/kill-outbox.ts';
 import { MIGRATIONS, openSqliteStore, type SqliteStore, type SqliteStoreOptions } from '../src/index.ts';
 
 let dir: string;
@@ -292,6 +293,8 @@ describe('sqlite store: durability full syncs the WAL beside the event loop', ()
     // for good, as for the audit: a later write is refused too, while reads go on
     await writeFile(`${path}-wal`, '');
     await expect(s.controls.setControl('k', { v: 1 }, T0)).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
+    // a write read for its rows (INSERT … RETURNING) is a write too
+    await expect(s.killOutbox.appendKillEvent(killEvent('k1'))).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
     expect(await s.revocations.isTokenRevoked('jti-1', T0)).toBe(true);
     await expect(s.audit.append([draft(1)])).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE' });
     await expect(s.probeWrite()).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE' });
