@@ -96,6 +96,8 @@ export class UpstreamLink {
   private healthTimer: NodeJS.Timeout | undefined;
   private generation = 0;
   private httpTransport: NodeHttpClientTransport | undefined;
+  /** the client of a connection still starting: a close ends it (and its process) at once */
+  private starting: Client | undefined;
 
   constructor(config: UpstreamConfig, o: LinkOptions) {
     this.config = config;
@@ -143,6 +145,7 @@ export class UpstreamLink {
     const started = this.o.now();
     this.state = 'starting';
     const client = new Client(CLIENT_INFO, { capabilities: this.mode === 'shared' ? {} : RELAY_CAPABILITIES });
+    this.starting = client;
     let pid: number | undefined;
     try {
       if (this.config.transport === 'stdio') {
@@ -173,6 +176,7 @@ export class UpstreamLink {
         await client.connect(transport, { timeout: this.o.limits.upstream_timeout });
       }
     } catch (e) {
+      if (this.starting === client) this.starting = undefined;
       await client.close().catch(() => undefined);
       if (gen !== this.generation || this.wasClosed()) return false;
       this.lastError = this.scrubber.scrubText(isMandateError(e) ? `${e.code}: ${e.message}` : describeError(e));
@@ -182,6 +186,7 @@ export class UpstreamLink {
       this.scheduleRestart();
       return false;
     }
+    if (this.starting === client) this.starting = undefined;
     if (gen !== this.generation || this.wasClosed()) {
       await client.close().catch(() => undefined);
       return false;
@@ -389,6 +394,11 @@ export class UpstreamLink {
     this.stopHealth();
     const client = this.client;
     this.client = undefined;
+    // a connection still starting (an upstream that never answers initialize) is ended now, not
+    // when its start times out: its process would outlive the gateway that closed it
+    const starting = this.starting;
+    this.starting = undefined;
+    if (starting) await starting.close().catch(() => undefined);
     if (wasUp && this.httpTransport) {
       const t = this.httpTransport;
       let timer: NodeJS.Timeout | undefined;

@@ -7,6 +7,9 @@
  * upstream's session is ended (DELETE) with the gateway's.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
@@ -325,9 +328,11 @@ describe('a full gateway', () => {
 
 describe('upstreams that are missing, hang, or speak HTTP', () => {
   let bed: GatewayBed;
+  let bedClosed = false;
   let web: ChildProcess;
   let webOut = '';
   const rec = recorder();
+  const mutPids = join(mkdtempSync(join(tmpdir(), 'mandate-mut-')), 'pids');
   beforeAll(async () => {
     const port = await freePort();
     web = spawn(process.execPath, [SERVERS.everything, 'streamableHttp'], { env: { PATH: process.env['PATH'] ?? '', PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -346,15 +351,16 @@ describe('upstreams that are missing, hang, or speak HTTP', () => {
       upstreams: () => [
         { name: 'web', transport: 'http', url: `http://127.0.0.1:${port}/mcp`, warm: 1 },
         { name: 'nowhere', transport: 'stdio', command: '/nonexistent/mcp-server', warm: 0 },
-        // a process that never answers initialize
-        { name: 'mut', transport: 'stdio', command: process.execPath, args: ['-e', 'setInterval(() => {}, 1e6)'], warm: 0 },
+        // a process that never answers initialize (it notes its pid, to be found after the gateway closes)
+        { name: 'mut', transport: 'stdio', command: process.execPath, args: ['-e', `require('node:fs').appendFileSync(${JSON.stringify(mutPids)}, process.pid + '\\n'); setInterval(() => {}, 1e6)`], warm: 0 },
       ],
       config: { limits: { connect_timeout: '1s', restart_max_backoff: '2s' } },
     });
   });
   afterAll(async () => {
-    await bed.close();
+    if (!bedClosed) await bed.close();
     web.kill();
+    rmSync(dirname(mutPids), { recursive: true, force: true });
   });
 
   it('opens without an upstream that is missing or never answers, within the connect timeout, and says so', async () => {
@@ -385,5 +391,22 @@ describe('upstreams that are missing, hang, or speak HTTP', () => {
     await transport.terminateSession();
     await expect.poll(() => (webOut.match(/Received session termination request/g) ?? []).length, { timeout: 10_000, interval: 50 }).toBe(ended + 1);
     await client.close();
+  });
+
+  it('ends an upstream that never answered when the gateway closes: its process does not outlive it', { timeout: 60_000 }, async () => {
+    const pids = readFileSync(mutPids, 'utf8').split('\n').filter((l) => l !== '').map(Number);
+    expect(pids.length).toBeGreaterThan(0);
+    bedClosed = true;
+    await bed.close();
+    const alive = (pid: number): boolean => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    // its start would time out only after upstream_timeout (30 s): the close ends it instead
+    await expect.poll(() => pids.filter(alive), { timeout: 20_000, interval: 100 }).toEqual([]);
   });
 });
