@@ -140,29 +140,37 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
     sql.onCommit = () => void walSync.wrote();
     db.exec('PRAGMA synchronous = NORMAL');
   }
-  const durable = <T extends object>(cap: T): T => (walSync ? durableWrites(cap, walSync) : cap);
+  // every capability but the audit (its commits are synced by its own path)
+  const durable = <T extends Record<string, object>>(caps: T): T => {
+    if (!walSync) return caps;
+    const out: Record<string, object> = {};
+    for (const [name, cap] of Object.entries(caps)) out[name] = durableWrites(cap, walSync);
+    return out as T;
+  };
   const { audit, drain } = sqliteAudit(sql, opts.hasher, schedule, thread ? undefined : walSync, thread);
   const checkpointer = opts.backgroundCheckpointMs !== undefined && backstopPages !== undefined ? startCheckpointer(db, opts.path, opts.backgroundCheckpointMs, backstopPages) : undefined;
   let closing: Promise<void> | undefined;
 
   return {
     path: opts.path,
-    agents: durable(sqliteAgents(sql)),
-    tasks: durable(sqliteTasks(sql)),
-    revocations: durable(sqliteRevocations(sql)),
-    supervision: durable(sqliteSupervision(sql)),
-    approvals: durable(sqliteApprovals(sql)),
-    controls: durable(sqliteControls(sql)),
-    budgets: durable(sqliteBudgets(sql)),
     audit,
-    checkpoints: durable(sqliteCheckpoints(sql, thread ? (row) => thread.writeCheckpoint(row) : undefined)),
-    keys: durable(sqliteKeys(sql)),
-    operators: durable(sqliteOperators(sql)),
-    alerts: durable(sqliteAlerts(sql)),
-    alertSinks: durable(sqliteAlertSinks(sql)),
-    killOutbox: durable(sqliteKillOutbox(sql)),
-    containment: durable(sqliteContainment(sql)),
-    labels: durable(sqliteLabels(sql)),
+    ...durable({
+      agents: sqliteAgents(sql),
+      tasks: sqliteTasks(sql),
+      revocations: sqliteRevocations(sql),
+      supervision: sqliteSupervision(sql),
+      approvals: sqliteApprovals(sql),
+      controls: sqliteControls(sql),
+      budgets: sqliteBudgets(sql),
+      checkpoints: sqliteCheckpoints(sql, thread ? (row) => thread.writeCheckpoint(row) : undefined),
+      keys: sqliteKeys(sql),
+      operators: sqliteOperators(sql),
+      alerts: sqliteAlerts(sql),
+      alertSinks: sqliteAlertSinks(sql),
+      killOutbox: sqliteKillOutbox(sql),
+      containment: sqliteContainment(sql),
+      labels: sqliteLabels(sql),
+    }),
 
     async ping() {
       try {

@@ -85,13 +85,14 @@ export class Sql {
    * how many rows such a statement changed: a write that changed none costs one sync too many).
    */
   private committedRows(sql: string): void {
-    if (this.onCommit === undefined || this.db.isTransaction) return;
+    if (this.onCommit === undefined) return;
     let writes = this.writing.get(sql);
     if (writes === undefined) {
       writes = WRITE_STATEMENT.test(sql);
       this.writing.set(sql, writes);
     }
-    if (writes) this.onCommit();
+    // a read (nearly every call) stops here, without asking the connection about its transaction
+    if (writes && !this.db.isTransaction) this.onCommit();
   }
 
   /** `all` with each row as an array of its columns, in the statement's order: no object per row */
