@@ -8,7 +8,9 @@
  *   4 KiB overwrite + fdatasync (what the store's own WAL sync does: the floor for a durable
  *   commit here);
  * - 32 at a time (c32): throughput, and the event loop's delay while they run (what every other
- *   call on the node waits for).
+ *   call on the node waits for);
+ * - a control-plane write on the event loop's connection beside 32 commits in flight: how long
+ *   each holds the loop (on the commit thread's store it may meet a batch's write lock).
  *
  *   node bench/commit-thread.ts [--quick] [--json-only] [--out DIR]
  *
@@ -45,6 +47,31 @@ function decision(n: number): DecisionCommit {
     { kind: 'action', ...common, data: { final: 'forwarded', effect: 'allow' } },
   ];
   return { drafts, budget: { taskId: 'task_bench', tool: 'helpdesk.search_tickets', limits: {}, exhausted: () => drafts } };
+}
+
+/**
+ * Runs `load` and, beside it, a control-plane write on the store's event-loop connection every
+ * ~2 ms; returns how long each write held the event loop (its synchronous part, ms).
+ */
+async function writesBeside(store: SqliteStore, load: () => Promise<unknown>): Promise<number[]> {
+  const held: number[] = [];
+  let running = true;
+  const writer = (async () => {
+    for (let i = 0; running; i++) {
+      const t0 = performance.now();
+      const written = store.controls.setControl('bench.control', { i }, Date.now());
+      held.push(performance.now() - t0);
+      await written;
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  })();
+  try {
+    await load();
+  } finally {
+    running = false;
+    await writer;
+  }
+  return held;
 }
 
 export async function runCommitThreadBenchmark(argv: readonly string[]): Promise<BenchResult> {
@@ -110,6 +137,8 @@ export async function runCommitThreadBenchmark(argv: readonly string[]): Promise
         (samples[`${v}_c${C}`] ??= []).push(c32.samples);
         (delays[v] ??= []).push(h.percentile(99) / 1e6);
         (rates[v] ??= []).push((c32.samples.length / c32.elapsedMs) * 1000);
+        await settle();
+        (samples[`${v}_write`] ??= []).push(await writesBeside(stores[v], () => timeConcurrent(commit(stores[v]), C, plan.c32)));
       }
       say(`  round ${r + 1}/${plan.rounds} done; load ${loadavg()[0]?.toFixed(2)}`);
     }
@@ -120,17 +149,20 @@ export async function runCommitThreadBenchmark(argv: readonly string[]): Promise
       thread_c1: 'commitDecision on the commit thread (default), one at a time',
       [`loop_c${C}`]: `commitDecision on the event loop, ${C} in flight`,
       [`thread_c${C}`]: `commitDecision on the commit thread, ${C} in flight`,
+      loop_write: `a control-plane write (setControl) while ${C} commits are in flight on the event loop: the time it holds the loop`,
+      thread_write: `a control-plane write (setControl) while ${C} commits are in flight on the commit thread: the time it holds the loop`,
     };
+    const r3 = (x: number) => Math.round(x * 1000) / 1000;
+    const derived: Record<string, number> = {};
     const figures: Record<string, Figure> = {};
     for (const [k, rounds] of Object.entries(samples)) {
       const all = rounds.flat();
       figures[k] = figure(labels[k] ?? k, all, { concurrency: k.endsWith(`c${C}`) ? C : 1, elapsedMs: all.reduce((a, b) => a + b, 0), opsBasis: 'wall' });
+      if (k.endsWith('_write')) derived[`${k.replace('_write', '')}: control-plane writes holding the loop >= 1 ms, per 1000`] = r3((1000 * all.filter((ms) => ms >= 1).length) / Math.max(1, all.length));
     }
     const med = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
     const roundP = (k: string, p: 'p50' | 'p99') => (samples[k] ?? []).map((s) => summarize(s)[p]);
     const diff = (a: string, b: string, p: 'p50' | 'p99') => roundP(a, p).map((x, i) => x - (roundP(b, p)[i] ?? NaN));
-    const r3 = (x: number) => Math.round(x * 1000) / 1000;
-    const derived: Record<string, number> = {};
     /** the median over rounds, and the range */
     const spread = (key: string, xs: readonly number[]) => {
       derived[`${key} median of rounds`] = r3(med(xs));
@@ -147,6 +179,7 @@ export async function runCommitThreadBenchmark(argv: readonly string[]): Promise
     spread(`c${C} commits/s thread / loop`, (rates['thread'] ?? []).map((x, i) => x / (rates['loop']?.[i] ?? NaN)));
     spread(`c${C} event loop delay p99 ms, loop`, delays['loop'] ?? []);
     spread(`c${C} event loop delay p99 ms, thread`, delays['thread'] ?? []);
+    spread(`c${C} control-plane write holding the loop p99 ms, thread - loop`, diff('thread_write', 'loop_write', 'p99'));
     const result: BenchResult = {
       ...newResult(
         {
@@ -163,6 +196,7 @@ export async function runCommitThreadBenchmark(argv: readonly string[]): Promise
         'each round times the disk commit, the event-loop store and the thread store in turn, order rotated; differences are taken within a round, the median and range over rounds are given',
         'event loop delay: p99 of perf_hooks.monitorEventLoopDelay while 32 commits are in flight: how long any other work on the node (other calls, HTTP parsing, upstream answers) waits',
         'a commit resolves only once durable on both sides (thread: fdatasync of the WAL after COMMIT; loop: SQLite FULL inside COMMIT or a WAL sync on the thread pool)',
+        `control-plane write: a phase of its own after each c${C} phase, the same ${C} commits in flight and beside them one setControl every ~2 ms on the event loop's connection, each timed from its call to its return (the synchronous part: the loop is held for it; its sync is awaited after); on the commit thread's store the write may meet a batch's transaction and waits for it to end`,
       ],
     };
     return emitResult(result, args, say);

@@ -15,6 +15,11 @@ export interface CommitThreadSettings {
    * default (1,000 pages).
    */
   readonly autocheckpointPages?: number | undefined;
+  /**
+   * the write lock's turns shared with the event loop's connection (write-turns.ts): absent,
+   * SQLite's own busy handler waits for it
+   */
+  readonly writeTurns?: SharedArrayBuffer | undefined;
 }
 
 /**

@@ -15,13 +15,19 @@ import { INSERT_CHECKPOINT } from './checkpoints.ts';
 import { decodeEntries, encodeBudgets, type BatchReply, type BatchRequest, type CheckpointRequest, type CommitThreadSettings, type ThreadRequest, type WireEntry } from './commit-protocol.ts';
 import { Sql } from './sql.ts';
 import { WalSync } from './wal-sync.ts';
+import { WriteTurns } from './write-turns.ts';
 
 const settings = workerData as CommitThreadSettings;
 const port = parentPort;
 if (!port) throw new Error('commit-worker.ts runs as a worker thread');
 
 const sql = new Sql(new DatabaseSync(settings.path));
-sql.db.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(settings.busyTimeoutMs))}`);
+if (settings.writeTurns === undefined) sql.db.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(settings.busyTimeoutMs))}`);
+else {
+  // a write that meets the event loop's is tried again when that one ends (write-turns.ts)
+  sql.db.exec('PRAGMA busy_timeout = 0');
+  sql.turns = new WriteTurns(settings.writeTurns, 'thread', { timeoutMs: Math.max(0, settings.busyTimeoutMs) });
+}
 // COMMIT writes the WAL without syncing: the sync below follows it, after the write lock is released
 sql.db.exec('PRAGMA synchronous = NORMAL');
 sql.db.exec('PRAGMA foreign_keys = ON');

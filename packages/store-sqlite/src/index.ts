@@ -23,6 +23,7 @@ import { sqliteSupervision } from './supervision.ts';
 import { sqliteLabels } from './labels.ts';
 import { Sql, unavailable } from './sql.ts';
 import { startThread, storeModule } from './thread.ts';
+import { WriteTurns, writeTurnsMemory } from './write-turns.ts';
 import { durableWrites, WalSync } from './wal-sync.ts';
 import { CommitThread } from './commit-thread.ts';
 
@@ -126,8 +127,16 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
   // that writes (it is set per connection): the event loop's and the commit thread's
   const backstopPages = opts.backgroundCheckpointMs !== undefined && onFile ? BACKSTOP_CHECKPOINT_PAGES : undefined;
   let thread: CommitThread | undefined;
+  const busyTimeoutMs = Math.max(0, Math.floor(opts.busyTimeoutMs ?? 5000));
   try {
-    thread = opts.commitThread === true && onFile ? new CommitThread({ path: opts.path, busyTimeoutMs: opts.busyTimeoutMs ?? 5000, durability, autocheckpointPages: backstopPages }, opts.hasher) : undefined;
+    if (opts.commitThread === true && onFile) {
+      // two writers in this process: each retries a locked write when the other lets the lock go,
+      // instead of SQLite's busy handler sleeping (on the event loop, every request with it)
+      const writeTurns = writeTurnsMemory();
+      thread = new CommitThread({ path: opts.path, busyTimeoutMs, durability, autocheckpointPages: backstopPages, writeTurns }, opts.hasher);
+      db.exec('PRAGMA busy_timeout = 0');
+      sql.turns = new WriteTurns(writeTurns, 'loop', { timeoutMs: busyTimeoutMs });
+    }
   } catch (error) {
     sql.close();
     throw error;

@@ -4,6 +4,7 @@
  */
 import type { DatabaseSync, SQLInputValue, SQLOutputValue, StatementSync } from 'node:sqlite';
 import { MandateError, describeError } from '@mandate/core/errors';
+import type { WriteTurns } from './write-turns.ts';
 
 export type Row = Record<string, SQLOutputValue>;
 
@@ -29,6 +30,13 @@ export class Sql {
    * a transaction's COMMIT): the WAL's sync counts them (wal-sync.ts, index.ts).
    */
   onCommit: (() => void) | undefined;
+  /**
+   * With another writing connection in this process (the commit thread): a statement that finds
+   * the write lock held is tried again when that connection lets it go, instead of SQLite's busy
+   * handler sleeping (write-turns.ts), and this connection says when it lets the lock go.
+   * Undefined: SQLite's own busy handler (busy_timeout) waits.
+   */
+  turns: WriteTurns | undefined;
   private readonly statements = new Map<string, StatementSync>();
   private readonly arrayStatements = new Map<string, StatementSync>();
   /** per SQL text run with `get` or `all`: whether it writes */
@@ -49,33 +57,54 @@ export class Sql {
   }
 
   run(sql: string, ...params: SQLInputValue[]): number {
+    let changes: number;
     try {
-      const changes = Number(this.stmt(sql).run(...params).changes);
-      if (changes > 0 && this.onCommit !== undefined && !this.db.isTransaction) this.onCommit();
-      return changes;
+      changes = Number(this.stmt(sql).run(...params).changes);
     } catch (error) {
-      throw unavailable(error);
+      changes = this.afterBusy(error, () => Number(this.stmt(sql).run(...params).changes));
     }
+    if (this.onCommit === undefined && this.turns === undefined) return changes;
+    if (!this.db.isTransaction) {
+      if (changes > 0) this.onCommit?.();
+      this.turns?.released();
+    }
+    return changes;
   }
 
   /** a statement run for its rows (`RETURNING`), which may have written: counted as a commit outside a transaction */
   get(sql: string, ...params: SQLInputValue[]): Row | undefined {
+    let row: Row | undefined;
     try {
-      const row = this.stmt(sql).get(...params);
-      this.committedRows(sql);
-      return row;
+      row = this.stmt(sql).get(...params);
     } catch (error) {
-      throw unavailable(error);
+      row = this.afterBusy(error, () => this.stmt(sql).get(...params));
     }
+    this.committedRows(sql);
+    return row;
   }
 
   all(sql: string, ...params: SQLInputValue[]): Row[] {
+    let rows: Row[];
     try {
-      const rows = this.stmt(sql).all(...params);
-      this.committedRows(sql);
-      return rows;
+      rows = this.stmt(sql).all(...params);
     } catch (error) {
-      throw unavailable(error);
+      rows = this.afterBusy(error, () => this.stmt(sql).all(...params));
+    }
+    this.committedRows(sql);
+    return rows;
+  }
+
+  /**
+   * After a statement threw: with write turns, a statement outside a transaction that found the
+   * lock held is tried again (it did nothing); every other error, and a lock still held at the
+   * timeout, is thrown as `unavailable` makes it.
+   */
+  private afterBusy<T>(error: unknown, attempt: () => T): T {
+    if (this.turns === undefined || !this.db.isOpen || this.db.isTransaction) throw unavailable(error);
+    try {
+      return this.turns.retry(error, attempt);
+    } catch (e) {
+      throw unavailable(e);
     }
   }
 
@@ -85,19 +114,22 @@ export class Sql {
    * how many rows such a statement changed: a write that changed none costs one sync too many).
    */
   private committedRows(sql: string): void {
-    if (this.onCommit === undefined) return;
+    if (this.onCommit === undefined && this.turns === undefined) return;
     let writes = this.writing.get(sql);
     if (writes === undefined) {
       writes = WRITE_STATEMENT.test(sql);
       this.writing.set(sql, writes);
     }
     // a read (nearly every call) stops here, without asking the connection about its transaction
-    if (writes && !this.db.isTransaction) this.onCommit();
+    if (writes && !this.db.isTransaction) {
+      this.onCommit?.();
+      this.turns?.released();
+    }
   }
 
   /** `all` with each row as an array of its columns, in the statement's order: no object per row */
   allArrays(sql: string, ...params: SQLInputValue[]): SQLOutputValue[][] {
-    try {
+    const read = (): SQLOutputValue[][] => {
       let s = this.arrayStatements.get(sql);
       if (s === undefined) {
         s = this.db.prepare(sql);
@@ -105,8 +137,11 @@ export class Sql {
         this.arrayStatements.set(sql, s);
       }
       return s.all(...params) as unknown as SQLOutputValue[][];
+    };
+    try {
+      return read();
     } catch (error) {
-      throw unavailable(error);
+      return this.afterBusy(error, read);
     }
   }
 
@@ -118,7 +153,7 @@ export class Sql {
     try {
       this.db.exec('BEGIN IMMEDIATE');
     } catch (error) {
-      throw unavailable(error);
+      this.afterBusy(error, () => this.db.exec('BEGIN IMMEDIATE'));
     }
     try {
       const out = fn();
@@ -135,6 +170,10 @@ export class Sql {
         }
       }
       throw unavailable(error);
+    } finally {
+      // committed or rolled back: the lock is free again (a COMMIT that failed with the
+      // transaction still open was rolled back above)
+      this.turns?.released();
     }
   }
 
