@@ -26,7 +26,7 @@ if (settings.writeTurns === undefined) sql.db.exec(`PRAGMA busy_timeout = ${Math
 else {
   // a write that meets the event loop's is tried again when that one ends (write-turns.ts)
   sql.db.exec('PRAGMA busy_timeout = 0');
-  sql.turns = new WriteTurns(settings.writeTurns, 'thread', { timeoutMs: Math.max(0, settings.busyTimeoutMs) });
+  sql.turns = new WriteTurns(settings.writeTurns, 'thread', { timeoutMs: settings.busyTimeoutMs });
 }
 // COMMIT writes the WAL without syncing: the sync below follows it, after the write lock is released
 sql.db.exec('PRAGMA synchronous = NORMAL');

@@ -103,8 +103,9 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
   createPrivateFile(opts.path);
   const db = new DatabaseSync(opts.path);
   const sql = new Sql(db);
+  const busyTimeoutMs = Math.max(0, Math.floor(opts.busyTimeoutMs ?? 5000));
   try {
-    db.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs ?? 5000))}`);
+    db.exec(`PRAGMA busy_timeout = ${busyTimeoutMs}`);
     db.exec('PRAGMA journal_mode = WAL');
     db.exec(`PRAGMA synchronous = ${opts.durability === 'normal' ? 'NORMAL' : 'FULL'}`);
     db.exec('PRAGMA foreign_keys = ON');
@@ -127,7 +128,6 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
   // that writes (it is set per connection): the event loop's and the commit thread's
   const backstopPages = opts.backgroundCheckpointMs !== undefined && onFile ? BACKSTOP_CHECKPOINT_PAGES : undefined;
   let thread: CommitThread | undefined;
-  const busyTimeoutMs = Math.max(0, Math.floor(opts.busyTimeoutMs ?? 5000));
   try {
     if (opts.commitThread === true && onFile) {
       // two writers in this process: each retries a locked write when the other lets the lock go,

@@ -13,6 +13,8 @@ export type Row = Record<string, SQLOutputValue>;
 const SQLITE_CONSTRAINT_PRIMARYKEY = 1555;
 const SQLITE_CONSTRAINT_UNIQUE = 2067;
 const SQLITE_CONSTRAINT_FOREIGNKEY = 787;
+/** the database is locked by another connection (primary code; extended ones share its low byte) */
+const SQLITE_BUSY = 5;
 /**
  * Primary result codes that mean "the store cannot do this now" rather than "this request is
  * wrong": busy or locked, out of memory, read-only, I/O error, corrupt, full (SQLITE_FULL: the
@@ -188,6 +190,12 @@ function sqliteErrcode(error: unknown): number | undefined {
   if (typeof error !== 'object' || error === null) return undefined;
   const code = (error as { errcode?: unknown }).errcode;
   return typeof code === 'number' ? code : undefined;
+}
+
+/** SQLITE_BUSY and its extended codes (BUSY_RECOVERY, BUSY_SNAPSHOT, BUSY_TIMEOUT) */
+export function isBusy(error: unknown): boolean {
+  const code = sqliteErrcode(error);
+  return code !== undefined && (code & 0xff) === SQLITE_BUSY;
 }
 
 /**

@@ -18,26 +18,17 @@
  * outside a transaction and BEGIN IMMEDIATE are retried (inside an IMMEDIATE transaction the lock
  * is already held).
  */
+import { isBusy } from './sql.ts';
 
-/** which connection a side is: the event loop's or the commit thread's */
+/** which connection a side is: the event loop's (counter 0) or the commit thread's (counter 1) */
 export type WriteSide = 'loop' | 'thread';
 
-const INDEX: Readonly<Record<WriteSide, number>> = { loop: 0, thread: 1 };
-const OTHER: Readonly<Record<WriteSide, WriteSide>> = { loop: 'thread', thread: 'loop' };
-
 /** how often a wait looks again when nothing wakes it (a writer of another process) */
-export const WRITE_LOCK_POLL_MS = 1;
+const WRITE_LOCK_POLL_MS = 1;
 
 /** the shared memory of one pair of connections: made once, handed to the thread (workerData) */
 export function writeTurnsMemory(): SharedArrayBuffer {
   return new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT);
-}
-
-/** SQLITE_BUSY and its extended codes (BUSY_RECOVERY, BUSY_SNAPSHOT, BUSY_TIMEOUT) */
-export function isBusy(error: unknown): boolean {
-  if (typeof error !== 'object' || error === null) return false;
-  const code = (error as { errcode?: unknown }).errcode;
-  return typeof code === 'number' && (code & 0xff) === 5;
 }
 
 export interface WriteTurnsStats {
@@ -65,8 +56,8 @@ export class WriteTurns {
     const pollMs = options.pollMs ?? WRITE_LOCK_POLL_MS;
     if (!(Number.isFinite(pollMs) && pollMs > 0)) throw new RangeError(`pollMs must be a positive number (got ${String(pollMs)})`);
     this.counters = new Int32Array(memory, 0, 2);
-    this.mine = INDEX[side];
-    this.theirs = INDEX[OTHER[side]];
+    this.mine = side === 'loop' ? 0 : 1;
+    this.theirs = 1 - this.mine;
     this.timeoutMs = options.timeoutMs;
     this.pollMs = pollMs;
   }

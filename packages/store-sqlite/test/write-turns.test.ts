@@ -8,8 +8,8 @@ import { sha256Hasher } from '@mandate/server';
 import type { AuditDraft } from '@mandate/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openSqliteStore, type SqliteStore } from '../src/index.ts';
-import { Sql } from '../src/sql.ts';
-import { WriteTurns, isBusy, writeTurnsMemory } from '../src/write-turns.ts';
+import { Sql, isBusy } from '../src/sql.ts';
+import { WriteTurns, writeTurnsMemory } from '../src/write-turns.ts';
 
 const HOLDER = new URL('./fixtures/lock-holder.ts', import.meta.url);
 /**
