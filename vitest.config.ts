@@ -5,7 +5,7 @@ export default defineConfig({
   test: {
     include: ['packages/*/test/**/*.test.ts', 'bench/**/*.test.ts', 'examples/**/*.test.ts', 'policies/**/*.test.ts'],
     pool: 'forks',
-    poolOptions: { forks: { minForks: 1, maxForks: 2 } },
+    maxWorkers: 2,
     testTimeout: 30_000,
     hookTimeout: 30_000,
     // .ci/run asks for a JSON report to print a plain "N passed, N failed" closing line.
