@@ -276,6 +276,9 @@ export async function runHttpBenchmark(argv: readonly string[]): Promise<BenchRe
       ...spreadEntries('/v1/authorize CPU us per request', of(run, 'authorize', metrics.cpuUsPerOp)),
       ...spreadEntries('raw CPU us per request', of(run, 'raw', metrics.cpuUsPerOp)),
       ...spreadEntries('one at a time: /v1/authorize p99 ms', of(run, 'authorize_c1', metrics.p99)),
+      // a call alone shares no batch, sync, wake-up or loop turn with another: its CPU, beside the CPU at 50 connections
+      ...spreadEntries('one at a time: /v1/authorize CPU us per call', of(run, 'authorize_c1', metrics.cpuUsPerOp)),
+      ...spreadEntries('one at a time: raw node:http CPU us per call', of(run, 'raw_c1', metrics.cpuUsPerOp)),
       ...spreadEntries('one at a time: disk fsync p99 ms', of(run, 'fsync', metrics.p99)),
       ...spreadEntries('one at a time: sqlite commit p99 ms', of(run, 'sqlite_commit', metrics.p99)),
       ...spreadEntries('one at a time: p99 /v1/authorize - fsync p99 (ms)', seqOverDisk),
@@ -293,6 +296,7 @@ export async function runHttpBenchmark(argv: readonly string[]): Promise<BenchRe
       Object.assign(derived, spreadEntries(`${n} p99 ms at 50 connections`, of(run, `authorize_${n}`, metrics.p99)));
       Object.assign(derived, spreadEntries(`${n} CPU us per request`, of(run, `authorize_${n}`, metrics.cpuUsPerOp)));
       Object.assign(derived, spreadEntries(`one at a time: ${n} p99 ms`, of(run, `authorize_c1_${n}`, metrics.p99)));
+      Object.assign(derived, spreadEntries(`one at a time: ${n} CPU us per call`, of(run, `authorize_c1_${n}`, metrics.cpuUsPerOp)));
       Object.assign(derived, spreadEntries(`one at a time: p99 this - ${n} (ms)`, difference(run, 'authorize_c1', `authorize_c1_${n}`, metrics.p99)));
       Object.assign(derived, spreadEntries(`one at a time: p50 this - ${n} (ms)`, difference(run, 'authorize_c1', `authorize_c1_${n}`, metrics.p50)));
       Object.assign(derived, spreadEntries(`one at a time: ${n} p99 - fsync p99 (ms)`, difference(run, `authorize_c1_${n}`, 'fsync', metrics.p99)));
