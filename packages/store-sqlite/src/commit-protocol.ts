@@ -5,6 +5,7 @@ import type { CheckpointRow } from './checkpoints.ts';
 
 export interface CommitThreadSettings {
   readonly path: string;
+  /** how long a write waits for the event loop's connection to let the write lock go (write-turns.ts) */
   readonly busyTimeoutMs: number;
   /** 'full': the WAL is synced (fdatasync) after each commit, before its callers are answered */
   readonly durability: 'full' | 'normal';
@@ -15,11 +16,8 @@ export interface CommitThreadSettings {
    * default (1,000 pages).
    */
   readonly autocheckpointPages?: number | undefined;
-  /**
-   * the write lock's turns shared with the event loop's connection (write-turns.ts): absent,
-   * SQLite's own busy handler waits for it
-   */
-  readonly writeTurns?: SharedArrayBuffer | undefined;
+  /** the write lock's turns shared with the event loop's connection (write-turns.ts) */
+  readonly writeTurns: SharedArrayBuffer;
 }
 
 /**

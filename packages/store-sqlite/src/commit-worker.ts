@@ -22,12 +22,10 @@ const port = parentPort;
 if (!port) throw new Error('commit-worker.ts runs as a worker thread');
 
 const sql = new Sql(new DatabaseSync(settings.path));
-if (settings.writeTurns === undefined) sql.db.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(settings.busyTimeoutMs))}`);
-else {
-  // a write that meets the event loop's is tried again when that one ends (write-turns.ts)
-  sql.db.exec('PRAGMA busy_timeout = 0');
-  sql.turns = new WriteTurns(settings.writeTurns, 'thread', { timeoutMs: settings.busyTimeoutMs });
-}
+// the event loop's connection writes too: a write that meets its lock is tried again when that
+// one ends (write-turns.ts), not by SQLite's busy handler
+sql.db.exec('PRAGMA busy_timeout = 0');
+sql.turns = new WriteTurns(settings.writeTurns, 'thread', { timeoutMs: settings.busyTimeoutMs });
 // COMMIT writes the WAL without syncing: the sync below follows it, after the write lock is released
 sql.db.exec('PRAGMA synchronous = NORMAL');
 sql.db.exec('PRAGMA foreign_keys = ON');
